@@ -1,1 +1,33 @@
-"""swell.core.policies."""
+"""Pure scaling policies: decide(config, snapshot, state) -> (Decision, state).
+
+`get(name)` returns a policy by the recipe's `autoscaling.policy` name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swell import recipe
+from swell.core import decision, snapshot
+from swell.core.policies import hpa, panic, steps, swell_default, threshold
+
+Decide = Callable[[recipe.Recipe, snapshot.Snapshot, steps.State], tuple[decision.Decision, steps.State]]
+
+POLICIES: dict[str, Decide] = {
+    hpa.NAME: hpa.decide,
+    threshold.NAME: threshold.decide,
+    panic.NAME: panic.decide,
+    swell_default.NAME: swell_default.decide,
+}
+
+
+def get(name: str) -> Decide:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise KeyError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}") from None
+
+
+def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+    """Run the recipe's own policy."""
+    return get(rec.autoscaling.policy)(rec, snap, state)

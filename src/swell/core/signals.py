@@ -1,0 +1,237 @@
+"""Signals evaluated two ways: from in-memory windows of scraped samples, or rendered as PromQL.
+
+One declaration in the recipe (`recipe.Signal`) gives the same number embedded and on a
+Prometheus server. A window with no samples is "no value", never zero; a ratio whose denominator
+saw no events (an idle service) is a measured 0 in both evaluators (PromQL: `... or D == 0`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from swell import errors, recipe
+from swell.core import snapshot, windows
+
+REPLICA_LABEL = "replica"
+CPU_SECONDS = "process_cpu_seconds_total"
+RESIDENT_BYTES = "process_resident_memory_bytes"
+GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
+PANIC_SUFFIX = ":panic"
+
+
+# ---------------------------------------------------------------------------------------------
+# which signals a recipe needs read each tick
+
+
+def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
+    """The recipe's signals plus, for a panic section, its signal over the panic window."""
+    out = list(auto.signals)
+    if auto.panic is not None:
+        base = next(s for s in auto.signals if s.name == auto.panic.signal)
+        out.append(base.model_copy(update={"name": base.name + PANIC_SUFFIX, "window_s": auto.panic.panic_window_s}))
+    return tuple(out)
+
+
+def metric_names(signals: Iterable[recipe.Signal]) -> set[str]:
+    """Metric families the embedded evaluator reads for these signals (what a store must keep)."""
+    out: set[str] = set()
+    for s in signals:
+        if s.kind in ("gauge", "rate") and s.metric:
+            out.add(s.metric)
+        elif s.kind == "ratio" and s.numerator and s.denominator:
+            out |= {s.numerator, s.denominator}
+        elif s.kind in ("histogram_fraction", "histogram_quantile") and s.metric:
+            out.add(s.metric + "_bucket")
+        elif s.kind == "utilization":
+            out.add({"gpu": GPU_UTIL, "cpu": CPU_SECONDS, "memory": RESIDENT_BYTES}[s.resource or "gpu"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# embedded evaluation
+
+
+def _replica(labels: windows.Labels) -> str:
+    return dict(labels).get(REPLICA_LABEL, "")
+
+
+def _aggregate(values: list[float], how: recipe.Aggregate) -> float:
+    if how == "sum":
+        return sum(values)
+    if how == "max":
+        return max(values)
+    if how == "min":
+        return min(values)
+    return sum(values) / len(values)
+
+
+def _sum_rates(store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float) -> float | None:
+    rates = [r for _, s in store.select(name, match) if (r := s.rate(now, window)) is not None]
+    return sum(rates) if rates else None
+
+
+def _idle_ratio(num: float | None, den: float | None, what: str) -> snapshot.Reading:
+    if num is None or den is None:
+        return snapshot.Reading.missing(f"fewer than two samples of {what} in the window")
+    if den == 0:
+        return snapshot.Reading(value=0.0, error="")  # no events in the window: a measured idle
+    return snapshot.Reading.of(num / den)
+
+
+def _bucket_rates(store: windows.Store, sig: recipe.Signal, now: float) -> dict[float, float]:
+    by_le: dict[float, float] = defaultdict(float)
+    for labels, series in store.select(f"{sig.metric}_bucket", sig.labels):
+        le = dict(labels).get("le")
+        r = series.rate(now, sig.window_s)
+        if le is not None and r is not None:
+            by_le[float(le)] += r
+    return dict(by_le)
+
+
+def quantile_from_buckets(q: float, by_le: Mapping[float, float]) -> float | None:
+    """Prometheus histogram_quantile over cumulative bucket counts (linear within a bucket)."""
+    bounds = sorted(by_le)
+    if not bounds or not math.isinf(bounds[-1]):
+        return None
+    total = by_le[bounds[-1]]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_bound, prev_count = 0.0, 0.0
+    for b in bounds:
+        count = by_le[b]
+        if count >= rank:
+            if math.isinf(b):
+                return prev_bound if len(bounds) > 1 else None
+            if count == prev_count:
+                return b
+            return prev_bound + (b - prev_bound) * (rank - prev_count) / (count - prev_count)
+        prev_bound, prev_count = b, count
+    return None
+
+
+def _per_replica_gauge(store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for labels, series in store.select(name, match):
+        v = series.average(now, window)
+        if v is not None:
+            key = _replica(labels) or str(sorted(labels))
+            out[key] = out.get(key, 0.0) + v
+    return out
+
+
+def evaluate(sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources) -> snapshot.Reading:
+    """The signal's value from the store's windows at `now`, or no value and why."""
+    w = sig.window_s
+    if sig.kind == "promql":
+        raise errors.SignalError(f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it")
+    if sig.kind == "gauge" or (sig.kind == "utilization" and sig.resource in ("gpu", "memory")):
+        name = sig.metric if sig.kind == "gauge" else (GPU_UTIL if sig.resource == "gpu" else RESIDENT_BYTES)
+        assert name is not None
+        per = _per_replica_gauge(store, name, sig.labels, now, w)
+        if not per:
+            return snapshot.Reading.missing(f"no samples of {name} in the last {w:g} s")
+        if sig.kind == "utilization" and sig.resource == "memory":
+            per = {k: 100.0 * v / (resources.memory_gib * 2**30) for k, v in per.items()}
+        how: recipe.Aggregate = sig.aggregate if sig.kind == "gauge" else "avg"
+        return snapshot.Reading(value=_aggregate(list(per.values()), how), per_replica=per)
+    if sig.kind == "utilization":  # cpu
+        per = {}
+        for labels, series in store.select(CPU_SECONDS, sig.labels):
+            r = series.rate(now, w)
+            if r is not None:
+                per[_replica(labels)] = 100.0 * r / resources.cpu
+        if not per:
+            return snapshot.Reading.missing(f"fewer than two samples of {CPU_SECONDS} in the last {w:g} s")
+        return snapshot.Reading(value=_aggregate(list(per.values()), "avg"), per_replica=per)
+    if sig.kind == "rate":
+        assert sig.metric is not None
+        total = _sum_rates(store, sig.metric, sig.labels, now, w)
+        return snapshot.Reading.of(total, f"fewer than two samples of {sig.metric} in the last {w:g} s")
+    if sig.kind == "ratio":
+        assert sig.numerator is not None and sig.denominator is not None
+        num = _sum_rates(store, sig.numerator, sig.labels, now, w)
+        den = _sum_rates(store, sig.denominator, sig.labels, now, w)
+        return _idle_ratio(num, den, f"{sig.numerator} / {sig.denominator}")
+    by_le = _bucket_rates(store, sig, now)
+    if sig.kind == "histogram_fraction":
+        assert sig.le is not None
+        below = next((r for le, r in by_le.items() if math.isclose(le, sig.le)), None)
+        total = by_le.get(math.inf)
+        reading = _idle_ratio(below, total, f"{sig.metric}_bucket")
+        return reading if not reading.ok or total == 0 else snapshot.Reading.of(1.0 - (reading.value or 0.0))
+    assert sig.quantile is not None
+    if not by_le:
+        return snapshot.Reading.missing(f"fewer than two samples of {sig.metric}_bucket in the last {w:g} s")
+    if by_le.get(math.inf, 0.0) == 0:
+        return snapshot.Reading(value=0.0)  # idle: no observations in the window
+    return snapshot.Reading.of(quantile_from_buckets(sig.quantile, by_le), "quantile not defined by the buckets")
+
+
+def evaluate_all(sigs: Iterable[recipe.Signal], store: windows.Store, now: float, resources: recipe.Resources) -> dict[str, snapshot.Reading]:
+    return {s.name: evaluate(s, store, now, resources) for s in sigs}
+
+
+# ---------------------------------------------------------------------------------------------
+# PromQL rendering
+
+
+def duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
+
+
+def _selector(labels: Mapping[str, str], extra: Mapping[str, str] | None = None, **more: str) -> str:
+    merged = {**labels, **(extra or {}), **more}
+    if not merged:
+        return ""
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(merged.items()))
+    return "{" + inner + "}"
+
+
+def _le(value: float) -> str:
+    return "+Inf" if math.isinf(value) else repr(float(value))
+
+
+def render(sig: recipe.Signal, extra: Mapping[str, str] | None = None, *, idle_as_zero: bool = False,
+           resources: recipe.Resources | None = None) -> str:
+    """PromQL for a signal. `extra` adds label matchers (namespace, service). With idle_as_zero a
+    ratio over a window without events is 0 rather than NaN, as the embedded evaluator reads it."""
+    w = duration(sig.window_s)
+    sel = _selector(sig.labels, extra)
+    res = resources or recipe.Resources()
+    if sig.kind == "promql":
+        assert sig.query is not None
+        return sig.query
+    if sig.kind == "gauge":
+        return f"{sig.aggregate}(avg_over_time({sig.metric}{sel}[{w}]))"
+    if sig.kind == "rate":
+        return f"sum(rate({sig.metric}{sel}[{w}]))"
+    if sig.kind == "utilization":
+        if sig.resource == "gpu":
+            return f"avg(avg_over_time({GPU_UTIL}{sel}[{w}]))"
+        if sig.resource == "cpu":
+            return f"100 * avg(rate({CPU_SECONDS}{sel}[{w}])) / {res.cpu:g}"
+        return f"100 * avg(avg_over_time({RESIDENT_BYTES}{sel}[{w}])) / {res.memory_gib * 2**30:.0f}"
+    if sig.kind == "ratio":
+        num = f"sum(rate({sig.numerator}{sel}[{w}]))"
+        den = f"sum(rate({sig.denominator}{sel}[{w}]))"
+        expr = f"{num} / {den}"
+        return f"({expr} > -Inf) or ({den} == 0)" if idle_as_zero else expr
+    if sig.kind == "histogram_fraction":
+        assert sig.le is not None
+        below = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le=_le(sig.le))}[{w}]))"
+        total = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{w}]))"
+        expr = f"1 - {below} / {total}"
+        return f"({expr} > -Inf) or ({total} == 0)" if idle_as_zero else expr
+    expr = f"histogram_quantile({sig.quantile:g}, sum by (le) (rate({sig.metric}_bucket{sel}[{w}])))"
+    if idle_as_zero:
+        total = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{w}]))"
+        return f"({expr} > -Inf) or ({total} == 0)"
+    return expr

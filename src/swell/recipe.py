@@ -1,0 +1,523 @@
+"""Recipes: what to run and how to scale it, as frozen pydantic models loaded from YAML or JSON.
+
+A recipe is the one input every place (local, sim, Kubernetes) reads. Corrino recipe payloads
+(`recipe_node_shape`, `recipe_pod_autoscaling_params`, ...) are accepted as-is and converted by
+`swell.recipe_corrino`. Every validation problem is reported at once, each naming the field
+path, the value and the rule (`swell.errors.RecipeError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from swell import cron, errors, recipe_corrino
+
+# ---------------------------------------------------------------------------------------------
+# base
+
+
+class Model(BaseModel):
+    """Frozen, strict about unknown keys: a typo in a recipe is an error, not a silent default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class FieldProblem(ValueError):
+    """Raised by model validators so the error names the field and its value, not the whole section."""
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        super().__init__(rule)
+        self.field, self.value, self.rule = field, value, rule
+
+
+Seconds = Annotated[float, Field(ge=0)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+# ---------------------------------------------------------------------------------------------
+# service
+
+EngineName = Literal["llama-cpp", "simulated-llm", "sklearn-iris", "vllm", "command"]
+
+
+class Probe(Model):
+    path: str = "/health"
+    period_s: PositiveSeconds = 1.0
+    timeout_s: PositiveSeconds = 2.0
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+    initial_delay_s: Seconds = 0.0
+
+    @field_validator("path")
+    @classmethod
+    def _path_starts_with_slash(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("must start with '/'")
+        return v
+
+
+class Probes(Model):
+    readiness: Probe = Probe()
+    liveness: Probe = Probe(period_s=5.0, failure_threshold=3)
+
+
+class Service(Model):
+    """One scaled model: which engine serves it, with what model and arguments."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    engine: EngineName = "llama-cpp"
+    model: str | None = None
+    args: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    image: str | None = None
+    container_port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    probes: Probes = Probes()
+    preset: str | None = None  # simulated-llm performance preset
+
+    @model_validator(mode="after")
+    def _command_engine_needs_argv(self) -> Service:
+        if self.engine == "command" and not self.command:
+            raise FieldProblem("command", self.command, "engine 'command' needs `command`: the server's argv as a "
+                               "list, e.g. ['vllm', 'serve', 'gpt2', '--port', '{port}']")
+        if self.engine != "command" and self.command:
+            raise FieldProblem("command", self.command, f"only for engine 'command' (engine is {self.engine!r})")
+        return self
+
+
+class Resources(Model):
+    gpus: Annotated[int, Field(ge=0)] = 0
+    cpu: Annotated[float, Field(gt=0)] = 1.0
+    memory_gib: Annotated[float, Field(gt=0)] = 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# signals
+
+Aggregate = Literal["avg", "sum", "max", "min"]
+TargetType = Literal["Value", "AverageValue", "Utilization"]
+SignalKind = Literal[
+    "gauge", "rate", "ratio", "histogram_fraction", "histogram_quantile", "utilization", "promql"
+]
+
+
+class Signal(Model):
+    """A named metric definition with a target; evaluated from scraped windows or as PromQL.
+
+    kinds:
+      gauge               aggregate(metric) across replicas (latest sample of each)
+      rate                sum of per-second increase of a counter over `window_s`
+      ratio               rate(numerator) / rate(denominator) over `window_s` (e.g. _sum/_count)
+      histogram_fraction  share of observations above `le` over `window_s`
+      histogram_quantile  the `quantile` of a histogram over `window_s`
+      utilization         `resource` (gpu, cpu, memory) busy percent averaged over replicas
+      promql              a raw PromQL `query` (needs a Prometheus server)
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")]
+    kind: SignalKind
+    metric: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    le: float | None = None
+    quantile: Annotated[float, Field(gt=0, lt=1)] | None = None
+    resource: Literal["gpu", "cpu", "memory"] | None = None
+    aggregate: Aggregate = "avg"
+    labels: dict[str, str] = Field(default_factory=dict)
+    window_s: PositiveSeconds = 60.0
+    query: str | None = None
+    target: Annotated[float, Field(gt=0)]
+    target_type: TargetType = "Value"
+    per_replica: bool = False  # reading kept per replica (HPA "Pods" metric rules)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Signal:
+        need: dict[str, tuple[str, ...]] = {
+            "gauge": ("metric",),
+            "rate": ("metric",),
+            "ratio": ("numerator", "denominator"),
+            "histogram_fraction": ("metric", "le"),
+            "histogram_quantile": ("metric", "quantile"),
+            "utilization": ("resource",),
+            "promql": ("query",),
+        }
+        missing = [f for f in need[self.kind] if getattr(self, f) is None]
+        if missing:
+            raise FieldProblem(missing[0], None, f"signal kind {self.kind!r} needs {', '.join(missing)}")
+        if self.target_type == "Utilization" and self.kind != "utilization":
+            raise FieldProblem("target_type", self.target_type, "'Utilization' is only for kind 'utilization'")
+        if self.kind == "utilization" and self.target > 100:
+            raise FieldProblem("target", self.target, "a utilization target is a percent in (0, 100]")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# behavior (Kubernetes HPA autoscaling/v2 `behavior`, same meaning and defaults)
+
+
+class RatePolicy(Model):
+    type: Literal["Pods", "Percent"]
+    value: Annotated[int, Field(gt=0)]
+    period_s: Annotated[int, Field(gt=0, le=1800)]
+
+
+SelectPolicy = Literal["Max", "Min", "Disabled"]
+
+
+class ScalingRules(Model):
+    stabilization_window_s: Annotated[int, Field(ge=0, le=3600)]
+    select_policy: SelectPolicy = "Max"
+    policies: tuple[RatePolicy, ...]
+
+    @field_validator("policies")
+    @classmethod
+    def _at_least_one(cls, v: tuple[RatePolicy, ...]) -> tuple[RatePolicy, ...]:
+        if not v:
+            raise ValueError("needs at least one policy (or select_policy: Disabled)")
+        return v
+
+
+def default_scale_up() -> ScalingRules:
+    return ScalingRules(
+        stabilization_window_s=0,
+        select_policy="Max",
+        policies=(RatePolicy(type="Pods", value=4, period_s=15), RatePolicy(type="Percent", value=100, period_s=15)),
+    )
+
+
+def default_scale_down() -> ScalingRules:
+    return ScalingRules(
+        stabilization_window_s=300,
+        select_policy="Max",
+        policies=(RatePolicy(type="Percent", value=100, period_s=15),),
+    )
+
+
+class Behavior(Model):
+    scale_up: ScalingRules = Field(default_factory=default_scale_up)
+    scale_down: ScalingRules = Field(default_factory=default_scale_down)
+
+
+class Tolerance(Model):
+    up: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    down: Annotated[float, Field(ge=0, lt=1)] = 0.1
+
+
+class Fallback(Model):
+    """After `failure_threshold` consecutive reads without a value, go to `replicas` (KEDA)."""
+
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+    replicas: Annotated[int, Field(ge=0)]
+
+
+class Panic(Model):
+    """Knative KPA stable/panic windows over one concurrency-like signal."""
+
+    signal: str
+    stable_window_s: PositiveSeconds = 60.0
+    panic_window_s: PositiveSeconds = 6.0
+    panic_threshold: Annotated[float, Field(gt=1)] = 2.0
+    max_scale_up_rate: Annotated[float, Field(gt=1)] = 1000.0
+    max_scale_down_rate: Annotated[float, Field(gt=1)] = 2.0
+
+    @model_validator(mode="after")
+    def _panic_shorter(self) -> Panic:
+        if self.panic_window_s >= self.stable_window_s:
+            raise FieldProblem("panic_window_s", self.panic_window_s,
+                               f"must be shorter than stable_window_s ({self.stable_window_s})")
+        return self
+
+
+class MetricsSource(Model):
+    source: Literal["embedded", "prometheus"] = "embedded"
+    prometheus_url: str | None = None
+    scrape_interval_s: PositiveSeconds = 1.0
+
+    @model_validator(mode="after")
+    def _url_for_prometheus(self) -> MetricsSource:
+        if self.source == "prometheus" and not self.prometheus_url:
+            raise FieldProblem("prometheus_url", None, "source 'prometheus' needs prometheus_url, e.g. http://127.0.0.1:9090")
+        return self
+
+
+PolicyName = Literal["hpa", "threshold", "panic", "swell"]
+
+
+class Autoscaling(Model):
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 1
+    polling_interval_s: PositiveSeconds = 15.0
+    policy: PolicyName = "hpa"
+    signals: tuple[Signal, ...] = ()
+    tolerance: Tolerance = Tolerance()
+    behavior: Behavior = Behavior()
+    cooldown_s: Seconds = 300.0  # before scaling to zero (KEDA cooldownPeriod)
+    activation_threshold: Annotated[float, Field(ge=0)] = 0.0
+    fallback: Fallback | None = None
+    panic: Panic | None = None
+    metrics: MetricsSource = MetricsSource()
+    headroom_nodes: Annotated[int, Field(ge=0)] = 0  # spare nodes kept warm by placeholder pods
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise FieldProblem("min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})")
+        names = [s.name for s in self.signals]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise FieldProblem("signals", dupes, "signal names must be unique")
+        if self.policy == "panic" and self.panic is None:
+            raise FieldProblem("panic", None, "policy 'panic' needs a `panic` section naming its signal")
+        if self.panic is not None and self.panic.signal not in names:
+            raise FieldProblem("panic.signal", self.panic.signal, f"must name one of the signals ({', '.join(names) or 'none'})")
+        if self.fallback is not None and not self.min_replicas <= self.fallback.replicas <= self.max_replicas:
+            raise FieldProblem("fallback.replicas", self.fallback.replicas,
+                               f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]")
+        if self.max_replicas > self.min_replicas and not self.signals:
+            raise FieldProblem("signals", [], "scaling between min and max replicas needs at least one signal")
+        if self.metrics.source == "embedded":
+            raw = [s.name for s in self.signals if s.kind == "promql"]
+            if raw:
+                raise FieldProblem("metrics.source", "embedded",
+                                   f"signal(s) {', '.join(raw)} use a raw PromQL query, which only a Prometheus server "
+                                   "can evaluate: set metrics.source: prometheus and metrics.prometheus_url")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# nodes
+
+
+class Provisioning(Model):
+    """Time from asking for a node to a replica on it serving (defaults: a cloud GPU node)."""
+
+    node_boot_s: Seconds = 300.0
+    kubelet_s: Seconds = 60.0
+    gpu_driver_s: Seconds = 180.0
+    image_size_gb: Annotated[float, Field(ge=0)] = 20.0
+    pull_gbps: Annotated[float, Field(gt=0)] = 0.45  # effective, incl. extraction: 20 GB ≈ 6 min
+    model_load_s: Seconds = 60.0
+
+    @property
+    def image_pull_s(self) -> float:
+        return self.image_size_gb * 8.0 / self.pull_gbps
+
+    @property
+    def node_ready_s(self) -> float:
+        return self.node_boot_s + self.kubelet_s + self.gpu_driver_s
+
+    @property
+    def cold_replica_s(self) -> float:
+        """Worst case: a new node, a first image pull, then the model load."""
+        return self.node_ready_s + self.image_pull_s + self.model_load_s
+
+    @property
+    def warm_replica_s(self) -> float:
+        """A replica on a node that is up and has the image cached."""
+        return self.model_load_s
+
+
+class NodePool(Model):
+    shape: str = "local"
+    gpus_per_node: Annotated[int, Field(ge=1)] | None = None
+    min_nodes: Annotated[int, Field(ge=0)] = 0
+    max_nodes: Annotated[int, Field(ge=1)] = 1
+    price_per_gpu_hour: Annotated[float, Field(ge=0)] = 0.0
+    provisioning: Provisioning = Provisioning()
+    unneeded_time_s: Seconds = 600.0
+    max_node_provision_time_s: PositiveSeconds = 900.0
+
+    @model_validator(mode="after")
+    def _known_shape(self) -> NodePool:
+        if self.min_nodes > self.max_nodes:
+            raise FieldProblem("min_nodes", self.min_nodes, f"must not exceed max_nodes ({self.max_nodes})")
+        if self.gpus_per_node is None and self.shape not in SHAPE_GPUS:
+            raise FieldProblem("shape", self.shape, "unknown node shape: give gpus_per_node, or use a known shape "
+                               f"({', '.join(sorted(SHAPE_GPUS))})")
+        return self
+
+    @property
+    def gpus(self) -> int:
+        """GPUs (or device slots) per node."""
+        return self.gpus_per_node if self.gpus_per_node is not None else SHAPE_GPUS[self.shape]
+
+
+# OCI GPU shapes and their GPU counts ("local" is one machine with one slot by default).
+SHAPE_GPUS: dict[str, int] = {
+    "local": 1,
+    "VM.GPU2.1": 1,
+    "VM.GPU3.1": 1,
+    "VM.GPU3.2": 2,
+    "VM.GPU3.4": 4,
+    "BM.GPU2.2": 2,
+    "BM.GPU3.8": 8,
+    "BM.GPU4.8": 8,
+    "BM.GPU.A100-v2.8": 8,
+    "VM.GPU.A10.1": 1,
+    "VM.GPU.A10.2": 2,
+    "BM.GPU.A10.4": 4,
+    "BM.GPU.L40S.4": 4,
+    "BM.GPU.L40S-NC.4": 4,
+    "BM.GPU.H100.8": 8,
+    "BM.GPU.H200.8": 8,
+    "BM.GPU.B200.8": 8,
+    "BM.GPU.GB200.4": 4,
+    "BM.GPU.MI300X.8": 8,
+    "VM.GPU.A100.40G.1": 1,
+    "VM.GPU.A100.80G.1": 1,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# schedules, workers, SLO, local placement
+
+
+class ScheduleWindow(Model):
+    """From each `start` to the next `end` (cron, in `timezone`) the floor and/or cap apply."""
+
+    name: str = ""
+    start: str
+    end: str
+    timezone: str = "UTC"
+    min_replicas: Annotated[int, Field(ge=0)] | None = None
+    max_replicas: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleWindow:
+        for key in ("start", "end"):
+            problem = cron.problem(getattr(self, key))
+            if problem:
+                raise FieldProblem(key, getattr(self, key), problem)
+        if not cron.known_timezone(self.timezone):
+            raise FieldProblem("timezone", self.timezone, "not an IANA timezone (e.g. Asia/Shanghai)")
+        if self.min_replicas is None and self.max_replicas is None:
+            raise FieldProblem("min_replicas", None, "a schedule window sets min_replicas, max_replicas or both")
+        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
+            raise FieldProblem("min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})")
+        return self
+
+
+class Workers(Model):
+    min_workers: Annotated[int, Field(ge=1)] = 1
+    max_workers: Annotated[int, Field(ge=1)] = 1
+    target_queue_per_worker: Annotated[float, Field(gt=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Workers:
+        if self.min_workers > self.max_workers:
+            raise FieldProblem("min_workers", self.min_workers, f"must not exceed max_workers ({self.max_workers})")
+        return self
+
+
+class SLO(Model):
+    ttft_s: PositiveSeconds | None = None
+    e2e_s: PositiveSeconds | None = None
+    percentile: Annotated[float, Field(gt=0, le=100)] = 95.0
+
+
+class Local(Model):
+    """One machine: where the gateway listens and which device slots replicas get."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    gpu_ids: tuple[int, ...] = ()  # CUDA_VISIBLE_DEVICES slots; empty: CPU slots
+    cpu_slots: Annotated[int, Field(ge=1)] = 4
+    drain_timeout_s: Seconds = 30.0
+    grace_period_s: Seconds = 10.0
+    buffer_requests: Annotated[int, Field(ge=0)] = 256
+    buffer_timeout_s: PositiveSeconds = 60.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the recipe
+
+
+class Recipe(Model):
+    api_version: str = Field(default="swell.dev/v1", alias="apiVersion")
+    kind: Literal["Recipe"] = "Recipe"
+    service: Service
+    resources: Resources = Resources()
+    autoscaling: Autoscaling = Autoscaling()
+    node_pool: NodePool = NodePool()
+    schedules: tuple[ScheduleWindow, ...] = ()
+    workers: Workers | None = None
+    slo: SLO = SLO()
+    local: Local = Local()
+
+    @model_validator(mode="after")
+    def _fits_a_node(self) -> Recipe:
+        if self.resources.gpus > self.node_pool.gpus:
+            raise FieldProblem("resources.gpus", self.resources.gpus,
+                               f"exceeds the GPUs of one node of shape {self.node_pool.shape!r} "
+                               f"({self.node_pool.gpus}): the replica can never be scheduled")
+        return self
+
+    def signal(self, name: str) -> Signal:
+        for s in self.autoscaling.signals:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading, with every problem reported at once
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
+    out = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        value = e.get("input")
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldProblem):
+            loc, value, msg = ".".join(x for x in (loc, cause.field) if x), cause.value, cause.rule
+        out.append(errors.Problem(path=prefix + loc, value=value, rule=msg))
+    return out
+
+
+def parse(data: Any, source: str = "<recipe>") -> Recipe:
+    """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
+    if not isinstance(data, dict):
+        raise errors.RecipeError(source, [errors.Problem(path="", value=type(data).__name__,
+                                                         rule="a recipe is a mapping of keys to values")])
+    if recipe_corrino.is_corrino(data):
+        data = recipe_corrino.convert(data, source)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise errors.RecipeError(source, _problems(exc)) from None
+
+
+def load_text(text: str, source: str) -> Recipe:
+    try:
+        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise errors.RecipeError(source, [errors.Problem(path="", value=source, rule=f"not valid YAML/JSON: {exc}")]) from None
+    return parse(data, source)
+
+
+def load(path: str | Path) -> Recipe:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise errors.RecipeError(str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]) from None
+    return load_text(text, str(p))
+
+
+def reachable_max(autoscaling: Autoscaling, signal: Signal, value_bound: float | None) -> float:
+    """The most replicas this signal can ask for when its value is at most `value_bound`.
+
+    With AverageValue the HPA computes ceil(value / target) regardless of the replica count, so
+    a bounded signal (a 0-1 fraction) can never ask for more than ceil(bound / target).
+    """
+    if signal.target_type == "AverageValue" and value_bound is not None:
+        return float(math.ceil(value_bound / signal.target))
+    return float(autoscaling.max_replicas)
