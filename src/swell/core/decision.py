@@ -10,20 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 BoundBy = Literal[
-    "metrics",        # the signals' proposal stood as is
-    "tolerance",      # within tolerance of the target: no change
+    "metrics",  # the signals' proposal stood as is
+    "tolerance",  # within tolerance of the target: no change
     "stabilization",  # held by the stabilization window
-    "rate",           # limited by a scale-up / scale-down rate policy
-    "min",            # raised to min_replicas
-    "max",            # cut to max_replicas
-    "schedule",       # a schedule window's floor or cap
-    "capacity",       # no room (device slots, nodes)
-    "no_data",        # signals without value: hold (or only scale up)
-    "fallback",       # too many failed reads: fallback replicas
-    "activation",     # 0 -> 1 on the activation threshold
-    "cooldown",       # waiting for / reaching the cooldown before zero
-    "panic",          # panic mode: no scale-down, scale to the panic window's need
-    "disabled",       # scaling disabled (target scaled to zero by a person, or select_policy Disabled)
+    "rate",  # limited by a scale-up / scale-down rate policy
+    "min",  # raised to min_replicas
+    "max",  # cut to max_replicas
+    "schedule",  # a schedule window's floor or cap
+    "capacity",  # no room (device slots, nodes)
+    "no_data",  # signals without value: hold (or only scale up)
+    "fallback",  # too many failed reads: fallback replicas
+    "activation",  # 0 -> 1 on the activation threshold
+    "cooldown",  # waiting for / reaching the cooldown before zero
+    "panic",  # panic mode: no scale-down, scale to the panic window's need
+    "disabled",  # scaling disabled (target scaled to zero by a person, or select_policy Disabled)
 ]
 
 

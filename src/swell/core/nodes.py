@@ -55,8 +55,16 @@ def free_slots(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int
     return sum(max(0, n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready)
 
 
-def plan(pool: recipe.NodePool, gpus_per_replica: int, nodes: Sequence[snapshot.NodeInfo], pending: int,
-         provisioning: int, empty_since: Mapping[str, float], now: float, spare_nodes: int = 0) -> NodePlan:
+def plan(
+    pool: recipe.NodePool,
+    gpus_per_replica: int,
+    nodes: Sequence[snapshot.NodeInfo],
+    pending: int,
+    provisioning: int,
+    empty_since: Mapping[str, float],
+    now: float,
+    spare_nodes: int = 0,
+) -> NodePlan:
     """What a cluster autoscaler does this scan.
 
     `nodes` are the pool's registered nodes, `provisioning` the ones requested and not yet ready
@@ -83,5 +91,11 @@ def plan(pool: recipe.NodePool, gpus_per_replica: int, nodes: Sequence[snapshot.
         parts.append(f"{unfit} replica(s) stay Pending: max_nodes {pool.max_nodes} reached")
     if remove:
         parts.append(f"remove {len(remove)} node(s) empty for {pool.unneeded_time_s:g} s")
-    return NodePlan(add=add, remove=remove, fits=fits, unfit=unfit, empty_since=since,
-                    reason="; ".join(parts) or "no change")
+    return NodePlan(
+        add=add,
+        remove=remove,
+        fits=fits,
+        unfit=unfit,
+        empty_since=since,
+        reason="; ".join(parts) or "no change",
+    )

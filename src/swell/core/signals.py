@@ -30,7 +30,9 @@ def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
     out = list(auto.signals)
     if auto.panic is not None:
         base = next(s for s in auto.signals if s.name == auto.panic.signal)
-        out.append(base.model_copy(update={"name": base.name + PANIC_SUFFIX, "window_s": auto.panic.panic_window_s}))
+        out.append(
+            base.model_copy(update={"name": base.name + PANIC_SUFFIX, "window_s": auto.panic.panic_window_s})
+        )
     return tuple(out)
 
 
@@ -67,7 +69,9 @@ def _aggregate(values: list[float], how: recipe.Aggregate) -> float:
     return sum(values) / len(values)
 
 
-def _sum_rates(store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float) -> float | None:
+def _sum_rates(
+    store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float
+) -> float | None:
     rates = [r for _, s in store.select(name, match) if (r := s.rate(now, window)) is not None]
     return sum(rates) if rates else None
 
@@ -112,7 +116,9 @@ def quantile_from_buckets(q: float, by_le: Mapping[float, float]) -> float | Non
     return None
 
 
-def _per_replica_gauge(store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float) -> dict[str, float]:
+def _per_replica_gauge(
+    store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for labels, series in store.select(name, match):
         v = series.average(now, window)
@@ -122,11 +128,15 @@ def _per_replica_gauge(store: windows.Store, name: str, match: Mapping[str, str]
     return out
 
 
-def evaluate(sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources) -> snapshot.Reading:
+def evaluate(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
     """The signal's value from the store's windows at `now`, or no value and why."""
     w = sig.window_s
     if sig.kind == "promql":
-        raise errors.SignalError(f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it")
+        raise errors.SignalError(
+            f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it"
+        )
     if sig.kind == "gauge" or (sig.kind == "utilization" and sig.resource in ("gpu", "memory")):
         name = sig.metric if sig.kind == "gauge" else (GPU_UTIL if sig.resource == "gpu" else RESIDENT_BYTES)
         assert name is not None
@@ -167,10 +177,14 @@ def evaluate(sig: recipe.Signal, store: windows.Store, now: float, resources: re
         return snapshot.Reading.missing(f"fewer than two samples of {sig.metric}_bucket in the last {w:g} s")
     if by_le.get(math.inf, 0.0) == 0:
         return snapshot.Reading(value=0.0)  # idle: no observations in the window
-    return snapshot.Reading.of(quantile_from_buckets(sig.quantile, by_le), "quantile not defined by the buckets")
+    return snapshot.Reading.of(
+        quantile_from_buckets(sig.quantile, by_le), "quantile not defined by the buckets"
+    )
 
 
-def evaluate_all(sigs: Iterable[recipe.Signal], store: windows.Store, now: float, resources: recipe.Resources) -> dict[str, snapshot.Reading]:
+def evaluate_all(
+    sigs: Iterable[recipe.Signal], store: windows.Store, now: float, resources: recipe.Resources
+) -> dict[str, snapshot.Reading]:
     return {s.name: evaluate(s, store, now, resources) for s in sigs}
 
 
@@ -179,7 +193,7 @@ def evaluate_all(sigs: Iterable[recipe.Signal], store: windows.Store, now: float
 
 
 def duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     if s % 3600 == 0:
         return f"{s // 3600}h"
     if s % 60 == 0:
@@ -199,8 +213,13 @@ def _le(value: float) -> str:
     return "+Inf" if math.isinf(value) else repr(float(value))
 
 
-def render(sig: recipe.Signal, extra: Mapping[str, str] | None = None, *, idle_as_zero: bool = False,
-           resources: recipe.Resources | None = None) -> str:
+def render(
+    sig: recipe.Signal,
+    extra: Mapping[str, str] | None = None,
+    *,
+    idle_as_zero: bool = False,
+    resources: recipe.Resources | None = None,
+) -> str:
     """PromQL for a signal. `extra` adds label matchers (namespace, service). With idle_as_zero a
     ratio over a window without events is 0 rather than NaN, as the embedded evaluator reads it."""
     w = duration(sig.window_s)

@@ -29,6 +29,7 @@ class Reading:
     value: float | None
     error: str = ""
     per_replica: Mapping[str, float | None] | None = None
+    partial: bool = False  # some replicas could not be read: good for scaling up, not down
 
     @property
     def ok(self) -> bool:

@@ -9,6 +9,7 @@ inside the window. With too few samples the answer is None: "no value", never ze
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -82,7 +83,7 @@ class Series:
         if len(used) < 2:
             return None
         inc = 0.0
-        for (_, a), (_, b) in zip(used, used[1:], strict=False):
+        for (_, a), (_, b) in itertools.pairwise(used):
             inc += b - a if b >= a else b  # a drop means the counter restarted from zero
         return inc, used[-1][0] - used[0][0]
 
@@ -117,7 +118,9 @@ class Store:
             series = by_labels[labels] = Series(self.retention_s)
         series.record(now, value)
 
-    def record_all(self, now: float, samples: Iterable[Sample], extra: Mapping[str, str] | None = None) -> None:
+    def record_all(
+        self, now: float, samples: Iterable[Sample], extra: Mapping[str, str] | None = None
+    ) -> None:
         add = frozenset(extra.items()) if extra else frozenset()
         for s in samples:
             self.record(now, s.name, s.labels | add, s.value)

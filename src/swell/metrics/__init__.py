@@ -1,1 +1,1 @@
-"""swell.metrics."""
+"""swell.metrics: scraping Prometheus text, the embedded signal source, Prometheus's HTTP API."""

@@ -28,6 +28,8 @@ def get(name: str) -> Decide:
         raise KeyError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}") from None
 
 
-def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision.Decision, steps.State]:
     """Run the recipe's own policy."""
     return get(rec.autoscaling.policy)(rec, snap, state)

@@ -17,8 +17,9 @@ from swell.core.policies import schedule, steps
 NAME = "hpa"
 
 
-def _plain_metric(sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.Snapshot,
-                  tol: recipe.Tolerance) -> tuple[int | None, str]:
+def _plain_metric(
+    sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.Snapshot, tol: recipe.Tolerance
+) -> tuple[int | None, str]:
     """HPA calcPlainMetricReplicas: per-replica values with missing and not-ready replicas."""
     per = reading.per_replica or {}
     current = snap.current
@@ -51,7 +52,7 @@ def _plain_metric(sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.
             metrics[name] = 0.0
     new_ratio = sum(metrics.values()) / len(metrics) / sig.target
     note = f"ratio {ratio:.2f} -> {new_ratio:.2f} counting {len(missing)} missing, {len(unready)} not ready"
-    if (steps.within_tolerance(new_ratio, tol) or (ratio > 1.0 > new_ratio) or (ratio < 1.0 < new_ratio)):
+    if steps.within_tolerance(new_ratio, tol) or (ratio > 1.0 > new_ratio) or (ratio < 1.0 < new_ratio):
         return current, note + ": no change"
     new = steps.ceil(new_ratio * len(metrics))
     if (new_ratio < 1.0 and new > current) or (new_ratio > 1.0 and new < current):
@@ -59,8 +60,9 @@ def _plain_metric(sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.
     return new, note
 
 
-def replicas_for(sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.Snapshot,
-                 tol: recipe.Tolerance) -> tuple[int | None, str]:
+def replicas_for(
+    sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.Snapshot, tol: recipe.Tolerance
+) -> tuple[int | None, str]:
     """One metric's desired replicas (HPA replica calculator), or None without a value."""
     if not reading.ok or reading.value is None:
         return None, f"no value: {reading.error or 'missing'}"
@@ -87,7 +89,9 @@ def proposals(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[decision.Pro
     for sig in rec.autoscaling.signals:
         reading = snap.reading(sig.name)
         n, note = replicas_for(sig, reading, snap, rec.autoscaling.tolerance)
-        out.append(decision.Proposal(signal=sig.name, value=reading.value, target=sig.target, replicas=n, note=note))
+        out.append(
+            decision.Proposal(signal=sig.name, value=reading.value, target=sig.target, replicas=n, note=note)
+        )
     return tuple(out)
 
 
@@ -95,9 +99,16 @@ def describe_missing(props: tuple[decision.Proposal, ...]) -> str:
     return "; ".join(f"{p.signal}: {p.note}" for p in props if p.replicas is None)
 
 
-def normalize(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, wanted: int,
-              props: tuple[decision.Proposal, ...], policy: str, b: schedule.Bounds,
-              lo: int | None = None) -> tuple[decision.Decision, steps.State]:
+def normalize(
+    rec: recipe.Recipe,
+    snap: snapshot.Snapshot,
+    state: steps.State,
+    wanted: int,
+    props: tuple[decision.Proposal, ...],
+    policy: str,
+    b: schedule.Bounds,
+    lo: int | None = None,
+) -> tuple[decision.Decision, steps.State]:
     """Stabilize, rate-limit and clamp a metric recommendation; record the rescale (HPA normalize)."""
     auto, now, current = rec.autoscaling, snap.now, snap.current
     low = b.lo if lo is None else lo
@@ -108,8 +119,12 @@ def normalize(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, w
         bound = limit
         if (limit == "min" and b.floor_raised) or (limit == "max" and b.cap_lowered):
             bound = "schedule"
-        why = {"rate": "a rate policy allows", "min": "the floor is", "max": "the cap is", "schedule":
-               f"schedule {', '.join(b.active)} sets"}[bound]
+        why = {
+            "rate": "a rate policy allows",
+            "min": "the floor is",
+            "max": "the cap is",
+            "schedule": f"schedule {', '.join(b.active)} sets",
+        }[bound]
         reason = f"signals ask for {wanted}; {why} {final}"
     elif stabilized != wanted:
         bound = "stabilization"
@@ -121,15 +136,28 @@ def normalize(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, w
         bound = "metrics"
         reason = f"signals ask for {wanted}" + ("" if wanted != current else ": no change")
     state = steps.record_scale(state, now, current, final, auto.behavior)
-    return decision.Decision(t=now, policy=policy, current=current, desired=final, bound_by=bound,
-                             reason=reason, proposals=props), state
+    return decision.Decision(
+        t=now, policy=policy, current=current, desired=final, bound_by=bound, reason=reason, proposals=props
+    ), state
 
 
-def hold(snap: snapshot.Snapshot, policy: str, bound: decision.BoundBy, reason: str,
-         props: tuple[decision.Proposal, ...] = (), desired: int | None = None) -> decision.Decision:
-    return decision.Decision(t=snap.now, policy=policy, current=snap.current,
-                             desired=snap.current if desired is None else desired,
-                             bound_by=bound, reason=reason, proposals=props)
+def hold(
+    snap: snapshot.Snapshot,
+    policy: str,
+    bound: decision.BoundBy,
+    reason: str,
+    props: tuple[decision.Proposal, ...] = (),
+    desired: int | None = None,
+) -> decision.Decision:
+    return decision.Decision(
+        t=snap.now,
+        policy=policy,
+        current=snap.current,
+        desired=snap.current if desired is None else desired,
+        bound_by=bound,
+        reason=reason,
+        proposals=props,
+    )
 
 
 def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> decision.Decision | None:
@@ -139,24 +167,37 @@ def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> d
         return hold(snap, policy, bound, f"{snap.current} replicas exceed the cap of {b.hi}", desired=b.hi)
     if snap.current < b.lo:
         bound = "schedule" if b.floor_raised else "min"
-        return hold(snap, policy, bound, f"{snap.current} replicas are below the floor of {b.lo}", desired=b.lo)
+        return hold(
+            snap, policy, bound, f"{snap.current} replicas are below the floor of {b.lo}", desired=b.lo
+        )
     return None
 
 
-def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision.Decision, steps.State]:
     b = schedule.bounds(rec, snap.now)
     if snap.current == 0 and rec.autoscaling.min_replicas > 0:
         return hold(snap, NAME, "disabled", "the target is scaled to zero: autoscaling is disabled"), state
     early = out_of_bounds(snap, b, NAME)
     if early is not None:
-        return early, steps.record_scale(state, snap.now, snap.current, early.desired, rec.autoscaling.behavior)
+        return early, steps.record_scale(
+            state, snap.now, snap.current, early.desired, rec.autoscaling.behavior
+        )
     props = proposals(rec, snap)
     valid = [p.replicas for p in props if p.replicas is not None]
     if not valid:
-        return hold(snap, NAME, "no_data", f"no signal has a value ({describe_missing(props)}): hold", props), state
+        return hold(
+            snap, NAME, "no_data", f"no signal has a value ({describe_missing(props)}): hold", props
+        ), state
     wanted = max(valid)
     if len(valid) < len(props) and wanted < snap.current:
-        return hold(snap, NAME, "no_data",
-                    f"signals with values ask for {wanted}, but {describe_missing(props)}: "
-                    "no scale-down on partial data", props), state
+        return hold(
+            snap,
+            NAME,
+            "no_data",
+            f"signals with values ask for {wanted}, but {describe_missing(props)}: "
+            "no scale-down on partial data",
+            props,
+        ), state
     return normalize(rec, snap, replace(state), wanted, props, NAME, b)

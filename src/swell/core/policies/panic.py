@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from swell import recipe
 from swell.core import decision, signals, snapshot
-from swell.core.policies import hpa, schedule, steps, threshold
+from swell.core.policies import schedule, steps, threshold
 
 NAME = "panic"
 
@@ -24,8 +24,9 @@ def _need(sig: recipe.Signal, value: float, ready: int) -> int:
     return steps.ceil(ready * value / sig.target)
 
 
-def panic_step(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State,
-               stable: float) -> tuple[int, int, bool, steps.State]:
+def panic_step(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, stable: float
+) -> tuple[int, int, bool, steps.State]:
     """(stable need, panic need, panicking, state) for the recipe's panic section."""
     p = rec.autoscaling.panic
     assert p is not None
@@ -35,7 +36,11 @@ def panic_step(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State,
     down_to = math.floor(ready / p.max_scale_down_rate)
     dspc = steps.clamp(_need(sig, stable, ready), down_to, up_to)
     quick = snap.reading(sig.name + signals.PANIC_SUFFIX)
-    dppc = steps.clamp(_need(sig, quick.value, ready), down_to, up_to) if quick.ok and quick.value is not None else dspc
+    dppc = (
+        steps.clamp(_need(sig, quick.value, ready), down_to, up_to)
+        if quick.ok and quick.value is not None
+        else dspc
+    )
     over = dppc / ready >= p.panic_threshold
     since, max_panic = state.panic_since, state.max_panic
     if over:
@@ -47,15 +52,22 @@ def panic_step(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State,
     return dspc, dppc, since is not None, replace(state, panic_since=since, max_panic=max_panic)
 
 
-def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision.Decision, steps.State]:
     p = rec.autoscaling.panic
     assert p is not None, "policy 'panic' needs autoscaling.panic (the recipe validator checks this)"
     b = schedule.bounds(rec, snap.now)
     sig = rec.signal(p.signal)
     reading = snap.reading(sig.name)
-    prop = decision.Proposal(signal=sig.name, value=reading.value, target=sig.target,
-                             replicas=None if not reading.ok else 0, note="" if reading.ok else f"no value: {reading.error}")
-    props = (prop,)
+    prop = decision.Proposal(
+        signal=sig.name,
+        value=reading.value,
+        target=sig.target,
+        replicas=None if not reading.ok else 0,
+        note="" if reading.ok else f"no value: {reading.error}",
+    )
+    props: tuple[decision.Proposal, ...] = (prop,)
     missed, state = threshold.on_missing(rec, snap, state, props, NAME)
     if missed is not None:
         return missed, state
@@ -65,21 +77,40 @@ def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> t
     assert reading.value is not None
     dspc, dppc, panicking, state = panic_step(rec, snap, state, reading.value)
     wanted = max(state.max_panic, snap.current) if panicking else dspc
-    props = (replace(prop, replicas=dspc, note=f"stable window {p.stable_window_s:g} s"),
-             decision.Proposal(signal=sig.name + signals.PANIC_SUFFIX, value=snap.reading(sig.name + signals.PANIC_SUFFIX).value,
-                               target=sig.target, replicas=dppc, note=f"panic window {p.panic_window_s:g} s"))
+    props = (
+        replace(prop, replicas=dspc, note=f"stable window {p.stable_window_s:g} s"),
+        decision.Proposal(
+            signal=sig.name + signals.PANIC_SUFFIX,
+            value=snap.reading(sig.name + signals.PANIC_SUFFIX).value,
+            target=sig.target,
+            replicas=dppc,
+            note=f"panic window {p.panic_window_s:g} s",
+        ),
+    )
     lo = max(b.lo, 1)
     final = steps.clamp(wanted, lo, b.hi)
     bound: decision.BoundBy
     if final != wanted:
-        bound = "schedule" if (final == b.lo and b.floor_raised) or (final == b.hi and b.cap_lowered) else (
-            "max" if final == b.hi else "min")
+        bound = (
+            "schedule"
+            if (final == b.lo and b.floor_raised) or (final == b.hi and b.cap_lowered)
+            else ("max" if final == b.hi else "min")
+        )
         reason = f"need {wanted}, bounded to {final}"
     elif panicking:
         bound = "panic"
-        reason = f"panic mode (panic window asks {dppc} for {max(1, snap.ready)} ready): {final}, no scale-down"
+        reason = (
+            f"panic mode (panic window asks {dppc} for {max(1, snap.ready)} ready): {final}, no scale-down"
+        )
     else:
         bound = "metrics"
         reason = f"stable window asks for {dspc}"
-    return decision.Decision(t=snap.now, policy=NAME, current=snap.current, desired=final, bound_by=bound,
-                             reason=reason, proposals=props), state
+    return decision.Decision(
+        t=snap.now,
+        policy=NAME,
+        current=snap.current,
+        desired=final,
+        bound_by=bound,
+        reason=reason,
+        proposals=props,
+    ), state

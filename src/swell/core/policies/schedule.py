@@ -41,12 +41,21 @@ def bounds(rec: recipe.Recipe, now: float) -> Bounds:
     caps = [w.max_replicas for w in active if w.max_replicas is not None]
     new_hi = min([hi, *caps])  # a cap may go below min_replicas (e.g. 0 at night)
     new_lo = min(max([lo, *floors]), new_hi)  # a floor never exceeds the cap or max_replicas
-    return Bounds(lo=new_lo, hi=new_hi, active=tuple(label(w) for w in active),
-                  floor_raised=new_lo > lo, cap_lowered=new_hi < hi)
+    return Bounds(
+        lo=new_lo,
+        hi=new_hi,
+        active=tuple(label(w) for w in active),
+        floor_raised=new_lo > lo,
+        cap_lowered=new_hi < hi,
+    )
 
 
 def next_change(rec: recipe.Recipe, now: float) -> float | None:
     """When the next window starts or ends (for `swell plan` and pre-provisioning)."""
-    times = [t for w in rec.schedules for t in (cron.following(w.start, w.timezone, now),
-                                                cron.following(w.end, w.timezone, now)) if t is not None]
+    times = [
+        t
+        for w in rec.schedules
+        for t in (cron.following(w.start, w.timezone, now), cron.following(w.end, w.timezone, now))
+        if t is not None
+    ]
     return min(times) if times else None

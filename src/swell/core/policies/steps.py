@@ -66,7 +66,9 @@ def ceil(x: float) -> int:
     return math.ceil(round(x, 9))
 
 
-def stabilize(state: State, now: float, current: int, desired: int, behavior: recipe.Behavior) -> tuple[int, State]:
+def stabilize(
+    state: State, now: float, current: int, desired: int, behavior: recipe.Behavior
+) -> tuple[int, State]:
     """HPA stabilizeRecommendationWithBehaviors: bounded by min over the up window and max over the down window."""
     up_cut = now - behavior.scale_up.stabilization_window_s
     down_cut = now - behavior.scale_down.stabilization_window_s
@@ -78,8 +80,10 @@ def stabilize(state: State, now: float, current: int, desired: int, behavior: re
             down_rec = max(down_rec, rec)
     result = max(current, up_rec)
     result = min(result, down_rec)
-    keep_after = now - max(behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s)
-    recs = tuple(r for r in state.recommendations if r[0] > keep_after) + ((now, desired),)
+    keep_after = now - max(
+        behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s
+    )
+    recs = (*tuple(r for r in state.recommendations if r[0] > keep_after), (now, desired))
     return result, replace(state, recommendations=recs)
 
 
@@ -89,7 +93,11 @@ def _changed_in_period(events: tuple[tuple[float, int], ...], now: float, period
 
 
 def _period_start(state: State, now: float, current: int, period: int) -> int:
-    return current - _changed_in_period(state.up_events, now, period) + _changed_in_period(state.down_events, now, period)
+    return (
+        current
+        - _changed_in_period(state.up_events, now, period)
+        + _changed_in_period(state.down_events, now, period)
+    )
 
 
 def scale_up_limit(state: State, now: float, current: int, rules: recipe.ScalingRules) -> int:
@@ -114,8 +122,9 @@ def scale_down_limit(state: State, now: float, current: int, rules: recipe.Scali
     return pick(proposed)
 
 
-def limit_rate(state: State, now: float, current: int, desired: int, behavior: recipe.Behavior,
-               lo: int, hi: int) -> tuple[int, Bound | None]:
+def limit_rate(
+    state: State, now: float, current: int, desired: int, behavior: recipe.Behavior, lo: int, hi: int
+) -> tuple[int, Bound | None]:
     """HPA convertDesiredReplicasWithBehaviorRate: the rate policies, then min/max.
 
     Returns the allowed count and which limit bound it ("rate", "max", "min"), or None."""

@@ -17,7 +17,9 @@ from swell.core.policies import hpa, panic, schedule, steps, threshold
 NAME = "swell"
 
 
-def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision.Decision, steps.State]:
     auto = rec.autoscaling
     b = schedule.bounds(rec, snap.now)
     props = hpa.proposals(rec, snap)
@@ -33,16 +35,24 @@ def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> t
     valid = [p.replicas for p in props if p.replicas is not None]
     wanted = max(valid)
     if len(valid) < len(props) and wanted < snap.current:
-        return hpa.hold(snap, NAME, "no_data", f"signals with values ask for {wanted}, but "
-                        f"{hpa.describe_missing(props)}: no scale-down on partial data", props), state
+        return hpa.hold(
+            snap,
+            NAME,
+            "no_data",
+            f"signals with values ask for {wanted}, but "
+            f"{hpa.describe_missing(props)}: no scale-down on partial data",
+            props,
+        ), state
     panicking = False
     if auto.panic is not None:
         stable = snap.reading(auto.panic.signal)
         if stable.ok and stable.value is not None:
-            _, dppc, panicking, state = panic.panic_step(rec, snap, state, stable.value)
+            _, _dppc, panicking, state = panic.panic_step(rec, snap, state, stable.value)
             if panicking:
                 wanted = max(wanted, state.max_panic, snap.current)
     d, state = hpa.normalize(rec, snap, state, wanted, props, NAME, b, lo=max(b.lo, 1))
     if panicking and d.bound_by in ("metrics", "stabilization"):
-        d = replace(d, bound_by="panic", reason=f"panic mode: {d.desired} replicas, no scale-down ({d.reason})")
+        d = replace(
+            d, bound_by="panic", reason=f"panic mode: {d.desired} replicas, no scale-down ({d.reason})"
+        )
     return d, state

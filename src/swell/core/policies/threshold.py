@@ -16,8 +16,13 @@ from swell.core.policies import hpa, schedule, steps
 NAME = "threshold"
 
 
-def on_missing(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, props: tuple[decision.Proposal, ...],
-               policy: str) -> tuple[decision.Decision | None, steps.State]:
+def on_missing(
+    rec: recipe.Recipe,
+    snap: snapshot.Snapshot,
+    state: steps.State,
+    props: tuple[decision.Proposal, ...],
+    policy: str,
+) -> tuple[decision.Decision | None, steps.State]:
     """Count a tick with a signal without value; go to the fallback, or hold if nothing has a value."""
     missing = [p for p in props if p.replicas is None]
     if not missing:
@@ -31,12 +36,20 @@ def on_missing(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, 
         return hpa.hold(snap, policy, "fallback", reason, props, desired=fb.replicas), state
     if len(missing) == len(props):
         limit = f", fallback after {fb.failure_threshold}" if fb is not None else ""
-        return hpa.hold(snap, policy, "no_data", f"no value ({what}); failure {failures}{limit}: hold", props), state
+        return hpa.hold(
+            snap, policy, "no_data", f"no value ({what}); failure {failures}{limit}: hold", props
+        ), state
     return None, state
 
 
-def zero_step(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, props: tuple[decision.Proposal, ...],
-              b: schedule.Bounds, policy: str) -> tuple[decision.Decision | None, steps.State]:
+def zero_step(
+    rec: recipe.Recipe,
+    snap: snapshot.Snapshot,
+    state: steps.State,
+    props: tuple[decision.Proposal, ...],
+    b: schedule.Bounds,
+    policy: str,
+) -> tuple[decision.Decision | None, steps.State]:
     """Activation from zero and scale to zero after the cooldown (KEDA's own part of the loop)."""
     auto = rec.autoscaling
     active = any(p.value is not None and p.value > auto.activation_threshold for p in props)
@@ -46,18 +59,32 @@ def zero_step(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, p
         if active or b.lo > 0:
             n = max(b.lo, 1) if b.hi > 0 else 0
             why = "activation threshold crossed" if active else f"schedule {', '.join(b.active)} sets a floor"
-            return hpa.hold(snap, policy, "activation" if active else "schedule", f"{why}: scale from zero to {n}",
-                            props, desired=n), state
+            return hpa.hold(
+                snap,
+                policy,
+                "activation" if active else "schedule",
+                f"{why}: scale from zero to {n}",
+                props,
+                desired=n,
+            ), state
         return hpa.hold(snap, policy, "cooldown", "idle at zero", props), state
     if b.lo == 0 and not active:
         idle = snap.now - last_active
         if idle >= auto.cooldown_s:
-            return hpa.hold(snap, policy, "cooldown", f"no activity for {idle:.0f} s (cooldown {auto.cooldown_s:g} s): "
-                            "scale to zero", props, desired=0), replace(state, recommendations=())
+            return hpa.hold(
+                snap,
+                policy,
+                "cooldown",
+                f"no activity for {idle:.0f} s (cooldown {auto.cooldown_s:g} s): scale to zero",
+                props,
+                desired=0,
+            ), replace(state, recommendations=())
     return None, state
 
 
-def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> tuple[decision.Decision, steps.State]:
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision.Decision, steps.State]:
     b = schedule.bounds(rec, snap.now)
     props = hpa.proposals(rec, snap)
     missed, state = on_missing(rec, snap, state, props, NAME)
@@ -72,6 +99,12 @@ def decide(rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State) -> t
     valid = [p.replicas for p in props if p.replicas is not None]
     wanted = max(valid)
     if len(valid) < len(props) and wanted < snap.current:
-        return hpa.hold(snap, NAME, "no_data", f"signals with values ask for {wanted}, but "
-                        f"{hpa.describe_missing(props)}: no scale-down on partial data", props), state
+        return hpa.hold(
+            snap,
+            NAME,
+            "no_data",
+            f"signals with values ask for {wanted}, but "
+            f"{hpa.describe_missing(props)}: no scale-down on partial data",
+            props,
+        ), state
     return hpa.normalize(rec, snap, state, wanted, props, NAME, b, lo=max(b.lo, 1))

@@ -1,0 +1,105 @@
+"""The one loop: observe the cluster, read the signals, ask the policy, apply the decision.
+
+`Controller.step` is synchronous and does no I/O, so the simulator calls it in virtual time;
+`Controller.tick` and `run` wrap it with the I/O of a real cluster and metrics source on a Clock.
+The same object runs locally, in the simulator and on Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from swell import clock as clock_mod
+from swell import errors, recipe
+from swell.control import history as history_mod
+from swell.core import decision, signals, snapshot
+from swell.core import policies as policies_mod
+from swell.core.policies import steps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterState:
+    """What a cluster reports: its current target count, the replicas, the nodes."""
+
+    current: int
+    replicas: tuple[snapshot.Replica, ...] = ()
+    nodes: tuple[snapshot.NodeInfo, ...] = ()
+
+
+class Cluster(Protocol):
+    async def observe(self) -> ClusterState: ...
+
+    async def apply(self, d: decision.Decision) -> None: ...
+
+
+class SignalSource(Protocol):
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: ClusterState
+    ) -> Mapping[str, snapshot.Reading]: ...
+
+
+class Controller:
+    def __init__(
+        self,
+        rec: recipe.Recipe,
+        *,
+        policy: str | None = None,
+        state: steps.State | None = None,
+        history: history_mod.History | None = None,
+    ) -> None:
+        self.recipe = rec
+        self.policy_name = policy or rec.autoscaling.policy
+        self.decide = policies_mod.get(self.policy_name)
+        self.state = state or steps.State()
+        self.history = history or history_mod.History()
+        self.signals = signals.required(rec.autoscaling)
+
+    def step(
+        self, now: float, cluster: ClusterState, readings: Mapping[str, snapshot.Reading]
+    ) -> decision.Decision:
+        """One tick without I/O: snapshot -> policy -> decision (recorded in the history)."""
+        snap = snapshot.Snapshot(
+            now=now,
+            current=cluster.current,
+            replicas=cluster.replicas,
+            signals=dict(readings),
+            nodes=cluster.nodes,
+        )
+        d, self.state = self.decide(self.recipe, snap, self.state)
+        self.history.add(d, snap)
+        return d
+
+    async def tick(self, cluster: Cluster, source: SignalSource, clock: clock_mod.Clock) -> decision.Decision:
+        now = clock.now()
+        state = await cluster.observe()
+        try:
+            readings = await source.read(self.signals, now, state)
+        except errors.SwellError as exc:  # a broken source is "no value" for every signal, never zero
+            readings = {s.name: snapshot.Reading.missing(str(exc)) for s in self.signals}
+        d = self.step(now, state, readings)
+        if d.desired != state.current:
+            log.info("scale %d -> %d (%s): %s", state.current, d.desired, d.bound_by, d.reason)
+            await cluster.apply(d)
+        return d
+
+    async def run(
+        self, cluster: Cluster, source: SignalSource, clock: clock_mod.Clock, stop: asyncio.Event
+    ) -> None:
+        """Tick every polling interval until `stop` is set; errors of one tick are logged, not fatal."""
+        interval = self.recipe.autoscaling.polling_interval_s
+        while not stop.is_set():
+            started = clock.now()
+            try:
+                await self.tick(cluster, source, clock)
+            except errors.SwellError as exc:
+                log.warning("tick failed: %s", exc)
+            wait = max(0.0, interval - (clock.now() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
