@@ -1,0 +1,121 @@
+"""Open- and closed-loop load patterns.
+
+OpenLoop draws arrival times from a rate schedule as a renewal process in "operational time"
+(the cumulative expected count Λ(t)): gamma gaps with mean 1 and shape `burstiness`, mapped back
+through Λ⁻¹. For a constant rate this is exactly `vllm bench serve --request-rate R --burstiness B`
+(B = 1 Poisson, B < 1 burstier, B = inf evenly spaced). ClosedLoop is N users, each sending its
+next request when the previous one ends (after an optional think time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swell.workload import arrivals, rates, shapes
+
+CHUNK_S = 60.0  # arrivals are produced a minute at a time
+GRID_S = 0.05  # resolution of the cumulative-rate grid within a chunk
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenLoop:
+    """Arrivals from `schedule` with gamma(burstiness) gaps, sized by `shape`."""
+
+    schedule: rates.RateSchedule
+    burstiness: float = 1.0
+    shape: shapes.Shape = field(default_factory=shapes.Shape)
+
+    def __post_init__(self) -> None:
+        if not self.burstiness > 0:
+            raise ValueError(f"burstiness must be > 0 (or inf), got {self.burstiness!r}")
+
+    @property
+    def description(self) -> str:
+        kind = (
+            "Poisson"
+            if self.burstiness == 1
+            else (
+                "evenly spaced" if math.isinf(self.burstiness) else f"gamma(burstiness={self.burstiness:g})"
+            )
+        )
+        return f"{kind}, {self.schedule.description}; {self.shape.description}"
+
+    @property
+    def natural_duration_s(self) -> float | None:
+        return self.schedule.natural_duration_s
+
+    def _gaps(self, rng: np.random.Generator, n: int) -> arrivals.FloatArray:
+        if math.isinf(self.burstiness):
+            return np.ones(n)
+        return rng.gamma(self.burstiness, 1.0 / self.burstiness, n)
+
+    def times(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.FloatArray]:
+        """Arrival times only, a chunk at a time."""
+        start, cum_start = 0.0, 0.0
+        pending: arrivals.FloatArray = np.zeros(0)  # operational times drawn but not yet placed
+        last_u = 0.0
+        while start < horizon_s:
+            end = min(start + CHUNK_S, horizon_s)
+            steps = max(1, math.ceil((end - start) / GRID_S))
+            grid = np.linspace(start, end, steps + 1)
+            mids = 0.5 * (grid[1:] + grid[:-1])
+            cum = cum_start + np.concatenate(([0.0], np.cumsum(self.schedule.rate(mids) * np.diff(grid))))
+            cum_end = float(cum[-1])
+            # Draw gaps until the operational clock passes the end of this chunk.
+            while len(pending) == 0 or pending[-1] < cum_end:
+                need = int((cum_end - (pending[-1] if len(pending) else last_u)) * 1.2) + 16
+                base = pending[-1] if len(pending) else last_u
+                pending = np.concatenate((pending, base + np.cumsum(self._gaps(rng, need))))
+            cut = int(np.searchsorted(pending, cum_end, side="left"))
+            here, pending = pending[:cut], pending[cut:]
+            if len(here):
+                last_u = float(here[-1])
+                yield _invert(here, grid, cum)
+            start, cum_start = end, cum_end
+
+    def batches(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.Arrivals]:
+        for t in self.times(rng, horizon_s):
+            yield shapes.attach(t, self.shape, rng)
+
+
+def _invert(
+    u: arrivals.FloatArray, grid: arrivals.FloatArray, cum: arrivals.FloatArray
+) -> arrivals.FloatArray:
+    """Times t with Λ(t) = u, Λ piecewise linear on `grid` (flat where the rate is zero)."""
+    idx = np.clip(np.searchsorted(cum, u, side="left"), 1, len(cum) - 1)
+    lo, hi = cum[idx - 1], cum[idx]
+    width = np.where(hi > lo, hi - lo, 1.0)
+    frac = np.clip((u - lo) / width, 0.0, 1.0)
+    return np.asarray(grid[idx - 1] + frac * (grid[idx] - grid[idx - 1]), dtype=np.float64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosedLoop:
+    """`users` concurrent users; each sends, waits for the answer, thinks `think_s`, sends again."""
+
+    users: int
+    think_s: float = 0.0
+    shape: shapes.Shape = field(default_factory=shapes.Shape)
+
+    def __post_init__(self) -> None:
+        if not self.users >= 1:
+            raise ValueError(f"users must be >= 1, got {self.users!r}")
+        if not self.think_s >= 0:
+            raise ValueError(f"think time must be >= 0, got {self.think_s!r}")
+
+    @property
+    def description(self) -> str:
+        think = f", think {self.think_s:g} s" if self.think_s else ""
+        return f"closed loop, {self.users} users{think}; {self.shape.description}"
+
+    @property
+    def natural_duration_s(self) -> float | None:
+        return None
+
+    def sizes(self, rng: np.random.Generator, n: int) -> arrivals.Arrivals:
+        """`n` request sizes (t is 0: a closed loop decides when by itself)."""
+        return shapes.attach(np.zeros(n), self.shape, rng)

@@ -1,0 +1,226 @@
+"""Request traces: loading them and replaying them faster, slower, denser or sparser.
+
+Formats: the Azure LLM inference trace 2023 (`TIMESTAMP, ContextTokens, GeneratedTokens`) and a
+plain CSV or JSONL of `t, input_tokens, output_tokens` (seconds), optionally gzip-compressed.
+Replay compresses time by `speedup` (×N faster) and scales the rate by `scale` (thinning below 1,
+copies placed in the gap to the next request above 1) without changing the trace's shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import json
+import math
+import os
+import pathlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from swell import errors
+from swell.workload import arrivals, shapes
+
+BATCH = 4096
+NAMED = {
+    "azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv.gz",
+    "azure-code": "azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz",
+}
+
+
+def traces_dir() -> pathlib.Path:
+    """Where the shared public traces live: $SWELL_TRACES, else the first of ../shared/traces near here."""
+    if env := os.environ.get("SWELL_TRACES"):
+        return pathlib.Path(env)
+    here = pathlib.Path(__file__).resolve()
+    candidates = [p / "shared" / "traces" for p in here.parents] + [pathlib.Path.cwd() / "shared" / "traces"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[-1]
+
+
+def _problem(source: str, path: str, value: object, rule: str) -> errors.RecipeError:
+    return errors.RecipeError(source, [errors.Problem(path=path, value=value, rule=rule)])
+
+
+def _open_text(path: pathlib.Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return io.TextIOWrapper(path.open("rb"), encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> arrivals.Arrivals:
+    del mtime_ns  # part of the cache key only: a changed file is read again
+    file = pathlib.Path(path)
+    source = f"trace {path}"
+    try:
+        with _open_text(file) as text:
+            first = text.readline().strip()
+            body = text.read()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise _problem(source, "file", path, f"cannot be read: {exc}") from exc
+    if first.startswith("{"):
+        return _from_jsonl(source, first + "\n" + body)
+    columns = [c.strip().lower() for c in first.split(",")]
+    if columns[:3] == ["timestamp", "contexttokens", "generatedtokens"]:
+        return _from_azure(source, body)
+    if columns[:3] == ["t", "input_tokens", "output_tokens"]:
+        return _from_plain_csv(source, body)
+    raise _problem(
+        source,
+        "header",
+        first[:80],
+        "expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (Azure), 't,input_tokens,output_tokens' (CSV) or JSON lines",
+    )
+
+
+def _table(source: str, body: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
+    lines = [line for line in body.splitlines() if line.strip()]
+    if not lines:
+        raise _problem(source, "rows", 0, "the trace has no requests")
+    try:
+        rows = np.loadtxt(lines, delimiter=",", dtype=",".join(dtypes), ndmin=1)
+    except ValueError as exc:
+        raise _problem(source, "rows", str(exc)[:120], "every row needs 3 comma-separated values") from exc
+    return [rows[name] for name in rows.dtype.names or ()]
+
+
+def _from_azure(source: str, body: str) -> arrivals.Arrivals:
+    stamps, ctx, gen = _table(source, body, ("U32", "i8", "i8"))
+    try:
+        ns = np.array(stamps, dtype="datetime64[ns]").astype(np.int64)
+    except ValueError as exc:
+        raise _problem(source, "TIMESTAMP", str(exc)[:80], "must be a date and time") from exc
+    return _finish(source, (ns - ns.min()) / 1e9, ctx, gen)
+
+
+def _from_plain_csv(source: str, body: str) -> arrivals.Arrivals:
+    t, inp, out = _table(source, body, ("f8", "f8", "f8"))
+    return _finish(source, t, inp, out)
+
+
+def _from_jsonl(source: str, body: str) -> arrivals.Arrivals:
+    t, inp, out = [], [], []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            t.append(float(row["t"]))
+            inp.append(float(row["input_tokens"]))
+            out.append(float(row["output_tokens"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _problem(
+                source, f"line {number}", line[:80], "needs numbers t, input_tokens, output_tokens"
+            ) from exc
+    return _finish(source, np.array(t), np.array(inp), np.array(out))
+
+
+def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arrivals.Arrivals:
+    t = np.asarray(t, dtype=np.float64)
+    if len(t) == 0:
+        raise _problem(source, "rows", 0, "the trace has no requests")
+    bad = ~np.isfinite(t) | (t < 0) | ~np.isfinite(inp) | ~np.isfinite(out) | (inp < 0) | (out < 0)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise _problem(
+            source, f"row {row + 1}", (t[row], inp[row], out[row]), "times and token counts must be >= 0"
+        )
+    order = np.argsort(t, kind="stable")
+    return arrivals.Arrivals(
+        t=t[order],
+        input_tokens=np.asarray(inp, dtype=np.int64)[order],
+        output_tokens=np.asarray(out, dtype=np.int64)[order],
+    )
+
+
+def load(path: str | os.PathLike[str]) -> arrivals.Arrivals:
+    """A trace file as arrivals, times relative to its first request (read once, then cached)."""
+    file = pathlib.Path(path)
+    if not file.is_file():
+        raise _problem(f"trace {file}", "file", str(file), "no such file")
+    return _load_cached(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+def named_path(name: str) -> pathlib.Path:
+    """The file of a named public trace (`azure-conv`, `azure-code`)."""
+    return traces_dir() / NAMED[name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replay:
+    """A trace file replayed: `speedup`× faster, `scale`× the requests, from `start_s` into the trace."""
+
+    path: pathlib.Path
+    speedup: float = 1.0
+    scale: float = 1.0
+    start_s: float = 0.0
+    shape: shapes.Shape | None = None  # None: the trace's own lengths
+
+    def __post_init__(self) -> None:
+        for name in ("speedup", "scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if not self.start_s >= 0:
+            raise ValueError(f"start must be >= 0, got {self.start_s!r}")
+
+    @property
+    def description(self) -> str:
+        extra = "".join(
+            [
+                f", ×{self.speedup:g} faster" if self.speedup != 1 else "",
+                f", rate ×{self.scale:g}" if self.scale != 1 else "",
+                f", from {self.start_s:g} s" if self.start_s else "",
+                f"; {self.shape.description}" if self.shape else "",
+            ]
+        )
+        return f"trace {self.path.name}{extra}"
+
+    @property
+    def natural_duration_s(self) -> float | None:
+        trace = load(self.path)
+        return max(0.0, float(trace.t[-1]) - self.start_s) / self.speedup + 1e-9
+
+    def batches(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.Arrivals]:
+        trace = load(self.path)
+        t = (trace.t - self.start_s) / self.speedup
+        keep = (t >= 0) & (t < horizon_s)
+        chosen = trace[keep]
+        t = t[keep]
+        mean_gap = float(t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 else 1.0
+        for lo in range(0, len(t), BATCH):
+            part = chosen[lo : lo + BATCH]
+            times = t[lo : lo + BATCH]
+            next_t = t[lo + BATCH] if lo + BATCH < len(t) else float(t[-1]) + mean_gap
+            batch = _rescale(rng, times, part, next_t, self.scale)
+            if self.shape is not None:
+                batch = shapes.attach(batch.t, self.shape, rng)
+            batch = batch[batch.t < horizon_s]
+            if len(batch):
+                yield batch
+
+
+def _rescale(
+    rng: np.random.Generator, t: arrivals.FloatArray, part: arrivals.Arrivals, next_t: float, scale: float
+) -> arrivals.Arrivals:
+    """Keep each request floor(scale) or ceil(scale) times (expected `scale`), copies within its gap."""
+    if scale == 1:
+        return arrivals.Arrivals(t=t, input_tokens=part.input_tokens, output_tokens=part.output_tokens)
+    whole, frac = divmod(scale, 1.0)
+    copies = int(whole) + (rng.random(len(t)) < frac).astype(np.int64)
+    idx = np.repeat(np.arange(len(t)), copies)
+    gaps = np.diff(np.append(t, next_t))
+    first = np.concatenate(([True], idx[1:] != idx[:-1])) if len(idx) else np.zeros(0, bool)
+    jitter = np.where(first, 0.0, rng.random(len(idx)) * gaps[idx])
+    times = t[idx] + jitter
+    order = np.argsort(times, kind="stable")
+    return arrivals.Arrivals(
+        t=times[order],
+        input_tokens=part.input_tokens[idx][order],
+        output_tokens=part.output_tokens[idx][order],
+    )
