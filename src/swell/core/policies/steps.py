@@ -69,7 +69,12 @@ def ceil(x: float) -> int:
 def stabilize(
     state: State, now: float, current: int, desired: int, behavior: recipe.Behavior
 ) -> tuple[int, State]:
-    """HPA stabilizeRecommendationWithBehaviors: bounded by min over the up window and max over the down window."""
+    """HPA stabilizeRecommendationWithBehaviors: bounded by min over the up window and max over the down window.
+
+    Like the HPA's maybeInitScaleDownStabilizationWindow, a fresh state starts its down window
+    with the current count, so a new controller does not scale down in its first window."""
+    if not state.recommendations and behavior.scale_down.stabilization_window_s > 0:
+        state = replace(state, recommendations=((now, current),))
     up_cut = now - behavior.scale_up.stabilization_window_s
     down_cut = now - behavior.scale_down.stabilization_window_s
     up_rec, down_rec = desired, desired

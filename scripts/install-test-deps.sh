@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System packages the integration tests use: Prometheus (real server), hey and nginx (benchmarks'
+# baselines), kubectl, and the Kubernetes control plane from ../shared/k8s (etcd, apiserver,
+# controller-manager, scheduler, built once and cached). Safe to run again: it skips what is there.
+set -euo pipefail
+need=()
+for pair in prometheus:prometheus hey:hey kubectl:kubernetes-client; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+K8S="$(cd "$(dirname "$0")/.." && pwd)/../shared/k8s"
+if [ -x "$K8S/install.sh" ]; then
+  "$K8S/install.sh" >/dev/null
+  "$K8S/build.sh"
+fi
