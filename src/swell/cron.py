@@ -24,9 +24,14 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
-FIELDS = (
+MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
@@ -65,7 +70,9 @@ def _value(text: str, name: str, names: dict[str, int]) -> int:
     if low in names:
         return names[low]
     if not text.isdigit():
-        raise ValueError(f"{name} field: {text!r} is not a number" + (f" or a name ({', '.join(names)})" if names else ""))
+        raise ValueError(
+            f"{name} field: {text!r} is not a number" + (f" or a name ({', '.join(names)})" if names else "")
+        )
     return int(text)
 
 

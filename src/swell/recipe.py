@@ -82,10 +82,16 @@ class Service(Model):
     @model_validator(mode="after")
     def _command_engine_needs_argv(self) -> Service:
         if self.engine == "command" and not self.command:
-            raise FieldProblem("command", self.command, "engine 'command' needs `command`: the server's argv as a "
-                               "list, e.g. ['vllm', 'serve', 'gpt2', '--port', '{port}']")
+            raise FieldProblem(
+                "command",
+                self.command,
+                "engine 'command' needs `command`: the server's argv as a "
+                "list, e.g. ['vllm', 'serve', 'gpt2', '--port', '{port}']",
+            )
         if self.engine != "command" and self.command:
-            raise FieldProblem("command", self.command, f"only for engine 'command' (engine is {self.engine!r})")
+            raise FieldProblem(
+                "command", self.command, f"only for engine 'command' (engine is {self.engine!r})"
+            )
         return self
 
 
@@ -149,7 +155,9 @@ class Signal(Model):
         if missing:
             raise FieldProblem(missing[0], None, f"signal kind {self.kind!r} needs {', '.join(missing)}")
         if self.target_type == "Utilization" and self.kind != "utilization":
-            raise FieldProblem("target_type", self.target_type, "'Utilization' is only for kind 'utilization'")
+            raise FieldProblem(
+                "target_type", self.target_type, "'Utilization' is only for kind 'utilization'"
+            )
         if self.kind == "utilization" and self.target > 100:
             raise FieldProblem("target", self.target, "a utilization target is a percent in (0, 100]")
         return self
@@ -185,7 +193,10 @@ def default_scale_up() -> ScalingRules:
     return ScalingRules(
         stabilization_window_s=0,
         select_policy="Max",
-        policies=(RatePolicy(type="Pods", value=4, period_s=15), RatePolicy(type="Percent", value=100, period_s=15)),
+        policies=(
+            RatePolicy(type="Pods", value=4, period_s=15),
+            RatePolicy(type="Percent", value=100, period_s=15),
+        ),
     )
 
 
@@ -227,8 +238,11 @@ class Panic(Model):
     @model_validator(mode="after")
     def _panic_shorter(self) -> Panic:
         if self.panic_window_s >= self.stable_window_s:
-            raise FieldProblem("panic_window_s", self.panic_window_s,
-                               f"must be shorter than stable_window_s ({self.stable_window_s})")
+            raise FieldProblem(
+                "panic_window_s",
+                self.panic_window_s,
+                f"must be shorter than stable_window_s ({self.stable_window_s})",
+            )
         return self
 
 
@@ -240,7 +254,9 @@ class MetricsSource(Model):
     @model_validator(mode="after")
     def _url_for_prometheus(self) -> MetricsSource:
         if self.source == "prometheus" and not self.prometheus_url:
-            raise FieldProblem("prometheus_url", None, "source 'prometheus' needs prometheus_url, e.g. http://127.0.0.1:9090")
+            raise FieldProblem(
+                "prometheus_url", None, "source 'prometheus' needs prometheus_url, e.g. http://127.0.0.1:9090"
+            )
         return self
 
 
@@ -265,7 +281,9 @@ class Autoscaling(Model):
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise FieldProblem("min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})")
+            raise FieldProblem(
+                "min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})"
+            )
         names = [s.name for s in self.signals]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -273,18 +291,30 @@ class Autoscaling(Model):
         if self.policy == "panic" and self.panic is None:
             raise FieldProblem("panic", None, "policy 'panic' needs a `panic` section naming its signal")
         if self.panic is not None and self.panic.signal not in names:
-            raise FieldProblem("panic.signal", self.panic.signal, f"must name one of the signals ({', '.join(names) or 'none'})")
+            raise FieldProblem(
+                "panic.signal",
+                self.panic.signal,
+                f"must name one of the signals ({', '.join(names) or 'none'})",
+            )
         if self.fallback is not None and not self.min_replicas <= self.fallback.replicas <= self.max_replicas:
-            raise FieldProblem("fallback.replicas", self.fallback.replicas,
-                               f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]")
+            raise FieldProblem(
+                "fallback.replicas",
+                self.fallback.replicas,
+                f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
+            )
         if self.max_replicas > self.min_replicas and not self.signals:
-            raise FieldProblem("signals", [], "scaling between min and max replicas needs at least one signal")
+            raise FieldProblem(
+                "signals", [], "scaling between min and max replicas needs at least one signal"
+            )
         if self.metrics.source == "embedded":
             raw = [s.name for s in self.signals if s.kind == "promql"]
             if raw:
-                raise FieldProblem("metrics.source", "embedded",
-                                   f"signal(s) {', '.join(raw)} use a raw PromQL query, which only a Prometheus server "
-                                   "can evaluate: set metrics.source: prometheus and metrics.prometheus_url")
+                raise FieldProblem(
+                    "metrics.source",
+                    "embedded",
+                    f"signal(s) {', '.join(raw)} use a raw PromQL query, which only a Prometheus server "
+                    "can evaluate: set metrics.source: prometheus and metrics.prometheus_url",
+                )
         return self
 
 
@@ -336,8 +366,12 @@ class NodePool(Model):
         if self.min_nodes > self.max_nodes:
             raise FieldProblem("min_nodes", self.min_nodes, f"must not exceed max_nodes ({self.max_nodes})")
         if self.gpus_per_node is None and self.shape not in SHAPE_GPUS:
-            raise FieldProblem("shape", self.shape, "unknown node shape: give gpus_per_node, or use a known shape "
-                               f"({', '.join(sorted(SHAPE_GPUS))})")
+            raise FieldProblem(
+                "shape",
+                self.shape,
+                "unknown node shape: give gpus_per_node, or use a known shape "
+                f"({', '.join(sorted(SHAPE_GPUS))})",
+            )
         return self
 
     @property
@@ -395,9 +429,17 @@ class ScheduleWindow(Model):
         if not cron.known_timezone(self.timezone):
             raise FieldProblem("timezone", self.timezone, "not an IANA timezone (e.g. Asia/Shanghai)")
         if self.min_replicas is None and self.max_replicas is None:
-            raise FieldProblem("min_replicas", None, "a schedule window sets min_replicas, max_replicas or both")
-        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
-            raise FieldProblem("min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})")
+            raise FieldProblem(
+                "min_replicas", None, "a schedule window sets min_replicas, max_replicas or both"
+            )
+        if (
+            self.min_replicas is not None
+            and self.max_replicas is not None
+            and self.min_replicas > self.max_replicas
+        ):
+            raise FieldProblem(
+                "min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})"
+            )
         return self
 
 
@@ -409,7 +451,9 @@ class Workers(Model):
     @model_validator(mode="after")
     def _order(self) -> Workers:
         if self.min_workers > self.max_workers:
-            raise FieldProblem("min_workers", self.min_workers, f"must not exceed max_workers ({self.max_workers})")
+            raise FieldProblem(
+                "min_workers", self.min_workers, f"must not exceed max_workers ({self.max_workers})"
+            )
         return self
 
 
@@ -451,9 +495,12 @@ class Recipe(Model):
     @model_validator(mode="after")
     def _fits_a_node(self) -> Recipe:
         if self.resources.gpus > self.node_pool.gpus:
-            raise FieldProblem("resources.gpus", self.resources.gpus,
-                               f"exceeds the GPUs of one node of shape {self.node_pool.shape!r} "
-                               f"({self.node_pool.gpus}): the replica can never be scheduled")
+            raise FieldProblem(
+                "resources.gpus",
+                self.resources.gpus,
+                f"exceeds the GPUs of one node of shape {self.node_pool.shape!r} "
+                f"({self.node_pool.gpus}): the replica can never be scheduled",
+            )
         return self
 
     def signal(self, name: str) -> Signal:
@@ -485,8 +532,14 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
 def parse(data: Any, source: str = "<recipe>") -> Recipe:
     """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
     if not isinstance(data, dict):
-        raise errors.RecipeError(source, [errors.Problem(path="", value=type(data).__name__,
-                                                         rule="a recipe is a mapping of keys to values")])
+        raise errors.RecipeError(
+            source,
+            [
+                errors.Problem(
+                    path="", value=type(data).__name__, rule="a recipe is a mapping of keys to values"
+                )
+            ],
+        )
     if recipe_corrino.is_corrino(data):
         data = recipe_corrino.convert(data, source)
     try:
@@ -499,7 +552,9 @@ def load_text(text: str, source: str) -> Recipe:
     try:
         data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise errors.RecipeError(source, [errors.Problem(path="", value=source, rule=f"not valid YAML/JSON: {exc}")]) from None
+        raise errors.RecipeError(
+            source, [errors.Problem(path="", value=source, rule=f"not valid YAML/JSON: {exc}")]
+        ) from None
     return parse(data, source)
 
 
@@ -508,7 +563,9 @@ def load(path: str | Path) -> Recipe:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise errors.RecipeError(str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]) from None
+        raise errors.RecipeError(
+            str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]
+        ) from None
     return load_text(text, str(p))
 
 

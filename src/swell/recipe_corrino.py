@@ -35,14 +35,35 @@ NODE_KEYS = {"min_nodes", "max_nodes", *ADVANCED_KEYS}
 
 # Corrino keys swell maps (->) or accepts without use (deployment plumbing of OCI).
 IGNORED_KEYS = {
-    "recipe_id", "recipe_mode", "recipe_prometheus_enabled", "recipe_ephemeral_storage_size",
-    "recipe_shared_memory_volume_size_limit_in_mb", "recipe_use_shared_node_pool", "recipe_flex_shape_ocpu_count",
-    "recipe_flex_shape_memory_size_in_gbs", "recipe_node_boot_volume_size_in_gbs", "input_object_storage",
-    "output_object_storage", "input_file_system", "recipe_container_cpu_count", "recipe_container_memory_size",
-    "recipe_pod_autoscaling_params", "recipe_node_autoscaling_params", "recipe_node_shape",
-    "recipe_replica_count", "recipe_node_pool_size", "recipe_nvidia_gpu_count", "recipe_image_uri",
-    "recipe_container_port", "recipe_container_command_args", "recipe_container_env", "deployment_name",
-    "recipe_readiness_probe_params", "recipe_liveness_probe_params", "service_endpoint_domain", "skip_capacity_validation",
+    "recipe_id",
+    "recipe_mode",
+    "recipe_prometheus_enabled",
+    "recipe_ephemeral_storage_size",
+    "recipe_shared_memory_volume_size_limit_in_mb",
+    "recipe_use_shared_node_pool",
+    "recipe_flex_shape_ocpu_count",
+    "recipe_flex_shape_memory_size_in_gbs",
+    "recipe_node_boot_volume_size_in_gbs",
+    "input_object_storage",
+    "output_object_storage",
+    "input_file_system",
+    "recipe_container_cpu_count",
+    "recipe_container_memory_size",
+    "recipe_pod_autoscaling_params",
+    "recipe_node_autoscaling_params",
+    "recipe_node_shape",
+    "recipe_replica_count",
+    "recipe_node_pool_size",
+    "recipe_nvidia_gpu_count",
+    "recipe_image_uri",
+    "recipe_container_port",
+    "recipe_container_command_args",
+    "recipe_container_env",
+    "deployment_name",
+    "recipe_readiness_probe_params",
+    "recipe_liveness_probe_params",
+    "service_endpoint_domain",
+    "skip_capacity_validation",
 }
 
 
@@ -61,7 +82,9 @@ def _duration(value: Any, path: str, problems: list[errors.Problem]) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-def _params(data: dict[str, Any], key: str, allowed: set[str], problems: list[errors.Problem]) -> dict[str, Any]:
+def _params(
+    data: dict[str, Any], key: str, allowed: set[str], problems: list[errors.Problem]
+) -> dict[str, Any]:
     raw = data.get(key)
     if raw is None:
         return {}
@@ -70,24 +93,41 @@ def _params(data: dict[str, Any], key: str, allowed: set[str], problems: list[er
         return {}
     for k in raw:
         if k not in allowed:
-            problems.append(errors.Problem(path=f"{key}.{k}", value=raw[k], rule=f"unknown key; known: {', '.join(sorted(allowed))}"))
+            problems.append(
+                errors.Problem(
+                    path=f"{key}.{k}", value=raw[k], rule=f"unknown key; known: {', '.join(sorted(allowed))}"
+                )
+            )
     return raw
 
 
-def _autoscaling(pod: dict[str, Any], node: dict[str, Any], replicas: int, problems: list[errors.Problem]) -> dict[str, Any]:
+def _autoscaling(
+    pod: dict[str, Any], node: dict[str, Any], replicas: int, problems: list[errors.Problem]
+) -> dict[str, Any]:
     # Corrino's own docs place the advanced keys under either section: pod wins, then node.
-    adv = {**POD_DEFAULTS, **{k: v for k, v in node.items() if k in ADVANCED_KEYS},
-           **{k: v for k, v in pod.items() if k in ADVANCED_KEYS}}
+    adv = {
+        **POD_DEFAULTS,
+        **{k: v for k, v in node.items() if k in ADVANCED_KEYS},
+        **{k: v for k, v in pod.items() if k in ADVANCED_KEYS},
+    }
     path = "recipe_pod_autoscaling_params"
     window = _duration(adv["collect_metrics_timespan"], f"{path}.collect_metrics_timespan", problems)
-    signal: dict[str, Any] = {"name": DEFAULT_SIGNAL, "target": adv["scaling_threshold"], "target_type": "Value"}
+    signal: dict[str, Any] = {
+        "name": DEFAULT_SIGNAL,
+        "target": adv["scaling_threshold"],
+        "target_type": "Value",
+    }
     out: dict[str, Any] = {}
     if adv.get("query"):
         signal |= {"kind": "promql", "query": adv["query"]}
         out["metrics"] = {"source": "prometheus", "prometheus_url": DEFAULT_PROMETHEUS_URL}
     else:
-        signal |= {"kind": "histogram_fraction", "metric": "vllm:e2e_request_latency_seconds", "le": 5.0,
-                   "window_s": window or 300.0}
+        signal |= {
+            "kind": "histogram_fraction",
+            "metric": "vllm:e2e_request_latency_seconds",
+            "le": 5.0,
+            "window_s": window or 300.0,
+        }
     up_period = int(_duration(adv["scaling_period_up"], f"{path}.scaling_period_up", problems)) or 60
     down_period = int(_duration(adv["scaling_period_down"], f"{path}.scaling_period_down", problems)) or 90
     return out | {
@@ -99,11 +139,15 @@ def _autoscaling(pod: dict[str, Any], node: dict[str, Any], replicas: int, probl
         "cooldown_s": _duration(adv["scaling_cooldown"], f"{path}.scaling_cooldown", problems),
         "behavior": {
             "scale_up": {
-                "stabilization_window_s": int(_duration(adv["stabilization_window_up"], f"{path}.stabilization_window_up", problems)),
+                "stabilization_window_s": int(
+                    _duration(adv["stabilization_window_up"], f"{path}.stabilization_window_up", problems)
+                ),
                 "policies": [{"type": "Pods", "value": 1, "period_s": up_period}],
             },
             "scale_down": {
-                "stabilization_window_s": int(_duration(adv["stabilization_window_down"], f"{path}.stabilization_window_down", problems)),
+                "stabilization_window_s": int(
+                    _duration(adv["stabilization_window_down"], f"{path}.stabilization_window_down", problems)
+                ),
                 "policies": [{"type": "Pods", "value": 1, "period_s": down_period}],
             },
         },
@@ -116,12 +160,18 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
     own = {k: v for k, v in data.items() if not k.startswith("recipe_") and k not in IGNORED_KEYS}
     for k in data:
         if k.startswith("recipe_") and k not in IGNORED_KEYS:
-            problems.append(errors.Problem(path=k, value=data[k], rule="unknown Corrino key (check the spelling)"))
+            problems.append(
+                errors.Problem(path=k, value=data[k], rule="unknown Corrino key (check the spelling)")
+            )
     pod = _params(data, "recipe_pod_autoscaling_params", POD_KEYS, problems)
     node = _params(data, "recipe_node_autoscaling_params", NODE_KEYS, problems)
     replicas = data.get("recipe_replica_count", 1)
     pool_size = data.get("recipe_node_pool_size", 1)
-    name = str(data.get("deployment_name") or data.get("recipe_id") or "corrino-service").lower().replace("_", "-")
+    name = (
+        str(data.get("deployment_name") or data.get("recipe_id") or "corrino-service")
+        .lower()
+        .replace("_", "-")
+    )
     service: dict[str, Any] = {"name": name, "engine": "vllm"}
     if "recipe_image_uri" in data:
         service["image"] = data["recipe_image_uri"]
@@ -130,7 +180,11 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
     if "recipe_container_command_args" in data:
         service["args"] = data["recipe_container_command_args"]
     if isinstance(data.get("recipe_container_env"), list):
-        service["env"] = {str(e.get("key")): str(e.get("value")) for e in data["recipe_container_env"] if isinstance(e, dict)}
+        service["env"] = {
+            str(e.get("key")): str(e.get("value"))
+            for e in data["recipe_container_env"]
+            if isinstance(e, dict)
+        }
     node_pool: dict[str, Any] = {
         "shape": data.get("recipe_node_shape", "local"),
         "min_nodes": node.get("min_nodes", pool_size),
