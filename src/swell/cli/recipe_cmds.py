@@ -21,15 +21,19 @@ from swell.control import loop
 from swell.core import nodes, snapshot
 from swell.core.policies import schedule
 
-RecipeArg = Annotated[Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")]
+RecipeArg = Annotated[
+    Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
+]
 
 
 def validate(path: RecipeArg) -> None:
     """Check a recipe: exit 0 if valid, else 1 with every problem (field, value, rule)."""
     rec = recipe.load(path)
-    typer.echo(f"{path}: valid recipe for service {rec.service.name!r} "
-               f"({rec.service.engine}, policy {rec.autoscaling.policy}, "
-               f"{rec.autoscaling.min_replicas}-{rec.autoscaling.max_replicas} replicas)")
+    typer.echo(
+        f"{path}: valid recipe for service {rec.service.name!r} "
+        f"({rec.service.engine}, policy {rec.autoscaling.policy}, "
+        f"{rec.autoscaling.min_replicas}-{rec.autoscaling.max_replicas} replicas)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,20 +50,28 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
     out = []
     waste = nodes.wasted_gpus(gpus, pool.gpus)
     if waste:
-        out.append(f"{gpus} GPUs per replica do not divide the {pool.gpus} GPUs of a {pool.shape} node: "
-                   f"{waste} GPU(s) per node stay idle (choose a divisor of {pool.gpus})")
+        out.append(
+            f"{gpus} GPUs per replica do not divide the {pool.gpus} GPUs of a {pool.shape} node: "
+            f"{waste} GPU(s) per node stay idle (choose a divisor of {pool.gpus})"
+        )
     cap = nodes.capacity(pool, gpus)
     if auto.max_replicas > cap:
-        out.append(f"max_replicas {auto.max_replicas} exceeds what {pool.max_nodes} node(s) hold ({cap}): "
-                   f"{auto.max_replicas - cap} replica(s) would stay Pending")
+        out.append(
+            f"max_replicas {auto.max_replicas} exceeds what {pool.max_nodes} node(s) hold ({cap}): "
+            f"{auto.max_replicas - cap} replica(s) would stay Pending"
+        )
     for sig in auto.signals:
         reach = recipe.reachable_max(auto, sig, fraction_bound(sig))
         if reach < auto.max_replicas:
-            out.append(f"signal {sig.name!r}: a {sig.target_type} target of {sig.target:g} on a 0-1 fraction asks for at "
-                       f"most ceil(1 / {sig.target:g}) = {reach:.0f} replicas, never max_replicas {auto.max_replicas}; "
-                       "use target_type Value (desired = ceil(ready x value / target))")
+            out.append(
+                f"signal {sig.name!r}: a {sig.target_type} target of {sig.target:g} on a 0-1 fraction asks for at "
+                f"most ceil(1 / {sig.target:g}) = {reach:.0f} replicas, never max_replicas {auto.max_replicas}; "
+                "use target_type Value (desired = ceil(ready x value / target))"
+            )
     if auto.min_replicas == 0 and auto.policy == "hpa":
-        out.append("min_replicas 0 with policy 'hpa': the HPA cannot scale from zero; use policy 'threshold' or 'swell'")
+        out.append(
+            "min_replicas 0 with policy 'hpa': the HPA cannot scale from zero; use policy 'threshold' or 'swell'"
+        )
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
     return out
@@ -74,27 +86,44 @@ def plan_data(rec: recipe.Recipe, now: float) -> dict[str, Any]:
         "engine": rec.service.engine,
         "policy": auto.policy,
         "replicas": {"min": auto.min_replicas, "max": auto.max_replicas},
-        "node_pool": {"shape": pool.shape, "gpus_per_node": pool.gpus, "min_nodes": pool.min_nodes,
-                      "max_nodes": pool.max_nodes},
+        "node_pool": {
+            "shape": pool.shape,
+            "gpus_per_node": pool.gpus,
+            "min_nodes": pool.min_nodes,
+            "max_nodes": pool.max_nodes,
+        },
         "gpus_per_replica": gpus,
         "replicas_per_node": nodes.per_node(gpus, pool.gpus),
         "max_reachable_replicas": min(auto.max_replicas, nodes.capacity(pool, gpus)),
         "nodes_for_max_replicas": nodes.nodes_for(auto.max_replicas, gpus, pool.gpus),
         "time_to_capacity_s": {
             "new_node": prov.cold_replica_s,
-            "new_node_steps": {"node_boot": prov.node_boot_s, "kubelet": prov.kubelet_s, "gpu_driver": prov.gpu_driver_s,
-                               "image_pull": round(prov.image_pull_s, 1), "model_load": prov.model_load_s},
+            "new_node_steps": {
+                "node_boot": prov.node_boot_s,
+                "kubelet": prov.kubelet_s,
+                "gpu_driver": prov.gpu_driver_s,
+                "image_pull": round(prov.image_pull_s, 1),
+                "model_load": prov.model_load_s,
+            },
             "warm_node": prov.warm_replica_s,
         },
-        "cost_per_hour_at_max": round(nodes.nodes_for(auto.max_replicas, gpus, pool.gpus) * pool.gpus * pool.price_per_gpu_hour, 2),
-        "signals": [{"name": s.name, "kind": s.kind, "target": s.target, "target_type": s.target_type} for s in auto.signals],
+        "cost_per_hour_at_max": round(
+            nodes.nodes_for(auto.max_replicas, gpus, pool.gpus) * pool.gpus * pool.price_per_gpu_hour, 2
+        ),
+        "signals": [
+            {"name": s.name, "kind": s.kind, "target": s.target, "target_type": s.target_type}
+            for s in auto.signals
+        ],
         "schedule_now": {"min": b.lo, "max": b.hi, "active": list(b.active)},
         "next_schedule_change": schedule.next_change(rec, now),
         "warnings": warnings_for(rec),
     }
 
 
-def plan(path: RecipeArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+def plan(
+    path: RecipeArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
     """Capacity plan: replicas per node, most replicas reachable, time to add capacity, warnings."""
     import time
 
@@ -111,8 +140,11 @@ def plan(path: RecipeArg, as_json: Annotated[bool, typer.Option("--json", help="
     steps_txt = " + ".join(f"{k} {v:g}s" for k, v in ttc["new_node_steps"].items())
     rows = [
         ("replicas", f"{data['replicas']['min']} - {data['replicas']['max']}"),
-        ("node pool", f"{data['node_pool']['shape']}: {data['node_pool']['gpus_per_node']} GPU(s)/node, "
-         f"{data['node_pool']['min_nodes']}-{data['node_pool']['max_nodes']} nodes"),
+        (
+            "node pool",
+            f"{data['node_pool']['shape']}: {data['node_pool']['gpus_per_node']} GPU(s)/node, "
+            f"{data['node_pool']['min_nodes']}-{data['node_pool']['max_nodes']} nodes",
+        ),
         ("GPUs per replica", str(data["gpus_per_replica"])),
         ("replicas per node", str(data["replicas_per_node"])),
         ("most replicas reachable", str(data["max_reachable_replicas"])),
@@ -120,7 +152,13 @@ def plan(path: RecipeArg, as_json: Annotated[bool, typer.Option("--json", help="
         ("time to capacity, new node", f"{ttc['new_node']:.0f} s ({steps_txt})"),
         ("time to capacity, warm node", f"{ttc['warm_node']:.0f} s (model load)"),
         ("cost per hour at max", f"{data['cost_per_hour_at_max']:g}"),
-        ("signals", ", ".join(f"{s['name']} ({s['kind']}, {s['target_type']} {s['target']:g})" for s in data["signals"]) or "none"),
+        (
+            "signals",
+            ", ".join(
+                f"{s['name']} ({s['kind']}, {s['target_type']} {s['target']:g})" for s in data["signals"]
+            )
+            or "none",
+        ),
     ]
     for k, v in rows:
         t.add_row(k, v)
@@ -133,7 +171,9 @@ def plan(path: RecipeArg, as_json: Annotated[bool, typer.Option("--json", help="
 # decide
 
 
-def _observation(line: str, lineno: int, names: set[str], source: str, last_t: float | None) -> tuple[dict[str, Any], list[errors.Problem]]:
+def _observation(
+    line: str, lineno: int, names: set[str], source: str, last_t: float | None
+) -> tuple[dict[str, Any], list[errors.Problem]]:
     problems: list[errors.Problem] = []
     where = f"line {lineno}"
     try:
@@ -146,25 +186,45 @@ def _observation(line: str, lineno: int, names: set[str], source: str, last_t: f
     if not isinstance(t, int | float) or isinstance(t, bool):
         problems.append(errors.Problem(path=f"{where}.t", value=t, rule="a number of seconds"))
     elif last_t is not None and t < last_t:
-        problems.append(errors.Problem(path=f"{where}.t", value=t, rule=f"must not go back in time (previous {last_t})"))
+        problems.append(
+            errors.Problem(path=f"{where}.t", value=t, rule=f"must not go back in time (previous {last_t})")
+        )
     reps = obs.get("replicas", {})
     if not isinstance(reps, dict):
-        problems.append(errors.Problem(path=f"{where}.replicas", value=reps, rule="an object {ready, starting, pending}"))
+        problems.append(
+            errors.Problem(path=f"{where}.replicas", value=reps, rule="an object {ready, starting, pending}")
+        )
         reps = {}
     for k, v in reps.items():
         if k not in ("ready", "starting", "pending", "current"):
-            problems.append(errors.Problem(path=f"{where}.replicas.{k}", value=v, rule="known keys: ready, starting, pending, current"))
+            problems.append(
+                errors.Problem(
+                    path=f"{where}.replicas.{k}",
+                    value=v,
+                    rule="known keys: ready, starting, pending, current",
+                )
+            )
         elif not isinstance(v, int) or isinstance(v, bool) or v < 0:
             problems.append(errors.Problem(path=f"{where}.replicas.{k}", value=v, rule="a whole number >= 0"))
     sigs = obs.get("signals", {})
     if not isinstance(sigs, dict):
-        problems.append(errors.Problem(path=f"{where}.signals", value=sigs, rule="an object {NAME: value or null}"))
+        problems.append(
+            errors.Problem(path=f"{where}.signals", value=sigs, rule="an object {NAME: value or null}")
+        )
         sigs = {}
     for k, v in sigs.items():
         if k not in names:
-            problems.append(errors.Problem(path=f"{where}.signals.{k}", value=v, rule=f"not a signal of the recipe ({', '.join(sorted(names))})"))
+            problems.append(
+                errors.Problem(
+                    path=f"{where}.signals.{k}",
+                    value=v,
+                    rule=f"not a signal of the recipe ({', '.join(sorted(names))})",
+                )
+            )
         elif v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
-            problems.append(errors.Problem(path=f"{where}.signals.{k}", value=v, rule="a number or null (no value)"))
+            problems.append(
+                errors.Problem(path=f"{where}.signals.{k}", value=v, rule="a number or null (no value)")
+            )
     return obs, problems
 
 
@@ -177,13 +237,26 @@ def _replicas(reps: dict[str, int]) -> tuple[snapshot.Replica, ...]:
 
 def decide(
     path: RecipeArg,
-    observations: Annotated[Path, typer.Option("--observations", "-o", help="JSON lines: {t, replicas: {ready, starting, pending}, signals: {NAME: value|null}}; '-' for stdin.")],
-    policy: Annotated[str | None, typer.Option(help="Use this policy instead of the recipe's (hpa, threshold, panic, swell).")] = None,
+    observations: Annotated[
+        Path,
+        typer.Option(
+            "--observations",
+            "-o",
+            help="JSON lines: {t, replicas: {ready, starting, pending}, signals: {NAME: value|null}}; '-' for stdin.",
+        ),
+    ],
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Use this policy instead of the recipe's (hpa, threshold, panic, swell)."),
+    ] = None,
 ) -> None:
     """Replay observations through the recipe's policy: one JSON decision per line."""
     rec = recipe.load(path)
     if policy is not None and policy not in ("hpa", "threshold", "panic", "swell"):
-        raise errors.RecipeError("--policy", [errors.Problem(path="--policy", value=policy, rule="one of hpa, threshold, panic, swell")])
+        raise errors.RecipeError(
+            "--policy",
+            [errors.Problem(path="--policy", value=policy, rule="one of hpa, threshold, panic, swell")],
+        )
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
     text = sys.stdin.read() if str(observations) == "-" else _read(observations)
@@ -207,11 +280,18 @@ def decide(
             current = reps["current"]
         elif current is None:
             current = reps.get("ready", 0) + reps.get("starting", 0) + reps.get("pending", 0)
-        readings = {n: snapshot.Reading.of(obs.get("signals", {}).get(n), "null in the observations") for n in names}
+        readings = {
+            n: snapshot.Reading.of(obs.get("signals", {}).get(n), "null in the observations") for n in names
+        }
         state = loop.ClusterState(current=current, replicas=_replicas(reps))
         d = controller.step(float(obs["t"]), state, readings)
         out = d.to_json()
-        typer.echo(json.dumps({k: out[k] for k in ("t", "desired", "proposals", "bound_by", "reason")} | {"current": current}))
+        typer.echo(
+            json.dumps(
+                {k: out[k] for k in ("t", "desired", "proposals", "bound_by", "reason")}
+                | {"current": current}
+            )
+        )
         current = d.desired
 
 
@@ -219,7 +299,9 @@ def _read(p: Path) -> str:
     try:
         return p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise errors.RecipeError(str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]) from None
+        raise errors.RecipeError(
+            str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]
+        ) from None
 
 
 def register(app: typer.Typer) -> None:
