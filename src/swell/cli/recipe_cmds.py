@@ -270,6 +270,7 @@ def decide(
         problems += probs
         if not probs:
             parsed.append(obs)
+        if isinstance(obs.get("t"), int | float) and not any(p.path.endswith(".t") for p in probs):
             last_t = obs["t"]
     if problems:
         raise errors.RecipeError(str(observations), problems)

@@ -1,0 +1,94 @@
+"""swell validate / plan / decide through the real console script (subprocess) and CliRunner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from swell.cli import main
+
+ROOT = Path(__file__).parent.parent.parent
+runner = CliRunner()
+
+
+def swell(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "swell.cli.main", *args], capture_output=True, text=True, input=stdin,
+                          timeout=60, check=False)
+
+
+def test_validate_ok_and_bad_recipe_exit_codes_without_traceback(tmp_path: Path) -> None:
+    ok = swell("validate", str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"))
+    assert ok.returncode == 0 and "valid recipe" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service: {name: x, pollng: 5}\nautoscaling: {min_replicas: 3, max_replicas: 1}\n")
+    res = swell("validate", str(bad))
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    assert "autoscaling.min_replicas: must not exceed max_replicas (1) (got 3)" in res.stderr
+    assert "service.pollng: unknown field" in res.stderr
+
+
+def test_plan_warns_when_an_average_value_fraction_cannot_reach_max(tmp_path: Path) -> None:
+    data = json.loads((ROOT / "examples" / "corrino-pod-and-node.json").read_text())
+    r = runner.invoke(main.app, ["plan", "--json", str(ROOT / "examples" / "corrino-pod-and-node.json")])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.output)
+    assert (plan["replicas_per_node"], plan["max_reachable_replicas"], plan["warnings"]) == (2, 8, [])
+    assert plan["time_to_capacity_s"]["new_node"] > plan["time_to_capacity_s"]["warm_node"]
+    yaml_recipe = tmp_path / "avg.yaml"
+    yaml_recipe.write_text(
+        "service: {name: s}\nautoscaling:\n  max_replicas: 8\n  signals:\n"
+        "    - {name: slow, kind: histogram_fraction, metric: lat, le: 5.0, target: 0.5, target_type: AverageValue}\n"
+        "node_pool: {shape: BM.GPU.A10.4, max_nodes: 1}\nresources: {gpus: 3}\n")
+    r = runner.invoke(main.app, ["plan", "--json", str(yaml_recipe)])
+    warnings = json.loads(r.output)["warnings"]
+    assert any("never max_replicas 8" in w for w in warnings)
+    assert any("do not divide the 4 GPUs" in w for w in warnings)
+    assert any("7 replica(s) would stay Pending" in w for w in warnings)
+    del data
+
+
+def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:
+    lines = []
+    for t in range(0, 600, 15):
+        # average latency 0.6 s (3x the 0.2 s target) from t=30 to t=135, then 0.05 s
+        lines.append(json.dumps({"t": t, "replicas": {"ready": 1, "starting": 0, "pending": 0},
+                                 "signals": {"avg_e2e_latency": 0.6 if 30 <= t < 150 else 0.05}}))
+    res = swell("decide", str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--observations", "-",
+                stdin="\n".join(lines))
+    assert res.returncode == 0, res.stderr
+    out = [json.loads(x) for x in res.stdout.splitlines()]
+    assert len(out) == 40
+    desired = {o["t"]: o["desired"] for o in out}
+    bound = {o["t"]: o["bound_by"] for o in out}
+    # 1 ready at 3x target -> 3 = max_replicas; latency falls -> held 300 s after the last high tick (135) -> min 1
+    assert desired[15] == 1 and desired[30] == 3
+    assert all(desired[t] == 3 for t in range(30, 435, 15))
+    assert {bound[t] for t in range(150, 435, 15)} == {"stabilization"}
+    assert desired[435] == 1 and bound[435] == "metrics"
+    assert set(out[0]) == {"t", "desired", "proposals", "bound_by", "reason", "current"}
+
+
+def test_decide_null_is_no_value_and_bad_lines_are_all_named(tmp_path: Path) -> None:
+    rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": {"ready": 2}, "signals": {"avg_e2e_latency": null}}\n')
+    assert res.returncode == 0
+    line = json.loads(res.stdout)
+    assert (line["desired"], line["bound_by"]) == (2, "no_data")
+    obs = tmp_path / "o.jsonl"
+    obs.write_text('{"t": 5, "signals": {"latency": 1}}\nnot json\n{"t": 1, "replicas": {"ready": -1}}\n')
+    res = swell("decide", rec, "--observations", str(obs))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    for fragment in ("line 1.signals.latency: not a signal of the recipe", "line 2: not JSON",
+                     "line 3.t: must not go back in time", "line 3.replicas.ready: a whole number >= 0"):
+        assert fragment in res.stderr
+
+
+def test_every_command_has_help() -> None:
+    for cmd in ("validate", "plan", "decide"):
+        r = runner.invoke(main.app, [cmd, "--help"])
+        assert r.exit_code == 0 and "Usage" in r.output
