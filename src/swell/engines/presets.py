@@ -1,0 +1,156 @@
+"""Named performance presets of one vLLM-like replica (model × GPU × tensor parallelism).
+
+The 70B/176B timings are least-squares fits of Splitwise's measured profiles (see
+calibration.py; a test refits them from the CSV). The 8B presets are approximations anchored
+on published vLLM measurements and memory-bandwidth rooflines; docs/engines.md cites them.
+KV capacities are derived below from GPU memory, weights and bytes per cached token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmPreset:
+    """Timings and limits of one replica. Times are seconds; token counts are tokens."""
+
+    name: str
+    model: str
+    gpu: str
+    gpus: int = 1  # tensor parallel degree: GPUs one replica occupies
+    prefill_base_s: float  # a in prefill = a + b·tokens
+    prefill_per_token_s: float  # b
+    decode_base_s: float  # c in step = c + d·batch (+ e·context tokens)
+    decode_per_seq_s: float  # d
+    decode_per_context_token_s: float = 0.0  # e: KV reads; 0 where the data cannot separate it
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192  # per-step token budget (chunked prefill)
+    max_model_len: int
+    kv_cache_tokens: int
+    block_size: int = 16
+    gpu_memory_mib: int  # per GPU, as nvidia-smi reports it
+    gpu_memory_utilization: float = 0.9  # vLLM reserves this fraction up front
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.kv_cache_tokens < self.max_model_len:
+            problems.append(f"kv_cache_tokens {self.kv_cache_tokens} < max_model_len {self.max_model_len}")
+        for f in ("prefill_base_s", "prefill_per_token_s", "decode_base_s", "decode_per_seq_s"):
+            if getattr(self, f) < 0:
+                problems.append(f"{f} must be >= 0, got {getattr(self, f)}")
+        if self.decode_base_s + self.decode_per_seq_s <= 0:
+            problems.append("a decode step must take some time")
+        if min(self.max_num_seqs, self.max_num_batched_tokens, self.block_size, self.gpus) < 1:
+            problems.append("max_num_seqs, max_num_batched_tokens, block_size and gpus must be >= 1")
+        if problems:
+            raise ValueError(f"preset {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def kv_cache_blocks(self) -> int:
+        return self.kv_cache_tokens // self.block_size
+
+    @property
+    def fb_used_mib(self) -> float:
+        """Framebuffer used per GPU: vLLM preallocates weights + KV cache at start."""
+        return self.gpu_memory_mib * self.gpu_memory_utilization
+
+    def scaled(self, speedup: float) -> LlmPreset:
+        """The same replica running `speedup` times faster (all timings divided)."""
+        if speedup <= 0:
+            raise ValueError(f"speedup must be > 0, got {speedup}")
+        return dataclasses.replace(
+            self,
+            prefill_base_s=self.prefill_base_s / speedup,
+            prefill_per_token_s=self.prefill_per_token_s / speedup,
+            decode_base_s=self.decode_base_s / speedup,
+            decode_per_seq_s=self.decode_per_seq_s / speedup,
+            decode_per_context_token_s=self.decode_per_context_token_s / speedup,
+        )
+
+
+def kv_capacity_tokens(
+    *, gpu_mib: int, gpus: int, weights_gb: float, kv_bytes_per_token: int, activation_mib: int = 2048
+) -> int:
+    """Tokens of KV cache left after weights and activations in 90 % of the GPUs' memory."""
+    free_mib = gpus * (gpu_mib * 0.9 - activation_mib) - weights_gb * 1e9 / MIB
+    return int(free_mib * MIB // kv_bytes_per_token)
+
+
+_H100, _A100, _A10, _L4 = 81559, 81920, 23028, 23034  # MiB per GPU
+_LLAMA2_70B_KV = 2 * 80 * 8 * 128 * 2  # K and V · layers · KV heads · head dim · fp16 bytes
+_BLOOM_KV = 2 * 70 * 14336 * 2  # multi-head attention: no grouped KV
+_LLAMA3_8B_KV = 2 * 32 * 8 * 128 * 2
+_SPLITWISE = "fitted from Splitwise perf_model.csv ({}); KV capacity derived"
+
+
+def _fitted(name: str, model: str, gpu: str, gpus: int, mib: int, weights_gb: float, kv: int,
+            max_len: int, a: float, b: float, c: float, d: float) -> LlmPreset:  # fmt: skip
+    return LlmPreset(
+        name=name, model=model, gpu=gpu, gpus=gpus,
+        prefill_base_s=a, prefill_per_token_s=b, decode_base_s=c, decode_per_seq_s=d,
+        max_model_len=max_len, gpu_memory_mib=mib,
+        kv_cache_tokens=kv_capacity_tokens(gpu_mib=mib, gpus=gpus, weights_gb=weights_gb, kv_bytes_per_token=kv),
+        source=_SPLITWISE.format(f"{model} {gpu} TP{gpus}"),
+    )  # fmt: skip
+
+
+def _approx(name: str, gpu: str, mib: int, a: float, b: float, c: float, d: float, bandwidth_gbs: float,
+            batched: int, source: str) -> LlmPreset:  # fmt: skip
+    return LlmPreset(
+        name=name, model="llama-3-8b", gpu=gpu,
+        prefill_base_s=a, prefill_per_token_s=b, decode_base_s=c, decode_per_seq_s=d,
+        # reading each cached token's K and V once per step at ~70 % of peak bandwidth
+        decode_per_context_token_s=_LLAMA3_8B_KV / (0.7 * bandwidth_gbs * 1e9),
+        max_model_len=8192, max_num_batched_tokens=batched, gpu_memory_mib=mib,
+        kv_cache_tokens=kv_capacity_tokens(gpu_mib=mib, gpus=1, weights_gb=16.06, kv_bytes_per_token=_LLAMA3_8B_KV,
+                                           activation_mib=1536),
+        source="approximation: " + source,
+    )  # fmt: skip
+
+
+# fmt: off
+PRESETS: dict[str, LlmPreset] = {
+    p.name: p
+    for p in (
+        _fitted("llama2-70b-h100-tp8", "llama2-70b", "h100-80gb", 8, _H100, 138.0, _LLAMA2_70B_KV, 4096,
+                0.02037, 7.15e-05, 0.03000, 0.0002985),
+        _fitted("llama2-70b-a100-tp8", "llama2-70b", "a100-80gb", 8, _A100, 138.0, _LLAMA2_70B_KV, 4096,
+                0.02013, 0.0001544, 0.04450, 0.0003692),
+        _fitted("llama2-70b-h100-tp4", "llama2-70b", "h100-80gb", 4, _H100, 138.0, _LLAMA2_70B_KV, 4096,
+                0.01710, 9.42e-05, 0.02899, 0.0003147),
+        _fitted("llama2-70b-a100-tp4", "llama2-70b", "a100-80gb", 4, _A100, 138.0, _LLAMA2_70B_KV, 4096,
+                0.01330, 0.0002398, 0.04388, 0.0003810),
+        _fitted("bloom-176b-h100-tp8", "bloom-176b", "h100-80gb", 8, _H100, 352.0, _BLOOM_KV, 2048,
+                0.01373, 0.0001314, 0.03575, 0.0003937),
+        _fitted("bloom-176b-a100-tp8", "bloom-176b", "a100-80gb", 8, _A100, 352.0, _BLOOM_KV, 2048,
+                0.02452, 0.0002983, 0.04848, 0.0006624),
+        _approx("llama3-8b-h100", "h100-80gb", _H100, 0.010, 4.0e-05, 0.0063, 0.00028, 3350, 8192,
+                "6.5 ms/token at concurrency 1 and 10.9 ms at 16 (vLLM 0.21, H100 80GB)"),
+        _approx("llama3-8b-a100", "a100-80gb", _A100, 0.015, 9.0e-05, 0.0105, 0.00040, 2039, 8192,
+                "75 tok/s at concurrency 1 on A100 40GB, 6.6x throughput at 8 (vLLM 0.23), scaled by bandwidth"),
+        _approx("llama3-8b-a10", "a10-24gb", _A10, 0.025, 2.6e-04, 0.030, 0.00060, 600, 2048,
+                "fp16 weight-read roofline (16 GB / 600 GB/s) near the 27 ms/token measured for 7B on A10"),
+        _approx("llama3-8b-l4", "l4-24gb", _L4, 0.030, 2.8e-04, 0.055, 0.00080, 300, 2048,
+                "fp16 weight-read roofline (16 GB / 300 GB/s) plus overhead"),
+        LlmPreset(
+            name="tiny-cpu", model="tiny", gpu="cpu",
+            prefill_base_s=0.003, prefill_per_token_s=2.0e-05, decode_base_s=0.004, decode_per_seq_s=0.0005,
+            max_num_seqs=8, max_num_batched_tokens=512, max_model_len=2048, kv_cache_tokens=8192,
+            gpu_memory_mib=1024, source="made up: fast and small, for tests and the simulated server",
+        ),
+    )
+}
+# fmt: on
+
+
+def get(name: str) -> LlmPreset:
+    """A preset by name; ValueError naming the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown LLM preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
