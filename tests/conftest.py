@@ -15,22 +15,40 @@ def make_recipe(**autoscaling: Any) -> recipe.Recipe:
     auto: dict[str, Any] = {
         "min_replicas": 1,
         "max_replicas": 10,
-        "signals": [{"name": "latency", "kind": "gauge", "metric": "m", "target": 100, "target_type": "Value"}],
+        "signals": [
+            {"name": "latency", "kind": "gauge", "metric": "m", "target": 100, "target_type": "Value"}
+        ],
     }
     schedules = autoscaling.pop("schedules", [])
     auto.update(autoscaling)
-    return recipe.parse({"service": {"name": "svc"}, "autoscaling": auto, "schedules": schedules,
-                         "node_pool": {"shape": "local", "gpus_per_node": 64}})
+    return recipe.parse(
+        {
+            "service": {"name": "svc"},
+            "autoscaling": auto,
+            "schedules": schedules,
+            "node_pool": {"shape": "local", "gpus_per_node": 64},
+        }
+    )
 
 
-def snap(t: float, current: int, ready: int | None = None, starting: int = 0, pending: int = 0,
-         **signals: float | None) -> snapshot.Snapshot:
+def snap(
+    t: float,
+    current: int,
+    ready: int | None = None,
+    starting: int = 0,
+    pending: int = 0,
+    **signals: float | None,
+) -> snapshot.Snapshot:
     ready = current if ready is None else ready
     reps = [snapshot.Replica(name=f"r{i}", state="ready") for i in range(ready)]
     reps += [snapshot.Replica(name=f"s{i}", state="starting") for i in range(starting)]
     reps += [snapshot.Replica(name=f"p{i}", state="pending") for i in range(pending)]
-    return snapshot.Snapshot(now=t, current=current, replicas=tuple(reps),
-                             signals={k: snapshot.Reading.of(v) for k, v in signals.items()})
+    return snapshot.Snapshot(
+        now=t,
+        current=current,
+        replicas=tuple(reps),
+        signals={k: snapshot.Reading.of(v) for k, v in signals.items()},
+    )
 
 
 @pytest.fixture

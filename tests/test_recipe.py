@@ -21,8 +21,16 @@ def test_every_example_validates(path: Path) -> None:
 
 def test_examples_cover_every_scenario() -> None:
     names = {p.stem for p in EXAMPLES}
-    assert {"gpt2-vllm-latency-hpa", "corrino-pod-only", "corrino-pod-and-node", "corrino-a10-advanced",
-            "kserve-sklearn-iris", "qwen-gpu-util", "cronhpa-schedule", "torchserve-workers"} <= names
+    assert {
+        "gpt2-vllm-latency-hpa",
+        "corrino-pod-only",
+        "corrino-pod-and-node",
+        "corrino-a10-advanced",
+        "kserve-sklearn-iris",
+        "qwen-gpu-util",
+        "cronhpa-schedule",
+        "torchserve-workers",
+    } <= names
 
 
 def problems_of(data: object) -> list[errors.Problem]:
@@ -32,36 +40,100 @@ def problems_of(data: object) -> list[errors.Problem]:
 
 
 def test_all_problems_are_reported_at_once_with_path_value_and_rule() -> None:
-    got = problems_of({
-        "service": {"name": "Bad_Name", "engin": "vllm"},
-        "autoscaling": {"min_replicas": 4, "max_replicas": 2, "polling_interval_s": -1,
-                        "signals": [{"name": "x", "kind": "gauge", "target": 1}]},
-        "node_pool": {"shape": "BM.Unknown.3"},
-    })
+    got = problems_of(
+        {
+            "service": {"name": "Bad_Name", "engin": "vllm"},
+            "autoscaling": {
+                "min_replicas": 4,
+                "max_replicas": 2,
+                "polling_interval_s": -1,
+                "signals": [{"name": "x", "kind": "gauge", "target": 1}],
+            },
+            "node_pool": {"shape": "BM.Unknown.3"},
+        }
+    )
     by_path = {p.path: p for p in got}
-    assert set(by_path) >= {"service.name", "service.engin", "autoscaling.polling_interval_s",
-                            "autoscaling.signals.0.metric", "node_pool.shape"}
+    assert set(by_path) >= {
+        "service.name",
+        "service.engin",
+        "autoscaling.polling_interval_s",
+        "autoscaling.signals.0.metric",
+        "node_pool.shape",
+    }
     assert by_path["service.engin"].rule.startswith("unknown field")
-    assert by_path["node_pool.shape"].value == "BM.Unknown.3" and "gpus_per_node" in by_path["node_pool.shape"].rule
+    assert (
+        by_path["node_pool.shape"].value == "BM.Unknown.3"
+        and "gpus_per_node" in by_path["node_pool.shape"].rule
+    )
     assert "needs metric" in by_path["autoscaling.signals.0.metric"].rule
 
 
-@pytest.mark.parametrize(("data", "path", "fragment"), [
-    ({"service": {"name": "a"}, "autoscaling": {"min_replicas": 3, "max_replicas": 2, "signals": [
-        {"name": "x", "kind": "gauge", "metric": "m", "target": 1}]}}, "autoscaling.min_replicas", "must not exceed max_replicas"),
-    ({"service": {"name": "a"}, "autoscaling": {"max_replicas": 3}}, "autoscaling.signals", "needs at least one signal"),
-    ({"service": {"name": "a"}, "resources": {"gpus": 4}, "node_pool": {"shape": "VM.GPU.A10.2"}}, "resources.gpus",
-     "can never be scheduled"),
-    ({"service": {"name": "a", "engine": "command"}}, "service.command", "needs `command`"),
-    ({"service": {"name": "a"}, "autoscaling": {"max_replicas": 2, "signals": [{"name": "q", "kind": "promql", "query": "up",
-                                                                              "target": 1}]}},
-     "autoscaling.metrics.source", "only a Prometheus server"),
-    ({"service": {"name": "a"}, "schedules": [{"start": "0 25 * * *", "end": "0 1 * * *", "min_replicas": 1}]},
-     "schedules.0.start", "hour field"),
-    ({"service": {"name": "a"}, "schedules": [{"start": "0 2 * * *", "end": "0 1 * * *", "timezone": "Mars/Olympus",
-                                                "min_replicas": 1}]}, "schedules.0.timezone", "IANA"),
-], ids=["min above max", "no signal to scale on", "replica bigger than a node", "command without argv",
-        "raw PromQL without Prometheus", "bad cron", "bad timezone"])
+@pytest.mark.parametrize(
+    ("data", "path", "fragment"),
+    [
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "min_replicas": 3,
+                    "max_replicas": 2,
+                    "signals": [{"name": "x", "kind": "gauge", "metric": "m", "target": 1}],
+                },
+            },
+            "autoscaling.min_replicas",
+            "must not exceed max_replicas",
+        ),
+        (
+            {"service": {"name": "a"}, "autoscaling": {"max_replicas": 3}},
+            "autoscaling.signals",
+            "needs at least one signal",
+        ),
+        (
+            {"service": {"name": "a"}, "resources": {"gpus": 4}, "node_pool": {"shape": "VM.GPU.A10.2"}},
+            "resources.gpus",
+            "can never be scheduled",
+        ),
+        ({"service": {"name": "a", "engine": "command"}}, "service.command", "needs `command`"),
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "max_replicas": 2,
+                    "signals": [{"name": "q", "kind": "promql", "query": "up", "target": 1}],
+                },
+            },
+            "autoscaling.metrics.source",
+            "only a Prometheus server",
+        ),
+        (
+            {
+                "service": {"name": "a"},
+                "schedules": [{"start": "0 25 * * *", "end": "0 1 * * *", "min_replicas": 1}],
+            },
+            "schedules.0.start",
+            "hour field",
+        ),
+        (
+            {
+                "service": {"name": "a"},
+                "schedules": [
+                    {"start": "0 2 * * *", "end": "0 1 * * *", "timezone": "Mars/Olympus", "min_replicas": 1}
+                ],
+            },
+            "schedules.0.timezone",
+            "IANA",
+        ),
+    ],
+    ids=[
+        "min above max",
+        "no signal to scale on",
+        "replica bigger than a node",
+        "command without argv",
+        "raw PromQL without Prometheus",
+        "bad cron",
+        "bad timezone",
+    ],
+)
 def test_specific_rules(data: dict, path: str, fragment: str) -> None:
     got = {p.path: p.rule for p in problems_of(data)}
     assert path in got and fragment in got[path]
@@ -73,19 +145,37 @@ def test_corrino_payload_converts_with_documented_defaults() -> None:
     assert (auto.min_replicas, auto.max_replicas, auto.policy) == (1, 2, "threshold")
     sig = auto.signals[0]
     assert (sig.name, sig.kind, sig.le, sig.window_s, sig.target, sig.target_type) == (
-        "slow_requests", "histogram_fraction", 5.0, 300.0, 0.5, "Value")
+        "slow_requests",
+        "histogram_fraction",
+        5.0,
+        300.0,
+        0.5,
+        "Value",
+    )
     assert (auto.polling_interval_s, auto.cooldown_s) == (15.0, 60.0)
     assert auto.behavior.scale_down.stabilization_window_s == 180
     assert auto.behavior.scale_up.stabilization_window_s == 120
-    assert auto.behavior.scale_down.policies[0].period_s == 90 and auto.behavior.scale_up.policies[0].period_s == 60
+    assert (
+        auto.behavior.scale_down.policies[0].period_s == 90
+        and auto.behavior.scale_up.policies[0].period_s == 60
+    )
     assert (rec.node_pool.shape, rec.node_pool.gpus, rec.resources.gpus) == ("VM.GPU.A10.2", 2, 1)
 
 
 def test_corrino_advanced_keys_under_node_params_and_a_custom_query() -> None:
-    rec = recipe.parse({"recipe_node_shape": "BM.GPU.H100.8", "recipe_nvidia_gpu_count": 2,
-                        "recipe_node_autoscaling_params": {"min_nodes": 1, "max_nodes": 2, "collect_metrics_timespan": "2m",
-                                                           "query": "avg(vllm:num_requests_waiting)"},
-                        "recipe_pod_autoscaling_params": {"min_replicas": 1, "max_replicas": 8}})
+    rec = recipe.parse(
+        {
+            "recipe_node_shape": "BM.GPU.H100.8",
+            "recipe_nvidia_gpu_count": 2,
+            "recipe_node_autoscaling_params": {
+                "min_nodes": 1,
+                "max_nodes": 2,
+                "collect_metrics_timespan": "2m",
+                "query": "avg(vllm:num_requests_waiting)",
+            },
+            "recipe_pod_autoscaling_params": {"min_replicas": 1, "max_replicas": 8},
+        }
+    )
     sig = rec.autoscaling.signals[0]
     assert (sig.kind, sig.query) == ("promql", "avg(vllm:num_requests_waiting)")
     assert rec.autoscaling.metrics.source == "prometheus"
@@ -93,15 +183,28 @@ def test_corrino_advanced_keys_under_node_params_and_a_custom_query() -> None:
 
 
 def test_corrino_unknown_key_and_bad_duration_are_named() -> None:
-    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "recipe_replicas": 2,
-                                           "recipe_pod_autoscaling_params": {"max_replicas": 2,
-                                                                             "collect_metrics_timespan": "five minutes"}})}
+    got = {
+        p.path: p
+        for p in problems_of(
+            {
+                "recipe_node_shape": "VM.GPU.A10.1",
+                "recipe_replicas": 2,
+                "recipe_pod_autoscaling_params": {
+                    "max_replicas": 2,
+                    "collect_metrics_timespan": "five minutes",
+                },
+            }
+        )
+    }
     assert "recipe_replicas" in got and "unknown Corrino key" in got["recipe_replicas"].rule
     assert got["recipe_pod_autoscaling_params.collect_metrics_timespan"].value == "five minutes"
 
 
 def test_corrino_unknown_shape_without_gpu_count_is_a_clear_error() -> None:
-    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.Standard.E4.Flex", "recipe_nvidia_gpu_count": 1})}
+    got = {
+        p.path: p
+        for p in problems_of({"recipe_node_shape": "VM.Standard.E4.Flex", "recipe_nvidia_gpu_count": 1})
+    }
     assert "node_pool.shape" in got
 
 

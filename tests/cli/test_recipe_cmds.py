@@ -16,8 +16,14 @@ runner = CliRunner()
 
 
 def swell(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "swell.cli.main", *args], capture_output=True, text=True, input=stdin,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "swell.cli.main", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_validate_ok_and_bad_recipe_exit_codes_without_traceback(tmp_path: Path) -> None:
@@ -43,7 +49,8 @@ def test_plan_warns_when_an_average_value_fraction_cannot_reach_max(tmp_path: Pa
     yaml_recipe.write_text(
         "service: {name: s}\nautoscaling:\n  max_replicas: 8\n  signals:\n"
         "    - {name: slow, kind: histogram_fraction, metric: lat, le: 5.0, target: 0.5, target_type: AverageValue}\n"
-        "node_pool: {shape: BM.GPU.A10.4, max_nodes: 1}\nresources: {gpus: 3}\n")
+        "node_pool: {shape: BM.GPU.A10.4, max_nodes: 1}\nresources: {gpus: 3}\n"
+    )
     r = runner.invoke(main.app, ["plan", "--json", str(yaml_recipe)])
     warnings = json.loads(r.output)["warnings"]
     assert any("never max_replicas 8" in w for w in warnings)
@@ -56,10 +63,22 @@ def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:
     lines = []
     for t in range(0, 600, 15):
         # average latency 0.6 s (3x the 0.2 s target) from t=30 to t=135, then 0.05 s
-        lines.append(json.dumps({"t": t, "replicas": {"ready": 1, "starting": 0, "pending": 0},
-                                 "signals": {"avg_e2e_latency": 0.6 if 30 <= t < 150 else 0.05}}))
-    res = swell("decide", str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--observations", "-",
-                stdin="\n".join(lines))
+        lines.append(
+            json.dumps(
+                {
+                    "t": t,
+                    "replicas": {"ready": 1, "starting": 0, "pending": 0},
+                    "signals": {"avg_e2e_latency": 0.6 if 30 <= t < 150 else 0.05},
+                }
+            )
+        )
+    res = swell(
+        "decide",
+        str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"),
+        "--observations",
+        "-",
+        stdin="\n".join(lines),
+    )
     assert res.returncode == 0, res.stderr
     out = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(out) == 40
@@ -75,7 +94,13 @@ def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:
 
 def test_decide_null_is_no_value_and_bad_lines_are_all_named(tmp_path: Path) -> None:
     rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
-    res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": {"ready": 2}, "signals": {"avg_e2e_latency": null}}\n')
+    res = swell(
+        "decide",
+        rec,
+        "-o",
+        "-",
+        stdin='{"t": 0, "replicas": {"ready": 2}, "signals": {"avg_e2e_latency": null}}\n',
+    )
     assert res.returncode == 0
     line = json.loads(res.stdout)
     assert (line["desired"], line["bound_by"]) == (2, "no_data")
@@ -83,8 +108,12 @@ def test_decide_null_is_no_value_and_bad_lines_are_all_named(tmp_path: Path) -> 
     obs.write_text('{"t": 5, "signals": {"latency": 1}}\nnot json\n{"t": 1, "replicas": {"ready": -1}}\n')
     res = swell("decide", rec, "--observations", str(obs))
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    for fragment in ("line 1.signals.latency: not a signal of the recipe", "line 2: not JSON",
-                     "line 3.t: must not go back in time", "line 3.replicas.ready: a whole number >= 0"):
+    for fragment in (
+        "line 1.signals.latency: not a signal of the recipe",
+        "line 2: not JSON",
+        "line 3.t: must not go back in time",
+        "line 3.replicas.ready: a whole number >= 0",
+    ):
         assert fragment in res.stderr
 
 

@@ -31,38 +31,163 @@ class Case:
 
 CASES = [
     # desired = ceil(ready x value / target), target 100
-    Case("scale up: value twice the target doubles the replicas (HPA docs: 200m vs 100m)", 2, 200, 4, "metrics",
-         auto={"behavior": {"scale_down": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}}}),
-    Case("scale down: half the target halves the replicas once nothing holds it (HPA docs: 50m vs 100m)", 4, 50, 2, "metrics",
-         auto={"behavior": {"scale_down": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}}}),
+    Case(
+        "scale up: value twice the target doubles the replicas (HPA docs: 200m vs 100m)",
+        2,
+        200,
+        4,
+        "metrics",
+        auto={
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+                }
+            }
+        },
+    ),
+    Case(
+        "scale down: half the target halves the replicas once nothing holds it (HPA docs: 50m vs 100m)",
+        4,
+        50,
+        2,
+        "metrics",
+        auto={
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+                }
+            }
+        },
+    ),
     Case("no change: within the 10 % tolerance", 4, 109, 4, "tolerance"),
     Case("scale up: just outside the tolerance", 4, 111, 5, "metrics"),
-    Case("no change: per-direction tolerance (down 0.3) keeps a 25 % drop", 4, 75, 4, "tolerance",
-         auto={"tolerance": {"up": 0.1, "down": 0.3}}),
-    Case("scale down: held by the 300 s stabilization window of a fresh controller", 4, 50, 4, "stabilization"),
-    Case("scale down: to the highest recommendation of the last 300 s", 6, 50, 5, "stabilization",
-         history=((800.0, 5), (900.0, 4))),
-    Case("scale down: recommendations older than 300 s no longer hold it", 6, 50, 3, "metrics",
-         history=((600.0, 6), (650.0, 6))),
-    Case("scale up: limited to +4 pods or +100 % per 15 s, whichever is more (default Max)", 1, 1000, 5, "rate"),
-    Case("scale up: selectPolicy Min takes the smaller of +4 pods and +100 %", 1, 1000, 2, "rate",
-         auto={"behavior": {"scale_up": {"stabilization_window_s": 0, "select_policy": "Min", "policies": [
-             {"type": "Pods", "value": 4, "period_s": 15}, {"type": "Percent", "value": 100, "period_s": 15}]}}}),
-    Case("scale up: selectPolicy Disabled never scales up", 2, 1000, 2, "rate",
-         auto={"behavior": {"scale_up": {"stabilization_window_s": 0, "select_policy": "Disabled", "policies": [
-             {"type": "Pods", "value": 4, "period_s": 15}]}}}),
-    Case("scale down: 10 % per 60 s beats 4 pods when there are 80 (HPA docs example)", 80, 10, 72, "rate",
-         auto={"max_replicas": 100, "behavior": {"scale_down": {"stabilization_window_s": 0, "policies": [
-             {"type": "Pods", "value": 4, "period_s": 60}, {"type": "Percent", "value": 10, "period_s": 60}]}}}),
-    Case("scale down: 4 pods per 60 s beat 10 % when there are 20 (HPA docs example)", 20, 10, 16, "rate",
-         auto={"max_replicas": 100, "behavior": {"scale_down": {"stabilization_window_s": 0, "policies": [
-             {"type": "Pods", "value": 4, "period_s": 60}, {"type": "Percent", "value": 10, "period_s": 60}]}}}),
+    Case(
+        "no change: per-direction tolerance (down 0.3) keeps a 25 % drop",
+        4,
+        75,
+        4,
+        "tolerance",
+        auto={"tolerance": {"up": 0.1, "down": 0.3}},
+    ),
+    Case(
+        "scale down: held by the 300 s stabilization window of a fresh controller", 4, 50, 4, "stabilization"
+    ),
+    Case(
+        "scale down: to the highest recommendation of the last 300 s",
+        6,
+        50,
+        5,
+        "stabilization",
+        history=((800.0, 5), (900.0, 4)),
+    ),
+    Case(
+        "scale down: recommendations older than 300 s no longer hold it",
+        6,
+        50,
+        3,
+        "metrics",
+        history=((600.0, 6), (650.0, 6)),
+    ),
+    Case(
+        "scale up: limited to +4 pods or +100 % per 15 s, whichever is more (default Max)", 1, 1000, 5, "rate"
+    ),
+    Case(
+        "scale up: selectPolicy Min takes the smaller of +4 pods and +100 %",
+        1,
+        1000,
+        2,
+        "rate",
+        auto={
+            "behavior": {
+                "scale_up": {
+                    "stabilization_window_s": 0,
+                    "select_policy": "Min",
+                    "policies": [
+                        {"type": "Pods", "value": 4, "period_s": 15},
+                        {"type": "Percent", "value": 100, "period_s": 15},
+                    ],
+                }
+            }
+        },
+    ),
+    Case(
+        "scale up: selectPolicy Disabled never scales up",
+        2,
+        1000,
+        2,
+        "rate",
+        auto={
+            "behavior": {
+                "scale_up": {
+                    "stabilization_window_s": 0,
+                    "select_policy": "Disabled",
+                    "policies": [{"type": "Pods", "value": 4, "period_s": 15}],
+                }
+            }
+        },
+    ),
+    Case(
+        "scale down: 10 % per 60 s beats 4 pods when there are 80 (HPA docs example)",
+        80,
+        10,
+        72,
+        "rate",
+        auto={
+            "max_replicas": 100,
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [
+                        {"type": "Pods", "value": 4, "period_s": 60},
+                        {"type": "Percent", "value": 10, "period_s": 60},
+                    ],
+                }
+            },
+        },
+    ),
+    Case(
+        "scale down: 4 pods per 60 s beat 10 % when there are 20 (HPA docs example)",
+        20,
+        10,
+        16,
+        "rate",
+        auto={
+            "max_replicas": 100,
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [
+                        {"type": "Pods", "value": 4, "period_s": 60},
+                        {"type": "Percent", "value": 10, "period_s": 60},
+                    ],
+                }
+            },
+        },
+    ),
     Case("scale up: cut to max_replicas", 8, 200, 10, "max"),
-    Case("scale down: raised to min_replicas", 4, 1, 2, "min",
-         auto={"min_replicas": 2, "behavior": {"scale_down": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}}}),
+    Case(
+        "scale down: raised to min_replicas",
+        4,
+        1,
+        2,
+        "min",
+        auto={
+            "min_replicas": 2,
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+                }
+            },
+        },
+    ),
     Case("no data: a signal without value holds the count", 4, None, 4, "no_data"),
     Case("count above max: brought to max before metrics are read", 12, 100, 10, "max"),
-    Case("ready replicas only: 2 ready of 4 at 3x target ask for 6", 4, 300, 6, "metrics", ready=2, starting=2),
+    Case(
+        "ready replicas only: 2 ready of 4 at 3x target ask for 6", 4, 300, 6, "metrics", ready=2, starting=2
+    ),
 ]
 
 
@@ -89,8 +214,15 @@ def test_two_signals_take_the_max_and_partial_data_never_scales_down() -> None:
         {"name": "a", "kind": "gauge", "metric": "m", "target": 10},
         {"name": "b", "kind": "gauge", "metric": "n", "target": 10},
     ]
-    rec = make_recipe(signals=two, behavior={"scale_down": {"stabilization_window_s": 0,
-                                                            "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}})
+    rec = make_recipe(
+        signals=two,
+        behavior={
+            "scale_down": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+            }
+        },
+    )
     up, _ = hpa.decide(rec, snap(0, 4, a=20, b=5), steps.State())
     assert up.desired == 8 and {p.signal: p.replicas for p in up.proposals} == {"a": 8, "b": 2}
     held, _ = hpa.decide(rec, snap(0, 4, a=None, b=5), steps.State())
@@ -101,8 +233,18 @@ def test_two_signals_take_the_max_and_partial_data_never_scales_down() -> None:
 
 
 def test_average_value_target_divides_the_total_by_the_target() -> None:
-    rec = make_recipe(signals=[{"name": "q", "kind": "gauge", "metric": "w", "aggregate": "sum", "target": 5,
-                                "target_type": "AverageValue"}])
+    rec = make_recipe(
+        signals=[
+            {
+                "name": "q",
+                "kind": "gauge",
+                "metric": "w",
+                "aggregate": "sum",
+                "target": 5,
+                "target_type": "AverageValue",
+            }
+        ]
+    )
     d, _ = hpa.decide(rec, snap(0, 4, q=33), steps.State())
     assert d.desired == 7  # ceil(33 / 5), whatever the current count
     limited, _ = hpa.decide(rec, snap(0, 2, q=33), steps.State())
@@ -115,24 +257,41 @@ def _per_replica(values: dict[str, float | None]) -> snapshot.Reading:
 
 
 def test_per_replica_scale_down_counts_a_missing_replica_at_the_target() -> None:
-    rec = make_recipe(signals=[{"name": "c", "kind": "gauge", "metric": "m", "target": 10, "per_replica": True}],
-                      behavior={"scale_down": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}})
+    rec = make_recipe(
+        signals=[{"name": "c", "kind": "gauge", "metric": "m", "target": 10, "per_replica": True}],
+        behavior={
+            "scale_down": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+            }
+        },
+    )
     base = snap(0, 4)
-    s = snapshot.Snapshot(now=0, current=4, replicas=base.replicas,
-                          signals={"c": _per_replica({"r0": 2.0, "r1": 2.0, "r2": 2.0, "r3": None})})
+    s = snapshot.Snapshot(
+        now=0,
+        current=4,
+        replicas=base.replicas,
+        signals={"c": _per_replica({"r0": 2.0, "r1": 2.0, "r2": 2.0, "r3": None})},
+    )
     d, _ = hpa.decide(rec, s, steps.State())
     # without r3 the ratio is 0.2 -> 1 replica; with r3 at the target: (2+2+2+10)/4/10 = 0.4 -> ceil(1.6) = 2
     assert d.desired == 2
 
 
 def test_per_replica_scale_up_counts_not_ready_replicas_as_zero() -> None:
-    rec = make_recipe(signals=[{"name": "c", "kind": "gauge", "metric": "m", "target": 10, "per_replica": True}])
+    rec = make_recipe(
+        signals=[{"name": "c", "kind": "gauge", "metric": "m", "target": 10, "per_replica": True}]
+    )
     base = snap(0, 4, ready=2, starting=2)
-    s = snapshot.Snapshot(now=0, current=4, replicas=base.replicas, signals={"c": _per_replica({"r0": 30.0, "r1": 30.0})})
+    s = snapshot.Snapshot(
+        now=0, current=4, replicas=base.replicas, signals={"c": _per_replica({"r0": 30.0, "r1": 30.0})}
+    )
     d, _ = hpa.decide(rec, s, steps.State())
     # ratio 3.0 over 2 ready would ask 6; with the 2 starting at 0: 60/4/10 = 1.5 -> ceil(6) = 6
     assert d.desired == 6
-    s2 = snapshot.Snapshot(now=0, current=4, replicas=base.replicas, signals={"c": _per_replica({"r0": 12.0, "r1": 12.0})})
+    s2 = snapshot.Snapshot(
+        now=0, current=4, replicas=base.replicas, signals={"c": _per_replica({"r0": 12.0, "r1": 12.0})}
+    )
     d2, _ = hpa.decide(rec, s2, steps.State())
     # 1.2 alone would scale up; counting the starting ones at 0 it is 0.6 < 1: no change
     assert d2.desired == 4

@@ -8,13 +8,18 @@ from swell import recipe
 from swell.core import nodes, snapshot
 
 
-@pytest.mark.parametrize(("gpus", "per_node", "max_nodes", "want_per_node", "want_total"), [
-    (2, 8, 1, 4, 4),   # a 2-GPU replica on an 8-GPU node -> 4 per node
-    (2, 8, 2, 4, 8),   # ... with max_nodes 2 -> 8
-    (1, 2, 4, 2, 8),   # 1 GPU on a 2-GPU node, max_nodes 4 -> 8
-    (3, 8, 1, 2, 2),   # 3 does not divide 8: 2 per node, 2 GPUs idle
-])
-def test_corrino_worked_examples(gpus: int, per_node: int, max_nodes: int, want_per_node: int, want_total: int) -> None:
+@pytest.mark.parametrize(
+    ("gpus", "per_node", "max_nodes", "want_per_node", "want_total"),
+    [
+        (2, 8, 1, 4, 4),  # a 2-GPU replica on an 8-GPU node -> 4 per node
+        (2, 8, 2, 4, 8),  # ... with max_nodes 2 -> 8
+        (1, 2, 4, 2, 8),  # 1 GPU on a 2-GPU node, max_nodes 4 -> 8
+        (3, 8, 1, 2, 2),  # 3 does not divide 8: 2 per node, 2 GPUs idle
+    ],
+)
+def test_corrino_worked_examples(
+    gpus: int, per_node: int, max_nodes: int, want_per_node: int, want_total: int
+) -> None:
     pool = recipe.NodePool(shape="x", gpus_per_node=per_node, max_nodes=max_nodes)
     assert nodes.per_node(gpus, per_node) == want_per_node
     assert nodes.capacity(pool, gpus) == want_total
@@ -43,17 +48,31 @@ def test_removes_a_node_only_after_it_was_empty_for_the_unneeded_time_and_never_
     busy, empty1, empty2 = node("a", 4), node("b", 0), node("c", 0)
     p = nodes.plan(POOL, 2, [busy, empty1, empty2], pending=0, provisioning=0, empty_since={}, now=100)
     assert p.remove == () and set(p.empty_since) == {"b", "c"}
-    p = nodes.plan(POOL, 2, [busy, empty1, empty2], pending=0, provisioning=0, empty_since=p.empty_since, now=699)
+    p = nodes.plan(
+        POOL, 2, [busy, empty1, empty2], pending=0, provisioning=0, empty_since=p.empty_since, now=699
+    )
     assert p.remove == ()
-    p = nodes.plan(POOL, 2, [busy, empty1, empty2], pending=0, provisioning=0, empty_since=p.empty_since, now=700)
+    p = nodes.plan(
+        POOL, 2, [busy, empty1, empty2], pending=0, provisioning=0, empty_since=p.empty_since, now=700
+    )
     assert set(p.remove) == {"b", "c"}
-    p = nodes.plan(POOL, 2, [empty1, empty2], pending=0, provisioning=0, empty_since={"b": 0, "c": 0}, now=700)
+    p = nodes.plan(
+        POOL, 2, [empty1, empty2], pending=0, provisioning=0, empty_since={"b": 0, "c": 0}, now=700
+    )
     assert len(p.remove) == 1  # min_nodes 1
 
 
 def test_keeps_spare_nodes_for_headroom() -> None:
     p = nodes.plan(POOL, 2, [node("a", 4)], pending=0, provisioning=0, empty_since={}, now=0, spare_nodes=1)
     assert p.add == 1
-    p = nodes.plan(POOL, 2, [node("a", 4), node("b", 0)], pending=0, provisioning=0, empty_since={"b": 0}, now=10_000,
-                   spare_nodes=1)
+    p = nodes.plan(
+        POOL,
+        2,
+        [node("a", 4), node("b", 0)],
+        pending=0,
+        provisioning=0,
+        empty_since={"b": 0},
+        now=10_000,
+        spare_nodes=1,
+    )
     assert (p.add, p.remove) == (0, ())

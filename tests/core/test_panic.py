@@ -8,19 +8,40 @@ from swell.core import signals
 from swell.core.policies import panic, steps, swell_default
 from tests.conftest import make_recipe, snap
 
-CONC = [{"name": "concurrency", "kind": "gauge", "metric": "c", "aggregate": "sum", "target": 10,
-         "target_type": "AverageValue", "window_s": 60}]
+CONC = [
+    {
+        "name": "concurrency",
+        "kind": "gauge",
+        "metric": "c",
+        "aggregate": "sum",
+        "target": 10,
+        "target_type": "AverageValue",
+        "window_s": 60,
+    }
+]
 
 
 def kpa(policy: str = "panic", **kw: Any) -> Any:
-    return make_recipe(policy=policy, min_replicas=1, max_replicas=50, signals=CONC,
-                       panic={"signal": "concurrency", "stable_window_s": 60, "panic_window_s": 6}, **kw)
+    return make_recipe(
+        policy=policy,
+        min_replicas=1,
+        max_replicas=50,
+        signals=CONC,
+        panic={"signal": "concurrency", "stable_window_s": 60, "panic_window_s": 6},
+        **kw,
+    )
 
 
-def tick(rec: Any, t: float, current: int, stable: float, quick: float, state: steps.State, fn: Any = panic.decide):
+def tick(
+    rec: Any, t: float, current: int, stable: float, quick: float, state: steps.State, fn: Any = panic.decide
+):
     s = snap(t, current, concurrency=stable, **{})
-    s = type(s)(now=s.now, current=s.current, replicas=s.replicas,
-                signals={**s.signals, "concurrency" + signals.PANIC_SUFFIX: type(s.signals["concurrency"]).of(quick)})
+    s = type(s)(
+        now=s.now,
+        current=s.current,
+        replicas=s.replicas,
+        signals={**s.signals, "concurrency" + signals.PANIC_SUFFIX: type(s.signals["concurrency"]).of(quick)},
+    )
     return fn(rec, s, state)
 
 

@@ -16,14 +16,28 @@ def at(text: str, tz: str) -> float:
     return dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz)).timestamp()
 
 
-CRONHPA = [{"name": "late-morning", "start": "30 10 * * *", "end": "0 12 * * *", "timezone": "Asia/Shanghai",
-            "min_replicas": 2}]
+CRONHPA = [
+    {
+        "name": "late-morning",
+        "start": "30 10 * * *",
+        "end": "0 12 * * *",
+        "timezone": "Asia/Shanghai",
+        "min_replicas": 2,
+    }
+]
 
 
-@pytest.mark.parametrize(("local", "floor"), [
-    ("2026-11-20 10:29", 1), ("2026-11-20 10:30", 2), ("2026-11-20 11:59", 2), ("2026-11-20 12:00", 1),
-    ("2026-11-21 03:00", 1),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("local", "floor"),
+    [
+        ("2026-11-20 10:29", 1),
+        ("2026-11-20 10:30", 2),
+        ("2026-11-20 11:59", 2),
+        ("2026-11-20 12:00", 1),
+        ("2026-11-21 03:00", 1),
+    ],
+    ids=lambda v: str(v),
+)
 def test_cronhpa_scales_to_two_at_1030_and_back_to_one_at_noon_beijing_time(local: str, floor: int) -> None:
     rec = make_recipe(min_replicas=1, schedules=CRONHPA)
     assert schedule.bounds(rec, at(local, "Asia/Shanghai")).lo == floor
@@ -36,9 +50,14 @@ def test_schedule_floor_lifts_the_hpa_decision_and_says_so() -> None:
 
 
 def test_a_cap_may_go_to_zero_at_night_and_a_floor_never_exceeds_max() -> None:
-    rec = make_recipe(min_replicas=1, max_replicas=3, schedules=[
-        {"start": "0 22 * * *", "end": "0 6 * * *", "timezone": "UTC", "max_replicas": 0},
-        {"start": "0 9 * * mon-fri", "end": "0 17 * * mon-fri", "timezone": "UTC", "min_replicas": 9}])
+    rec = make_recipe(
+        min_replicas=1,
+        max_replicas=3,
+        schedules=[
+            {"start": "0 22 * * *", "end": "0 6 * * *", "timezone": "UTC", "max_replicas": 0},
+            {"start": "0 9 * * mon-fri", "end": "0 17 * * mon-fri", "timezone": "UTC", "min_replicas": 9},
+        ],
+    )
     night = schedule.bounds(rec, at("2026-11-20 23:00", "UTC"))
     assert (night.lo, night.hi, night.cap_lowered) == (0, 0, True)
     workday = schedule.bounds(rec, at("2026-11-20 10:00", "UTC"))  # a Friday
@@ -62,13 +81,16 @@ def test_dst_fall_back_fires_a_repeated_time_once() -> None:
     assert again is not None and again - first > 23 * 3600
 
 
-@pytest.mark.parametrize(("expr", "fragment"), [
-    ("61 * * * *", "minute field: '61' is outside 0-59"),
-    ("* * * *", "has 5 fields"),
-    ("*/0 * * * *", "step '0' must be a positive whole number"),
-    ("0 0 * * funday", "day of week field: 'funday' is not a number"),
-    ("0 5-2 * * *", "runs backwards"),
-])
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ("61 * * * *", "minute field: '61' is outside 0-59"),
+        ("* * * *", "has 5 fields"),
+        ("*/0 * * * *", "step '0' must be a positive whole number"),
+        ("0 0 * * funday", "day of week field: 'funday' is not a number"),
+        ("0 5-2 * * *", "runs backwards"),
+    ],
+)
 def test_bad_cron_expressions_say_what_is_wrong(expr: str, fragment: str) -> None:
     problem = cron.problem(expr)
     assert problem is not None and fragment in problem

@@ -16,23 +16,70 @@ def sig(**kw: object) -> recipe.Signal:
     return recipe.Signal.model_validate({"name": "s", "target": 1, **kw})
 
 
-CORRINO = sig(kind="histogram_fraction", metric="vllm:e2e_request_latency_seconds", le=5.0, window_s=300, target=0.5)
+CORRINO = sig(
+    kind="histogram_fraction", metric="vllm:e2e_request_latency_seconds", le=5.0, window_s=300, target=0.5
+)
 
 
-@pytest.mark.parametrize(("signal", "promql"), [
-    (CORRINO, '1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{le="5.0"}[5m])) / '
-              'sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m]))'),
-    (sig(kind="ratio", numerator="vllm:e2e_request_latency_seconds_sum", denominator="vllm:e2e_request_latency_seconds_count",
-         window_s=60), "sum(rate(vllm:e2e_request_latency_seconds_sum[1m])) / sum(rate(vllm:e2e_request_latency_seconds_count[1m]))"),
-    (sig(kind="gauge", metric="vllm:num_requests_waiting", aggregate="sum", window_s=30, labels={"model_name": "m"}),
-     'sum(avg_over_time(vllm:num_requests_waiting{model_name="m"}[30s]))'),
-    (sig(kind="rate", metric="vllm:request_success_total", window_s=90), "sum(rate(vllm:request_success_total[90s]))"),
-    (sig(kind="histogram_quantile", metric="vllm:time_to_first_token_seconds", quantile=0.95, window_s=120),
-     "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[2m])))"),
-    (sig(kind="utilization", resource="gpu", window_s=60, target=20, target_type="Utilization"),
-     "avg(avg_over_time(DCGM_FI_DEV_GPU_UTIL[1m]))"),
-    (sig(kind="utilization", resource="cpu", window_s=60, target=70), "100 * avg(rate(process_cpu_seconds_total[1m])) / 1"),
-], ids=["corrino default", "average latency", "gauge sum", "counter rate", "ttft p95", "gpu util", "cpu util"])
+@pytest.mark.parametrize(
+    ("signal", "promql"),
+    [
+        (
+            CORRINO,
+            '1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{le="5.0"}[5m])) / '
+            'sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m]))',
+        ),
+        (
+            sig(
+                kind="ratio",
+                numerator="vllm:e2e_request_latency_seconds_sum",
+                denominator="vllm:e2e_request_latency_seconds_count",
+                window_s=60,
+            ),
+            "sum(rate(vllm:e2e_request_latency_seconds_sum[1m])) / sum(rate(vllm:e2e_request_latency_seconds_count[1m]))",
+        ),
+        (
+            sig(
+                kind="gauge",
+                metric="vllm:num_requests_waiting",
+                aggregate="sum",
+                window_s=30,
+                labels={"model_name": "m"},
+            ),
+            'sum(avg_over_time(vllm:num_requests_waiting{model_name="m"}[30s]))',
+        ),
+        (
+            sig(kind="rate", metric="vllm:request_success_total", window_s=90),
+            "sum(rate(vllm:request_success_total[90s]))",
+        ),
+        (
+            sig(
+                kind="histogram_quantile",
+                metric="vllm:time_to_first_token_seconds",
+                quantile=0.95,
+                window_s=120,
+            ),
+            "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[2m])))",
+        ),
+        (
+            sig(kind="utilization", resource="gpu", window_s=60, target=20, target_type="Utilization"),
+            "avg(avg_over_time(DCGM_FI_DEV_GPU_UTIL[1m]))",
+        ),
+        (
+            sig(kind="utilization", resource="cpu", window_s=60, target=70),
+            "100 * avg(rate(process_cpu_seconds_total[1m])) / 1",
+        ),
+    ],
+    ids=[
+        "corrino default",
+        "average latency",
+        "gauge sum",
+        "counter rate",
+        "ttft p95",
+        "gpu util",
+        "cpu util",
+    ],
+)
 def test_promql_rendering_is_pinned(signal: recipe.Signal, promql: str) -> None:
     assert signals.render(signal) == promql
 
@@ -40,8 +87,10 @@ def test_promql_rendering_is_pinned(signal: recipe.Signal, promql: str) -> None:
 def test_idle_as_zero_rendering_and_extra_matchers() -> None:
     got = signals.render(CORRINO, {"namespace": "ml"}, idle_as_zero=True)
     total = 'sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf",namespace="ml"}[5m]))'
-    assert got == (f'(1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{{le="5.0",namespace="ml"}}[5m])) / {total} '
-                   f"> -Inf) or ({total} == 0)")
+    assert got == (
+        f'(1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{{le="5.0",namespace="ml"}}[5m])) / {total} '
+        f"> -Inf) or ({total} == 0)"
+    )
 
 
 BUCKETS = [0.3, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf]
@@ -50,8 +99,12 @@ BUCKETS = [0.3, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf]
 def feed_histogram(store: windows.Store, replica: str, t: float, observations: list[float]) -> None:
     for le in BUCKETS:
         count = sum(1 for o in observations if o <= le)
-        store.record(t, "vllm:e2e_request_latency_seconds_bucket",
-                     windows.labels_of({"replica": replica, "le": "+Inf" if math.isinf(le) else repr(le)}), count)
+        store.record(
+            t,
+            "vllm:e2e_request_latency_seconds_bucket",
+            windows.labels_of({"replica": replica, "le": "+Inf" if math.isinf(le) else repr(le)}),
+            count,
+        )
 
 
 def test_histogram_fraction_from_two_replicas_matches_the_share_of_slow_requests() -> None:
@@ -88,7 +141,10 @@ def test_gauge_aggregates_per_replica_window_averages() -> None:
     got = signals.evaluate(sig(kind="gauge", metric="w", aggregate="sum", window_s=10), st, 5.0, RES)
     assert got.value == pytest.approx(3.0 + 15.0)
     assert got.per_replica == {"a": 3.0, "b": 15.0}
-    assert signals.evaluate(sig(kind="gauge", metric="w", aggregate="max", window_s=10), st, 5.0, RES).value == 15.0
+    assert (
+        signals.evaluate(sig(kind="gauge", metric="w", aggregate="max", window_s=10), st, 5.0, RES).value
+        == 15.0
+    )
 
 
 def test_cpu_utilization_is_percent_of_the_request() -> None:
@@ -105,8 +161,12 @@ def test_raw_promql_cannot_be_evaluated_embedded() -> None:
 
 
 def test_required_adds_the_panic_window_copy() -> None:
-    auto = recipe.Autoscaling(max_replicas=3, policy="panic", signals=(sig(kind="gauge", metric="c", name="conc"),),
-                              panic=recipe.Panic(signal="conc", panic_window_s=6))
+    auto = recipe.Autoscaling(
+        max_replicas=3,
+        policy="panic",
+        signals=(sig(kind="gauge", metric="c", name="conc"),),
+        panic=recipe.Panic(signal="conc", panic_window_s=6),
+    )
     names = [(s.name, s.window_s) for s in signals.required(auto)]
     assert names == [("conc", 60.0), ("conc:panic", 6.0)]
     assert signals.metric_names([CORRINO]) == {"vllm:e2e_request_latency_seconds_bucket"}

@@ -7,10 +7,24 @@ from tests.conftest import make_recipe, snap
 
 
 def keda(**kw: object) -> object:
-    base = {"policy": "threshold", "min_replicas": 0, "max_replicas": 8, "cooldown_s": 60,
-            "activation_threshold": 0.5, "fallback": {"failure_threshold": 3, "replicas": 4},
-            "signals": [{"name": "waiting", "kind": "gauge", "metric": "w", "aggregate": "sum", "target": 5,
-                         "target_type": "AverageValue"}]}
+    base = {
+        "policy": "threshold",
+        "min_replicas": 0,
+        "max_replicas": 8,
+        "cooldown_s": 60,
+        "activation_threshold": 0.5,
+        "fallback": {"failure_threshold": 3, "replicas": 4},
+        "signals": [
+            {
+                "name": "waiting",
+                "kind": "gauge",
+                "metric": "w",
+                "aggregate": "sum",
+                "target": 5,
+                "target_type": "AverageValue",
+            }
+        ],
+    }
     base.update(kw)
     return make_recipe(**base)
 
@@ -59,10 +73,25 @@ def test_to_zero_only_after_the_cooldown() -> None:
 
 
 def test_corrino_fraction_with_a_value_target_can_reach_max_replicas() -> None:
-    sig = {"name": "slow_requests", "kind": "histogram_fraction", "metric": "vllm:e2e_request_latency_seconds",
-           "le": 5.0, "window_s": 300, "target": 0.5, "target_type": "Value"}
-    rec = keda(min_replicas=1, signals=[sig], behavior={"scale_up": {"stabilization_window_s": 0, "policies": [
-        {"type": "Percent", "value": 900, "period_s": 15}]}})
+    sig = {
+        "name": "slow_requests",
+        "kind": "histogram_fraction",
+        "metric": "vllm:e2e_request_latency_seconds",
+        "le": 5.0,
+        "window_s": 300,
+        "target": 0.5,
+        "target_type": "Value",
+    }
+    rec = keda(
+        min_replicas=1,
+        signals=[sig],
+        behavior={
+            "scale_up": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Percent", "value": 900, "period_s": 15}],
+            }
+        },
+    )
     d, _ = threshold.decide(rec, snap(0.0, 6, slow_requests=0.9), steps.State())
     assert d.desired == 8  # ceil(6 x 0.9 / 0.5) = 11, cut to max 8
     avg = keda(min_replicas=1, signals=[sig | {"target_type": "AverageValue"}])

@@ -57,8 +57,8 @@ class Controller:
         self.recipe = rec
         self.policy_name = policy or rec.autoscaling.policy
         self.decide = policies_mod.get(self.policy_name)
-        self.state = state or steps.State()
-        self.history = history or history_mod.History()
+        self.state = state if state is not None else steps.State()
+        self.history = history if history is not None else history_mod.History()
         self.signals = signals.required(rec.autoscaling)
 
     def step(

@@ -1,0 +1,58 @@
+"""The loop with fake boundaries: ticks, applies only changes, keeps a bounded history, survives errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+from swell import clock, errors
+from swell.control import fakes, history, loop
+from tests.conftest import make_recipe
+
+
+async def test_ticks_apply_changes_and_log_every_decision() -> None:
+    rec = make_recipe(max_replicas=6)
+    ctl = loop.Controller(rec)
+    cluster = fakes.FakeCluster(current=1)
+    source = fakes.FakeSource([{"latency": 50}, {"latency": 300}, {"latency": 100}])
+    clk = clock.ManualClock(1000.0)
+    got = []
+    for _ in range(3):
+        d = await ctl.tick(cluster, source, clk)
+        got.append((d.current, d.desired, d.bound_by))
+        clk.advance(15)
+    assert got == [(1, 1, "metrics"), (1, 3, "metrics"), (3, 3, "tolerance")]
+    assert cluster.applied == [3]
+    assert [e.decision.desired for e in ctl.history] == [1, 3, 3]
+    entry = ctl.history.last()
+    assert entry is not None and entry.to_json()["signals"] == {"latency": 100}
+
+
+async def test_a_failing_source_is_no_value_for_every_signal() -> None:
+    class Broken:
+        async def read(self, *args: object) -> dict:
+            raise errors.MetricsError("connection refused")
+
+    ctl = loop.Controller(make_recipe())
+    d = await ctl.tick(fakes.FakeCluster(current=3), Broken(), clock.ManualClock())
+    assert (d.desired, d.bound_by) == (3, "no_data") and "connection refused" in d.reason
+
+
+async def test_run_stops_on_the_event_and_counts_bound_by() -> None:
+    rec = make_recipe(polling_interval_s=0.01)
+    ctl = loop.Controller(rec, history=history.History(maxlen=5))
+    stop = asyncio.Event()
+    cluster, source = fakes.FakeCluster(current=2), fakes.FakeSource([{"latency": 100}])
+    task = asyncio.create_task(ctl.run(cluster, source, clock.SystemClock(), stop))
+    while ctl.history.total < 8:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(ctl.history) == 5 and ctl.history.total >= 8
+    assert sum(ctl.history.by_bound.values()) == ctl.history.total
+
+
+def test_history_json_state_roundtrip_for_durable_controllers() -> None:
+    from swell.core.policies import steps
+
+    st = steps.State(recommendations=((1.0, 3),), up_events=((2.0, 1),), failures=2, last_active=5.0)
+    assert steps.State.from_json(st.to_json()) == st

@@ -1,0 +1,103 @@
+"""Start a real Prometheus server (Debian's binary) on loopback for a test, and stop it.
+
+Targets come from a file_sd file the test can rewrite while Prometheus runs (as the local cluster
+does when replicas come and go). Skips the test with the reason when the binary is absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Prometheus:
+    def __init__(self, workdir: Path, scrape_interval_s: float = 1.0) -> None:
+        self.dir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sd_file = workdir / "targets.json"
+        self.scrape_interval_s = scrape_interval_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def set_targets(self, targets: dict[str, str]) -> None:
+        """{replica name: host:port} -> file_sd with a `replica` label per target."""
+        groups = [{"targets": [addr], "labels": {"replica": name}} for name, addr in targets.items()]
+        tmp = self.sd_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(self.sd_file)
+
+    def start(self) -> None:
+        if not self.sd_file.exists():
+            self.set_targets({})
+        cfg = self.dir / "prometheus.yml"
+        cfg.write_text(
+            "global:\n"
+            f"  scrape_interval: {int(self.scrape_interval_s * 1000)}ms\n"
+            f"  evaluation_interval: {int(self.scrape_interval_s * 1000)}ms\n"
+            "scrape_configs:\n"
+            "  - job_name: swell\n"
+            "    file_sd_configs:\n"
+            f"      - files: ['{self.sd_file}']\n"
+            "        refresh_interval: 1s\n"
+        )
+        self._log = (self.dir / "prometheus.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).read()
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        raise RuntimeError("prometheus did not become ready in 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+
+
+@contextlib.contextmanager
+def running(workdir: Path, scrape_interval_s: float = 1.0) -> Iterator[Prometheus]:
+    if shutil.which("prometheus") is None:
+        pytest.skip("Debian's prometheus is not installed (scripts/install-test-deps.sh installs it)")
+    prom = Prometheus(workdir, scrape_interval_s)
+    prom.start()
+    try:
+        yield prom
+    finally:
+        prom.stop()
