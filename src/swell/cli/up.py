@@ -1,0 +1,202 @@
+"""`swell up [RECIPE]`: serve a recipe on this machine with autoscaling; `swell demo` (see demo.py).
+
+Prints the endpoint, then a live status (replicas ready / starting / pending, each signal's value,
+the last decision and why) until Ctrl-C or SIGTERM, which stop every replica and the gateway.
+Without a recipe it runs the embedded default: SmolLM2 on llama.cpp, scaled on gateway concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from swell import recipe
+from swell.clusters.local import procs
+from swell.runtime import local
+
+DEFAULT_RECIPE = "default-recipe.yaml"
+STATE_STYLE = {"ready": "green", "starting": "yellow", "pending": "magenta", "terminating": "dim"}
+
+
+def load_recipe(path: Path | None) -> recipe.Recipe:
+    """The recipe at `path`, or the embedded default recipe."""
+    if path is not None:
+        return recipe.load(path)
+    text = (importlib.resources.files("swell") / "data" / DEFAULT_RECIPE).read_text(encoding="utf-8")
+    return recipe.load_text(text, f"<embedded {DEFAULT_RECIPE}>")
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3g}"
+
+
+def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | None = None) -> Group:
+    """The live status screen of `swell up` and `swell demo`."""
+    counts = {s: sum(1 for r in st.replicas if r.state == s) for s in STATE_STYLE}
+    head = Text.assemble(
+        (f"{rec.service.name}", "bold"),
+        f" ({rec.service.engine}) · policy {rec.autoscaling.policy} · endpoint ",
+        (f"{st.endpoint}/v1", "bold cyan"),
+        "\n",
+        f"replicas: target {st.target} · ",
+        *[(f"{n} {s}  ", STATE_STYLE[s]) for s, n in counts.items() if n or s == "ready"],
+        f"· gateway: {st.gateway.requests} requests, {st.gateway.errors} errors, "
+        f"{st.gateway.in_flight} in flight, {st.gateway.buffered} buffered",
+    )
+    reps = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("replica", "state", "slot", "address", "pid", "restarts", "reason"):
+        reps.add_column(col, overflow="fold")
+    for r in st.replicas:
+        reps.add_row(
+            r.name,
+            Text(r.state, STATE_STYLE.get(r.state, "")),
+            r.slot,
+            (r.url or "").removeprefix("http://"),
+            str(r.pid or ""),
+            str(r.restarts),
+            r.reason,
+        )
+    sigs = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("signal", "value", "target", "wants", "note"):
+        sigs.add_column(col, overflow="fold")
+    props = {p.signal: p for p in st.last.decision.proposals} if st.last else {}
+    for name, reading in st.signals.items():
+        p = props.get(name)
+        sigs.add_row(
+            name,
+            _fmt(reading.value),
+            _fmt(p.target) if p else "",
+            "" if p is None or p.replicas is None else str(p.replicas),
+            reading.error or (p.note if p else ""),
+        )
+    parts: list[RenderableType] = [head, reps, sigs]
+    if st.last is not None:
+        d = st.last.decision
+        age = time.time() - d.t
+        parts.append(
+            Text.assemble(
+                ("last decision ", "bold"),
+                f"{age:.0f} s ago: {d.current} → {d.desired} (bound by {d.bound_by}): {d.reason}",
+            )
+        )
+    for e in st.events[-4:]:
+        parts.append(Text(f"  {time.strftime('%H:%M:%S', time.localtime(e.t))} {e.replica}: {e.text}", "dim"))
+    if extra is not None:
+        parts.append(extra)
+    parts.append(Text(f"Ctrl-C stops everything · replica logs in {st.run_dir}", "dim"))
+    return Group(*parts)
+
+
+def status_line(st: local.Status) -> str:
+    """One plain line for logs and terminals without live display."""
+    counts = {s: sum(1 for r in st.replicas if r.state == s) for s in STATE_STYLE}
+    last = st.last.decision if st.last else None
+    sig = ", ".join(f"{k}={_fmt(v.value)}" for k, v in st.signals.items())
+    why = f"{last.current}→{last.desired} ({last.bound_by}): {last.reason}" if last else "no decision yet"
+    return (
+        f"target {st.target} ready {counts['ready']} starting {counts['starting']} "
+        f"pending {counts['pending']} | {sig} | {why}"
+    )
+
+
+def install_stop_handlers(stop: Callable[[], None]) -> None:
+    """First Ctrl-C / SIGTERM: a clean stop. A second one: kill every replica now and exit."""
+    loop = asyncio.get_running_loop()
+    asked = [False]
+
+    def handler() -> None:
+        if asked[0]:
+            procs.kill_all()
+            os._exit(130)
+        asked[0] = True
+        stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handler)
+
+
+async def show_live(
+    rt: local.LocalRuntime,
+    console: Console,
+    until: asyncio.Future[Any] | asyncio.Event,
+    extra: Callable[[], RenderableType | None] = lambda: None,
+) -> None:
+    """Refresh the status (live on a terminal, a line per change otherwise) until `until` is done."""
+
+    def done() -> bool:
+        return until.is_set() if isinstance(until, asyncio.Event) else until.done()
+
+    if console.is_terminal:
+        with Live(
+            render_status(rt.recipe, rt.status(), extra()), console=console, auto_refresh=False
+        ) as live:
+            while not done():
+                live.update(render_status(rt.recipe, rt.status(), extra()), refresh=True)
+                await asyncio.sleep(0.5)
+        return
+    last = ""
+    while not done():
+        line = status_line(rt.status())
+        if line != last:
+            console.print(line, highlight=False, soft_wrap=True)
+            last = line
+        await asyncio.sleep(0.5)
+
+
+async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir: Path | None) -> None:
+    console = Console()
+    rt = local.LocalRuntime(rec, port=port, policy=policy, run_dir=run_dir)
+    install_stop_handlers(rt.request_stop)
+    console.print(f"starting {rec.service.name} ({rec.service.engine}) …", highlight=False)
+    async with rt:
+        console.print(
+            f"serving on [bold cyan]{rt.endpoint}/v1[/] (OpenAI-compatible) · metrics {rt.endpoint}/metrics"
+        )
+        stop = asyncio.Event()
+        waiter = asyncio.ensure_future(rt.wait())
+        waiter.add_done_callback(lambda _: stop.set())
+        await show_live(rt, console, stop)
+        console.print("stopping: draining nothing, SIGTERM to every replica …", highlight=False)
+    console.print("stopped; no replica left running")
+
+
+def up(
+    recipe_path: Annotated[
+        Path | None,
+        typer.Argument(metavar="[RECIPE]", help="Recipe file (default: the embedded llama-cpp recipe)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Gateway port (default: the recipe's local.port).")] = None,
+    policy: Annotated[str | None, typer.Option(help="Policy instead of the recipe's.")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where replica logs go (default: a new temporary directory).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every scaling step.")] = False,
+) -> None:
+    """Serve a recipe on this machine: replicas as processes, a gateway, autoscaling. Ctrl-C stops."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    rec = load_recipe(recipe_path)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_up(rec, port, policy, run_dir))
+
+
+def register(app: typer.Typer) -> None:
+    from swell.cli import demo
+
+    app.command(name="up")(up)
+    app.command(name="demo")(demo.demo)

@@ -1,0 +1,113 @@
+"""How to launch one replica of a recipe's engine: the argv (a list, never a shell line) and env.
+
+Built-in engines run as `python -m swell.servers.<name> --host H --port P ...`; `vllm` runs
+`vllm serve MODEL`; `command` is the recipe's own argv with `{host}`, `{port}` and `{gpus}`
+replaced in each element. Each replica gets its slot's CUDA_VISIBLE_DEVICES.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from swell import errors, recipe
+from swell.clusters.local import slots
+
+SERVER_MODULES: dict[str, str] = {
+    "llama-cpp": "swell.servers.llama_cpp",
+    "simulated-llm": "swell.servers.simulated_llm",
+    "sklearn-iris": "swell.servers.sklearn_iris",
+}
+PLACEHOLDERS = ("{host}", "{port}", "{gpus}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchSpec:
+    """Everything needed to start one replica process and probe it."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)  # added to (and overriding) os.environ
+    host: str
+    port: int
+    readiness_path: str = "/health"
+    liveness_path: str = "/health"
+    metrics_path: str = "/metrics"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now (a replica that loses the race exits and is restarted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def substitute(argv: tuple[str, ...], *, host: str, port: int, gpus: str) -> tuple[str, ...]:
+    """Replace the placeholders in every argv element; other braces are left alone."""
+    out = []
+    for arg in argv:
+        for key, value in (("{host}", host), ("{port}", str(port)), ("{gpus}", gpus)):
+            arg = arg.replace(key, value)
+        out.append(arg)
+    return tuple(out)
+
+
+def argv_for(svc: recipe.Service, *, host: str, port: int, gpus: str) -> tuple[str, ...]:
+    """The replica's argv for its engine."""
+    common = ("--host", host, "--port", str(port))
+    if svc.engine in SERVER_MODULES:
+        extra: list[str] = []
+        if svc.model:
+            extra += ["--model", svc.model]
+        if svc.engine == "simulated-llm" and svc.preset:
+            extra += ["--preset", svc.preset]
+        if svc.engine in ("simulated-llm", "sklearn-iris"):
+            extra += ["--served-model-name", svc.name]
+        args = substitute(svc.args, host=host, port=port, gpus=gpus)
+        return (sys.executable, "-m", SERVER_MODULES[svc.engine], *common, *extra, *args)
+    if svc.engine == "vllm":
+        if not svc.model:
+            raise errors.RecipeError(
+                "<recipe>",
+                [errors.Problem(path="service.model", value=None, rule="engine 'vllm' needs a model")],
+            )
+        args = substitute(svc.args, host=host, port=port, gpus=gpus)
+        return ("vllm", "serve", svc.model, *common, *args)
+    return substitute(svc.command, host=host, port=port, gpus=gpus)
+
+
+def spec_for(
+    rec: recipe.Recipe, slot: slots.Slot, *, host: str = "127.0.0.1", port: int | None = None
+) -> LaunchSpec:
+    """How to start one replica of `rec` in `slot` on a free loopback port."""
+    svc = rec.service
+    p = port if port is not None else free_port(host)
+    gpus = slot.cuda_visible_devices
+    env = {
+        **svc.env,
+        "CUDA_VISIBLE_DEVICES": gpus,
+        "PYTHONUNBUFFERED": "1",
+        "SWELL_REPLICA_PORT": str(p),
+    }
+    if rec.resources.gpus == 0 and "OMP_NUM_THREADS" not in svc.env:
+        # a CPU replica uses the cores its slot stands for, not every core of the machine
+        env["OMP_NUM_THREADS"] = str(max(1, round(rec.resources.cpu)))
+    return LaunchSpec(
+        argv=argv_for(svc, host=host, port=p, gpus=gpus),
+        env=env,
+        host=host,
+        port=p,
+        readiness_path=svc.probes.readiness.path,
+        liveness_path=svc.probes.liveness.path,
+    )
+
+
+def environment(spec: LaunchSpec) -> dict[str, str]:
+    """The full environment of the replica process."""
+    return {**os.environ, **spec.env}

@@ -1,0 +1,257 @@
+"""The gateway: one HTTP endpoint in front of the ready replicas (aiohttp reverse proxy).
+
+Least outstanding requests picks the replica; responses stream through chunk by chunk; a
+connection failure before any response byte is retried on another replica. With no ready
+replica a request waits in a bounded buffer until one is ready (Knative's activator), else 503
+with Retry-After. `/metrics` is the gateway's own (`gateway_metrics`); every other path is proxied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from swell import errors
+from swell.clusters.local import gateway_metrics
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+     "transfer-encoding", "upgrade", "host", "content-length", "expect")
+)  # fmt: skip
+RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stats:
+    ready: int
+    in_flight: int
+    buffered: int
+    requests: int
+    errors: int  # 5xx answered or aborted
+
+
+class Gateway:
+    """Routes requests to backends the replica manager adds and removes (it is its `Routing`)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        buffer_requests: int = 256,
+        buffer_timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        max_attempts: int = 4,
+    ) -> None:
+        self.host, self.port = host, port
+        self.buffer_requests = buffer_requests
+        self.buffer_timeout_s = buffer_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_attempts = max_attempts
+        self._backends: dict[str, str] = {}  # name -> base URL, only those receiving traffic
+        self._counts: dict[str, int] = {}  # name -> requests in flight (kept while draining)
+        self._changed = asyncio.Event()
+        self._rr = 0
+        self._buffered = 0
+        self._in_flight = 0
+        self.requests = 0
+        self.errors = 0
+        self.conc = gateway_metrics.Concurrency()
+        self.metrics = gateway_metrics.GatewayMetrics(
+            self.conc, lambda: self._in_flight, lambda: self._buffered, self._backend_counts
+        )
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # ------------------------------------------------------------------ Routing (replica manager)
+
+    def add_backend(self, name: str, url: str) -> None:
+        self._backends[name] = url.rstrip("/")
+        self._counts.setdefault(name, 0)
+        self._notify()
+
+    def remove_backend(self, name: str) -> None:
+        if self._backends.pop(name, None) is not None:
+            self._notify()
+
+    def in_flight(self, name: str) -> int:
+        return self._counts.get(name, 0)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _backend_counts(self) -> dict[str, int]:
+        return {n: self._counts.get(n, 0) for n in self._backends}
+
+    def stats(self) -> Stats:
+        return Stats(
+            ready=len(self._backends),
+            in_flight=self._in_flight,
+            buffered=self._buffered,
+            requests=self.requests,
+            errors=self.errors,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_route("*", "/{tail:.*}", self._proxy)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            auto_decompress=False,
+            skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s),
+        )
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
+        except OSError as exc:
+            await self.stop()
+            raise errors.ClusterError(
+                f"the gateway cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
+                "(set local.port in the recipe or --port)"
+            ) from None
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, ctype = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": ctype})
+
+    def _pick(self, tried: set[str]) -> tuple[str, str] | None:
+        """The untried backend with the fewest requests in flight (ties in turn)."""
+        options = [(n, u) for n, u in self._backends.items() if u not in tried]
+        if not options:
+            return None
+        least = min(self._counts.get(n, 0) for n, _ in options)
+        best = [o for o in options if self._counts.get(o[0], 0) == least]
+        self._rr += 1
+        return best[self._rr % len(best)]
+
+    async def _wait_for_backend(self, tried: set[str]) -> tuple[str, str] | str:
+        """Wait in the buffer until a backend is ready; the reason instead when full or timed out."""
+        if self._buffered >= self.buffer_requests:
+            return f"the buffer of {self.buffer_requests} requests is full"
+        deadline = time.monotonic() + self.buffer_timeout_s
+        self._buffered += 1
+        try:
+            while (choice := self._pick(tried)) is None:
+                remaining = deadline - time.monotonic()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), max(0.0, remaining))
+                except TimeoutError:
+                    return f"no replica became ready within {self.buffer_timeout_s:g} s"
+            return choice
+        finally:
+            self._buffered -= 1
+
+    def _answer(self, code: int, text: str, retry_after: bool = False) -> web.Response:
+        self.metrics.requests.labels(code=str(code)).inc()
+        self.errors += 1
+        headers = {"Retry-After": "1"} if retry_after else None
+        return web.json_response({"error": {"message": text, "code": code}}, status=code, headers=headers)
+
+    async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        started = time.perf_counter()
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        tried: set[str] = set()
+        self.conc.change(+1)
+        try:
+            for _attempt in range(self.max_attempts):
+                choice = self._pick(tried) or await self._wait_for_backend(tried)
+                if isinstance(choice, str):
+                    return self._answer(503, f"no ready replica: {choice}", retry_after=True)
+                name, url = choice
+                self._counts[name] = self._counts.get(name, 0) + 1
+                self._in_flight += 1
+                try:
+                    assert self._session is not None
+                    upstream = await self._session.request(
+                        request.method, url + request.rel_url.raw_path_qs, headers=headers, data=body,
+                        allow_redirects=False,
+                    )  # fmt: skip
+                except RETRYABLE as exc:
+                    tried.add(url)
+                    self.metrics.retries.inc()
+                    log.info("%s: %s before any response byte; trying another replica", name, exc)
+                    continue
+                else:
+                    try:
+                        return await self._relay(request, upstream, started)
+                    finally:
+                        upstream.release()
+                finally:
+                    self._counts[name] -= 1
+                    self._in_flight -= 1
+                    if self._counts[name] == 0 and name not in self._backends:
+                        del self._counts[name]
+            return self._answer(502, f"{len(tried)} replica(s) refused the connection")
+        finally:
+            self.conc.change(-1)
+
+    async def _relay(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, started: float
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for k, v in upstream.headers.items():
+            if k.lower() not in HOP_BY_HOP:
+                resp.headers.add(k, v)
+        if upstream.headers.get("Content-Length") is not None:
+            resp.content_length = int(upstream.headers["Content-Length"])
+        await resp.prepare(request)
+        first = True
+        try:
+            async for chunk in upstream.content.iter_any():
+                if first:
+                    self.metrics.ttft.observe(time.perf_counter() - started)
+                    first = False
+                await resp.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:  # the replica died mid-response
+            log.info("replica failed mid-response: %s", exc)
+            self.metrics.requests.labels(code="aborted").inc()
+            self.errors += 1
+            upstream.close()
+            if request.transport is not None:
+                request.transport.close()  # the client must see a broken response, not a short one
+            return resp
+        except ConnectionResetError:  # the client went away: stop the replica's work too
+            upstream.close()
+            self.metrics.requests.labels(code="client_closed").inc()
+            return resp
+        if first:
+            self.metrics.ttft.observe(time.perf_counter() - started)
+        # a client may hang up as soon as it has what it wants (an SSE [DONE]): not an error
+        with contextlib.suppress(ConnectionResetError):
+            await resp.write_eof()
+        self.metrics.duration.observe(time.perf_counter() - started)
+        self.metrics.requests.labels(code=str(upstream.status)).inc()
+        if upstream.status >= 500:
+            self.errors += 1
+        return resp

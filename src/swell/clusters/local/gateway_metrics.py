@@ -1,0 +1,114 @@
+"""The gateway's own Prometheus metrics, measured where every request passes (`swell_gateway_*`).
+
+Engines without latency histograms (llama.cpp) still get latency signals from here. Besides the
+usual counters, gauges and histograms, `swell_gateway_concurrency_seconds_total` integrates the
+number of requests in the gateway (in flight + buffered) over time, so its rate over any window
+is the exact average concurrency there (Knative's activator metric), bursts between scrapes included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, exposition
+from prometheus_client import core as prom_core
+from prometheus_client import registry as prom_registry
+
+PREFIX = "swell_gateway_"
+REQUESTS = PREFIX + "requests_total"
+IN_FLIGHT = PREFIX + "requests_in_flight"
+BUFFERED = PREFIX + "requests_buffered"
+CONCURRENCY = PREFIX + "concurrency_seconds_total"
+DURATION = PREFIX + "request_duration_seconds"
+TTFT = PREFIX + "time_to_first_token_seconds"
+READY = PREFIX + "ready_replicas"
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 60.0, 120.0,
+    float("inf"),
+)  # fmt: skip
+
+
+class Concurrency:
+    """Requests in the gateway now, and the integral of that count over time (request-seconds)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._last = now()
+        self.level = 0
+        self._integral = 0.0
+
+    def _advance(self) -> None:
+        t = self._now()
+        self._integral += self.level * (t - self._last)
+        self._last = t
+
+    def change(self, delta: int) -> None:
+        self._advance()
+        self.level += delta
+
+    def integral(self) -> float:
+        self._advance()
+        return self._integral
+
+
+class _Live(prom_registry.Collector):
+    """Values read at scrape time: concurrency, in flight, buffered, ready replicas, per backend."""
+
+    def __init__(
+        self,
+        conc: Concurrency,
+        in_flight: Callable[[], int],
+        buffered: Callable[[], int],
+        backends: Callable[[], Mapping[str, int]],
+    ) -> None:
+        self.conc, self.in_flight, self.buffered, self.backends = conc, in_flight, buffered, backends
+
+    def collect(self) -> Iterator[prom_core.Metric]:
+        yield prom_core.CounterMetricFamily(
+            CONCURRENCY.removesuffix("_total"),
+            "Integral over time of the requests in the gateway (in flight + buffered)",
+            value=self.conc.integral(),
+        )
+        yield prom_core.GaugeMetricFamily(IN_FLIGHT, "Requests being served by a replica", self.in_flight())
+        yield prom_core.GaugeMetricFamily(BUFFERED, "Requests waiting for a ready replica", self.buffered())
+        per = self.backends()
+        yield prom_core.GaugeMetricFamily(READY, "Replicas receiving traffic", len(per))
+        g = prom_core.GaugeMetricFamily(
+            PREFIX + "backend_requests_in_flight", "Requests in flight per replica", labels=["backend"]
+        )
+        for name, n in sorted(per.items()):
+            g.add_metric([name], n)
+        yield g
+
+
+class GatewayMetrics:
+    def __init__(
+        self,
+        conc: Concurrency,
+        in_flight: Callable[[], int],
+        buffered: Callable[[], int],
+        backends: Callable[[], Mapping[str, int]],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            REQUESTS.removesuffix("_total"), "Requests answered, by HTTP status code", ["code"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.retries = Counter(
+            PREFIX + "retries", "Requests sent again to another replica after a connection failure",
+            registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            DURATION, "Time from request to the last response byte", buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            TTFT, "Time from request to the first response body chunk (the first token when streaming)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_Live(conc, in_flight, buffered, backends))
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return exposition.generate_latest(self.registry), exposition.CONTENT_TYPE_LATEST

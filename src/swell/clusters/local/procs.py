@@ -1,0 +1,109 @@
+"""Replica processes that never outlive swell: own process group, parent-death signal, cleanup.
+
+Each replica starts in a new session (its own process group, so SIGTERM/SIGKILL reach its
+children too) with Linux's PR_SET_PDEATHSIG set to SIGKILL in the child before exec: if swell
+dies, even by SIGKILL, the kernel kills the replica. Groups still alive at interpreter exit are
+killed by an atexit hook, so Ctrl-C, SIGTERM and exceptions leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ctypes
+import functools
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from swell import errors
+
+PR_SET_PDEATHSIG = 1
+_live_groups: set[int] = set()
+
+
+def _set_parent_death_signal(parent: int) -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # the parent may have died between fork and prctl: then nobody would kill us later
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+async def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path) -> asyncio.subprocess.Process:
+    """Start `argv` (no shell) in its own process group, output appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log: IO[bytes] = log_path.open("ab")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=functools.partial(_set_parent_death_signal, os.getpid()),
+        )
+    except OSError as exc:
+        raise errors.EngineError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    finally:
+        log.close()  # the child holds its own copy of the descriptor
+    _live_groups.add(proc.pid)
+    return proc
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def terminate(proc: asyncio.subprocess.Process, grace_s: float) -> int | None:
+    """SIGTERM the process group, SIGKILL it after `grace_s`; returns the exit code."""
+    if proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=grace_s)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    # children that ignored SIGTERM after their leader exited still share the group
+    _signal_group(proc.pid, signal.SIGKILL)
+    _live_groups.discard(proc.pid)
+    return proc.returncode
+
+
+def forget(proc: asyncio.subprocess.Process) -> None:
+    """The process exited on its own: kill what is left of its group and stop tracking it."""
+    _signal_group(proc.pid, signal.SIGKILL)
+    _live_groups.discard(proc.pid)
+
+
+def kill_all() -> None:
+    """SIGKILL every replica group still alive (atexit; also safe to call directly)."""
+    for pid in list(_live_groups):
+        _signal_group(pid, signal.SIGKILL)
+        _live_groups.discard(pid)
+
+
+def live_groups() -> frozenset[int]:
+    return frozenset(_live_groups)
+
+
+def log_tail(path: Path, lines: int = 8) -> str:
+    """The last lines of a replica's log, for error messages."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+atexit.register(kill_all)

@@ -1,0 +1,336 @@
+"""The replica manager: replicas as processes on free loopback ports, probed, restarted, drained.
+
+A replica takes a device slot or waits Pending with the reason; it gets traffic (`Routing.add`)
+only once its readiness probe passes; a failed liveness probe or an exit restarts it with
+exponential backoff. Scaling down removes pending, then starting, then ready replicas; a ready
+one is drained: no new traffic, in-flight requests finish (bounded), SIGTERM, SIGKILL after grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+
+from swell import errors, recipe
+from swell.clusters.local import engines, procs, slots
+from swell.core import snapshot
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+BACKOFF_RESET_AFTER_S = 60.0  # ready this long: the next crash starts the backoff afresh
+STARTUP_PROBE_S = 0.1  # until first ready, probe this often (a startup probe): traffic sooner
+
+
+class Routing(Protocol):
+    """What the replica manager tells the gateway (and asks it)."""
+
+    def add_backend(self, name: str, url: str) -> None: ...
+
+    def remove_backend(self, name: str) -> None: ...
+
+    def in_flight(self, name: str) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    t: float
+    replica: str
+    kind: str  # created, started, ready, unready, exited, draining, stopped
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaInfo:
+    """A replica as the status screen, the scraper and the tests see it."""
+
+    name: str
+    state: snapshot.ReplicaState
+    reason: str
+    slot: str
+    url: str | None
+    pid: int | None
+    restarts: int
+    created_at: float
+    ready_at: float | None  # first time ready
+
+
+class _Replica:
+    def __init__(self, name: str, created_at: float) -> None:
+        self.name = name
+        self.created_at = created_at
+        self.state: snapshot.ReplicaState = "pending"
+        self.reason = ""
+        self.slot: slots.Slot | None = None
+        self.spec: engines.LaunchSpec | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.spawning: asyncio.Future[asyncio.subprocess.Process] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self.streak = 0  # crashes since the last long stretch of readiness
+        self.ready_at: float | None = None
+        self.ready_since: float | None = None
+
+
+class ReplicaManager:
+    def __init__(
+        self,
+        rec: recipe.Recipe,
+        routing: Routing,
+        run_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.recipe = rec
+        self.routing = routing
+        self.run_dir = run_dir
+        self.host = host
+        self.now = now
+        self.pool = slots.SlotPool.for_recipe(rec)
+        self.target = 0
+        self.events: deque[Event] = deque(maxlen=500)
+        self._replicas: dict[str, _Replica] = {}  # active (pending, starting, ready), in creation order
+        self._stopping: dict[str, tuple[_Replica, asyncio.Task[None]]] = {}
+        self._ids = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ views
+
+    def _info(self, r: _Replica) -> ReplicaInfo:
+        return ReplicaInfo(
+            name=r.name,
+            state=r.state,
+            reason=r.reason,
+            slot=r.slot.label if r.slot else "",
+            url=r.spec.base_url if r.spec else None,
+            pid=r.proc.pid if r.proc and r.proc.returncode is None else None,
+            restarts=r.restarts,
+            created_at=r.created_at,
+            ready_at=r.ready_at,
+        )
+
+    def replicas(self) -> tuple[ReplicaInfo, ...]:
+        active = [self._info(r) for r in self._replicas.values()]
+        return (*active, *(self._info(r) for r, _ in self._stopping.values()))
+
+    def snapshot_replicas(self) -> tuple[snapshot.Replica, ...]:
+        return tuple(snapshot.Replica(name=i.name, state=i.state, reason=i.reason) for i in self.replicas())
+
+    def ready_urls(self) -> dict[str, str]:
+        """{replica: base URL} of the replicas that passed readiness (the scrape targets)."""
+        return {r.name: r.spec.base_url for r in self._replicas.values() if r.state == "ready" and r.spec}
+
+    def _event(self, r: _Replica, kind: str, text: str) -> None:
+        self.events.append(Event(t=self.now(), replica=r.name, kind=kind, text=text))
+
+    # ------------------------------------------------------------------ scaling
+
+    async def scale(self, n: int) -> None:
+        """Ask for `n` replicas; returns at once (starts and drains go on in the background)."""
+        if self._closed:
+            raise errors.ClusterError("the replica manager is closed")
+        self.target = max(0, n)
+        while len(self._replicas) < self.target:
+            r = _Replica(f"{self.recipe.service.name}-{next(self._ids)}", self.now())
+            self._replicas[r.name] = r
+            self._event(r, "created", "asked for")
+            self._place(r)
+        excess = len(self._replicas) - self.target
+        for r in self._removal_order()[:excess]:
+            self._begin_stop(r, drain=True)
+
+    def _removal_order(self) -> list[_Replica]:
+        newest_first = list(reversed(self._replicas.values()))
+        rank = {"pending": 0, "failed": 1, "starting": 2, "ready": 3}
+        return sorted(
+            newest_first,
+            key=lambda r: (rank.get(r.state, 1), self.routing.in_flight(r.name) if r.state == "ready" else 0),
+        )
+
+    def _place(self, r: _Replica) -> None:
+        slot = self.pool.acquire()
+        if slot is None:
+            r.state = "pending"
+            draining = sum(1 for s, _ in self._stopping.values() if s.slot is not None)
+            r.reason = (
+                f"waiting for a device slot: {draining} replica(s) still draining"
+                if draining
+                else slots.no_slot_reason(self.recipe, self.pool.capacity)
+            )
+            return
+        r.slot = slot
+        r.state = "starting"
+        r.reason = "starting"
+        r.task = asyncio.get_running_loop().create_task(self._lifecycle(r), name=f"replica {r.name}")
+
+    def _promote_pending(self) -> None:
+        for r in self._replicas.values():
+            if r.state == "pending" and self.pool.free:
+                self._place(r)
+
+    # ------------------------------------------------------------------ one replica's life
+
+    async def _probe(self, url: str, timeout_s: float) -> bool:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                await resp.read()
+                return 200 <= resp.status < 400
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def _lifecycle(self, r: _Replica) -> None:
+        assert r.slot is not None
+        while True:
+            r.spec = engines.spec_for(self.recipe, r.slot, host=self.host)
+            log_path = self.run_dir / f"{r.name}.log"
+            r.state, r.reason = "starting", f"starting on port {r.spec.port}"
+            r.spawning = asyncio.ensure_future(
+                procs.spawn(r.spec.argv, engines.environment(r.spec), log_path)
+            )
+            try:
+                r.proc = await asyncio.shield(r.spawning)
+                self._event(r, "started", f"pid {r.proc.pid} on {r.spec.base_url}")
+                why = await self._supervise(r, r.proc, r.spec)
+            except errors.EngineError as exc:
+                why = str(exc)
+            self.routing.remove_backend(r.name)
+            if r.proc is not None:
+                await procs.terminate(r.proc, self.recipe.local.grace_period_s)
+            if r.ready_since is not None and self.now() - r.ready_since >= BACKOFF_RESET_AFTER_S:
+                r.streak = 0
+            r.ready_since = None
+            r.restarts += 1
+            r.streak += 1
+            delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (r.streak - 1))
+            tail = procs.log_tail(log_path, 3).replace("\n", " | ")
+            r.state = "starting"
+            r.reason = f"restarting in {delay:.1f} s (restart {r.restarts}): {why}"
+            self._event(r, "exited", f"{why}; restart in {delay:.1f} s; log: {tail}")
+            await asyncio.sleep(delay)
+
+    async def _wait(self, exited: asyncio.Task[int], seconds: float) -> bool:
+        """Sleep up to `seconds`; True if the process exited meanwhile."""
+        done, _ = await asyncio.wait({exited}, timeout=max(0.0, seconds))
+        return bool(done)
+
+    async def _supervise(
+        self, r: _Replica, proc: asyncio.subprocess.Process, spec: engines.LaunchSpec
+    ) -> str:
+        """Probe until the process exits or liveness fails; returns why it has to restart."""
+        ready_p = self.recipe.service.probes.readiness
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            if await self._wait(exited, ready_p.initial_delay_s):
+                return f"exited with code {proc.returncode} before ready"
+            while not await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s):
+                r.reason = f"starting: waiting for {spec.readiness_path} on port {spec.port}"
+                if await self._wait(exited, min(ready_p.period_s, STARTUP_PROBE_S)):
+                    return f"exited with code {proc.returncode} before ready"
+            r.state, r.reason = "ready", ""
+            r.ready_since = self.now()
+            if r.ready_at is None:
+                r.ready_at = r.ready_since
+            self.routing.add_backend(r.name, spec.base_url)
+            self._event(r, "ready", f"ready after {self.now() - r.created_at:.1f} s")
+            return await self._watch(r, exited, proc, spec)
+        finally:
+            exited.cancel()
+
+    async def _watch(
+        self,
+        r: _Replica,
+        exited: asyncio.Task[int],
+        proc: asyncio.subprocess.Process,
+        spec: engines.LaunchSpec,
+    ) -> str:
+        probes = self.recipe.service.probes
+        ready_p, live_p = probes.readiness, probes.liveness
+        t0 = self.now()
+        next_ready, next_live = t0 + ready_p.period_s, t0 + live_p.initial_delay_s + live_p.period_s
+        ready_fails = live_fails = 0
+        while True:
+            if await self._wait(exited, min(next_ready, next_live) - self.now()):
+                return f"exited with code {proc.returncode}"
+            now = self.now()
+            if now >= next_live:
+                next_live = now + live_p.period_s
+                ok = await self._probe(spec.base_url + spec.liveness_path, live_p.timeout_s)
+                live_fails = 0 if ok else live_fails + 1
+                if live_fails >= live_p.failure_threshold:
+                    return f"liveness probe {spec.liveness_path} failed {live_fails} times"
+            if now >= next_ready:
+                next_ready = now + ready_p.period_s
+                ok = await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s)
+                ready_fails = 0 if ok else ready_fails + 1
+                if ok and r.state != "ready":
+                    r.state, r.reason = "ready", ""
+                    self.routing.add_backend(r.name, spec.base_url)
+                    self._event(r, "ready", "readiness passes again")
+                elif ready_fails >= ready_p.failure_threshold and r.state == "ready":
+                    r.state, r.reason = "starting", f"readiness {spec.readiness_path} failing: no traffic"
+                    self.routing.remove_backend(r.name)
+                    self._event(r, "unready", r.reason)
+
+    # ------------------------------------------------------------------ stopping
+
+    def _begin_stop(self, r: _Replica, *, drain: bool) -> None:
+        del self._replicas[r.name]
+        was_ready = r.state == "ready"
+        self.routing.remove_backend(r.name)
+        r.state = "terminating"
+        r.reason = "draining in-flight requests" if was_ready and drain else "stopping"
+        self._event(r, "draining", r.reason)
+        task = asyncio.get_running_loop().create_task(self._stop(r, drain=drain and was_ready))
+        self._stopping[r.name] = (r, task)
+
+    async def _stop(self, r: _Replica, *, drain: bool) -> None:
+        local = self.recipe.local
+        try:
+            if r.task is not None:
+                r.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await r.task
+            if drain:
+                deadline = self.now() + local.drain_timeout_s
+                while self.routing.in_flight(r.name) > 0 and self.now() < deadline:
+                    await asyncio.sleep(0.05)
+            proc = r.proc
+            if r.spawning is not None and not r.spawning.cancelled():
+                with contextlib.suppress(errors.EngineError):
+                    proc = await r.spawning
+            if proc is not None:
+                r.reason = "SIGTERM sent"
+                code = await procs.terminate(proc, local.grace_period_s)
+                self._event(r, "stopped", f"exit code {code}")
+        finally:
+            if r.slot is not None:
+                self.pool.release(r.slot)
+                r.slot = None
+            self._stopping.pop(r.name, None)
+            if not self._closed:
+                self._promote_pending()
+
+    async def close(self, *, drain: bool = False) -> None:
+        """Stop every replica (draining first if asked) and wait until all processes are gone."""
+        for r in list(self._replicas.values()):
+            self._begin_stop(r, drain=drain)
+        self._closed = True
+        self.target = 0
+        tasks = [t for _, t in self._stopping.values()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

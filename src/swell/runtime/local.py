@@ -1,0 +1,234 @@
+"""Local runtime: the control loop driving a LocalCluster on the wall clock, fed by scraped metrics.
+
+Every `autoscaling.metrics.scrape_interval_s` the ready replicas' /metrics and the gateway's own
+are scraped into in-memory windows (EmbeddedSource), or, when the recipe names a Prometheus
+server, a file_sd file lists them for it and the signals are read through its HTTP API. Every
+`polling_interval_s` the Controller reads the signals, decides and scales the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from swell import clock as clock_mod
+from swell import recipe
+from swell.clusters.local import cluster as cluster_mod
+from swell.clusters.local import gateway as gateway_mod
+from swell.clusters.local import replicas as replicas_mod
+from swell.control import history as history_mod
+from swell.control import loop
+from swell.core import decision, signals, snapshot
+from swell.metrics import embedded, prometheus
+
+log = logging.getLogger(__name__)
+GATEWAY_TARGET = "gateway"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """Replica counts at one moment (the demo's and the report's replicas-over-time line)."""
+
+    t: float
+    target: int
+    ready: int
+    starting: int
+    pending: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status:
+    """Everything the live status screen shows."""
+
+    endpoint: str
+    run_dir: Path
+    target: int
+    replicas: tuple[replicas_mod.ReplicaInfo, ...]
+    gateway: gateway_mod.Stats
+    last: history_mod.Entry | None
+    signals: Mapping[str, snapshot.Reading] = field(default_factory=dict)
+    events: tuple[replicas_mod.Event, ...] = ()
+
+
+class _LoopCluster:
+    """The LocalCluster as the loop's `Cluster` (ClusterState lives in control, above clusters)."""
+
+    def __init__(self, c: cluster_mod.LocalCluster) -> None:
+        self.c = c
+
+    async def observe(self) -> loop.ClusterState:
+        return loop.ClusterState(current=self.c.target, replicas=self.c.replicas(), nodes=(self.c.node(),))
+
+    async def apply(self, d: decision.Decision) -> None:
+        await self.c.scale(d.desired)
+
+
+class _Windows:
+    """The EmbeddedSource as the loop's `SignalSource`: evaluates what the scraper recorded."""
+
+    def __init__(self, source: embedded.EmbeddedSource) -> None:
+        self.source = source
+
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: loop.ClusterState
+    ) -> Mapping[str, snapshot.Reading]:
+        return self.source.evaluate(sigs, now)
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        rec: recipe.Recipe,
+        *,
+        policy: str | None = None,
+        port: int | None = None,
+        run_dir: Path | None = None,
+        initial: int | None = None,
+        clock: clock_mod.Clock | None = None,
+    ) -> None:
+        self.recipe = rec
+        self.clock = clock or clock_mod.SystemClock()
+        self.cluster = cluster_mod.LocalCluster(rec, run_dir=run_dir, port=port, initial=initial)
+        self.controller = loop.Controller(rec, policy=policy)
+        self.timeline: deque[Point] = deque(maxlen=50_000)
+        m = rec.autoscaling.metrics
+        self.embedded: embedded.EmbeddedSource | None = None
+        self.source: loop.SignalSource
+        if m.source == "prometheus":
+            assert m.prometheus_url is not None
+            self.source = prometheus.PrometheusSource(m.prometheus_url, resources=rec.resources)
+        else:
+            retention = max([s.window_s for s in self.controller.signals] or [60.0]) + 30.0
+            wanted = signals.metric_names(self.controller.signals)
+            self.embedded = embedded.EmbeddedSource(rec.resources, retention_s=retention, wanted=wanted)
+            self.source = _Windows(self.embedded)
+        self.sd_file = self.cluster.run_dir / "file_sd.json"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sd_written = ""
+
+    @property
+    def endpoint(self) -> str:
+        return self.cluster.endpoint
+
+    @property
+    def history(self) -> history_mod.History:
+        return self.controller.history
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        await self.cluster.start()
+        self._record()
+        await self._observe_metrics()  # the first decision already sees a scrape
+        loop_ = asyncio.get_running_loop()
+        self._tasks = [
+            loop_.create_task(self._metrics_loop(), name="swell scrape"),
+            loop_.create_task(
+                self.controller.run(_LoopCluster(self.cluster), self.source, self.clock, self._stop),
+                name="swell control loop",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        try:
+            await self.cluster.stop()
+        finally:
+            if self.embedded is not None:
+                await self.embedded.close()
+
+    async def __aenter__(self) -> LocalRuntime:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def targets(self) -> dict[str, str]:
+        """{target name: base URL}: every ready replica and the gateway."""
+        return {**self.cluster.manager.ready_urls(), GATEWAY_TARGET: self.cluster.gateway.url}
+
+    async def _observe_metrics(self) -> None:
+        targets = self.targets()
+        if self.embedded is not None:
+            await self.embedded.scrape_all({n: u + "/metrics" for n, u in targets.items()}, self.clock.now())
+        else:
+            self._write_file_sd(targets)
+
+    def _write_file_sd(self, targets: Mapping[str, str]) -> None:
+        """Prometheus file_sd: one group per target with a `replica` label (atomic replace)."""
+        groups = [
+            {"targets": [url.removeprefix("http://")], "labels": {signals.REPLICA_LABEL: name}}
+            for name, url in sorted(targets.items())
+        ]
+        text = json.dumps(groups, indent=1)
+        if text != self._sd_written:
+            tmp = self.sd_file.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.sd_file)
+            self._sd_written = text
+
+    def _record(self) -> None:
+        reps = self.cluster.replicas()
+        self.timeline.append(
+            Point(
+                t=self.clock.now(),
+                target=self.cluster.target,
+                ready=sum(1 for r in reps if r.state == "ready"),
+                starting=sum(1 for r in reps if r.state == "starting"),
+                pending=sum(1 for r in reps if r.state == "pending"),
+            )
+        )
+
+    async def _metrics_loop(self) -> None:
+        interval = self.recipe.autoscaling.metrics.scrape_interval_s
+        while not self._stop.is_set():
+            started = self.clock.now()
+            try:
+                await self._observe_metrics()
+            except Exception:  # never let one scrape stop the loop; a failed scrape is "no value"
+                log.exception("metrics scrape failed")
+            self._record()
+            await asyncio.sleep(max(0.0, interval - (self.clock.now() - started)))
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> Status:
+        last = self.history.last()
+        return Status(
+            endpoint=self.endpoint,
+            run_dir=self.cluster.run_dir,
+            target=self.cluster.target,
+            replicas=self.cluster.manager.replicas(),
+            gateway=self.cluster.gateway.stats(),
+            last=last,
+            signals=dict(last.snapshot.signals) if last else {},
+            events=tuple(self.cluster.manager.events)[-8:],
+        )
+
+    async def wait(self) -> None:
+        """Until stopped (Ctrl-C, SIGTERM: the CLI sets the stop event through `request_stop`)."""
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
