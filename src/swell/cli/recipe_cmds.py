@@ -229,10 +229,8 @@ def _observation(
 
 
 def _replicas(reps: dict[str, int]) -> tuple[snapshot.Replica, ...]:
-    out = []
-    for state in ("ready", "starting", "pending"):
-        out += [snapshot.Replica(name=f"{state}-{i}", state=state) for i in range(reps.get(state, 0))]  # type: ignore[arg-type]
-    return tuple(out)
+    states: tuple[snapshot.ReplicaState, ...] = ("ready", "starting", "pending")
+    return tuple(snapshot.Replica(name=f"{s}-{i}", state=s) for s in states for i in range(reps.get(s, 0)))
 
 
 def decide(
