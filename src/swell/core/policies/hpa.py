@@ -89,6 +89,8 @@ def proposals(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[decision.Pro
     for sig in rec.autoscaling.signals:
         reading = snap.reading(sig.name)
         n, note = replicas_for(sig, reading, snap, rec.autoscaling.tolerance)
+        if reading.partial and n is not None and n < snap.current:  # some targets unreadable
+            n, note = snap.current, f"{note}; partial data ({reading.error}): no scale-down"
         out.append(
             decision.Proposal(signal=sig.name, value=reading.value, target=sig.target, replicas=n, note=note)
         )
