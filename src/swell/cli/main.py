@@ -16,6 +16,8 @@ from swell import errors
 # Command modules, in the order `swell --help` lists them. Each has register(app).
 COMMAND_MODULES = [
     "swell.cli.recipe_cmds",  # validate, plan, decide
+    "swell.cli.bench",
+    "swell.cli.up",
 ]
 
 app = typer.Typer(

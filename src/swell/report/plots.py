@@ -100,7 +100,16 @@ def time_series(
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if handles:
-        left.legend(handles, labels, fontsize=8, loc="upper left", framealpha=0.8)
+        # Below the axes: never on top of the data, whatever its shape.
+        left.legend(
+            handles,
+            labels,
+            fontsize=8,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=min(len(handles), 5),
+            frameon=False,
+        )
     return fig
 
 

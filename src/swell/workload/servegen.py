@@ -134,7 +134,8 @@ class ServeGenReplay:
 
     def batches(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.Arrivals]:
         clients = load(self.directory)
-        trace_end = self.start_s + horizon_s * self.speedup
+        data_end = max(float(c.start[-1]) + WINDOW_S for c in clients)
+        trace_end = min(self.start_s + horizon_s * self.speedup, data_end)
         first = math.floor(self.start_s / WINDOW_S) * WINDOW_S
         for window_start in np.arange(first, trace_end, WINDOW_S):
             parts = []

@@ -1,0 +1,295 @@
+"""`swell bench`: load an inference endpoint and measure it (genai-perf, vllm bench serve, hey).
+
+Closed loop (--concurrency), open loop (--rate, --burstiness), shaped patterns (--pattern) or
+trace replay (--trace, --speedup); always bounded by --duration and/or --requests. Live progress,
+a final table, JSON/CSV/HTML outputs; Ctrl-C stops early and still prints what was measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import signal
+from typing import Annotated
+
+import typer
+from rich import markup as rich_markup
+from rich import progress as rich_progress
+from rich.console import Console
+from rich.table import Table
+
+from swell import errors
+from swell.loadgen import charts, export, options, protocols, runner, summary
+from swell.workload import shapes, spec
+
+LOAD, BOUNDS, SHAPE, OUTPUT, HTTP = "Load (choose one)", "Bounds", "Request shape", "Output", "HTTP"
+
+EPILOG = (
+    "Examples:\n"
+    "  swell bench http://127.0.0.1:8000 --concurrency 8 --duration 60s\n"
+    "  swell bench http://127.0.0.1:8000 --rate 20 --burstiness 0.5 --requests 1000 --goodput 'ttft:200 tpot:50'\n"
+    "  swell bench http://127.0.0.1:8000 --pattern black-friday --report bench.html\n"
+    "  swell bench http://127.0.0.1:8000 --trace azure-conv --speedup 10 --duration 5m\n"
+    "  swell bench http://127.0.0.1:8080 --protocol kserve --model iris -c 16 -n 5000 \\\n"
+    "      --body '{\"instances\": [[6.8, 2.8, 4.8, 1.4]]}'\n\n"
+    "Patterns (--pattern NAME[:KEY=VALUE,...]):\n" + spec.GRAMMAR
+)
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return spec._duration(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a duration (e.g. 90, 90s, 5m, 1h)", param_hint="--duration"
+        ) from None
+
+
+def _headers(values: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"{value!r} is not 'Name: value'", param_hint="--header")
+        out.append((name.strip(), content.strip()))
+    return tuple(out)
+
+
+def _shape(
+    input_tokens: float | None,
+    input_stddev: float | None,
+    output_tokens: float | None,
+    output_stddev: float | None,
+) -> shapes.Shape | None:
+    given = (input_tokens, input_stddev, output_tokens, output_stddev)
+    if all(v is None for v in given):
+        return None
+    base = shapes.Shape()
+    try:
+        return shapes.Shape(
+            input_mean=base.input_mean if input_tokens is None else input_tokens,
+            input_stddev=(0.0 if input_tokens is not None else base.input_stddev)
+            if input_stddev is None
+            else input_stddev,
+            output_mean=base.output_mean if output_tokens is None else output_tokens,
+            output_stddev=(0.0 if output_tokens is not None else base.output_stddev)
+            if output_stddev is None
+            else output_stddev,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--input-tokens/--output-tokens") from None
+
+
+class _Live:
+    """A rich progress bar fed by the runner's progress callback."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        columns = (
+            rich_progress.SpinnerColumn(),
+            rich_progress.BarColumn(),
+            rich_progress.TaskProgressColumn(),
+            rich_progress.TextColumn("{task.fields[line]}"),
+            rich_progress.TimeElapsedColumn(),
+        )
+        self.bar = rich_progress.Progress(*columns, console=console, transient=True, disable=not enabled)
+        self.task = self.bar.add_task("bench", total=1000, line="starting")
+
+    def __call__(self, p: runner.Progress) -> None:
+        line = (
+            f"{p.completion_rps:7.1f} req/s  sent {p.sent}  done {p.done}  in flight {p.in_flight}  "
+            f"[{'red' if p.failed else 'green'}]errors {p.failed}[/]"
+        )
+        self.bar.update(self.task, completed=None if p.fraction is None else p.fraction * 1000, line=line)
+
+
+def _print_summary(console: Console, result: runner.Result) -> None:
+    headline, latency = charts.summary_tables(result.summary)
+    table = Table(title="summary", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in headline.rows:
+        table.add_row(str(name), f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if latency.rows:
+        lat = Table(title="latency (ms)", title_justify="left")
+        for i, column in enumerate(latency.columns):
+            lat.add_column(column, justify="left" if i == 0 else "right")
+        for row in latency.rows:
+            lat.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        console.print(lat)
+    if result.summary.errors:
+        console.print(
+            "errors: " + ", ".join(f"{k} ×{v}" for k, v in result.summary.errors.items()), style="red"
+        )
+
+
+async def _run(opts: options.Options, live: _Live) -> runner.Result:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C ends at once
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        with live.bar:
+            return await runner.run(opts, progress=live, progress_interval_s=0.25, stop=stop)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def bench(
+    url: Annotated[str, typer.Argument(help="Server base URL (http://host:port) or the full endpoint URL.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name; default: ask /v1/models.")
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option(help="openai-chat, openai-completions, kserve (v1 :predict) or http (JSON POST).")
+    ] = "openai-chat",
+    stream: Annotated[bool, typer.Option(help="Stream tokens (SSE) to measure TTFT and ITL.")] = True,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", help="Closed loop: N users.", rich_help_panel=LOAD)
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", "-r", help="Open loop: requests per second.", rich_help_panel=LOAD),
+    ] = None,
+    burstiness: Annotated[
+        float, typer.Option(help="With --rate: gamma shape; 1 Poisson, <1 burstier.", rich_help_panel=LOAD)
+    ] = 1.0,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--pattern", "-p", help="A workload, e.g. black-friday (see below).", rich_help_panel=LOAD
+        ),
+    ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay a trace: a CSV/JSONL file, azure-conv, azure-code or servegen.", rich_help_panel=LOAD
+        ),
+    ] = None,
+    speedup: Annotated[
+        float, typer.Option(help="With --trace: play it K× faster.", rich_help_panel=LOAD)
+    ] = 1.0,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", "-d", help="Stop after this long (90, 90s, 5m).", rich_help_panel=BOUNDS),
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option("--requests", "-n", help="Stop after N requests.", rich_help_panel=BOUNDS)
+    ] = None,
+    input_tokens: Annotated[
+        float | None, typer.Option(help="Mean prompt tokens.", rich_help_panel=SHAPE)
+    ] = None,
+    input_stddev: Annotated[
+        float | None, typer.Option(help="Stddev of prompt tokens.", rich_help_panel=SHAPE)
+    ] = None,
+    output_tokens: Annotated[
+        float | None, typer.Option(help="Mean output tokens.", rich_help_panel=SHAPE)
+    ] = None,
+    output_stddev: Annotated[
+        float | None, typer.Option(help="Stddev of output tokens.", rich_help_panel=SHAPE)
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of arrivals, sizes and prompts.", rich_help_panel=SHAPE)
+    ] = 0,
+    goodput: Annotated[
+        str | None,
+        typer.Option(help="SLO for goodput, ms: 'ttft:200 tpot:50 e2el:2000'.", rich_help_panel=OUTPUT),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Per-request timeout, seconds.", rich_help_panel=HTTP)
+    ] = 300.0,
+    max_in_flight: Annotated[
+        int | None, typer.Option(help="Cap on requests in flight (open loop).", rich_help_panel=HTTP)
+    ] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON body template ({{prompt}}, {{output_tokens}}...; @file reads a file).",
+            rich_help_panel=HTTP,
+        ),
+    ] = None,
+    header: Annotated[
+        list[str], typer.Option("--header", "-H", help="Extra header 'Name: value'.", rich_help_panel=HTTP)
+    ] = [],  # noqa: B006
+    ignore_eos: Annotated[
+        bool, typer.Option(help="Ask for exactly max_tokens (vLLM).", rich_help_panel=HTTP)
+    ] = False,
+    json_out: Annotated[
+        pathlib.Path | None,
+        typer.Option("--json", help="Write summary + timeline JSON.", rich_help_panel=OUTPUT),
+    ] = None,
+    csv_out: Annotated[
+        pathlib.Path | None,
+        typer.Option("--csv", help="Write one CSV row per request.", rich_help_panel=OUTPUT),
+    ] = None,
+    report: Annotated[
+        pathlib.Path | None, typer.Option(help="Write an HTML report with plots.", rich_help_panel=OUTPUT)
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live progress.", rich_help_panel=OUTPUT)
+    ] = False,
+) -> None:
+    """Send load to URL and measure throughput, TTFT, ITL, TPOT, latency, errors and goodput."""
+    console = Console()
+    if protocol not in protocols.NAMES:
+        raise typer.BadParameter(
+            f"{protocol!r}: choose one of {', '.join(protocols.NAMES)}", param_hint="--protocol"
+        )
+    if body is not None and body.startswith("@"):
+        try:
+            body = pathlib.Path(body[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {body[1:]}: {exc.strerror}", param_hint="--body") from None
+    try:
+        opts = options.Options(
+            url=url, protocol=protocol, model=model, stream=stream, concurrency=concurrency, rate=rate,
+            burstiness=burstiness, pattern=pattern, trace=trace, speedup=speedup, duration_s=_duration(duration),
+            requests=requests, shape=_shape(input_tokens, input_stddev, output_tokens, output_stddev), seed=seed,
+            timeout_s=timeout, max_in_flight=max_in_flight, slo=summary.parse_slo(goodput) if goodput else None,
+            body=body, headers=_headers(header), ignore_eos=ignore_eos,
+        )  # fmt: skip
+        plan = options.plan(opts)
+    except errors.SwellError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    bound = " and ".join(
+        part
+        for part in (
+            f"{plan.horizon_s:g} s" if plan.horizon_s != float("inf") else "",
+            f"{plan.max_requests} requests" if plan.max_requests else "",
+        )
+        if part
+    )
+    console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}", highlight=False)
+    try:
+        result = asyncio.run(_run(opts, _Live(console, enabled=not quiet)))
+    except errors.SwellError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if result.interrupted:
+        console.print("[yellow]interrupted: partial results[/]")
+    _print_summary(console, result)
+    for path, write in ((json_out, export.write_json), (csv_out, export.write_csv), (report, charts.write)):
+        if path is not None:
+            console.print(f"wrote {write(result, path)}", highlight=False)
+    if result.interrupted:
+        raise typer.Exit(130)
+    s = result.summary
+    if s.sent and not s.ok:
+        typer.echo(
+            f"error: all {s.failed} requests failed ({', '.join(s.errors)}) — is {url} serving?", err=True
+        )
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench", epilog=rich_markup.escape(EPILOG))(bench)

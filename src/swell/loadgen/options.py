@@ -1,0 +1,131 @@
+"""The options of a load run, the same for `swell bench` and the Python API, and their checks.
+
+Exactly one way to make load: `concurrency` (closed loop), `rate` (+`burstiness`), `pattern` (the
+workload grammar of swell.workload.spec), `trace` (a file or a named trace, with `speedup`), or a
+ready-made `workload` object. Every run is bounded by `duration_s` and/or `requests`.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from dataclasses import dataclass
+
+from swell import errors
+from swell.loadgen import summary
+from swell.workload import arrivals, patterns, rates, shapes, spec
+
+DEFAULT_DURATION_S = 60.0
+Load = patterns.ClosedLoop | arrivals.Workload
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Everything one run needs. Defaults match `swell bench`'s."""
+
+    url: str
+    protocol: str = "openai-chat"
+    model: str | None = None  # None: ask the server (/v1/models), else "default"
+    stream: bool = True
+    concurrency: int | None = None
+    rate: float | None = None
+    burstiness: float = 1.0
+    pattern: str | None = None
+    trace: str | None = None
+    speedup: float = 1.0
+    workload: Load | None = None
+    duration_s: float | None = None
+    requests: int | None = None
+    shape: shapes.Shape | None = None  # None: the pattern's own (a trace's lengths, else 550±150 / 150±80)
+    seed: int = 0
+    timeout_s: float = 300.0
+    max_in_flight: int | None = None
+    slo: summary.Slo | None = None
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What the options resolve to: the load, how long, how many."""
+
+    load: Load
+    horizon_s: float  # stop sending after this many seconds (inf: only the count bounds it)
+    max_requests: int | None
+
+    @property
+    def description(self) -> str:
+        return self.load.description
+
+
+def _trace_spec(trace: str, speedup: float) -> str:
+    kind = trace.partition(":")[0].lower()
+    if kind in ("azure-conv", "azure-code", "servegen", "trace"):
+        text = trace
+    else:
+        text = f"trace:{pathlib.Path(trace)}"
+    return text if speedup == 1 else f"{text},speedup={speedup:g}"
+
+
+def plan(options: Options) -> Plan:
+    """Check `options` and resolve them; every problem is reported at once (errors.RecipeError)."""
+    problems: list[errors.Problem] = []
+    chosen = [
+        name
+        for name in ("concurrency", "rate", "pattern", "trace", "workload")
+        if getattr(options, name) is not None
+    ]
+    if len(chosen) > 1:
+        problems.append(
+            errors.Problem(
+                path="load", value=chosen, rule="choose one of --concurrency, --rate, --pattern, --trace"
+            )
+        )
+    positive = "must be > 0"
+    for name, value, minimum, rule in (
+        ("concurrency", options.concurrency, 1, "must be >= 1"),
+        ("rate", options.rate, 0, "must be > 0 requests per second"),
+        ("duration", options.duration_s, 0, "must be > 0 seconds"),
+        ("requests", options.requests, 1, "must be >= 1"),
+        ("max-in-flight", options.max_in_flight, 1, "must be >= 1"),
+        ("timeout", options.timeout_s, 0, "must be > 0 seconds"),
+        ("speedup", options.speedup, 0, positive),
+        ("burstiness", options.burstiness, 0, "must be > 0 (1 = Poisson)"),
+    ):
+        if value is None:
+            continue
+        ok = value >= minimum if minimum else value > 0
+        if not ok or math.isnan(value) or (name != "burstiness" and math.isinf(value)):
+            problems.append(errors.Problem(path=name, value=value, rule=rule))
+    if options.speedup != 1 and options.trace is None:
+        problems.append(errors.Problem(path="speedup", value=options.speedup, rule="applies to --trace only"))
+    if options.burstiness != 1 and options.rate is None:
+        problems.append(
+            errors.Problem(path="burstiness", value=options.burstiness, rule="applies to --rate only")
+        )
+    if problems:
+        raise errors.RecipeError("bench options", problems)
+    load = _load(options)
+    horizon = options.duration_s
+    if horizon is None:
+        natural = load.natural_duration_s
+        horizon = math.inf if options.requests is not None else (natural or DEFAULT_DURATION_S)
+    return Plan(load=load, horizon_s=horizon, max_requests=options.requests)
+
+
+def _load(options: Options) -> Load:
+    shape = options.shape
+    if options.workload is not None:
+        return options.workload
+    if options.rate is not None:
+        return patterns.OpenLoop(
+            schedule=rates.Constant(rps=options.rate),
+            burstiness=options.burstiness,
+            shape=shape or shapes.Shape(),
+        )
+    if options.pattern is not None:
+        return spec.parse(options.pattern, shape=shape)
+    if options.trace is not None:
+        return spec.parse(_trace_spec(options.trace, options.speedup), shape=shape)
+    return patterns.ClosedLoop(users=options.concurrency or 1, shape=shape or shapes.Shape())

@@ -1,0 +1,188 @@
+"""Wire protocols: how to turn a prompt into an HTTP request and a response into tokens.
+
+OpenAI chat and completions (streaming SSE or not), KServe v1 `:predict`, and any JSON POST from
+a body template with `{{prompt}}`, `{{input_tokens}}`, `{{output_tokens}}`, `{{model}}`, `{{index}}`
+placeholders. Bodies are built with plain string work: at thousands of requests per second the
+client must stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import yarl
+
+from swell import errors
+from swell.loadgen import records
+
+NAMES = ("openai-chat", "openai-completions", "kserve", "http")
+
+
+class WireProtocol(Protocol):
+    """One request format."""
+
+    @property
+    def url(self) -> yarl.URL: ...
+
+    @property
+    def streaming(self) -> bool: ...
+
+    @property
+    def needs_prompt(self) -> bool: ...
+
+    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes: ...
+
+    def output_tokens(self, payload: bytes) -> int | None:
+        """Output tokens of a whole (non-streamed) response, when it says."""
+        ...
+
+    def event(self, data: bytes) -> tuple[int, int | None]:
+        """One streamed SSE data payload → (content chunks in it, usage completion tokens or None)."""
+        ...
+
+
+def _usage_tokens(obj: dict[str, Any]) -> int | None:
+    usage = obj.get("usage")
+    return (
+        int(usage["completion_tokens"]) if isinstance(usage, dict) and "completion_tokens" in usage else None
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenAI:
+    """OpenAI-compatible chat or completions (vLLM, llama.cpp server, SGLang, TGI, OpenAI)."""
+
+    url: yarl.URL
+    model: str
+    chat: bool = True
+    streaming: bool = True
+    ignore_eos: bool = False
+    needs_prompt: bool = True
+
+    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": max(1, output_tokens),
+            "stream": self.streaming,
+        }
+        if self.chat:
+            payload["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            payload["prompt"] = prompt
+        if self.streaming:
+            payload["stream_options"] = {"include_usage": True}
+        if self.ignore_eos:
+            payload["ignore_eos"] = True
+        return json.dumps(payload).encode()
+
+    def output_tokens(self, payload: bytes) -> int | None:
+        obj = json.loads(payload)
+        if "error" in obj:
+            raise records.StreamError(str(obj["error"])[:200])
+        return _usage_tokens(obj)
+
+    def event(self, data: bytes) -> tuple[int, int | None]:
+        obj = json.loads(data)
+        if "error" in obj:
+            raise records.StreamError(str(obj["error"])[:200])
+        choices = obj.get("choices") or ()
+        content = 0
+        for choice in choices:
+            text = choice.get("delta", {}).get("content") if self.chat else choice.get("text")
+            if text:
+                content = 1
+        return content, _usage_tokens(obj)
+
+
+_PLACEHOLDER = re.compile(r'"\{\{(prompt|model)\}\}"|\{\{(input_tokens|output_tokens|index)\}\}')
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    """Any JSON POST: `template` with placeholders; KServe v1 is this with `{"instances": [...]}`."""
+
+    url: yarl.URL
+    template: str
+    model: str = ""
+    streaming: bool = False
+
+    @property
+    def needs_prompt(self) -> bool:
+        return '"{{prompt}}"' in self.template
+
+    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes:
+        values = {"prompt": prompt, "model": self.model}
+        numbers = {"input_tokens": input_tokens, "output_tokens": output_tokens, "index": index}
+
+        def fill(match: re.Match[str]) -> str:
+            quoted, bare = match.group(1), match.group(2)
+            return json.dumps(values[quoted]) if quoted else str(numbers[bare])
+
+        return _PLACEHOLDER.sub(fill, self.template).encode()
+
+    def output_tokens(self, payload: bytes) -> int | None:
+        if b'"usage"' not in payload:  # most JSON APIs have no token counts; don't parse for nothing
+            return None
+        obj = json.loads(payload)
+        return _usage_tokens(obj) if isinstance(obj, dict) else None
+
+    def event(self, data: bytes) -> tuple[int, int | None]:
+        return 1, None
+
+
+def _endpoint(base: str, default_path: str) -> yarl.URL:
+    url = yarl.URL(base)
+    if url.path in ("", "/"):
+        return url.with_path(default_path)
+    if url.path.rstrip("/") == "/v1" and default_path.startswith("/v1/"):
+        return url.with_path(default_path)
+    return url
+
+
+def make(
+    name: str,
+    url: str,
+    *,
+    model: str | None = None,
+    stream: bool = True,
+    body: str | None = None,
+    ignore_eos: bool = False,
+) -> WireProtocol:
+    """The protocol `name` aimed at `url` (a base URL gets the protocol's usual path)."""
+    problems = []
+    parsed = yarl.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        problems.append(errors.Problem(path="url", value=url, rule="must be an http:// or https:// URL"))
+    if name not in NAMES:
+        problems.append(errors.Problem(path="protocol", value=name, rule="one of " + ", ".join(NAMES)))
+    if name == "kserve" and not model and ":predict" not in url:
+        problems.append(
+            errors.Problem(
+                path="model", value=model, rule="kserve needs --model (or a URL ending in :predict)"
+            )
+        )
+    if body is not None:
+        try:
+            json.loads(Template(url=parsed, template=body).body(0, "p", 1, 1))
+        except ValueError as exc:
+            rule = f"must be JSON once placeholders are filled ({exc})"
+            problems.append(errors.Problem(path="body", value=body, rule=rule))
+    if problems:
+        raise errors.RecipeError("bench options", problems)
+    if name in ("openai-chat", "openai-completions"):
+        chat = name == "openai-chat"
+        endpoint = _endpoint(url, "/v1/chat/completions" if chat else "/v1/completions")
+        return OpenAI(
+            url=endpoint, model=model or "default", chat=chat, streaming=stream, ignore_eos=ignore_eos
+        )
+    if name == "kserve":
+        endpoint = parsed if ":predict" in url else _endpoint(url, f"/v1/models/{model}:predict")
+        return Template(url=endpoint, template=body or '{"instances": ["{{prompt}}"]}', model=model or "")
+    return Template(
+        url=parsed,
+        template=body or '{"prompt": "{{prompt}}", "max_tokens": {{output_tokens}}}',
+        model=model or "",
+    )

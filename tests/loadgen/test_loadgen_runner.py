@@ -1,0 +1,214 @@
+"""The load generator against a real local server with known delays: timings, protocols, errors, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from swell import errors
+from swell.loadgen import options, runner, summary
+from swell.workload import arrivals, patterns, rates, shapes
+
+from .fake_llm import ITL_S, TTFT_S, Server
+
+# Sleeps never end early; they may end late on a busy machine: generous upper slack.
+SLACK_S = 0.15
+SMALL = shapes.Shape(input_mean=20, input_stddev=0, output_mean=5, output_stddev=0)
+
+
+def _opts(server: Server, **kw: object) -> options.Options:
+    base: dict[str, object] = {"url": server.url, "shape": SMALL, "timeout_s": 10.0}
+    return options.Options(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])
+async def test_streaming_measures_ttft_and_inter_token_latency(server: Server, protocol: str) -> None:
+    result = await runner.run(_opts(server, protocol=protocol, concurrency=3, requests=9))
+    s = result.summary
+    assert (s.sent, s.ok, s.failed) == (9, 9, 0)
+    assert all(r.output_tokens == 5 and r.status == 200 for r in result.records)
+    assert TTFT_S <= s.ttft.p50 < TTFT_S + SLACK_S  # type: ignore[operator]
+    assert s.itl.count == 9 * 4
+    assert ITL_S * 0.9 <= s.itl.p50 < ITL_S + SLACK_S  # type: ignore[operator]
+    assert ITL_S * 0.9 <= s.tpot.p50 < ITL_S + SLACK_S  # type: ignore[operator]
+    assert TTFT_S + 4 * ITL_S <= s.e2e.p50 < TTFT_S + 4 * ITL_S + SLACK_S  # type: ignore[operator]
+    assert server.seen.paths[0].endswith(
+        "chat/completions" if protocol == "openai-chat" else "/v1/completions"
+    )
+    body = server.seen.bodies[0]
+    assert body["model"] == "fake-llm"  # asked /v1/models
+    assert body["max_tokens"] == 5 and body["stream"] is True
+
+
+async def test_delays_from_headers_and_non_streaming(server: Server) -> None:
+    headers = (("X-TTFT", "0.05"), ("X-ITL", "0.02"))
+    result = await runner.run(
+        _opts(server, stream=False, concurrency=2, requests=4, headers=headers, model="m")
+    )
+    s = result.summary
+    assert s.ok == 4 and s.ttft.count == 0 and s.itl.count == 0
+    assert 0.05 + 4 * 0.02 <= s.e2e.p50 < 0.13 + SLACK_S  # type: ignore[operator]
+    assert s.output_token_rate > 0 and server.seen.bodies[0]["model"] == "m"
+
+
+async def test_kserve_v1_predict(server: Server) -> None:
+    result = await runner.run(_opts(server, protocol="kserve", model="iris", concurrency=2, requests=6))
+    assert result.summary.ok == 6
+    assert result.url.endswith("/v1/models/iris:predict")
+    assert isinstance(server.seen.bodies[0]["instances"], list)
+    assert TTFT_S <= result.summary.e2e.p50 < TTFT_S + SLACK_S  # type: ignore[operator]
+    body = '{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
+    result = await runner.run(_opts(server, protocol="kserve", model="iris", requests=2, body=body))
+    assert result.summary.ok == 2 and server.seen.bodies[-1] == {"instances": [[6.8, 2.8, 4.8, 1.4]]}
+
+
+async def test_http_template_fills_placeholders(server: Server) -> None:
+    template = '{"text": "{{prompt}}", "n": {{output_tokens}}, "i": {{index}}, "m": "{{model}}"}'
+    result = await runner.run(
+        _opts(server, url=server.url + "/echo", protocol="http", body=template, requests=3, model="x")
+    )
+    assert result.summary.ok == 3
+    assert sorted(b["i"] for b in server.seen.bodies) == [0, 1, 2]
+    first = server.seen.bodies[0]
+    assert first["n"] == 5 and first["m"] == "x" and len(str(first["text"]).split()) == 20
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("path", "protocol", "kind"),
+    [
+        ("/status/503", "http", "http_503"),
+        ("/status/429", "http", "http_429"),
+        ("/slow", "http", "timeout"),
+        ("/broken/v1/chat/completions", "openai-chat", "stream_error"),
+        ("/drop", "http", "disconnected"),
+        (None, "http", "connection"),
+    ],
+    ids=["503", "429", "timeout", "error inside a stream", "connection dropped", "connection refused"],
+)
+async def test_errors_are_counted_by_kind(server: Server, path: str | None, protocol: str, kind: str) -> None:
+    url = server.url + path if path else f"http://127.0.0.1:{_closed_port()}/x"
+    result = await runner.run(_opts(server, url=url, protocol=protocol, requests=2, timeout_s=0.3, model="m"))
+    s = result.summary
+    assert s.ok == 0 and s.failed == 2
+    assert s.errors == {kind: 2}
+    assert s.e2e.count == 0 and s.e2e.p50 is None  # no data is never zero
+
+
+async def test_open_loop_sends_on_the_workload_schedule(server: Server) -> None:
+    workload = patterns.OpenLoop(schedule=rates.Constant(rps=40), shape=SMALL)
+    result = await runner.run(_opts(server, workload=workload, duration_s=1.5, seed=5))
+    expected = arrivals.collect(workload, seed=5, horizon_s=1.5)
+    scheduled = np.array([r.scheduled_s for r in result.records])
+    np.testing.assert_allclose(scheduled, expected.t)
+    lag = np.array([r.lag_s for r in result.records])
+    assert lag.min() >= 0 and np.median(lag) < 0.05
+    assert [r.input_tokens for r in result.records] == expected.input_tokens.tolist()
+
+
+async def test_trace_replay_reproduces_its_arrival_times(server: Server, tmp_path: pathlib.Path) -> None:
+    times = [0.0, 0.1, 0.15, 0.6, 0.61, 1.2]
+    trace = tmp_path / "t.csv"
+    trace.write_text(
+        "t,input_tokens,output_tokens\n" + "".join(f"{t},{10 + i},2\n" for i, t in enumerate(times))
+    )
+    result = await runner.run(_opts(server, trace=str(trace), speedup=2.0, shape=None))
+    starts = np.array([r.start_s for r in result.records])
+    np.testing.assert_allclose([r.scheduled_s for r in result.records], np.array(times) / 2)
+    np.testing.assert_allclose(starts - starts[0], np.array(times) / 2, atol=0.03)
+    assert [r.input_tokens for r in result.records] == [10, 11, 12, 13, 14, 15]
+
+
+async def test_duration_bounds_a_closed_loop(server: Server) -> None:
+    started = time.perf_counter()
+    result = await runner.run(_opts(server, concurrency=2, duration_s=0.6))
+    took = time.perf_counter() - started
+    assert 0.6 <= took < 0.6 + (TTFT_S + 4 * ITL_S) + 1.0
+    assert max(r.start_s for r in result.records) < 0.6
+    assert result.summary.ok == result.summary.sent >= 4
+
+
+async def test_stop_ends_early_with_a_partial_result(server: Server) -> None:
+    stop = asyncio.Event()
+    seen: list[runner.Progress] = []
+    asyncio.get_running_loop().call_later(0.5, stop.set)
+    started = time.perf_counter()
+    result = await runner.run(
+        _opts(server, rate=20, duration_s=30), stop=stop, progress=seen.append, progress_interval_s=0.1
+    )
+    assert time.perf_counter() - started < 2.0
+    assert result.interrupted
+    assert result.summary.ok + result.summary.cancelled == result.summary.sent > 0
+    assert len(seen) >= 3 and seen[-1].sent >= seen[0].sent
+    assert all(0 <= (p.fraction or 0) <= 1 for p in seen)
+
+
+async def test_max_in_flight_caps_concurrency(server: Server) -> None:
+    fast = (("X-TTFT", "0.02"), ("X-ITL", "0.005"))
+    result = await runner.run(_opts(server, rate=200, requests=30, max_in_flight=3, headers=fast))
+    assert result.summary.ok == 30
+    events = sorted([(r.start_s, 1) for r in result.records] + [(r.end_s, -1) for r in result.records])
+    assert max(np.cumsum([e[1] for e in events])) <= 3
+
+
+async def test_goodput_counts_requests_meeting_every_slo(server: Server) -> None:
+    tight = await runner.run(_opts(server, concurrency=3, requests=3, slo=summary.parse_slo("ttft:50")))
+    assert tight.summary.goodput_rps == 0 and tight.summary.slo_attainment == 0
+    slo = summary.parse_slo("ttft:2000 tpot:500 e2el:5000")
+    loose = await runner.run(_opts(server, concurrency=3, requests=3, slo=slo))
+    assert loose.summary.slo_attainment == 1 and loose.summary.goodput_rps == pytest.approx(
+        loose.summary.request_rate
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "path"),
+    [
+        ({"concurrency": 2, "rate": 3.0}, "load"),
+        ({"rate": -1.0}, "rate"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"duration_s": 0.0}, "duration"),
+        ({"requests": 0}, "requests"),
+        ({"rate": 1.0, "speedup": 2.0}, "speedup"),
+        ({"concurrency": 1, "burstiness": 0.5}, "burstiness"),
+    ],
+    ids=[
+        "two loads",
+        "negative rate",
+        "no users",
+        "zero duration",
+        "zero requests",
+        "speedup without trace",
+        "burstiness without rate",
+    ],
+)
+def test_bad_options_are_refused_before_any_request(kw: dict[str, object], path: str) -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        options.plan(options.Options(url="http://127.0.0.1:9", **kw))  # type: ignore[arg-type]
+    assert path in [p.path for p in info.value.problems]
+
+
+def test_plan_defaults() -> None:
+    plan = options.plan(options.Options(url="http://x"))
+    assert isinstance(plan.load, patterns.ClosedLoop) and plan.load.users == 1 and plan.horizon_s == 60
+    counted = options.plan(options.Options(url="http://x", rate=5, requests=10))
+    assert counted.horizon_s == float("inf") and counted.max_requests == 10
+    shaped = options.plan(options.Options(url="http://x", pattern="steps:rates=1/2,every=10"))
+    assert shaped.horizon_s == 20  # the pattern's own length
+
+
+def test_run_sync_works_without_a_loop(threaded_server: Server) -> None:
+    result = runner.run_sync(_opts(threaded_server, requests=2, headers=(("X-TTFT", "0"), ("X-ITL", "0"))))
+    assert result.summary.ok == 2
+    assert json.loads(json.dumps(result.summary.errors)) == {}
