@@ -1,0 +1,309 @@
+"""The simulated cluster: nodes, replicas, the router and requests, driven by the event loop.
+
+`set_target(now, n)` is the scale subresource (what a decision applies); `replica_infos()` and
+`node_infos()` are what the controller observes. Requests arrive from a workload, wait in the
+gateway's buffer while no replica is ready, run on a replica's engine and end served, dropped or
+timed out. Nothing here knows about policies: the runtime wires the controller in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from swell import recipe
+from swell.clusters.sim import emit, events, nodes, outcomes, replicas, router
+from swell.core import snapshot, windows
+from swell.workload import arrivals
+
+GRACE_PERIOD_S = 30.0  # Kubernetes terminationGracePeriodSeconds default
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    router: router.Kind = "least-outstanding"
+    request_timeout_s: float = 600.0  # the client gives up (OpenAI client default)
+    grace_period_s: float = GRACE_PERIOD_S
+    model_load_samples: Sequence[float] = ()  # empty: the recipe's fixed model_load_s
+    initial_replicas: int | None = None  # None: min_replicas (at least 1 when the max allows)
+
+
+class Cluster:
+    def __init__(
+        self,
+        rec: recipe.Recipe,
+        loop: events.Loop,
+        store: windows.Store,
+        sigs: Sequence[recipe.Signal],
+        options: Options | None = None,
+    ) -> None:
+        self.rec, self.loop = rec, loop
+        self.options = options = options or Options()
+        self.kind, self.preset = replicas.engine_factory(rec)
+        self.pool = nodes.Pool(rec.node_pool, rec.resources.gpus)
+        self.router = router.Router(options.router)
+        self.emitter = emit.Emitter(store, sigs, rec)
+        self.requests = outcomes.Requests()
+        self.target = 0
+        self.replicas: dict[str, replicas.SimReplica] = {}  # every replica not gone, in creation order
+        self.gone: list[replicas.SimReplica] = []
+        self.buffer: deque[int] = deque()
+        self._count = 0
+        self._max_tokens = replicas.make_engine(self.kind, self.preset, loop.rng).max_tokens()
+        self._prov = rec.node_pool.provisioning
+
+    # ---- setup ---------------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """A warm cluster: the initial replicas ready on ready nodes; the node autoscaler running."""
+        auto = self.rec.autoscaling
+        n = self.options.initial_replicas
+        if n is None:
+            n = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+        for _ in range(nodes.initial_nodes(self.rec.node_pool, self.pool.gpr, n)):
+            self.pool.warm(now)
+        self.target = n
+        for _ in range(n):
+            rep = self._new_replica(now)
+            node = self.pool.place(rep.name)
+            if node is not None:
+                rep.node = node
+                rep.timeline.update(scheduled=now, pulled=now, loaded=now)
+                self._ready(now, rep)
+        self.loop.every(now, nodes.SCAN_INTERVAL_S, events.AUTOSCALER, self._scan)
+
+    def feed(self, batches: Iterator[arrivals.Arrivals]) -> None:
+        """Arrivals from a workload, pulled a batch at a time as virtual time reaches them."""
+        self.loop.at(0.0, events.ARRIVAL, self._next_batch, batches)
+
+    def _next_batch(self, now: float, batches: Iterator[arrivals.Arrivals]) -> Iterable[events.Event]:
+        for batch in batches:
+            if len(batch):
+                t = batch.t.tolist()
+                data = (t, batch.input_tokens.tolist(), batch.output_tokens.tolist(), 0, batches)
+                return (events.Event(max(now, t[0]), events.ARRIVAL, self._arrive, data),)
+        return ()
+
+    # ---- requests ------------------------------------------------------------------------------
+
+    def _arrive(
+        self, now: float, data: tuple[list[float], list[int], list[int], int, Iterator[arrivals.Arrivals]]
+    ) -> Iterable[events.Event]:
+        ts, ins, outs, i, batches = data
+        inp, out = max(1, ins[i]), max(1, outs[i])
+        rid = self.requests.add(now, inp, out)
+        follow = [events.Event(now + self.options.request_timeout_s, events.TIMEOUT, self._timeout, rid)]
+        if inp >= self._max_tokens:
+            self.requests.end(rid, outcomes.DROPPED, now)
+        else:
+            self._route(now, rid, inp, min(out, self._max_tokens - inp))
+        if i + 1 < len(ts):
+            follow.append(
+                events.Event(
+                    max(now, ts[i + 1]), events.ARRIVAL, self._arrive, (ts, ins, outs, i + 1, batches)
+                )
+            )
+        else:
+            follow.extend(self._next_batch(now, batches))
+        return follow
+
+    def _route(self, now: float, rid: int, inp: int, out: int) -> None:
+        rep = self.router.choose()
+        if rep is None:
+            if len(self.buffer) >= self.rec.local.buffer_requests:
+                self.requests.end(rid, outcomes.DROPPED, now)
+            else:
+                self.buffer.append(rid)
+            return
+        engine = rep.engine
+        assert engine is not None
+        if not engine.submit(now, rid, inp, out):
+            self.requests.end(rid, outcomes.DROPPED, now)
+            return
+        rep.live.add(rid)
+        self.requests.where[rid] = rep
+        self._rewake(rep)
+
+    def _flush(self, now: float) -> None:
+        while self.buffer and self.router.ready:
+            rid = self.buffer.popleft()
+            if self.requests.status[rid] == outcomes.IN_FLIGHT:
+                self._route(
+                    now,
+                    rid,
+                    self.requests.input_tokens[rid],
+                    min(self.requests.output_tokens[rid], self._max_tokens - self.requests.input_tokens[rid]),
+                )
+
+    def _timeout(self, now: float, rid: int) -> None:
+        reqs = self.requests
+        if reqs.status[rid] != outcomes.IN_FLIGHT:
+            return
+        reqs.end(rid, outcomes.TIMED_OUT, now)
+        rep = reqs.where.get(rid)
+        if rep is not None and rep.engine is not None:
+            rep.engine.abort(now, rid)
+            self._sync(rep, now)
+        # a buffered request is skipped when the buffer is flushed (its status is no longer in flight)
+
+    def _sync(self, rep: replicas.SimReplica, now: float) -> None:
+        """Advance a replica's engine to `now` and settle what finished."""
+        engine = rep.engine
+        assert engine is not None
+        reqs, live = self.requests, rep.live
+        for done in engine.advance(now):
+            live.discard(done.rid)
+            reqs.where.pop(done.rid, None)
+            if done.ok and reqs.status[done.rid] == outcomes.IN_FLIGHT:
+                reqs.serve(done.rid, done.ttft, done.e2e, now)
+        if rep.state == "terminating" and not live:
+            self._gone(now, rep)
+        else:
+            self._rewake(rep)
+
+    def _rewake(self, rep: replicas.SimReplica) -> None:
+        assert rep.engine is not None
+        t = rep.engine.next_event_time()
+        rep.wake_seq += 1
+        if t is not None:
+            self.loop.at(t, events.ENGINE, self._wake, (rep, rep.wake_seq))
+
+    def _wake(self, now: float, data: tuple[replicas.SimReplica, int]) -> None:
+        rep, seq = data
+        if seq == rep.wake_seq and rep.state in ("ready", "terminating"):
+            self._sync(rep, now)
+
+    # ---- replicas ------------------------------------------------------------------------------
+
+    def _new_replica(self, now: float) -> replicas.SimReplica:
+        self._count += 1
+        rep = replicas.SimReplica(self._count, now)
+        self.replicas[rep.name] = rep
+        return rep
+
+    def set_target(self, now: float, n: int) -> None:
+        """Scale to n replicas: create pending ones, or delete pending, then starting, then ready (newest first)."""
+        self.target = n
+        alive = [r for r in self.replicas.values() if r.state != "terminating"]
+        for _ in range(n - len(alive)):
+            self._new_replica(now)
+        if n < len(alive):
+            rank = {"pending": 0, "starting": 1, "ready": 2}
+            victims = sorted(alive, key=lambda r: (rank[r.state], -r.index))[: len(alive) - n]
+            for rep in victims:
+                self._delete(now, rep)
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        """Bind pending replicas to ready nodes (bin-packing), then start them."""
+        for rep in [r for r in self.replicas.values() if r.state == "pending"]:
+            node = self.pool.place(rep.name)
+            if node is None:
+                return
+            self._start(now, rep, node)
+
+    def _start(self, now: float, rep: replicas.SimReplica, node: nodes.Node) -> None:
+        prov = self._prov
+        rep.state, rep.node = "starting", node
+        if node.image_at is None:
+            node.image_at = now + prov.image_pull_s
+        pulled = max(now, node.image_at)
+        samples = self.options.model_load_samples
+        load = self.loop.rng.choice(samples) if samples else prov.model_load_s
+        ready_at = replicas.ready_time(pulled, load, self.rec.service.probes.readiness)
+        rep.timeline.update(scheduled=now, pulled=pulled, loaded=pulled + load)
+        self.loop.at(ready_at, events.REPLICA, self._ready, rep)
+
+    def _ready(self, now: float, rep: replicas.SimReplica) -> None:
+        if rep.state not in ("starting", "pending"):
+            return
+        rep.state = "ready"
+        rep.timeline["ready"] = now
+        rep.engine = replicas.make_engine(self.kind, self.preset, self.loop.rng)
+        rep.busy_mark = (now, 0.0)
+        self.router.add(rep)
+        self._flush(now)
+
+    def _delete(self, now: float, rep: replicas.SimReplica) -> None:
+        if rep.state == "ready":
+            rep.state = "terminating"
+            rep.timeline["terminating"] = now
+            self.router.remove(rep)
+            if not rep.live:
+                self._gone(now, rep)
+            else:
+                self.loop.at(now + self.options.grace_period_s, events.REPLICA, self._kill, rep)
+        else:
+            self._gone(now, rep)
+
+    def _kill(self, now: float, rep: replicas.SimReplica) -> None:
+        """The grace period is over: what still runs is dropped."""
+        if rep.state != "terminating" or rep.engine is None:
+            return
+        self._sync(rep, now)
+        for rid in sorted(rep.live):
+            if self.requests.status[rid] == outcomes.IN_FLIGHT:
+                self.requests.end(rid, outcomes.DROPPED, now)
+            self.requests.where.pop(rid, None)
+        rep.live.clear()
+        if rep.state == "terminating":
+            self._gone(now, rep)
+
+    def _gone(self, now: float, rep: replicas.SimReplica) -> None:
+        rep.state = "gone"
+        rep.timeline["gone"] = now
+        rep.wake_seq += 1
+        del self.replicas[rep.name]
+        self.gone.append(rep)
+        if rep.node is not None:
+            self.pool.release(rep.node, rep.name)
+        if rep.engine is not None:
+            self.emitter.forget(rep)
+        self._schedule(now)
+
+    # ---- nodes ---------------------------------------------------------------------------------
+
+    def _scan(self, now: float) -> None:
+        pending = sum(1 for r in self.replicas.values() if r.state == "pending")
+        add, remove, late, _ = self.pool.scan(now, pending, self.rec.autoscaling.headroom_nodes)
+        for node in (*late, *remove):
+            self.pool.remove(node, now)
+        pipe = self.pool.pipeline
+        for _ in range(add):
+            node = self.pool.request(now)
+            for stage, offset in (("booted", pipe.booted), ("kubelet", pipe.kubelet), ("ready", pipe.ready)):
+                self.loop.at(now + offset, events.NODE, self._node_stage, (node, stage))
+
+    def _node_stage(self, now: float, data: tuple[nodes.Node, str]) -> None:
+        node, stage = data
+        if self.pool.stage_done(node, stage, now):
+            self._schedule(now)
+
+    # ---- what the controller observes ----------------------------------------------------------
+
+    def scrape(self, now: float) -> None:
+        ready = [r for r in self.replicas.values() if r.state == "ready"]
+        for rep in ready:
+            self._sync(rep, now)
+        self.emitter.scrape(now, ready)
+
+    def replica_infos(self) -> tuple[snapshot.Replica, ...]:
+        return tuple(r.info() for r in self.replicas.values())
+
+    def node_infos(self) -> tuple[snapshot.NodeInfo, ...]:
+        return self.pool.infos()
+
+    def counts(self) -> dict[str, int]:
+        c = {"ready": 0, "starting": 0, "pending": 0, "terminating": 0}
+        for r in self.replicas.values():
+            c[r.state] += 1
+        ready_nodes, provisioning = self.pool.counts()
+        return c | {"nodes": ready_nodes, "nodes_provisioning": provisioning}
+
+    def finish(self, now: float) -> None:
+        """End of the run: settle every engine; what is still in flight is unfinished."""
+        for rep in list(self.replicas.values()):
+            if rep.engine is not None and rep.state in ("ready", "terminating"):
+                self._sync(rep, now)
+        self.requests.close(now)

@@ -1,0 +1,152 @@
+"""Metrics of simulated replicas, recorded into the controller's windows at each scrape.
+
+Names, labels (`model_name`) and buckets are vLLM's (and DCGM's for the GPU), so the signals a
+recipe declares read the simulator exactly as they read a real server. Only the families the
+signals need are produced, and for a histogram fraction only the two buckets it reads: a
+simulated hour then costs a few hundred thousand samples, not millions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from swell import recipe
+from swell.clusters.sim import replicas
+from swell.core import signals, windows
+
+GAUGES = {"vllm:num_requests_running": 0, "vllm:num_requests_waiting": 1, "vllm:kv_cache_usage_perc": 2}
+COUNTERS = {"vllm:prompt_tokens_total": "prompt_tokens", "vllm:generation_tokens_total": "generation_tokens"}
+SUCCESS = "vllm:request_success_total"
+OUTSTANDING = "swell_outstanding_requests"  # requests the router has in flight at a replica (queue-proxy)
+FB_USED = "DCGM_FI_DEV_FB_USED"
+HISTOGRAMS = (
+    "time_to_first_token_seconds", "inter_token_latency_seconds", "time_per_output_token_seconds",
+    "e2e_request_latency_seconds", "request_queue_time_seconds", "request_prefill_time_seconds",
+    "request_decode_time_seconds", "request_inference_time_seconds", "request_prompt_tokens",
+    "request_generation_tokens",
+)  # fmt: skip
+IDLE_CPU_CORES = 0.02  # an idle server process
+BUSY_CPU_CORES = 1.0  # the engine loop keeps one core busy while it steps
+
+
+def le_label(bound: float) -> str:
+    """Prometheus' text form of a bucket bound (prometheus_client floatToGoString)."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def bucket_needs(sigs: Iterable[recipe.Signal]) -> dict[str, set[float] | None]:
+    """Histogram families read by the signals -> the bucket bounds they read (None: all)."""
+    out: dict[str, set[float] | None] = {}
+    for s in sigs:
+        if s.kind == "histogram_fraction" and s.metric and s.le is not None:
+            have = out.get(s.metric, set())
+            if have is not None:
+                out[s.metric] = have | {s.le, math.inf}
+        elif s.kind == "histogram_quantile" and s.metric:
+            out[s.metric] = None
+    return out
+
+
+class Emitter:
+    """Turns replica state into samples of the wanted families; `scrape(now, reps)` records them."""
+
+    def __init__(self, store: windows.Store, sigs: Iterable[recipe.Signal], rec: recipe.Recipe) -> None:
+        sigs = tuple(sigs)
+        self.store = store
+        self.wanted = signals.metric_names(sigs)
+        self.model = rec.service.model or rec.service.name
+        self.cpu = rec.resources.cpu
+        self.memory_bytes = 0.5 * rec.resources.memory_gib * 2**30
+        needs = bucket_needs(sigs)
+        self.gauges = [(name, i) for name, i in GAUGES.items() if name in self.wanted]
+        self.counters = [(name, key) for name, key in COUNTERS.items() if name in self.wanted]
+        self.histograms: list[tuple[str, str, str, str, set[float] | None]] = []
+        for key in HISTOGRAMS:
+            base = "vllm:" + key
+            names = (base + "_bucket", base + "_sum", base + "_count")
+            if any(n in self.wanted for n in names):
+                self.histograms.append((key, *names, needs.get(base)))
+        self.samples = 0
+
+    def _labels(
+        self, rep: replicas.SimReplica, key: object, extra: tuple[tuple[str, str], ...] = ()
+    ) -> windows.Labels:
+        got = rep.labels.get(key)
+        if got is None:
+            base = ((signals.REPLICA_LABEL, rep.name), ("model_name", self.model))
+            got = rep.labels[key] = frozenset(base + extra)
+        return got
+
+    def scrape(self, now: float, reps: Iterable[replicas.SimReplica]) -> None:
+        record, wanted, n = self.store.record, self.wanted, 0
+        for rep in reps:
+            engine = rep.engine
+            if engine is None:
+                continue
+            plain = self._labels(rep, None)
+            g = engine.gauges(now)
+            for name, i in self.gauges:
+                record(now, name, plain, float(g[i]))
+            n += len(self.gauges)
+            busy = g[3]
+            if signals.GPU_UTIL in wanted:
+                t0, b0 = rep.busy_mark
+                util = 100.0 * (busy - b0) / (now - t0) if now > t0 else 0.0
+                record(now, signals.GPU_UTIL, plain, min(100.0, max(0.0, util)))
+                n += 1
+            rep.busy_mark = (now, busy)
+            if signals.CPU_SECONDS in wanted:
+                alive = now - rep.timeline.get("ready", now)
+                record(now, signals.CPU_SECONDS, plain, IDLE_CPU_CORES * alive + BUSY_CPU_CORES * busy)
+                n += 1
+            if signals.RESIDENT_BYTES in wanted:
+                record(now, signals.RESIDENT_BYTES, plain, self.memory_bytes)
+                n += 1
+            if FB_USED in wanted:
+                record(now, FB_USED, plain, engine.fb_used_mib)
+                n += 1
+            if OUTSTANDING in wanted:
+                record(now, OUTSTANDING, plain, float(len(rep.live)))
+                n += 1
+            if self.counters:
+                values = engine.counters()
+                for name, key in self.counters:
+                    record(now, name, plain, float(values.get(key, 0.0)))
+                    n += 1
+            if SUCCESS in wanted:
+                for reason, count in engine.successes().items():
+                    record(
+                        now, SUCCESS, self._labels(rep, reason, (("finished_reason", reason),)), float(count)
+                    )
+                    n += 1
+            if self.histograms:
+                n += self._histograms(now, rep, engine)
+        self.samples += n
+
+    def _histograms(self, now: float, rep: replicas.SimReplica, engine: replicas.Engine) -> int:
+        record, wanted, n = self.store.record, self.wanted, 0
+        hists = engine.histograms()
+        for key, bucket, total, count, only in self.histograms:
+            h = hists.get(key)
+            if h is None:
+                continue
+            plain = self._labels(rep, None)
+            if total in wanted:
+                record(now, total, plain, h.sum)
+                n += 1
+            if count in wanted:
+                record(now, count, plain, float(h.count))
+                n += 1
+            if bucket in wanted:
+                running = 0
+                for bound, c in zip((*h.bounds, math.inf), h.counts, strict=True):
+                    running += c
+                    if only is None or bound in only:
+                        labels = self._labels(rep, (key, bound), (("le", le_label(bound)),))
+                        record(now, bucket, labels, float(running))
+                        n += 1
+        return n
+
+    def forget(self, rep: replicas.SimReplica) -> None:
+        self.store.forget(signals.REPLICA_LABEL, rep.name)

@@ -1,0 +1,141 @@
+"""The physical limit: a lower bound on GPU-hours with instant provisioning and perfect knowledge.
+
+First the engine model says how many requests per second one replica serves while still meeting
+the SLO (Poisson arrivals of the workload's own request mix, found by bisection). Then, for each
+minute of the workload, the oracle runs exactly ceil(arrival rate / that capacity) replicas,
+started the instant they are needed and removed the instant they are not, on as few whole nodes
+as hold them (nodes are what is billed).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from swell import recipe
+from swell.clusters.sim import outcomes, replicas
+from swell.core import nodes as sizing
+
+BUCKET_S = 60.0
+PROBE_REQUESTS = 600
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Oracle:
+    capacity_rps: float  # one replica's throughput at the SLO
+    bucket_s: float
+    t: outcomes.Floats  # bucket starts
+    replicas: outcomes.Ints  # replicas needed in each bucket
+    gpu_hours: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"capacity_rps": self.capacity_rps, "gpu_hours": self.gpu_hours, "bucket_s": self.bucket_s,
+                "replicas": self.replicas.tolist()}  # fmt: skip
+
+
+def attainment(
+    kind: str,
+    preset: object,
+    rate: float,
+    inputs: outcomes.Ints,
+    outputs: outcomes.Ints,
+    slo: recipe.SLO,
+    seed: int,
+    n: int = PROBE_REQUESTS,
+) -> float:
+    """SLO attainment of one replica under Poisson arrivals at `rate` of requests from the mix."""
+    rnd = random.Random(seed)
+    engine = replicas.make_engine(kind, preset, rnd)
+    limit = engine.max_tokens()
+    gaps = np.random.default_rng(seed).exponential(1.0 / rate, n)
+    times = np.cumsum(gaps).tolist()
+    picks = [rnd.randrange(len(inputs)) for _ in range(n)]
+    ttft: dict[int, float] = {}
+    e2e: dict[int, float] = {}
+
+    def settle(done: list[replicas.Done]) -> None:
+        for d in done:
+            if d.ok:
+                ttft[d.rid] = d.e2e if d.ttft is None else d.ttft
+                e2e[d.rid] = d.e2e
+
+    for rid, (t, k) in enumerate(zip(times, picks, strict=True)):
+        settle(engine.advance(t))
+        inp = max(1, int(inputs[k]))
+        if inp >= limit:
+            continue
+        engine.submit(t, rid, inp, max(1, min(int(outputs[k]), limit - inp)))
+    while (nt := engine.next_event_time()) is not None:
+        settle(engine.advance(nt))
+    met = 0
+    for rid in e2e:
+        if (slo.ttft_s is None or ttft[rid] <= slo.ttft_s) and (slo.e2e_s is None or e2e[rid] <= slo.e2e_s):
+            met += 1
+    return met / n
+
+
+def capacity(
+    kind: str, preset: object, inputs: outcomes.Ints, outputs: outcomes.Ints, slo: recipe.SLO, seed: int = 0
+) -> float:
+    """The highest Poisson rate one replica serves with attainment >= the SLO's percentile."""
+    goal = slo.percentile / 100.0
+
+    def ok(rate: float) -> bool:
+        return attainment(kind, preset, rate, inputs, outputs, slo, seed) >= goal
+
+    lo, hi = 0.0, 0.25
+    while ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e6:
+            return hi
+    if lo == 0.0:
+        while not ok(hi) and hi > 1e-4:
+            hi /= 2
+        if hi <= 1e-4:
+            return hi  # even a trickle misses the SLO: the oracle needs a replica per request
+        lo, hi = hi, hi * 2
+    for _ in range(8):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def compute(
+    arrival_t: outcomes.Floats,
+    horizon_s: float,
+    capacity_rps: float,
+    pool: recipe.NodePool,
+    gpus_per_replica: int,
+    bucket_s: float = BUCKET_S,
+) -> Oracle:
+    """Replicas needed per bucket and the GPU-hours of the whole nodes they take over [0, horizon_s]."""
+    n = max(1, math.ceil(horizon_s / bucket_s))
+    edges = np.arange(n + 1, dtype=np.float64) * bucket_s
+    counts = np.histogram(arrival_t, bins=edges)[0].astype(np.float64)
+    widths = np.minimum(edges[1:], horizon_s) - edges[:-1]
+    need = np.ceil(np.round(counts / np.maximum(widths, 1e-9) / capacity_rps, 9)).astype(np.int64)
+    nodes = np.ceil(need / max(1, sizing.per_node(gpus_per_replica, pool.gpus)))
+    gpu_hours = float((nodes * widths).sum()) * pool.gpus / 3600.0
+    return Oracle(
+        capacity_rps=capacity_rps, bucket_s=bucket_s, t=edges[:-1], replicas=need, gpu_hours=gpu_hours
+    )
+
+
+def for_workload(
+    rec: recipe.Recipe,
+    slo: recipe.SLO,
+    arrival_t: outcomes.Floats,
+    inputs: outcomes.Ints,
+    outputs: outcomes.Ints,
+    horizon_s: float,
+    seed: int = 0,
+) -> Oracle:
+    """The oracle for a recipe's engine and SLO on these arrivals."""
+    kind, preset = replicas.engine_factory(rec)
+    if len(inputs) == 0:
+        return compute(arrival_t, horizon_s, math.inf, rec.node_pool, rec.resources.gpus)
+    cap = capacity(kind, preset, inputs, outputs, slo, seed)
+    return compute(arrival_t, horizon_s, cap, rec.node_pool, rec.resources.gpus)

@@ -1,0 +1,188 @@
+"""What a simulation produced: each request's fate, the cluster over time, and their summary.
+
+Requests are kept in flat lists while the run goes (cheap appends) and turned into numpy arrays
+once at the end. SLO attainment counts every offered request: a dropped, timed-out or unfinished
+request misses the SLO, so a policy cannot look good by shedding load.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swell import recipe
+from swell.core import decision
+
+IN_FLIGHT, SERVED, DROPPED, TIMED_OUT, UNFINISHED = 0, 1, 2, 3, 4
+STATUS_NAMES = ("in_flight", "served", "dropped", "timed_out", "unfinished")
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+
+
+class Requests:
+    """Per-request records, indexed by request id (arrival order)."""
+
+    def __init__(self) -> None:
+        self.arrival: list[float] = []
+        self.input_tokens: list[int] = []
+        self.output_tokens: list[int] = []
+        self.status: list[int] = []
+        self.ttft: list[float] = []
+        self.e2e: list[float] = []
+        self.where: dict[int, Any] = {}  # request id -> the replica holding it
+        self.in_flight = 0
+
+    def add(self, t: float, input_tokens: int, output_tokens: int) -> int:
+        rid = len(self.arrival)
+        self.arrival.append(t)
+        self.input_tokens.append(input_tokens)
+        self.output_tokens.append(output_tokens)
+        self.status.append(IN_FLIGHT)
+        self.ttft.append(math.nan)
+        self.e2e.append(math.nan)
+        self.in_flight += 1
+        return rid
+
+    def serve(self, rid: int, ttft: float | None, e2e: float, now: float) -> None:
+        self.status[rid] = SERVED
+        self.ttft[rid] = e2e if ttft is None else ttft
+        self.e2e[rid] = e2e
+        self.in_flight -= 1
+
+    def end(self, rid: int, status: int, now: float) -> None:
+        """A request that was not served: dropped, timed out or unfinished."""
+        if self.status[rid] == IN_FLIGHT:
+            self.in_flight -= 1
+        self.status[rid] = status
+        self.where.pop(rid, None)
+
+    def close(self, now: float) -> None:
+        for rid, s in enumerate(self.status):
+            if s == IN_FLIGHT:
+                self.end(rid, UNFINISHED, now)
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    def arrays(self) -> RequestArrays:
+        return RequestArrays(
+            arrival=np.asarray(self.arrival, dtype=np.float64),
+            status=np.asarray(self.status, dtype=np.int64),
+            ttft=np.asarray(self.ttft, dtype=np.float64),
+            e2e=np.asarray(self.e2e, dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RequestArrays:
+    arrival: Floats
+    status: Ints
+    ttft: Floats
+    e2e: Floats
+
+    def met(self, slo: recipe.SLO) -> npt.NDArray[np.bool_]:
+        ok = self.status == SERVED
+        if slo.ttft_s is not None:
+            ok &= self.ttft <= slo.ttft_s
+        if slo.e2e_s is not None:
+            ok &= self.e2e <= slo.e2e_s
+        return np.asarray(ok, dtype=np.bool_)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    requests: int
+    served: int
+    dropped: int
+    timed_out: int
+    unfinished: int
+    attainment: float  # share of all requests meeting the SLO (0..1)
+    ttft: dict[str, float | None]  # p50, p95, p99 over served requests
+    e2e: dict[str, float | None]
+
+    @staticmethod
+    def of(r: RequestArrays, slo: recipe.SLO) -> Summary:
+        served = r.status == SERVED
+        n = len(r.status)
+
+        def pct(values: Floats) -> dict[str, float | None]:
+            v = values[served]
+            if not len(v):
+                return {"p50": None, "p95": None, "p99": None}
+            p = np.percentile(v, [50, 95, 99])
+            return {"p50": float(p[0]), "p95": float(p[1]), "p99": float(p[2])}
+
+        return Summary(
+            requests=n,
+            served=int(served.sum()),
+            dropped=int((r.status == DROPPED).sum()),
+            timed_out=int((r.status == TIMED_OUT).sum()),
+            unfinished=int((r.status == UNFINISHED).sum()),
+            attainment=float(r.met(slo).mean()) if n else 1.0,
+            ttft=pct(r.ttft),
+            e2e=pct(r.e2e),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Timeline:
+    """The cluster sampled at each controller tick."""
+
+    t: Floats
+    desired: Ints
+    ready: Ints
+    starting: Ints
+    pending: Ints
+    nodes: Ints
+    nodes_provisioning: Ints
+
+    def to_json(self) -> dict[str, list[float] | list[int]]:
+        return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Run:
+    """One policy's simulation: everything a comparison table, a JSON file or a report needs."""
+
+    policy: str
+    config: recipe.Recipe  # the recipe as the policy preset rewrote it
+    slo: recipe.SLO
+    horizon_s: float
+    summary: Summary
+    gpu_hours: float
+    cost: float
+    requests: RequestArrays
+    timeline: Timeline
+    decisions: tuple[decision.Decision, ...]
+    wall_s: float
+    events: int
+    node_timelines: tuple[dict[str, float], ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, oracle_gpu_hours: float | None = None) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "policy": self.policy,
+            "slo": self.slo.model_dump(),
+            "horizon_s": self.horizon_s,
+            "requests": s.requests,
+            "served": s.served,
+            "dropped": s.dropped,
+            "timed_out": s.timed_out,
+            "unfinished": s.unfinished,
+            "slo_attainment": s.attainment,
+            "ttft_s": s.ttft,
+            "e2e_s": s.e2e,
+            "gpu_hours": self.gpu_hours,
+            "cost": self.cost,
+            "oracle_ratio": self.gpu_hours / oracle_gpu_hours if oracle_gpu_hours else None,
+            "wall_s": self.wall_s,
+            "events": self.events,
+            "timeline": self.timeline.to_json(),
+            "decisions": [d.to_json() for d in self.decisions],
+            "nodes": list(self.node_timelines),
+        } | self.extra

@@ -1,0 +1,214 @@
+"""Simulated replicas: their lifecycle and the engine performance model each one runs.
+
+A replica is pending until bound to a node, then starting (image pull, model load, readiness
+probe), ready (served by the router), terminating (draining its requests within the grace period)
+and gone. LLM services run `swell.engines.llm` (continuous batching); classic models run
+`swell.engines.fixed` (workers and a service-time distribution). Both sit behind one small API.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Literal, NamedTuple
+
+from swell import errors, recipe
+from swell.clusters.sim import nodes
+from swell.core import snapshot
+from swell.engines import fixed, llm, presets, stats
+
+State = Literal["pending", "starting", "ready", "terminating", "gone"]
+DEFAULT_LLM_PRESET = "llama3-8b-h100"
+CLASSIC_ENGINES = {"sklearn-iris": "sklearn-cpu"}
+
+
+class Done(NamedTuple):
+    """A request the engine is finished with: served (ok) or aborted."""
+
+    rid: int
+    ok: bool
+    ttft: float | None
+    e2e: float
+
+
+class LlmEngine:
+    """`engines.llm.Replica` behind the simulator's engine API."""
+
+    __slots__ = ("preset", "replica")
+
+    def __init__(self, preset: presets.LlmPreset) -> None:
+        self.preset = preset
+        self.replica = llm.Replica(preset)
+
+    def submit(self, now: float, rid: int, input_tokens: int, output_tokens: int) -> bool:
+        self.replica.submit(
+            now, llm.Request(id=str(rid), input_tokens=input_tokens, output_tokens=output_tokens)
+        )
+        return True
+
+    def abort(self, now: float, rid: int) -> bool:
+        return self.replica.abort(now, str(rid))
+
+    def advance(self, until: float) -> list[Done]:
+        return [
+            Done(int(e.request_id), e.reason != "abort", e.ttft, e.e2e)
+            for e in self.replica.advance(until)
+            if type(e) is llm.Finished
+        ]
+
+    def next_event_time(self) -> float | None:
+        return self.replica.next_event_time()
+
+    def gauges(self, now: float) -> tuple[int, int, float, float]:
+        """(running, waiting, KV cache usage 0..1, busy seconds so far)."""
+        r = self.replica
+        return r.num_running, r.num_waiting, r.kv_cache_usage, r.busy_seconds(now)
+
+    def histograms(self) -> dict[str, stats.Histogram]:
+        return self.replica.stats.histograms()
+
+    def counters(self) -> dict[str, float]:
+        st = self.replica.stats
+        return {"prompt_tokens": st.prompt_tokens, "generation_tokens": st.generation_tokens}
+
+    def successes(self) -> dict[str, int]:
+        return self.replica.stats.request_success
+
+    @property
+    def fb_used_mib(self) -> float:
+        return self.preset.fb_used_mib
+
+    def max_tokens(self) -> int:
+        return self.preset.max_model_len
+
+
+class FixedEngine:
+    """`engines.fixed.Service` (a classic model with workers) behind the same API."""
+
+    __slots__ = ("preset", "service")
+
+    def __init__(self, preset: fixed.ServicePreset, rng: random.Random) -> None:
+        self.preset = preset
+        self.service = fixed.Service(preset, rng)
+
+    def submit(self, now: float, rid: int, input_tokens: int, output_tokens: int) -> bool:
+        return self.service.submit(now, str(rid))
+
+    def abort(self, now: float, rid: int) -> bool:
+        return self.service.abort(now, str(rid))
+
+    def advance(self, until: float) -> list[Done]:
+        return [
+            Done(int(e.request_id), e.reason == "ok", e.latency if e.reason == "ok" else None, e.latency)
+            for e in self.service.advance(until)
+        ]
+
+    def next_event_time(self) -> float | None:
+        return self.service.next_event_time()
+
+    def gauges(self, now: float) -> tuple[int, int, float, float]:
+        s = self.service.state(now)
+        return s.busy, s.queued, 0.0, s.busy_seconds / max(1, s.workers)
+
+    def histograms(self) -> dict[str, stats.Histogram]:
+        st = self.service.stats
+        return {
+            "e2e_request_latency_seconds": st.latency,
+            "time_to_first_token_seconds": st.latency,
+            "request_queue_time_seconds": st.queue_time,
+        }
+
+    def counters(self) -> dict[str, float]:
+        return {}
+
+    def successes(self) -> dict[str, int]:
+        st = self.service.stats
+        return {"stop": st.requests, "abort": st.aborted}
+
+    @property
+    def fb_used_mib(self) -> float:
+        return 0.0
+
+    def max_tokens(self) -> int:
+        return 1 << 62
+
+
+Engine = LlmEngine | FixedEngine
+
+
+def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
+    """('llm', LlmPreset) or ('fixed', ServicePreset) for the recipe's service; bad names are errors."""
+    svc = rec.service
+    name = svc.preset
+    if svc.engine in CLASSIC_ENGINES or (name is not None and name in fixed.PRESETS):
+        chosen = name or CLASSIC_ENGINES.get(svc.engine, "sklearn-cpu")
+        if chosen not in fixed.PRESETS:
+            raise _bad_preset(chosen, sorted(fixed.PRESETS))
+        return "fixed", fixed.PRESETS[chosen]
+    chosen = name or DEFAULT_LLM_PRESET
+    if chosen not in presets.PRESETS:
+        raise _bad_preset(chosen, sorted(presets.PRESETS) + sorted(fixed.PRESETS))
+    return "llm", presets.PRESETS[chosen]
+
+
+def _bad_preset(name: str, known: list[str]) -> errors.RecipeError:
+    return errors.RecipeError(
+        "recipe",
+        [
+            errors.Problem(
+                path="service.preset", value=name, rule=f"unknown engine preset; known: {', '.join(known)}"
+            )
+        ],
+    )
+
+
+def make_engine(kind: str, preset: object, rng: random.Random) -> Engine:
+    if kind == "llm":
+        assert isinstance(preset, presets.LlmPreset)
+        return LlmEngine(preset)
+    assert isinstance(preset, fixed.ServicePreset)
+    return FixedEngine(preset, rng)
+
+
+class SimReplica:
+    """One replica's state, its node, its engine (once started) and the requests it holds."""
+
+    __slots__ = ("busy_mark", "created_at", "engine", "index", "labels", "live", "name", "node", "state",
+                 "timeline", "wake_seq")  # fmt: skip
+
+    def __init__(self, index: int, now: float) -> None:
+        self.index = index
+        self.name = f"replica-{index}"
+        self.created_at = now
+        self.state: State = "pending"
+        self.node: nodes.Node | None = None
+        self.engine: Engine | None = None
+        self.live: set[int] = set()  # request ids routed here and not finished
+        self.timeline: dict[str, float] = {"created": now}
+        self.wake_seq = 0
+        self.busy_mark = (now, 0.0)  # (t, busy seconds) at the last scrape, for GPU utilisation
+        self.labels: dict[object, frozenset[tuple[str, str]]] = {}
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.live)
+
+    def info(self) -> snapshot.Replica:
+        state: snapshot.ReplicaState = "terminating"
+        if self.state in ("pending", "starting", "ready"):
+            state = self.state
+        reason = ""
+        if self.state == "pending":
+            reason = "Unschedulable: Insufficient nvidia.com/gpu"
+        elif self.state == "starting":
+            reason = "pulling image / loading model"
+        return snapshot.Replica(name=self.name, state=state, reason=reason)
+
+
+def ready_time(pulled: float, load_s: float, probe: recipe.Probe) -> float:
+    """First readiness probe at or after the model is loaded (probes every period after the delay)."""
+    first = pulled + probe.initial_delay_s
+    if pulled + load_s <= first:
+        return first
+    k = math.ceil(round((pulled + load_s - first) / probe.period_s, 9))
+    return first + k * probe.period_s

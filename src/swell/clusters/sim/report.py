@@ -1,0 +1,165 @@
+"""The comparison as a self-contained HTML page: a table, then per policy four stacked plots.
+
+For each policy, one above the other on a shared time axis: offered load, replicas (desired,
+ready, starting and pending, with the oracle's need), nodes (ready and provisioning), and TTFT
+and end-to-end latency percentiles against the SLO. Then the decisions that changed the count.
+"""
+
+from __future__ import annotations
+
+import html as html_mod
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import figure as mpl_figure
+
+from swell.clusters.sim import oracle as oracle_mod
+from swell.clusters.sim import outcomes
+from swell.report import html, plots
+
+MAX_DECISION_ROWS = 300
+
+
+def table_rows(runs: Sequence[outcomes.Run], orc: oracle_mod.Oracle | None) -> list[tuple[object, ...]]:
+    """One row per policy: the numbers the CLI table and the report share."""
+    rows: list[tuple[object, ...]] = []
+    for r in runs:
+        s = r.summary
+        ratio = r.gpu_hours / orc.gpu_hours if orc is not None and orc.gpu_hours > 0 else None
+        rows.append(
+            (
+                r.policy,
+                f"{100 * s.attainment:.1f} %",
+                s.ttft["p50"],
+                s.ttft["p95"],
+                s.ttft["p99"],
+                s.e2e["p50"],
+                s.e2e["p95"],
+                s.e2e["p99"],
+                s.dropped,
+                s.timed_out + s.unfinished,
+                round(r.gpu_hours, 2),
+                round(r.cost, 2),
+                None if ratio is None else f"{ratio:.2f}×",
+                int(r.timeline.desired.max()) if len(r.timeline.desired) else 0,
+            )
+        )
+    return rows
+
+
+COLUMNS = (
+    "policy", "SLO met", "TTFT p50", "TTFT p95", "TTFT p99", "e2e p50", "e2e p95", "e2e p99",
+    "dropped", "timed out", "GPU-h", "cost", "vs oracle", "max replicas",
+)  # fmt: skip
+
+
+def _width(horizon_s: float) -> float:
+    return float(max(10.0, round(horizon_s / 240.0 / 10.0) * 10.0))
+
+
+def policy_figure(
+    run: outcomes.Run, arrival_t: outcomes.Floats, orc: oracle_mod.Oracle | None
+) -> mpl_figure.Figure:
+    """Offered load, replicas, nodes and latency percentiles, one above the other."""
+    fig = mpl_figure.Figure(figsize=(10.0, 9.0), layout="constrained")
+    axes = fig.subplots(4, 1, sharex=True)
+    w = _width(run.horizon_s)
+    scale, unit = (3600.0, "h") if run.horizon_s > 4 * 3600 else (60.0, "min")
+    t0, load = plots.bucketed(arrival_t, width_s=w, stat="rate", end=run.horizon_s)
+    axes[0].plot(t0 / scale, load, color=plots.PALETTE[0], linewidth=1.0)
+    axes[0].set_ylabel("offered req/s")
+    tl = run.timeline
+    x = tl.t / scale
+    axes[1].step(x, tl.desired, where="post", label="desired", color=plots.PALETTE[1])
+    axes[1].step(x, tl.ready, where="post", label="ready", color=plots.PALETTE[2])
+    axes[1].step(
+        x, tl.starting + tl.pending, where="post", label="starting + pending", color=plots.PALETTE[3]
+    )
+    if orc is not None:
+        axes[1].step(
+            orc.t / scale, orc.replicas, where="post", label="oracle", color="#8c8c8c", linestyle="--"
+        )
+    axes[1].set_ylabel("replicas")
+    axes[1].legend(fontsize=8, loc="upper left")
+    axes[2].step(x, tl.nodes, where="post", label="ready", color=plots.PALETTE[4])
+    axes[2].step(x, tl.nodes_provisioning, where="post", label="provisioning", color=plots.PALETTE[5])
+    axes[2].set_ylabel("nodes")
+    axes[2].legend(fontsize=8, loc="upper left")
+    req = run.requests
+    served = req.status == outcomes.SERVED
+    stats: tuple[tuple[plots.Stat, str], ...] = (("p50", ":"), ("p95", "-"))
+    for values, name, color in ((req.ttft, "TTFT", plots.PALETTE[6]), (req.e2e, "e2e", plots.PALETTE[0])):
+        for stat, style in stats:
+            tb, v = plots.bucketed(
+                req.arrival[served], values[served], width_s=w, stat=stat, end=run.horizon_s
+            )
+            axes[3].plot(tb / scale, v, linestyle=style, color=color, label=f"{name} {stat}", linewidth=1.0)
+    for target, name in ((run.slo.ttft_s, "TTFT SLO"), (run.slo.e2e_s, "e2e SLO")):
+        if target is not None:
+            axes[3].axhline(target, color="#c44e52", linewidth=0.8, linestyle="--")
+            axes[3].annotate(name, (0.0, target), fontsize=7, color="#c44e52", va="bottom")
+    axes[3].set_yscale("log")
+    axes[3].set_ylabel("latency (s)")
+    axes[3].legend(fontsize=8, loc="upper left", ncol=2)
+    axes[3].set_xlabel(f"time ({unit})")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    for ax in axes[:3]:
+        ax.set_ylim(bottom=0)
+    axes[0].set_title(run.policy, loc="left", fontsize=11)
+    return fig
+
+
+def decisions_html(run: outcomes.Run) -> str:
+    changes = [d for d in run.decisions if d.desired != d.current]
+    rows = "".join(
+        f"<tr><td>{d.t:.0f}</td><td>{d.current} → {d.desired}</td><td>{html_mod.escape(d.bound_by)}</td>"
+        f"<td style='text-align:left'>{html_mod.escape(d.reason)}</td></tr>"
+        for d in changes[:MAX_DECISION_ROWS]
+    )
+    more = len(changes) - MAX_DECISION_ROWS
+    tail = f"<p>… and {more} more changes (all of them are in --json).</p>" if more > 0 else ""
+    return (
+        f"<details><summary>{len(changes)} scaling decisions of {len(run.decisions)}</summary>"
+        f"<table><thead><tr><th>t (s)</th><th>replicas</th><th>bound by</th><th>reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{tail}</details>"
+    )
+
+
+def write(
+    path: str | pathlib.Path,
+    runs: Sequence[outcomes.Run],
+    arrival_t: outcomes.Floats,
+    orc: oracle_mod.Oracle | None,
+    *,
+    title: str,
+    subtitle: str,
+) -> pathlib.Path:
+    oracle_text = ""
+    if orc is not None:
+        oracle_text = (
+            f"Oracle: one replica meets the SLO up to {orc.capacity_rps:.3g} req/s; with instant provisioning "
+            f"and perfect knowledge the workload needs {orc.gpu_hours:.3g} GPU-hours."
+        )
+    sections = [
+        html.Section(
+            title="Comparison",
+            text=oracle_text,
+            tables=(
+                html.Table(
+                    columns=COLUMNS, rows=tuple(table_rows(runs, orc)), caption="latencies in seconds"
+                ),
+            ),
+        )
+    ]
+    for run in runs:
+        sections.append(
+            html.Section(
+                title=run.policy,
+                text=f"{run.summary.requests} requests, {run.events} events, simulated in {run.wall_s:.2f} s.",
+                figures=(policy_figure(run, np.asarray(arrival_t), orc),),
+                html=decisions_html(run),
+            )
+        )
+    return html.write(path, title, sections, subtitle=subtitle)

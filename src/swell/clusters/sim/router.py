@@ -1,0 +1,53 @@
+"""The simulated request router: least outstanding requests, or round-robin like a Service.
+
+Only ready replicas receive requests. Least outstanding requests (the gateway's default, like
+Envoy's LEAST_REQUEST without sampling) picks the replica holding the fewest unfinished requests,
+ties going to the one ready longest; round-robin cycles through ready replicas as kube-proxy's
+load balancing roughly does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from swell.clusters.sim import replicas
+
+Kind = Literal["least-outstanding", "round-robin"]
+KINDS: tuple[Kind, ...] = ("least-outstanding", "round-robin")
+
+
+class Router:
+    def __init__(self, kind: Kind = "least-outstanding") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown router {kind!r}; known: {', '.join(KINDS)}")
+        self.kind = kind
+        self.ready: list[replicas.SimReplica] = []
+        self._next = 0
+
+    def add(self, rep: replicas.SimReplica) -> None:
+        self.ready.append(rep)
+
+    def remove(self, rep: replicas.SimReplica) -> None:
+        if rep in self.ready:
+            self.ready.remove(rep)
+
+    def choose(self) -> replicas.SimReplica | None:
+        ready = self.ready
+        if not ready:
+            return None
+        if self.kind == "round-robin":
+            self._next = (self._next + 1) % len(ready)
+            return ready[self._next]
+        best = ready[0]
+        least = len(best.live)
+        if least:
+            for rep in ready:
+                n = len(rep.live)
+                if n < least:
+                    best, least = rep, n
+                    if not n:
+                        break
+        return best
+
+    def __len__(self) -> int:
+        return len(self.ready)

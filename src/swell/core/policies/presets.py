@@ -1,0 +1,162 @@
+"""Named policy presets: what the seeds configure, and swell's own default, as recipe rewrites.
+
+Each preset is a function `Recipe -> Recipe` that keeps the service, resources, node pool, SLO and
+replica bounds and replaces how the service is scaled (signals, policy, behavior, polling and
+scrape intervals), so policies can be compared on the same service and cluster. `apply(name, r)`
+runs one; `NAMES` lists them; "recipe" leaves the recipe as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from swell import recipe, recipe_corrino
+
+Preset = Callable[[recipe.Recipe], recipe.Recipe]
+E2E = "vllm:e2e_request_latency_seconds"
+
+
+def _with(rec: recipe.Recipe, autoscaling: dict[str, Any]) -> recipe.Recipe:
+    """The recipe with its autoscaling replaced, keeping min/max replicas and headroom."""
+    a = rec.autoscaling
+    keep = {
+        "min_replicas": a.min_replicas,
+        "max_replicas": a.max_replicas,
+        "headroom_nodes": a.headroom_nodes,
+    }
+    data = rec.model_dump(by_alias=True, exclude={"autoscaling"})
+    data["autoscaling"] = keep | autoscaling
+    return recipe.Recipe.model_validate(data)
+
+
+def _scrape(seconds: float) -> dict[str, Any]:
+    return {"source": "embedded", "scrape_interval_s": seconds}
+
+
+def seed_hpa_latency(rec: recipe.Recipe) -> recipe.Recipe:
+    """Seed 000: HPA on average end-to-end latency, rate(_sum)/rate(_count) over 1 m, target 200 ms.
+
+    prometheus-adapter serves it as an object metric (Value target: ceil(ready x value / 0.2));
+    the HPA syncs every 15 s with the default behavior; Prometheus scrapes every 10 s."""
+    signal = {
+        "name": "avg_e2e_latency", "kind": "ratio", "numerator": E2E + "_sum",
+        "denominator": E2E + "_count", "window_s": 60.0, "target": 0.2, "target_type": "Value",
+    }  # fmt: skip
+    return _with(
+        rec, {"policy": "hpa", "signals": [signal], "polling_interval_s": 15.0, "metrics": _scrape(10.0)}
+    )
+
+
+def corrino_keda(rec: recipe.Recipe) -> recipe.Recipe:
+    """Seed 001: KEDA with Corrino's default query, the share of requests slower than 5 s over 5 m,
+    threshold 0.5, and Corrino's documented example parameters (polling 15 s, cooldown 60 s,
+    stabilization 120 s up / 180 s down, one pod per 60 s up / per 90 s down).
+
+    Prometheus is the prometheus-community chart Corrino installs: it scrapes every 1 m."""
+    d = recipe_corrino.POD_DEFAULTS
+    minutes = float(str(d["collect_metrics_timespan"]).rstrip("m")) * 60.0
+    signal = {
+        "name": recipe_corrino.DEFAULT_SIGNAL, "kind": "histogram_fraction", "metric": E2E, "le": 5.0,
+        "window_s": minutes, "target": d["scaling_threshold"], "target_type": "Value",
+    }  # fmt: skip
+    rules = {
+        "scale_up": {
+            "stabilization_window_s": d["stabilization_window_up"],
+            "policies": [{"type": "Pods", "value": 1, "period_s": d["scaling_period_up"]}],
+        },
+        "scale_down": {
+            "stabilization_window_s": d["stabilization_window_down"],
+            "policies": [{"type": "Pods", "value": 1, "period_s": d["scaling_period_down"]}],
+        },
+    }
+    return _with(rec, {
+        "policy": "threshold", "signals": [signal], "polling_interval_s": float(d["polling_interval"]),
+        "cooldown_s": float(d["scaling_cooldown"]), "behavior": rules, "metrics": _scrape(60.0),
+    })  # fmt: skip
+
+
+def gpu_util_hpa(rec: recipe.Recipe) -> recipe.Recipe:
+    """Seeds 002/004: HPA on DCGM GPU utilisation averaged over the pods, target 20 %.
+
+    dcgm-exporter collects every 30 s; the HPA syncs every 15 s with the default behavior."""
+    signal = {"name": "gpu_util", "kind": "utilization", "resource": "gpu", "window_s": 60.0,
+              "target": 20.0, "target_type": "Utilization"}  # fmt: skip
+    return _with(
+        rec, {"policy": "hpa", "signals": [signal], "polling_interval_s": 15.0, "metrics": _scrape(30.0)}
+    )
+
+
+def cpu_hpa(rec: recipe.Recipe) -> recipe.Recipe:
+    """Seed 002: the classic CPU HPA (`kubectl autoscale --cpu-percent=50`), metrics-server every 15 s."""
+    signal = {"name": "cpu", "kind": "utilization", "resource": "cpu", "window_s": 60.0,
+              "target": 50.0, "target_type": "Utilization"}  # fmt: skip
+    return _with(
+        rec, {"policy": "hpa", "signals": [signal], "polling_interval_s": 15.0, "metrics": _scrape(15.0)}
+    )
+
+
+def knative_kpa(rec: recipe.Recipe) -> recipe.Recipe:
+    """Knative KPA defaults: concurrency target 100 x 70 % utilisation per pod, stable window 60 s,
+    panic window 6 s (10 %), panic at 200 %, scale down at most halving, decisions every 2 s;
+    the queue-proxy reports concurrency every second."""
+    signal = {"name": "concurrency", "kind": "gauge", "metric": "swell_outstanding_requests", "aggregate": "sum",
+              "window_s": 60.0, "target": 70.0, "target_type": "AverageValue"}  # fmt: skip
+    panic = {"signal": "concurrency", "stable_window_s": 60.0, "panic_window_s": 6.0, "panic_threshold": 2.0,
+             "max_scale_up_rate": 1000.0, "max_scale_down_rate": 2.0}  # fmt: skip
+    return _with(rec, {
+        "policy": "panic", "signals": [signal], "panic": panic, "polling_interval_s": 2.0,
+        "cooldown_s": 30.0, "metrics": _scrape(1.0),
+    })  # fmt: skip
+
+
+def swell(rec: recipe.Recipe) -> recipe.Recipe:
+    """swell's default with today's rules: LLM-native signals read every 5 s.
+
+    Waiting requests (any queue means the replicas are saturated; AverageValue 2 per replica) and
+    running requests per replica (the batch size at which decode latency still meets the SLO),
+    a 10 s panic window over the waiting queue to scale up on a surge at once, and a safe
+    scale-down: 5 min stabilization, then one replica per minute, never on missing data."""
+    sigs = [
+        {"name": "waiting", "kind": "gauge", "metric": "vllm:num_requests_waiting", "aggregate": "sum",
+         "window_s": 30.0, "target": 2.0, "target_type": "AverageValue"},
+        {"name": "running", "kind": "gauge", "metric": "vllm:num_requests_running", "aggregate": "sum",
+         "window_s": 60.0, "target": 24.0, "target_type": "AverageValue"},
+    ]  # fmt: skip
+    panic = {"signal": "running", "stable_window_s": 60.0, "panic_window_s": 10.0, "panic_threshold": 1.5}
+    behavior = {
+        "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15},
+                                                              {"type": "Pods", "value": 4, "period_s": 15}]},
+        "scale_down": {"stabilization_window_s": 300, "policies": [{"type": "Pods", "value": 1, "period_s": 60}]},
+    }  # fmt: skip
+    return _with(rec, {
+        "policy": "swell", "signals": sigs, "panic": panic, "behavior": behavior, "polling_interval_s": 5.0,
+        "metrics": _scrape(1.0),
+    })  # fmt: skip
+
+
+def as_written(rec: recipe.Recipe) -> recipe.Recipe:
+    return rec
+
+
+PRESETS: dict[str, Preset] = {
+    "seed-hpa-latency": seed_hpa_latency,
+    "corrino-keda": corrino_keda,
+    "gpu-util-hpa": gpu_util_hpa,
+    "cpu-hpa": cpu_hpa,
+    "knative-kpa": knative_kpa,
+    "swell": swell,
+    "recipe": as_written,
+}
+NAMES = tuple(PRESETS)
+
+
+def get(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown policy preset {name!r}; known: {', '.join(NAMES)}") from None
+
+
+def apply(name: str, rec: recipe.Recipe) -> recipe.Recipe:
+    return get(name)(rec)

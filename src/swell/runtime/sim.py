@@ -1,0 +1,247 @@
+"""The simulator's wiring: the real Controller stepping a simulated cluster in virtual time.
+
+`simulate(recipe, arrivals, policy)` runs one policy: the event loop scrapes the replicas into
+metric windows at the recipe's scrape interval, and every polling interval reads the signals and
+calls `Controller.step` (synchronous, I/O-free) on a ManualClock's time. `compare` runs several
+policies on the very same arrivals, plus the oracle. Nothing policy-specific lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swell import clock, errors, recipe
+from swell.clusters.sim import cluster as cluster_mod
+from swell.clusters.sim import events, oracle, outcomes
+from swell.control import history, loop
+from swell.core import decision, signals, windows
+from swell.core.policies import presets
+from swell.workload import arrivals as arrivals_mod
+from swell.workload import patterns, rates, servegen, traces
+
+DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
+BATCH = 4096
+DEFAULT_OPTIONS = cluster_mod.Options()
+Progress = Callable[[str, float], None]
+
+
+def slo_of(rec: recipe.Recipe) -> recipe.SLO:
+    """The recipe's SLO, or a 2 s TTFT at p95 when it sets no latency target."""
+    return rec.slo if (rec.slo.ttft_s is not None or rec.slo.e2e_s is not None) else DEFAULT_SLO
+
+
+def policy_recipe(rec: recipe.Recipe, name: str) -> recipe.Recipe:
+    """The recipe scaled by a named preset; bad names are a RecipeError listing the known ones."""
+    if name not in presets.PRESETS:
+        raise errors.RecipeError(
+            "--compare",
+            [
+                errors.Problem(
+                    path="policy",
+                    value=name,
+                    rule=f"unknown policy preset; known: {', '.join(presets.NAMES)}",
+                )
+            ],
+        )
+    return presets.apply(name, rec)
+
+
+def _batches(a: arrivals_mod.Arrivals) -> Iterator[arrivals_mod.Arrivals]:
+    for lo in range(0, len(a), BATCH):
+        yield a[lo : lo + BATCH]
+
+
+def simulate(
+    rec: recipe.Recipe,
+    arrivals: arrivals_mod.Arrivals,
+    *,
+    horizon_s: float,
+    policy: str = "recipe",
+    seed: int = 0,
+    options: cluster_mod.Options = DEFAULT_OPTIONS,
+    progress: Progress | None = None,
+) -> outcomes.Run:
+    """Run one policy over `arrivals` until `horizon_s` (then let in-flight requests finish)."""
+    started = time.perf_counter()
+    prec = policy_recipe(rec, policy)
+    auto = prec.autoscaling
+    sigs = signals.required(auto)
+    scrape_s = auto.metrics.scrape_interval_s
+    retention = max([s.window_s for s in sigs] or [60.0]) + 3 * max(scrape_s, auto.polling_interval_s)
+    store = windows.Store(retention_s=retention, wanted=signals.metric_names(sigs))
+    ev = events.Loop(seed)
+    sim = cluster_mod.Cluster(prec, ev, store, sigs, options)
+    decisions: list[decision.Decision] = []
+    hist = history.History(maxlen=1)
+    hist.listen(lambda e: decisions.append(e.decision))
+    ctrl = loop.Controller(prec, history=hist)
+    vclock = clock.ManualClock()
+    rows: list[tuple[float, int, int, int, int, int, int]] = []
+    step_pct = max(horizon_s / 100.0, auto.polling_interval_s)
+    marks = {"next": 0.0}
+
+    def tick(now: float) -> None:
+        vclock.set(now)
+        readings = signals.evaluate_all(sigs, store, now, prec.resources)
+        state = loop.ClusterState(current=sim.target, replicas=sim.replica_infos(), nodes=sim.node_infos())
+        d = ctrl.step(vclock.now(), state, readings)
+        if d.desired != state.current:
+            sim.set_target(now, d.desired)
+        c = sim.counts()
+        rows.append(
+            (now, sim.target, c["ready"], c["starting"], c["pending"], c["nodes"], c["nodes_provisioning"])
+        )
+        if progress is not None and now >= marks["next"]:
+            marks["next"] = now + step_pct
+            progress(policy, min(1.0, now / horizon_s))
+        if now >= horizon_s and sim.requests.in_flight == 0:
+            ev.stop()
+
+    sim.start(0.0)
+    sim.feed(_batches(arrivals))
+    ev.every(0.0, scrape_s, events.SCRAPE, sim.scrape)
+    ev.every(auto.polling_interval_s, auto.polling_interval_s, events.CONTROL, tick)
+    end = ev.run(until=horizon_s + options.request_timeout_s)
+    sim.finish(end)
+    if progress is not None:
+        progress(policy, 1.0)
+    gpu_hours = sim.pool.gpu_seconds(0.0, horizon_s) / 3600.0
+    req = sim.requests.arrays()
+    slo = slo_of(prec)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    timeline = outcomes.Timeline(
+        t=np.asarray(cols[0], dtype=np.float64),
+        **{k: np.asarray(cols[i + 1], dtype=np.int64)
+           for i, k in enumerate(("desired", "ready", "starting", "pending", "nodes", "nodes_provisioning"))},
+    )  # fmt: skip
+    nodes = tuple({"name": n.name, **n.timeline} for n in (*sim.pool.gone, *sim.pool.nodes.values()))
+    return outcomes.Run(
+        policy=policy,
+        config=prec,
+        slo=slo,
+        horizon_s=horizon_s,
+        summary=outcomes.Summary.of(req, slo),
+        gpu_hours=gpu_hours,
+        cost=gpu_hours * prec.node_pool.price_per_gpu_hour,
+        requests=req,
+        timeline=timeline,
+        decisions=tuple(decisions),
+        wall_s=time.perf_counter() - started,
+        events=ev.processed,
+        node_timelines=nodes,  # type: ignore[arg-type]
+        extra={"samples": sim.emitter.samples, "nodes_given_up": sim.pool.given_up},
+    )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Comparison:
+    runs: tuple[outcomes.Run, ...]
+    oracle: oracle.Oracle | None
+    arrivals: arrivals_mod.Arrivals
+    horizon_s: float
+    workload: str
+    seed: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        o = self.oracle
+        return {
+            "workload": self.workload,
+            "seed": self.seed,
+            "horizon_s": self.horizon_s,
+            "requests": len(self.arrivals),
+            "oracle": o.to_json() if o is not None else None,
+            "policies": [r.to_json(o.gpu_hours if o is not None else None) for r in self.runs],
+        }
+
+
+def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> float:
+    """How long to offer load: --duration, else the workload's own length."""
+    if duration_s is not None:
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise errors.RecipeError(
+                "--duration", [errors.Problem(path="duration", value=duration_s, rule="must be a time > 0")]
+            )
+        return duration_s
+    natural = workload.natural_duration_s
+    if natural is None:
+        raise errors.RecipeError(
+            "--workload",
+            [errors.Problem(path="duration", value=None,
+                            rule=f"'{workload.description}' never ends by itself: give --duration (e.g. 10m)")],
+        )  # fmt: skip
+    return natural
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compressed:
+    """A rate schedule played `factor` times faster: K x the rate, 1/K of the length."""
+
+    inner: rates.RateSchedule
+    factor: float
+
+    def rate(self, t: arrivals_mod.FloatArray) -> arrivals_mod.FloatArray:
+        return self.inner.rate(np.asarray(t) * self.factor) * self.factor
+
+    @property
+    def natural_duration_s(self) -> float | None:
+        d = self.inner.natural_duration_s
+        return None if d is None else d / self.factor
+
+    @property
+    def description(self) -> str:
+        return f"{self.inner.description}, ×{self.factor:g} faster"
+
+
+def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> arrivals_mod.Workload:
+    """The workload with its rate multiplied by `scale` and its time compressed `speedup` times."""
+    if isinstance(workload, traces.Replay | servegen.ServeGenReplay):
+        return dataclasses.replace(workload, scale=workload.scale * scale, speedup=workload.speedup * speedup)
+    if isinstance(workload, patterns.OpenLoop):
+        schedule: rates.RateSchedule = workload.schedule
+        if scale != 1.0:
+            schedule = rates.Scaled(inner=schedule, factor=scale)
+        if speedup != 1.0:
+            schedule = Compressed(inner=schedule, factor=speedup)
+        return dataclasses.replace(workload, schedule=schedule)
+    raise errors.RecipeError(
+        "--workload",
+        [errors.Problem(path="kind", value=type(workload).__name__,
+                        rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop")],
+    )  # fmt: skip
+
+
+def compare(
+    rec: recipe.Recipe,
+    workload: arrivals_mod.Workload,
+    policies: Sequence[str],
+    *,
+    seed: int = 0,
+    duration_s: float | None = None,
+    options: cluster_mod.Options = DEFAULT_OPTIONS,
+    with_oracle: bool = True,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Every policy on the same arrivals (drawn once from the seed), and the oracle."""
+    for name in policies:
+        policy_recipe(rec, name)  # fail on a bad name before any work
+    horizon = horizon_of(workload, duration_s)
+    arr = arrivals_mod.collect(workload, seed=seed, horizon_s=horizon)
+    orc = None
+    if with_oracle:
+        if progress is not None:
+            progress("oracle", 0.0)
+        orc = oracle.for_workload(rec, slo_of(rec), arr.t, arr.input_tokens, arr.output_tokens, horizon, seed)
+    runs = tuple(
+        simulate(rec, arr, horizon_s=horizon, policy=p, seed=seed, options=options, progress=progress)
+        for p in policies
+    )
+    return Comparison(
+        runs=runs, oracle=orc, arrivals=arr, horizon_s=horizon, workload=workload.description, seed=seed
+    )
