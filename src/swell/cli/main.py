@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "swell.cli.recipe_cmds",  # validate, plan, decide
     "swell.cli.bench",
     "swell.cli.up",
+    "swell.cli.simulate",
 ]
 
 app = typer.Typer(
