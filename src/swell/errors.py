@@ -6,7 +6,8 @@
     │                               without a Prometheus server)
     ├── MetricsError                a scrape or a Prometheus query failed (read as "no value" upstream)
     ├── ClusterError                a cluster could not observe or apply (process, API server)
-    │   └── CapacityError           no slot / node for a replica
+    │   ├── CapacityError           no slot / node for a replica
+    │   └── KubernetesError         the Kubernetes API answered an error (carries the HTTP status)
     └── EngineError                 a model server could not start or answered badly
 
 The CLI turns any SwellError into a message and exit code 1, never a traceback.
@@ -60,6 +61,14 @@ class ClusterError(SwellError):
 
 class CapacityError(ClusterError):
     """No device slot or node can hold another replica."""
+
+
+class KubernetesError(ClusterError):
+    """The Kubernetes API answered with an error; `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class EngineError(SwellError):

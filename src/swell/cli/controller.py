@@ -1,0 +1,109 @@
+"""`swell controller`: scale the targets of every ScalingRecipe in a Kubernetes cluster.
+
+Runs in a pod (in-cluster config) or outside (kubeconfig). The runtime, and with it the
+`kubernetes` client (the optional `[kubernetes]` extra), is imported only when the command runs,
+so the rest of the CLI works without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from swell import errors
+
+
+def _identity() -> str:
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _bind(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit():
+        raise errors.ClusterError(f"--metrics-bind-address {addr!r}: expected HOST:PORT, e.g. 0.0.0.0:8080")
+    return host or "0.0.0.0", int(port)
+
+
+async def _run(kubeconfig: str | None, context: str | None, opts: Any) -> None:
+    api = importlib.import_module("swell.clusters.kubernetes.api")
+    runtime = importlib.import_module("swell.runtime.kubernetes")
+    client = await api.KubeApi.connect(kubeconfig, context)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await runtime.Runtime(client, opts).run(stop)
+    finally:
+        await client.close()
+
+
+def controller(
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="watch one namespace (default: all)")
+    ] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option(envvar="SWELL_PROMETHEUS_URL", help="Prometheus for recipes that name none")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="decide and publish, patch nothing")] = False,
+    identity: Annotated[
+        str | None, typer.Option("--id", help="leader-election identity (default: $POD_NAME or host-pid)")
+    ] = None,
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect/--no-leader-elect", help="hold a Lease before acting")
+    ] = True,
+    lease_namespace: Annotated[
+        str, typer.Option(envvar="POD_NAMESPACE", help="namespace of the Lease")
+    ] = "default",
+    lease_name: Annotated[str, typer.Option(help="name of the Lease")] = "swell-controller",
+    lease_duration: Annotated[float, typer.Option(help="seconds a Lease lasts without renewal")] = 15.0,
+    renew_deadline: Annotated[
+        float, typer.Option(help="seconds the leader may fail to renew before it stops")
+    ] = 10.0,
+    retry_period: Annotated[float, typer.Option(help="seconds between election rounds")] = 2.0,
+    resync: Annotated[float, typer.Option(help="seconds between listings of the ScalingRecipes")] = 5.0,
+    metrics_bind_address: Annotated[
+        str, typer.Option(help="HOST:PORT for /metrics and /healthz (port 0: any)")
+    ] = "0.0.0.0:8080",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    host, port = _bind(metrics_bind_address)
+    runtime = importlib.import_module("swell.runtime.kubernetes")
+    opts = runtime.Options(
+        identity=identity or _identity(),
+        namespace=namespace,
+        prometheus_url=prometheus_url,
+        dry_run=dry_run,
+        leader_elect=leader_elect,
+        lease_namespace=lease_namespace,
+        lease_name=lease_name,
+        lease_duration_s=lease_duration,
+        renew_deadline_s=renew_deadline,
+        retry_period_s=retry_period,
+        resync_s=resync,
+        host=host,
+        port=port,
+    )
+    asyncio.run(_run(kubeconfig, context, opts))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("controller")(controller)

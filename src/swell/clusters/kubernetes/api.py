@@ -1,0 +1,227 @@
+"""The Kubernetes API as swell needs it; the only module that imports the `kubernetes` client.
+
+`Api` is the small protocol the controller, headroom and lease code talk to: JSON objects in and
+out, every error an `errors.KubernetesError` carrying the HTTP status. `KubeApi` implements it with
+the official client's asyncio API (`kubernetes.aio`), from a kubeconfig or in-cluster;
+`fake.FakeApi` implements it in memory for unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+from kubernetes.aio import client, config
+from kubernetes.aio.config import config_exception
+
+from swell import errors
+from swell.clusters.kubernetes import scalingrecipe
+
+Obj = dict[str, Any]
+TargetRef = scalingrecipe.TargetRef
+
+RECIPES = f"/apis/{scalingrecipe.API_VERSION}"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scale:
+    """The target's autoscaling/v1 Scale: asked-for replicas, observed replicas, pod selector."""
+
+    replicas: int
+    observed: int
+    selector: str
+
+
+class Api(Protocol):
+    async def get_scale(self, ref: TargetRef) -> Scale: ...
+
+    async def patch_scale(self, ref: TargetRef, replicas: int) -> Scale: ...
+
+    async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]: ...
+
+    async def create_pod(self, namespace: str, body: Obj) -> Obj: ...
+
+    async def delete_pod(self, namespace: str, name: str) -> None: ...
+
+    async def list_nodes(self, labels: str = "") -> list[Obj]: ...
+
+    async def list_recipes(self, namespace: str | None) -> list[Obj]: ...
+
+    async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None: ...
+
+    async def get_lease(self, namespace: str, name: str) -> Obj | None: ...
+
+    async def create_lease(self, namespace: str, body: Obj) -> Obj: ...
+
+    async def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj: ...
+
+    async def create_event(self, namespace: str, body: Obj) -> None: ...
+
+    async def get_priority_class(self, name: str) -> Obj | None: ...
+
+    async def close(self) -> None: ...
+
+
+def scale_of(obj: Obj) -> Scale:
+    """An autoscaling/v1 Scale object -> Scale (a missing spec.replicas means 0, as the API does)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return Scale(
+        replicas=int(spec.get("replicas") or 0),
+        observed=int(status.get("replicas") or 0),
+        selector=str(status.get("selector") or ""),
+    )
+
+
+def _group_path(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+
+
+class KubeApi:
+    """`Api` over the official client's asyncio API; raw paths, so any kind with /scale works."""
+
+    def __init__(self, cfg: client.Configuration, *, timeout_s: float = 10.0) -> None:
+        self._client = client.ApiClient(cfg)
+        self._timeout = timeout_s
+        self._plurals: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeApi:
+        """From `kubeconfig` (or $KUBECONFIG, ~/.kube/config), or in-cluster when run in a pod."""
+        cfg = client.Configuration()
+        try:
+            if (
+                kubeconfig is None
+                and "KUBERNETES_SERVICE_HOST" in os.environ
+                and not os.environ.get("KUBECONFIG")
+            ):
+                config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            else:
+                path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+                await config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=path, context=context, client_configuration=cfg
+                )
+        except (config_exception.ConfigException, OSError, ValueError) as exc:
+            raise errors.ClusterError(f"cannot load the Kubernetes configuration: {exc}") from None
+        return cls(cfg)
+
+    async def close(self) -> None:
+        await self._client.close()  # type: ignore[no-untyped-call]
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        missing_ok: bool = False,
+    ) -> Obj | None:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            m, url, hdrs, data, post = await self._client.param_serialize(
+                method,
+                path,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = await self._client.call_api(m, url, hdrs, data, post, _request_timeout=self._timeout)
+            raw = await resp.read()  # type: ignore[no-untyped-call]
+        except (aiohttp.ClientError, TimeoutError, OSError, client.ApiException) as exc:
+            raise errors.KubernetesError(
+                f"{method} {path}: no answer from the API server: {exc}", status=0
+            ) from None
+        if resp.status == 404 and missing_ok:
+            return None
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"message": raw[:200].decode(errors="replace")}
+        if resp.status >= 400:
+            msg = payload.get("message") if isinstance(payload, dict) else None
+            raise errors.KubernetesError(
+                f"{method} {path}: HTTP {resp.status}: {msg or resp.reason}", status=resp.status
+            )
+        return payload if isinstance(payload, dict) else {}
+
+    async def _plural(self, api_version: str, kind: str) -> str:
+        """The resource name of `kind` from API discovery; checks it has a scale subresource."""
+        key = (api_version, kind)
+        if key not in self._plurals:
+            doc = await self._call("GET", _group_path(api_version), missing_ok=True)
+            if doc is None:
+                raise errors.KubernetesError(f"the API server does not serve {api_version}", status=404)
+            names = {r.get("name", "") for r in doc.get("resources", [])}
+            for r in doc.get("resources", []):
+                if r.get("kind") == kind and "/" not in r.get("name", ""):
+                    if r["name"] + "/scale" not in names:
+                        raise errors.KubernetesError(
+                            f"{kind} ({api_version}) has no scale subresource", status=422
+                        )
+                    self._plurals[key] = r["name"]
+                    break
+            else:
+                raise errors.KubernetesError(f"{api_version} has no kind {kind}", status=404)
+        return self._plurals[key]
+
+    async def _scale_path(self, ref: TargetRef) -> str:
+        plural = await self._plural(ref.api_version, ref.kind)
+        return f"{_group_path(ref.api_version)}/namespaces/{ref.namespace}/{plural}/{ref.name}/scale"
+
+    async def get_scale(self, ref: TargetRef) -> Scale:
+        obj = await self._call("GET", await self._scale_path(ref))
+        return scale_of(obj or {})
+
+    async def patch_scale(self, ref: TargetRef, replicas: int) -> Scale:
+        body = {"spec": {"replicas": replicas}}
+        obj = await self._call("PATCH", await self._scale_path(ref), body=body, content_type=MERGE_PATCH)
+        return scale_of(obj or {})
+
+    async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]:
+        path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+        query = [(k, v) for k, v in (("labelSelector", labels), ("fieldSelector", fields)) if v]
+        return list((await self._call("GET", path, query=query) or {}).get("items", []))
+
+    async def create_pod(self, namespace: str, body: Obj) -> Obj:
+        return await self._call("POST", f"/api/v1/namespaces/{namespace}/pods", body=body) or {}
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        await self._call("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", missing_ok=True)
+
+    async def list_nodes(self, labels: str = "") -> list[Obj]:
+        query = [("labelSelector", labels)] if labels else []
+        return list((await self._call("GET", "/api/v1/nodes", query=query) or {}).get("items", []))
+
+    async def list_recipes(self, namespace: str | None) -> list[Obj]:
+        ns = f"/namespaces/{namespace}" if namespace else ""
+        doc = await self._call("GET", f"{RECIPES}{ns}/{scalingrecipe.PLURAL}")
+        return list((doc or {}).get("items", []))
+
+    async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None:
+        path = f"{RECIPES}/namespaces/{namespace}/{scalingrecipe.PLURAL}/{name}/status"
+        await self._call("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+
+    def _lease_path(self, namespace: str, name: str = "") -> str:
+        base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        return f"{base}/{name}" if name else base
+
+    async def get_lease(self, namespace: str, name: str) -> Obj | None:
+        return await self._call("GET", self._lease_path(namespace, name), missing_ok=True)
+
+    async def create_lease(self, namespace: str, body: Obj) -> Obj:
+        return await self._call("POST", self._lease_path(namespace), body=body) or {}
+
+    async def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj:
+        return await self._call("PUT", self._lease_path(namespace, name), body=body) or {}
+
+    async def create_event(self, namespace: str, body: Obj) -> None:
+        await self._call("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+
+    async def get_priority_class(self, name: str) -> Obj | None:
+        return await self._call("GET", f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}", missing_ok=True)

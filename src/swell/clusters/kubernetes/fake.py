@@ -1,0 +1,189 @@
+"""An in-memory `api.Api` for unit tests: scale targets, pods, nodes, recipes, leases, events.
+
+It keeps the API server's rules that the controller relies on: merge patches on status, Lease
+updates that fail with 409 when the resourceVersion is stale, 404 for what is not there, 409 for
+a pod name that is taken. `fail(op, 503, 409)` makes the next calls of `op` fail with those
+statuses, so retries and outages can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import defaultdict, deque
+from typing import Any
+
+from swell import errors
+from swell.clusters.kubernetes import api, scalingrecipe
+
+Obj = dict[str, Any]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: maps merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def _labels_match(obj: Obj, selector: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.scales: dict[tuple[str, str, str], Obj] = {}  # (namespace, kind, name) -> scale
+        self.pods: dict[tuple[str, str], Obj] = {}
+        self.nodes: dict[str, Obj] = {}
+        self.recipes: dict[tuple[str, str], Obj] = {}
+        self.leases: dict[tuple[str, str], Obj] = {}
+        self.priority_classes: dict[str, Obj] = {}
+        self.events: list[Obj] = []
+        self.calls: list[tuple[str, Any]] = []
+        self._failures: dict[str, deque[int]] = defaultdict(deque)
+        self._rv = itertools.count(1)
+
+    # -- test helpers -----------------------------------------------------------------------
+
+    def fail(self, op: str, *statuses: int) -> None:
+        """The next len(statuses) calls of method `op` fail with these HTTP statuses."""
+        self._failures[op].extend(statuses)
+
+    def _enter(self, op: str, *args: Any) -> None:
+        self.calls.append((op, args))
+        if self._failures[op]:
+            status = self._failures[op].popleft()
+            raise errors.KubernetesError(f"{op}: HTTP {status} (injected)", status=status)
+
+    def add_target(
+        self, ref: api.TargetRef, replicas: int, selector: str = "", observed: int | None = None
+    ) -> None:
+        self.scales[(ref.namespace, ref.kind, ref.name)] = {
+            "spec": {"replicas": replicas},
+            "status": {"replicas": replicas if observed is None else observed, "selector": selector},
+        }
+
+    def target_replicas(self, ref: api.TargetRef) -> int:
+        return int(self.scales[(ref.namespace, ref.kind, ref.name)]["spec"]["replicas"])
+
+    def add(self, obj: Obj) -> Obj:
+        """Store a pod, node or ScalingRecipe by its kind."""
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("resourceVersion", str(next(self._rv)))
+        kind, name, ns = obj.get("kind"), meta["name"], meta.get("namespace", "default")
+        if kind == "Node":
+            self.nodes[name] = obj
+        elif kind == scalingrecipe.KIND:
+            meta.setdefault("namespace", ns)
+            meta.setdefault("generation", 1)
+            self.recipes[(ns, name)] = obj
+        else:
+            meta.setdefault("namespace", ns)
+            self.pods[(ns, name)] = obj
+        return obj
+
+    # -- api.Api ----------------------------------------------------------------------------
+
+    def _scale(self, ref: api.TargetRef) -> Obj:
+        try:
+            return self.scales[(ref.namespace, ref.kind, ref.name)]
+        except KeyError:
+            raise errors.KubernetesError(f"{ref} not found", status=404) from None
+
+    async def get_scale(self, ref: api.TargetRef) -> api.Scale:
+        self._enter("get_scale", ref)
+        return api.scale_of(self._scale(ref))
+
+    async def patch_scale(self, ref: api.TargetRef, replicas: int) -> api.Scale:
+        self._enter("patch_scale", ref, replicas)
+        scale = self._scale(ref)
+        scale["spec"]["replicas"] = replicas
+        return api.scale_of(scale)
+
+    async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]:
+        self._enter("list_pods", namespace, labels, fields)
+        node = fields.removeprefix("spec.nodeName=") if fields.startswith("spec.nodeName=") else None
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in sorted(self.pods.items())
+            if (namespace is None or ns == namespace)
+            and _labels_match(p, labels)
+            and (node is None or (p.get("spec") or {}).get("nodeName") == node)
+        ]
+
+    async def create_pod(self, namespace: str, body: Obj) -> Obj:
+        self._enter("create_pod", namespace, body)
+        name = body["metadata"]["name"]
+        if (namespace, name) in self.pods:
+            raise errors.KubernetesError(f"pod {name} already exists", status=409)
+        obj = merge_patch({"metadata": {"namespace": namespace}, "status": {"phase": "Pending"}}, body)
+        return self.add(obj)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        self._enter("delete_pod", namespace, name)
+        self.pods.pop((namespace, name), None)
+
+    async def list_nodes(self, labels: str = "") -> list[Obj]:
+        self._enter("list_nodes", labels)
+        return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
+
+    async def list_recipes(self, namespace: str | None) -> list[Obj]:
+        self._enter("list_recipes", namespace)
+        return [copy.deepcopy(r) for (ns, _), r in sorted(self.recipes.items()) if namespace in (None, ns)]
+
+    async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None:
+        self._enter("patch_recipe_status", namespace, name, status)
+        obj = self.recipes.get((namespace, name))
+        if obj is None:
+            raise errors.KubernetesError(f"{scalingrecipe.KIND} {namespace}/{name} not found", status=404)
+        obj["status"] = merge_patch(obj.get("status") or {}, status)
+
+    async def get_lease(self, namespace: str, name: str) -> Obj | None:
+        self._enter("get_lease", namespace, name)
+        lease = self.leases.get((namespace, name))
+        return copy.deepcopy(lease) if lease else None
+
+    async def create_lease(self, namespace: str, body: Obj) -> Obj:
+        self._enter("create_lease", namespace, body)
+        key = (namespace, body["metadata"]["name"])
+        if key in self.leases:
+            raise errors.KubernetesError(f"lease {key[1]} already exists", status=409)
+        obj = merge_patch(
+            body, {"metadata": {"namespace": namespace, "resourceVersion": str(next(self._rv))}}
+        )
+        self.leases[key] = obj
+        return copy.deepcopy(obj)
+
+    async def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj:
+        self._enter("replace_lease", namespace, name, body)
+        old = self.leases.get((namespace, name))
+        if old is None:
+            raise errors.KubernetesError(f"lease {name} not found", status=404)
+        if (body.get("metadata") or {}).get("resourceVersion") != old["metadata"]["resourceVersion"]:
+            raise errors.KubernetesError(f"lease {name}: the object has been modified", status=409)
+        obj = merge_patch(body, {"metadata": {"resourceVersion": str(next(self._rv))}})
+        self.leases[(namespace, name)] = obj
+        return copy.deepcopy(obj)
+
+    async def create_event(self, namespace: str, body: Obj) -> None:
+        self._enter("create_event", namespace, body)
+        self.events.append(copy.deepcopy(body))
+
+    async def get_priority_class(self, name: str) -> Obj | None:
+        self._enter("get_priority_class", name)
+        return copy.deepcopy(self.priority_classes.get(name))
+
+    async def close(self) -> None:
+        self.calls.append(("close", ()))

@@ -1,0 +1,139 @@
+"""The ScalingRecipe custom resource (group swell.dev): its spec read as a recipe and a target.
+
+The spec is the recipe's own sections, keys as in a recipe file (`autoscaling`, `resources`,
+`node_pool`, `schedules`), plus a `scaleTargetRef` to anything with a scale subresource and an
+optional `placement` (node selector and tolerations of the GPU node pool, used to find its nodes
+and to place headroom pods). No import of the kubernetes client here: `swell render` uses it too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from swell import errors, recipe
+
+GROUP = "swell.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ScalingRecipe"
+PLURAL = "scalingrecipes"
+RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules")
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetRef:
+    """What a ScalingRecipe scales: anything with a scale subresource."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Placement:
+    """Where the target's replicas run: how to find the pool's nodes and place headroom pods."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Obj, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spec:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    target: TargetRef
+    recipe: recipe.Recipe
+    placement: Placement
+
+
+def service_name(name: str) -> str:
+    """A DNS label from a resource name (recipes want one; CR names may hold dots)."""
+    label = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63].strip("-")
+    return label or "service"
+
+
+def parse(obj: Obj) -> Spec:
+    """A ScalingRecipe object -> Spec; every problem at once as a RecipeError."""
+    meta = obj.get("metadata") or {}
+    ns, name = meta.get("namespace") or "default", meta.get("name") or ""
+    source = f"{KIND} {ns}/{name}"
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        raise errors.RecipeError(source, [errors.Problem(path="spec", value=spec, rule="must be a mapping")])
+    problems: list[errors.Problem] = []
+    ref = spec.get("scaleTargetRef")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        problems.append(
+            errors.Problem(
+                path="spec.scaleTargetRef",
+                value=ref,
+                rule="needs at least `name` (and `kind`, `apiVersion`; default Deployment, apps/v1)",
+            )
+        )
+        ref = {}
+    placement = spec.get("placement") or {}
+    selector = placement.get("nodeSelector") or {}
+    tolerations = placement.get("tolerations") or []
+    if not isinstance(selector, dict) or not all(isinstance(v, str) for v in selector.values()):
+        problems.append(
+            errors.Problem(path="spec.placement.nodeSelector", value=selector, rule="a map of label: value")
+        )
+        selector = {}
+    if not isinstance(tolerations, list):
+        problems.append(
+            errors.Problem(path="spec.placement.tolerations", value=tolerations, rule="a list of tolerations")
+        )
+        tolerations = []
+    data: Obj = {"service": {"name": service_name(name)}}
+    data.update({k: spec[k] for k in RECIPE_KEYS if spec.get(k) is not None})
+    try:
+        rec = recipe.parse(data, source)
+    except errors.RecipeError as exc:
+        problems += [
+            errors.Problem(path=f"spec.{p.path}" if p.path else "spec", value=p.value, rule=p.rule)
+            for p in exc.problems
+        ]
+    if problems:
+        raise errors.RecipeError(source, problems)
+    return Spec(
+        namespace=ns,
+        name=name,
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        target=TargetRef(
+            api_version=ref.get("apiVersion") or "apps/v1",
+            kind=ref.get("kind") or "Deployment",
+            name=ref["name"],
+            namespace=ns,
+        ),
+        recipe=rec,
+        placement=Placement(node_selector=dict(selector), tolerations=tuple(tolerations)),
+    )
+
+
+def spec_of(rec: recipe.Recipe, target: Mapping[str, str], placement: Placement | None = None) -> Obj:
+    """The ScalingRecipe spec for a recipe (what `swell render --mode swell` writes)."""
+    dumped = rec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    out: Obj = {"scaleTargetRef": dict(target)}
+    out.update({k: dumped[k] for k in RECIPE_KEYS if dumped.get(k)})
+    if placement is not None and (placement.node_selector or placement.tolerations):
+        out["placement"] = {
+            k: v
+            for k, v in (
+                ("nodeSelector", dict(placement.node_selector)),
+                ("tolerations", list(placement.tolerations)),
+            )
+            if v
+        }
+    return out

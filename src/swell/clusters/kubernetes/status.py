@@ -1,0 +1,185 @@
+"""The ScalingRecipe status: what `kubectl describe hpa` shows, and more.
+
+Current and desired replicas, the replicas by state with the reasons of those not ready (e.g.
+`Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`), each signal's value,
+proposal and PromQL, the pool's nodes, the headroom, the conditions AbleToScale, ScalingActive,
+ScalingLimited and MetricsAvailable (transition times kept), the last decisions with reasons,
+and the policy state, so a controller that takes over carries on without a burst.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from swell import recipe
+from swell.clusters.kubernetes import controller
+from swell.core import decision, signals, snapshot
+
+Obj = dict[str, Any]
+KEEP_DECISIONS = 10
+SHOWN_PODS = 20
+
+LIMITED = {
+    "max": "TooManyReplicas",
+    "min": "TooFewReplicas",
+    "schedule": "ScheduleLimit",
+    "capacity": "CapacityLimit",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+
+
+def conditions(
+    d: decision.Decision | None, readings: Mapping[str, snapshot.Reading], *, dry_run: bool, error: str
+) -> list[Condition]:
+    """The four conditions for this tick (`error`: why the tick failed, if it did)."""
+    if error:
+        able = Condition(type="AbleToScale", status="False", reason="FailedScale", message=error)
+    elif dry_run:
+        able = Condition(
+            type="AbleToScale",
+            status="False",
+            reason="DryRun",
+            message="dry run: decisions only, no patching",
+        )
+    elif d is not None and d.bound_by == "stabilization":
+        way = "ScaleDownStabilized" if d.desired >= d.current else "ScaleUpStabilized"
+        able = Condition(type="AbleToScale", status="True", reason=way, message=d.reason)
+    elif d is not None and d.changes:
+        able = Condition(type="AbleToScale", status="True", reason="SucceededRescale", message=d.reason)
+    else:
+        able = Condition(
+            type="AbleToScale", status="True", reason="ReadyForNewScale", message="the target can be scaled"
+        )
+    missing = {k: r.error or "no value" for k, r in readings.items() if not r.ok}
+    if not readings:
+        metrics = Condition(
+            type="MetricsAvailable", status="Unknown", reason="NoSignals", message="no signals"
+        )
+    elif missing:
+        what = "; ".join(f"{k}: {v}" for k, v in sorted(missing.items()))
+        metrics = Condition(type="MetricsAvailable", status="False", reason="NoValue", message=what)
+    else:
+        metrics = Condition(
+            type="MetricsAvailable",
+            status="True",
+            reason="AllSignalsRead",
+            message="every signal has a value",
+        )
+    if d is None:
+        active = Condition(
+            type="ScalingActive", status="False", reason="NoDecision", message=error or "no tick"
+        )
+        limited = Condition(type="ScalingLimited", status="Unknown", reason="NoDecision", message="")
+        return [able, active, limited, metrics]
+    if d.bound_by == "disabled":
+        active = Condition(type="ScalingActive", status="False", reason="ScalingDisabled", message=d.reason)
+    elif readings and len(missing) == len(readings):
+        active = Condition(type="ScalingActive", status="False", reason="FailedGetMetrics", message=d.reason)
+    else:
+        active = Condition(type="ScalingActive", status="True", reason="ValidMetricFound", message=d.reason)
+    if d.bound_by == "rate":
+        reason = "ScaleUpLimit" if d.desired > d.current else "ScaleDownLimit"
+        limited = Condition(type="ScalingLimited", status="True", reason=reason, message=d.reason)
+    elif d.bound_by in LIMITED:
+        limited = Condition(
+            type="ScalingLimited", status="True", reason=LIMITED[d.bound_by], message=d.reason
+        )
+    else:
+        limited = Condition(
+            type="ScalingLimited",
+            status="False",
+            reason="DesiredWithinRange",
+            message="within min, max and rates",
+        )
+    return [able, active, limited, metrics]
+
+
+def merge_conditions(new: Sequence[Condition], previous: Sequence[Obj], now: float) -> list[Obj]:
+    """Conditions as JSON; lastTransitionTime changes only when the status does."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for c in new:
+        old = before.get(c.type) or {}
+        since = old.get("lastTransitionTime") if old.get("status") == c.status else None
+        out.append(
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message[:1000],
+                "lastTransitionTime": since or controller.rfc3339(now),
+            }
+        )
+    return out
+
+
+def add_decision(previous: Sequence[Obj], d: decision.Decision) -> list[Obj]:
+    """The last decisions, newest first; a tick like the one before only updates it (count, time)."""
+    entry = {
+        "time": controller.rfc3339(d.t),
+        "current": d.current,
+        "desired": d.desired,
+        "boundBy": d.bound_by,
+        "reason": d.reason,
+    }
+    head = previous[0] if previous else None
+    same = head is not None and all(head.get(k) == entry[k] for k in ("current", "desired", "boundBy"))
+    if same and head is not None:
+        entry |= {"since": head.get("since", head.get("time")), "count": int(head.get("count", 1)) + 1}
+        return [entry, *previous[1:KEEP_DECISIONS]]
+    entry |= {"since": entry["time"], "count": 1}
+    return [entry, *previous[: KEEP_DECISIONS - 1]]
+
+
+def signals_json(
+    rec: recipe.Recipe, d: decision.Decision | None, readings: Mapping[str, snapshot.Reading]
+) -> list[Obj]:
+    proposals = {p.signal: p for p in (d.proposals if d else ())}
+    out = []
+    for sig in signals.required(rec.autoscaling):
+        r = readings.get(sig.name) or snapshot.Reading.missing("not read")
+        p = proposals.get(sig.name)
+        item: Obj = {
+            "name": sig.name,
+            "value": r.value if r.ok else None,
+            "target": sig.target,
+            "targetType": sig.target_type,
+            "proposal": p.replicas if p else None,
+            "query": signals.render(sig, idle_as_zero=True, resources=rec.resources),
+        }
+        if not r.ok:
+            item["error"] = r.error or "no value"
+        out.append(item)
+    return out
+
+
+def replicas_json(obs: controller.Observation) -> Obj:
+    states = ("ready", "starting", "pending", "terminating", "failed")
+    out: Obj = {s: sum(1 for r in obs.replicas if r.state == s) for s in states}
+    waiting = [r for r in obs.replicas if r.state != "ready"][:SHOWN_PODS]
+    out["notReady"] = [{"pod": r.name, "state": r.state, "reason": r.reason} for r in waiting]
+    return out
+
+
+def nodes_json(obs: controller.Observation) -> Obj:
+    ns = obs.nodes
+    return {
+        "count": len(ns),
+        "ready": sum(1 for n in ns if n.ready),
+        "gpus": sum(n.gpus for n in ns),
+        "usedGpus": sum(n.used_gpus for n in ns),
+        "headroomPods": sum(n.headroom_pods for n in ns),
+        "items": [
+            {"name": n.name, "ready": n.ready, "gpus": n.gpus, "usedGpus": n.used_gpus}
+            for n in ns[:SHOWN_PODS]
+        ],
+    }

@@ -1,0 +1,339 @@
+"""Kubernetes runtime: `swell controller` — every ScalingRecipe's loop, led by one replica.
+
+Each ScalingRecipe gets a Worker: the same `control.loop.Controller` as local and sim, a
+KubernetesCluster for its target and a PrometheusSource for its signals. Only the Lease holder
+ticks; a worker starts from the policy state kept in the CR status, and every tick writes it back
+with the decision, so a failed-over controller carries on without a burst. `/metrics` and
+`/healthz` are served by aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import aiohttp
+from aiohttp import web
+
+from swell import clock as clock_mod
+from swell import errors, recipe
+from swell.clusters.kubernetes import api, controller, headroom, lease, scalingrecipe, status, telemetry
+from swell.control import loop
+from swell.core import decision, snapshot
+from swell.core.policies import steps
+from swell.metrics import prometheus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    identity: str
+    namespace: str | None = None  # watch one namespace; None: all
+    prometheus_url: str | None = None  # for recipes that name no server
+    dry_run: bool = False
+    leader_elect: bool = True
+    lease_namespace: str = "default"
+    lease_name: str = "swell-controller"
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+    resync_s: float = 5.0  # how often the ScalingRecipes are listed
+    host: str = "0.0.0.0"
+    port: int = 8080  # /metrics and /healthz; 0: any free port
+
+
+class _NoMetrics:
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: object = None
+    ) -> dict[str, snapshot.Reading]:
+        why = "no Prometheus server: set autoscaling.metrics.prometheus_url or --prometheus-url"
+        return {s.name: snapshot.Reading.missing(why) for s in sigs}
+
+
+class Worker:
+    """One ScalingRecipe: its Controller, target and signal source; the loop's `Cluster` itself."""
+
+    def __init__(
+        self,
+        client: api.Api,
+        spec: scalingrecipe.Spec,
+        previous: api.Obj,
+        opts: Options,
+        may_act: Callable[[], bool],
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self.spec, self.opts, self.api = spec, opts, client
+        self.previous = previous  # the status as last published (conditions, decisions)
+        state = steps.State.from_json(previous.get("policyState") or {})
+        self.controller = loop.Controller(spec.recipe, state=state)
+        last = previous.get("lastAppliedReplicas")
+        self.cluster = controller.KubernetesCluster(
+            client, spec, dry_run=opts.dry_run, may_act=may_act, last_applied=last
+        )
+        self.headroom = headroom.Headroom(client, int((previous.get("headroom") or {}).get("preemptions", 0)))
+        url = spec.recipe.autoscaling.metrics.prometheus_url or opts.prometheus_url
+        self.source: loop.SignalSource = (
+            prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=session)
+            if url
+            else _NoMetrics()
+        )
+        self.obs: controller.Observation | None = None
+        self.clock: clock_mod.Clock = clock_mod.SystemClock()
+        self._pre = self.controller.state  # the policy state before this tick's decision
+        self.next_due = 0.0
+        self.scaled_at: str | None = previous.get("lastScaleTime")
+
+    async def observe(self) -> loop.ClusterState:
+        self.obs = obs = await self.cluster.observe()
+        if obs.external_change is not None:
+            was, now_ = obs.external_change
+            # A person (or another tool) set the count: start over from it instead of undoing it.
+            # The stabilization windows now hold it, and the rate history restarts.
+            st = self.controller.state
+            self.controller.state = replace(
+                st, recommendations=((self.clock.now(), now_),), up_events=(), down_events=()
+            )
+            await self.cluster.event(
+                "ExternalRescale",
+                f"replicas changed outside swell: {was} -> {now_}; swell starts over from {now_}",
+                "Warning",
+            )
+        self._pre = self.controller.state
+        return loop.ClusterState(current=obs.current, replicas=obs.replicas, nodes=obs.nodes)
+
+    async def apply(self, d: decision.Decision) -> None:
+        if await self.cluster.scale_to(d.desired, d.reason):
+            self.scaled_at = controller.rfc3339(self.clock.now())
+
+    async def tick(self, clock: clock_mod.Clock, metrics: telemetry.Metrics) -> None:
+        self.clock, self.obs, self._pre = clock, None, self.controller.state
+        decided, error = self.controller.history.total, ""
+        d: decision.Decision | None = None
+        try:
+            d = await self.controller.tick(self, self.source, clock)
+        except errors.SwellError as exc:
+            error = str(exc)
+            log.warning("%s/%s: %s", self.spec.namespace, self.spec.name, exc)
+            last = self.controller.history.last()
+            if self.controller.history.total > decided and last is not None:
+                d = last.decision  # decided, then the patch failed: report it, forget its rate effect
+                pre = self._pre
+                self.controller.state = replace(
+                    self.controller.state, up_events=pre.up_events, down_events=pre.down_events
+                )
+        entry = self.controller.history.last()
+        readings = entry.snapshot.signals if entry and d is not None and entry.decision is d else {}
+        report = None
+        if self.obs is not None and not error:
+            want = headroom.wanted(self.spec.recipe)
+            leading = self.cluster.may_act() and not self.opts.dry_run
+            try:
+                report = await self.headroom.reconcile(self.spec, self.obs.headroom, want, act=leading)
+            except errors.SwellError as exc:
+                error = f"headroom: {exc}"
+        body = self.status_body(d, readings, report, error, clock.now())
+        metrics.record(self.spec, d, readings, report, body, error)
+        await self.publish(body)
+
+    def status_body(
+        self,
+        d: decision.Decision | None,
+        readings: Mapping[str, snapshot.Reading],
+        report: headroom.Report | None,
+        error: str,
+        now: float,
+    ) -> api.Obj:
+        prev, obs = self.previous, self.obs
+        conds = status.conditions(d, readings, dry_run=self.opts.dry_run, error=error)
+        body: api.Obj = {
+            "observedGeneration": self.spec.generation,
+            "scaleTargetRef": f"{self.spec.target.kind}/{self.spec.target.name}",
+            "conditions": status.merge_conditions(conds, prev.get("conditions") or [], now),
+            "policyState": self.controller.state.to_json(),
+            "lastAppliedReplicas": self.cluster.last_applied,
+            "lastScaleTime": self.scaled_at,
+            "controller": self.opts.identity,
+            "dryRun": self.opts.dry_run,
+        }
+        if obs is not None:
+            body |= {
+                "currentReplicas": obs.current,
+                "replicas": status.replicas_json(obs),
+                "nodes": status.nodes_json(obs),
+            }
+            if obs.external_change is not None:
+                body["lastExternalChange"] = {
+                    "time": controller.rfc3339(now),
+                    "from": obs.external_change[0],
+                    "to": obs.external_change[1],
+                }
+        if d is not None:
+            body["desiredReplicas"] = d.desired
+            body["boundBy"] = d.bound_by
+            body["lastDecisions"] = status.add_decision(prev.get("lastDecisions") or [], d)
+            body["signals"] = status.signals_json(self.spec.recipe, d, readings)
+        if report is not None:
+            body["headroom"] = report.to_json()
+        return body
+
+    async def publish(self, body: api.Obj) -> None:
+        s = self.spec
+        try:
+            await controller.retrying(
+                lambda: self.api.patch_recipe_status(s.namespace, s.name, body), f"status of {s.name}"
+            )
+            self.previous = self.previous | body
+        except errors.KubernetesError as exc:
+            log.warning("%s/%s: could not write the status: %s", s.namespace, s.name, exc)
+
+
+class Runtime:
+    def __init__(self, client: api.Api, opts: Options, clock: clock_mod.Clock | None = None) -> None:
+        self.api, self.opts = client, opts
+        self.clock = clock or clock_mod.SystemClock()
+        self.elector = lease.Elector(
+            client,
+            lease.Settings(
+                namespace=opts.lease_namespace,
+                name=opts.lease_name,
+                identity=opts.identity,
+                lease_duration_s=opts.lease_duration_s,
+                renew_deadline_s=opts.renew_deadline_s,
+                retry_period_s=opts.retry_period_s,
+            ),
+        )
+        self.workers: dict[tuple[str, str], Worker] = {}
+        self.invalid: dict[tuple[str, str], int] = {}  # recipes with errors -> generation reported
+        self.metrics = telemetry.Metrics(opts.identity)
+        self.alive_at = time.monotonic()
+        self.port = opts.port
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.elector.is_leader if self.opts.leader_elect else True
+
+    async def sync(self) -> None:
+        """List the ScalingRecipes: start, rebuild (spec changed) or drop their workers."""
+        assert self._session is not None
+        seen: set[tuple[str, str]] = set()
+        for obj in await self.api.list_recipes(self.opts.namespace):
+            meta = obj.get("metadata") or {}
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            seen.add(key)
+            old = self.workers.get(key)
+            gen = int(meta.get("generation") or 0)
+            if old is not None and old.spec.generation == gen:
+                continue
+            try:
+                spec = scalingrecipe.parse(obj)
+            except errors.RecipeError as exc:
+                self.workers.pop(key, None)
+                if self.invalid.get(key) != gen:
+                    await self._report_invalid(key, gen, obj, exc)
+                continue
+            self.invalid.pop(key, None)
+            previous = obj.get("status") or {}
+            w = Worker(self.api, spec, previous, self.opts, lambda: self.leading, self._session)
+            if old is not None:  # same recipe, new spec: keep what the policy remembers
+                w.controller.state, w.previous = old.controller.state, old.previous
+                w.cluster.last_applied, w.headroom = old.cluster.last_applied, old.headroom
+            self.workers[key] = w
+            log.info("%s %s/%s: scaling %s", scalingrecipe.KIND, key[0], key[1], spec.target)
+        for key in set(self.workers) - seen:
+            del self.workers[key]
+            self.metrics.forget(*key)
+
+    async def _report_invalid(
+        self, key: tuple[str, str], gen: int, obj: api.Obj, exc: errors.RecipeError
+    ) -> None:
+        log.warning("%s", exc)
+        message = "; ".join(str(p) for p in exc.problems)
+        cond = status.Condition(type="ScalingActive", status="False", reason="InvalidRecipe", message=message)
+        prev = (obj.get("status") or {}).get("conditions") or []
+        body = {
+            "observedGeneration": gen,
+            "conditions": status.merge_conditions([cond], prev, self.clock.now()),
+        }
+        try:
+            await self.api.patch_recipe_status(key[0], key[1], body)
+            self.invalid[key] = gen
+        except errors.KubernetesError as exc2:
+            log.warning("could not report the invalid recipe %s/%s: %s", *key, exc2)
+
+    async def step(self) -> float:
+        """One pass of the main loop; returns how long to wait before the next."""
+        self.alive_at = time.monotonic()
+        self.metrics.leader_child.set(1 if self.leading else 0)
+        if not self.leading:
+            self.workers.clear()  # a later term starts from the CR status, as a fresh leader would
+            self._next_sync = 0.0
+            return self.opts.retry_period_s
+        now = self.clock.now()
+        if now >= self._next_sync:
+            try:
+                await self.sync()
+            except errors.SwellError as exc:
+                log.warning("cannot list %s: %s", scalingrecipe.PLURAL, exc)
+            self._next_sync = now + self.opts.resync_s
+        due = [w for w in self.workers.values() if w.next_due <= now]
+        for w in due:
+            w.next_due = now + w.spec.recipe.autoscaling.polling_interval_s
+        await asyncio.gather(*(w.tick(self.clock, self.metrics) for w in due))
+        nxt = min([w.next_due for w in self.workers.values()] + [self._next_sync])
+        return max(0.05, min(nxt - self.clock.now(), self.opts.retry_period_s))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._next_sync = 0.0
+        self._session = aiohttp.ClientSession()
+        runner = await self._serve()
+        elect = asyncio.create_task(self.elector.run(stop)) if self.opts.leader_elect else None
+        try:
+            while not stop.is_set():
+                wait = await self.step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+        finally:
+            if elect is not None:
+                await elect
+                await self.elector.release()
+            await runner.cleanup()
+            await self._session.close()
+
+    async def _serve(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.opts.host, self.opts.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise errors.ClusterError(
+                f"cannot serve /metrics on {self.opts.host}:{self.opts.port}: {exc}"
+            ) from None
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("serving /metrics and /healthz on %s:%d", self.opts.host, self.port)
+        return runner
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body, content_type = self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        stale = time.monotonic() - self.alive_at
+        limit = 3 * max(self.opts.resync_s, self.opts.retry_period_s) + 30
+        if stale > limit:
+            return web.Response(status=503, text=f"main loop stuck for {stale:.0f} s\n")
+        role = "leader" if self.leading else "standby"
+        return web.Response(text=f"ok ({role}, {len(self.workers)} recipe(s))\n")
