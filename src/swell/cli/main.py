@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "swell.cli.bench",
     "swell.cli.up",
     "swell.cli.simulate",
+    "swell.cli.controller",
 ]
 
 app = typer.Typer(
