@@ -229,3 +229,33 @@ def test_decode_is_leapt_not_stepped(monkeypatch: pytest.MonkeyPatch) -> None:
     run_all(r)
     assert r.stats.generation_tokens == 200 * 300
     assert calls < r.stats.generation_tokens / 20
+
+
+def test_block_accounting_holds_under_random_pressure() -> None:
+    """White-box invariant: used blocks equal what the live sequences hold, at every step."""
+    small = dataclasses.replace(TINY, kv_cache_tokens=2048, max_model_len=1024, max_num_seqs=16)
+    r = llm.Replica(small)
+    rng = random.Random(99)
+
+    def held() -> int:
+        total = 0
+        for s in r._running.values():
+            tokens = s.prefill_total + (r._step - s.s0 if s.state == 2 else 0)
+            total += -(-tokens // small.block_size)
+        return total
+
+    events: list[llm.Event] = []
+    t = 0.0
+    for i in range(150):
+        t += rng.expovariate(80.0)
+        while (nxt := r.next_event_time()) is not None and nxt <= t:
+            events += r.advance(nxt)
+            assert r._used_blocks == held() and r.kv_cache_usage <= 1.0
+        events += r.advance(t)
+        r.submit(t, req(i, inp=rng.randint(10, 500), out=rng.randint(1, 400)))
+    while (nxt := r.next_event_time()) is not None:
+        events += r.advance(nxt)
+        assert r._used_blocks == held()
+    done = finished(events)
+    assert len(done) == 150 and r.kv_cache_usage == 0.0 and r.stats.num_preemptions > 0
+    assert sum(d.output_tokens for d in done.values()) == r.stats.generation_tokens

@@ -75,14 +75,9 @@ class _Seq:
         self.scheduled: float | None = None
         self.first_token: float | None = None
         self.last_token = now
-        self.g0 = 0  # tokens generated when it (re)entered decode at global step s0
-        self.s0 = 0
-        self.prefill_total = r.input_tokens  # tokens to (re)compute: prompt + generated so far
-        self.prefill_left = r.input_tokens
-        self.state = _WAITING
-        self.phase = 0
-        self.finish_step = 0
-        self.preemptions = 0
+        self.g0 = self.s0 = 0  # tokens generated when it (re)entered decode at global step s0
+        self.prefill_total = self.prefill_left = r.input_tokens  # to (re)compute: prompt + generated
+        self.state, self.phase, self.finish_step, self.preemptions = _WAITING, 0, 0, 0
 
 
 class Replica:
@@ -107,8 +102,7 @@ class Replica:
         self._kv_tokens = 0  # tokens cached by decoding sequences
         self._t = 0.0  # start of the current segment (a step boundary)
         self._now = 0.0  # latest time the replica was told
-        self._seg_k = 0  # steps left in the current segment; 0 = idle
-        self._seg_dt = 0.0
+        self._seg_k, self._seg_dt = 0, 0.0  # steps left in the current segment (0 = idle), step time
         self._chunks: list[tuple[_Seq, int]] = []  # prefill work of the current (single-step) segment
         self._busy = 0.0
         self._unplanned = False  # at boundary self._t, the next segment is not chosen yet
@@ -162,13 +156,13 @@ class Replica:
         if self._pending:
             return self._now
         if self._unplanned:
-            self._plan()
+            self._schedule()
         return self._t + self._seg_k * self._seg_dt if self._seg_k else None
 
     def next_step_time(self) -> float | None:
         """End of the step in progress: where a streaming server paces its next tokens."""
         if self._unplanned:
-            self._plan()
+            self._schedule()
         return self._t + self._seg_dt if self._seg_k else None
 
     def generated_tokens(self, request_id: str) -> int | None:
@@ -180,13 +174,8 @@ class Replica:
 
     def state(self, now: float | None = None) -> ReplicaState:
         t = self._now if now is None else max(now, self._now)
-        return ReplicaState(
-            time=t,
-            running=len(self._running),
-            waiting=len(self._waiting),
-            kv_cache_usage=self._used_blocks / self._total_blocks,
-            busy_seconds=self.busy_seconds(t),
-        )
+        return ReplicaState(time=t, running=len(self._running), waiting=len(self._waiting),
+                            kv_cache_usage=self._used_blocks / self._total_blocks, busy_seconds=self.busy_seconds(t))  # fmt: skip
 
     def busy_seconds(self, now: float) -> float:
         """Cumulative busy time at `now`, counting the part of the step in progress."""
@@ -216,7 +205,7 @@ class Replica:
             if self._unplanned:
                 if until <= self._t:
                     return  # more requests may still arrive at this very instant
-                self._plan()
+                self._schedule()
             if not self._seg_k:
                 return
             if self._t + self._seg_k * self._seg_dt <= until:
@@ -228,10 +217,6 @@ class Replica:
                 if j > 0:
                     self._complete(j)
                 return
-
-    def _plan(self) -> None:
-        self._unplanned = False
-        self._schedule()
 
     def _cut_segment(self, now: float) -> None:
         """Something changed at `now`: end the current leap at the first boundary after it."""
@@ -274,6 +259,7 @@ class Replica:
 
     def _schedule(self) -> None:
         """At boundary self._t: preempt if KV is short, pick prefill chunks, admit, plan a segment."""
+        self._unplanned = False
         p, bs = self.preset, self._bs
         while self._n_dec and self._crossings(1) > self._total_blocks - self._used_blocks:
             self._preempt(next(reversed(self._running.values())))
@@ -403,19 +389,9 @@ class Replica:
     def _finish(self, s: _Seq, t: float, reason: str, counted: bool = True) -> None:
         g = self._release(s, counted)
         del self._seqs[s.id]
-        st = self.stats
-        st.request_success[reason] += 1
+        self.stats.record_finished(reason, s.arrival, s.scheduled, s.first_token, t, s.prompt, g)
         queue = None if s.scheduled is None else s.scheduled - s.arrival
         ttft = None if s.first_token is None else s.first_token - s.arrival
-        if reason != "abort" and s.scheduled is not None and s.first_token is not None:
-            st.e2e_request_latency.observe(t - s.arrival)
-            st.request_prefill_time.observe(s.first_token - s.scheduled)
-            st.request_decode_time.observe(t - s.first_token)
-            st.request_inference_time.observe(t - s.scheduled)
-            st.request_prompt_tokens.observe(s.prompt)
-            st.request_generation_tokens.observe(g)
-            if g > 1:
-                st.time_per_output_token.observe((t - s.first_token) / (g - 1))
         s.state = -1
         self._pending.append(
             Finished(time=t, request_id=s.id, reason=reason, input_tokens=s.prompt, output_tokens=g,

@@ -108,6 +108,23 @@ class LlmStats:
         self.request_prompt_tokens = Histogram(token_buckets)
         self.request_generation_tokens = Histogram(token_buckets)
 
+    def record_finished(
+        self, reason: str, arrival: float, scheduled: float | None, first_token: float | None, end: float,
+        prompt: int, generated: int,
+    ) -> None:  # fmt: skip
+        """Count a finished request and, unless aborted, observe its request-level histograms."""
+        self.request_success[reason] += 1
+        if reason == "abort" or scheduled is None or first_token is None:
+            return
+        self.e2e_request_latency.observe(end - arrival)
+        self.request_prefill_time.observe(first_token - scheduled)
+        self.request_decode_time.observe(end - first_token)
+        self.request_inference_time.observe(end - scheduled)
+        self.request_prompt_tokens.observe(prompt)
+        self.request_generation_tokens.observe(generated)
+        if generated > 1:
+            self.time_per_output_token.observe((end - first_token) / (generated - 1))
+
     def histograms(self) -> dict[str, Histogram]:
         """Histograms by their vLLM metric name (without the `vllm:` prefix)."""
         return {
