@@ -65,7 +65,7 @@ class Worker:
         previous: api.Obj,
         opts: Options,
         may_act: Callable[[], bool],
-        session: aiohttp.ClientSession,
+        source: loop.SignalSource,
     ) -> None:
         self.spec, self.opts, self.api = spec, opts, client
         self.previous = previous  # the status as last published (conditions, decisions)
@@ -76,12 +76,7 @@ class Worker:
             client, spec, dry_run=opts.dry_run, may_act=may_act, last_applied=last
         )
         self.headroom = headroom.Headroom(client, int((previous.get("headroom") or {}).get("preemptions", 0)))
-        url = spec.recipe.autoscaling.metrics.prometheus_url or opts.prometheus_url
-        self.source: loop.SignalSource = (
-            prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=session)
-            if url
-            else _NoMetrics()
-        )
+        self.source = source
         self.obs: controller.Observation | None = None
         self.clock: clock_mod.Clock = clock_mod.SystemClock()
         self._pre = self.controller.state  # the policy state before this tick's decision
@@ -193,8 +188,15 @@ class Worker:
 
 
 class Runtime:
-    def __init__(self, client: api.Api, opts: Options, clock: clock_mod.Clock | None = None) -> None:
+    def __init__(
+        self,
+        client: api.Api,
+        opts: Options,
+        clock: clock_mod.Clock | None = None,
+        sources: Callable[[scalingrecipe.Spec], loop.SignalSource] | None = None,
+    ) -> None:
         self.api, self.opts = client, opts
+        self.sources = sources or self._prometheus
         self.clock = clock or clock_mod.SystemClock()
         self.elector = lease.Elector(
             client,
@@ -213,6 +215,7 @@ class Runtime:
         self.alive_at = time.monotonic()
         self.port = opts.port
         self._session: aiohttp.ClientSession | None = None
+        self._next_sync = 0.0
 
     @property
     def leading(self) -> bool:
@@ -220,7 +223,6 @@ class Runtime:
 
     async def sync(self) -> None:
         """List the ScalingRecipes: start, rebuild (spec changed) or drop their workers."""
-        assert self._session is not None
         seen: set[tuple[str, str]] = set()
         for obj in await self.api.list_recipes(self.opts.namespace):
             meta = obj.get("metadata") or {}
@@ -239,7 +241,7 @@ class Runtime:
                 continue
             self.invalid.pop(key, None)
             previous = obj.get("status") or {}
-            w = Worker(self.api, spec, previous, self.opts, lambda: self.leading, self._session)
+            w = Worker(self.api, spec, previous, self.opts, lambda: self.leading, self.sources(spec))
             if old is not None:  # same recipe, new spec: keep what the policy remembers
                 w.controller.state, w.previous = old.controller.state, old.previous
                 w.cluster.last_applied, w.headroom = old.cluster.last_applied, old.headroom
@@ -248,6 +250,15 @@ class Runtime:
         for key in set(self.workers) - seen:
             del self.workers[key]
             self.metrics.forget(*key)
+
+    def _prometheus(self, spec: scalingrecipe.Spec) -> loop.SignalSource:
+        """The recipe's Prometheus server, else the controller's; without either, no values."""
+        url = spec.recipe.autoscaling.metrics.prometheus_url or self.opts.prometheus_url
+        if not url:
+            return _NoMetrics()
+        if self._session is None:
+            self._session = aiohttp.ClientSession()  # shared by every recipe's queries
+        return prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=self._session)
 
     async def _report_invalid(
         self, key: tuple[str, str], gen: int, obj: api.Obj, exc: errors.RecipeError
@@ -288,9 +299,12 @@ class Runtime:
         nxt = min([w.next_due for w in self.workers.values()] + [self._next_sync])
         return max(0.05, min(nxt - self.clock.now(), self.opts.retry_period_s))
 
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
     async def run(self, stop: asyncio.Event) -> None:
-        self._next_sync = 0.0
-        self._session = aiohttp.ClientSession()
         runner = await self._serve()
         elect = asyncio.create_task(self.elector.run(stop)) if self.opts.leader_elect else None
         try:
@@ -303,7 +317,7 @@ class Runtime:
                 await elect
                 await self.elector.release()
             await runner.cleanup()
-            await self._session.close()
+            await self.close()
 
     async def _serve(self) -> web.AppRunner:
         app = web.Application()

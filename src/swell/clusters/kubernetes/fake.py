@@ -8,6 +8,7 @@ statuses, so retries and outages can be tested without a server.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 from collections import defaultdict, deque
@@ -60,7 +61,8 @@ class FakeApi:
         """The next len(statuses) calls of method `op` fail with these HTTP statuses."""
         self._failures[op].extend(statuses)
 
-    def _enter(self, op: str, *args: Any) -> None:
+    async def _enter(self, op: str, *args: Any) -> None:
+        await asyncio.sleep(0)  # a real server answers later: lets concurrent callers interleave
         self.calls.append((op, args))
         if self._failures[op]:
             status = self._failures[op].popleft()
@@ -103,17 +105,17 @@ class FakeApi:
             raise errors.KubernetesError(f"{ref} not found", status=404) from None
 
     async def get_scale(self, ref: api.TargetRef) -> api.Scale:
-        self._enter("get_scale", ref)
+        await self._enter("get_scale", ref)
         return api.scale_of(self._scale(ref))
 
     async def patch_scale(self, ref: api.TargetRef, replicas: int) -> api.Scale:
-        self._enter("patch_scale", ref, replicas)
+        await self._enter("patch_scale", ref, replicas)
         scale = self._scale(ref)
         scale["spec"]["replicas"] = replicas
         return api.scale_of(scale)
 
     async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]:
-        self._enter("list_pods", namespace, labels, fields)
+        await self._enter("list_pods", namespace, labels, fields)
         node = fields.removeprefix("spec.nodeName=") if fields.startswith("spec.nodeName=") else None
         return [
             copy.deepcopy(p)
@@ -124,7 +126,7 @@ class FakeApi:
         ]
 
     async def create_pod(self, namespace: str, body: Obj) -> Obj:
-        self._enter("create_pod", namespace, body)
+        await self._enter("create_pod", namespace, body)
         name = body["metadata"]["name"]
         if (namespace, name) in self.pods:
             raise errors.KubernetesError(f"pod {name} already exists", status=409)
@@ -132,31 +134,31 @@ class FakeApi:
         return self.add(obj)
 
     async def delete_pod(self, namespace: str, name: str) -> None:
-        self._enter("delete_pod", namespace, name)
+        await self._enter("delete_pod", namespace, name)
         self.pods.pop((namespace, name), None)
 
     async def list_nodes(self, labels: str = "") -> list[Obj]:
-        self._enter("list_nodes", labels)
+        await self._enter("list_nodes", labels)
         return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
 
     async def list_recipes(self, namespace: str | None) -> list[Obj]:
-        self._enter("list_recipes", namespace)
+        await self._enter("list_recipes", namespace)
         return [copy.deepcopy(r) for (ns, _), r in sorted(self.recipes.items()) if namespace in (None, ns)]
 
     async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None:
-        self._enter("patch_recipe_status", namespace, name, status)
+        await self._enter("patch_recipe_status", namespace, name, status)
         obj = self.recipes.get((namespace, name))
         if obj is None:
             raise errors.KubernetesError(f"{scalingrecipe.KIND} {namespace}/{name} not found", status=404)
         obj["status"] = merge_patch(obj.get("status") or {}, status)
 
     async def get_lease(self, namespace: str, name: str) -> Obj | None:
-        self._enter("get_lease", namespace, name)
+        await self._enter("get_lease", namespace, name)
         lease = self.leases.get((namespace, name))
         return copy.deepcopy(lease) if lease else None
 
     async def create_lease(self, namespace: str, body: Obj) -> Obj:
-        self._enter("create_lease", namespace, body)
+        await self._enter("create_lease", namespace, body)
         key = (namespace, body["metadata"]["name"])
         if key in self.leases:
             raise errors.KubernetesError(f"lease {key[1]} already exists", status=409)
@@ -167,7 +169,7 @@ class FakeApi:
         return copy.deepcopy(obj)
 
     async def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj:
-        self._enter("replace_lease", namespace, name, body)
+        await self._enter("replace_lease", namespace, name, body)
         old = self.leases.get((namespace, name))
         if old is None:
             raise errors.KubernetesError(f"lease {name} not found", status=404)
@@ -178,11 +180,11 @@ class FakeApi:
         return copy.deepcopy(obj)
 
     async def create_event(self, namespace: str, body: Obj) -> None:
-        self._enter("create_event", namespace, body)
+        await self._enter("create_event", namespace, body)
         self.events.append(copy.deepcopy(body))
 
     async def get_priority_class(self, name: str) -> Obj | None:
-        self._enter("get_priority_class", name)
+        await self._enter("get_priority_class", name)
         return copy.deepcopy(self.priority_classes.get(name))
 
     async def close(self) -> None:

@@ -150,14 +150,17 @@ def signals_json(
         p = proposals.get(sig.name)
         item: Obj = {
             "name": sig.name,
-            "value": r.value if r.ok else None,
             "target": sig.target,
             "targetType": sig.target_type,
-            "proposal": p.replicas if p else None,
             "query": signals.render(sig, idle_as_zero=True, resources=rec.resources),
         }
-        if not r.ok:
+        # No value is shown as no `value` key (and an `error`), never as 0.
+        if r.ok:
+            item["value"] = r.value
+        else:
             item["error"] = r.error or "no value"
+        if p is not None and p.replicas is not None:
+            item["proposal"] = p.replicas
         out.append(item)
     return out
 

@@ -1,0 +1,194 @@
+"""The Kubernetes runtime on the fake API: scale on signals, status, failover without a burst,
+outages, invalid recipes, standby, dry-run, changes by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from swell import clock as clock_mod
+from swell import recipe
+from swell.clusters.kubernetes import fake, headroom, pods
+from swell.core import snapshot
+from swell.runtime import kubernetes as rt
+from tests.clusters.kubernetes.builders import node, pod, recipe_cr, target
+
+
+class Signals:
+    """A signal source whose values the test sets; None is "no value"."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float | None] = {}
+
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: object = None
+    ) -> Mapping[str, snapshot.Reading]:
+        return {s.name: snapshot.Reading.of(self.values.get(s.name), "prometheus unreachable") for s in sigs}
+
+
+def setup(api: fake.FakeApi, replicas: int = 1, **auto: object) -> None:
+    api.add(recipe_cr(**auto))
+    api.add_target(target(), replicas=replicas, selector="app=web")
+    for i in range(replicas):
+        api.add(pod(f"web-{i}", node="n1", phase="Running", ready=True, gpus=1))
+    api.add(node("n1", 8))
+
+
+def runtime(
+    api: fake.FakeApi, sig: Signals, clock: clock_mod.ManualClock, who: str = "a", **opts: object
+) -> rt.Runtime:
+    o = rt.Options(identity=who, leader_elect=False, port=0, **opts)  # type: ignore[arg-type]
+    return rt.Runtime(api, o, clock=clock, sources=lambda spec: sig)
+
+
+def status(api: fake.FakeApi) -> dict:
+    return api.recipes[("default", "web")]["status"]
+
+
+async def test_scales_up_on_a_signal_and_publishes_the_status(api: fake.FakeApi) -> None:
+    setup(api)
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    sig.values["queue"] = 6.0  # AverageValue 2 per replica -> 3
+    await runtime(api, sig, clock).step()
+    assert api.target_replicas(target()) == 3
+    st = status(api)
+    assert (st["currentReplicas"], st["desiredReplicas"], st["boundBy"]) == (1, 3, "metrics")
+    assert {"name": "queue", "value": 6.0, "target": 2, "proposal": 3}.items() <= st["signals"][0].items()
+    assert st["signals"][0]["query"] == "avg(avg_over_time(q[1m]))"
+    assert {c["type"]: c["status"] for c in st["conditions"]} == {
+        "AbleToScale": "True",
+        "ScalingActive": "True",
+        "ScalingLimited": "False",
+        "MetricsAvailable": "True",
+    }
+    assert st["lastAppliedReplicas"] == 3 and st["policyState"]["up_events"] == [[1000.0, 2]]
+    assert st["replicas"]["ready"] == 1 and st["nodes"]["gpus"] == 8
+    assert [e["reason"] for e in api.events] == ["SuccessfulRescale"]
+
+
+ONE_PER_MINUTE = {
+    "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Pods", "value": 1, "period_s": 60}]}
+}
+
+
+async def test_a_new_leader_carries_on_from_the_status_without_a_burst(api: fake.FakeApi) -> None:
+    setup(api, behavior=ONE_PER_MINUTE)
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    sig.values["queue"] = 12.0  # wants 6; the rate policy allows one pod a minute
+    await runtime(api, sig, clock, who="a").step()
+    assert api.target_replicas(target()) == 2
+    clock.advance(10)
+    await runtime(api, sig, clock, who="b").step()  # a fresh process: only the CR status to go on
+    assert api.target_replicas(target()) == 2  # the minute is not over
+    assert status(api)["boundBy"] == "rate"
+    clock.advance(50)
+    await runtime(api, sig, clock, who="c").step()
+    assert api.target_replicas(target()) == 3
+    fresh = fake.FakeApi()  # the same takeover without the kept state: a second pod within the minute
+    setup(fresh, replicas=2, behavior=ONE_PER_MINUTE)
+    await runtime(fresh, sig, clock_mod.ManualClock(1010), who="b").step()
+    assert fresh.target_replicas(target()) == 3
+
+
+async def test_prometheus_outage_holds_and_says_so(api: fake.FakeApi) -> None:
+    setup(api, replicas=3)
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    r = runtime(api, sig, clock)
+    for _ in range(5):  # no value is never zero: no scale-down, however long
+        await r.step()
+        clock.advance(1)
+    assert api.target_replicas(target()) == 3
+    st = status(api)
+    cond = {c["type"]: c for c in st["conditions"]}
+    assert cond["MetricsAvailable"]["status"] == "False"
+    assert "prometheus unreachable" in cond["MetricsAvailable"]["message"]
+    assert st["boundBy"] == "no_data" and st["lastDecisions"][0]["count"] == 5
+    assert "value" not in st["signals"][0] and st["signals"][0]["error"] == "prometheus unreachable"
+
+
+async def test_the_fallback_is_honoured_after_failed_reads(api: fake.FakeApi) -> None:
+    setup(api, replicas=1, policy="threshold", fallback={"failure_threshold": 3, "replicas": 4})
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    r = runtime(api, sig, clock)
+    for _ in range(3):
+        await r.step()
+        clock.advance(1)
+    assert api.target_replicas(target()) == 4 and status(api)["boundBy"] == "fallback"
+
+
+async def test_an_invalid_recipe_is_reported_in_its_status(api: fake.FakeApi) -> None:
+    api.add(recipe_cr(min_replicas=9, max_replicas=2))
+    r = runtime(api, Signals(), clock_mod.ManualClock(1000))
+    await r.step()
+    assert not r.workers
+    cond = status(api)["conditions"][0]
+    assert (cond["type"], cond["status"], cond["reason"]) == ("ScalingActive", "False", "InvalidRecipe")
+    assert "spec.autoscaling.min_replicas" in cond["message"]
+
+
+async def test_a_standby_does_nothing(api: fake.FakeApi) -> None:
+    setup(api)
+    api.leases[("default", "swell-controller")] = {
+        "metadata": {"name": "swell-controller", "resourceVersion": "1"},
+        "spec": {"holderIdentity": "other", "leaseDurationSeconds": 15},
+    }
+    sig = Signals()
+    sig.values["queue"] = 6.0
+    o = rt.Options(identity="b", port=0)
+    r = rt.Runtime(api, o, clock=clock_mod.ManualClock(1000), sources=lambda spec: sig)
+    await r.elector.try_acquire_or_renew()
+    await r.step()
+    assert api.target_replicas(target()) == 1 and "status" not in api.recipes[("default", "web")]
+
+
+async def test_dry_run_decides_and_publishes_but_patches_nothing(api: fake.FakeApi) -> None:
+    setup(api, headroom_nodes=1)
+    sig = Signals()
+    sig.values["queue"] = 6.0
+    await runtime(api, sig, clock_mod.ManualClock(1000), dry_run=True).step()
+    assert api.target_replicas(target()) == 1
+    st = status(api)
+    assert st["desiredReplicas"] == 3 and st["dryRun"]
+    assert next(c for c in st["conditions"] if c["type"] == "AbleToScale")["reason"] == "DryRun"
+    assert not any(n.startswith("swell-headroom") for _, n in api.pods)
+
+
+async def test_a_count_set_by_hand_is_noticed_and_not_undone_at_once(api: fake.FakeApi) -> None:
+    setup(api, replicas=2)
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    sig.values["queue"] = 4.0  # wants 2
+    r = runtime(api, sig, clock)
+    await r.step()
+    api.scales[("default", "Deployment", "web")]["spec"]["replicas"] = 5  # kubectl scale --replicas=5
+    clock.advance(1)
+    await r.step()
+    assert api.target_replicas(target()) == 5  # held for the down-stabilization window
+    assert {"from": 2, "to": 5}.items() <= status(api)["lastExternalChange"].items()
+    assert [e["reason"] for e in api.events] == ["ExternalRescale"]
+    clock.advance(301)
+    await r.step()
+    assert api.target_replicas(target()) == 2  # then the signals rule again
+
+
+async def test_headroom_placeholders_follow_the_recipe(api: fake.FakeApi) -> None:
+    setup(api, headroom_nodes=1)
+    api.priority_classes[headroom.PRIORITY_CLASS] = headroom.priority_class()
+    sig = Signals()
+    sig.values["queue"] = 2.0
+    await runtime(api, sig, clock_mod.ManualClock(1000)).step()
+    names = sorted(n for (_, n), p in api.pods.items() if pods.HEADROOM_LABEL in p["metadata"]["labels"])
+    assert names == ["swell-headroom-web-0", "swell-headroom-web-1"]
+    assert status(api)["headroom"]["desired"] == 2
+
+
+@pytest.mark.parametrize("polls", [1.0, 5.0])
+async def test_each_recipe_ticks_on_its_own_polling_interval(api: fake.FakeApi, polls: float) -> None:
+    setup(api, polling_interval_s=polls)
+    clock = clock_mod.ManualClock(1000)
+    r = runtime(api, Signals(), clock)
+    for _ in range(10):
+        await r.step()
+        clock.advance(1)
+    ticks = sum(1 for op, _ in api.calls if op == "get_scale")
+    assert ticks == (10 if polls == 1.0 else 2)
