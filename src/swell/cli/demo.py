@@ -155,7 +155,7 @@ async def _demo(
 def demo(
     duration: Annotated[float, typer.Option(help="Seconds of load (the surge scales with it).")] = 150.0,
     surge: Annotated[float, typer.Option(help="Peak load as a multiple of the quiet load.")] = 6.0,
-    base_rps: Annotated[float, typer.Option(help="Quiet load in requests per second.")] = 1.0,
+    base_rps: Annotated[float, typer.Option(help="Quiet load in requests per second.")] = 0.5,
     recipe_path: Annotated[
         Path | None, typer.Option("--recipe", help="Recipe (default: the embedded llama-cpp recipe).")
     ] = None,

@@ -92,6 +92,7 @@ class LocalRuntime:
         run_dir: Path | None = None,
         initial: int | None = None,
         clock: clock_mod.Clock | None = None,
+        file_sd: Path | None = None,
     ) -> None:
         self.recipe = rec
         self.clock = clock or clock_mod.SystemClock()
@@ -109,7 +110,7 @@ class LocalRuntime:
             wanted = signals.metric_names(self.controller.signals)
             self.embedded = embedded.EmbeddedSource(rec.resources, retention_s=retention, wanted=wanted)
             self.source = _Windows(self.embedded)
-        self.sd_file = self.cluster.run_dir / "file_sd.json"
+        self.sd_file = file_sd or self.cluster.run_dir / "file_sd.json"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sd_written = ""

@@ -1,6 +1,6 @@
 """A tiny OpenAI-shaped model server for the local-cluster tests (standard library only: starts fast).
 
-`python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S]`. Serves
+`python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
 /v1/chat/completions (streaming SSE too), and test controls: POST /control/break-metrics,
 /control/fix-metrics, /control/unhealthy.
@@ -118,7 +118,9 @@ def main(argv: list[str]) -> None:
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--token-delay", type=float, default=0.0)
     p.add_argument("--startup-delay", type=float, default=0.0)
+    p.add_argument("--metrics-broken", action="store_true", help="start with /metrics answering 500")
     p.parse_args(argv, namespace=ARGS)
+    STATE["metrics_broken"] = ARGS.metrics_broken
     time.sleep(ARGS.startup_delay)
     server = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
     server.daemon_threads = True

@@ -58,26 +58,32 @@ def substitute(argv: tuple[str, ...], *, host: str, port: int, gpus: str) -> tup
     return tuple(out)
 
 
-def argv_for(svc: recipe.Service, *, host: str, port: int, gpus: str) -> tuple[str, ...]:
+def _builtin_flags(svc: recipe.Service, res: recipe.Resources) -> list[str]:
+    """Each built-in server's own flags: model file or served name, preset, threads."""
+    if svc.engine == "llama-cpp":
+        flags = ["--threads", str(max(1, round(res.cpu)))]
+        return flags + (["--model", svc.model] if svc.model else [])
+    if svc.engine == "simulated-llm":
+        flags = ["--model", svc.model or svc.name]
+        return flags + (["--preset", svc.preset] if svc.preset else [])
+    return ["--name", svc.model or svc.name]  # sklearn-iris: the model name in /v1/models/NAME
+
+
+def argv_for(
+    svc: recipe.Service, *, host: str, port: int, gpus: str, resources: recipe.Resources | None = None
+) -> tuple[str, ...]:
     """The replica's argv for its engine."""
     common = ("--host", host, "--port", str(port))
+    args = substitute(svc.args, host=host, port=port, gpus=gpus)
     if svc.engine in SERVER_MODULES:
-        extra: list[str] = []
-        if svc.model:
-            extra += ["--model", svc.model]
-        if svc.engine == "simulated-llm" and svc.preset:
-            extra += ["--preset", svc.preset]
-        if svc.engine in ("simulated-llm", "sklearn-iris"):
-            extra += ["--served-model-name", svc.name]
-        args = substitute(svc.args, host=host, port=port, gpus=gpus)
-        return (sys.executable, "-m", SERVER_MODULES[svc.engine], *common, *extra, *args)
+        flags = _builtin_flags(svc, resources or recipe.Resources())
+        return (sys.executable, "-m", SERVER_MODULES[svc.engine], *common, *flags, *args)
     if svc.engine == "vllm":
         if not svc.model:
             raise errors.RecipeError(
                 "<recipe>",
                 [errors.Problem(path="service.model", value=None, rule="engine 'vllm' needs a model")],
             )
-        args = substitute(svc.args, host=host, port=port, gpus=gpus)
         return ("vllm", "serve", svc.model, *common, *args)
     return substitute(svc.command, host=host, port=port, gpus=gpus)
 
@@ -99,7 +105,7 @@ def spec_for(
         # a CPU replica uses the cores its slot stands for, not every core of the machine
         env["OMP_NUM_THREADS"] = str(max(1, round(rec.resources.cpu)))
     return LaunchSpec(
-        argv=argv_for(svc, host=host, port=p, gpus=gpus),
+        argv=argv_for(svc, host=host, port=p, gpus=gpus, resources=rec.resources),
         env=env,
         host=host,
         port=p,

@@ -287,6 +287,9 @@ class ReplicaManager:
 
     def _begin_stop(self, r: _Replica, *, drain: bool) -> None:
         del self._replicas[r.name]
+        if r.slot is None and r.task is None:  # pending: nothing runs, nothing to wait for
+            self._event(r, "stopped", "removed while pending")
+            return
         was_ready = r.state == "ready"
         self.routing.remove_backend(r.name)
         r.state = "terminating"

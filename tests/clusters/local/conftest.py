@@ -1,0 +1,3 @@
+"""Every test here must leave no replica process behind."""
+
+from tests.clusters.local.helpers import no_replica_left  # noqa: F401

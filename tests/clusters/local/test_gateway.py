@@ -1,0 +1,210 @@
+"""The gateway against in-process backends on loopback: routing, streaming, retries, buffer, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from swell.clusters.local import engines, gateway, gateway_metrics
+from swell.metrics import scrape
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Backends:
+    """Start small aiohttp servers on loopback; all cleaned up by the fixture."""
+
+    def __init__(self) -> None:
+        self.runners: list[web.AppRunner] = []
+
+    async def start(self, handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[Backends]:
+    b = Backends()
+    yield b
+    for r in b.runners:
+        await r.cleanup()
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[gateway.Gateway]:
+    g = gateway.Gateway(port=0, buffer_requests=2, buffer_timeout_s=10.0)
+    await g.start()
+    yield g
+    await g.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def named(name: str, gate: asyncio.Event | None = None) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        if gate is not None:
+            await gate.wait()
+        body = await request.read()
+        return web.json_response(
+            {
+                "backend": name,
+                "path": request.path_qs,
+                "body": body.decode(),
+                "x": request.headers.get("X-Test"),
+            }
+        )
+
+    return handle
+
+
+async def test_passes_path_query_body_and_headers(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    gw.add_backend("a", await backends.start(named("a")))
+    async with session.post(f"{gw.url}/v1/x?y=1", data=b"hello", headers={"X-Test": "t"}) as r:
+        assert (r.status, await r.json()) == (
+            200,
+            {"backend": "a", "path": "/v1/x?y=1", "body": "hello", "x": "t"},
+        )
+
+
+async def test_least_outstanding_requests_picks_the_idle_replica(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    gate = asyncio.Event()
+    gw.add_backend("slow", await backends.start(named("slow", gate)))
+    gw.add_backend("fast", await backends.start(named("fast")))
+    # two requests: one lands on each; while "slow" holds one, the next ones all go to "fast"
+    first = asyncio.ensure_future(session.get(f"{gw.url}/a"))
+    second = asyncio.ensure_future(session.get(f"{gw.url}/b"))
+    await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+    assert gw.in_flight("slow") == 1
+    seen = []
+    for _ in range(4):
+        async with session.get(f"{gw.url}/c") as r:
+            seen.append((await r.json())["backend"])
+    assert seen == ["fast"] * 4
+    gate.set()
+    for f in (first, second):
+        (await f).release()
+
+
+async def test_streams_chunk_by_chunk(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    next_chunk = asyncio.Event()
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: one\n\n")
+        await next_chunk.wait()  # the second chunk is sent only after the client saw the first
+        await resp.write(b"data: two\n\n")
+        await resp.write_eof()
+        return resp
+
+    gw.add_backend("a", await backends.start(sse))
+    async with session.post(f"{gw.url}/v1/completions") as r:
+        assert r.headers["Content-Type"] == "text/event-stream"
+        first = await r.content.readuntil(b"\n\n")
+        assert first == b"data: one\n\n"
+        next_chunk.set()
+        assert await r.content.read() == b"data: two\n\n"
+
+
+async def test_connection_refused_is_retried_on_another_replica(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    gw.add_backend("dead", f"http://127.0.0.1:{engines.free_port()}")  # nothing listens there
+    gw.add_backend("alive", await backends.start(named("alive")))
+    for _ in range(3):
+        async with session.get(f"{gw.url}/x") as r:
+            assert (r.status, (await r.json())["backend"]) == (200, "alive")
+    samples = scrape.parse(await (await session.get(f"{gw.url}/metrics")).text())
+    retries = [s.value for s in samples if s.name == "swell_gateway_retries_total"]
+    assert retries and retries[0] >= 1
+
+
+async def test_no_ready_replica_buffers_until_one_is_added(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    url = await backends.start(named("late"))
+    pending = asyncio.ensure_future(session.post(f"{gw.url}/v1/completions", data=b"{}"))
+    await asyncio.sleep(0)
+    for _ in range(200):
+        if gw.stats().buffered == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert gw.stats().buffered == 1 and not pending.done()
+    gw.add_backend("late", url)
+    resp = await pending
+    assert (resp.status, (await resp.json())["backend"]) == (200, "late")
+    resp.release()
+
+
+async def test_full_buffer_answers_503_with_retry_after(
+    gw: gateway.Gateway, session: aiohttp.ClientSession
+) -> None:
+    waiting = [asyncio.ensure_future(session.get(f"{gw.url}/w")) for _ in range(2)]  # the buffer holds 2
+    for _ in range(200):
+        if gw.stats().buffered == 2:
+            break
+        await asyncio.sleep(0.01)
+    async with session.get(f"{gw.url}/x") as r:
+        assert r.status == 503 and r.headers["Retry-After"] == "1"
+        assert "buffer" in (await r.json())["error"]["message"]
+    for w in waiting:
+        w.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_buffer_timeout_answers_503() -> None:
+    g = gateway.Gateway(port=0, buffer_timeout_s=0.2)
+    await g.start()
+    try:
+        async with aiohttp.ClientSession() as s, s.get(f"{g.url}/x") as r:
+            assert r.status == 503 and "within 0.2 s" in (await r.json())["error"]["message"]
+    finally:
+        await g.stop()
+
+
+async def test_own_metrics(gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession) -> None:
+    gw.add_backend("a", await backends.start(named("a")))
+    for _ in range(3):
+        async with session.get(f"{gw.url}/x") as r:
+            await r.read()
+    async with session.get(f"{gw.url}/metrics") as r:
+        samples = scrape.parse(await r.text())
+    by_name = {(s.name, tuple(sorted(s.labels))): s.value for s in samples}
+    assert by_name[("swell_gateway_requests_total", (("code", "200"),))] == 3
+    assert by_name[("swell_gateway_request_duration_seconds_count", ())] == 3
+    assert by_name[("swell_gateway_time_to_first_token_seconds_count", ())] == 3
+    assert by_name[("swell_gateway_ready_replicas", ())] == 1
+    assert by_name[("swell_gateway_requests_buffered", ())] == 0
+    assert by_name[("swell_gateway_concurrency_seconds_total", ())] > 0
+
+
+def test_concurrency_integrates_requests_over_time() -> None:
+    t = [0.0]
+    conc = gateway_metrics.Concurrency(now=lambda: t[0])
+    conc.change(+1)
+    t[0] = 2.0
+    conc.change(+1)
+    t[0] = 3.0
+    conc.change(-2)
+    t[0] = 10.0
+    assert conc.integral() == pytest.approx(1 * 2 + 2 * 1)

@@ -1,0 +1,144 @@
+"""The replica manager with real processes (the tiny server) behind the real gateway on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from swell import recipe
+from swell.clusters.local import cluster
+from tests.clusters.local import helpers
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
+        yield s
+
+
+def states(c: cluster.LocalCluster) -> list[str]:
+    return sorted(r.state for r in c.manager.replicas())
+
+
+async def complete(s: aiohttp.ClientSession, url: str, **body: object) -> int:
+    async with s.post(url + "/v1/completions", json={"prompt": "hi", "max_tokens": 2, **body}) as r:
+        await r.read()
+        return r.status
+
+
+async def test_replicas_beyond_the_slots_wait_pending_and_are_removed_first(
+    session: aiohttp.ClientSession,
+) -> None:
+    rec = helpers.tiny_recipe(local={"cpu_slots": 2})
+    async with cluster.LocalCluster(rec, initial=0) as c:
+        await c.scale(3)
+        await helpers.wait_until(lambda: states(c) == ["pending", "ready", "ready"], "2 ready, 1 pending")
+        pending = next(r for r in c.manager.replicas() if r.state == "pending")
+        assert "local.cpu_slots" in pending.reason
+        assert [await complete(session, c.endpoint) for _ in range(4)] == [200] * 4
+        await c.scale(2)  # the pending one goes, not a ready one
+        assert states(c) == ["ready", "ready"]
+        assert sorted(r.slot for r in c.manager.replicas()) == ["cpu slot 0", "cpu slot 1"]
+
+
+async def test_scale_down_removes_a_starting_replica_before_a_ready_one() -> None:
+    rec = helpers.tiny_recipe(startup_delay=1.0)
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "the first replica ready")
+        first = c.manager.replicas()[0].name
+        await c.scale(2)
+        assert states(c) == ["ready", "starting"]
+        await c.scale(1)
+        assert [(r.name, r.state) for r in c.manager.replicas() if r.state != "terminating"] == [
+            (first, "ready")
+        ]
+
+
+async def test_scale_down_drains_in_flight_requests(session: aiohttp.ClientSession) -> None:
+    rec = helpers.tiny_recipe()
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        pid = c.manager.replicas()[0].pid
+        assert pid is not None
+        slow = asyncio.ensure_future(complete(session, c.endpoint, delay=1.0))
+        await helpers.wait_until(lambda: c.gateway.stats().in_flight == 1, "the request in flight")
+        await c.scale(0)
+        assert states(c) == ["terminating"] and "draining" in c.manager.replicas()[0].reason
+        assert await slow == 200  # answered by the draining replica
+        await helpers.wait_until(lambda: not c.manager.replicas(), "the drained replica gone")
+        assert not helpers.alive(pid)
+
+
+async def test_a_killed_replica_is_restarted_and_its_traffic_rerouted(session: aiohttp.ClientSession) -> None:
+    rec = helpers.tiny_recipe(delay=0.2)
+    async with cluster.LocalCluster(rec, initial=2) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready", "ready"], "2 ready replicas")
+        victim = c.manager.replicas()[0]
+        assert victim.pid is not None
+        stop = asyncio.Event()
+        codes: list[int] = []
+
+        async def user() -> None:
+            while not stop.is_set():
+                codes.append(await complete(session, c.endpoint))
+
+        users = [asyncio.ensure_future(user()) for _ in range(4)]
+        await helpers.wait_until(lambda: len(codes) >= 8, "traffic flowing")
+        os.kill(victim.pid, signal.SIGKILL)
+
+        def restarted() -> bool:
+            r = next(r for r in c.manager.replicas() if r.name == victim.name)
+            return r.restarts == 1 and r.state == "ready" and r.pid not in (None, victim.pid)
+
+        await helpers.wait_until(restarted, "the killed replica restarted and ready again")
+        served = len(codes)
+        await helpers.wait_until(lambda: len(codes) >= served + 8, "traffic after the restart")
+        stop.set()
+        await asyncio.gather(*users)
+        assert set(codes) == {200}, f"failed requests: {[c for c in codes if c != 200]}"
+        assert any(e.kind == "exited" and e.replica == victim.name for e in c.manager.events)
+
+
+async def test_failing_liveness_restarts_and_readiness_stops_traffic(session: aiohttp.ClientSession) -> None:
+    probe = {"path": "/health", "period_s": 0.2, "timeout_s": 1, "failure_threshold": 2}
+    rec = helpers.tiny_recipe(probes={"readiness": probe, "liveness": probe})
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        first_pid = c.manager.replicas()[0].pid
+        async with session.post(c.endpoint + "/control/unhealthy") as r:
+            assert r.status == 200
+
+        def restarted() -> bool:
+            r = c.manager.replicas()[0]
+            return r.restarts >= 1 and r.state == "ready" and r.pid != first_pid
+
+        await helpers.wait_until(restarted, "a restart after the liveness probe failed")
+        reasons = " ".join(e.text for e in c.manager.events)
+        assert "liveness probe /health failed 2 times" in reasons
+        assert await complete(session, c.endpoint) == 200
+
+
+async def test_a_server_that_exits_at_start_is_restarted_with_backoff() -> None:
+    rec = recipe.parse(
+        {
+            "service": {
+                "name": "broken",
+                "engine": "command",
+                "command": [sys.executable, "-c", "raise SystemExit(3)"],
+            },
+            "local": {"port": 0},
+        }
+    )
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: c.manager.replicas()[0].restarts >= 2, "two restarts")
+        r = c.manager.replicas()[0]
+        assert r.state == "starting" and "exited with code 3 before ready" in r.reason
+        assert "restarting in" in r.reason

@@ -1,0 +1,135 @@
+"""`swell up` and `swell demo` as a user runs them: a real process, real signals, no orphan left.
+
+Ctrl-C (SIGINT) and SIGTERM stop every replica; SIGKILL of swell itself leaves none either (the
+kernel's parent-death signal); the demo ends with a summary and an HTML report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.clusters.local import helpers
+from tests.clusters.local.helpers import no_replica_left  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+def write_recipe(path: Path, **kw: object) -> Path:
+    rec = helpers.tiny_recipe(**kw)  # type: ignore[arg-type]
+    path.write_text(yaml.safe_dump(rec.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
+    return path
+
+
+class Swell:
+    """`python -m swell.cli.main ARGS` with its output collected line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip())
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    async def finish(self, timeout_s: float = 60.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout_s)
+        await self._reader
+        return code
+
+
+@pytest.fixture
+async def swell() -> AsyncIterator[list[Swell]]:
+    started: list[Swell] = []
+    yield started
+    for s in started:  # a failed test must not leave swell (or its replicas) running
+        if s.proc.returncode is None:
+            for pid in children(s.proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            s.proc.kill()
+            await s.proc.wait()
+        s._reader.cancel()
+
+
+async def start(started: list[Swell], *args: str) -> Swell:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swell.cli.main", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    s = Swell(proc)
+    started.append(s)
+    return s
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+async def test_up_serves_then_stops_every_replica(tmp_path: Path, swell: list[Swell], sig: int) -> None:
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", autoscaling={"min_replicas": 2, "max_replicas": 2})
+    s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
+    await helpers.wait_until(lambda: "ready 2" in s.output, "two ready replicas in the status", 60)
+    assert "serving on http://127.0.0.1:" in s.output
+    replicas = children(s.proc.pid)
+    assert len(replicas) == 2
+    s.proc.send_signal(sig)
+    assert await s.finish() == 0, s.output
+    assert "stopped; no replica left running" in s.output
+    assert not [p for p in replicas if helpers.alive(p)]
+
+
+async def test_no_replica_outlives_a_killed_swell(tmp_path: Path, swell: list[Swell]) -> None:
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", autoscaling={"min_replicas": 2, "max_replicas": 2})
+    s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
+    await helpers.wait_until(lambda: "ready 2" in s.output, "two ready replicas in the status", 60)
+    replicas = children(s.proc.pid)
+    assert len(replicas) == 2
+    s.proc.kill()  # SIGKILL: no handler, no atexit; only the kernel's parent-death signal is left
+    await s.finish()
+    await helpers.wait_until(lambda: not [p for p in replicas if helpers.alive(p)], "replicas gone", 10)
+
+
+async def test_demo_runs_a_short_black_friday_and_writes_a_report(tmp_path: Path, swell: list[Swell]) -> None:
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", delay=0.1)
+    report = tmp_path / "demo.html"
+    s = await start(
+        swell, "demo", "--recipe", str(recipe_file), "--duration", "6", "--base-rps", "2",
+        "--port", "0", "--report", str(report),
+    )  # fmt: skip
+    assert await s.finish(90) == 0, s.output
+    assert "demo summary" in s.output and "0 failed" in s.output
+    page = report.read_text()
+    assert "Replicas and scaling decisions" in page and "<img" in page
+
+
+async def test_up_reports_a_bad_recipe_without_a_traceback(tmp_path: Path, swell: list[Swell]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service: {name: x, engine: command}\n")
+    s = await start(swell, "up", str(bad))
+    assert await s.finish() == 1
+    assert "command" in s.output and "Traceback" not in s.output
