@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -148,3 +150,11 @@ def test_sigterm_lets_an_inflight_stream_finish() -> None:
         assert len(got) == 60
         with pytest.raises(openai.APIConnectionError):
             client(p).completions.create(model=MODEL, prompt="x", max_tokens=1)
+
+
+def test_startup_errors_are_one_line_not_a_traceback(sim: Proc) -> None:
+    port = sim.url.rsplit(":", 1)[1]  # already taken by the module's server
+    for args, rc in ((["--port", port], 1), (["--port", "0", "--preset", "nope"], 2)):
+        run = subprocess.run([sys.executable, "-m", "swell.servers.simulated_llm", *args],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert run.returncode == rc and run.stderr.startswith("error:") and "Traceback" not in run.stderr

@@ -13,11 +13,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from swell.errors import EngineError
 
 log = logging.getLogger("swell.servers")
 
@@ -87,6 +90,16 @@ class Lifecycle:
         except TimeoutError:
             return False
         return True
+
+
+def run(main: Coroutine[Any, Any, None]) -> int:
+    """Run a server's main coroutine; a bind failure or EngineError is one line on stderr, exit 1."""
+    try:
+        asyncio.run(main)
+    except (OSError, EngineError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def stop_signals() -> asyncio.Event:

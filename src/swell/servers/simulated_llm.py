@@ -192,8 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    asyncio.run(_run(args, preset))
-    return 0
+    return common.run(_run(args, preset))
 
 
 async def _run(args: argparse.Namespace, preset: presets.LlmPreset) -> None:

@@ -188,8 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     common.setup_logging(args.log_level)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: own process
-    asyncio.run(_run(args))
-    return 0
+    return common.run(_run(args))
 
 
 async def _run(args: argparse.Namespace) -> None:
