@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "swell.cli.up",
     "swell.cli.simulate",
     "swell.cli.controller",
+    "swell.cli.render",
 ]
 
 app = typer.Typer(

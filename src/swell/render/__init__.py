@@ -1,1 +1,1 @@
-"""swell.render."""
+"""swell.render: Kubernetes manifests for a recipe (`swell render`): the workload and what scales it."""

@@ -127,6 +127,13 @@ def spec_of(rec: recipe.Recipe, target: Mapping[str, str], placement: Placement 
     dumped = rec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     out: Obj = {"scaleTargetRef": dict(target)}
     out.update({k: dumped[k] for k in RECIPE_KEYS if dumped.get(k)})
+    auto = rec.autoscaling  # the bounds and the policy are worth reading even when they are defaults
+    out["autoscaling"] = {
+        "policy": auto.policy,
+        "min_replicas": auto.min_replicas,
+        "max_replicas": auto.max_replicas,
+        **out.get("autoscaling", {}),
+    }
     if placement is not None and (placement.node_selector or placement.tolerations):
         out["placement"] = {
             k: v

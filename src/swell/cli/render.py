@@ -1,0 +1,71 @@
+"""`swell render RECIPE --mode swell|hpa|keda|cronhpa [-o DIR]`: Kubernetes manifests for a recipe.
+
+Without -o the manifests go to stdout as one multi-document YAML; with -o each goes to its own
+file next to a kustomization.yaml, so `kubectl apply -k DIR` installs them. Warnings (what a mode
+cannot express) go to stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from swell import errors, recipe
+from swell.render import manifests, workload
+
+
+def _selector(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise errors.RecipeError(
+                "swell render",
+                [errors.Problem(path="--node-selector", value=pair, rule="KEY=VALUE, e.g. pool=a10")],
+            )
+        out[key] = value
+    return out
+
+
+def render(
+    path: Annotated[
+        Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
+    ],
+    mode: Annotated[str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa")] = "swell",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="namespace of the workload")
+    ] = "default",
+    prometheus_url: Annotated[
+        str, typer.Option(help="Prometheus for KEDA triggers when the recipe names none")
+    ] = workload.Options().prometheus_url,
+    adapter_namespace: Annotated[
+        str, typer.Option(help="namespace of prometheus-adapter (hpa)")
+    ] = "monitoring",
+    node_selector: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE of the GPU pool's nodes (default: instance type = node_pool.shape)"),
+    ] = None,
+) -> None:
+    """Write the manifests a user would otherwise write by hand: workload plus what scales it."""
+    rec = recipe.load(path)
+    opts = workload.Options(
+        namespace=namespace,
+        prometheus_url=prometheus_url,
+        adapter_namespace=adapter_namespace,
+        node_selector=_selector(node_selector or []),
+    )
+    bundle = manifests.render(rec, mode, opts)
+    for w in bundle.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if output is None:
+        typer.echo(manifests.dump(bundle.objects), nl=False)
+        return
+    for p in manifests.write(bundle, output):
+        typer.echo(str(p))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render)

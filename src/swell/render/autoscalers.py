@@ -1,0 +1,258 @@
+"""What scales the workload, one function per mode: swell's ScalingRecipe, a native HPA with the
+prometheus-adapter rules behind its metrics, a KEDA ScaledObject, an Alibaba CronHPA.
+
+Every signal renders to the same PromQL the controller queries (`signals.render`, idle read as a
+measured 0). Target types keep their meaning: `Value` becomes an HPA External metric (or KEDA
+metricType) of type Value, desired = ceil(ready × value / target); `AverageValue` stays
+AverageValue, desired = ceil(value / target); per-replica signals become HPA Pods metrics.
+Each function returns (manifests, warnings).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from swell import recipe
+from swell.clusters.kubernetes import scalingrecipe
+from swell.core import signals
+from swell.render import workload
+
+Obj = dict[str, Any]
+Rendered = tuple[list[Obj], list[str]]
+
+
+def quantity(x: float) -> str:
+    """A Kubernetes quantity: 0.2 -> "200m", 5 -> "5"."""
+    if float(x).is_integer():
+        return str(int(x))
+    milli = x * 1000
+    return f"{round(milli)}m" if abs(milli - round(milli)) < 1e-9 else f"{x:g}"
+
+
+def metric_name(rec: recipe.Recipe, sig: recipe.Signal) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", f"swell_{rec.service.name}_{sig.name}")
+
+
+def promql(rec: recipe.Recipe, sig: recipe.Signal) -> str:
+    return signals.render(sig, idle_as_zero=True, resources=rec.resources)
+
+
+def scaling_recipe(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
+    spec = scalingrecipe.spec_of(rec, workload.target_ref(rec), workload.placement(rec, opts))
+    obj = {
+        "apiVersion": scalingrecipe.API_VERSION,
+        "kind": scalingrecipe.KIND,
+        "metadata": workload.meta(rec, opts),
+        "spec": spec,
+    }
+    warn = []
+    if rec.autoscaling.metrics.source != "prometheus" or not rec.autoscaling.metrics.prometheus_url:
+        warn.append("the recipe names no Prometheus server: the controller's --prometheus-url is used")
+    return [obj], warn
+
+
+def _behavior(rules: recipe.ScalingRules) -> Obj:
+    return {
+        "stabilizationWindowSeconds": rules.stabilization_window_s,
+        "selectPolicy": rules.select_policy,
+        "policies": [{"type": p.type, "value": p.value, "periodSeconds": p.period_s} for p in rules.policies],
+    }
+
+
+def behavior(rec: recipe.Recipe) -> Obj:
+    b = rec.autoscaling.behavior
+    return {"scaleUp": _behavior(b.scale_up), "scaleDown": _behavior(b.scale_down)}
+
+
+def series_query(sig: recipe.Signal) -> str:
+    """prometheus-adapter's discovery query: the series the signal reads (metric names need no
+    regex escaping: they are [a-zA-Z0-9_:])."""
+    if sig.kind == "ratio":
+        base = sig.numerator
+    elif sig.kind == "utilization":
+        base = {"gpu": signals.GPU_UTIL, "cpu": signals.CPU_SECONDS, "memory": signals.RESIDENT_BYTES}[
+            sig.resource or "gpu"
+        ]
+    elif sig.kind == "promql":
+        found = re.search(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[\[{]", sig.query or "")
+        base = found.group(1) if found else None
+    else:
+        base = sig.metric
+    return f'{{__name__=~"^{base}.*$"}}' if base else '{__name__=~"^.+$"}'
+
+
+def _per_pod(expr: str) -> str:
+    """A service-wide expression -> the per-pod one prometheus-adapter's `rules` template wants."""
+    expr = re.sub(r"\b(sum|avg|max|min)\(", r"\1 by (<<.GroupBy>>) (", expr)
+    return expr.replace("sum by (le) (", "sum by (le, <<.GroupBy>>) (")
+
+
+def hpa(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
+    """An autoscaling/v2 HPA and the prometheus-adapter config (rules, externalRules) it reads."""
+    auto, warn = rec.autoscaling, []
+    metrics: list[Obj] = []
+    rules: list[Obj] = []
+    external: list[Obj] = []
+    for sig in auto.signals:
+        name = metric_name(rec, sig)
+        if sig.kind == "utilization" and sig.resource in ("cpu", "memory"):
+            target = {"type": "Utilization", "averageUtilization": round(sig.target)}
+            metrics.append({"type": "Resource", "resource": {"name": sig.resource, "target": target}})
+        elif sig.per_replica and sig.kind != "promql":
+            expr = signals.render(sig, {"__adapter__": "1"}, idle_as_zero=False, resources=rec.resources)
+            expr = _per_pod(expr.replace('__adapter__="1"', "<<.LabelMatchers>>"))
+            rules.append(
+                {
+                    "seriesQuery": series_query(sig)[:-1] + ',namespace!="",pod!=""}',
+                    "resources": {
+                        "overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+                    },
+                    "name": {"matches": "^(.*)$", "as": name},
+                    "metricsQuery": expr,
+                }
+            )
+            target = {"type": "AverageValue", "averageValue": quantity(sig.target)}
+            metrics.append({"type": "Pods", "pods": {"metric": {"name": name}, "target": target}})
+        else:
+            external.append(
+                {
+                    "seriesQuery": series_query(sig),
+                    "resources": {"namespaced": False},
+                    "name": {"as": name},
+                    "metricsQuery": promql(rec, sig),
+                }
+            )
+            kind = "AverageValue" if sig.target_type == "AverageValue" else "Value"
+            key = "averageValue" if kind == "AverageValue" else "value"
+            target = {"type": kind, key: quantity(sig.target)}
+            metrics.append({"type": "External", "external": {"metric": {"name": name}, "target": target}})
+    lo = auto.min_replicas
+    if lo == 0:
+        warn.append("a native HPA cannot scale to zero (HPAScaleToZero is alpha): minReplicas is 1")
+        lo = 1
+    if auto.tolerance != recipe.Tolerance():
+        warn.append("the HPA's tolerance is the controller-manager's flag (0.1), not per HPA: not rendered")
+    if rec.schedules:
+        warn.append("schedules are not part of an HPA: render --mode cronhpa for them")
+    obj = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": workload.meta(rec, opts),
+        "spec": {
+            "scaleTargetRef": workload.target_ref(rec),
+            "minReplicas": lo,
+            "maxReplicas": auto.max_replicas,
+            "metrics": metrics,
+            "behavior": behavior(rec),
+        },
+    }
+    out = [obj]
+    if rules or external:
+        config = {k: v for k, v in (("rules", rules), ("externalRules", external)) if v}
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": workload.meta(
+                    rec, opts, name=f"prometheus-adapter-{rec.service.name}", namespace=opts.adapter_namespace
+                ),
+                "data": {"config.yaml": yaml.safe_dump(config, sort_keys=False, width=1000)},
+            }
+        )
+        warn.append(
+            f"merge ConfigMap {opts.adapter_namespace}/prometheus-adapter-{rec.service.name} into "
+            "prometheus-adapter's config (one file per adapter) and restart it"
+        )
+    return out, warn
+
+
+def keda(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
+    """A KEDA ScaledObject: one prometheus trigger per signal, ignoreNullValues false (no data is
+    an error that counts toward the fallback, never a zero)."""
+    auto = rec.autoscaling
+    url = auto.metrics.prometheus_url or opts.prometheus_url
+    triggers = []
+    for sig in auto.signals:
+        triggers.append(
+            {
+                "type": "prometheus",
+                "name": sig.name,
+                "metricType": "AverageValue" if sig.target_type == "AverageValue" else "Value",
+                "metadata": {
+                    "serverAddress": url,
+                    "query": promql(rec, sig),
+                    "threshold": f"{sig.target:g}",
+                    "activationThreshold": f"{auto.activation_threshold:g}",
+                    "ignoreNullValues": "false",
+                },
+            }
+        )
+    spec: Obj = {
+        "scaleTargetRef": workload.target_ref(rec),
+        "pollingInterval": max(1, round(auto.polling_interval_s)),
+        "cooldownPeriod": round(auto.cooldown_s),
+        "minReplicaCount": auto.min_replicas,
+        "maxReplicaCount": auto.max_replicas,
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": behavior(rec)}},
+        "triggers": triggers,
+    }
+    if auto.fallback is not None:
+        spec["fallback"] = {
+            "failureThreshold": auto.fallback.failure_threshold,
+            "replicas": auto.fallback.replicas,
+        }
+    warn = [] if triggers else ["the recipe has no signals: KEDA needs at least one trigger"]
+    return [
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": workload.meta(rec, opts),
+            "spec": spec,
+        }
+    ], warn
+
+
+def _seconds_cron(expr: str) -> str:
+    """CronHPA's cron has a seconds field first: "30 10 * * *" -> "0 30 10 * * *"."""
+    return expr if len(expr.split()) == 6 or expr.startswith("@") else f"0 {expr}"
+
+
+def cronhpa(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
+    """An Alibaba CronHorizontalPodAutoscaler: each schedule window sets the count at its start and
+    restores min_replicas at its end. With signals too, it drives an HPA's floor (CronHPA + HPA)."""
+    auto, warn, out = rec.autoscaling, [], []
+    target = workload.target_ref(rec)
+    if auto.signals and auto.max_replicas > auto.min_replicas:
+        hpa_objs, hpa_warn = hpa(rec, opts)
+        out += hpa_objs
+        warn += [w for w in hpa_warn if "cronhpa" not in w]
+        target = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": rec.service.name}
+    jobs = []
+    zones = set()
+    for i, w in enumerate(rec.schedules):
+        name = w.name or f"window-{i}"
+        size = w.min_replicas if w.min_replicas is not None else w.max_replicas
+        jobs.append({"name": f"{name}-start", "schedule": _seconds_cron(w.start), "targetSize": size})
+        jobs.append(
+            {"name": f"{name}-end", "schedule": _seconds_cron(w.end), "targetSize": auto.min_replicas}
+        )
+        zones.add(w.timezone)
+    if not jobs:
+        warn.append("the recipe has no schedules: the CronHPA has no jobs")
+    m = workload.meta(rec, opts)
+    if zones - {"UTC"}:
+        m["annotations"] = {"swell.dev/timezone": ",".join(sorted(zones))}
+        warn.append(
+            f"CronHPA runs schedules in its controller's timezone: set TZ={sorted(zones)[0]} on "
+            "kubernetes-cronhpa-controller (the schedules are written in that zone)"
+        )
+    obj = {
+        "apiVersion": "autoscaling.alibabacloud.com/v1beta1",
+        "kind": "CronHorizontalPodAutoscaler",
+        "metadata": m,
+        "spec": {"scaleTargetRef": target, "jobs": jobs},
+    }
+    return [*out, obj], warn

@@ -1,0 +1,172 @@
+"""The workload a recipe runs on Kubernetes: Deployment, Service and ServiceMonitor.
+
+The Deployment has the recipe's probes on the engine's health path (plus a startup probe that
+allows for the model load), `nvidia.com/gpu` limits, a model cache volume at /root/.cache (and
+/dev/shm in memory for vLLM), and the node pool's placement: GPU nodes by their instance-type
+label and the nvidia.com/gpu taint tolerated, as the headroom placeholders do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from swell import errors, recipe
+from swell.clusters.kubernetes import scalingrecipe
+from swell.clusters.local import engines
+
+Obj = dict[str, Any]
+SWELL_IMAGE = "swell:0.1.0"  # built from deploy/Dockerfile: the built-in engines ship with swell
+IMAGES = {
+    "vllm": "vllm/vllm-openai:latest",
+    "sklearn-iris": SWELL_IMAGE,
+    "llama-cpp": SWELL_IMAGE,
+    "simulated-llm": SWELL_IMAGE,
+}
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+GPU = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    namespace: str = "default"
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    adapter_namespace: str = "monitoring"  # where prometheus-adapter runs (hpa mode)
+    node_selector: dict[str, str] = field(default_factory=dict)  # default: the shape's instance type
+
+
+def labels(rec: recipe.Recipe) -> dict[str, str]:
+    return {"app.kubernetes.io/name": rec.service.name, "app.kubernetes.io/managed-by": "swell"}
+
+
+def meta(rec: recipe.Recipe, opts: Options, name: str | None = None, namespace: str | None = None) -> Obj:
+    return {"name": name or rec.service.name, "namespace": namespace or opts.namespace, "labels": labels(rec)}
+
+
+def target_ref(rec: recipe.Recipe) -> dict[str, str]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "name": rec.service.name}
+
+
+def placement(rec: recipe.Recipe, opts: Options) -> scalingrecipe.Placement:
+    """Where replicas (and headroom placeholders) go: the pool's nodes, GPU taint tolerated."""
+    selector = dict(opts.node_selector)
+    if not selector and rec.node_pool.shape != "local":
+        selector = {INSTANCE_TYPE: rec.node_pool.shape}
+    tolerations = ({"key": GPU, "operator": "Exists", "effect": "NoSchedule"},) if rec.resources.gpus else ()
+    return scalingrecipe.Placement(node_selector=selector, tolerations=tolerations)
+
+
+def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
+    """(command, args) of the engine container; an empty command keeps the image's entrypoint."""
+    svc, port = rec.service, str(rec.service.container_port)
+    if svc.engine == "vllm":
+        # The vllm/vllm-openai image's entrypoint serves the model; args as the seeds write them.
+        args = list(svc.args)
+        if "--model" not in args and svc.model:
+            args = [svc.model, *args]
+        if "--port" not in args:
+            args += ["--port", port]
+        return [], args
+    argv = engines.argv_for(svc, host="0.0.0.0", port=svc.container_port, gpus="all", resources=rec.resources)
+    if svc.engine in engines.SERVER_MODULES:
+        argv = ("python", *argv[1:])  # the interpreter inside the swell image
+    return list(argv), []
+
+
+def _probe(p: recipe.Probe) -> Obj:
+    return {
+        "httpGet": {"path": p.path, "port": "http"},
+        "periodSeconds": max(1, math.ceil(p.period_s)),
+        "timeoutSeconds": max(1, math.ceil(p.timeout_s)),
+        "failureThreshold": p.failure_threshold,
+        "initialDelaySeconds": math.ceil(p.initial_delay_s),
+    }
+
+
+def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
+    svc, res = rec.service, rec.resources
+    image = svc.image or IMAGES.get(svc.engine)
+    if image is None:
+        raise errors.RecipeError(
+            f"service {svc.name}",
+            [errors.Problem(path="service.image", value=None, rule=f"engine {svc.engine!r} needs an image")],
+        )
+    command, args = _container_argv(rec)
+    limits: dict[str, str] = {"memory": f"{res.memory_gib:g}Gi"}
+    if res.gpus:
+        limits[GPU] = str(res.gpus)
+    load_s = rec.node_pool.provisioning.model_load_s
+    container: Obj = {
+        "name": svc.engine if svc.engine != "command" else "server",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": svc.container_port}],
+        "env": [{"name": k, "value": v} for k, v in sorted(svc.env.items())],
+        "resources": {
+            "requests": {"cpu": f"{res.cpu:g}", "memory": f"{res.memory_gib:g}Gi"},
+            "limits": limits,
+        },
+        "readinessProbe": _probe(svc.probes.readiness),
+        "livenessProbe": _probe(svc.probes.liveness),
+        # The model loads before /health answers: up to three model-load times before liveness counts.
+        "startupProbe": {
+            "httpGet": {"path": svc.probes.readiness.path, "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": max(30, math.ceil(3 * load_s / 10)),
+        },
+        "volumeMounts": [{"name": "model-cache", "mountPath": "/root/.cache"}],
+    }
+    if command:
+        container["command"] = command
+    if args:
+        container["args"] = args
+    if not container["env"]:
+        del container["env"]
+    volumes: list[Obj] = [{"name": "model-cache", "emptyDir": {}}]
+    if svc.engine == "vllm":
+        container["volumeMounts"].append({"name": "dshm", "mountPath": "/dev/shm"})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+    where = placement(rec, opts)
+    pod: Obj = {"containers": [container], "volumes": volumes}
+    if where.node_selector:
+        pod["nodeSelector"] = dict(where.node_selector)
+    if where.tolerations:
+        pod["tolerations"] = list(where.tolerations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(rec, opts),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": svc.name}},
+            "template": {"metadata": {"labels": labels(rec)}, "spec": pod},
+        },
+    }
+
+
+def service(rec: recipe.Recipe, opts: Options) -> Obj:
+    port = rec.service.container_port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(rec, opts),
+        "spec": {
+            "selector": {"app.kubernetes.io/name": rec.service.name},
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def service_monitor(rec: recipe.Recipe, opts: Options) -> Obj:
+    """Prometheus Operator scrapes every replica's /metrics through the Service."""
+    interval = f"{max(1, math.ceil(rec.autoscaling.metrics.scrape_interval_s))}s"
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta(rec, opts),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": rec.service.name}},
+            "namespaceSelector": {"matchNames": [opts.namespace]},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
+        },
+    }

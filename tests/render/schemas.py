@@ -1,0 +1,70 @@
+"""Validating manifests as an API server would: built-in kinds with kubernetes-validate, custom
+resources against the openAPIV3Schema of their CRD (upstream copies in ../shared/schemas, swell's
+own in deploy/), with the fields the server would silently prune reported as errors."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).parents[2]
+SHARED = ROOT.parent / "shared" / "schemas"
+K8S_VERSION = "1.30.0"  # kubernetes-validate ships 1.25 and later; autoscaling/v2 is GA there
+CRD_FILES = {
+    ("monitoring.coreos.com", "ServiceMonitor"): SHARED / "monitoring.coreos.com_servicemonitors.yaml",
+    ("keda.sh", "ScaledObject"): SHARED / "keda.sh_scaledobjects.yaml",
+    ("autoscaling.alibabacloud.com", "CronHorizontalPodAutoscaler"): SHARED
+    / "autoscaling.alibabacloud.com_cronhorizontalpodautoscalers.v1.22.yaml",
+    ("swell.dev", "ScalingRecipe"): ROOT / "deploy" / "base" / "crd.yaml",
+}
+
+Obj = dict[str, Any]
+
+
+@functools.cache
+def crd_schema(group: str, version: str, kind: str) -> Obj:
+    crd = yaml.safe_load(CRD_FILES[(group, kind)].read_text())
+    assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version:
+            return v["schema"]["openAPIV3Schema"]
+    raise AssertionError(f"{kind}.{group} has no version {version}")
+
+
+def pruned(obj: Any, schema: Obj, path: str = "") -> list[str]:
+    """Fields a structural schema does not declare: the API server drops them without a word."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    out = []
+    if isinstance(obj, dict) and schema.get("type") == "object":
+        props, extra = schema.get("properties") or {}, schema.get("additionalProperties")
+        for k, v in obj.items():
+            if path == "" and k in ("apiVersion", "kind", "metadata"):
+                continue  # the server's own, never pruned
+            if k in props:
+                out += pruned(v, props[k], f"{path}.{k}")
+            elif isinstance(extra, dict):
+                out += pruned(v, extra, f"{path}.{k}")
+            elif extra is not True:
+                out.append(f"{path}.{k}")
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(obj):
+            out += pruned(v, schema["items"], f"{path}[{i}]")
+    return out
+
+
+def validate(obj: Obj) -> None:
+    """Raise if the API server (v1.30 for built-in kinds, the CRD for custom ones) would reject or
+    prune any part of `obj`."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    if (group, obj["kind"]) in CRD_FILES:
+        schema = crd_schema(group, version, obj["kind"])
+        jsonschema.validate(obj, schema)
+        assert not pruned(obj, schema), f"{obj['kind']}: fields the server would prune: {pruned(obj, schema)}"
+    else:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

@@ -1,0 +1,231 @@
+"""`swell render`: every example in every mode validates; each mode says what the seeds say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from swell import errors, recipe
+from swell.clusters.kubernetes import scalingrecipe
+from swell.render import autoscalers, manifests, workload
+from tests.render import schemas
+
+EXAMPLES = sorted((schemas.ROOT / "examples").glob("*.*"))
+MODES = list(manifests.MODES)
+
+
+def by_kind(bundle: manifests.Bundle) -> dict[str, dict]:
+    return {o["kind"]: o for o in bundle.objects}
+
+
+def example(name: str) -> recipe.Recipe:
+    return recipe.load(schemas.ROOT / "examples" / name)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_renders_valid_manifests_in_every_mode(path: Path, mode: str) -> None:
+    bundle = manifests.render(recipe.load(path), mode)
+    kinds = [o["kind"] for o in bundle.objects]
+    assert kinds[:3] == ["Deployment", "Service", "ServiceMonitor"]
+    for obj in bundle.objects:
+        schemas.validate(obj)
+    # and what is written is what validates
+    docs = list(yaml.safe_load_all(manifests.dump(bundle.objects)))
+    assert docs == [dict(o) for o in bundle.objects]
+
+
+def test_the_validators_catch_what_a_server_would_reject_or_prune() -> None:
+    bundle = manifests.render(example("gpt2-vllm-latency-hpa.yaml"), "keda")
+    objs = by_kind(bundle)
+    bad_deploy = yaml.safe_load(yaml.safe_dump(objs["Deployment"]))
+    bad_deploy["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        schemas.validate(bad_deploy)
+    bad_so = yaml.safe_load(yaml.safe_dump(objs["ScaledObject"]))
+    bad_so["spec"]["triggers"][0]["metadata"]["threshold"] = 0.2  # KEDA wants strings
+    with pytest.raises(jsonschema.ValidationError):
+        schemas.validate(bad_so)
+    typo = yaml.safe_load(yaml.safe_dump(objs["ServiceMonitor"]))
+    typo["spec"]["endpoints"][0]["intervall"] = typo["spec"]["endpoints"][0].pop("interval")
+    with pytest.raises(AssertionError, match=r"prune: \['.spec.endpoints\[0\].intervall'\]"):
+        schemas.validate(typo)
+
+
+def test_deployment_probes_gpus_cache_and_placement() -> None:
+    dep = by_kind(manifests.render(example("gpt2-vllm-latency-hpa.yaml"), "hpa"))["Deployment"]
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["image"] == "vllm/vllm-openai:latest"
+    assert c["args"] == ["--model", "openai-community/gpt2", "--port", "8000"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert (c["readinessProbe"]["periodSeconds"], c["livenessProbe"]["periodSeconds"]) == (5, 10)
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"name": "model-cache", "mountPath": "/root/.cache"} in c["volumeMounts"]
+    assert pod["nodeSelector"] == {workload.INSTANCE_TYPE: "VM.GPU.A10.1"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert dep["spec"]["replicas"] == 1
+
+
+def test_builtin_engines_run_from_the_swell_image() -> None:
+    dep = by_kind(manifests.render(example("kserve-sklearn-iris.yaml"), "swell"))["Deployment"]
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "kserve/sklearnserver:latest"
+    assert c["command"][:3] == ["python", "-m", "swell.servers.sklearn_iris"]
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+    assert "nodeSelector" not in dep["spec"]["template"]["spec"]  # shape "local": no pool label
+
+
+def test_hpa_mode_is_seed_000_external_metric_and_adapter_rule() -> None:
+    b = manifests.render(example("gpt2-vllm-latency-hpa.yaml"), "hpa")
+    hpa = by_kind(b)["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3)
+    assert hpa["metrics"] == [
+        {
+            "type": "External",
+            "external": {
+                "metric": {"name": "swell_gpt2_avg_e2e_latency"},
+                "target": {"type": "Value", "value": "200m"},  # ceil(ready x latency / 0.2), as swell
+            },
+        }
+    ]
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    config = yaml.safe_load(by_kind(b)["ConfigMap"]["data"]["config.yaml"])
+    (rule,) = config["externalRules"]
+    assert rule["name"] == {"as": "swell_gpt2_avg_e2e_latency"}
+    assert rule["metricsQuery"] == (
+        "(sum(rate(vllm:e2e_request_latency_seconds_sum[1m])) / sum(rate(vllm:e2e_request_latency_seconds_count[1m]))"
+        " > -Inf) or (sum(rate(vllm:e2e_request_latency_seconds_count[1m])) == 0)"
+    )
+
+
+def test_hpa_target_types_per_replica_and_resource_metrics() -> None:
+    rec = recipe.parse(
+        {
+            "service": {"name": "svc", "engine": "vllm", "model": "m"},
+            "autoscaling": {
+                "min_replicas": 0,
+                "max_replicas": 5,
+                "policy": "threshold",
+                "signals": [
+                    {"name": "total", "kind": "gauge", "metric": "w", "aggregate": "sum", "target": 10,
+                     "target_type": "AverageValue"},
+                    {"name": "per_pod", "kind": "gauge", "metric": "q", "target": 3, "per_replica": True},
+                    {"name": "cpu", "kind": "utilization", "resource": "cpu", "target": 70,
+                     "target_type": "Utilization"},
+                ],
+            },
+        }
+    )  # fmt: skip
+    b = manifests.render(rec, "hpa")
+    metrics = by_kind(b)["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert metrics[0]["external"]["target"] == {"type": "AverageValue", "averageValue": "10"}
+    assert metrics[1] == {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "swell_svc_per_pod"},
+            "target": {"type": "AverageValue", "averageValue": "3"},
+        },
+    }
+    assert metrics[2]["resource"] == {
+        "name": "cpu",
+        "target": {"type": "Utilization", "averageUtilization": 70},
+    }
+    (rule,) = yaml.safe_load(by_kind(b)["ConfigMap"]["data"]["config.yaml"])["rules"]
+    assert rule["metricsQuery"] == "avg by (<<.GroupBy>>) (avg_over_time(q{<<.LabelMatchers>>}[1m]))"
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+    assert by_kind(b)["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == 1
+    assert any("cannot scale to zero" in w for w in b.warnings)
+
+
+def test_keda_mode_is_seed_001_without_the_null_value_trap() -> None:
+    b = manifests.render(example("corrino-a10-advanced.json"), "keda")
+    so = by_kind(b)["ScaledObject"]["spec"]
+    (trigger,) = so["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
+    md = trigger["metadata"]
+    assert md["ignoreNullValues"] == "false" and md["threshold"] == "0.5"
+    assert md["query"] == (
+        '(1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{le="5.0"}[5m])) / '
+        'sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m])) > -Inf) or '
+        '(sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m])) == 0)'
+    )
+    assert (so["minReplicaCount"], so["maxReplicaCount"], so["cooldownPeriod"], so["pollingInterval"]) == (
+        1,
+        8,
+        60,
+        15,
+    )
+    assert (
+        so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"]
+        == 120
+    )
+
+
+def test_cronhpa_mode_is_seed_002_with_an_hpa_for_the_signals() -> None:
+    b = manifests.render(example("cronhpa-schedule.yaml"), "cronhpa")
+    cron = by_kind(b)["CronHorizontalPodAutoscaler"]
+    assert cron["spec"]["jobs"] == [
+        {"name": "late-morning-start", "schedule": "0 30 10 * * *", "targetSize": 2},
+        {"name": "late-morning-end", "schedule": "0 0 12 * * *", "targetSize": 1},
+    ]
+    assert cron["spec"]["scaleTargetRef"]["kind"] == "HorizontalPodAutoscaler"
+    assert "HorizontalPodAutoscaler" in by_kind(b)
+    assert cron["metadata"]["annotations"] == {"swell.dev/timezone": "Asia/Shanghai"}
+    assert any("TZ=Asia/Shanghai" in w for w in b.warnings)
+
+
+def test_swell_mode_scalingrecipe_is_what_the_controller_reads() -> None:
+    rec = example("corrino-a10-advanced.json")
+    cr = by_kind(manifests.render(rec, "swell", workload.Options(namespace="ml")))["ScalingRecipe"]
+    spec = scalingrecipe.parse(cr)
+    assert spec.recipe.autoscaling == rec.autoscaling and spec.recipe.node_pool == rec.node_pool
+    assert spec.target.name == rec.service.name and spec.namespace == "ml"
+    assert spec.placement.node_selector == {workload.INSTANCE_TYPE: "BM.GPU.A10.4"}
+    assert cr["spec"]["autoscaling"]["min_replicas"] == 1  # bounds shown even when defaults
+
+
+def test_quantities() -> None:
+    assert [autoscalers.quantity(x) for x in (0.2, 5, 0.5, 2.5, 0.0001)] == [
+        "200m",
+        "5",
+        "500m",
+        "2500m",
+        "0.0001",
+    ]
+
+
+def test_unknown_mode_is_an_error_naming_the_modes() -> None:
+    with pytest.raises(errors.RecipeError, match="swell, hpa, keda, cronhpa"):
+        manifests.render(example("gpt2-vllm-latency-hpa.yaml"), "knative")
+
+
+def test_cli_writes_a_kustomization_and_reports_bad_input_without_traceback(tmp_path: Path) -> None:
+    def swell(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "swell.cli.main", "render", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+    ok = swell(
+        str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--mode", "keda", "-o", str(tmp_path)
+    )
+    assert ok.returncode == 0, ok.stderr
+    kust = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
+    assert kust["resources"] == [
+        "deployment-gpt2.yaml",
+        "service-gpt2.yaml",
+        "servicemonitor-gpt2.yaml",
+        "scaledobject-gpt2.yaml",
+    ]
+    for name in kust["resources"]:
+        schemas.validate(yaml.safe_load((tmp_path / name).read_text()))
+    bad = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--mode", "knative")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "--mode: one of" in bad.stderr
+    sel = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--node-selector", "pool")
+    assert sel.returncode == 1 and "KEY=VALUE" in sel.stderr
