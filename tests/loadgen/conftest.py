@@ -9,34 +9,34 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from aiohttp import web
 
-from .fake_llm import Seen, Server, make_app
+from . import fake_llm
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Server]:
+async def server() -> AsyncIterator[fake_llm.Server]:
     """The fake server in the test's own event loop."""
-    seen = Seen()
-    runner = web.AppRunner(make_app(seen), handle_signals=False, shutdown_timeout=0.2)
+    seen = fake_llm.Seen()
+    runner = web.AppRunner(fake_llm.make_app(seen), handle_signals=False, shutdown_timeout=0.2)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield Server(url=f"http://127.0.0.1:{port}", seen=seen)
+        yield fake_llm.Server(url=f"http://127.0.0.1:{port}", seen=seen)
     finally:
         await runner.cleanup()
 
 
 @pytest.fixture
-def threaded_server() -> Iterator[Server]:
+def threaded_server() -> Iterator[fake_llm.Server]:
     """The fake server in a thread of its own, for code that runs its own event loop (the CLI)."""
-    seen = Seen()
+    seen = fake_llm.Seen()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(make_app(seen), handle_signals=False, shutdown_timeout=0.2)
+        runner = web.AppRunner(fake_llm.make_app(seen), handle_signals=False, shutdown_timeout=0.2)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         holder["runner"], holder["port"] = runner, runner.addresses[0][1]
@@ -48,7 +48,7 @@ def threaded_server() -> Iterator[Server]:
     thread.start()
     assert ready.wait(10)
     try:
-        yield Server(url=f"http://127.0.0.1:{holder['port']}", seen=seen)
+        yield fake_llm.Server(url=f"http://127.0.0.1:{holder['port']}", seen=seen)
     finally:
         runner = holder["runner"]
         assert isinstance(runner, web.AppRunner)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from swell.cli import main
 
-from .fake_llm import Server
+from . import fake_llm
 
 FAST = ["-H", "X-TTFT: 0.01", "-H", "X-ITL: 0.002", "--output-tokens", "4", "--input-tokens", "30"]
 
@@ -25,7 +25,9 @@ def bench(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_closed_loop_run_writes_json_csv_and_html(threaded_server: Server, tmp_path: pathlib.Path) -> None:
+def test_a_closed_loop_run_writes_json_csv_and_html(
+    threaded_server: fake_llm.Server, tmp_path: pathlib.Path
+) -> None:
     out = [
         f"--{kind}={tmp_path / name}"
         for kind, name in (("json", "b.json"), ("csv", "b.csv"), ("report", "b.html"))
@@ -40,7 +42,7 @@ def test_a_closed_loop_run_writes_json_csv_and_html(threaded_server: Server, tmp
     assert threaded_server.seen.bodies[0]["max_tokens"] == 4
 
 
-def test_open_loop_rate_and_pattern(threaded_server: Server) -> None:
+def test_open_loop_rate_and_pattern(threaded_server: fake_llm.Server) -> None:
     code, text = bench(
         threaded_server.url, "--rate", "40", "--burstiness", "0.5", "--duration", "0.5s", *FAST, "-q"
     )
@@ -51,7 +53,7 @@ def test_open_loop_rate_and_pattern(threaded_server: Server) -> None:
     assert "steps 20 → 40 req/s" in text
 
 
-def test_trace_replay_with_speedup(threaded_server: Server, tmp_path: pathlib.Path) -> None:
+def test_trace_replay_with_speedup(threaded_server: fake_llm.Server, tmp_path: pathlib.Path) -> None:
     trace = tmp_path / "t.jsonl"
     trace.write_text(
         "".join(json.dumps({"t": i * 0.5, "input_tokens": 5, "output_tokens": 2}) + "\n" for i in range(5))
@@ -109,7 +111,7 @@ def test_help_reads_well() -> None:
         assert words in text
 
 
-def test_ctrl_c_prints_a_partial_summary(threaded_server: Server) -> None:
+def test_ctrl_c_prints_a_partial_summary(threaded_server: fake_llm.Server) -> None:
     cmd = [
         sys.executable,
         "-m",

@@ -10,13 +10,19 @@ import pytest
 
 from swell.loadgen import charts, export, options, runner, summary
 
-from .test_loadgen_summary import rec
+from . import test_loadgen_summary
 
 
 def _result(interrupted: bool = False) -> runner.Result:
     rows = tuple(
-        [rec(i, start=i * 0.1, scheduled=i * 0.1, e2e=0.5 + (i % 5) * 0.1) for i in range(40)]
-        + [rec(40, start=2.0, error="http_503"), rec(41, start=2.1, error="timeout", ttft=None)]
+        [
+            test_loadgen_summary.rec(i, start=i * 0.1, scheduled=i * 0.1, e2e=0.5 + (i % 5) * 0.1)
+            for i in range(40)
+        ]
+        + [
+            test_loadgen_summary.rec(40, start=2.0, error="http_503"),
+            test_loadgen_summary.rec(41, start=2.1, error="timeout", ttft=None),
+        ]
     )
     opts = options.Options(url="http://127.0.0.1:1", rate=10.0, headers=(("Authorization", "Bearer secret"),))
     return runner.Result(

@@ -15,29 +15,31 @@ from swell import errors
 from swell.loadgen import options, runner, summary
 from swell.workload import arrivals, patterns, rates, shapes
 
-from .fake_llm import ITL_S, TTFT_S, Server
+from . import fake_llm
 
 # Sleeps never end early; they may end late on a busy machine: generous upper slack.
 SLACK_S = 0.15
 SMALL = shapes.Shape(input_mean=20, input_stddev=0, output_mean=5, output_stddev=0)
 
 
-def _opts(server: Server, **kw: object) -> options.Options:
+def _opts(server: fake_llm.Server, **kw: object) -> options.Options:
     base: dict[str, object] = {"url": server.url, "shape": SMALL, "timeout_s": 10.0}
     return options.Options(**{**base, **kw})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])
-async def test_streaming_measures_ttft_and_inter_token_latency(server: Server, protocol: str) -> None:
+async def test_streaming_measures_ttft_and_inter_token_latency(
+    server: fake_llm.Server, protocol: str
+) -> None:
     result = await runner.run(_opts(server, protocol=protocol, concurrency=3, requests=9))
     s = result.summary
     assert (s.sent, s.ok, s.failed) == (9, 9, 0)
     assert all(r.output_tokens == 5 and r.status == 200 for r in result.records)
-    assert TTFT_S <= s.ttft.p50 < TTFT_S + SLACK_S  # type: ignore[operator]
+    assert fake_llm.TTFT_S <= s.ttft.p50 < fake_llm.TTFT_S + SLACK_S  # type: ignore[operator]
     assert s.itl.count == 9 * 4
-    assert ITL_S * 0.9 <= s.itl.p50 < ITL_S + SLACK_S  # type: ignore[operator]
-    assert ITL_S * 0.9 <= s.tpot.p50 < ITL_S + SLACK_S  # type: ignore[operator]
-    assert TTFT_S + 4 * ITL_S <= s.e2e.p50 < TTFT_S + 4 * ITL_S + SLACK_S  # type: ignore[operator]
+    assert fake_llm.ITL_S * 0.9 <= s.itl.p50 < fake_llm.ITL_S + SLACK_S  # type: ignore[operator]
+    assert fake_llm.ITL_S * 0.9 <= s.tpot.p50 < fake_llm.ITL_S + SLACK_S  # type: ignore[operator]
+    assert fake_llm.TTFT_S + 4 * fake_llm.ITL_S <= s.e2e.p50 < fake_llm.TTFT_S + 4 * fake_llm.ITL_S + SLACK_S  # type: ignore[operator]
     assert server.seen.paths[0].endswith(
         "chat/completions" if protocol == "openai-chat" else "/v1/completions"
     )
@@ -46,7 +48,7 @@ async def test_streaming_measures_ttft_and_inter_token_latency(server: Server, p
     assert body["max_tokens"] == 5 and body["stream"] is True
 
 
-async def test_delays_from_headers_and_non_streaming(server: Server) -> None:
+async def test_delays_from_headers_and_non_streaming(server: fake_llm.Server) -> None:
     headers = (("X-TTFT", "0.05"), ("X-ITL", "0.02"))
     result = await runner.run(
         _opts(server, stream=False, concurrency=2, requests=4, headers=headers, model="m")
@@ -57,18 +59,18 @@ async def test_delays_from_headers_and_non_streaming(server: Server) -> None:
     assert s.output_token_rate > 0 and server.seen.bodies[0]["model"] == "m"
 
 
-async def test_kserve_v1_predict(server: Server) -> None:
+async def test_kserve_v1_predict(server: fake_llm.Server) -> None:
     result = await runner.run(_opts(server, protocol="kserve", model="iris", concurrency=2, requests=6))
     assert result.summary.ok == 6
     assert result.url.endswith("/v1/models/iris:predict")
     assert isinstance(server.seen.bodies[0]["instances"], list)
-    assert TTFT_S <= result.summary.e2e.p50 < TTFT_S + SLACK_S  # type: ignore[operator]
+    assert fake_llm.TTFT_S <= result.summary.e2e.p50 < fake_llm.TTFT_S + SLACK_S  # type: ignore[operator]
     body = '{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
     result = await runner.run(_opts(server, protocol="kserve", model="iris", requests=2, body=body))
     assert result.summary.ok == 2 and server.seen.bodies[-1] == {"instances": [[6.8, 2.8, 4.8, 1.4]]}
 
 
-async def test_http_template_fills_placeholders(server: Server) -> None:
+async def test_http_template_fills_placeholders(server: fake_llm.Server) -> None:
     template = '{"text": "{{prompt}}", "n": {{output_tokens}}, "i": {{index}}, "m": "{{model}}"}'
     result = await runner.run(
         _opts(server, url=server.url + "/echo", protocol="http", body=template, requests=3, model="x")
@@ -97,7 +99,9 @@ def _closed_port() -> int:
     ],
     ids=["503", "429", "timeout", "error inside a stream", "connection dropped", "connection refused"],
 )
-async def test_errors_are_counted_by_kind(server: Server, path: str | None, protocol: str, kind: str) -> None:
+async def test_errors_are_counted_by_kind(
+    server: fake_llm.Server, path: str | None, protocol: str, kind: str
+) -> None:
     url = server.url + path if path else f"http://127.0.0.1:{_closed_port()}/x"
     result = await runner.run(_opts(server, url=url, protocol=protocol, requests=2, timeout_s=0.3, model="m"))
     s = result.summary
@@ -106,7 +110,7 @@ async def test_errors_are_counted_by_kind(server: Server, path: str | None, prot
     assert s.e2e.count == 0 and s.e2e.p50 is None  # no data is never zero
 
 
-async def test_open_loop_sends_on_the_workload_schedule(server: Server) -> None:
+async def test_open_loop_sends_on_the_workload_schedule(server: fake_llm.Server) -> None:
     workload = patterns.OpenLoop(schedule=rates.Constant(rps=40), shape=SMALL)
     result = await runner.run(_opts(server, workload=workload, duration_s=1.5, seed=5))
     expected = arrivals.collect(workload, seed=5, horizon_s=1.5)
@@ -117,7 +121,9 @@ async def test_open_loop_sends_on_the_workload_schedule(server: Server) -> None:
     assert [r.input_tokens for r in result.records] == expected.input_tokens.tolist()
 
 
-async def test_trace_replay_reproduces_its_arrival_times(server: Server, tmp_path: pathlib.Path) -> None:
+async def test_trace_replay_reproduces_its_arrival_times(
+    server: fake_llm.Server, tmp_path: pathlib.Path
+) -> None:
     times = [0.0, 0.1, 0.15, 0.6, 0.61, 1.2]
     trace = tmp_path / "t.csv"
     trace.write_text(
@@ -130,16 +136,16 @@ async def test_trace_replay_reproduces_its_arrival_times(server: Server, tmp_pat
     assert [r.input_tokens for r in result.records] == [10, 11, 12, 13, 14, 15]
 
 
-async def test_duration_bounds_a_closed_loop(server: Server) -> None:
+async def test_duration_bounds_a_closed_loop(server: fake_llm.Server) -> None:
     started = time.perf_counter()
     result = await runner.run(_opts(server, concurrency=2, duration_s=0.6))
     took = time.perf_counter() - started
-    assert 0.6 <= took < 0.6 + (TTFT_S + 4 * ITL_S) + 1.0
+    assert 0.6 <= took < 0.6 + (fake_llm.TTFT_S + 4 * fake_llm.ITL_S) + 1.0
     assert max(r.start_s for r in result.records) < 0.6
     assert result.summary.ok == result.summary.sent >= 4
 
 
-async def test_stop_ends_early_with_a_partial_result(server: Server) -> None:
+async def test_stop_ends_early_with_a_partial_result(server: fake_llm.Server) -> None:
     stop = asyncio.Event()
     seen: list[runner.Progress] = []
     asyncio.get_running_loop().call_later(0.5, stop.set)
@@ -154,7 +160,7 @@ async def test_stop_ends_early_with_a_partial_result(server: Server) -> None:
     assert all(0 <= (p.fraction or 0) <= 1 for p in seen)
 
 
-async def test_max_in_flight_caps_concurrency(server: Server) -> None:
+async def test_max_in_flight_caps_concurrency(server: fake_llm.Server) -> None:
     fast = (("X-TTFT", "0.02"), ("X-ITL", "0.005"))
     result = await runner.run(_opts(server, rate=200, requests=30, max_in_flight=3, headers=fast))
     assert result.summary.ok == 30
@@ -162,7 +168,7 @@ async def test_max_in_flight_caps_concurrency(server: Server) -> None:
     assert max(np.cumsum([e[1] for e in events])) <= 3
 
 
-async def test_goodput_counts_requests_meeting_every_slo(server: Server) -> None:
+async def test_goodput_counts_requests_meeting_every_slo(server: fake_llm.Server) -> None:
     tight = await runner.run(_opts(server, concurrency=3, requests=3, slo=summary.parse_slo("ttft:50")))
     assert tight.summary.goodput_rps == 0 and tight.summary.slo_attainment == 0
     slo = summary.parse_slo("ttft:2000 tpot:500 e2el:5000")
@@ -208,7 +214,7 @@ def test_plan_defaults() -> None:
     assert shaped.horizon_s == 20  # the pattern's own length
 
 
-def test_run_sync_works_without_a_loop(threaded_server: Server) -> None:
+def test_run_sync_works_without_a_loop(threaded_server: fake_llm.Server) -> None:
     result = runner.run_sync(_opts(threaded_server, requests=2, headers=(("X-TTFT", "0"), ("X-ITL", "0"))))
     assert result.summary.ok == 2
     assert json.loads(json.dumps(result.summary.errors)) == {}

@@ -41,7 +41,7 @@ def _duration(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        return spec._duration(text)
+        return spec.duration(text)
     except ValueError:
         raise typer.BadParameter(
             f"{text!r} is not a duration (e.g. 90, 90s, 5m, 1h)", param_hint="--duration"

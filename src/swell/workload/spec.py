@@ -48,7 +48,7 @@ def _number(text: str) -> float:
     return value
 
 
-def _duration(text: str) -> float:
+def duration(text: str) -> float:
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([smhd]?)\s*", text)
     if not match:
         raise ValueError(text)
@@ -60,7 +60,7 @@ def _numbers(text: str) -> tuple[float, ...]:
 
 
 def _durations(text: str) -> tuple[float, ...]:
-    return tuple(_duration(part) for part in text.split("/"))
+    return tuple(duration(part) for part in text.split("/"))
 
 
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -111,7 +111,7 @@ def parse(text: str, *, shape: shapes.Shape | None = None) -> Spec:
     args = _split(kind, rest, problems)
     values: dict[str, Any] = {}
     for key, raw in args.items():
-        parser, rule = _PARSERS.get(key, (_duration, "a duration such as 90, 90s, 5m, 2h or 1d"))
+        parser, rule = _PARSERS.get(key, (duration, "a duration such as 90, 90s, 5m, 2h or 1d"))
         if key in ("path", "name"):
             parser = str
         try:
