@@ -1,10 +1,8 @@
 """Open- and closed-loop load patterns.
 
-OpenLoop draws arrival times from a rate schedule as a renewal process in "operational time"
-(the cumulative expected count Λ(t)): gamma gaps with mean 1 and shape `burstiness`, mapped back
-through Λ⁻¹. For a constant rate this is exactly `vllm bench serve --request-rate R --burstiness B`
-(B = 1 Poisson, B < 1 burstier, B = inf evenly spaced). ClosedLoop is N users, each sending its
-next request when the previous one ends (after an optional think time).
+OpenLoop draws arrivals from a rate schedule as a renewal process in operational time Λ(t): gamma
+gaps of mean 1 and shape `burstiness`, mapped back through Λ⁻¹ (for a constant rate, exactly
+`vllm bench serve --request-rate R --burstiness B`). ClosedLoop is N users waiting on each answer.
 """
 
 from __future__ import annotations

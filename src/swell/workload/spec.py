@@ -1,10 +1,8 @@
 """The one string form of a workload, shared by `swell bench --pattern` and the simulator.
 
-    KIND[:ARG,KEY=VALUE,...]      e.g. black-friday, poisson:rate=5, gamma:5,burstiness=0.5,
-                                  azure-conv:speedup=10, trace:reqs.csv, servegen:m-small,scale=0.01
-
-See GRAMMAR for every kind and key. Durations take s/m/h/d suffixes, lists use '/', token shapes
-are MEAN or MEAN/STDDEV. Bad input raises errors.RecipeError naming each wrong key and why.
+`KIND[:ARG,KEY=VALUE,...]`, e.g. black-friday, poisson:rate=5, gamma:5,burstiness=0.5,
+azure-conv:speedup=10, trace:reqs.csv, servegen:m-small,scale=0.01; GRAMMAR lists every kind and
+key. Bad input raises errors.RecipeError naming each wrong key and why.
 """
 
 from __future__ import annotations
