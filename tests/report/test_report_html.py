@@ -43,6 +43,14 @@ def test_a_page_is_one_self_contained_file(tmp_path: pathlib.Path) -> None:
     assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from outside
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.0, "0"), (0.123456, "0.1235"), (1234.5, "1234"), (13910.2, "13,910"), (0.00012, "1.20e-04")],
+)
+def test_numbers_read_well(value: float, shown: str) -> None:
+    assert html.number(value) == shown
+
+
 def test_svg_figures_are_inlined_as_markup() -> None:
     page = html.render("t", [html.Section(title="s", figures=(_figure(),))], fmt="svg")
     assert "<svg" in page and "<?xml" not in page and "base64" not in page

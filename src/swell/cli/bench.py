@@ -21,6 +21,7 @@ from rich.table import Table
 
 from swell import errors
 from swell.loadgen import charts, export, options, protocols, runner, summary
+from swell.report import html
 from swell.workload import shapes, spec
 
 LOAD, BOUNDS, SHAPE, OUTPUT, HTTP = "Load (choose one)", "Bounds", "Request shape", "Output", "HTTP"
@@ -111,14 +112,14 @@ def _print_summary(console: Console, result: runner.Result) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in headline.rows:
-        table.add_row(str(name), f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(str(name), html.number(value) if isinstance(value, float) else str(value))
     console.print(table)
     if latency.rows:
         lat = Table(title="latency (ms)", title_justify="left")
         for i, column in enumerate(latency.columns):
             lat.add_column(column, justify="left" if i == 0 else "right")
         for row in latency.rows:
-            lat.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+            lat.add_row(*(html.number(v) if isinstance(v, float) else str(v) for v in row))
         console.print(lat)
     if result.summary.errors:
         console.print(

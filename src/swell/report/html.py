@@ -36,7 +36,7 @@ footer { color: #8a92a3; font-size: 0.8rem; margin-top: 3rem; }
 
 @dataclass(frozen=True, kw_only=True)
 class Table:
-    """Rows of cells under column names; floats are shown with 4 significant digits."""
+    """Rows of cells under column names; floats are shown by `number`."""
 
     columns: tuple[str, ...]
     rows: tuple[tuple[object, ...], ...]
@@ -54,11 +54,18 @@ class Section:
     html: str = ""
 
 
+def number(value: float) -> str:
+    """A float for people: 4 significant digits, thousands separated, never scientific above 1."""
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return number(value)
     return html.escape(str(value))
 
 
