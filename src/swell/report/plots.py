@@ -66,11 +66,14 @@ def time_series(
         if s.style == "step":
             ax.step(t, y, where="post", label=s.label, color=color)
         elif s.style == "scatter":
-            ax.scatter(t, y, s=4, alpha=0.35, label=s.label, color=color, linewidths=0)
+            ax.scatter(
+                t, y, s=6, alpha=0.45 if len(t) < 5000 else 0.25, label=s.label, color=color, linewidths=0
+            )
         elif s.style == "area":
             ax.fill_between(t, y, step="post", alpha=0.3, label=s.label, color=color)
         else:
-            ax.plot(t, y, label=s.label, color=color, linewidth=1.3)
+            # Small markers: an interval with data between two without still shows.
+            ax.plot(t, y, label=s.label, color=color, linewidth=1.3, marker=".", markersize=3)
     for m in markers:
         left.axvline(m.t, color="#8a92a3", linestyle="--", linewidth=0.8)
         left.annotate(
