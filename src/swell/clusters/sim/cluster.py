@@ -123,6 +123,7 @@ class Cluster:
             return
         rep.live.add(rid)
         self.requests.where[rid] = rep
+        self.requests.sent[rid] = now
         self._rewake(rep)
 
     def _flush(self, now: float) -> None:
@@ -156,7 +157,7 @@ class Cluster:
             live.discard(done.rid)
             reqs.where.pop(done.rid, None)
             if done.ok and reqs.status[done.rid] == outcomes.IN_FLIGHT:
-                reqs.serve(done.rid, done.ttft, done.e2e, now)
+                reqs.serve(done.rid, done.ttft, done.e2e)
         if rep.state == "terminating" and not live:
             self._gone(now, rep)
         else:

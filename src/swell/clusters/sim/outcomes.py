@@ -33,6 +33,7 @@ class Requests:
         self.status: list[int] = []
         self.ttft: list[float] = []
         self.e2e: list[float] = []
+        self.sent: list[float] = []  # when the router handed it to a replica (after any buffering)
         self.where: dict[int, Any] = {}  # request id -> the replica holding it
         self.in_flight = 0
 
@@ -44,13 +45,16 @@ class Requests:
         self.status.append(IN_FLIGHT)
         self.ttft.append(math.nan)
         self.e2e.append(math.nan)
+        self.sent.append(math.nan)
         self.in_flight += 1
         return rid
 
-    def serve(self, rid: int, ttft: float | None, e2e: float, now: float) -> None:
+    def serve(self, rid: int, ttft: float | None, e2e: float) -> None:
+        """Served: the engine's latencies (from when the replica got it) plus any wait in the buffer."""
+        waited = self.sent[rid] - self.arrival[rid]
         self.status[rid] = SERVED
-        self.ttft[rid] = e2e if ttft is None else ttft
-        self.e2e[rid] = e2e
+        self.ttft[rid] = waited + (e2e if ttft is None else ttft)
+        self.e2e[rid] = waited + e2e
         self.in_flight -= 1
 
     def end(self, rid: int, status: int, now: float) -> None:

@@ -2,8 +2,8 @@
 
 Only ready replicas receive requests. Least outstanding requests (the gateway's default, like
 Envoy's LEAST_REQUEST without sampling) picks the replica holding the fewest unfinished requests,
-ties going to the one ready longest; round-robin cycles through ready replicas as kube-proxy's
-load balancing roughly does.
+ties taken in turn; round-robin cycles through ready replicas as kube-proxy's load balancing
+roughly does.
 """
 
 from __future__ import annotations
@@ -38,15 +38,18 @@ class Router:
         if self.kind == "round-robin":
             self._next = (self._next + 1) % len(ready)
             return ready[self._next]
-        best = ready[0]
+        n = len(ready)
+        start = self._next = (self._next + 1) % n  # ties are taken in turn, not always by the first
+        best = ready[start]
         least = len(best.live)
-        if least:
-            for rep in ready:
-                n = len(rep.live)
-                if n < least:
-                    best, least = rep, n
-                    if not n:
-                        break
+        i = start
+        while least:
+            i = i + 1 if i + 1 < n else 0
+            if i == start:
+                break
+            k = len(ready[i].live)
+            if k < least:
+                best, least = ready[i], k
         return best
 
     def __len__(self) -> int:

@@ -111,18 +111,24 @@ def knative_kpa(rec: recipe.Recipe) -> recipe.Recipe:
 
 
 def swell(rec: recipe.Recipe) -> recipe.Recipe:
-    """swell's default with today's rules: LLM-native signals read every 5 s.
+    """swell's default with today's rules: LLM-native signals, a panic window, a safe scale-down.
 
-    Waiting requests (any queue means the replicas are saturated; AverageValue 2 per replica) and
-    running requests per replica (the batch size at which decode latency still meets the SLO),
-    a 10 s panic window over the waiting queue to scale up on a surge at once, and a safe
-    scale-down: 5 min stabilization, then one replica per minute, never on missing data."""
+    Running requests (the batch; AverageValue 32 per replica, the batch at which an 8B model on
+    one GPU keeps TTFT and TPOT low) size decode-heavy traffic; the 90th percentile TTFT over 1 m
+    against half the recipe's TTFT SLO sizes prefill-heavy traffic (long prompts, short answers)
+    that the batch cannot show; waiting requests (AverageValue 8) catch saturation. Short windows
+    and a 5 s loop react within seconds; a 10 s panic window over the batch scales up at once on
+    a surge and never down while it lasts. Scale-down waits 5 min, then removes one replica a
+    minute, never on missing data (tuned on the simulator, see docs/simulator.md)."""
     sigs = [
-        {"name": "waiting", "kind": "gauge", "metric": "vllm:num_requests_waiting", "aggregate": "sum",
-         "window_s": 30.0, "target": 2.0, "target_type": "AverageValue"},
         {"name": "running", "kind": "gauge", "metric": "vllm:num_requests_running", "aggregate": "sum",
-         "window_s": 60.0, "target": 24.0, "target_type": "AverageValue"},
+         "window_s": 15.0, "target": 32.0, "target_type": "AverageValue"},
+        {"name": "waiting", "kind": "gauge", "metric": "vllm:num_requests_waiting", "aggregate": "sum",
+         "window_s": 10.0, "target": 8.0, "target_type": "AverageValue"},
     ]  # fmt: skip
+    if rec.slo.ttft_s is not None:
+        sigs.append({"name": "ttft_p90", "kind": "histogram_quantile", "metric": "vllm:time_to_first_token_seconds",
+                     "quantile": 0.9, "window_s": 60.0, "target": rec.slo.ttft_s / 2, "target_type": "Value"})  # fmt: skip
     panic = {"signal": "running", "stable_window_s": 60.0, "panic_window_s": 10.0, "panic_threshold": 1.5}
     behavior = {
         "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15},

@@ -1,0 +1,134 @@
+"""Requests through the simulated cluster: routing, the gateway buffer, timeouts, draining, metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from swell import recipe
+from swell.clusters.sim import cluster, emit, events, outcomes, replicas, router
+from swell.core import signals, windows
+from swell.workload import arrivals
+from tests.clusters.sim.simhelp import sim_recipe
+
+
+def make(
+    rec: recipe.Recipe, options: cluster.Options | None = None, sigs: tuple[recipe.Signal, ...] | None = None
+) -> tuple[events.Loop, cluster.Cluster, windows.Store]:
+    loop = events.Loop(seed=0)
+    sigs = signals.required(rec.autoscaling) if sigs is None else sigs
+    store = windows.Store(wanted=signals.metric_names(sigs))
+    c = cluster.Cluster(rec, loop, store, sigs, options)
+    return loop, c, store
+
+
+def feed(c: cluster.Cluster, t: list[float], inp: int = 100, out: int = 20) -> None:
+    n = len(t)
+    batch = arrivals.Arrivals(
+        t=np.asarray(t, dtype=np.float64),
+        input_tokens=np.full(n, inp, dtype=np.int64),
+        output_tokens=np.full(n, out, dtype=np.int64),
+    )
+    c.feed(iter([batch]))
+
+
+def test_least_outstanding_spreads_requests_and_round_robin_cycles() -> None:
+    reps = [replicas.SimReplica(i, 0.0) for i in range(3)]
+    lor = router.Router("least-outstanding")
+    for r in reps:
+        lor.add(r)
+    reps[0].live.update({1, 2})
+    reps[1].live.add(3)
+    assert lor.choose() is reps[2]
+    reps[2].live.update({4, 5, 6})
+    assert lor.choose() is reps[1]
+    for r in reps:
+        r.live.clear()
+    assert {lor.choose().index for _ in range(3)} == {0, 1, 2}  # type: ignore[union-attr]  # ties in turn
+    rr = router.Router("round-robin")
+    for r in reps:
+        rr.add(r)
+    assert [rr.choose().index for _ in range(4)] == [1, 2, 0, 1]  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="unknown router"):
+        router.Router("random")  # type: ignore[arg-type]
+
+
+def test_requests_are_served_and_recorded_with_their_latencies() -> None:
+    loop, c, _ = make(sim_recipe(autoscaling={"min_replicas": 2, "max_replicas": 2, "signals": []}))
+    c.start(0.0)
+    feed(c, [0.5 * i for i in range(20)])
+    loop.run(until=60.0)
+    c.finish(60.0)
+    r = c.requests.arrays()
+    assert len(r.status) == 20 and (r.status == outcomes.SERVED).all()
+    assert (r.ttft > 0).all() and (r.e2e >= r.ttft).all()
+    counts = [
+        rep.engine.histograms()["e2e_request_latency_seconds"].count
+        for rep in c.replicas.values()
+        if rep.engine
+    ]
+    assert counts == [10, 10]  # idle replicas tie: taken in turn
+
+
+def test_without_a_ready_replica_requests_wait_in_the_buffer_then_time_out() -> None:
+    rec = sim_recipe(autoscaling={"min_replicas": 0, "max_replicas": 1}, local={"buffer_requests": 3})
+    loop, c, _ = make(rec, cluster.Options(request_timeout_s=30.0, initial_replicas=0))
+    c.start(0.0)
+    feed(c, [1.0, 2.0, 3.0, 4.0, 5.0])
+    loop.run(until=100.0)
+    c.finish(100.0)
+    status = c.requests.arrays().status.tolist()
+    assert status == [outcomes.TIMED_OUT] * 3 + [outcomes.DROPPED] * 2  # buffer of 3, then 503s
+
+
+def test_a_buffered_request_is_served_once_a_replica_is_ready() -> None:
+    rec = sim_recipe(autoscaling={"min_replicas": 0, "max_replicas": 1})
+    loop, c, _ = make(rec, cluster.Options(initial_replicas=0, request_timeout_s=3000.0))
+    c.start(0.0)
+    feed(c, [1.0])
+    loop.at(2.0, events.CONTROL, lambda now, _: c.set_target(now, 1))
+    loop.run(until=2000.0)
+    c.finish(2000.0)
+    r = c.requests.arrays()
+    ready = c.replicas["replica-1"].timeline["ready"]
+    assert r.status.tolist() == [outcomes.SERVED]
+    assert r.ttft[0] > ready - 1.0  # it waited for the cold start
+
+
+def test_a_terminating_replica_drains_then_drops_what_outlives_the_grace_period() -> None:
+    rec = sim_recipe(autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []})
+    loop, c, _ = make(rec, cluster.Options(grace_period_s=5.0))
+    c.start(0.0)
+    feed(c, [0.0, 0.0], out=2000)  # long generations: still running when the replica goes
+    loop.at(1.0, events.CONTROL, lambda now, _: c.set_target(now, 0))
+    loop.run(until=100.0)
+    c.finish(100.0)
+    gone = c.gone[0]
+    assert gone.timeline["terminating"] == 1.0 and gone.timeline["gone"] == 6.0
+    assert c.requests.arrays().status.tolist() == [outcomes.DROPPED] * 2
+
+
+def test_metrics_carry_vllm_names_labels_and_only_the_buckets_a_signal_reads() -> None:
+    frac = recipe.Signal(name="slow", kind="histogram_fraction", metric="vllm:e2e_request_latency_seconds",
+                         le=5.0, target=0.5, window_s=60)  # fmt: skip
+    gauge = recipe.Signal(name="w", kind="gauge", metric="vllm:num_requests_waiting", target=1)
+    util = recipe.Signal(name="g", kind="utilization", resource="gpu", target=50)
+    rec = sim_recipe(autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []})
+    loop, c, store = make(rec, sigs=(frac, gauge, util))
+    c.start(0.0)
+    feed(c, [0.1 * i for i in range(50)])
+    loop.every(0.0, 1.0, events.SCRAPE, c.scrape)
+    loop.run(until=30.0)
+    assert store.names() == sorted(["DCGM_FI_DEV_GPU_UTIL", "vllm:e2e_request_latency_seconds_bucket",
+                                    "vllm:num_requests_waiting"])  # fmt: skip
+    les = sorted(dict(lb)["le"] for lb, _ in store.select("vllm:e2e_request_latency_seconds_bucket"))
+    assert les == ["+Inf", "5.0"]
+    labels = dict(next(iter(store.select("vllm:num_requests_waiting")))[0])
+    assert labels == {"replica": "replica-1", "model_name": "chat"}
+    reading = signals.evaluate(frac, store, 30.0, rec.resources)
+    assert reading.ok and reading.value == 0.0  # tiny requests: none slower than 5 s
+    util_now = signals.evaluate(util, store, 30.0, rec.resources).value
+    assert util_now is not None and 0.0 < util_now <= 100.0
+    assert emit.le_label(math.inf) == "+Inf" and emit.le_label(0.25) == "0.25"

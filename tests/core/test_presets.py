@@ -1,0 +1,101 @@
+"""Policy presets: faithful to what the seeds configure, keeping the service, bounds and SLO."""
+
+from __future__ import annotations
+
+import pytest
+
+from swell import recipe
+from swell.core import signals
+from swell.core.policies import presets
+
+BASE = recipe.parse({
+    "service": {"name": "chat", "engine": "simulated-llm", "preset": "llama3-8b-h100"},
+    "resources": {"gpus": 1, "cpu": 4},
+    "autoscaling": {"min_replicas": 2, "max_replicas": 9, "headroom_nodes": 1,
+                    "signals": [{"name": "w", "kind": "gauge", "metric": "m", "target": 1}]},
+    "node_pool": {"shape": "BM.GPU.H100.8", "max_nodes": 2, "price_per_gpu_hour": 3.5},
+    "slo": {"ttft_s": 2.0, "e2e_s": 30.0, "percentile": 99},
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("name", presets.NAMES)
+def test_every_preset_keeps_the_service_the_bounds_and_the_slo(name: str) -> None:
+    out = presets.apply(name, BASE)
+    assert (out.service, out.resources, out.node_pool, out.slo) == (
+        BASE.service,
+        BASE.resources,
+        BASE.node_pool,
+        BASE.slo,
+    )
+    a = out.autoscaling
+    assert (a.min_replicas, a.max_replicas, a.headroom_nodes) == (2, 9, 1)
+    assert a.signals and signals.metric_names(signals.required(a))
+
+
+def test_seed_hpa_latency_is_average_e2e_latency_over_one_minute_against_200_ms() -> None:
+    a = presets.apply("seed-hpa-latency", BASE).autoscaling
+    (sig,) = a.signals
+    assert (sig.kind, sig.numerator, sig.denominator) == (
+        "ratio",
+        "vllm:e2e_request_latency_seconds_sum",
+        "vllm:e2e_request_latency_seconds_count",
+    )
+    assert (sig.window_s, sig.target, sig.target_type) == (60.0, 0.2, "Value")
+    assert (a.policy, a.polling_interval_s, a.metrics.scrape_interval_s) == ("hpa", 15.0, 10.0)
+    assert a.behavior == recipe.Behavior()  # the HPA's default behavior
+    assert signals.render(sig) == (
+        "sum(rate(vllm:e2e_request_latency_seconds_sum[1m])) / sum(rate(vllm:e2e_request_latency_seconds_count[1m]))"
+    )
+
+
+def test_corrino_keda_is_the_share_slower_than_5s_over_5m_with_corrinos_example_parameters() -> None:
+    a = presets.apply("corrino-keda", BASE).autoscaling
+    (sig,) = a.signals
+    assert (sig.kind, sig.le, sig.window_s, sig.target, sig.target_type) == (
+        "histogram_fraction",
+        5.0,
+        300.0,
+        0.5,
+        "Value",
+    )
+    assert (a.policy, a.polling_interval_s, a.cooldown_s) == ("threshold", 15.0, 60.0)
+    up, down = a.behavior.scale_up, a.behavior.scale_down
+    assert (up.stabilization_window_s, down.stabilization_window_s) == (120, 180)
+    assert [(p.type, p.value, p.period_s) for p in up.policies] == [("Pods", 1, 60)]
+    assert [(p.type, p.value, p.period_s) for p in down.policies] == [("Pods", 1, 90)]
+    assert 'le="5.0"' in signals.render(sig) and "[5m]" in signals.render(sig)
+
+
+def test_utilisation_presets_and_the_knative_kpa() -> None:
+    gpu = presets.apply("gpu-util-hpa", BASE).autoscaling.signals[0]
+    cpu = presets.apply("cpu-hpa", BASE).autoscaling.signals[0]
+    assert (gpu.resource, gpu.target) == ("gpu", 20.0) and (cpu.resource, cpu.target) == ("cpu", 50.0)
+    kpa = presets.apply("knative-kpa", BASE).autoscaling
+    assert kpa.policy == "panic" and kpa.panic is not None
+    assert (kpa.panic.stable_window_s, kpa.panic.panic_window_s, kpa.panic.panic_threshold) == (
+        60.0,
+        6.0,
+        2.0,
+    )
+    assert (kpa.signals[0].target, kpa.signals[0].target_type, kpa.polling_interval_s) == (
+        70.0,
+        "AverageValue",
+        2.0,
+    )
+
+
+def test_swell_uses_llm_native_signals_a_panic_window_and_a_safe_scale_down() -> None:
+    a = presets.apply("swell", BASE).autoscaling
+    names = {s.name: s for s in a.signals}
+    assert set(names) == {"running", "waiting", "ttft_p90"}
+    assert names["ttft_p90"].target == 1.0  # half the recipe's TTFT SLO
+    assert a.policy == "swell" and a.panic is not None and a.panic.signal == "running"
+    assert a.behavior.scale_down.stabilization_window_s == 300
+    no_ttft = BASE.model_copy(update={"slo": recipe.SLO(e2e_s=10.0)})
+    assert {s.name for s in presets.apply("swell", no_ttft).autoscaling.signals} == {"running", "waiting"}
+
+
+def test_recipe_is_the_recipe_as_written_and_unknown_names_are_refused() -> None:
+    assert presets.apply("recipe", BASE) is BASE
+    with pytest.raises(KeyError, match="unknown policy preset 'hpa-magic'; known: seed-hpa-latency"):
+        presets.get("hpa-magic")

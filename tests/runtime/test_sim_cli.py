@@ -1,0 +1,94 @@
+"""`swell simulate`: the comparison table, --json and --report, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from swell.cli import simulate
+from tests.clusters.sim.simhelp import FAST_NODES, SURGE
+
+RECIPE = f"""
+service: {{name: chat, engine: simulated-llm, preset: tiny-cpu}}
+resources: {{gpus: 1}}
+autoscaling:
+  min_replicas: 1
+  max_replicas: 6
+  signals:
+    - {{name: waiting, kind: gauge, metric: "vllm:num_requests_waiting", aggregate: sum, target: 2,
+       target_type: AverageValue}}
+node_pool: {json.dumps(FAST_NODES)}
+slo: {{ttft_s: 2.0, e2e_s: 20.0}}
+"""
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    a = typer.Typer()
+    a.callback()(lambda: None)
+    simulate.register(a)
+    return a
+
+
+@pytest.fixture
+def recipe_file(tmp_path: Path) -> Path:
+    path = tmp_path / "chat.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_compare_prints_a_table_and_writes_json_and_an_html_report(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    out, page = tmp_path / "r.json", tmp_path / "r.html"
+    res = CliRunner().invoke(app, [
+        "simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell,recipe", "--seed", "2",
+        "--json", str(out), "--report", str(page), "--quiet", "--speedup", "2",
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "swell" in res.output and "×oracle" in res.output and "GPU-h" in res.output
+    data = json.loads(out.read_text())
+    assert [p["policy"] for p in data["policies"]] == ["swell", "recipe"]
+    assert data["oracle"]["gpu_hours"] > 0 and data["horizon_s"] == pytest.approx(
+        (60 + 120 + 180 + 3 * 60) / 2
+    )
+    assert all(p["decisions"] and p["timeline"]["t"] for p in data["policies"])
+    html = page.read_text()
+    assert html.count("<img") == 2 and "scaling decisions" in html and "data:image/png;base64" in html
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--compare", "swell,hpa-magic"], "unknown policy preset; known: seed-hpa-latency"),
+        (["--workload", "surge:rate=2"], "unknown workload kind"),
+        (["--workload", "poisson:rate=2"], "never ends by itself: give --duration"),
+        (["--scale", "0"], "--scale: must be a number > 0"),
+        (["--router", "random"], "one of least-outstanding, round-robin"),
+        (["--model-load", "nowhere.csv"], "use 'fixed', 'alibaba' or a CSV"),
+        (["--duration", "soon"], "a duration such as 90"),
+    ],
+)
+def test_bad_input_is_a_clear_error_without_a_traceback(
+    app: typer.Typer, recipe_file: Path, args: list[str], message: str
+) -> None:
+    base = {"--workload": SURGE, "--compare": "swell"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = ["simulate", str(recipe_file), "-q", *[x for kv in base.items() for x in kv]]
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, res.output
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_a_missing_or_invalid_recipe_names_the_problem(app: typer.Typer, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["simulate", str(tmp_path / "none.yaml"), "-w", SURGE])
+    assert res.exit_code == 1 and "cannot read file" in res.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("service: {name: chat, preset: gpt-17}\n")
+    res = CliRunner().invoke(app, ["simulate", str(bad), "-w", SURGE, "-q"])
+    assert res.exit_code == 1 and "service.preset: unknown engine preset" in res.output
