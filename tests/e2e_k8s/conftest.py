@@ -1,0 +1,167 @@
+"""Session fixtures for the end-to-end tests: one real control plane (private ports and run dir),
+deploy/ applied to it with kubectl, a kubeconfig of the controller's service account, a kubelet
+emulator, and one Prometheus scraping the tests' gauges. Everything stops at the end."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import config
+
+from tests.e2e_k8s import env, kubelet, prom, workloads
+
+SERVICEMONITOR_CRD = env.ROOT.parent / "shared" / "schemas" / "monitoring.coreos.com_servicemonitors.yaml"
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[env.ControlPlane]:
+    why = env.missing()
+    if why:
+        pytest.skip(f"no Kubernetes control plane: {why}")
+    cp = env.start(tmp_path_factory.mktemp("k8s-run"))
+    try:
+        yield cp
+    finally:
+        env.stop(cp)
+
+
+def _servicemonitor_crd(tmp: Path) -> Path:
+    """The upstream CRD as is, but for its 19 `default: ""` fields: v1.20's CRD validation rejects
+    empty-string defaults (`Invalid value: "null"`), later versions accept them."""
+    crd = yaml.safe_load(SERVICEMONITOR_CRD.read_text())
+
+    def strip(x: object) -> None:
+        if isinstance(x, dict):
+            if x.get("default", None) == "":
+                del x["default"]
+            for v in x.values():
+                strip(v)
+        elif isinstance(x, list):
+            for v in x:
+                strip(v)
+
+    strip(crd)
+    path = tmp / "servicemonitors-crd.json"
+    path.write_text(json.dumps(crd))
+    return path
+
+
+@pytest.fixture(scope="session")
+def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`kubectl apply -k deploy/` (after the Prometheus Operator's ServiceMonitor CRD); returns a
+    kubeconfig that authenticates as the controller's service account (a TokenRequest token)."""
+    tmp = tmp_path_factory.mktemp("install")
+    cp = control_plane
+    cp.kubectl("apply", "--server-side", "-f", str(_servicemonitor_crd(tmp)))
+    cp.kubectl(
+        "wait", "--for=condition=established", "--timeout=30s", "crd/servicemonitors.monitoring.coreos.com"
+    )
+    cp.kubectl("apply", "-k", str(env.ROOT / "deploy"))
+    cp.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/scalingrecipes.swell.dev")
+    env.wait_for(
+        "the service account", lambda: "swell-controller" in cp.kubectl("get", "sa", "-n", "swell-system")
+    )
+    token = cp.kubectl("create", "token", "swell-controller", "-n", "swell-system", "--duration=2h").strip()
+    kc = yaml.safe_load(Path(cp.kubeconfig).read_text())
+    kc["users"] = [{"name": "swell-controller", "user": {"token": token}}]
+    for ctx in kc["contexts"]:
+        ctx["context"]["user"] = "swell-controller"
+    path = tmp / "swell-controller.kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def cluster(control_plane: env.ControlPlane) -> Iterator[workloads.Cluster]:
+    api = config.new_client_from_config(control_plane.kubeconfig)
+    try:
+        yield workloads.Cluster(api)
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="session")
+def kubelet_emulator(control_plane: env.ControlPlane) -> Iterator[kubelet.Kubelet]:
+    k = kubelet.Kubelet(control_plane.kubeconfig)
+    k.start()
+    try:
+        yield k
+    finally:
+        k.stop()
+        k.core.api_client.close()
+
+
+@pytest.fixture(scope="session")
+def gauges() -> Iterator[prom.Gauges]:
+    g = prom.Gauges()
+    g.start()
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(gauges: prom.Gauges, tmp_path_factory: pytest.TempPathFactory) -> Iterator[prom.Prometheus]:
+    why = prom.missing()
+    if why:
+        pytest.skip(why)
+    p = prom.Prometheus(tmp_path_factory.mktemp("prometheus"), f"127.0.0.1:{gauges.port}")
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+def namespace(cluster: workloads.Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test (the emulated kubelet serves e2e-*); deleted afterwards."""
+    name = f"{kubelet.PREFIX}{request.node.name.removeprefix('test_')[:30].replace('_', '-')}-{uuid.uuid4().hex[:4]}"
+    cluster.namespace(name)
+    yield name
+    cluster.core.delete_namespace(name)
+
+
+@pytest.fixture
+def nodes(kubelet_emulator: kubelet.Kubelet) -> Iterator[Callable[[str, int, int], list[str]]]:
+    """nodes(pool, count, gpus): Ready GPU nodes of a pool of their own; deleted afterwards."""
+    made: list[str] = []
+
+    def add(pool: str, count: int, gpus: int) -> list[str]:
+        names = [f"{pool}-{len(made) + i}" for i in range(count)]
+        for n in names:
+            kubelet_emulator.add_node(n, gpus, pool)
+        made.extend(names)
+        return names
+
+    yield add
+    for n in made:
+        kubelet_emulator.delete_node(n)
+
+
+@pytest.fixture
+def controllers(
+    installed: str, namespace: str, tmp_path: Path
+) -> Iterator[Callable[..., workloads.Controller]]:
+    """controllers(identity, *flags): `swell controller` processes under the service account.
+    At the end each is stopped, and none may have been refused anything (HTTP 403)."""
+    started: list[workloads.Controller] = []
+
+    def start(identity: str, *flags: str) -> workloads.Controller:
+        c = workloads.Controller(identity, installed, namespace, tmp_path / f"{identity}.log").start(*flags)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.stop()
+    for c in started:
+        out = c.output()
+        assert "HTTP 403" not in out and "Forbidden" not in out, f"{c.identity} was refused:\n{out[-3000:]}"
+        assert "Traceback" not in out, f"{c.identity} crashed:\n{out[-3000:]}"

@@ -1,0 +1,126 @@
+"""deploy/ applied with kubectl to the real control plane, its RBAC enforced; two controllers
+elect one leader, the other takes over from the state kept in the CR status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+import pytest
+import yaml
+
+from tests.e2e_k8s import env, prom, workloads
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+
+
+def when(rfc3339: str) -> float:
+    return dt.datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+
+
+def test_deploy_applies_and_grants_only_what_the_controller_needs(
+    control_plane: env.ControlPlane, installed: str
+) -> None:
+    cp = control_plane
+    dep = json.loads(cp.kubectl("get", "deployment", "swell-controller", "-n", "swell-system", "-o", "json"))
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "swell-controller"
+    pc = json.loads(cp.kubectl("get", "priorityclass", "swell-headroom", "-o", "json"))
+    assert pc["value"] < 0 and pc["preemptionPolicy"] == "Never"
+    cp.kubectl("get", "servicemonitor", "swell-controller", "-n", "swell-system")
+    cm = json.loads(
+        cp.kubectl("get", "configmap", "-n", "swell-system", "-l", "grafana_dashboard=1", "-o", "json")
+    )
+    (dashboard,) = cm["items"]
+    panels = json.loads(dashboard["data"]["swell-dashboard.json"])["panels"]
+    assert any("swell_desired_replicas" in t["expr"] for p in panels for t in p["targets"])
+
+    def can(*args: str) -> bool:
+        return cp.kubectl("auth", "can-i", *args, kubeconfig=installed, check=False).strip() == "yes"
+
+    allowed = [
+        ("patch", "deployments.apps", "--subresource=scale", "-n", "default"),
+        ("patch", "statefulsets.apps", "--subresource=scale", "-n", "default"),
+        ("list", "pods", "--all-namespaces"),
+        ("create", "pods", "-n", "default"),
+        ("list", "nodes"),
+        ("patch", "scalingrecipes.swell.dev", "--subresource=status", "-n", "default"),
+        ("update", "leases.coordination.k8s.io/swell-controller", "-n", "swell-system"),
+    ]
+    denied = [
+        ("patch", "deployments.apps", "-n", "default"),  # only the scale subresource
+        ("delete", "nodes"),
+        ("patch", "scalingrecipes.swell.dev", "-n", "default"),  # only the status
+        ("get", "secrets", "-n", "default"),
+        ("update", "leases.coordination.k8s.io/other", "-n", "swell-system"),
+        ("update", "leases.coordination.k8s.io/swell-controller", "-n", "default"),
+    ]
+    assert [a for a in allowed if not can(*a)] == []
+    assert [d for d in denied if can(*d)] == []
+
+
+def test_kubectl_shows_the_status_columns(
+    control_plane: env.ControlPlane, cluster: workloads.Cluster, namespace: str
+) -> None:
+    cluster.recipe(namespace, "x", "none", "http://127.0.0.1:1", "none")
+    out = control_plane.kubectl("get", "scalingrecipes", "-n", namespace)
+    assert out.split()[:9] == [
+        "NAME",
+        "TARGET",
+        "MIN",
+        "MAX",
+        "CURRENT",
+        "DESIRED",
+        "BOUND-BY",
+        "METRICS",
+        "AGE",
+    ]
+    crd = yaml.safe_load(control_plane.kubectl("get", "crd", "scalingrecipes.swell.dev", "-o", "yaml"))
+    assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
+    cluster: workloads.Cluster,
+    namespace: str,
+    nodes: Callable[[str, int, int], list[str]],
+    gauges: prom.Gauges,
+    prometheus: prom.Prometheus,
+    controllers: Callable[..., workloads.Controller],
+) -> None:
+    test, pool = namespace, f"{namespace}-pool"
+    nodes(pool, 1, 8)
+    cluster.deployment(namespace, "llm", 1, pool=pool)
+    gauges.set(test, 12.0)  # wants 6; one pod per 20 s
+    one_per_20s = {
+        "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Pods", "value": 1, "period_s": 20}]}
+    }
+    cluster.recipe(namespace, "llm", pool, prometheus.url, test, max_replicas=6, behavior=one_per_20s)
+    a, b = controllers("ctl-a"), controllers("ctl-b")
+    leader_id = env.wait_for("a leader", cluster.lease_holder, timeout=20)
+    leader, standby = (a, b) if leader_id == "ctl-a" else (b, a)
+    env.wait_for("the first step up", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=30)
+    env.wait_for(
+        "both serving /metrics", lambda: standby.sample("swell_leader", identity=standby.identity) == 0
+    )
+    assert leader.sample("swell_leader", identity=leader.identity) == 1
+    assert cluster.status(namespace, "llm")["controller"] == leader.identity
+    before = cluster.status(namespace, "llm")["policyState"]["up_events"]
+    assert len(before) == 1
+
+    leader.kill()  # no release: the standby waits out the lease, then carries on from the status
+    env.wait_for("the standby takes over", lambda: cluster.lease_holder() == standby.identity, timeout=20)
+    env.wait_for(
+        "a status from the new leader",
+        lambda: cluster.status(namespace, "llm").get("controller") == standby.identity,
+        timeout=20,
+    )
+    st = cluster.status(namespace, "llm")
+    assert before[0] in st["policyState"]["up_events"]  # the rate history came along
+    # A fresh controller without that history would add a pod at once; this one waits out the 20 s.
+    env.wait_for("the next step up", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=40)
+    st = cluster.status(namespace, "llm")
+    step = {(d["current"], d["desired"]): when(d["since"]) for d in st["lastDecisions"]}
+    assert step[(2, 3)] - step[(1, 2)] >= 19, st["lastDecisions"]  # seconds, across the takeover
+    assert standby.stop() == 0  # a clean stop releases the lease at once
+    assert cluster.lease_holder() == ""
