@@ -167,11 +167,20 @@ async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir:
         console.print(
             f"serving on [bold cyan]{rt.endpoint}/v1[/] (OpenAI-compatible) · metrics {rt.endpoint}/metrics"
         )
+        if rec.autoscaling.metrics.source == "prometheus":
+            console.print(
+                f"signals from {rec.autoscaling.metrics.prometheus_url}: have it scrape the targets in "
+                f"file_sd_configs: [{{files: ['{rt.sd_file}']}}]",
+                highlight=False,
+            )
         stop = asyncio.Event()
         waiter = asyncio.ensure_future(rt.wait())
         waiter.add_done_callback(lambda _: stop.set())
         await show_live(rt, console, stop)
-        console.print("stopping: draining nothing, SIGTERM to every replica …", highlight=False)
+        console.print(
+            f"stopping every replica (SIGTERM, SIGKILL after {rec.local.grace_period_s:g} s) …",
+            highlight=False,
+        )
     console.print("stopped; no replica left running")
 
 

@@ -208,3 +208,44 @@ def test_concurrency_integrates_requests_over_time() -> None:
     conc.change(-2)
     t[0] = 10.0
     assert conc.integral() == pytest.approx(1 * 2 + 2 * 1)
+
+
+async def test_a_client_hanging_up_mid_stream_stops_the_replica_stream(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    stopped = asyncio.Event()
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        try:
+            for _ in range(500):
+                await resp.write(b"data: tok\n\n")
+                await asyncio.sleep(0.01)
+        except ConnectionResetError:
+            stopped.set()
+        return resp
+
+    gw.add_backend("a", await backends.start(endless))
+    r = await session.post(f"{gw.url}/v1/completions")
+    assert await r.content.readuntil(b"\n\n") == b"data: tok\n\n"
+    r.close()
+    await asyncio.wait_for(stopped.wait(), 10)  # the gateway closed its side too
+
+
+async def test_a_replica_dying_mid_response_is_an_error_not_a_short_answer(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    async def dies(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b"data: one\n\n")
+        assert request.transport is not None
+        request.transport.close()
+        return resp
+
+    gw.add_backend("a", await backends.start(dies))
+    async with session.post(f"{gw.url}/v1/completions") as r:
+        assert r.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await r.read()

@@ -58,6 +58,7 @@ class Gateway:
         self.max_attempts = max_attempts
         self._backends: dict[str, str] = {}  # name -> base URL, only those receiving traffic
         self._counts: dict[str, int] = {}  # name -> requests in flight (kept while draining)
+        self.routed: dict[str, int] = {}  # name -> requests sent to it so far
         self._changed = asyncio.Event()
         self._rr = 0
         self._buffered = 0
@@ -190,6 +191,7 @@ class Gateway:
                     return self._answer(503, f"no ready replica: {choice}", retry_after=True)
                 name, url = choice
                 self._counts[name] = self._counts.get(name, 0) + 1
+                self.routed[name] = self.routed.get(name, 0) + 1
                 self._in_flight += 1
                 try:
                     assert self._session is not None
@@ -225,22 +227,27 @@ class Gateway:
                 resp.headers.add(k, v)
         if upstream.headers.get("Content-Length") is not None:
             resp.content_length = int(upstream.headers["Content-Length"])
-        await resp.prepare(request)
         first = True
+        chunks = upstream.content.iter_any()
         try:
-            async for chunk in upstream.content.iter_any():
+            await resp.prepare(request)
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except (aiohttp.ClientError, TimeoutError) as exc:  # the replica died mid-response
+                    log.info("replica failed mid-response: %s", exc)
+                    self.metrics.requests.labels(code="aborted").inc()
+                    self.errors += 1
+                    upstream.close()
+                    if request.transport is not None:
+                        request.transport.close()  # the client must see a broken response, not a short one
+                    return resp
                 if first:
                     self.metrics.ttft.observe(time.perf_counter() - started)
                     first = False
                 await resp.write(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:  # the replica died mid-response
-            log.info("replica failed mid-response: %s", exc)
-            self.metrics.requests.labels(code="aborted").inc()
-            self.errors += 1
-            upstream.close()
-            if request.transport is not None:
-                request.transport.close()  # the client must see a broken response, not a short one
-            return resp
         except ConnectionResetError:  # the client went away: stop the replica's work too
             upstream.close()
             self.metrics.requests.labels(code="client_closed").inc()

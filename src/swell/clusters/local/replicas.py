@@ -1,9 +1,10 @@
 """The replica manager: replicas as processes on free loopback ports, probed, restarted, drained.
 
 A replica takes a device slot or waits Pending with the reason; it gets traffic (`Routing.add`)
-only once its readiness probe passes; a failed liveness probe or an exit restarts it with
-exponential backoff. Scaling down removes pending, then starting, then ready replicas; a ready
-one is drained: no new traffic, in-flight requests finish (bounded), SIGTERM, SIGKILL after grace.
+only once its readiness probe passes (probed every 0.1 s until then, like a startup probe); a
+failed liveness probe or an exit restarts it with exponential backoff. Scaling down removes
+pending, then starting, then ready replicas; a ready one is drained: no new traffic, in-flight
+requests finish (bounded), SIGTERM, SIGKILL after the grace period.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class ReplicaManager:
         while len(self._replicas) < self.target:
             r = _Replica(f"{self.recipe.service.name}-{next(self._ids)}", self.now())
             self._replicas[r.name] = r
-            self._event(r, "created", "asked for")
+            self._event(r, "created", "created")
             self._place(r)
         excess = len(self._replicas) - self.target
         for r in self._removal_order()[:excess]:
