@@ -15,7 +15,7 @@ from kubernetes import config
 
 from tests.e2e_k8s import env, kubelet, prom, workloads
 
-SERVICEMONITOR_CRD = env.ROOT.parent / "shared" / "schemas" / "monitoring.coreos.com_servicemonitors.yaml"
+SCHEMAS = env.ROOT.parent / "shared" / "schemas"
 
 
 @pytest.fixture(scope="session")
@@ -30,15 +30,17 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[env.Cont
         env.stop(cp)
 
 
-def _servicemonitor_crd(tmp: Path) -> Path:
-    """The upstream CRD as is, but for its 19 `default: ""` fields: v1.20's CRD validation rejects
-    empty-string defaults (`Invalid value: "null"`), later versions accept them."""
-    crd = yaml.safe_load(SERVICEMONITOR_CRD.read_text())
+def _crd_for_v1_20(name: str, tmp: Path) -> Path:
+    """An upstream CRD as is, but for what v1.20 cannot take: `default: ""` (its CRD validation
+    rejects empty-string defaults, `Invalid value: "null"`) and CEL rules (`x-kubernetes-validations`,
+    1.25+; KEDA's one rule, min <= max, is checked offline by tests/render)."""
+    crd = yaml.safe_load((SCHEMAS / name).read_text())
 
     def strip(x: object) -> None:
         if isinstance(x, dict):
             if x.get("default", None) == "":
                 del x["default"]
+            x.pop("x-kubernetes-validations", None)
             for v in x.values():
                 strip(v)
         elif isinstance(x, list):
@@ -46,7 +48,7 @@ def _servicemonitor_crd(tmp: Path) -> Path:
                 strip(v)
 
     strip(crd)
-    path = tmp / "servicemonitors-crd.json"
+    path = tmp / f"{name}.json"
     path.write_text(json.dumps(crd))
     return path
 
@@ -57,7 +59,9 @@ def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPath
     kubeconfig that authenticates as the controller's service account (a TokenRequest token)."""
     tmp = tmp_path_factory.mktemp("install")
     cp = control_plane
-    cp.kubectl("apply", "--server-side", "-f", str(_servicemonitor_crd(tmp)))
+    cp.kubectl(
+        "apply", "--server-side", "-f", str(_crd_for_v1_20("monitoring.coreos.com_servicemonitors.yaml", tmp))
+    )
     cp.kubectl(
         "wait", "--for=condition=established", "--timeout=30s", "crd/servicemonitors.monitoring.coreos.com"
     )
@@ -74,6 +78,19 @@ def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPath
     path = tmp / "swell-controller.kubeconfig"
     path.write_text(yaml.safe_dump(kc))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def autoscaler_crds(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """KEDA's ScaledObject and Alibaba's CronHPA CRDs, as v1.20 takes them."""
+    tmp = tmp_path_factory.mktemp("crds")
+    cp = control_plane
+    keda = _crd_for_v1_20("keda.sh_scaledobjects.yaml", tmp)
+    cp.kubectl("apply", "--server-side", "-f", str(keda))
+    cron = _crd_for_v1_20("autoscaling.alibabacloud.com_cronhorizontalpodautoscalers.v1.22.yaml", tmp)
+    cp.kubectl("apply", "--server-side", "-f", str(cron))
+    for crd in ("scaledobjects.keda.sh", "cronhorizontalpodautoscalers.autoscaling.alibabacloud.com"):
+        cp.kubectl("wait", "--for=condition=established", "--timeout=30s", f"crd/{crd}")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import yaml
@@ -78,6 +81,52 @@ def test_kubectl_shows_the_status_columns(
     ]
     crd = yaml.safe_load(control_plane.kubectl("get", "crd", "scalingrecipes.swell.dev", "-o", "yaml"))
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+@pytest.mark.parametrize("mode", ["swell", "keda", "cronhpa", "hpa"])
+def test_rendered_manifests_pass_the_real_api_server(
+    control_plane: env.ControlPlane,
+    installed: str,
+    autoscaler_crds: None,
+    namespace: str,
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    """`swell render -o DIR` then `kubectl apply -k DIR`, as docs/kubernetes.md says, with the
+    server validating (dry run). v1.20 serves no autoscaling/v2: HPAs are validated offline only."""
+    out = tmp_path / mode
+    recipe = env.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"
+    cmd = [sys.executable, "-m", "swell.cli.main", "render", str(recipe), "--mode", mode, "-o", str(out)]
+    cmd += ["--namespace", namespace, "--adapter-namespace", namespace]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    kust = yaml.safe_load((out / "kustomization.yaml").read_text())
+    kust["resources"] = [r for r in kust["resources"] if not r.startswith("horizontalpodautoscaler-")]
+    (out / "kustomization.yaml").write_text(yaml.safe_dump(kust))
+    applied = control_plane.kubectl("apply", "--dry-run=server", "-k", str(out))
+    assert sorted(line.split()[0].split("/")[0] for line in applied.splitlines()) == sorted(
+        {
+            "swell": [
+                "deployment.apps",
+                "service",
+                "servicemonitor.monitoring.coreos.com",
+                "scalingrecipe.swell.dev",
+            ],
+            "keda": [
+                "deployment.apps",
+                "service",
+                "servicemonitor.monitoring.coreos.com",
+                "scaledobject.keda.sh",
+            ],
+            "cronhpa": [
+                "deployment.apps",
+                "service",
+                "servicemonitor.monitoring.coreos.com",
+                "configmap",
+                "cronhorizontalpodautoscaler.autoscaling.alibabacloud.com",
+            ],
+            "hpa": ["deployment.apps", "service", "servicemonitor.monitoring.coreos.com", "configmap"],
+        }[mode]
+    )
 
 
 def test_two_controllers_one_leader_and_a_takeover_without_a_burst(

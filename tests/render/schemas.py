@@ -58,6 +58,31 @@ def pruned(obj: Any, schema: Obj, path: str = "") -> list[str]:
     return out
 
 
+def _spec_min_le_max(spec: Obj) -> bool:
+    return spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100)
+
+
+# CEL rules (x-kubernetes-validations) of the CRDs above, checked here by hand: jsonschema does not
+# run CEL. A rule not listed fails the test, so an upstream update cannot slip one past.
+CEL_RULES = {
+    "!has(self.minReplicaCount) || self.minReplicaCount <= (has(self.maxReplicaCount) ? self.maxReplicaCount : 100)": (
+        "spec",
+        _spec_min_le_max,
+    ),
+}
+
+
+def cel_rules(schema: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, rule) of every CEL rule in a schema."""
+    out: list[tuple[str, str]] = []
+    if isinstance(schema, dict):
+        out += [(path, r["rule"]) for r in schema.get("x-kubernetes-validations", [])]
+        for k, v in (schema.get("properties") or {}).items():
+            out += cel_rules(v, f"{path}.{k}".lstrip("."))
+        out += cel_rules(schema.get("items"), path + "[]")
+    return out
+
+
 def validate(obj: Obj) -> None:
     """Raise if the API server (v1.30 for built-in kinds, the CRD for custom ones) would reject or
     prune any part of `obj`."""
@@ -65,6 +90,10 @@ def validate(obj: Obj) -> None:
     if (group, obj["kind"]) in CRD_FILES:
         schema = crd_schema(group, version, obj["kind"])
         jsonschema.validate(obj, schema)
+        for path, rule in cel_rules(schema):
+            assert " ".join(rule.split()) in CEL_RULES, f"CEL rule at {path} not checked here: {rule}"
+            where, check = CEL_RULES[" ".join(rule.split())]
+            assert path == where and check(obj[where]), f"{obj['kind']} breaks the CEL rule {rule}"
         assert not pruned(obj, schema), f"{obj['kind']}: fields the server would prune: {pruned(obj, schema)}"
     else:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)

@@ -52,6 +52,10 @@ def test_the_validators_catch_what_a_server_would_reject_or_prune() -> None:
     bad_so["spec"]["triggers"][0]["metadata"]["threshold"] = 0.2  # KEDA wants strings
     with pytest.raises(jsonschema.ValidationError):
         schemas.validate(bad_so)
+    inverted = yaml.safe_load(yaml.safe_dump(objs["ScaledObject"]))
+    inverted["spec"]["minReplicaCount"] = 9  # KEDA's CEL rule: min <= max
+    with pytest.raises(AssertionError, match="breaks the CEL rule"):
+        schemas.validate(inverted)
     typo = yaml.safe_load(yaml.safe_dump(objs["ServiceMonitor"]))
     typo["spec"]["endpoints"][0]["intervall"] = typo["spec"]["endpoints"][0].pop("interval")
     with pytest.raises(AssertionError, match=r"prune: \['.spec.endpoints\[0\].intervall'\]"):
