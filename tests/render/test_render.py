@@ -79,10 +79,12 @@ def test_deployment_probes_gpus_cache_and_placement() -> None:
 
 
 def test_builtin_engines_run_from_the_swell_image() -> None:
-    dep = by_kind(manifests.render(example("kserve-sklearn-iris.yaml"), "swell"))["Deployment"]
+    bundle = manifests.render(example("kserve-sklearn-iris.yaml"), "swell")
+    dep = by_kind(bundle)["Deployment"]
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["image"] == "kserve/sklearnserver:latest"
     assert c["command"][:3] == ["python", "-m", "swell.servers.sklearn_iris"]
+    assert any("must contain swell" in w for w in bundle.warnings)
     assert "nvidia.com/gpu" not in c["resources"]["limits"]
     assert "nodeSelector" not in dep["spec"]["template"]["spec"]  # shape "local": no pool label
 

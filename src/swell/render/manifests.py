@@ -50,7 +50,7 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
         workload.service_monitor(rec, opts),
         *scaler,
     ]
-    return Bundle(objects=tuple(objects), warnings=tuple(warnings))
+    return Bundle(objects=tuple(objects), warnings=(*workload.notes(rec), *warnings))
 
 
 class _Dumper(yaml.SafeDumper):

@@ -74,6 +74,17 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
     return list(argv), []
 
 
+def notes(rec: recipe.Recipe) -> list[str]:
+    """What the reader of the workload manifests should know."""
+    svc = rec.service
+    if svc.engine in engines.SERVER_MODULES and svc.image and svc.image != SWELL_IMAGE:
+        module = engines.SERVER_MODULES[svc.engine]
+        return [
+            f"engine {svc.engine} runs `python -m {module}`: image {svc.image} must contain swell (deploy/Dockerfile)"
+        ]
+    return []
+
+
 def _probe(p: recipe.Probe) -> Obj:
     return {
         "httpGet": {"path": p.path, "port": "http"},

@@ -133,7 +133,8 @@ class Worker:
                 error = f"headroom: {exc}"
         body = self.status_body(d, readings, report, error, clock.now())
         metrics.record(self.spec, d, readings, report, body, error)
-        await self.publish(body)
+        if self.cluster.may_act():  # a controller that lost the lease mid-tick leaves the status be
+            await self.publish(body)
 
     def status_body(
         self,
