@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +78,7 @@ def replicas_section(rt: local.LocalRuntime, t0: float) -> html.Section:
 
 def summary_table(result: runner.Result, rt: local.LocalRuntime) -> Table:
     s = result.summary
+    step = max(1.0, round(s.duration_s / 30))
     peak = max((p.ready for p in rt.timeline), default=0)
     table = Table(title="demo summary", show_header=False)
     table.add_row("requests", f"{s.sent} sent · {s.ok} ok · {s.failed} failed · {s.cancelled} cancelled")
@@ -89,7 +91,28 @@ def summary_table(result: runner.Result, rt: local.LocalRuntime) -> Table:
     ups = sum(1 for e in rt.history if e.decision.desired > e.decision.current)
     downs = sum(1 for e in rt.history if e.decision.desired < e.decision.current)
     table.add_row("replicas", f"peak {peak} ready · {ups} scale-ups · {downs} scale-downs")
+    table.add_row(
+        f"ready every {step:g} s", " ".join(str(n) for n in ready_every(rt, result.started_at, step))
+    )
     return table
+
+
+def ready_every(rt: local.LocalRuntime, t0: float, step: float) -> list[int]:
+    """Ready replicas sampled every `step` seconds from the start of the load (the terminal's plot)."""
+    out: list[int] = []
+    line = list(rt.timeline)
+    t = t0
+    for p in line:
+        while p.t >= t:
+            out.append(p.ready)
+            t += step
+    return out
+
+
+def default_base_rps(rec: recipe.Recipe) -> float:
+    """Quiet load the machine can take: 0.2 req/s per replica that has a core of its own."""
+    cores = os.cpu_count() or 1
+    return 0.2 * max(1, min(rec.autoscaling.max_replicas, cores))
 
 
 def _slo(rec: recipe.Recipe) -> summary.Slo | None:
@@ -155,7 +178,12 @@ async def _demo(
 def demo(
     duration: Annotated[float, typer.Option(help="Seconds of load (the surge scales with it).")] = 150.0,
     surge: Annotated[float, typer.Option(help="Peak load as a multiple of the quiet load.")] = 6.0,
-    base_rps: Annotated[float, typer.Option(help="Quiet load in requests per second.")] = 0.5,
+    base_rps: Annotated[
+        float | None,
+        typer.Option(
+            help="Quiet load in requests per second (default: 0.2 per replica this machine has cores for)."
+        ),
+    ] = None,
     recipe_path: Annotated[
         Path | None, typer.Option("--recipe", help="Recipe (default: the embedded llama-cpp recipe).")
     ] = None,
@@ -163,12 +191,13 @@ def demo(
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("swell-demo.html"),
 ) -> None:
     """Serve the default model, drive a compressed Black Friday at it, show the scaling, report."""
+    rec = up_cmd.load_recipe(recipe_path)
+    base_rps = default_base_rps(rec) if base_rps is None else base_rps
     for name, value in (("duration", duration), ("surge", surge), ("base-rps", base_rps)):
         if not (value > 0 and math.isfinite(value)):
             raise errors.RecipeError(
                 "demo options", [errors.Problem(path=name, value=value, rule="must be a positive number")]
             )
-    rec = up_cmd.load_recipe(recipe_path)
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(
             _demo(rec, duration_s=duration, base_rps=base_rps, surge=surge, port=port, report=report)

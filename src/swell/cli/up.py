@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from swell import recipe
+from swell import errors, recipe
 from swell.clusters.local import procs
 from swell.runtime import local
 
@@ -182,6 +182,8 @@ async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir:
             highlight=False,
         )
     console.print("stopped; no replica left running")
+    if rt.failure is not None:
+        raise errors.ClusterError(rt.failure)
 
 
 def up(

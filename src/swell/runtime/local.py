@@ -9,7 +9,6 @@ server, a file_sd file lists them for it and the signals are read through its HT
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -114,6 +113,7 @@ class LocalRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sd_written = ""
+        self.failure: str | None = None  # why a background loop died, if one did
 
     @property
     def endpoint(self) -> str:
@@ -137,14 +137,21 @@ class LocalRuntime:
                 name="swell control loop",
             ),
         ]
+        for t in self._tasks:
+            t.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A loop that dies unexpectedly stops the runtime: serving without scaling would mislead."""
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = f"{task.get_name()} failed: {task.exception()!r}"
+            log.error("%s", self.failure)
+            self._stop.set()
 
     async def stop(self) -> None:
         self._stop.set()
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
             await self.cluster.stop()
