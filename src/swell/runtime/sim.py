@@ -20,7 +20,7 @@ from swell import clock, errors, recipe
 from swell.clusters.sim import cluster as cluster_mod
 from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop
-from swell.core import decision, signals, windows
+from swell.core import signals, windows
 from swell.core.policies import presets
 from swell.workload import arrivals as arrivals_mod
 from swell.workload import patterns, rates, servegen, traces
@@ -77,9 +77,9 @@ def simulate(
     store = windows.Store(retention_s=retention, wanted=signals.metric_names(sigs))
     ev = events.Loop(seed)
     sim = cluster_mod.Cluster(prec, ev, store, sigs, options)
-    decisions: list[decision.Decision] = []
+    decisions: list[outcomes.Logged] = []
     hist = history.History(maxlen=1)
-    hist.listen(lambda e: decisions.append(e.decision))
+    hist.listen(lambda e: decisions.append(outcomes.Logged.of(e.decision)))
     ctrl = loop.Controller(prec, history=hist)
     vclock = clock.ManualClock()
     rows: list[tuple[float, int, int, int, int, int, int]] = []

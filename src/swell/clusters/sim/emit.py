@@ -69,82 +69,90 @@ class Emitter:
                 self.histograms.append((key, *names, needs.get(base)))
         self.samples = 0
 
-    def _labels(
-        self, rep: replicas.SimReplica, key: object, extra: tuple[tuple[str, str], ...] = ()
-    ) -> windows.Labels:
-        got = rep.labels.get(key)
-        if got is None:
-            base = ((signals.REPLICA_LABEL, rep.name), ("model_name", self.model))
-            got = rep.labels[key] = frozenset(base + extra)
-        return got
+    def _put(self, rep: replicas.SimReplica, key: object, name: str, now: float, value: float,
+             extra: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+        """Record one sample; a replica keeps its series at hand so later scrapes skip the lookups."""
+        series = rep.series.get(key)
+        if series is not None:
+            series.record(now, value)
+            return
+        labels = frozenset(((signals.REPLICA_LABEL, rep.name), ("model_name", self.model), *extra))
+        self.store.record(now, name, labels, value)
+        rep.series[key] = next(s for lb, s in self.store.select(name, dict(labels)) if lb == labels)
 
     def scrape(self, now: float, reps: Iterable[replicas.SimReplica]) -> None:
-        record, wanted, n = self.store.record, self.wanted, 0
+        put, wanted, n = self._put, self.wanted, 0
         for rep in reps:
             engine = rep.engine
             if engine is None:
                 continue
-            plain = self._labels(rep, None)
             g = engine.gauges(now)
             for name, i in self.gauges:
-                record(now, name, plain, float(g[i]))
+                put(rep, name, name, now, float(g[i]))
             n += len(self.gauges)
             busy = g[3]
             if signals.GPU_UTIL in wanted:
                 t0, b0 = rep.busy_mark
                 util = 100.0 * (busy - b0) / (now - t0) if now > t0 else 0.0
-                record(now, signals.GPU_UTIL, plain, min(100.0, max(0.0, util)))
+                put(rep, signals.GPU_UTIL, signals.GPU_UTIL, now, min(100.0, max(0.0, util)))
                 n += 1
             rep.busy_mark = (now, busy)
             if signals.CPU_SECONDS in wanted:
                 alive = now - rep.timeline.get("ready", now)
-                record(now, signals.CPU_SECONDS, plain, IDLE_CPU_CORES * alive + BUSY_CPU_CORES * busy)
+                put(
+                    rep,
+                    signals.CPU_SECONDS,
+                    signals.CPU_SECONDS,
+                    now,
+                    IDLE_CPU_CORES * alive + BUSY_CPU_CORES * busy,
+                )
                 n += 1
             if signals.RESIDENT_BYTES in wanted:
-                record(now, signals.RESIDENT_BYTES, plain, self.memory_bytes)
+                put(rep, signals.RESIDENT_BYTES, signals.RESIDENT_BYTES, now, self.memory_bytes)
                 n += 1
             if FB_USED in wanted:
-                record(now, FB_USED, plain, engine.fb_used_mib)
+                put(rep, FB_USED, FB_USED, now, engine.fb_used_mib)
                 n += 1
             if OUTSTANDING in wanted:
-                record(now, OUTSTANDING, plain, float(len(rep.live)))
+                put(rep, OUTSTANDING, OUTSTANDING, now, float(len(rep.live)))
                 n += 1
             if self.counters:
                 values = engine.counters()
                 for name, key in self.counters:
-                    record(now, name, plain, float(values.get(key, 0.0)))
+                    put(rep, name, name, now, float(values.get(key, 0.0)))
                     n += 1
             if SUCCESS in wanted:
                 for reason, count in engine.successes().items():
-                    record(
-                        now, SUCCESS, self._labels(rep, reason, (("finished_reason", reason),)), float(count)
-                    )
+                    put(rep, (SUCCESS, reason), SUCCESS, now, float(count), (("finished_reason", reason),))
                     n += 1
             if self.histograms:
                 n += self._histograms(now, rep, engine)
         self.samples += n
 
     def _histograms(self, now: float, rep: replicas.SimReplica, engine: replicas.Engine) -> int:
-        record, wanted, n = self.store.record, self.wanted, 0
+        put, wanted, n = self._put, self.wanted, 0
         hists = engine.histograms()
         for key, bucket, total, count, only in self.histograms:
             h = hists.get(key)
             if h is None:
                 continue
-            plain = self._labels(rep, None)
             if total in wanted:
-                record(now, total, plain, h.sum)
+                put(rep, total, total, now, h.sum)
                 n += 1
             if count in wanted:
-                record(now, count, plain, float(h.count))
+                put(rep, count, count, now, float(h.count))
                 n += 1
             if bucket in wanted:
                 running = 0
+                cache = rep.series
                 for bound, c in zip((*h.bounds, math.inf), h.counts, strict=True):
                     running += c
                     if only is None or bound in only:
-                        labels = self._labels(rep, (key, bound), (("le", le_label(bound)),))
-                        record(now, bucket, labels, float(running))
+                        series = cache.get((bucket, bound))
+                        if series is None:
+                            put(rep, (bucket, bound), bucket, now, float(running), (("le", le_label(bound)),))
+                        else:
+                            series.record(now, float(running))
                         n += 1
         return n
 

@@ -8,8 +8,9 @@ request misses the SLO, so a policy cannot look good by shedding load.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -27,13 +28,14 @@ class Requests:
     """Per-request records, indexed by request id (arrival order)."""
 
     def __init__(self) -> None:
-        self.arrival: list[float] = []
-        self.input_tokens: list[int] = []
-        self.output_tokens: list[int] = []
-        self.status: list[int] = []
-        self.ttft: list[float] = []
-        self.e2e: list[float] = []
-        self.sent: list[float] = []  # when the router handed it to a replica (after any buffering)
+        # typed arrays: 8 bytes a value instead of a boxed float (millions of requests in a long run)
+        self.arrival = array("d")
+        self.input_tokens = array("q")
+        self.output_tokens = array("q")
+        self.status = array("b")
+        self.ttft = array("d")
+        self.e2e = array("d")
+        self.sent = array("d")  # when the router handed it to a replica (after any buffering)
         self.where: dict[int, Any] = {}  # request id -> the replica holding it
         self.in_flight = 0
 
@@ -74,10 +76,10 @@ class Requests:
 
     def arrays(self) -> RequestArrays:
         return RequestArrays(
-            arrival=np.asarray(self.arrival, dtype=np.float64),
-            status=np.asarray(self.status, dtype=np.int64),
-            ttft=np.asarray(self.ttft, dtype=np.float64),
-            e2e=np.asarray(self.e2e, dtype=np.float64),
+            arrival=np.frombuffer(self.arrival, dtype=np.float64).copy(),
+            status=np.frombuffer(self.status, dtype=np.int8).astype(np.int64),
+            ttft=np.frombuffer(self.ttft, dtype=np.float64).copy(),
+            e2e=np.frombuffer(self.e2e, dtype=np.float64).copy(),
         )
 
 
@@ -132,6 +134,34 @@ class Summary:
         )
 
 
+class Logged(NamedTuple):
+    """One decision as the log keeps it: a fraction of a Decision's memory (a tick every few seconds
+    for weeks adds up), with each signal's (name, value, proposed replicas)."""
+
+    t: float
+    current: int
+    desired: int
+    bound_by: str
+    reason: str
+    proposals: tuple[tuple[str, float | None, int | None], ...]
+
+    @staticmethod
+    def of(d: decision.Decision) -> Logged:
+        props = tuple((p.signal, p.value, p.replicas) for p in d.proposals)
+        return Logged(d.t, d.current, d.desired, d.bound_by, d.reason, props)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "current": self.current,
+            "desired": self.desired,
+            "proposals": {name: n for name, _, n in self.proposals},
+            "values": {name: v for name, v, _ in self.proposals},
+            "bound_by": self.bound_by,
+            "reason": self.reason,
+        }
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Timeline:
     """The cluster sampled at each controller tick."""
@@ -161,7 +191,7 @@ class Run:
     cost: float
     requests: RequestArrays
     timeline: Timeline
-    decisions: tuple[decision.Decision, ...]
+    decisions: tuple[Logged, ...]
     wall_s: float
     events: int
     node_timelines: tuple[dict[str, float], ...] = ()

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from swell import errors, recipe
 from swell.clusters.sim import nodes
-from swell.core import snapshot
+from swell.core import snapshot, windows
 from swell.engines import fixed, llm, presets, stats
 
 State = Literal["pending", "starting", "ready", "terminating", "gone"]
@@ -173,7 +173,7 @@ def make_engine(kind: str, preset: object, rng: random.Random) -> Engine:
 class SimReplica:
     """One replica's state, its node, its engine (once started) and the requests it holds."""
 
-    __slots__ = ("busy_mark", "created_at", "engine", "index", "labels", "live", "name", "node", "state",
+    __slots__ = ("busy_mark", "created_at", "engine", "index", "live", "name", "node", "series", "state",
                  "timeline", "wake_seq")  # fmt: skip
 
     def __init__(self, index: int, now: float) -> None:
@@ -187,7 +187,7 @@ class SimReplica:
         self.timeline: dict[str, float] = {"created": now}
         self.wake_seq = 0
         self.busy_mark = (now, 0.0)  # (t, busy seconds) at the last scrape, for GPU utilisation
-        self.labels: dict[object, frozenset[tuple[str, str]]] = {}
+        self.series: dict[object, windows.Series] = {}  # its metric series, once scraped
 
     @property
     def outstanding(self) -> int:
