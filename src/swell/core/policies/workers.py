@@ -20,12 +20,18 @@ class WorkerDecision:
     reason: str
 
 
-def decide(cfg: recipe.Workers, queue_per_replica: float | None, current: int, max_step: int = 2) -> WorkerDecision:
+def decide(
+    cfg: recipe.Workers, queue_per_replica: float | None, current: int, max_step: int = 2
+) -> WorkerDecision:
     if queue_per_replica is None:
         return WorkerDecision(desired=current, reason="queue length has no value: keep the workers")
-    want = steps.clamp(steps.ceil(queue_per_replica / cfg.target_queue_per_worker), cfg.min_workers, cfg.max_workers)
+    want = steps.clamp(
+        steps.ceil(queue_per_replica / cfg.target_queue_per_worker), cfg.min_workers, cfg.max_workers
+    )
     step = steps.clamp(want, current - max_step, current + max_step)
-    why = f"queue {queue_per_replica:.3g} per replica at {cfg.target_queue_per_worker:g} per worker asks {want}"
+    why = (
+        f"queue {queue_per_replica:.3g} per replica at {cfg.target_queue_per_worker:g} per worker asks {want}"
+    )
     if step != want:
         why += f"; moving at most {max_step} per tick"
     return WorkerDecision(desired=step, reason=why)
