@@ -49,6 +49,25 @@ async def test_replicas_beyond_the_slots_wait_pending_and_are_removed_first(
         assert sorted(r.slot for r in c.manager.replicas()) == ["cpu slot 0", "cpu slot 1"]
 
 
+async def test_each_replica_sees_only_the_gpus_of_its_slot(session: aiohttp.ClientSession) -> None:
+    rec = helpers.tiny_recipe(local={"gpu_ids": [3, 5, 6]}, resources={"gpus": 1})
+    rec = recipe.Recipe.model_validate(
+        rec.model_dump(by_alias=True) | {"node_pool": {"shape": "local", "gpus_per_node": 8}}
+    )
+    async with cluster.LocalCluster(rec, initial=4) as c:
+        await helpers.wait_until(
+            lambda: states(c) == ["pending", "ready", "ready", "ready"], "3 ready, 1 pending"
+        )
+        seen = set()
+        for r in c.manager.replicas():
+            if r.url:
+                async with session.get(r.url + "/env") as resp:
+                    seen.add((await resp.json())["CUDA_VISIBLE_DEVICES"])
+        assert seen == {"3", "5", "6"}
+        pending = next(r for r in c.manager.replicas() if r.state == "pending")
+        assert "local.gpu_ids" in pending.reason
+
+
 async def test_scale_down_removes_a_starting_replica_before_a_ready_one() -> None:
     rec = helpers.tiny_recipe(startup_delay=1.0)
     async with cluster.LocalCluster(rec, initial=1) as c:

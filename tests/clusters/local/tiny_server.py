@@ -2,7 +2,7 @@
 
 `python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
-/v1/chat/completions (streaming SSE too), and test controls: POST /control/break-metrics,
+/v1/chat/completions (streaming SSE too), /env (its CUDA_VISIBLE_DEVICES), and test controls: POST /control/break-metrics,
 /control/fix-metrics, /control/unhealthy.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -36,6 +37,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200 if STATE["healthy"] else 503, b'{"status":"ok"}')
+        elif self.path == "/env":
+            self._send(
+                200, json.dumps({"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}).encode()
+            )
         elif self.path == "/metrics":
             if STATE["metrics_broken"]:
                 self._send(500, b"broken")
