@@ -79,12 +79,16 @@ def _table(comp: sim.Comparison) -> Table:
     o = comp.oracle
     for r in comp.runs:
         s = r.summary
-        ratio = f"{r.gpu_hours / o.gpu_hours:.2f}" if o is not None and o.gpu_hours > 0 else "—"
+        ratio = (
+            f"{r.gpu_hours / o.gpu_hours:.2f}" if o is not None and o.reachable and o.gpu_hours > 0 else "—"
+        )
         peak = int(r.timeline.desired.max()) if len(r.timeline.desired) else 0
         t.add_row(r.policy, f"{100 * s.attainment:.1f}%", _pair(s.ttft["p50"], s.ttft["p95"]),
                   _pair(s.e2e["p50"], s.e2e["p95"]), str(s.dropped), str(s.timed_out + s.unfinished),
                   f"{r.gpu_hours:.3g}", f"{r.cost:.3g}", ratio, str(peak))  # fmt: skip
-    if o is not None:
+    if o is not None and not o.reachable:
+        t.caption = f"latencies in s; SLO {_slo(comp)}: out of reach even one request at a time (no oracle)"
+    elif o is not None:
         t.caption = (
             f"latencies in s; SLO {_slo(comp)}; oracle {o.gpu_hours:.3g} GPU-h "
             f"(one replica meets the SLO up to {o.capacity_rps:.3g} req/s)"
@@ -121,6 +125,9 @@ def simulate(
         str, typer.Option(help="'fixed' (the recipe's model_load_s), 'alibaba' (sampled) or a CSV.")
     ] = "fixed",
     timeout: Annotated[float, typer.Option(help="Client timeout per request, seconds.")] = 600.0,
+    initial_replicas: Annotated[
+        int | None, typer.Option(help="Replicas ready at the start (default: min_replicas, at least 1).")
+    ] = None,
     oracle: Annotated[bool, typer.Option(help="Compute the oracle's lower bound on GPU-hours.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -134,6 +141,12 @@ def simulate(
         _positive("--timeout", timeout)
         if seed < 0:
             raise _problem("--seed", seed, "must be >= 0")
+        if initial_replicas is not None and not 0 <= initial_replicas <= rec.autoscaling.max_replicas:
+            raise _problem(
+                "--initial-replicas",
+                initial_replicas,
+                f"must be within [0, max_replicas {rec.autoscaling.max_replicas}]",
+            )
         if route not in router.KINDS:
             raise _problem("--router", route, f"one of {', '.join(router.KINDS)}")
         policies = [p.strip() for p in compare.split(",") if p.strip()]
@@ -149,7 +162,10 @@ def simulate(
                 raise _problem("--duration", duration, "a duration such as 90, 90s, 5m or 2h") from None
         wl = sim.rescale(spec.parse(workload), scale=scale, speedup=speedup)
         opts = cluster.Options(
-            router=route, request_timeout_s=timeout, model_load_samples=_model_load(model_load)
+            router=route,  # checked against router.KINDS above
+            request_timeout_s=timeout,
+            model_load_samples=_model_load(model_load),
+            initial_replicas=initial_replicas,
         )
         with rich_progress.Progress(
             rich_progress.TextColumn("{task.description:>18}"),

@@ -49,7 +49,16 @@ def policy_recipe(rec: recipe.Recipe, name: str) -> recipe.Recipe:
                 )
             ],
         )
-    return presets.apply(name, rec)
+    out = presets.apply(name, rec)
+    raw = [s.name for s in out.autoscaling.signals if s.kind == "promql"]
+    if raw:
+        raise errors.RecipeError(
+            "recipe",
+            [errors.Problem(path="autoscaling.signals", value=raw,
+                            rule=f"policy {name!r}: a raw PromQL query cannot be evaluated in the simulator; "
+                                 "declare the signal by kind (gauge, ratio, histogram_fraction, ...)")],
+        )  # fmt: skip
+    return out
 
 
 def _batches(a: arrivals_mod.Arrivals) -> Iterator[arrivals_mod.Arrivals]:

@@ -21,6 +21,7 @@ from swell.core import nodes as sizing
 
 BUCKET_S = 60.0
 PROBE_REQUESTS = 600
+ALONE_RPS = 1e-4  # so slow that every request has the replica to itself
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -29,7 +30,11 @@ class Oracle:
     bucket_s: float
     t: outcomes.Floats  # bucket starts
     replicas: outcomes.Ints  # replicas needed in each bucket
-    gpu_hours: float
+    gpu_hours: float  # NaN when the SLO is out of reach (see `reachable`)
+
+    @property
+    def reachable(self) -> bool:
+        return self.capacity_rps > 0
 
     def to_json(self) -> dict[str, object]:
         return {"capacity_rps": self.capacity_rps, "gpu_hours": self.gpu_hours, "bucket_s": self.bucket_s,
@@ -80,22 +85,25 @@ def attainment(
 def capacity(
     kind: str, preset: object, inputs: outcomes.Ints, outputs: outcomes.Ints, slo: recipe.SLO, seed: int = 0
 ) -> float:
-    """The highest Poisson rate one replica serves with attainment >= the SLO's percentile."""
+    """The highest Poisson rate one replica serves with attainment >= the SLO's percentile.
+
+    0.0 when the SLO is out of reach even for requests served one at a time (no replica count
+    meets it: the oracle has no answer)."""
     goal = slo.percentile / 100.0
 
     def ok(rate: float) -> bool:
         return attainment(kind, preset, rate, inputs, outputs, slo, seed) >= goal
 
+    if not ok(ALONE_RPS):
+        return 0.0
     lo, hi = 0.0, 0.25
     while ok(hi):
         lo, hi = hi, hi * 2
         if hi > 1e6:
             return hi
     if lo == 0.0:
-        while not ok(hi) and hi > 1e-4:
+        while not ok(hi):
             hi /= 2
-        if hi <= 1e-4:
-            return hi  # even a trickle misses the SLO: the oracle needs a replica per request
         lo, hi = hi, hi * 2
     for _ in range(8):
         mid = (lo + hi) / 2
@@ -113,6 +121,15 @@ def compute(
 ) -> Oracle:
     """Replicas needed per bucket and the GPU-hours of the whole nodes they take over [0, horizon_s]."""
     n = max(1, math.ceil(horizon_s / bucket_s))
+    if capacity_rps <= 0:
+        nan = np.full(n, -1, dtype=np.int64)
+        return Oracle(
+            capacity_rps=0.0,
+            bucket_s=bucket_s,
+            t=np.arange(n, dtype=np.float64) * bucket_s,
+            replicas=nan,
+            gpu_hours=math.nan,
+        )
     edges = np.arange(n + 1, dtype=np.float64) * bucket_s
     counts = np.histogram(arrival_t, bins=edges)[0].astype(np.float64)
     widths = np.minimum(edges[1:], horizon_s) - edges[:-1]

@@ -213,7 +213,9 @@ class Run:
             "e2e_s": s.e2e,
             "gpu_hours": self.gpu_hours,
             "cost": self.cost,
-            "oracle_ratio": self.gpu_hours / oracle_gpu_hours if oracle_gpu_hours else None,
+            "oracle_ratio": self.gpu_hours / oracle_gpu_hours
+            if oracle_gpu_hours and math.isfinite(oracle_gpu_hours)
+            else None,
             "wall_s": self.wall_s,
             "events": self.events,
             "timeline": self.timeline.to_json(),

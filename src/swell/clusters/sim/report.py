@@ -26,7 +26,9 @@ def table_rows(runs: Sequence[outcomes.Run], orc: oracle_mod.Oracle | None) -> l
     rows: list[tuple[object, ...]] = []
     for r in runs:
         s = r.summary
-        ratio = r.gpu_hours / orc.gpu_hours if orc is not None and orc.gpu_hours > 0 else None
+        ratio = (
+            r.gpu_hours / orc.gpu_hours if orc is not None and orc.reachable and orc.gpu_hours > 0 else None
+        )
         rows.append(
             (
                 r.policy,
@@ -76,7 +78,7 @@ def policy_figure(
     axes[1].step(
         x, tl.starting + tl.pending, where="post", label="starting + pending", color=plots.PALETTE[3]
     )
-    if orc is not None:
+    if orc is not None and orc.reachable:
         axes[1].step(
             orc.t / scale, orc.replicas, where="post", label="oracle", color="#8c8c8c", linestyle="--"
         )
@@ -137,7 +139,11 @@ def write(
     subtitle: str,
 ) -> pathlib.Path:
     oracle_text = ""
-    if orc is not None:
+    if orc is not None and not orc.reachable:
+        oracle_text = (
+            "Oracle: the SLO is out of reach even for requests served one at a time on an idle replica."
+        )
+    elif orc is not None:
         oracle_text = (
             f"Oracle: one replica meets the SLO up to {orc.capacity_rps:.3g} req/s; with instant provisioning "
             f"and perfect knowledge the workload needs {orc.gpu_hours:.3g} GPU-hours."
