@@ -13,7 +13,8 @@ import pytest
 import yaml
 from kubernetes import config
 
-from tests.e2e_k8s import env, kubelet, prom, workloads
+from tests.e2e_k8s import env, gauges, kubelet, workloads
+from tests.support import prometheus as support_prometheus
 
 SCHEMAS = env.ROOT.parent / "shared" / "schemas"
 
@@ -114,8 +115,8 @@ def kubelet_emulator(control_plane: env.ControlPlane) -> Iterator[kubelet.Kubele
 
 
 @pytest.fixture(scope="session")
-def gauges() -> Iterator[prom.Gauges]:
-    g = prom.Gauges()
+def metric() -> Iterator[gauges.Gauges]:
+    g = gauges.Gauges()
     g.start()
     try:
         yield g
@@ -124,16 +125,13 @@ def gauges() -> Iterator[prom.Gauges]:
 
 
 @pytest.fixture(scope="session")
-def prometheus(gauges: prom.Gauges, tmp_path_factory: pytest.TempPathFactory) -> Iterator[prom.Prometheus]:
-    why = prom.missing()
-    if why:
-        pytest.skip(why)
-    p = prom.Prometheus(tmp_path_factory.mktemp("prometheus"), f"127.0.0.1:{gauges.port}")
-    p.start()
-    try:
+def prometheus(
+    metric: gauges.Gauges, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[support_prometheus.Prometheus]:
+    """One real Prometheus for the session, scraping the gauges every second."""
+    with support_prometheus.running(tmp_path_factory.mktemp("prometheus")) as p:
+        p.set_targets({"gauges": f"127.0.0.1:{metric.port}"})
         yield p
-    finally:
-        p.stop()
 
 
 @pytest.fixture

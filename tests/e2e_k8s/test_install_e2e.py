@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e_k8s import env, prom, workloads
+from tests.e2e_k8s import env, gauges, workloads
+from tests.support import prometheus as support_prometheus
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -133,14 +134,14 @@ def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
     cluster: workloads.Cluster,
     namespace: str,
     nodes: Callable[[str, int, int], list[str]],
-    gauges: prom.Gauges,
-    prometheus: prom.Prometheus,
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
     controllers: Callable[..., workloads.Controller],
 ) -> None:
     test, pool = namespace, f"{namespace}-pool"
     nodes(pool, 1, 8)
     cluster.deployment(namespace, "llm", 1, pool=pool)
-    gauges.set(test, 12.0)  # wants 6; one pod per 20 s
+    metric.set(test, 12.0)  # wants 6; one pod per 20 s
     one_per_20s = {
         "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Pods", "value": 1, "period_s": 20}]}
     }

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_k8s import env, prom, workloads
+from tests.e2e_k8s import env, gauges, workloads
+from tests.support import prometheus as support_prometheus
 
 pytestmark = [pytest.mark.k8s, pytest.mark.prometheus, pytest.mark.slow]
 
@@ -18,14 +19,14 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
     cluster: workloads.Cluster,
     namespace: str,
     nodes: Callable[[str, int, int], list[str]],
-    gauges: prom.Gauges,
-    prometheus: prom.Prometheus,
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
     controllers: Callable[..., workloads.Controller],
 ) -> None:
     test = namespace
     nodes(f"{test}-pool", 1, 8)
     cluster.deployment(namespace, "llm", 1, pool=f"{test}-pool")
-    gauges.set(test, 6.0)  # 6 waiting, 2 per replica -> 3 replicas
+    metric.set(test, 6.0)  # 6 waiting, 2 per replica -> 3 replicas
     cluster.recipe(namespace, "llm", f"{test}-pool", prometheus.url, test)
     ctl = controllers("solo")
     env.wait_for("3 ready replicas", lambda: cluster.replicas(namespace, "llm") == (3, 3), timeout=40)
@@ -56,14 +57,14 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
     cluster: workloads.Cluster,
     namespace: str,
     nodes: Callable[[str, int, int], list[str]],
-    gauges: prom.Gauges,
-    prometheus: prom.Prometheus,
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
     controllers: Callable[..., workloads.Controller],
 ) -> None:
     test, pool = namespace, f"{namespace}-pool"
     nodes(pool, 1, 2)  # room for two 1-GPU pods
     cluster.deployment(namespace, "llm", 1, pool=pool)
-    gauges.set(test, 2.0)  # 1 replica
+    metric.set(test, 2.0)  # 1 replica
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, headroom_nodes=1)  # 2 placeholders
     controllers("solo")
     placeholders = "swell.dev/headroom=llm"
@@ -78,7 +79,7 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
     h = cluster.status(namespace, "llm")["headroom"]
     assert "Insufficient nvidia.com/gpu" in h["reason"] and "node autoscaler" in h["reason"]
 
-    gauges.set(test, 4.0)  # 2 replicas: the new one takes the placeholder's GPU
+    metric.set(test, 4.0)  # 2 replicas: the new one takes the placeholder's GPU
     env.wait_for("2 ready replicas", lambda: cluster.replicas(namespace, "llm") == (2, 2), timeout=40)
     env.wait_for(
         "the preemption counted", lambda: cluster.status(namespace, "llm")["headroom"]["preemptions"] >= 1
@@ -86,7 +87,7 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
     env.wait_for("both placeholders Pending", lambda: headroom(0, 2), timeout=20)
     assert all(p.metadata.uid != held.metadata.uid for p in cluster.pods(namespace, placeholders))
 
-    gauges.set(test, 6.0)  # 3 replicas on a 2-GPU pool: one stays Pending
+    metric.set(test, 6.0)  # 3 replicas on a 2-GPU pool: one stays Pending
     env.wait_for("3 asked for", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=30)
 
     def pending_reported() -> list[dict]:
@@ -106,20 +107,16 @@ def test_a_prometheus_outage_holds_the_replicas(
     cluster: workloads.Cluster,
     namespace: str,
     nodes: Callable[[str, int, int], list[str]],
-    gauges: prom.Gauges,
+    metric: gauges.Gauges,
     controllers: Callable[..., workloads.Controller],
     tmp_path: Path,
 ) -> None:
-    why = prom.missing()
-    if why:
-        pytest.skip(why)
     test, pool = namespace, f"{namespace}-pool"
-    own = prom.Prometheus(tmp_path / "prometheus", f"127.0.0.1:{gauges.port}")
-    own.start()
-    try:
+    with support_prometheus.running(tmp_path) as own:
+        own.set_targets({"gauges": f"127.0.0.1:{metric.port}"})
         nodes(pool, 1, 8)
         cluster.deployment(namespace, "llm", 1, pool=pool)
-        gauges.set(test, 6.0)
+        metric.set(test, 6.0)
         down = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 1}]}
         no_stabilization = {"scale_down": down}
         cluster.recipe(namespace, "llm", pool, own.url, test, behavior=no_stabilization)
@@ -127,7 +124,7 @@ def test_a_prometheus_outage_holds_the_replicas(
         env.wait_for("3 replicas", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=40)
 
         own.stop()
-        gauges.set(test, 0.0)  # were it read, it would scale to 1 at once (no down-stabilization)
+        metric.set(test, 0.0)  # were it read, it would scale to 1 at once (no down-stabilization)
         env.wait_for(
             "MetricsAvailable=False",
             lambda: cluster.condition(namespace, "llm", "MetricsAvailable").get("status") == "False",
@@ -152,5 +149,3 @@ def test_a_prometheus_outage_holds_the_replicas(
         env.wait_for(
             "the scale-down on real data", lambda: cluster.replicas(namespace, "llm")[0] == 1, timeout=40
         )
-    finally:
-        own.stop()

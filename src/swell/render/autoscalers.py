@@ -1,11 +1,8 @@
-"""What scales the workload, one function per mode: swell's ScalingRecipe, a native HPA with the
-prometheus-adapter rules behind its metrics, a KEDA ScaledObject, an Alibaba CronHPA.
+"""What scales the workload, one function per mode (ScalingRecipe, HPA, KEDA, CronHPA).
 
-Every signal renders to the same PromQL the controller queries (`signals.render`, idle read as a
-measured 0). Target types keep their meaning: `Value` becomes an HPA External metric (or KEDA
-metricType) of type Value, desired = ceil(ready × value / target); `AverageValue` stays
-AverageValue, desired = ceil(value / target); per-replica signals become HPA Pods metrics.
-Each function returns (manifests, warnings).
+Every signal renders to the PromQL the controller queries (`signals.render`, idle as a measured
+0). Target types keep their meaning: `Value` -> HPA External / KEDA metricType Value, ceil(ready ×
+value / target); `AverageValue` stays AverageValue; per-replica signals become HPA Pods metrics.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """`swell render`: a recipe -> the manifests a user would otherwise write by hand, per mode.
 
-Every mode writes the workload (Deployment, Service, ServiceMonitor) and what scales it:
-  swell    a ScalingRecipe for `swell controller`
-  hpa      an autoscaling/v2 HPA and the prometheus-adapter rules behind its metrics (seed 000)
-  keda     a KEDA ScaledObject with prometheus triggers, ignoreNullValues false (seed 001)
-  cronhpa  an Alibaba CronHorizontalPodAutoscaler for the schedules (seed 002), with an HPA if
-           the recipe also has signals
+Always the workload (Deployment, Service, ServiceMonitor), plus: `swell` a ScalingRecipe; `hpa` an
+autoscaling/v2 HPA with prometheus-adapter rules (seed 000); `keda` a ScaledObject with prometheus
+triggers, ignoreNullValues false (seed 001); `cronhpa` a CronHPA for the schedules (seed 002).
 """
 
 from __future__ import annotations

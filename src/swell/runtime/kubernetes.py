@@ -1,10 +1,8 @@
 """Kubernetes runtime: `swell controller` — every ScalingRecipe's loop, led by one replica.
 
 Each ScalingRecipe gets a Worker: the same `control.loop.Controller` as local and sim, a
-KubernetesCluster for its target and a PrometheusSource for its signals. Only the Lease holder
-ticks; a worker starts from the policy state kept in the CR status, and every tick writes it back
-with the decision, so a failed-over controller carries on without a burst. `/metrics` and
-`/healthz` are served by aiohttp.
+KubernetesCluster and a PrometheusSource. Only the Lease holder ticks; workers start from the
+policy state in the CR status and write it back each tick. `/metrics`, `/healthz` via aiohttp.
 """
 
 from __future__ import annotations

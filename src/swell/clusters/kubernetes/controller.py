@@ -1,10 +1,8 @@
 """One ScalingRecipe's target on Kubernetes: observe its pods and nodes, patch its scale.
 
-`KubernetesCluster.observe` reads the scale subresource, the target's pods (through the scale's
-selector), the GPU pool's nodes and the headroom pods. `scale_to` merge-patches `…/scale`, retrying
-conflicts, throttling and 5xx with backoff, only while this controller leads, and never in dry-run.
-A replica count that changed outside swell is noticed (reported once, then taken as the new
-starting point) rather than fought blindly.
+`observe` reads the scale subresource, the target's pods (by the scale's selector), the pool's
+nodes and the headroom pods; `scale_to` merge-patches `…/scale` with retries, only while leading
+and never in dry-run. A count changed outside swell is noticed, not fought blindly.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Node pre-provisioning by headroom: low-priority placeholder pods that hold spare GPU capacity.
 
-swell keeps N pause pods that request what a replica requests, at a negative priority. They make
-the cluster's own node autoscaler (cluster-autoscaler, Karpenter) add GPU nodes before real
-replicas need them; a real replica preempts a placeholder and starts at once on the warm node,
-and the preempted placeholder goes Pending, which asks for the next node. N is
-`autoscaling.headroom_nodes` nodes' worth of replicas, or a count set from outside (`want`):
-the hook a forecaster drives.
+Pause pods request what a replica requests, at a negative priority, so the node autoscaler adds
+GPU nodes before replicas need them; a real replica preempts one and starts at once, and the
+placeholder, Pending again, asks for the next node. N: `autoscaling.headroom_nodes` nodes' worth.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The ScalingRecipe status: what `kubectl describe hpa` shows, and more.
 
-Current and desired replicas, the replicas by state with the reasons of those not ready (e.g.
-`Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`), each signal's value,
-proposal and PromQL, the pool's nodes, the headroom, the conditions AbleToScale, ScalingActive,
-ScalingLimited and MetricsAvailable (transition times kept), the last decisions with reasons,
-and the policy state, so a controller that takes over carries on without a burst.
+Replicas by state with the reasons of those not ready, each signal's value, proposal and PromQL,
+nodes, headroom, the conditions AbleToScale, ScalingActive, ScalingLimited, MetricsAvailable,
+the last decisions with reasons, and the policy state a controller that takes over carries on from.
 """
 
 from __future__ import annotations

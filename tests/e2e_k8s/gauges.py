@@ -1,0 +1,51 @@
+"""The metric the end-to-end tests scale on: a tiny aiohttp server on 127.0.0.1 whose gauges the
+tests set, for a real Prometheus (tests.support.prometheus) to scrape."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from aiohttp import web
+
+from tests.e2e_k8s import env
+
+
+class Gauges:
+    """`/metrics` on 127.0.0.1 with `e2e_queue{test="NAME"} VALUE` for every value set."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.port = env.free_ports(1)[0]
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="gauges", daemon=True)
+
+    def set(self, test: str, value: float) -> None:
+        self.values[test] = value
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = ["# TYPE e2e_queue gauge"] + [
+            f'e2e_queue{{test="{k}"}} {v}' for k, v in sorted(self.values.items())
+        ]
+        return web.Response(text="\n".join(lines) + "\n")
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+        self._loop.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
