@@ -26,10 +26,14 @@ PR_SET_PDEATHSIG = 1
 _live_groups: set[int] = set()
 
 
+# looked up once here: the child between fork and exec must not dlopen (another thread may hold
+# the loader's lock at fork time), only call
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _set_parent_death_signal(parent: int) -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # the parent may have died between fork and prctl: then nobody would kill us later
         if os.getppid() != parent:
             os._exit(1)
