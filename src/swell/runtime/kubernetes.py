@@ -281,6 +281,8 @@ class Runtime:
         self.alive_at = time.monotonic()
         self.metrics.leader_child.set(1 if self.leading else 0)
         if not self.leading:
+            for key in self.workers:
+                self.metrics.forget(*key)  # a standby exports no decisions
             self.workers.clear()  # a later term starts from the CR status, as a fresh leader would
             self._next_sync = 0.0
             return self.opts.retry_period_s
@@ -308,12 +310,16 @@ class Runtime:
         elect = asyncio.create_task(self.elector.run(stop)) if self.opts.leader_elect else None
         try:
             while not stop.is_set():
+                if elect is not None and elect.done():
+                    elect.result()  # the election loop died: stop rather than sit as a mute standby
                 wait = await self.step()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=wait)
         finally:
             if elect is not None:
-                await elect
+                elect.cancel()  # it may be mid-wait, or the loop may have left on an error
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await elect
                 await self.elector.release()
             await runner.cleanup()
             await self.close()
@@ -332,10 +338,8 @@ class Runtime:
             raise errors.ClusterError(
                 f"cannot serve /metrics on {self.opts.host}:{self.opts.port}: {exc}"
             ) from None
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        if runner.addresses:
+            self.port = int(runner.addresses[0][1])
         log.info("serving /metrics and /healthz on %s:%d", self.opts.host, self.port)
         return runner
 

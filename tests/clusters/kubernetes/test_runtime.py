@@ -3,8 +3,10 @@ outages, invalid recipes, standby, dry-run, changes by hand."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
+import aiohttp
 import pytest
 
 from swell import clock as clock_mod
@@ -192,3 +194,48 @@ async def test_each_recipe_ticks_on_its_own_polling_interval(api: fake.FakeApi, 
         clock.advance(1)
     ticks = sum(1 for op, _ in api.calls if op == "get_scale")
     assert ticks == (10 if polls == 1.0 else 2)
+
+
+async def test_run_leads_serves_metrics_and_healthz_and_releases_the_lease(api: fake.FakeApi) -> None:
+    setup(api)
+    sig = Signals()
+    sig.values["queue"] = 6.0
+    opts = rt.Options(identity="a", host="127.0.0.1", port=0, retry_period_s=0.05, renew_deadline_s=0.5,
+                      lease_duration_s=1, resync_s=0.05)  # fmt: skip
+    r = rt.Runtime(api, opts, sources=lambda spec: sig)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if api.target_replicas(target()) == 3:
+            break
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{r.port}/metrics") as resp:
+            text = await resp.text()
+        async with http.get(f"http://127.0.0.1:{r.port}/healthz") as resp:
+            health = (resp.status, await resp.text())
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert api.target_replicas(target()) == 3
+    assert 'swell_desired_replicas{namespace="default",recipe="web"} 3.0' in text
+    assert 'swell_signal_value{namespace="default",recipe="web",signal="queue"} 6.0' in text
+    assert 'swell_decisions_total{bound_by="metrics",namespace="default",recipe="web"}' in text
+    assert 'swell_leader{identity="a"} 1.0' in text
+    assert health == (200, "ok (leader, 1 recipe(s))\n")
+    assert api.leases[("default", "swell-controller")]["spec"]["holderIdentity"] == ""  # released
+
+
+async def test_losing_the_lease_drops_the_workers_and_their_metrics(api: fake.FakeApi) -> None:
+    setup(api)
+    sig = Signals()
+    sig.values["queue"] = 2.0
+    r = rt.Runtime(
+        api, rt.Options(identity="a", port=0), clock=clock_mod.ManualClock(1000), sources=lambda s: sig
+    )
+    await r.elector.try_acquire_or_renew()
+    await r.step()
+    assert r.workers and b"swell_desired_replicas{" in r.metrics.exposition()[0]
+    r.elector._renewed = -1e9  # the renew deadline passed long ago
+    await r.step()
+    assert not r.workers and b"swell_desired_replicas{" not in r.metrics.exposition()[0]
+    assert b'swell_leader{identity="a"} 0.0' in r.metrics.exposition()[0]
