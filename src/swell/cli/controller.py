@@ -32,9 +32,18 @@ def _bind(addr: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def _runtime() -> Any:
+    try:
+        return importlib.import_module("swell.runtime.kubernetes")
+    except ImportError as exc:
+        raise errors.ClusterError(
+            f"swell controller needs the Kubernetes client ({exc}): pip install 'swell[kubernetes]'"
+        ) from None
+
+
 async def _run(kubeconfig: str | None, context: str | None, opts: Any) -> None:
+    runtime = _runtime()
     api = importlib.import_module("swell.clusters.kubernetes.api")
-    runtime = importlib.import_module("swell.runtime.kubernetes")
     client = await api.KubeApi.connect(kubeconfig, context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,7 +95,7 @@ def controller(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     host, port = _bind(metrics_bind_address)
-    runtime = importlib.import_module("swell.runtime.kubernetes")
+    runtime = _runtime()
     opts = runtime.Options(
         identity=identity or _identity(),
         namespace=namespace,

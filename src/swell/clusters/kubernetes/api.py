@@ -101,6 +101,11 @@ class KubeApi:
                 config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             else:
                 path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+                where = path or os.path.expanduser("~/.kube/config")
+                if not os.path.exists(where):
+                    raise errors.ClusterError(
+                        f"no kubeconfig at {where} (give --kubeconfig, set $KUBECONFIG, or run in a pod)"
+                    )
                 await config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=path, context=context, client_configuration=cfg
                 )

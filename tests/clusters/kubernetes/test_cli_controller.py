@@ -1,0 +1,51 @@
+"""`swell controller` refuses bad input with one line and exit code 1, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [
+        {"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}
+    ],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "x",
+}
+
+
+def swell(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "swell.cli.main", "controller", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(KUBECONFIG))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kubeconfig", "/nonexistent/kubeconfig"], "no kubeconfig at /nonexistent/kubeconfig"),
+        (["--metrics-bind-address", "nope"], "expected HOST:PORT"),
+        (
+            ["--lease-duration", "1", "--renew-deadline", "2"],
+            "retry period < renew deadline < lease duration",
+        ),
+    ],
+    ids=["missing kubeconfig", "bad bind address", "lease durations that do not nest"],
+)
+def test_bad_input_is_one_line_and_exit_1(kubeconfig: str, args: list[str], message: str) -> None:
+    res = swell("--kubeconfig", kubeconfig, *args)
+    assert res.returncode == 1
+    assert message in res.stderr and "Traceback" not in res.stderr
