@@ -66,3 +66,14 @@ def test_swell_policy_uses_the_panic_window_when_configured() -> None:
     assert d.desired == 6 and d.bound_by == "rate"  # panic wants 8; +4 pods per 15 s allows 6
     d, state = tick(rec, 20.0, 6, stable=30, quick=30, state=state, fn=swell_default.decide)
     assert d.desired == 8 and d.bound_by == "panic"
+
+
+def test_a_partial_reading_never_scales_down_in_the_kpa() -> None:
+    from swell.core import snapshot
+
+    rec = kpa()
+    s = snap(0.0, 6, concurrency=10)
+    partial = snapshot.Reading(value=10.0, error="r3 unreachable", partial=True)
+    s = type(s)(now=0.0, current=6, replicas=s.replicas, signals={"concurrency": partial})
+    d, _ = panic.decide(rec, s, steps.State())
+    assert d.desired == 6

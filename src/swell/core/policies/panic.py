@@ -77,6 +77,8 @@ def decide(
     assert reading.value is not None
     dspc, dppc, panicking, state = panic_step(rec, snap, state, reading.value)
     wanted = max(state.max_panic, snap.current) if panicking else dspc
+    if reading.partial and wanted < snap.current:  # some replicas unreadable: never a scale-down
+        wanted = snap.current
     props = (
         replace(prop, replicas=dspc, note=f"stable window {p.stable_window_s:g} s"),
         decision.Proposal(
