@@ -92,3 +92,9 @@ def test_a_missing_or_invalid_recipe_names_the_problem(app: typer.Typer, tmp_pat
     bad.write_text("service: {name: chat, preset: gpt-17}\n")
     res = CliRunner().invoke(app, ["simulate", str(bad), "-w", SURGE, "-q"])
     assert res.exit_code == 1 and "service.preset: unknown engine preset" in res.output
+
+
+def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> None:
+    res = CliRunner().invoke(app, ["simulate", "--help"])
+    assert res.exit_code == 0, res.output
+    assert "seed-hpa-latency" in res.output and "black-friday" in res.output and "MEAN[/STD]" in res.output

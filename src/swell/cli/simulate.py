@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import markup as rich_markup
 from rich import progress as rich_progress
 from rich.console import Console
 from rich.table import Table
@@ -28,11 +29,9 @@ from swell.workload import spec, traces
 ALIBABA_LOAD = "alibaba_genai_2026/basemodel_update_latency_anon.csv.gz"
 HELP = (
     "Replay a workload against a simulated GPU cluster and compare scaling policies side by side.\n\n"
-    "Policies (--compare): "
-    + ", ".join(presets.NAMES)
-    + " ('recipe' is the recipe as written).\n\nWorkloads (--workload KIND[:KEY=VALUE,...]):\n"
-    + spec.GRAMMAR
+    "Policies (--compare): " + ", ".join(presets.NAMES) + " ('recipe' is the recipe as written)."
 )
+EPILOG = "Workloads (--workload KIND[:KEY=VALUE,...]):\n\n" + spec.GRAMMAR
 
 
 def _problem(path: str, value: object, rule: str) -> errors.RecipeError:
@@ -216,4 +215,4 @@ def simulate(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("simulate", help=HELP)(simulate)
+    app.command("simulate", help=HELP, epilog=rich_markup.escape(EPILOG))(simulate)
