@@ -132,3 +132,23 @@ def test_metrics_carry_vllm_names_labels_and_only_the_buckets_a_signal_reads() -
     util_now = signals.evaluate(util, store, 30.0, rec.resources).value
     assert util_now is not None and 0.0 < util_now <= 100.0
     assert emit.le_label(math.inf) == "+Inf" and emit.le_label(0.25) == "0.25"
+
+
+def test_a_classic_model_runs_on_workers_and_reports_cpu() -> None:
+    rec = sim_recipe(
+        service={"engine": "sklearn-iris", "preset": None},
+        resources={"gpus": 0, "cpu": 1},
+        workers={"min_workers": 2, "max_workers": 4},
+        autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []},
+    )
+    cpu = recipe.Signal(name="cpu", kind="utilization", resource="cpu", target=50)
+    loop, c, store = make(rec, sigs=(cpu,))
+    assert c.kind == "fixed" and c.preset.workers == 2  # type: ignore[attr-defined]
+    c.start(0.0)
+    feed(c, [0.01 * i for i in range(500)])
+    loop.every(0.0, 1.0, events.SCRAPE, c.scrape)
+    loop.run(until=10.0)
+    c.finish(10.0)
+    assert (c.requests.arrays().status == outcomes.SERVED).all()
+    used = signals.evaluate(cpu, store, 10.0, rec.resources).value
+    assert used is not None and 0.0 < used < 100.0

@@ -8,6 +8,7 @@ and gone. LLM services run `swell.engines.llm` (continuous batching); classic mo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from typing import Literal, NamedTuple
@@ -144,7 +145,10 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
         chosen = name or CLASSIC_ENGINES.get(svc.engine, "sklearn-cpu")
         if chosen not in fixed.PRESETS:
             raise _bad_preset(chosen, sorted(fixed.PRESETS))
-        return "fixed", fixed.PRESETS[chosen]
+        preset = fixed.PRESETS[chosen]
+        if rec.workers is not None:  # workers inside a replica: the recipe's floor (no worker scaling here)
+            preset = dataclasses.replace(preset, workers=rec.workers.min_workers)
+        return "fixed", preset
     chosen = name or DEFAULT_LLM_PRESET
     if chosen not in presets.PRESETS:
         raise _bad_preset(chosen, sorted(presets.PRESETS) + sorted(fixed.PRESETS))
