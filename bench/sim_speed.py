@@ -1,11 +1,8 @@
 """Simulator speed: the Azure conversation trace on a 20-replica cluster, and 14 days of ServeGen.
 
-Each case runs the simulator in this process, pinned to one core when the OS allows, and
-reports wall time, simulated requests per second of wall time, events, and the speed-up over real
-time. Workload generation and the oracle are timed apart from the simulation. Prints JSON.
-
+Pinned to one core, each case times the simulation apart from drawing the workload and the
+oracle, and prints JSON: wall time, requests per second, events, speed-up over real time.
     python bench/sim_speed.py [--case azure|azure-autoscale|servegen|all] [--servegen-scale 0.001]
-                              [--servegen-days 14]
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """The physical limit: a lower bound on GPU-hours with instant provisioning and perfect knowledge.
 
-First the engine model says how many requests per second one replica serves while still meeting
-the SLO (Poisson arrivals of the workload's own request mix, found by bisection). Then, for each
-minute of the workload, the oracle runs exactly ceil(arrival rate / that capacity) replicas,
-started the instant they are needed and removed the instant they are not, on as few whole nodes
-as hold them (nodes are what is billed).
+The engine model says how many requests per second one replica serves within the SLO (Poisson
+arrivals of the workload's own request mix, by bisection). Each minute of the workload then gets
+exactly ceil(arrival rate / that capacity) replicas, started the instant they are needed, on as
+few whole nodes as hold them (nodes are what is billed).
 """
 
 from __future__ import annotations
