@@ -4,6 +4,7 @@ does not fit reported Pending with the scheduler's reason; a Prometheus outage h
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,69 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
     assert ctl.sample("swell_signal_value", recipe="llm", signal="queue") == 6.0
     assert (ctl.sample("swell_decisions_total", recipe="llm", bound_by="metrics") or 0) >= 1
     assert ctl.sample("swell_leader", identity="solo") == 1
+
+
+WIDGETS = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.e2e.swell.dev"},
+    "spec": {
+        "group": "e2e.swell.dev",
+        "scope": "Namespaced",
+        "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+                "subresources": {
+                    "status": {},
+                    "scale": {
+                        "specReplicasPath": ".spec.replicas",
+                        "statusReplicasPath": ".status.replicas",
+                        "labelSelectorPath": ".status.selector",
+                    },
+                },
+            }
+        ],
+    },
+}
+
+
+def test_scales_a_custom_resource_through_its_scale_subresource(
+    control_plane: env.ControlPlane,
+    cluster: workloads.Cluster,
+    namespace: str,
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
+    controllers: Callable[..., workloads.Controller],
+    tmp_path: Path,
+) -> None:
+    """Anything with a scale subresource (InferenceService, LeaderWorkerSet...): found by discovery."""
+    (tmp_path / "crd.json").write_text(json.dumps(WIDGETS))
+    control_plane.kubectl("apply", "-f", str(tmp_path / "crd.json"))
+    control_plane.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/widgets.e2e.swell.dev")
+    widget = {
+        "apiVersion": "e2e.swell.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"replicas": 1},
+    }
+    cluster.custom.create_namespaced_custom_object("e2e.swell.dev", "v1", namespace, "widgets", widget)
+    metric.set(namespace, 6.0)
+    ref = {"apiVersion": "e2e.swell.dev/v1", "kind": "Widget", "name": "w"}
+    cluster.recipe(namespace, "w", "none", prometheus.url, namespace, target=ref)
+    controllers("solo")
+
+    def replicas() -> int:
+        obj = cluster.custom.get_namespaced_custom_object("e2e.swell.dev", "v1", namespace, "widgets", "w")
+        return int(obj["spec"]["replicas"])
+
+    env.wait_for("the Widget scaled to 3", lambda: replicas() == 3, timeout=30)
+    assert cluster.status(namespace, "w")["scaleTargetRef"] == "Widget/w"
 
 
 def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_reported(

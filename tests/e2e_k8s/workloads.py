@@ -62,7 +62,16 @@ class Cluster:
         }
         self.apps.create_namespaced_deployment(ns, body)
 
-    def recipe(self, ns: str, name: str, pool: str, prometheus: str, test: str, **auto: Any) -> None:
+    def recipe(
+        self,
+        ns: str,
+        name: str,
+        pool: str,
+        prometheus: str,
+        test: str,
+        target: Obj | None = None,
+        **auto: Any,
+    ) -> None:
         autoscaling: Obj = {
             "min_replicas": 1,
             "max_replicas": 4,
@@ -86,7 +95,7 @@ class Cluster:
             "kind": "ScalingRecipe",
             "metadata": {"name": name, "namespace": ns},
             "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "scaleTargetRef": target or {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                 "placement": {"nodeSelector": {kubelet.POOL: pool}},
                 "resources": {"gpus": 1, "cpu": 0.1, "memory_gib": 0.1},
                 "node_pool": {"gpus_per_node": 2, "max_nodes": 4},
