@@ -9,9 +9,8 @@ inside the window. With too few samples the answer is None: "no value", never ze
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -23,32 +22,66 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
 
 
 class Series:
-    """Samples of one time series, oldest first, pruned to `retention_s`."""
+    """Samples of one time series, oldest first, pruned to `retention_s`.
 
-    __slots__ = ("_samples", "retention_s")
+    Alongside the samples it keeps running sums (of values, of counter increases with resets
+    handled), so an average or a rate over any window costs two binary searches, not a copy."""
+
+    __slots__ = ("_acc", "_cnt", "_head", "_sum", "_t", "_v", "retention_s")
 
     def __init__(self, retention_s: float) -> None:
-        self._samples: deque[tuple[float, float]] = deque()
         self.retention_s = retention_s
+        self._t: list[float] = []
+        self._v: list[float] = []
+        self._acc: list[float] = []  # counter increase up to each sample (a drop is a restart from 0)
+        self._sum: list[float] = []  # sum of non-NaN values up to and including each sample
+        self._cnt: list[int] = []  # number of non-NaN values up to and including each sample
+        self._head = 0  # first live sample; older ones wait for compaction
 
     def record(self, now: float, value: float) -> None:
-        s = self._samples
-        if s and now < s[-1][0]:
-            raise ValueError(f"sample at t={now} is older than the newest one (t={s[-1][0]})")
-        if s and now == s[-1][0]:
-            s[-1] = (now, value)
+        t = self._t
+        if len(t) > self._head and now < t[-1]:
+            raise ValueError(f"sample at t={now} is older than the newest one (t={t[-1]})")
+        if len(t) > self._head and now == t[-1]:
+            self._drop_last()
+        nan = math.isnan(value)
+        if len(t) > self._head:
+            prev = self._v[-1]
+            inc = 0.0 if nan or math.isnan(prev) else (value - prev if value >= prev else value)
+            self._acc.append(self._acc[-1] + inc)
+            self._sum.append(self._sum[-1] + (0.0 if nan else value))
+            self._cnt.append(self._cnt[-1] + (0 if nan else 1))
         else:
-            s.append((now, value))
+            self._acc.append(0.0)
+            self._sum.append(0.0 if nan else value)
+            self._cnt.append(0 if nan else 1)
+        t.append(now)
+        self._v.append(value)
         cutoff = now - self.retention_s
         # keep one sample before the cutoff as the baseline of the oldest window
-        while len(s) > 2 and s[1][0] <= cutoff:
-            s.popleft()
+        while len(t) - self._head > 2 and t[self._head + 1] <= cutoff:
+            self._head += 1
+        if self._head > 256 and self._head * 2 > len(t):
+            self._compact()
+
+    def _drop_last(self) -> None:
+        for arr in (self._t, self._v, self._acc, self._sum, self._cnt):
+            arr.pop()
+
+    def _compact(self) -> None:
+        h = self._head
+        base_acc, base_sum, base_cnt = self._acc[h], self._sum[h - 1], self._cnt[h - 1]
+        self._t, self._v = self._t[h:], self._v[h:]
+        self._acc = [a - base_acc for a in self._acc[h:]]
+        self._sum = [x - base_sum for x in self._sum[h:]]
+        self._cnt = [c - base_cnt for c in self._cnt[h:]]
+        self._head = 0
 
     def __len__(self) -> int:
-        return len(self._samples)
+        return len(self._t) - self._head
 
     def newest(self) -> tuple[float, float] | None:
-        return self._samples[-1] if self._samples else None
+        return (self._t[-1], self._v[-1]) if len(self._t) > self._head else None
 
     def latest(self, now: float, max_age_s: float) -> float | None:
         last = self.newest()
@@ -56,36 +89,31 @@ class Series:
             return None
         return last[1]
 
-    def _in_window(self, now: float, window_s: float) -> list[tuple[float, float]]:
-        start = now - window_s
-        return [(t, v) for t, v in self._samples if start < t <= now]
+    def _end(self, now: float) -> int:
+        """Index one past the newest sample at or before `now`."""
+        return bisect.bisect_right(self._t, now, self._head)
 
     def average(self, now: float, window_s: float) -> float | None:
         """Mean of the samples inside (now - window, now]; None if there are none."""
-        inside = [v for _, v in self._in_window(now, window_s) if not math.isnan(v)]
-        return sum(inside) / len(inside) if inside else None
+        end = self._end(now)
+        first = bisect.bisect_right(self._t, now - window_s, self._head, end)
+        if first >= end:
+            return None
+        total, count = self._sum[end - 1], self._cnt[end - 1]
+        if first > 0:
+            total, count = total - self._sum[first - 1], count - self._cnt[first - 1]
+        return total / count if count else None
 
     def increase(self, now: float, window_s: float) -> tuple[float, float] | None:
         """(increase, covered seconds) of a counter over the window, resets handled; None if < 2 samples."""
-        start = now - window_s
-        base_idx = None
-        pts = [(t, v) for t, v in self._samples if t <= now]
-        for i, (t, _) in enumerate(pts):
-            if t <= start:
-                base_idx = i
-            else:
-                break
-        if base_idx is None:
-            base_idx = next((i for i, (t, _) in enumerate(pts) if t > start), None)
-        if base_idx is None:
+        end = self._end(now)
+        if end - self._head < 2:
             return None
-        used = pts[base_idx:]
-        if len(used) < 2:
+        # baseline: the last sample at or before the window start, else the first inside it
+        base = max(self._head, bisect.bisect_right(self._t, now - window_s, self._head, end) - 1)
+        if end - base < 2:
             return None
-        inc = 0.0
-        for (_, a), (_, b) in itertools.pairwise(used):
-            inc += b - a if b >= a else b  # a drop means the counter restarted from zero
-        return inc, used[-1][0] - used[0][0]
+        return self._acc[end - 1] - self._acc[base], self._t[end - 1] - self._t[base]
 
     def rate(self, now: float, window_s: float) -> float | None:
         got = self.increase(now, window_s)
