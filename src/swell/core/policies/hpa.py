@@ -8,8 +8,6 @@ change. Then stabilization, the rate policies and min/max (raised or capped by s
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from swell import recipe
 from swell.core import decision, snapshot
 from swell.core.policies import schedule, steps
@@ -175,6 +173,25 @@ def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> d
     return None
 
 
+def wanted_or_hold(
+    snap: snapshot.Snapshot, props: tuple[decision.Proposal, ...], policy: str
+) -> tuple[int | None, decision.Decision | None]:
+    """The max over the signals with a value; a hold if none has one, or if some are missing and
+    the rest would scale down (the HPA's rule for invalid metrics)."""
+    valid = [p.replicas for p in props if p.replicas is not None]
+    if not valid:
+        why = f"no signal has a value ({describe_missing(props)}): hold"
+        return None, hold(snap, policy, "no_data", why, props)
+    wanted = max(valid)
+    if len(valid) < len(props) and wanted < snap.current:
+        why = (
+            f"signals with values ask for {wanted}, but {describe_missing(props)}: "
+            "no scale-down on partial data"
+        )
+        return None, hold(snap, policy, "no_data", why, props)
+    return wanted, None
+
+
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision.Decision, steps.State]:
@@ -187,19 +204,7 @@ def decide(
             state, snap.now, snap.current, early.desired, rec.autoscaling.behavior
         )
     props = proposals(rec, snap)
-    valid = [p.replicas for p in props if p.replicas is not None]
-    if not valid:
-        return hold(
-            snap, NAME, "no_data", f"no signal has a value ({describe_missing(props)}): hold", props
-        ), state
-    wanted = max(valid)
-    if len(valid) < len(props) and wanted < snap.current:
-        return hold(
-            snap,
-            NAME,
-            "no_data",
-            f"signals with values ask for {wanted}, but {describe_missing(props)}: "
-            "no scale-down on partial data",
-            props,
-        ), state
-    return normalize(rec, snap, replace(state), wanted, props, NAME, b)
+    wanted, held = wanted_or_hold(snap, props, NAME)
+    if held is not None or wanted is None:
+        return held or hold(snap, NAME, "no_data", "no value"), state
+    return normalize(rec, snap, state, wanted, props, NAME, b)

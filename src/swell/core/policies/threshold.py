@@ -7,7 +7,7 @@ never read as zero (KEDA's `ignoreNullValues: true` trap): hold, count the failu
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from swell import recipe
 from swell.core import decision, snapshot
@@ -82,29 +82,43 @@ def zero_step(
     return None, state
 
 
+@dataclass(frozen=True, kw_only=True)
+class Wanted:
+    """What the signals ask for once KEDA's own steps did not decide: the HPA part's input."""
+
+    replicas: int
+    props: tuple[decision.Proposal, ...]
+    bounds: schedule.Bounds
+
+
+def keda_steps(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, policy: str
+) -> tuple[decision.Decision | Wanted, steps.State]:
+    """Missing data and fallback, activation and cooldown, bounds, partial data — or what the
+    signals want, for the HPA rules to stabilize and limit (shared by threshold and swell)."""
+    b = schedule.bounds(rec, snap.now)
+    props = hpa.proposals(rec, snap)
+    missed, state = on_missing(rec, snap, state, props, policy)
+    if missed is not None:
+        return missed, state
+    early, state = zero_step(rec, snap, state, props, b, policy)
+    if early is not None:
+        return early, state
+    oob = hpa.out_of_bounds(snap, b, policy)
+    if oob is not None and oob.desired > 0:
+        return oob, steps.record_scale(state, snap.now, snap.current, oob.desired, rec.autoscaling.behavior)
+    wanted, held = hpa.wanted_or_hold(snap, props, policy)
+    if held is not None or wanted is None:
+        return held or hpa.hold(snap, policy, "no_data", "no value"), state
+    return Wanted(replicas=wanted, props=props, bounds=b), state
+
+
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision.Decision, steps.State]:
-    b = schedule.bounds(rec, snap.now)
-    props = hpa.proposals(rec, snap)
-    missed, state = on_missing(rec, snap, state, props, NAME)
-    if missed is not None:
-        return missed, state
-    early, state = zero_step(rec, snap, state, props, b, NAME)
-    if early is not None:
-        return early, state
-    oob = hpa.out_of_bounds(snap, b, NAME)
-    if oob is not None and oob.desired > 0:
-        return oob, steps.record_scale(state, snap.now, snap.current, oob.desired, rec.autoscaling.behavior)
-    valid = [p.replicas for p in props if p.replicas is not None]
-    wanted = max(valid)
-    if len(valid) < len(props) and wanted < snap.current:
-        return hpa.hold(
-            snap,
-            NAME,
-            "no_data",
-            f"signals with values ask for {wanted}, but "
-            f"{hpa.describe_missing(props)}: no scale-down on partial data",
-            props,
-        ), state
-    return hpa.normalize(rec, snap, state, wanted, props, NAME, b, lo=max(b.lo, 1))
+    got, state = keda_steps(rec, snap, state, NAME)
+    if isinstance(got, decision.Decision):
+        return got, state
+    return hpa.normalize(
+        rec, snap, state, got.replicas, got.props, NAME, got.bounds, lo=max(got.bounds.lo, 1)
+    )
