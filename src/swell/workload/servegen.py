@@ -113,12 +113,7 @@ class ServeGenReplay:
     shape: shapes.Shape = field(default_factory=shapes.Shape)
 
     def __post_init__(self) -> None:
-        for name in ("speedup", "scale"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        if not self.start_s >= 0:
-            raise ValueError(f"start must be >= 0, got {self.start_s!r}")
+        traces.check_replay(self.speedup, self.scale, self.start_s)
 
     @property
     def description(self) -> str:

@@ -151,6 +151,15 @@ def named_path(name: str) -> pathlib.Path:
     return traces_dir() / NAMED[name]
 
 
+def check_replay(speedup: float, scale: float, start_s: float) -> None:
+    """The time-compression, rate-scale and start options every replay shares."""
+    for name, value in (("speedup", speedup), ("scale", scale)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if not start_s >= 0:
+        raise ValueError(f"start must be >= 0, got {start_s!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Replay:
     """A trace file replayed: `speedup`× faster, `scale`× the requests, from `start_s` into the trace."""
@@ -162,12 +171,7 @@ class Replay:
     shape: shapes.Shape | None = None  # None: the trace's own lengths
 
     def __post_init__(self) -> None:
-        for name in ("speedup", "scale"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        if not self.start_s >= 0:
-            raise ValueError(f"start must be >= 0, got {self.start_s!r}")
+        check_replay(self.speedup, self.scale, self.start_s)
 
     @property
     def description(self) -> str:
