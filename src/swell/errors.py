@@ -30,7 +30,8 @@ class Problem:
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        return f"{self.path or '<root>'}: {self.rule} (got {shown})"
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}{self.rule} (got {shown})"
 
 
 class SwellError(Exception):
