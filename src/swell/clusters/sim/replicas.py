@@ -152,7 +152,30 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
     chosen = name or DEFAULT_LLM_PRESET
     if chosen not in presets.PRESETS:
         raise _bad_preset(chosen, sorted(presets.PRESETS) + sorted(fixed.PRESETS))
-    return "llm", presets.PRESETS[chosen]
+    return "llm", _server_flags(presets.PRESETS[chosen], svc)
+
+
+def _server_flags(preset: presets.LlmPreset, svc: recipe.Service) -> presets.LlmPreset:
+    """The simulated-llm server's own model flags in `service.args` (--time-scale, --max-num-seqs),
+    so the simulator runs the engine the local replica runs for the same recipe."""
+    if svc.engine != "simulated-llm":
+        return preset
+    flags: dict[str, str] = {}
+    args = list(svc.args)
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if key in ("--time-scale", "--max-num-seqs"):
+            flags[key] = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+    try:
+        if "--time-scale" in flags:
+            preset = preset.scaled(float(flags["--time-scale"]))
+        if "--max-num-seqs" in flags:
+            preset = dataclasses.replace(preset, max_num_seqs=int(flags["--max-num-seqs"]))
+    except ValueError as exc:
+        raise errors.RecipeError(
+            "recipe", [errors.Problem(path="service.args", value=list(svc.args), rule=str(exc))]
+        ) from None
+    return preset
 
 
 def _bad_preset(name: str, known: list[str]) -> errors.RecipeError:
