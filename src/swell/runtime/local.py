@@ -26,9 +26,10 @@ from swell.control import history as history_mod
 from swell.control import loop
 from swell.core import decision, signals, snapshot
 from swell.metrics import embedded, prometheus
+from swell.metrics import gateway as gateway_names
 
 log = logging.getLogger(__name__)
-GATEWAY_TARGET = "gateway"
+GATEWAY_TARGET = gateway_names.GATEWAY_TARGET
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,48 +8,21 @@ is the exact average concurrency there (Knative's activator metric), bursts betw
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, exposition
 from prometheus_client import core as prom_core
 from prometheus_client import registry as prom_registry
 
-PREFIX = "swell_gateway_"
-REQUESTS = PREFIX + "requests_total"
-IN_FLIGHT = PREFIX + "requests_in_flight"
-BUFFERED = PREFIX + "requests_buffered"
-CONCURRENCY = PREFIX + "concurrency_seconds_total"
-DURATION = PREFIX + "request_duration_seconds"
-TTFT = PREFIX + "time_to_first_token_seconds"
-READY = PREFIX + "ready_replicas"
+from swell.metrics import gateway as names
+
+PREFIX, REQUESTS, IN_FLIGHT, BUFFERED = names.PREFIX, names.REQUESTS, names.IN_FLIGHT, names.BUFFERED
+CONCURRENCY, DURATION, TTFT, READY = names.CONCURRENCY, names.DURATION, names.TTFT, names.READY
+Concurrency = names.Concurrency
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 60.0, 120.0,
     float("inf"),
 )  # fmt: skip
-
-
-class Concurrency:
-    """Requests in the gateway now, and the integral of that count over time (request-seconds)."""
-
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._now = now
-        self._last = now()
-        self.level = 0
-        self._integral = 0.0
-
-    def _advance(self) -> None:
-        t = self._now()
-        self._integral += self.level * (t - self._last)
-        self._last = t
-
-    def change(self, delta: int) -> None:
-        self._advance()
-        self.level += delta
-
-    def integral(self) -> float:
-        self._advance()
-        return self._integral
 
 
 class _Live(prom_registry.Collector):

@@ -288,6 +288,7 @@ class Cluster:
         for rep in ready:
             self._sync(rep, now)
         self.emitter.scrape(now, ready)
+        self.emitter.gateway(now, self.requests.in_flight, len(self.buffer), len(ready), self.requests.served)
 
     def replica_infos(self) -> tuple[snapshot.Replica, ...]:
         return tuple(r.info() for r in self.replicas.values())

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from swell import recipe
 from swell.clusters.sim import replicas
 from swell.core import signals, windows
+from swell.metrics import gateway
 
 GAUGES = {"vllm:num_requests_running": 0, "vllm:num_requests_waiting": 1, "vllm:kv_cache_usage_perc": 2}
 COUNTERS = {"vllm:prompt_tokens_total": "prompt_tokens", "vllm:generation_tokens_total": "generation_tokens"}
@@ -26,6 +27,7 @@ HISTOGRAMS = (
     "request_decode_time_seconds", "request_inference_time_seconds", "request_prompt_tokens",
     "request_generation_tokens",
 )  # fmt: skip
+GATEWAY_FAMILIES = (gateway.CONCURRENCY, gateway.IN_FLIGHT, gateway.BUFFERED, gateway.READY, gateway.REQUESTS)
 IDLE_CPU_CORES = 0.02  # an idle server process
 BUSY_CPU_CORES = 1.0  # the engine loop keeps one core busy while it steps
 
@@ -68,6 +70,29 @@ class Emitter:
             if any(n in self.wanted for n in names):
                 self.histograms.append((key, *names, needs.get(base)))
         self.samples = 0
+        self.gateway_wanted = [n for n in GATEWAY_FAMILIES if n in self.wanted]
+        self._clock = 0.0
+        self._conc = gateway.Concurrency(now=lambda: self._clock)
+        self._gw = frozenset({(signals.REPLICA_LABEL, gateway.GATEWAY_TARGET)})
+
+    def gateway(self, now: float, in_system: int, buffered: int, ready: int, served: int) -> None:
+        """The gateway's own families, as the local gateway serves them. The request-seconds
+        integral is sampled at each scrape (the count since the last scrape times the interval)."""
+        if not self.gateway_wanted:
+            return
+        self._clock = now
+        self._conc.set(in_system)
+        values = {
+            gateway.CONCURRENCY: self._conc.integral(),
+            gateway.IN_FLIGHT: float(in_system - buffered),
+            gateway.BUFFERED: float(buffered),
+            gateway.READY: float(ready),
+            gateway.REQUESTS: float(served),
+        }
+        for name in self.gateway_wanted:
+            labels = self._gw | {("code", "200")} if name == gateway.REQUESTS else self._gw
+            self.store.record(now, name, labels, values[name])
+        self.samples += len(self.gateway_wanted)
 
     def _put(self, rep: replicas.SimReplica, key: object, name: str, now: float, value: float,
              extra: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip

@@ -38,6 +38,7 @@ class Requests:
         self.sent = array("d")  # when the router handed it to a replica (after any buffering)
         self.where: dict[int, Any] = {}  # request id -> the replica holding it
         self.in_flight = 0
+        self.served = 0
 
     def add(self, t: float, input_tokens: int, output_tokens: int) -> int:
         rid = len(self.arrival)
@@ -58,6 +59,7 @@ class Requests:
         self.ttft[rid] = waited + (e2e if ttft is None else ttft)
         self.e2e[rid] = waited + e2e
         self.in_flight -= 1
+        self.served += 1
 
     def end(self, rid: int, status: int, now: float) -> None:
         """A request that was not served: dropped, timed out or unfinished."""
