@@ -222,7 +222,7 @@ class Fallback(Model):
     """After `failure_threshold` consecutive reads without a value, go to `replicas` (KEDA)."""
 
     failure_threshold: Annotated[int, Field(ge=1)] = 3
-    replicas: Annotated[int, Field(ge=0)]
+    replicas: Annotated[int, Field(ge=1)]  # never 0: no scaling to zero because a metric went missing
 
 
 class Panic(Model):

@@ -117,7 +117,7 @@ CASES = [
         2,
         1000,
         2,
-        "rate",
+        "disabled",
         auto={
             "behavior": {
                 "scale_up": {

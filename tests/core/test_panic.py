@@ -53,9 +53,9 @@ def test_panic_window_over_twice_capacity_scales_at_once_and_never_down_while_pa
     assert (d.desired, d.bound_by) == (8, "panic")
     d, state = tick(rec, 4.0, 8, stable=30, quick=30, state=state)  # surge over: stable would give 3
     assert (d.desired, d.bound_by) == (8, "panic")
-    d, state = tick(rec, 61.0, 8, stable=30, quick=30, state=state)  # still within 60 s of the last panic
+    d, state = tick(rec, 62.0, 8, stable=30, quick=30, state=state)  # exactly one stable window later
     assert d.desired == 8
-    d, state = tick(rec, 62.0, 8, stable=30, quick=30, state=state)  # a whole stable window later
+    d, state = tick(rec, 63.0, 8, stable=30, quick=30, state=state)  # strictly after it (Knative)
     assert (d.desired, d.bound_by) == (4, "metrics")  # scale down limited to ready / 2 per tick
 
 
@@ -77,3 +77,30 @@ def test_a_partial_reading_never_scales_down_in_the_kpa() -> None:
     s = type(s)(now=0.0, current=6, replicas=s.replicas, signals={"concurrency": partial})
     d, _ = panic.decide(rec, s, steps.State())
     assert d.desired == 6
+
+
+def test_while_panicking_the_stable_need_counts_when_it_is_the_larger() -> None:
+    rec = kpa()
+    d, state = tick(rec, 0.0, 2, stable=20, quick=60, state=steps.State())  # panic: 6 for 2 ready
+    assert (d.desired, d.bound_by) == (6, "panic")
+    d, state = tick(rec, 2.0, 6, stable=150, quick=60, state=state)  # stable asks 15, panic 6
+    assert (d.desired, d.bound_by) == (15, "panic")  # max(stable 15, panic 6, highest so far 6)
+
+
+def test_swell_does_not_scale_down_a_fleet_that_is_still_starting() -> None:
+    from swell.core.policies import swell_default as sd
+
+    rec = make_recipe(
+        policy="swell",
+        min_replicas=1,
+        max_replicas=10,
+        signals=[{"name": "kv", "kind": "gauge", "metric": "k", "target": 0.8}],
+        behavior={
+            "scale_down": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
+            }
+        },
+    )
+    d, _ = sd.decide(rec, snap(0.0, 6, ready=0, starting=6, kv=0.9), steps.State())
+    assert d.desired == 6  # the HPA would ask ceil(0.9/0.8 x 0 ready) = 0 -> 1

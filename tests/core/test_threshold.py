@@ -97,3 +97,71 @@ def test_corrino_fraction_with_a_value_target_can_reach_max_replicas() -> None:
     avg = keda(min_replicas=1, signals=[sig | {"target_type": "AverageValue"}])
     d, _ = threshold.decide(avg, snap(0.0, 1, slow_requests=1.0), steps.State())
     assert d.desired == 2  # the KEDA default: ceil(1.0 / 0.5) = 2 at most, whatever the load
+
+
+def _two_signals() -> object:
+    return keda(
+        signals=[
+            {
+                "name": "q",
+                "kind": "gauge",
+                "metric": "w",
+                "aggregate": "sum",
+                "target": 5,
+                "target_type": "AverageValue",
+            },
+            {
+                "name": "k",
+                "kind": "gauge",
+                "metric": "v",
+                "aggregate": "sum",
+                "target": 5,
+                "target_type": "AverageValue",
+            },
+        ],
+        fallback=None,
+    )
+
+
+def test_a_signal_without_value_never_lets_the_cooldown_scale_to_zero() -> None:
+    rec = _two_signals()
+    d, state = threshold.decide(rec, snap(0.0, 2, q=8, k=0), steps.State())
+    for t in (15.0, 30.0, 45.0, 60.0, 120.0):  # the busy signal went missing, the other is idle
+        d, state = threshold.decide(rec, snap(t, 2, q=None, k=0), state)
+        assert d.desired == 2 and d.bound_by == "no_data", t
+
+
+def test_a_partial_reading_never_lets_the_cooldown_scale_to_zero() -> None:
+    from swell.core import snapshot
+
+    rec = keda(fallback=None)
+    state = steps.State(last_active=0.0)
+    base = snap(100.0, 4)
+    partial = snapshot.Reading(value=0.0, error="r2 unreachable", partial=True)
+    s = snapshot.Snapshot(now=100.0, current=4, replicas=base.replicas, signals={"waiting": partial})
+    d, _ = threshold.decide(rec, s, state)
+    assert d.desired == 4
+
+
+def test_fallback_never_goes_to_zero_nor_below_a_schedule_floor() -> None:
+    rec = keda(
+        fallback={"failure_threshold": 1, "replicas": 2},
+        schedules=[{"start": "* * * * *", "end": "0 0 1 1 *", "timezone": "UTC", "min_replicas": 5}],
+    )
+    d, state = threshold.decide(rec, snap(1_800_000_000.0, 6, waiting=None), steps.State())
+    assert (d.desired, d.bound_by) == (5, "fallback")
+    assert state.down_events  # the rate policies know about it
+
+
+def test_a_schedule_cap_of_zero_scales_straight_to_zero() -> None:
+    rec = keda(
+        behavior={
+            "scale_down": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Pods", "value": 1, "period_s": 60}],
+            }
+        },
+        schedules=[{"start": "* * * * *", "end": "0 0 1 1 *", "timezone": "UTC", "max_replicas": 0}],
+    )
+    d, _ = threshold.decide(rec, snap(1_800_000_000.0, 5, waiting=40), steps.State())
+    assert (d.desired, d.bound_by) == (0, "schedule")

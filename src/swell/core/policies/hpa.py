@@ -95,6 +95,17 @@ def proposals(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[decision.Pro
     return tuple(out)
 
 
+def doubt(snap: snapshot.Snapshot, props: tuple[decision.Proposal, ...]) -> str:
+    """Why this tick's signals cannot justify a scale-down ('' when they can): a signal without
+    value, or a partial reading (some replicas could not be read)."""
+    missing = [p.signal for p in props if p.replicas is None]
+    partial = [p.signal for p in props if snap.reading(p.signal).partial]
+    parts = ([f"no value for {', '.join(missing)}"] if missing else []) + (
+        [f"partial data for {', '.join(partial)}"] if partial else []
+    )
+    return "; ".join(parts)
+
+
 def describe_missing(props: tuple[decision.Proposal, ...]) -> str:
     return "; ".join(f"{p.signal}: {p.note}" for p in props if p.replicas is None)
 
@@ -117,9 +128,10 @@ def normalize(
     bound: decision.BoundBy
     if limit is not None:
         bound = limit
-        if (limit == "min" and b.floor_raised) or (limit == "max" and b.cap_lowered):
-            bound = "schedule"
+        if limit in ("min", "max"):
+            bound = schedule.which(b, limit)
         why = {
+            "disabled": "scaling in this direction is disabled: stay at",
             "rate": "a rate policy allows",
             "min": "the floor is",
             "max": "the cap is",
@@ -163,10 +175,10 @@ def hold(
 def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> decision.Decision | None:
     """The HPA first brings a count outside [min, max] back inside, before reading metrics."""
     if snap.current > b.hi:
-        bound: decision.BoundBy = "schedule" if b.cap_lowered else "max"
+        bound = schedule.which(b, "max")
         return hold(snap, policy, bound, f"{snap.current} replicas exceed the cap of {b.hi}", desired=b.hi)
     if snap.current < b.lo:
-        bound = "schedule" if b.floor_raised else "min"
+        bound = schedule.which(b, "min")
         return hold(
             snap, policy, bound, f"{snap.current} replicas are below the floor of {b.lo}", desired=b.lo
         )

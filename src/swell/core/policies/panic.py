@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from swell import recipe
 from swell.core import decision, signals, snapshot
-from swell.core.policies import schedule, steps, threshold
+from swell.core.policies import hpa, schedule, steps, threshold
 
 NAME = "panic"
 
@@ -27,29 +27,31 @@ def _need(sig: recipe.Signal, value: float, ready: int) -> int:
 def panic_step(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, stable: float
 ) -> tuple[int, int, bool, steps.State]:
-    """(stable need, panic need, panicking, state) for the recipe's panic section."""
+    """(desired, panic need, panicking, state): Knative's autoscaler.Scale for the panic section.
+
+    The threshold is judged on the panic window's raw need; while panicking the desired count is
+    the larger of the stable and panic needs and never below the highest seen in this panic."""
     p = rec.autoscaling.panic
     assert p is not None
     sig = rec.signal(p.signal)
     ready = max(1, snap.ready)
     up_to = math.ceil(p.max_scale_up_rate * ready)
     down_to = math.floor(ready / p.max_scale_down_rate)
-    dspc = steps.clamp(_need(sig, stable, ready), down_to, up_to)
+    raw_stable = _need(sig, stable, ready)
     quick = snap.reading(sig.name + signals.PANIC_SUFFIX)
-    dppc = (
-        steps.clamp(_need(sig, quick.value, ready), down_to, up_to)
-        if quick.ok and quick.value is not None
-        else dspc
-    )
-    over = dppc / ready >= p.panic_threshold
+    raw_panic = _need(sig, quick.value, ready) if quick.ok and quick.value is not None else raw_stable
+    dspc, dppc = steps.clamp(raw_stable, down_to, up_to), steps.clamp(raw_panic, down_to, up_to)
+    over = raw_panic / ready >= p.panic_threshold
     since, max_panic = state.panic_since, state.max_panic
     if over:
-        since = snap.now if since is None else max(since, snap.now)
-    elif since is not None and snap.now >= since + p.stable_window_s:
+        since = snap.now
+    elif since is not None and since + p.stable_window_s < snap.now:
         since, max_panic = None, 0
+    desired = dspc
     if since is not None:
-        max_panic = max(max_panic, dppc)
-    return dspc, dppc, since is not None, replace(state, panic_since=since, max_panic=max_panic)
+        desired = max(dspc, dppc, max_panic)
+        max_panic = desired
+    return desired, dppc, since is not None, replace(state, panic_since=since, max_panic=max_panic)
 
 
 def decide(
@@ -74,13 +76,15 @@ def decide(
     early, state = threshold.zero_step(rec, snap, state, props, b, NAME)
     if early is not None:
         return early, state
+    oob = hpa.out_of_bounds(snap, b, NAME)
+    if oob is not None:
+        return oob, state
     assert reading.value is not None
-    dspc, dppc, panicking, state = panic_step(rec, snap, state, reading.value)
-    wanted = max(state.max_panic, snap.current) if panicking else dspc
+    wanted, dppc, panicking, state = panic_step(rec, snap, state, reading.value)
     if reading.partial and wanted < snap.current:  # some replicas unreadable: never a scale-down
         wanted = snap.current
     props = (
-        replace(prop, replicas=dspc, note=f"stable window {p.stable_window_s:g} s"),
+        replace(prop, replicas=wanted, note=f"stable window {p.stable_window_s:g} s"),
         decision.Proposal(
             signal=sig.name + signals.PANIC_SUFFIX,
             value=snap.reading(sig.name + signals.PANIC_SUFFIX).value,
@@ -89,15 +93,10 @@ def decide(
             note=f"panic window {p.panic_window_s:g} s",
         ),
     )
-    lo = max(b.lo, 1)
-    final = steps.clamp(wanted, lo, b.hi)
+    final = steps.clamp(wanted, max(b.lo, 1), b.hi)
     bound: decision.BoundBy
     if final != wanted:
-        bound = (
-            "schedule"
-            if (final == b.lo and b.floor_raised) or (final == b.hi and b.cap_lowered)
-            else ("max" if final == b.hi else "min")
-        )
+        bound = schedule.which(b, "max" if final < wanted else "min")
         reason = f"need {wanted}, bounded to {final}"
     elif panicking:
         bound = "panic"
@@ -106,7 +105,7 @@ def decide(
         )
     else:
         bound = "metrics"
-        reason = f"stable window asks for {dspc}"
+        reason = f"stable window asks for {wanted}"
     return decision.Decision(
         t=snap.now,
         policy=NAME,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swell import cron, recipe
+from swell.core import decision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,6 +19,13 @@ class Bounds:
     active: tuple[str, ...]  # names (or "start→end") of the windows in force
     floor_raised: bool
     cap_lowered: bool
+
+
+def which(b: Bounds, side: str) -> decision.BoundBy:
+    """Name the limit that bound a result: the schedule when it moved that side, else min/max."""
+    if side == "min":
+        return "schedule" if b.floor_raised else "min"
+    return "schedule" if b.cap_lowered else "max"
 
 
 def is_active(w: recipe.ScheduleWindow, now: float) -> bool:

@@ -133,6 +133,10 @@ def limit_rate(
     """HPA convertDesiredReplicasWithBehaviorRate: the rate policies, then min/max.
 
     Returns the allowed count and which limit bound it ("rate", "max", "min"), or None."""
+    if desired > current and behavior.scale_up.select_policy == "Disabled":
+        return min(current, hi), "disabled"
+    if desired < current and behavior.scale_down.select_policy == "Disabled":
+        return max(current, lo), "disabled"
     if desired > current:
         limit = max(scale_up_limit(state, now, current, behavior.scale_up), current)
         allowed, why = (limit, "rate") if hi > limit else (hi, "max")
@@ -164,4 +168,5 @@ def record_scale(state: State, now: float, current: int, desired: int, behavior:
 
 
 def clamp(n: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, n))
+    """n within [lo, hi]; when lo > hi (a schedule cap below the floor) the cap wins."""
+    return min(hi, max(lo, n))

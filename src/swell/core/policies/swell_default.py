@@ -25,12 +25,14 @@ def decide(
     if isinstance(got, decision.Decision):
         return got, state
     wanted, panicking = got.replicas, False
+    if snap.ready == 0 and wanted < snap.current:  # nothing serves yet: no evidence for fewer
+        wanted = snap.current
     if auto.panic is not None:
         stable = snap.reading(auto.panic.signal)
         if stable.ok and stable.value is not None:
-            _, _, panicking, state = panic.panic_step(rec, snap, state, stable.value)
+            need, _, panicking, state = panic.panic_step(rec, snap, state, stable.value)
             if panicking:
-                wanted = max(wanted, state.max_panic, snap.current)
+                wanted = max(wanted, need, snap.current)
     d, state = hpa.normalize(rec, snap, state, wanted, got.props, NAME, got.bounds, lo=max(got.bounds.lo, 1))
     if panicking and d.bound_by in ("metrics", "stabilization"):
         d = replace(

@@ -32,8 +32,11 @@ def on_missing(
     fb = rec.autoscaling.fallback
     what = hpa.describe_missing(props)
     if fb is not None and failures >= fb.failure_threshold and snap.current > 0:
-        reason = f"{failures} failed reads in a row ({what}): fallback to {fb.replicas}"
-        return hpa.hold(snap, policy, "fallback", reason, props, desired=fb.replicas), state
+        b = schedule.bounds(rec, snap.now)
+        n = steps.clamp(fb.replicas, max(b.lo, 1), b.hi)  # never zero, within the schedule
+        reason = f"{failures} failed reads in a row ({what}): fallback to {n}"
+        state = steps.record_scale(state, snap.now, snap.current, n, rec.autoscaling.behavior)
+        return hpa.hold(snap, policy, "fallback", reason, props, desired=n), state
     if len(missing) == len(props):
         limit = f", fallback after {fb.failure_threshold}" if fb is not None else ""
         return hpa.hold(
@@ -50,11 +53,15 @@ def zero_step(
     b: schedule.Bounds,
     policy: str,
 ) -> tuple[decision.Decision | None, steps.State]:
-    """Activation from zero and scale to zero after the cooldown (KEDA's own part of the loop)."""
+    """Activation from zero and scale to zero after the cooldown (KEDA's own part of the loop).
+
+    A tick with a signal without value, or a partial reading, is not evidence of idleness: it
+    neither starts nor ends the cooldown (no scaling to zero because a metric went missing)."""
     auto = rec.autoscaling
     active = any(p.value is not None and p.value > auto.activation_threshold for p in props)
-    last_active = snap.now if active or state.last_active is None else state.last_active
-    state = replace(state, last_active=last_active)
+    doubt = hpa.doubt(snap, props)
+    if active or state.last_active is None or doubt:
+        state = replace(state, last_active=snap.now)
     if snap.current == 0:
         if active or b.lo > 0:
             n = max(b.lo, 1) if b.hi > 0 else 0
@@ -68,8 +75,9 @@ def zero_step(
                 desired=n,
             ), state
         return hpa.hold(snap, policy, "cooldown", "idle at zero", props), state
-    if b.lo == 0 and not active:
-        idle = snap.now - last_active
+    if b.lo == 0 and not active and not doubt:
+        assert state.last_active is not None
+        idle = snap.now - state.last_active
         if idle >= auto.cooldown_s:
             return hpa.hold(
                 snap,
@@ -105,7 +113,7 @@ def keda_steps(
     if early is not None:
         return early, state
     oob = hpa.out_of_bounds(snap, b, policy)
-    if oob is not None and oob.desired > 0:
+    if oob is not None:
         return oob, steps.record_scale(state, snap.now, snap.current, oob.desired, rec.autoscaling.behavior)
     wanted, held = hpa.wanted_or_hold(snap, props, policy)
     if held is not None or wanted is None:
