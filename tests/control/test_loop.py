@@ -56,3 +56,39 @@ def test_history_json_state_roundtrip_for_durable_controllers() -> None:
 
     st = steps.State(recommendations=((1.0, 3),), up_events=((2.0, 1),), failures=2, last_active=5.0)
     assert steps.State.from_json(st.to_json()) == st
+
+
+async def test_a_failed_apply_leaves_no_scale_event_for_the_rate_policies() -> None:
+    class Refusing(fakes.FakeCluster):
+        async def apply(self, d: object) -> None:
+            raise errors.ClusterError("409 conflict")
+
+    ctl = loop.Controller(make_recipe(max_replicas=20))
+    cluster = Refusing(current=1)
+    try:
+        await ctl.tick(cluster, fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(100.0))
+    except errors.ClusterError:
+        pass
+    assert ctl.state.up_events == ()  # the next tick may still add +4 pods
+    d = await ctl.tick(fakes.FakeCluster(current=1), fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(101.0))
+    assert d.desired == 5
+
+
+async def test_an_unexpected_error_in_a_tick_does_not_stop_the_loop() -> None:
+    class Flaky:
+        calls = 0
+
+        async def read(self, sigs: object, now: float, state: object) -> dict:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise KeyError("bug")
+            return {"latency": fakes.snapshot.Reading.of(100.0)}
+
+    ctl = loop.Controller(make_recipe(polling_interval_s=0.01))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ctl.run(fakes.FakeCluster(current=2), Flaky(), clock.SystemClock(), stop))
+    while ctl.history.total < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert Flaky.calls >= 3

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from swell import clock as clock_mod
@@ -83,10 +83,17 @@ class Controller:
             readings = await source.read(self.signals, now, state)
         except errors.SwellError as exc:  # a broken source is "no value" for every signal, never zero
             readings = {s.name: snapshot.Reading.missing(str(exc)) for s in self.signals}
+        before = self.state
         d = self.step(now, state, readings)
         if d.desired != state.current:
             log.info("scale %d -> %d (%s): %s", state.current, d.desired, d.bound_by, d.reason)
-            await cluster.apply(d)
+            try:
+                await cluster.apply(d)
+            except BaseException:
+                # the rescale did not happen: the rate policies must not count it (the HPA stores
+                # a scale event only after a successful update)
+                self.state = replace(self.state, up_events=before.up_events, down_events=before.down_events)
+                raise
         return d
 
     async def run(
@@ -100,6 +107,8 @@ class Controller:
                 await self.tick(cluster, source, clock)
             except errors.SwellError as exc:
                 log.warning("tick failed: %s", exc)
+            except Exception:  # a bug in one tick must not stop the loop that keeps a service up
+                log.exception("tick failed unexpectedly")
             wait = max(0.0, interval - (clock.now() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -42,6 +42,10 @@ class PrometheusSource:
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             ) as resp:
                 body = await resp.json(content_type=None)
+                if not isinstance(body, dict):
+                    return snapshot.Reading.missing(
+                        f"prometheus answered HTTP {resp.status} without a JSON object"
+                    )
                 if resp.status != 200 or body.get("status") != "success":
                     return snapshot.Reading.missing(
                         f"prometheus HTTP {resp.status}: {body.get('error', '')}".strip()
@@ -51,7 +55,8 @@ class PrometheusSource:
         finally:
             if self._session is None:
                 await session.close()
-        return reading_of(body.get("data", {}))
+        data = body.get("data")
+        return reading_of(data if isinstance(data, dict) else {})
 
     async def read(
         self, sigs: Sequence[recipe.Signal], now: float, state: object = None
@@ -64,15 +69,21 @@ class PrometheusSource:
 def reading_of(data: Mapping[str, object]) -> snapshot.Reading:
     """A query result -> one value: a scalar, or a vector of exactly one element."""
     kind, result = data.get("resultType"), data.get("result")
-    if kind == "scalar" and isinstance(result, list):
-        return snapshot.Reading.of(float(result[1]))
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        try:
+            return snapshot.Reading.of(float(result[1]))
+        except (TypeError, ValueError):
+            return snapshot.Reading.missing(f"unexpected scalar {result!r}")
     if kind != "vector" or not isinstance(result, list):
         return snapshot.Reading.missing(f"unexpected result type {kind!r}")
     if not result:
         return snapshot.Reading.missing("empty result (no series matched)")
     if len(result) > 1:
         return snapshot.Reading.missing(f"{len(result)} series returned; a signal must aggregate to one")
-    value = float(result[0]["value"][1])
+    try:
+        value = float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return snapshot.Reading.missing(f"unexpected sample {str(result[0])[:80]}")
     if math.isnan(value):
         return snapshot.Reading.missing("NaN")
     return snapshot.Reading.of(value)

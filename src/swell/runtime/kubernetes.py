@@ -77,7 +77,6 @@ class Worker:
         self.source = source
         self.obs: controller.Observation | None = None
         self.clock: clock_mod.Clock = clock_mod.SystemClock()
-        self._pre = self.controller.state  # the policy state before this tick's decision
         self.next_due = 0.0
         self.scaled_at: str | None = previous.get("lastScaleTime")
 
@@ -96,7 +95,6 @@ class Worker:
                 f"replicas changed outside swell: {was} -> {now_}; swell starts over from {now_}",
                 "Warning",
             )
-        self._pre = self.controller.state
         return loop.ClusterState(current=obs.current, replicas=obs.replicas, nodes=obs.nodes)
 
     async def apply(self, d: decision.Decision) -> None:
@@ -104,7 +102,7 @@ class Worker:
             self.scaled_at = controller.rfc3339(self.clock.now())
 
     async def tick(self, clock: clock_mod.Clock, metrics: telemetry.Metrics) -> None:
-        self.clock, self.obs, self._pre = clock, None, self.controller.state
+        self.clock, self.obs = clock, None
         decided, error = self.controller.history.total, ""
         d: decision.Decision | None = None
         try:
@@ -114,11 +112,7 @@ class Worker:
             log.warning("%s/%s: %s", self.spec.namespace, self.spec.name, exc)
             last = self.controller.history.last()
             if self.controller.history.total > decided and last is not None:
-                d = last.decision  # decided, then the patch failed: report it, forget its rate effect
-                pre = self._pre
-                self.controller.state = replace(
-                    self.controller.state, up_events=pre.up_events, down_events=pre.down_events
-                )
+                d = last.decision  # decided, then the patch failed (Controller.tick forgot its rate effect)
         entry = self.controller.history.last()
         readings = entry.snapshot.signals if entry and d is not None and entry.decision is d else {}
         report = None
