@@ -56,12 +56,8 @@ class Cron:
             return False
         dom = d.day in self.days
         dow = (d.isoweekday() % 7) in self.weekdays
-        if self.any_day and self.any_weekday:
-            return True
-        if self.any_day:
-            return dow
-        if self.any_weekday:
-            return dom
+        if self.any_day or self.any_weekday:  # Vixie cron: AND unless both fields are restricted
+            return dom and dow
         return dom or dow
 
 
@@ -116,17 +112,22 @@ def parse(expr: str) -> Cron:
         days=frozenset(values[2]),
         months=frozenset(values[3]),
         weekdays=weekdays,
-        any_day=parts[2] == "*",
-        any_weekday=parts[4] == "*",
+        any_day=parts[2].startswith("*"),  # Vixie cron: a field starting with * is unrestricted
+        any_weekday=parts[4].startswith("*"),
     )
 
 
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def problem(expr: str) -> str | None:
-    """None if `expr` is a valid cron expression, else what is wrong with it."""
+    """None if `expr` is a valid cron expression that can fire, else what is wrong with it."""
     try:
-        parse(expr)
+        c = parse(expr)
     except ValueError as exc:
         return f"{expr!r}: {exc}"
+    if c.any_weekday and not any(d <= DAYS_IN_MONTH[m - 1] for m in c.months for d in c.days):
+        return f"{expr!r}: no month of the expression has any of its days: it never fires"
     return None
 
 

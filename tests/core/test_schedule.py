@@ -101,3 +101,16 @@ def test_day_of_month_and_weekday_combine_with_or() -> None:
     assert c.day_matches(dt.date(2026, 12, 1))  # a Tuesday, the 1st
     assert c.day_matches(dt.date(2026, 11, 23))  # a Monday
     assert not c.day_matches(dt.date(2026, 11, 24))
+
+
+def test_a_starred_step_in_a_day_field_is_unrestricted_as_in_vixie_cron() -> None:
+    c = cron.parse("0 0 */2 * mon")  # day-of-month starts with *: AND with the weekday, not OR
+    assert c.day_matches(dt.date(2026, 11, 23))  # Monday the 23rd
+    assert not c.day_matches(dt.date(2026, 11, 24))  # Tuesday
+    assert not c.day_matches(dt.date(2026, 11, 30))  # a Monday, but an even day
+
+
+def test_an_impossible_date_is_rejected() -> None:
+    problem = cron.problem("0 0 30 2 *")
+    assert problem is not None and "never fires" in problem
+    assert cron.problem("0 0 29 2 *") is None  # leap years
