@@ -225,3 +225,106 @@ def test_recipes_are_frozen() -> None:
     rec = recipe.parse({"service": {"name": "a"}})
     with pytest.raises(Exception, match="frozen"):
         rec.autoscaling.max_replicas = 5  # type: ignore[misc]
+
+
+def test_a_partial_behavior_takes_the_hpa_defaults_for_what_it_leaves_out() -> None:
+    rec = recipe.parse(
+        {
+            "service": {"name": "a"},
+            "autoscaling": {"behavior": {"scale_down": {"stabilization_window_s": 60}}},
+        }
+    )
+    down, up = rec.autoscaling.behavior.scale_down, rec.autoscaling.behavior.scale_up
+    assert down.stabilization_window_s == 60 and down.policies[0].type == "Percent"
+    assert up.stabilization_window_s == 0 and len(up.policies) == 2
+    off = recipe.parse(
+        {
+            "service": {"name": "a"},
+            "autoscaling": {"behavior": {"scale_down": {"select_policy": "Disabled", "policies": []}}},
+        }
+    )
+    assert off.autoscaling.behavior.scale_down.select_policy == "Disabled"
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "max_replicas": 2,
+                    "signals": [{"name": "x", "kind": "gauge", "metric": "m", "target": float("inf")}],
+                },
+            },
+            "autoscaling.signals.0.target",
+        ),
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "max_replicas": 2,
+                    "signals": [
+                        {"name": "x", "kind": "gauge", "metric": "m", "target": 1, "window_s": float("nan")}
+                    ],
+                },
+            },
+            "autoscaling.signals.0.window_s",
+        ),
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "max_replicas": 2,
+                    "signals": [{"name": "x:panic", "kind": "gauge", "metric": "m", "target": 1}],
+                },
+            },
+            "autoscaling.signals",
+        ),
+        (
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "max_replicas": 2,
+                    "fallback": {"replicas": 0},
+                    "signals": [{"name": "x", "kind": "gauge", "metric": "m", "target": 1}],
+                },
+            },
+            "autoscaling.fallback.replicas",
+        ),
+        (
+            {
+                "recipe_node_shape": "VM.GPU.A10.1",
+                "recipe_pod_autoscaling_params": {"max_replicas": 2, "scaling_period_up": float("nan")},
+            },
+            "recipe_pod_autoscaling_params.scaling_period_up",
+        ),
+        ({"recipe_node_shape": "VM.GPU.A10.1", "recipe_replica_count": "three"}, "recipe_replica_count"),
+        ({"recipe_node_shape": "VM.GPU.A10.1", 5: 1}, "5"),
+    ],
+    ids=[
+        "infinite target",
+        "NaN window",
+        "reserved panic name",
+        "fallback to zero",
+        "Corrino NaN period",
+        "Corrino replica count as words",
+        "a key that is not text",
+    ],
+)
+def test_values_that_would_crash_later_are_rejected_up_front(data: dict, path: str) -> None:
+    assert path in {p.path for p in problems_of(data)}
+
+
+def test_corrino_numbers_as_text_are_accepted() -> None:
+    rec = recipe.parse(
+        {"recipe_node_shape": "VM.GPU.A10.1", "recipe_replica_count": "3", "recipe_node_pool_size": "3"}
+    )
+    assert (rec.autoscaling.min_replicas, rec.autoscaling.max_replicas, rec.node_pool.max_nodes) == (3, 3, 3)
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "r.yaml"
+    bad.write_bytes(b"service: {name: \xff\xfe}\n")
+    with pytest.raises(errors.RecipeError, match="not UTF-8 text"):
+        recipe.load(bad)

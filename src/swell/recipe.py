@@ -25,7 +25,7 @@ from swell import cron, errors, recipe_corrino
 class Model(BaseModel):
     """Frozen, strict about unknown keys: a typo in a recipe is an error, not a silent default."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class FieldProblem(ValueError):
@@ -124,7 +124,7 @@ class Signal(Model):
       promql              a raw PromQL `query` (needs a Prometheus server)
     """
 
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")]  # NAME:panic is reserved
     kind: SignalKind
     metric: str | None = None
     numerator: str | None = None
@@ -177,16 +177,17 @@ SelectPolicy = Literal["Max", "Min", "Disabled"]
 
 
 class ScalingRules(Model):
+    """One direction of the HPA `behavior`; keys left out take that direction's HPA default."""
+
     stabilization_window_s: Annotated[int, Field(ge=0, le=3600)]
     select_policy: SelectPolicy = "Max"
     policies: tuple[RatePolicy, ...]
 
-    @field_validator("policies")
-    @classmethod
-    def _at_least_one(cls, v: tuple[RatePolicy, ...]) -> tuple[RatePolicy, ...]:
-        if not v:
-            raise ValueError("needs at least one policy (or select_policy: Disabled)")
-        return v
+    @model_validator(mode="after")
+    def _at_least_one(self) -> ScalingRules:
+        if not self.policies and self.select_policy != "Disabled":
+            raise FieldProblem("policies", [], "needs at least one policy (or select_policy: Disabled)")
+        return self
 
 
 def default_scale_up() -> ScalingRules:
@@ -211,6 +212,20 @@ def default_scale_down() -> ScalingRules:
 class Behavior(Model):
     scale_up: ScalingRules = Field(default_factory=default_scale_up)
     scale_down: ScalingRules = Field(default_factory=default_scale_down)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hpa_defaults(cls, data: Any) -> Any:
+        """Like the HPA, merge a partial direction with that direction's defaults."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, default in (("scale_up", default_scale_up), ("scale_down", default_scale_down)):
+            given = out.get(key)
+            if isinstance(given, dict):
+                base = default().model_dump()
+                out[key] = {**base, **given}
+        return out
 
 
 class Tolerance(Model):
@@ -285,6 +300,9 @@ class Autoscaling(Model):
                 "min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})"
             )
         names = [s.name for s in self.signals]
+        reserved = [n for n in names if n.endswith(":panic")]
+        if reserved:
+            raise FieldProblem("signals", reserved, "names ending in ':panic' are reserved for panic windows")
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise FieldProblem("signals", dupes, "signal names must be unique")
@@ -558,15 +576,20 @@ def load_text(text: str, source: str) -> Recipe:
     return parse(data, source)
 
 
-def load(path: str | Path) -> Recipe:
+def read_text(path: str | Path) -> str:
+    """A text file's content, or a RecipeError naming the file and why it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
     except OSError as exc:
-        raise errors.RecipeError(
-            str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]
-        ) from None
-    return load_text(text, str(p))
+        why = f"cannot read file: {exc.strerror}"
+    raise errors.RecipeError(str(p), [errors.Problem(path="", value=str(p), rule=why)])
+
+
+def load(path: str | Path) -> Recipe:
+    return load_text(read_text(path), str(path))
 
 
 def reachable_max(autoscaling: Autoscaling, signal: Signal, value_bound: float | None) -> float:

@@ -10,6 +10,7 @@ validates it, so every problem still names a field.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -68,18 +69,32 @@ IGNORED_KEYS = {
 
 
 def is_corrino(data: dict[str, Any]) -> bool:
-    return any(k.startswith("recipe_") for k in data)
+    return any(isinstance(k, str) and k.startswith("recipe_") for k in data)
 
 
 def _duration(value: Any, path: str, problems: list[errors.Problem]) -> float:
     """'5m' / '90s' / '1h' / 300 -> seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            problems.append(errors.Problem(path=path, value=value, rule="a finite duration >= 0"))
+            return 0.0
         return float(value)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
     if not m:
         problems.append(errors.Problem(path=path, value=value, rule="a duration like '5m', '90s' or '1h'"))
         return 0.0
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _count(data: dict[str, Any], key: str, problems: list[errors.Problem]) -> int:
+    """A whole number >= 0 (Corrino payloads often carry numbers as text: "3")."""
+    value = data.get(key, 1)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    problems.append(errors.Problem(path=key, value=value, rule="a whole number >= 0"))
+    return 1
 
 
 def _params(
@@ -157,6 +172,10 @@ def _autoscaling(
 def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Map a Corrino payload onto swell's recipe keys; unknown keys and bad durations are problems."""
     problems: list[errors.Problem] = []
+    for k in data:
+        if not isinstance(k, str):
+            problems.append(errors.Problem(path=str(k), value=data[k], rule="keys are text"))
+    data = {k: v for k, v in data.items() if isinstance(k, str)}
     own = {k: v for k, v in data.items() if not k.startswith("recipe_") and k not in IGNORED_KEYS}
     for k in data:
         if k.startswith("recipe_") and k not in IGNORED_KEYS:
@@ -165,8 +184,8 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
             )
     pod = _params(data, "recipe_pod_autoscaling_params", POD_KEYS, problems)
     node = _params(data, "recipe_node_autoscaling_params", NODE_KEYS, problems)
-    replicas = data.get("recipe_replica_count", 1)
-    pool_size = data.get("recipe_node_pool_size", 1)
+    replicas = _count(data, "recipe_replica_count", problems)
+    pool_size = _count(data, "recipe_node_pool_size", problems)
     name = (
         str(data.get("deployment_name") or data.get("recipe_id") or "corrino-service")
         .lower()
@@ -188,13 +207,13 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
     node_pool: dict[str, Any] = {
         "shape": data.get("recipe_node_shape", "local"),
         "min_nodes": node.get("min_nodes", pool_size),
-        "max_nodes": node.get("max_nodes", max(pool_size, 1) if isinstance(pool_size, int) else pool_size),
+        "max_nodes": node.get("max_nodes", max(pool_size, 1)),
     }
     recipe: dict[str, Any] = {
         "service": service,
         "resources": {"gpus": data.get("recipe_nvidia_gpu_count", 0)},
         "node_pool": node_pool,
-        "autoscaling": _autoscaling(pod, node, replicas if isinstance(replicas, int) else 1, problems),
+        "autoscaling": _autoscaling(pod, node, replicas, problems),
         "slo": {"e2e_s": 5.0, "percentile": 50.0},
     }
     if problems:

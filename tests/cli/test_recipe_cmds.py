@@ -112,7 +112,7 @@ def test_decide_null_is_no_value_and_bad_lines_are_all_named(tmp_path: Path) -> 
         "line 1.signals.latency: not a signal of the recipe",
         "line 2: not JSON",
         "line 3.t: must not go back in time",
-        "line 3.replicas.ready: a whole number >= 0",
+        "line 3.replicas.ready: a whole number in [0, 100000]",
     ):
         assert fragment in res.stderr
 
@@ -121,3 +121,10 @@ def test_every_command_has_help() -> None:
     for cmd in ("validate", "plan", "decide"):
         r = runner.invoke(main.app, [cmd, "--help"])
         assert r.exit_code == 0 and "Usage" in r.output
+
+
+def test_decide_rejects_times_a_clock_cannot_hold() -> None:
+    rec = str(ROOT / "examples" / "cronhpa-schedule.yaml")
+    res = swell("decide", rec, "-o", "-", stdin='{"t": NaN}\n{"t": 1e300}\n')
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "line 1.t: a finite number of seconds" in res.stderr and "line 2.t" in res.stderr

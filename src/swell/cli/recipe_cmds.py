@@ -8,6 +8,7 @@ prints one JSON decision per tick.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,8 @@ from swell.control import loop
 from swell.core import nodes, snapshot
 from swell.core.policies import schedule
 
+MAX_T = 1e11  # seconds: Unix time until the year 5138
+MAX_REPLICAS = 100_000
 RecipeArg = Annotated[
     Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
 ]
@@ -183,8 +186,10 @@ def _observation(
     if not isinstance(obs, dict):
         return {}, [errors.Problem(path=where, value=obs, rule="each line is a JSON object")]
     t = obs.get("t")
-    if not isinstance(t, int | float) or isinstance(t, bool):
-        problems.append(errors.Problem(path=f"{where}.t", value=t, rule="a number of seconds"))
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or abs(t) > MAX_T:
+        problems.append(
+            errors.Problem(path=f"{where}.t", value=t, rule=f"a finite number of seconds within ±{MAX_T:g}")
+        )
     elif last_t is not None and t < last_t:
         problems.append(
             errors.Problem(path=f"{where}.t", value=t, rule=f"must not go back in time (previous {last_t})")
@@ -204,8 +209,12 @@ def _observation(
                     rule="known keys: ready, starting, pending, current",
                 )
             )
-        elif not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            problems.append(errors.Problem(path=f"{where}.replicas.{k}", value=v, rule="a whole number >= 0"))
+        elif not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_REPLICAS:
+            problems.append(
+                errors.Problem(
+                    path=f"{where}.replicas.{k}", value=v, rule=f"a whole number in [0, {MAX_REPLICAS}]"
+                )
+            )
     sigs = obs.get("signals", {})
     if not isinstance(sigs, dict):
         problems.append(
@@ -221,7 +230,9 @@ def _observation(
                     rule=f"not a signal of the recipe ({', '.join(sorted(names))})",
                 )
             )
-        elif v is not None and (not isinstance(v, int | float) or isinstance(v, bool)):
+        elif v is not None and (
+            not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v)
+        ):
             problems.append(
                 errors.Problem(path=f"{where}.signals.{k}", value=v, rule="a number or null (no value)")
             )
@@ -257,7 +268,7 @@ def decide(
         )
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
-    text = sys.stdin.read() if str(observations) == "-" else _read(observations)
+    text = sys.stdin.read() if str(observations) == "-" else recipe.read_text(observations)
     parsed: list[dict[str, Any]] = []
     problems: list[errors.Problem] = []
     last_t: float | None = None
@@ -292,15 +303,6 @@ def decide(
             )
         )
         current = d.desired
-
-
-def _read(p: Path) -> str:
-    try:
-        return p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise errors.RecipeError(
-            str(p), [errors.Problem(path="", value=str(p), rule=f"cannot read file: {exc.strerror}")]
-        ) from None
 
 
 def register(app: typer.Typer) -> None:
