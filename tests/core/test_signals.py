@@ -170,3 +170,18 @@ def test_required_adds_the_panic_window_copy() -> None:
     names = [(s.name, s.window_s) for s in signals.required(auto)]
     assert names == [("conc", 60.0), ("conc:panic", 6.0)]
     assert signals.metric_names([CORRINO]) == {"vllm:e2e_request_latency_seconds_bucket"}
+
+
+def test_gpu_utilization_of_a_two_gpu_replica_averages_its_gpus_like_promql() -> None:
+    st = windows.Store()
+    for gpu, util in (("0", 80.0), ("1", 40.0)):
+        st.record(0.0, signals.GPU_UTIL, windows.labels_of({"replica": "a", "gpu": gpu}), util)
+    st.record(0.0, signals.GPU_UTIL, windows.labels_of({"replica": "b", "gpu": "0"}), 30.0)
+    got = signals.evaluate(sig(kind="utilization", resource="gpu", window_s=10, target=50), st, 1.0, RES)
+    assert got.value == pytest.approx((80 + 40 + 30) / 3)  # avg over series, as avg(...) in PromQL
+    assert got.per_replica == {"a": 60.0, "b": 30.0}
+
+
+def test_label_values_are_escaped_in_promql() -> None:
+    got = signals.render(sig(kind="gauge", metric="m", labels={"model_name": 'we"ird\\name'}))
+    assert got == 'avg(avg_over_time(m{model_name="we\\"ird\\\\name"}[1m]))'

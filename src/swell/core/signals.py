@@ -116,16 +116,24 @@ def quantile_from_buckets(q: float, by_le: Mapping[float, float]) -> float | Non
     return None
 
 
-def _per_replica_gauge(
+def _gauge_series(
     store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float
-) -> dict[str, float]:
-    out: dict[str, float] = {}
+) -> list[tuple[str, float]]:
+    """(replica, window average) of every series of a gauge, as PromQL's avg_over_time sees them."""
+    out = []
     for labels, series in store.select(name, match):
         v = series.average(now, window)
         if v is not None:
-            key = _replica(labels) or str(sorted(labels))
-            out[key] = out.get(key, 0.0) + v
+            out.append((_replica(labels) or str(sorted(labels)), v))
     return out
+
+
+def _by_replica(values: list[tuple[str, float]], how: recipe.Aggregate) -> dict[str, float]:
+    """Per-replica values (for the HPA's Pods rules): a replica's series combined with `how`."""
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for replica, v in values:
+        grouped[replica].append(v)
+    return {k: _aggregate(v, how) for k, v in grouped.items()}
 
 
 def evaluate(
@@ -140,22 +148,25 @@ def evaluate(
     if sig.kind == "gauge" or (sig.kind == "utilization" and sig.resource in ("gpu", "memory")):
         name = sig.metric if sig.kind == "gauge" else (GPU_UTIL if sig.resource == "gpu" else RESIDENT_BYTES)
         assert name is not None
-        per = _per_replica_gauge(store, name, sig.labels, now, w)
-        if not per:
+        found = _gauge_series(store, name, sig.labels, now, w)
+        if not found:
             return snapshot.Reading.missing(f"no samples of {name} in the last {w:g} s")
         if sig.kind == "utilization" and sig.resource == "memory":
-            per = {k: 100.0 * v / (resources.memory_gib * 2**30) for k, v in per.items()}
+            found = [(k, 100.0 * v / (resources.memory_gib * 2**30)) for k, v in found]
         how: recipe.Aggregate = sig.aggregate if sig.kind == "gauge" else "avg"
-        return snapshot.Reading(value=_aggregate(list(per.values()), how), per_replica=per)
+        # across series, as PromQL aggregates; per replica, a gauge's series add up (one per
+        # model or engine) while a utilization's average (one per GPU)
+        per = _by_replica(found, "sum" if sig.kind == "gauge" else "avg")
+        return snapshot.Reading(value=_aggregate([v for _, v in found], how), per_replica=per)
     if sig.kind == "utilization":  # cpu
-        per = {}
+        busy: dict[str, float] = defaultdict(float)  # a replica's processes add up
         for labels, series in store.select(CPU_SECONDS, sig.labels):
             r = series.rate(now, w)
             if r is not None:
-                per[_replica(labels)] = 100.0 * r / resources.cpu
-        if not per:
+                busy[_replica(labels)] += 100.0 * r / resources.cpu
+        if not busy:
             return snapshot.Reading.missing(f"fewer than two samples of {CPU_SECONDS} in the last {w:g} s")
-        return snapshot.Reading(value=_aggregate(list(per.values()), "avg"), per_replica=per)
+        return snapshot.Reading(value=_aggregate(list(busy.values()), "avg"), per_replica=dict(busy))
     if sig.kind == "rate":
         assert sig.metric is not None
         total = _sum_rates(store, sig.metric, sig.labels, now, w)
@@ -205,8 +216,13 @@ def _selector(labels: Mapping[str, str], extra: Mapping[str, str] | None = None,
     merged = {**labels, **(extra or {}), **more}
     if not merged:
         return ""
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(merged.items()))
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(merged.items()))
     return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    """A PromQL string literal's content: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _le(value: float) -> str:
