@@ -312,3 +312,12 @@ def test_trajectory_scale_up_then_down_follows_the_hpa_behavior() -> None:
     assert all(seen[t] == (5, "stabilization") for t in range(150, 435, 15))
     assert seen[435] == (1, "metrics")
     assert all(seen[t][0] == 1 for t in range(435, 600, 15))
+
+
+def test_every_policy_the_recipe_names_exists() -> None:
+    import typing
+
+    from swell import recipe
+    from swell.core import policies
+
+    assert set(typing.get_args(recipe.PolicyName)) == set(policies.POLICIES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
 MAX_REPLICAS = 100_000
+POLICY_NAMES = typing.get_args(recipe.PolicyName)
 RecipeArg = Annotated[
     Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
 ]
@@ -256,15 +258,15 @@ def decide(
     ],
     policy: Annotated[
         str | None,
-        typer.Option(help="Use this policy instead of the recipe's (hpa, threshold, panic, swell)."),
+        typer.Option(help=f"Use this policy instead of the recipe's ({', '.join(POLICY_NAMES)})."),
     ] = None,
 ) -> None:
     """Replay observations through the recipe's policy: one JSON decision per line."""
     rec = recipe.load(path)
-    if policy is not None and policy not in ("hpa", "threshold", "panic", "swell"):
+    if policy is not None and policy not in POLICY_NAMES:
         raise errors.RecipeError(
             "--policy",
-            [errors.Problem(path="--policy", value=policy, rule="one of hpa, threshold, panic, swell")],
+            [errors.Problem(path="--policy", value=policy, rule=f"one of {', '.join(POLICY_NAMES)}")],
         )
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
