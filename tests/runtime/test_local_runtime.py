@@ -2,7 +2,8 @@
 
 Scale 1 → N under load and back to 1 with no failed request; from zero, the first request is
 buffered and answered; an unreadable replica holds the replica count; the same loop on a real
-Prometheus; the real llama.cpp engine streaming to the official `openai` client.
+Prometheus; the real llama.cpp engine streaming to the official `openai` client; a busy replica
+failing readiness stays in the signals.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from swell import recipe
 from swell.cli import up
+from swell.core import snapshot
 from swell.runtime import local
 from tests.clusters.local import helpers
 from tests.clusters.local.helpers import no_replica_left  # noqa: F401
@@ -161,3 +163,57 @@ async def test_openai_client_streams_from_real_llama_cpp_through_the_gateway() -
         finally:
             await client.close()
         assert rt.cluster.gateway.stats().requests >= 2
+
+
+async def test_a_busy_replica_failing_readiness_keeps_its_queue_in_the_signals(
+    session: aiohttp.ClientSession,
+) -> None:
+    queue = {
+        "name": "queue",
+        "kind": "gauge",
+        "metric": "tiny_requests_in_flight",
+        "aggregate": "sum",
+        "window_s": 0.5,
+        "target": 4,
+        "target_type": "AverageValue",
+    }
+    rec = helpers.tiny_recipe(
+        autoscaling={"max_replicas": 1, "signals": [queue]},
+        probes={
+            "readiness": {"path": "/health", "period_s": 0.1, "timeout_s": 1, "failure_threshold": 1},
+            "liveness": {"path": "/env", "period_s": 1, "timeout_s": 2, "failure_threshold": 3},
+        },
+    )
+    async with local.LocalRuntime(rec) as rt:
+        await helpers.wait_until(lambda: ready(rt) == 1, "one ready replica")
+        r = rt.cluster.manager.replicas()[0]
+        held = [
+            asyncio.ensure_future(
+                session.post(rt.endpoint + "/v1/completions", json={"prompt": "hi", "hold": True})
+            )
+            for _ in range(2)
+        ]
+        try:
+            await helpers.wait_until(lambda: rt.cluster.gateway.in_flight(r.name) == 2, "2 requests held")
+            async with session.post(f"{r.url}/control/unhealthy") as resp:
+                assert resp.status == 200
+            await helpers.wait_until(lambda: ready(rt) == 0, "the busy replica failing readiness")
+            scraped = len(rt.timeline)
+            await helpers.wait_until(lambda: len(rt.timeline) >= scraped + 3, "three scrapes since")
+            assert r.name in rt.targets()  # still scraped: its queue is real demand
+
+            def reading() -> snapshot.Reading:
+                assert rt.embedded is not None
+                return rt.embedded.evaluate(rt.controller.signals, rt.clock.now())["queue"]
+
+            await helpers.wait_until(
+                lambda: (reading().per_replica or {}).get(r.name) == 2 and ready(rt) == 0,
+                "the unready replica's 2 requests in the queue signal",
+                10,
+            )
+            assert reading().value == 2 and not reading().partial
+        finally:
+            async with session.post(f"{r.url}/control/release") as resp:
+                assert resp.status == 200
+            for f in held:
+                (await f).release()

@@ -2,7 +2,9 @@
 
 A target (a replica, the gateway) that fails to scrape marks every reading `partial` with the
 reason, so the policy may scale up on what it sees but never down; no target at all, or no
-samples, is "no value". Replicas that are gone are forgotten from the store.
+samples, is "no value". Replicas no longer listed are forgotten from the store, so the caller
+must list every replica whose queue still counts (the local runtime keeps one failing readiness
+listed while it lives; see `ReplicaManager.scrape_urls`).
 """
 
 from __future__ import annotations

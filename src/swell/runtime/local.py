@@ -1,9 +1,10 @@
 """Local runtime: the control loop driving a LocalCluster on the wall clock, fed by scraped metrics.
 
-Every `autoscaling.metrics.scrape_interval_s` the ready replicas' /metrics and the gateway's own
-are scraped into in-memory windows (EmbeddedSource), or, when the recipe names a Prometheus
-server, a file_sd file lists them for it and the signals are read through its HTTP API. Every
-`polling_interval_s` the Controller reads the signals, decides and scales the cluster.
+Every `autoscaling.metrics.scrape_interval_s` the replicas' /metrics (the ready ones, and those
+failing readiness since, which may still be serving) and the gateway's own are scraped into
+in-memory windows (EmbeddedSource), or, when the recipe names a Prometheus server, a file_sd file
+lists them for it and the signals are read through its HTTP API. Every `polling_interval_s` the
+Controller reads the signals, decides and scales the cluster.
 """
 
 from __future__ import annotations
@@ -174,8 +175,9 @@ class LocalRuntime:
         await self.stop()
 
     def targets(self) -> dict[str, str]:
-        """{target name: base URL}: every ready replica and the gateway."""
-        return {**self.cluster.manager.ready_urls(), GATEWAY_TARGET: self.cluster.gateway.url}
+        """{target name: base URL}: the gateway and every replica whose process passed readiness,
+        ready or failing readiness since (see `ReplicaManager.scrape_urls`)."""
+        return {**self.cluster.manager.scrape_urls(), GATEWAY_TARGET: self.cluster.gateway.url}
 
     async def _observe_metrics(self) -> None:
         targets = self.targets()

@@ -249,3 +249,21 @@ async def test_a_replica_dying_mid_response_is_an_error_not_a_short_answer(
         assert r.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
+
+
+async def test_a_request_every_ready_replica_refused_gets_a_503_at_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    # a long buffer: before the fix the request sat there for all of it
+    g = gateway.Gateway(port=0, buffer_timeout_s=60.0)
+    await g.start()
+    try:
+        for name in ("dead-1", "dead-2"):
+            g.add_backend(name, f"http://127.0.0.1:{engines.free_port()}")  # nothing listens there
+        r = await asyncio.wait_for(session.get(f"{g.url}/v1/models"), 10)
+        async with r:
+            assert (r.status, r.headers.get("Retry-After")) == (503, "1")
+            assert "2 replica(s) refused the connection" in (await r.json())["error"]["message"]
+        assert g.stats().buffered == 0
+    finally:
+        await g.stop()

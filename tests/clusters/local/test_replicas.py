@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from swell import recipe
-from swell.clusters.local import cluster
+from swell.clusters.local import cluster, replicas
 from tests.clusters.local import helpers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -161,3 +161,103 @@ async def test_a_server_that_exits_at_start_is_restarted_with_backoff() -> None:
         r = c.manager.replicas()[0]
         assert r.state == "starting" and "exited with code 3 before ready" in r.reason
         assert "restarting in" in r.reason
+
+
+# a readiness probe that notices quickly, and a liveness probe on another path that keeps passing,
+# so a replica made unhealthy only stops getting traffic (no restart)
+QUICK_READINESS = {"path": "/health", "period_s": 0.1, "timeout_s": 1, "failure_threshold": 1}
+STEADY_LIVENESS = {"path": "/env", "period_s": 1, "timeout_s": 2, "failure_threshold": 3}
+
+
+def unready_recipe() -> recipe.Recipe:
+    # a short buffer: a request dropped by a killed replica is answered 503 quickly, not after 60 s
+    return helpers.tiny_recipe(
+        probes={"readiness": QUICK_READINESS, "liveness": STEADY_LIVENESS}, local={"buffer_timeout_s": 2}
+    )
+
+
+async def control(s: aiohttp.ClientSession, replica_url: str | None, what: str) -> None:
+    assert replica_url is not None
+    async with s.post(f"{replica_url}/control/{what}") as r:
+        assert r.status == 200
+
+
+def info(c: cluster.LocalCluster, name: str) -> replicas.ReplicaInfo:
+    return next(r for r in c.manager.replicas() if r.name == name)
+
+
+async def make_unready(s: aiohttp.ClientSession, c: cluster.LocalCluster, name: str) -> None:
+    await control(s, info(c, name).url, "unhealthy")
+    await helpers.wait_until(
+        lambda: info(c, name).state == "starting" and "readiness" in info(c, name).reason,
+        f"{name} taken out of the gateway by its failing readiness probe",
+    )
+
+
+async def test_an_unready_replica_with_requests_in_flight_is_drained_on_scale_down(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with cluster.LocalCluster(unready_recipe(), initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        r = c.manager.replicas()[0]
+        assert r.pid is not None
+        held = asyncio.ensure_future(complete(session, c.endpoint, hold=True))
+        await helpers.wait_until(lambda: c.gateway.in_flight(r.name) == 1, "the held request in flight")
+        await make_unready(session, c, r.name)  # busy and failing readiness: no new traffic
+        await c.scale(0)
+        assert states(c) == ["terminating"] and "draining" in info(c, r.name).reason
+        await asyncio.sleep(0.3)  # a few drain polls: the process must still be serving the request
+        assert helpers.alive(r.pid) and not held.done()
+        await control(session, r.url, "release")
+        assert await held == 200  # answered by the draining replica, not lost
+        await helpers.wait_until(lambda: not c.manager.replicas(), "the drained replica gone")
+        assert not helpers.alive(r.pid)
+
+
+async def test_scale_down_removes_the_unready_replica_with_fewer_requests_in_flight(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with cluster.LocalCluster(unready_recipe(), initial=2) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready", "ready"], "2 ready replicas")
+        older, newer = (r.name for r in c.manager.replicas())
+        await make_unready(session, c, older)  # idle and unready
+        held = asyncio.ensure_future(complete(session, c.endpoint, hold=True))  # only `newer` is ready
+        await helpers.wait_until(lambda: c.gateway.in_flight(newer) == 1, "a request held by the newer one")
+        await make_unready(session, c, newer)  # busy and unready
+        await c.scale(1)
+        assert (info(c, older).state, info(c, newer).state) == ("terminating", "starting")
+        await control(session, info(c, newer).url, "release")
+        assert await held == 200
+
+
+@pytest.mark.parametrize("when", ["first readiness", "readiness again"])
+async def test_a_replica_scaled_down_as_its_probe_passes_never_gets_traffic_again(
+    session: aiohttp.ClientSession, when: str
+) -> None:
+    """The scale-down lands between the probe's answer and the lifecycle acting on it."""
+    async with cluster.LocalCluster(unready_recipe(), initial=0) as c:
+        real_probe = c.manager._probe
+        armed = when == "first readiness"
+
+        async def probe(url: str, timeout_s: float) -> bool:
+            nonlocal armed
+            ok = await real_probe(url, timeout_s)
+            if ok and armed and url.endswith("/health"):
+                armed = False
+                await c.scale(0)
+            return ok
+
+        c.manager._probe = probe  # type: ignore[method-assign]
+        await c.scale(1)
+        name = c.manager.replicas()[0].name
+        if when == "readiness again":
+            await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+            await make_unready(session, c, name)
+            armed = True
+            await control(session, info(c, name).url, "healthy")
+        await helpers.wait_until(lambda: not c.manager.replicas(), "the replica stopped")
+        assert not armed, "the scale-down never happened"
+        assert c.gateway.stats().ready == 0 and name not in c.gateway._backends
+        if when == "first readiness":
+            assert not any(e.kind == "ready" for e in c.manager.events)
+        assert await complete(session, c.endpoint) == 503  # buffered, no replica: not routed to a dead one

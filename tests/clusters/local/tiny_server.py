@@ -3,7 +3,8 @@
 `python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
 /v1/chat/completions (streaming SSE too), /env (its CUDA_VISIBLE_DEVICES), and test controls: POST /control/break-metrics,
-/control/fix-metrics, /control/unhealthy.
+/control/fix-metrics, /control/unhealthy, /control/healthy, /control/release (answers every completion
+sent with `"hold": true`, which waits for it, at most 30 s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATE = {"in_flight": 0, "total": 0, "metrics_broken": False, "healthy": True}
 LOCK = threading.Lock()
+RELEASE = threading.Event()  # completions sent with "hold": true wait for POST /control/release
 ARGS = argparse.Namespace()
 
 
@@ -63,8 +65,10 @@ class Handler(BaseHTTPRequestHandler):
             STATE["metrics_broken"] = {"break-metrics": True, "fix-metrics": False}.get(
                 what, STATE["metrics_broken"]
             )
-            if what == "unhealthy":
-                STATE["healthy"] = False
+            if what in ("unhealthy", "healthy"):
+                STATE["healthy"] = what == "healthy"
+            if what == "release":
+                RELEASE.set()
             self._send(200, b"{}")
             return
         if self.path not in ("/v1/completions", "/v1/chat/completions"):
@@ -81,6 +85,8 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["in_flight"] -= 1
 
     def _complete(self, req: dict[str, object], *, chat: bool) -> None:
+        if req.get("hold"):
+            RELEASE.wait(30)
         time.sleep(float(req.get("delay", ARGS.delay)))  # type: ignore[arg-type]
         tokens = [f"tok{i} " for i in range(int(req.get("max_tokens") or 4))]  # type: ignore[call-overload]
         obj = "chat.completion" if chat else "text_completion"

@@ -1,9 +1,10 @@
 """The gateway: one HTTP endpoint in front of the ready replicas (aiohttp reverse proxy).
 
 Least outstanding requests picks the replica; responses stream through chunk by chunk; a
-connection failure before any response byte is retried on another replica. With no ready
-replica a request waits in a bounded buffer until one is ready (Knative's activator), else 503
-with Retry-After. `/metrics` is the gateway's own (`gateway_metrics`); every other path is proxied.
+connection failure before any response byte is retried on another replica; once every ready
+replica has refused it, 503 with Retry-After at once. With no ready replica a request waits in a
+bounded buffer until one is ready (Knative's activator), else 503 with Retry-After. `/metrics` is
+the gateway's own (`gateway_metrics`); every other path is proxied.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class Stats:
     buffered: int
     requests: int
     errors: int  # 5xx answered or aborted
+
+
+def _refused(tried: set[str]) -> str:
+    return f"{len(tried)} replica(s) refused the connection"
 
 
 class Gateway:
@@ -155,13 +160,25 @@ class Gateway:
         return best[self._rr % len(best)]
 
     async def _wait_for_backend(self, tried: set[str]) -> tuple[str, str] | str:
-        """Wait in the buffer until a backend is ready; the reason instead when full or timed out."""
+        """Wait in the buffer while no replica is ready, until one it has not tried is; the reason
+        instead when every ready replica already refused this request, the buffer is full, or the
+        wait timed out.
+
+        The buffer is for a service with no ready replica (scaled to zero, all starting, the only
+        one restarting). A request that failed to connect on every ready replica is answered at
+        once (503, Retry-After): holding it for the whole buffer timeout would only hide the
+        failure, and the replicas it tried may never come back.
+        """
+        if self._backends:  # ready replicas, and `_pick` found none untried
+            return _refused(tried)
         if self._buffered >= self.buffer_requests:
             return f"the buffer of {self.buffer_requests} requests is full"
         deadline = time.monotonic() + self.buffer_timeout_s
         self._buffered += 1
         try:
             while (choice := self._pick(tried)) is None:
+                if self._backends:  # only replicas it already tried came back
+                    return _refused(tried)
                 remaining = deadline - time.monotonic()
                 try:
                     await asyncio.wait_for(self._changed.wait(), max(0.0, remaining))
@@ -188,7 +205,7 @@ class Gateway:
             for _attempt in range(self.max_attempts):
                 choice = self._pick(tried) or await self._wait_for_backend(tried)
                 if isinstance(choice, str):
-                    return self._answer(503, f"no ready replica: {choice}", retry_after=True)
+                    return self._answer(503, f"no ready replica to take it: {choice}", retry_after=True)
                 name, url = choice
                 self._counts[name] = self._counts.get(name, 0) + 1
                 self.routed[name] = self.routed.get(name, 0) + 1
@@ -214,7 +231,7 @@ class Gateway:
                     self._in_flight -= 1
                     if self._counts[name] == 0 and name not in self._backends:
                         del self._counts[name]
-            return self._answer(502, f"{len(tried)} replica(s) refused the connection")
+            return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True)
         finally:
             self.conc.change(-1)
 

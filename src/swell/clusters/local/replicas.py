@@ -3,8 +3,9 @@
 A replica takes a device slot or waits Pending with the reason; it gets traffic (`Routing.add`)
 only once its readiness probe passes (probed every 0.1 s until then, like a startup probe); a
 failed liveness probe or an exit restarts it with exponential backoff. Scaling down removes
-pending, then starting, then ready replicas; a ready one is drained: no new traffic, in-flight
-requests finish (bounded), SIGTERM, SIGKILL after the grace period.
+pending, then not-ready (starting, restarting, failing readiness), then ready replicas, fewest
+requests in flight first; one with requests in flight, whatever its state, is drained: no new
+traffic, in-flight requests finish (bounded), SIGTERM, SIGKILL after the grace period.
 """
 
 from __future__ import annotations
@@ -127,9 +128,22 @@ class ReplicaManager:
     def snapshot_replicas(self) -> tuple[snapshot.Replica, ...]:
         return tuple(snapshot.Replica(name=i.name, state=i.state, reason=i.reason) for i in self.replicas())
 
-    def ready_urls(self) -> dict[str, str]:
-        """{replica: base URL} of the replicas that passed readiness (the scrape targets)."""
-        return {r.name: r.spec.base_url for r in self._replicas.values() if r.state == "ready" and r.spec}
+    def scrape_urls(self) -> dict[str, str]:
+        """{replica: base URL} of the scrape targets: every replica kept whose current process has
+        passed readiness, ready or failing readiness since.
+
+        A busy replica whose readiness fails under load gets no new traffic but still serves what
+        it has: its queue is real demand, so it stays in the signals (were its series dropped, the
+        sum would shrink and invite a scale-down). Should its /metrics fail too, the failed scrape
+        marks the readings partial: no scale-down on a signal that misses it. Replicas never ready
+        in this process (starting, restarting) are not scraped: nothing may listen yet, and a
+        failing scrape would block every scale-down for as long as a model loads.
+        """
+        return {
+            r.name: r.spec.base_url
+            for r in self._replicas.values()
+            if r.spec and r.ready_since is not None and r.state in ("ready", "starting")
+        }
 
     def _event(self, r: _Replica, kind: str, text: str) -> None:
         self.events.append(Event(t=self.now(), replica=r.name, kind=kind, text=text))
@@ -151,11 +165,14 @@ class ReplicaManager:
             self._begin_stop(r, drain=True)
 
     def _removal_order(self) -> list[_Replica]:
+        """Pending, then not receiving traffic (starting, restarting, failing readiness), then ready;
+        within each, fewest requests in flight first (one failing readiness under load may still
+        serve many), then one never ready before one that was, then newest first."""
         newest_first = list(reversed(self._replicas.values()))
         rank = {"pending": 0, "failed": 1, "starting": 2, "ready": 3}
         return sorted(
             newest_first,
-            key=lambda r: (rank.get(r.state, 1), self.routing.in_flight(r.name) if r.state == "ready" else 0),
+            key=lambda r: (rank.get(r.state, 1), self.routing.in_flight(r.name), r.ready_at is not None),
         )
 
     def _place(self, r: _Replica) -> None:
@@ -239,12 +256,11 @@ class ReplicaManager:
                 r.reason = f"starting: waiting for {spec.readiness_path} on port {spec.port}"
                 if await self._wait(exited, min(ready_p.period_s, STARTUP_PROBE_S)):
                     return f"exited with code {proc.returncode} before ready"
-            r.state, r.reason = "ready", ""
-            r.ready_since = self.now()
-            if r.ready_at is None:
-                r.ready_at = r.ready_since
-            self.routing.add_backend(r.name, spec.base_url)
-            self._event(r, "ready", f"ready after {self.now() - r.created_at:.1f} s")
+            if self._become_ready(r, spec):
+                r.ready_since = self.now()
+                if r.ready_at is None:
+                    r.ready_at = r.ready_since
+                self._event(r, "ready", f"ready after {self.now() - r.created_at:.1f} s")
             return await self._watch(r, exited, proc, spec)
         finally:
             exited.cancel()
@@ -276,13 +292,22 @@ class ReplicaManager:
                 ok = await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s)
                 ready_fails = 0 if ok else ready_fails + 1
                 if ok and r.state != "ready":
-                    r.state, r.reason = "ready", ""
-                    self.routing.add_backend(r.name, spec.base_url)
-                    self._event(r, "ready", "readiness passes again")
+                    if self._become_ready(r, spec):
+                        self._event(r, "ready", "readiness passes again")
                 elif ready_fails >= ready_p.failure_threshold and r.state == "ready":
                     r.state, r.reason = "starting", f"readiness {spec.readiness_path} failing: no traffic"
                     self.routing.remove_backend(r.name)
                     self._event(r, "unready", r.reason)
+
+    def _become_ready(self, r: _Replica, spec: engines.LaunchSpec) -> bool:
+        """Readiness passed: route to it, but only if it is a starting replica still kept. A
+        scale-down may land between the probe's answer and this (the replica is terminating then):
+        it must not get traffic again."""
+        if r.state != "starting" or self._replicas.get(r.name) is not r:
+            return False
+        r.state, r.reason = "ready", ""
+        self.routing.add_backend(r.name, spec.base_url)
+        return True
 
     # ------------------------------------------------------------------ stopping
 
@@ -291,12 +316,15 @@ class ReplicaManager:
         if r.slot is None and r.task is None:  # pending: nothing runs, nothing to wait for
             self._event(r, "stopped", "removed while pending")
             return
-        was_ready = r.state == "ready"
-        self.routing.remove_backend(r.name)
+        self.routing.remove_backend(r.name)  # no new traffic from now on
+        if r.task is not None:
+            r.task.cancel()  # its lifecycle acts on nothing more, not even a probe already answered
+        # drain whatever the state: one failing readiness under load still serves its requests
+        drain = drain and self.routing.in_flight(r.name) > 0
         r.state = "terminating"
-        r.reason = "draining in-flight requests" if was_ready and drain else "stopping"
+        r.reason = "draining in-flight requests" if drain else "stopping"
         self._event(r, "draining", r.reason)
-        task = asyncio.get_running_loop().create_task(self._stop(r, drain=drain and was_ready))
+        task = asyncio.get_running_loop().create_task(self._stop(r, drain=drain))
         self._stopping[r.name] = (r, task)
 
     async def _stop(self, r: _Replica, *, drain: bool) -> None:
@@ -306,6 +334,7 @@ class ReplicaManager:
                 r.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await r.task
+            self.routing.remove_backend(r.name)  # whatever the cancelled lifecycle did last
             if drain:
                 deadline = self.now() + local.drain_timeout_s
                 while self.routing.in_flight(r.name) > 0 and self.now() < deadline:
