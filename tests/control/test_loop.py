@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from swell import clock, errors
 from swell.control import fakes, history, loop
 from tests.conftest import make_recipe
@@ -65,12 +67,12 @@ async def test_a_failed_apply_leaves_no_scale_event_for_the_rate_policies() -> N
 
     ctl = loop.Controller(make_recipe(max_replicas=20))
     cluster = Refusing(current=1)
-    try:
+    with pytest.raises(errors.ClusterError, match="409"):
         await ctl.tick(cluster, fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(100.0))
-    except errors.ClusterError:
-        pass
     assert ctl.state.up_events == ()  # the next tick may still add +4 pods
-    d = await ctl.tick(fakes.FakeCluster(current=1), fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(101.0))
+    d = await ctl.tick(
+        fakes.FakeCluster(current=1), fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(101.0)
+    )
     assert d.desired == 5
 
 
