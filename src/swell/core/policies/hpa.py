@@ -187,21 +187,22 @@ def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> d
 
 def wanted_or_hold(
     snap: snapshot.Snapshot, props: tuple[decision.Proposal, ...], policy: str
-) -> tuple[int | None, decision.Decision | None]:
+) -> int | decision.Decision:
     """The max over the signals with a value; a hold if none has one, or if some are missing and
     the rest would scale down (the HPA's rule for invalid metrics)."""
     valid = [p.replicas for p in props if p.replicas is not None]
     if not valid:
-        why = f"no signal has a value ({describe_missing(props)}): hold"
-        return None, hold(snap, policy, "no_data", why, props)
+        return hold(
+            snap, policy, "no_data", f"no signal has a value ({describe_missing(props)}): hold", props
+        )
     wanted = max(valid)
     if len(valid) < len(props) and wanted < snap.current:
         why = (
             f"signals with values ask for {wanted}, but {describe_missing(props)}: "
             "no scale-down on partial data"
         )
-        return None, hold(snap, policy, "no_data", why, props)
-    return wanted, None
+        return hold(snap, policy, "no_data", why, props)
+    return wanted
 
 
 def decide(
@@ -216,7 +217,7 @@ def decide(
             state, snap.now, snap.current, early.desired, rec.autoscaling.behavior
         )
     props = proposals(rec, snap)
-    wanted, held = wanted_or_hold(snap, props, NAME)
-    if held is not None or wanted is None:
-        return held or hold(snap, NAME, "no_data", "no value"), state
+    wanted = wanted_or_hold(snap, props, NAME)
+    if isinstance(wanted, decision.Decision):
+        return wanted, state
     return normalize(rec, snap, state, wanted, props, NAME, b)

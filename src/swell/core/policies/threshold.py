@@ -115,9 +115,9 @@ def keda_steps(
     oob = hpa.out_of_bounds(snap, b, policy)
     if oob is not None:
         return oob, steps.record_scale(state, snap.now, snap.current, oob.desired, rec.autoscaling.behavior)
-    wanted, held = hpa.wanted_or_hold(snap, props, policy)
-    if held is not None or wanted is None:
-        return held or hpa.hold(snap, policy, "no_data", "no value"), state
+    wanted = hpa.wanted_or_hold(snap, props, policy)
+    if isinstance(wanted, decision.Decision):
+        return wanted, state
     return Wanted(replicas=wanted, props=props, bounds=b), state
 
 
