@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from swell import clock as clock_mod
 from swell import recipe
@@ -83,7 +82,7 @@ class _Windows:
         return self.source.evaluate(sigs, now)
 
 
-class LocalRuntime:
+class LocalRuntime(cluster_mod.StartStop):
     def __init__(
         self,
         rec: recipe.Recipe,
@@ -160,19 +159,6 @@ class LocalRuntime:
         finally:
             if self.embedded is not None:
                 await self.embedded.close()
-
-    async def __aenter__(self) -> LocalRuntime:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     def targets(self) -> dict[str, str]:
         """{target name: base URL}: the gateway and every replica whose process passed readiness,

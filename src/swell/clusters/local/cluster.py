@@ -11,6 +11,7 @@ import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from swell import recipe
 from swell.clusters.local import gateway as gateway_mod
@@ -18,7 +19,30 @@ from swell.clusters.local import replicas as replicas_mod
 from swell.core import snapshot
 
 
-class LocalCluster:
+class StartStop:
+    """`async with` for anything with start() and stop(): a failed start stops what did start."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+class LocalCluster(StartStop):
     def __init__(
         self,
         rec: recipe.Recipe,
@@ -53,19 +77,6 @@ class LocalCluster:
             await self.manager.close(drain=drain)
         finally:
             await self.gateway.stop()
-
-    async def __aenter__(self) -> LocalCluster:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ what the loop sees and does
 
