@@ -53,9 +53,6 @@ class History:
     def last(self) -> Entry | None:
         return self._entries[-1] if self._entries else None
 
-    def recent(self, n: int = 20) -> list[Entry]:
-        return list(self._entries)[-n:]
-
     def __iter__(self) -> Iterator[Entry]:
         return iter(list(self._entries))
 
