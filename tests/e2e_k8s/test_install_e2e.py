@@ -154,8 +154,14 @@ def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
         "both serving /metrics", lambda: standby.sample("swell_leader", identity=standby.identity) == 0
     )
     assert leader.sample("swell_leader", identity=leader.identity) == 1
-    assert cluster.status(namespace, "llm")["controller"] == leader.identity
-    before = cluster.status(namespace, "llm")["policyState"]["up_events"]
+    st = cluster.status_once(
+        namespace,
+        "llm",
+        "the status of the first step",
+        lambda s: bool(s.get("policyState", {}).get("up_events")),
+    )
+    assert st["controller"] == leader.identity
+    before = st["policyState"]["up_events"]
     assert len(before) == 1
 
     leader.kill()  # no release: the standby waits out the lease, then carries on from the status
@@ -169,7 +175,9 @@ def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
     assert before[0] in st["policyState"]["up_events"]  # the rate history came along
     # A fresh controller without that history would add a pod at once; this one waits out the 20 s.
     env.wait_for("the next step up", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=40)
-    st = cluster.status(namespace, "llm")
+    st = cluster.status_once(
+        namespace, "llm", "the status of the next step", lambda s: s.get("desiredReplicas") == 3
+    )
     step = {(d["current"], d["desired"]): when(d["since"]) for d in st["lastDecisions"]}
     assert step[(2, 3)] - step[(1, 2)] >= 19, st["lastDecisions"]  # seconds, across the takeover
     assert standby.stop() == 0  # a clean stop releases the lease at once

@@ -32,11 +32,9 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
     ctl = controllers("solo")
     env.wait_for("3 ready replicas", lambda: cluster.replicas(namespace, "llm") == (3, 3), timeout=40)
 
-    def status_with_three_ready() -> dict:
-        st = cluster.status(namespace, "llm")
-        return st if st.get("replicas", {}).get("ready") == 3 else {}
-
-    st = env.wait_for("the status after the scale-up", status_with_three_ready)
+    st = cluster.status_once(
+        namespace, "llm", "the status after the scale-up", lambda s: s.get("replicas", {}).get("ready") == 3
+    )
     assert (st["currentReplicas"], st["desiredReplicas"], st["boundBy"]) in {
         (3, 3, "metrics"),
         (3, 3, "tolerance"),
@@ -114,7 +112,10 @@ def test_scales_a_custom_resource_through_its_scale_subresource(
         return int(obj["spec"]["replicas"])
 
     env.wait_for("the Widget scaled to 3", lambda: replicas() == 3, timeout=30)
-    assert cluster.status(namespace, "w")["scaleTargetRef"] == "Widget/w"
+    st = cluster.status_once(
+        namespace, "w", "the status after the scale", lambda s: s.get("desiredReplicas") == 3
+    )
+    assert st["scaleTargetRef"] == "Widget/w"
 
 
 def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_reported(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,17 @@ class Cluster:
     def status(self, ns: str, name: str) -> Obj:
         obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         return dict(obj.get("status") or {})
+
+    def status_once(
+        self, ns: str, name: str, what: str, ok: Callable[[Obj], bool], timeout: float = 30
+    ) -> Obj:
+        """The recipe's status once `ok` holds: swell writes it after the scale patch, so read it by waiting."""
+
+        def ready() -> Obj:
+            st = self.status(ns, name)
+            return st if ok(st) else {}
+
+        return env.wait_for(what, ready, timeout=timeout)
 
     def condition(self, ns: str, name: str, kind: str) -> Obj:
         return next((c for c in self.status(ns, name).get("conditions", []) if c["type"] == kind), {})
