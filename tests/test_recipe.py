@@ -328,3 +328,14 @@ def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"service: {name: \xff\xfe}\n")
     with pytest.raises(errors.RecipeError, match="not UTF-8 text"):
         recipe.load(bad)
+
+
+def test_startup_timeout_is_given_or_three_model_loads_with_a_floor() -> None:
+    svc = {"name": "m", "engine": "simulated-llm"}
+    assert recipe.parse({"service": svc}).startup_timeout_s == 300  # 3 x 60 s < 300 s
+    slow = {"provisioning": {"model_load_s": 200}}
+    assert recipe.parse({"service": svc, "node_pool": slow}).startup_timeout_s == 600
+    given = {**svc, "probes": {"startup_timeout_s": 45}}
+    assert recipe.parse({"service": given, "node_pool": slow}).startup_timeout_s == 45
+    with pytest.raises(errors.RecipeError, match=r"service\.probes\.startup_timeout_s"):
+        recipe.parse({"service": {**svc, "probes": {"startup_timeout_s": 0}}})

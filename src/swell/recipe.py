@@ -63,6 +63,9 @@ class Probe(Model):
 class Probes(Model):
     readiness: Probe = Probe()
     liveness: Probe = Probe(period_s=5.0, failure_threshold=3)
+    # A Kubernetes startup probe's budget: a replica not ready this long after its start is
+    # restarted (with backoff). None: max(300 s, 3 x node_pool.provisioning.model_load_s).
+    startup_timeout_s: PositiveSeconds | None = None
 
 
 class Service(Model):
@@ -520,6 +523,12 @@ class Recipe(Model):
                 f"({self.node_pool.gpus}): the replica can never be scheduled",
             )
         return self
+
+    @property
+    def startup_timeout_s(self) -> float:
+        """How long a replica may take to pass readiness before it is restarted."""
+        given = self.service.probes.startup_timeout_s
+        return given if given is not None else max(300.0, 3.0 * self.node_pool.provisioning.model_load_s)
 
     def signal(self, name: str) -> Signal:
         for s in self.autoscaling.signals:

@@ -76,10 +76,12 @@ def test_parse_rejects_garbage_with_a_metrics_error() -> None:
 def test_odd_prometheus_answers_are_no_value_not_a_crash() -> None:
     from swell.metrics import prometheus
 
-    for data in ({"resultType": "vector", "result": [{"metric": {}}]},
-                 {"resultType": "vector", "result": [{"value": [1, "abc"]}]},
-                 {"resultType": "scalar", "result": [1]},
-                 {"resultType": "matrix", "result": []}):
+    for data in (
+        {"resultType": "vector", "result": [{"metric": {}}]},
+        {"resultType": "vector", "result": [{"value": [1, "abc"]}]},
+        {"resultType": "scalar", "result": [1]},
+        {"resultType": "matrix", "result": []},
+    ):
         got = prometheus.reading_of(data)
         assert got.value is None and got.error
     assert prometheus.reading_of({"resultType": "vector", "result": [{"value": [1, "NaN"]}]}).error == "NaN"

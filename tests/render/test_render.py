@@ -71,6 +71,8 @@ def test_deployment_probes_gpus_cache_and_placement() -> None:
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert (c["readinessProbe"]["periodSeconds"], c["livenessProbe"]["periodSeconds"]) == (5, 10)
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
+    # no startup_timeout_s and the default 60 s model load: three loads (180 s) are below the 300 s floor
+    assert (c["startupProbe"]["periodSeconds"], c["startupProbe"]["failureThreshold"]) == (10, 30)
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"name": "model-cache", "mountPath": "/root/.cache"} in c["volumeMounts"]
     assert pod["nodeSelector"] == {workload.INSTANCE_TYPE: "VM.GPU.A10.1"}

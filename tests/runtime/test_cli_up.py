@@ -22,20 +22,6 @@ from tests.clusters.local.helpers import no_replica_left  # noqa: F401
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append(int(entry))
-    return out
-
-
 def write_recipe(path: Path, **kw: object) -> Path:
     rec = helpers.tiny_recipe(**kw)  # type: ignore[arg-type]
     path.write_text(yaml.safe_dump(rec.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
@@ -71,7 +57,7 @@ async def swell() -> AsyncIterator[list[Swell]]:
     yield started
     for s in started:  # a failed test must not leave swell (or its replicas) running
         if s.proc.returncode is None:
-            for pid in children(s.proc.pid):
+            for pid in helpers.children(s.proc.pid):
                 os.kill(pid, signal.SIGKILL)
             s.proc.kill()
             await s.proc.wait()
@@ -95,7 +81,7 @@ async def test_up_serves_then_stops_every_replica(tmp_path: Path, swell: list[Sw
     s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
     await helpers.wait_until(lambda: "ready 2" in s.output, "two ready replicas in the status", 60)
     assert "serving on http://127.0.0.1:" in s.output
-    replicas = children(s.proc.pid)
+    replicas = helpers.children(s.proc.pid)
     assert len(replicas) == 2
     s.proc.send_signal(sig)
     assert await s.finish() == 0, s.output
@@ -107,11 +93,28 @@ async def test_no_replica_outlives_a_killed_swell(tmp_path: Path, swell: list[Sw
     recipe_file = write_recipe(tmp_path / "tiny.yaml", autoscaling={"min_replicas": 2, "max_replicas": 2})
     s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
     await helpers.wait_until(lambda: "ready 2" in s.output, "two ready replicas in the status", 60)
-    replicas = children(s.proc.pid)
+    replicas = helpers.children(s.proc.pid)
     assert len(replicas) == 2
     s.proc.kill()  # SIGKILL: no handler, no atexit; only the kernel's parent-death signal is left
     await s.finish()
     await helpers.wait_until(lambda: not [p for p in replicas if helpers.alive(p)], "replicas gone", 10)
+
+
+async def test_processes_that_left_the_group_die_with_a_killed_swell(
+    tmp_path: Path, swell: list[Swell]
+) -> None:
+    """A server's helper that left its process group (setsid, double fork) is not reached by a
+    signal to the group; the replica's guard, a subreaper, still kills it when swell is killed."""
+    pids = tmp_path / "escapees"
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", extra=("--escapee", str(pids)))
+    s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
+    await helpers.wait_until(lambda: "ready 1" in s.output, "a ready replica", 60)
+    await helpers.wait_until(lambda: pids.exists() and pids.read_text().strip() != "", "the escapee's pid")
+    (escapee,) = (int(line) for line in pids.read_text().split())
+    assert helpers.alive(escapee) and os.getsid(escapee) != os.getsid(helpers.children(s.proc.pid)[0])
+    s.proc.kill()
+    await s.finish()
+    await helpers.wait_until(lambda: not helpers.alive(escapee), "the escapee gone", 15)
 
 
 async def test_demo_runs_a_short_black_friday_and_writes_a_report(tmp_path: Path, swell: list[Swell]) -> None:

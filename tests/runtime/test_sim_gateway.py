@@ -16,7 +16,9 @@ def test_the_default_recipe_scales_in_the_simulator_on_gateway_concurrency() -> 
     rec = recipe.load_text(text, "default-recipe.yaml")
     assert rec.autoscaling.signals[0].metric == "swell_gateway_concurrency_seconds_total"
     w = spec.parse(SURGE)
-    run = sim.simulate(rec, arrivals.collect(w, seed=0, horizon_s=180), horizon_s=180, policy="recipe", seed=0)
+    run = sim.simulate(
+        rec, arrivals.collect(w, seed=0, horizon_s=180), horizon_s=180, policy="recipe", seed=0
+    )
     readings = [d for d in run.decisions if d.bound_by != "no_data"]
     assert len(readings) == len(run.decisions)  # the signal always had a value
     assert max(run.timeline.desired) >= 2  # the surge was seen and met

@@ -107,7 +107,6 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     limits: dict[str, str] = {"memory": f"{res.memory_gib:g}Gi"}
     if res.gpus:
         limits[GPU] = str(res.gpus)
-    load_s = rec.node_pool.provisioning.model_load_s
     container: Obj = {
         "name": svc.engine if svc.engine != "command" else "server",
         "image": image,
@@ -119,11 +118,11 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
         },
         "readinessProbe": _probe(svc.probes.readiness),
         "livenessProbe": _probe(svc.probes.liveness),
-        # The model loads before /health answers: up to three model-load times before liveness counts.
+        # The model loads before /health answers: the recipe's startup budget before liveness counts.
         "startupProbe": {
             "httpGet": {"path": svc.probes.readiness.path, "port": "http"},
             "periodSeconds": 10,
-            "failureThreshold": max(30, math.ceil(3 * load_s / 10)),
+            "failureThreshold": max(1, math.ceil(rec.startup_timeout_s / 10)),
         },
         "volumeMounts": [{"name": "model-cache", "mountPath": "/root/.cache"}],
     }

@@ -101,6 +101,21 @@ async def wait_until(cond: Callable[[], bool], what: str, timeout_s: float = 30.
         await asyncio.sleep(0.05)
 
 
+def children(pid: int) -> list[int]:
+    """The live (not zombie) child processes of `pid`, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
 def alive(pid: int) -> bool:
     """A process that exists and is not a zombie."""
     try:

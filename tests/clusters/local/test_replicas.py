@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -145,6 +146,29 @@ async def test_failing_liveness_restarts_and_readiness_stops_traffic(session: ai
         assert await complete(session, c.endpoint) == 200
 
 
+async def test_what_a_crashed_or_stopped_server_left_outside_its_group_is_killed(tmp_path: Path) -> None:
+    pids = tmp_path / "escapees"
+    rec = helpers.tiny_recipe(extra=("--escapee", str(pids)))
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        await helpers.wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 1, "an escapee")
+        first = int(pids.read_text().split()[0])
+        guard = c.manager.replicas()[0].pid
+        assert guard is not None
+        # the escapee's parent exited at once, so it was reparented to the guard (a subreaper)
+        (server,) = set(helpers.children(guard)) - {first}
+        os.kill(server, signal.SIGKILL)  # a crash: the escapee is in another group and session
+        await helpers.wait_until(lambda: not helpers.alive(first), "the crashed server's escapee gone")
+        await helpers.wait_until(
+            lambda: states(c) == ["ready"] and len(pids.read_text().split()) == 2,
+            "restarted, with a new escapee",
+        )
+        second = int(pids.read_text().split()[1])
+        assert helpers.alive(second)
+    # a clean stop (scale to nothing at exit) takes the second one with it
+    await helpers.wait_until(lambda: not helpers.alive(second), "the second escapee gone after the stop")
+
+
 async def test_a_server_that_exits_at_start_is_restarted_with_backoff() -> None:
     rec = recipe.parse(
         {
@@ -161,6 +185,17 @@ async def test_a_server_that_exits_at_start_is_restarted_with_backoff() -> None:
         r = c.manager.replicas()[0]
         assert r.state == "starting" and "exited with code 3 before ready" in r.reason
         assert "restarting in" in r.reason
+
+
+async def test_a_replica_never_ready_is_restarted_after_its_startup_timeout() -> None:
+    rec = helpers.tiny_recipe(startup_delay=60, probes={"startup_timeout_s": 1})  # listens only after 60 s
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        first = c.manager.replicas()[0]
+        await helpers.wait_until(lambda: c.manager.replicas()[0].restarts >= 1, "a restart after 1 s")
+        r = c.manager.replicas()[0]
+        assert r.state == "starting" and r.name == first.name
+        assert "not ready within 1 s (service.probes.startup_timeout_s)" in r.reason
+        assert any(e.kind == "exited" and "not ready within 1 s" in e.text for e in c.manager.events)
 
 
 # a readiness probe that notices quickly, and a liveness probe on another path that keeps passing,

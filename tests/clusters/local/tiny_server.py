@@ -1,6 +1,7 @@
 """A tiny OpenAI-shaped model server for the local-cluster tests (standard library only: starts fast).
 
-`python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]`. Serves
+`python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]
+[--escapee PIDFILE]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
 /v1/chat/completions (streaming SSE too), /env (its CUDA_VISIBLE_DEVICES), and test controls: POST /control/break-metrics,
 /control/fix-metrics, /control/unhealthy, /control/healthy, /control/release (answers every completion
@@ -122,6 +123,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def escape(pid_file: str) -> None:
+    """Double fork + setsid, as daemons and some model servers' helpers do: the grandchild is in
+    another session and process group, so signals to the server's group never reach it."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            with open(pid_file, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            time.sleep(600)
+        os._exit(0)
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
@@ -130,7 +143,10 @@ def main(argv: list[str]) -> None:
     p.add_argument("--token-delay", type=float, default=0.0)
     p.add_argument("--startup-delay", type=float, default=0.0)
     p.add_argument("--metrics-broken", action="store_true", help="start with /metrics answering 500")
+    p.add_argument("--escapee", help="start a process that leaves the group (setsid), append its pid here")
     p.parse_args(argv, namespace=ARGS)
+    if ARGS.escapee:
+        escape(ARGS.escapee)
     STATE["metrics_broken"] = ARGS.metrics_broken
     time.sleep(ARGS.startup_delay)
     server = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)

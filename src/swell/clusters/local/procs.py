@@ -1,9 +1,11 @@
-"""Replica processes that never outlive swell: own process group, parent-death signal, cleanup.
+"""Replica processes that never outlive swell: a guard per replica, own process group, cleanup.
 
-Each replica starts in a new session (its own process group, so SIGTERM/SIGKILL reach its
-children too) with Linux's PR_SET_PDEATHSIG set to SIGKILL in the child before exec: if swell
-dies, even by SIGKILL, the kernel kills the replica. Groups still alive at interpreter exit are
-killed by an atexit hook, so Ctrl-C, SIGTERM and exceptions leave nothing behind.
+Each replica's server runs under its guard (`guard.py`: a child subreaper that kills whatever the
+server left behind, even processes that left its group) in a new session (its own process group,
+so SIGTERM/SIGKILL reach the server's children too). Linux's PR_SET_PDEATHSIG, set before exec,
+sends the guard SIGTERM if swell dies, even by SIGKILL: it stops the group on swell's behalf.
+Groups still alive at interpreter exit are killed by an atexit hook, so Ctrl-C, SIGTERM and
+exceptions leave nothing behind.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,6 +26,8 @@ from typing import IO
 from swell import errors
 
 PR_SET_PDEATHSIG = 1
+GUARD = Path(__file__).with_name("guard.py")
+GUARD_MARGIN_S = 2.0  # swell kills the group itself only if the guard has not finished by grace + this
 _live_groups: set[int] = set()
 
 
@@ -33,18 +38,31 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 
 def _set_parent_death_signal(parent: int) -> None:  # runs in the child between fork and exec
     if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)  # the guard stops the group, then exits
         # the parent may have died between fork and prctl: then nobody would kill us later
         if os.getppid() != parent:
             os._exit(1)
 
 
-async def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path) -> asyncio.subprocess.Process:
-    """Start `argv` (no shell) in its own process group, output appended to `log_path`."""
+async def spawn(
+    argv: Sequence[str], env: dict[str, str], log_path: Path, grace_s: float
+) -> asyncio.subprocess.Process:
+    """Start `argv` (no shell) under its guard in its own process group, output appended to
+    `log_path`; `grace_s` is how long the guard lets it stop after SIGTERM."""
+    if not argv or shutil.which(argv[0], path=env.get("PATH")) is None:
+        what = repr(argv[0]) if argv else "an empty command"
+        raise errors.EngineError(f"cannot start {what}: not found or not executable")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log: IO[bytes] = log_path.open("ab")
     try:
         proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-S",
+            str(GUARD),
+            f"{grace_s:g}",
+            str(os.getpid()),
+            "--",
             *argv,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -67,11 +85,13 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 async def terminate(proc: asyncio.subprocess.Process, grace_s: float) -> int | None:
-    """SIGTERM the process group, SIGKILL it after `grace_s`; returns the exit code."""
+    """SIGTERM the process group; the guard SIGKILLs the server after `grace_s` and sweeps what
+    is left; swell SIGKILLs the group only if the guard has not finished shortly after that.
+    Returns the exit code."""
     if proc.returncode is None:
         _signal_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), timeout=grace_s)
+            await asyncio.wait_for(proc.wait(), timeout=grace_s + GUARD_MARGIN_S)
         except TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()

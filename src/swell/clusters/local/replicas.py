@@ -215,7 +215,9 @@ class ReplicaManager:
             log_path = self.run_dir / f"{r.name}.log"
             r.state, r.reason = "starting", f"starting on port {r.spec.port}"
             r.spawning = asyncio.ensure_future(
-                procs.spawn(r.spec.argv, engines.environment(r.spec), log_path)
+                procs.spawn(
+                    r.spec.argv, engines.environment(r.spec), log_path, self.recipe.local.grace_period_s
+                )
             )
             try:
                 r.proc = await asyncio.shield(r.spawning)
@@ -252,7 +254,11 @@ class ReplicaManager:
         try:
             if await self._wait(exited, ready_p.initial_delay_s):
                 return f"exited with code {proc.returncode} before ready"
+            budget = self.recipe.startup_timeout_s
+            deadline = self.now() + budget - ready_p.initial_delay_s
             while not await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s):
+                if self.now() >= deadline:
+                    return f"not ready within {budget:g} s (service.probes.startup_timeout_s)"
                 r.reason = f"starting: waiting for {spec.readiness_path} on port {spec.port}"
                 if await self._wait(exited, min(ready_p.period_s, STARTUP_PROBE_S)):
                     return f"exited with code {proc.returncode} before ready"
