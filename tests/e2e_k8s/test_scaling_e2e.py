@@ -103,9 +103,12 @@ def test_scales_a_custom_resource_through_its_scale_subresource(
     }
     cluster.custom.create_namespaced_custom_object("e2e.swell.dev", "v1", namespace, "widgets", widget)
     metric.set(namespace, 6.0)
+    # listing only every 10 minutes: the recipe, created once the controller leads, reaches it by
+    # the watch on ScalingRecipes (a streamed watch request to the real API server)
+    ctl = controllers("solo", "--resync", "600")
+    env.wait_for("the controller leading", lambda: ctl.sample("swell_leader", identity="solo") == 1)
     ref = {"apiVersion": "e2e.swell.dev/v1", "kind": "Widget", "name": "w"}
     cluster.recipe(namespace, "w", "none", prometheus.url, namespace, target=ref)
-    controllers("solo")
 
     def replicas() -> int:
         obj = cluster.custom.get_namespaced_custom_object("e2e.swell.dev", "v1", namespace, "widgets", "w")

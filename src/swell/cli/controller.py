@@ -83,7 +83,10 @@ def controller(
         float, typer.Option(help="seconds the leader may fail to renew before it stops")
     ] = 10.0,
     retry_period: Annotated[float, typer.Option(help="seconds between election rounds")] = 2.0,
-    resync: Annotated[float, typer.Option(help="seconds between listings of the ScalingRecipes")] = 5.0,
+    resync: Annotated[
+        float,
+        typer.Option(help="seconds between listings of the ScalingRecipes (a watch notices changes at once)"),
+    ] = 30.0,
     metrics_bind_address: Annotated[
         str, typer.Option(help="HOST:PORT for /metrics and /healthz (port 0: any)")
     ] = "0.0.0.0:8080",

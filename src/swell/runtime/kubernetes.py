@@ -40,9 +40,12 @@ class Options:
     lease_duration_s: float = 15.0
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
-    resync_s: float = 5.0  # how often the ScalingRecipes are listed
+    resync_s: float = 30.0  # how often the ScalingRecipes are listed (the watch notices changes at once)
     host: str = "0.0.0.0"
     port: int = 8080  # /metrics and /healthz; 0: any free port
+
+
+WATCH_S = 300.0  # one watch request lasts this long, then the next begins
 
 
 class _NoMetrics:
@@ -209,6 +212,7 @@ class Runtime:
         self.port = opts.port
         self._session: aiohttp.ClientSession | None = None
         self._next_sync = 0.0
+        self._wake = asyncio.Event()  # a watch event asks for a sync before the next pause ends
 
     @property
     def leading(self) -> bool:
@@ -299,17 +303,60 @@ class Runtime:
             await self._session.close()
             self._session = None
 
+    def changed(self, event: api.Obj) -> bool:
+        """Whether a watch event is news: a recipe added, deleted or with a new spec (the status
+        writes of swell itself, and the ADDED events that open every watch, are not)."""
+        meta = (event.get("object") or {}).get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event.get("type") == "DELETED":
+            return key in self.workers or key in self.invalid
+        gen = int(meta.get("generation") or 0)
+        w = self.workers.get(key)
+        return not ((w is not None and w.spec.generation == gen) or self.invalid.get(key) == gen)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Sync at once when a recipe is added, changed or deleted. The listing every resync_s
+        stays, as the safety net and the only source while the watch fails (backoff to 60 s)."""
+        backoff = self.opts.retry_period_s
+        while not stop.is_set():
+            try:
+                async for event in self.api.watch_recipes(self.opts.namespace, WATCH_S):
+                    backoff = self.opts.retry_period_s
+                    if self.leading and self.changed(event):
+                        self._next_sync = 0.0
+                        self._wake.set()
+            except errors.KubernetesError as exc:
+                log.info("watching %s failed (listing every %g s meanwhile): %s", scalingrecipe.PLURAL,
+                         self.opts.resync_s, exc)  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(2 * backoff, 60.0)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep up to `seconds`: less when stopped or woken by the watch."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in waits:
+                t.cancel()
+        self._wake.clear()
+
     async def run(self, stop: asyncio.Event) -> None:
         runner = await self._serve()
         elect = asyncio.create_task(self.elector.run(stop)) if self.opts.leader_elect else None
+        watch = asyncio.create_task(self.watch(stop))
         try:
             while not stop.is_set():
                 if elect is not None and elect.done():
                     elect.result()  # the election loop died: stop rather than sit as a mute standby
-                wait = await self.step()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                if watch.done():
+                    watch.result()  # only an unexpected error ends it: let it surface
+                await self._pause(stop, await self.step())
         finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
             if elect is not None:
                 elect.cancel()  # it may be mid-wait, or the loop may have left on an error
                 with contextlib.suppress(asyncio.CancelledError, Exception):

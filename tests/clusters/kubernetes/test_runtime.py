@@ -239,3 +239,66 @@ async def test_losing_the_lease_drops_the_workers_and_their_metrics(api: fake.Fa
     await r.step()
     assert not r.workers and b"swell_desired_replicas{" not in r.metrics.exposition()[0]
     assert b'swell_leader{identity="a"} 0.0' in r.metrics.exposition()[0]
+
+
+async def test_the_watch_picks_up_added_changed_and_deleted_recipes_without_waiting_for_a_resync(
+    api: fake.FakeApi,
+) -> None:
+    api.add_target(target(), replicas=1, selector="app=web")
+    api.add(pod("web-0", node="n1", phase="Running", ready=True, gpus=1))
+    api.add(node("n1", 8))
+    sig = Signals()
+    sig.values["queue"] = 6.0  # wants 3
+    opts = rt.Options(identity="a", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
+                      resync_s=3600)  # fmt: skip  # one listing at start, then only the watch
+    r = rt.Runtime(api, opts, sources=lambda spec: sig)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop))
+
+    async def until(what: str, ok: object) -> None:
+        for _ in range(200):
+            if ok():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    try:
+        await until("the first listing", lambda: any(op == "list_recipes" for op, _ in api.calls))
+        api.add(recipe_cr())  # after the listing: only the watch can tell
+        await until("the new recipe scaled its target", lambda: api.target_replicas(target()) == 3)
+        await until(
+            "a few status writes", lambda: sum(op == "patch_recipe_status" for op, _ in api.calls) >= 3
+        )
+        lists = sum(op == "list_recipes" for op, _ in api.calls)
+        assert lists == 2  # the start, the added recipe; swell's own status writes are no news
+        changed = recipe_cr(max_replicas=2)
+        changed["metadata"]["generation"] = 2
+        api.add(changed)
+        await until("the new spec in force", lambda: r.workers[("default", "web")].spec.generation == 2)
+        api.delete_recipe("default", "web")
+        await until("the recipe dropped", lambda: not r.workers)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_a_failing_watch_leaves_the_periodic_listing(api: fake.FakeApi) -> None:
+    setup(api)
+    sig = Signals()
+    sig.values["queue"] = 6.0
+    api.fail("watch_recipes", 403, 403, 403)
+    opts = rt.Options(identity="a", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
+                      resync_s=0.1)  # fmt: skip
+    r = rt.Runtime(api, opts, sources=lambda spec: sig)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.run(stop))
+    try:
+        for _ in range(200):
+            if api.target_replicas(target()) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert api.target_replicas(target()) == 3
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert not task.exception()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +53,11 @@ class Api(Protocol):
     async def list_recipes(self, namespace: str | None) -> list[Obj]: ...
 
     async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None: ...
+
+    def watch_recipes(self, namespace: str | None, timeout_s: float) -> AsyncIterator[Obj]:
+        """The ScalingRecipes' watch events ({"type", "object"}), beginning with an ADDED event
+        for each that exists; ends after about `timeout_s` (the caller watches again)."""
+        ...
 
     async def get_lease(self, namespace: str, name: str) -> Obj | None: ...
 
@@ -207,6 +213,35 @@ class KubeApi:
         ns = f"/namespaces/{namespace}" if namespace else ""
         doc = await self._call("GET", f"{RECIPES}{ns}/{scalingrecipe.PLURAL}")
         return list((doc or {}).get("items", []))
+
+    async def watch_recipes(self, namespace: str | None, timeout_s: float) -> AsyncIterator[Obj]:
+        ns = f"/namespaces/{namespace}" if namespace else ""
+        path = f"{RECIPES}{ns}/{scalingrecipe.PLURAL}"
+        query = [("watch", "true"), ("timeoutSeconds", str(max(1, round(timeout_s))))]
+        try:
+            m, url, hdrs, data, post = await self._client.param_serialize(
+                "GET", path, query_params=query, header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )  # fmt: skip
+            resp = await self._client.call_api(m, url, hdrs, data, post, _request_timeout=timeout_s + 30)
+            if resp.status >= 400:
+                raw = await resp.read()  # type: ignore[no-untyped-call]
+                raise errors.KubernetesError(
+                    f"GET {path}?watch: HTTP {resp.status}: {raw[:200].decode(errors='replace')}",
+                    status=resp.status,
+                )
+            async for line in resp.response.content:  # one JSON event per line
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":  # e.g. 410 Gone: the caller watches afresh
+                    status = event.get("object") or {}
+                    raise errors.KubernetesError(
+                        f"watch {path}: {status.get('message', 'error')}", status=int(status.get("code") or 0)
+                    )
+                yield event
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, client.ApiException) as exc:
+            raise errors.KubernetesError(f"watch {path}: {exc}", status=0) from None
 
     async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None:
         path = f"{RECIPES}/namespaces/{namespace}/{scalingrecipe.PLURAL}/{name}/status"

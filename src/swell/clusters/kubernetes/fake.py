@@ -12,6 +12,7 @@ import asyncio
 import copy
 import itertools
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from swell import errors
@@ -54,6 +55,7 @@ class FakeApi:
         self.calls: list[tuple[str, Any]] = []
         self._failures: dict[str, deque[int]] = defaultdict(deque)
         self._rv = itertools.count(1)
+        self._watchers: list[asyncio.Queue[Obj]] = []
 
     # -- test helpers -----------------------------------------------------------------------
 
@@ -90,7 +92,9 @@ class FakeApi:
         elif kind == scalingrecipe.KIND:
             meta.setdefault("namespace", ns)
             meta.setdefault("generation", 1)
+            kind_of_change = "MODIFIED" if (ns, name) in self.recipes else "ADDED"
             self.recipes[(ns, name)] = obj
+            self._notify(kind_of_change, obj)
         else:
             meta.setdefault("namespace", ns)
             self.pods[(ns, name)] = obj
@@ -145,12 +149,37 @@ class FakeApi:
         await self._enter("list_recipes", namespace)
         return [copy.deepcopy(r) for (ns, _), r in sorted(self.recipes.items()) if namespace in (None, ns)]
 
+    def delete_recipe(self, namespace: str, name: str) -> None:
+        self._notify("DELETED", self.recipes.pop((namespace, name)))
+
+    def _notify(self, kind: str, obj: Obj) -> None:
+        for q in self._watchers:
+            q.put_nowait({"type": kind, "object": copy.deepcopy(obj)})
+
+    async def watch_recipes(self, namespace: str | None, timeout_s: float) -> AsyncIterator[Obj]:
+        await self._enter("watch_recipes", namespace)
+        q: asyncio.Queue[Obj] = asyncio.Queue()
+        for _, r in sorted(self.recipes.items()):
+            q.put_nowait({"type": "ADDED", "object": copy.deepcopy(r)})
+        self._watchers.append(q)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    event = await q.get()
+                    if namespace in (None, event["object"]["metadata"]["namespace"]):
+                        yield event
+        except TimeoutError:
+            return
+        finally:
+            self._watchers.remove(q)
+
     async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None:
         await self._enter("patch_recipe_status", namespace, name, status)
         obj = self.recipes.get((namespace, name))
         if obj is None:
             raise errors.KubernetesError(f"{scalingrecipe.KIND} {namespace}/{name} not found", status=404)
         obj["status"] = merge_patch(obj.get("status") or {}, status)
+        self._notify("MODIFIED", obj)  # as the API server does: a status write is a change too
 
     async def get_lease(self, namespace: str, name: str) -> Obj | None:
         await self._enter("get_lease", namespace, name)
