@@ -44,6 +44,14 @@ def _set_parent_death_signal(parent: int) -> None:  # runs in the child between 
             os._exit(1)
 
 
+def guarded(argv: Sequence[str], grace_s: float) -> list[str]:
+    """`argv` under its guard; on other systems than Linux (no subreaper, no parent-death signal,
+    which the guard needs) `argv` as it is."""
+    if _prctl is None:
+        return list(argv)
+    return [sys.executable, "-I", "-S", str(GUARD), f"{grace_s:g}", str(os.getpid()), "--", *argv]
+
+
 async def spawn(
     argv: Sequence[str], env: dict[str, str], log_path: Path, grace_s: float
 ) -> asyncio.subprocess.Process:
@@ -56,14 +64,7 @@ async def spawn(
     log: IO[bytes] = log_path.open("ab")
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-S",
-            str(GUARD),
-            f"{grace_s:g}",
-            str(os.getpid()),
-            "--",
-            *argv,
+            *guarded(argv, grace_s),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
