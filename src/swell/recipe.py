@@ -465,9 +465,12 @@ class ScheduleWindow(Model):
 
 
 class Workers(Model):
+    """Workers inside each replica (TorchServe-style), scaled on the queue per replica."""
+
     min_workers: Annotated[int, Field(ge=1)] = 1
     max_workers: Annotated[int, Field(ge=1)] = 1
     target_queue_per_worker: Annotated[float, Field(gt=0)] = 1.0
+    worker_start_s: Seconds = 5.0  # a new worker process starts and loads the model (simulator)
 
     @model_validator(mode="after")
     def _order(self) -> Workers:

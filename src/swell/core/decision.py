@@ -1,4 +1,5 @@
 """A decision: desired replicas, each signal's proposal, what bound the result, and why in words.
+With a recipe's `workers` section it also carries the workers wanted inside each replica.
 
 Decisions are values; the loop keeps them as a history that the API, dashboards, reports and
 `swell decide` show.
@@ -37,6 +38,18 @@ class Proposal:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerDecision:
+    """Workers inside each replica (TorchServe-style): the count before and after, and why."""
+
+    current: int
+    desired: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"current": self.current, "desired": self.desired, "reason": self.reason}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     t: float
     policy: str
@@ -46,6 +59,7 @@ class Decision:
     reason: str
     proposals: tuple[Proposal, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    workers: WorkerDecision | None = None  # set by the loop when the recipe scales workers
 
     @property
     def changes(self) -> bool:
@@ -61,4 +75,4 @@ class Decision:
             "bound_by": self.bound_by,
             "reason": self.reason,
             "policy": self.policy,
-        }
+        } | ({} if self.workers is None else {"workers": self.workers.to_json()})

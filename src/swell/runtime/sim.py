@@ -2,8 +2,9 @@
 
 `simulate(recipe, arrivals, policy)` runs one policy: the event loop scrapes the replicas into
 metric windows at the recipe's scrape interval, and every polling interval reads the signals and
-calls `Controller.step` (synchronous, I/O-free) on a ManualClock's time. `compare` runs several
-policies on the very same arrivals, plus the oracle. Nothing policy-specific lives here.
+calls `Controller.step` (synchronous, I/O-free) on a ManualClock's time, then applies the
+replica count and (classic models with a `workers` section) the workers per replica. `compare`
+runs several policies on the very same arrivals, plus the oracle. Nothing policy-specific lives here.
 """
 
 from __future__ import annotations
@@ -92,16 +93,26 @@ def simulate(
     ctrl = loop.Controller(prec, history=hist)
     vclock = clock.ManualClock()
     rows: list[tuple[float, int, int, int, int, int, int]] = []
+    worker_rows: list[int] = []
     step_pct = max(horizon_s / 100.0, auto.polling_interval_s)
     marks = {"next": 0.0}
 
     def tick(now: float) -> None:
         vclock.set(now)
         readings = signals.evaluate_all(sigs, store, now, prec.resources)
-        state = loop.ClusterState(current=sim.target, replicas=sim.replica_infos(), nodes=sim.node_infos())
+        state = loop.ClusterState(
+            current=sim.target,
+            replicas=sim.replica_infos(),
+            nodes=sim.node_infos(),
+            workers=sim.worker_infos(now),
+        )
         d = ctrl.step(vclock.now(), state, readings)
         if d.desired != state.current:
             sim.set_target(now, d.desired)
+        for name, n in loop.worker_changes(state, d):
+            sim.set_workers(now, name, n)
+        if sim.worker_control:
+            worker_rows.append(sim.running_workers())
         c = sim.counts()
         rows.append(
             (now, sim.target, c["ready"], c["starting"], c["pending"], c["nodes"], c["nodes_provisioning"])
@@ -128,6 +139,7 @@ def simulate(
         t=np.asarray(cols[0], dtype=np.float64),
         **{k: np.asarray(cols[i + 1], dtype=np.int64)
            for i, k in enumerate(("desired", "ready", "starting", "pending", "nodes", "nodes_provisioning"))},
+        workers=np.asarray(worker_rows, dtype=np.int64) if sim.worker_control else None,
     )  # fmt: skip
     nodes = tuple({"name": n.name, **n.timeline} for n in (*sim.pool.gone, *sim.pool.nodes.values()))
     return outcomes.Run(

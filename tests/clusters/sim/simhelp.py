@@ -47,3 +47,15 @@ def surge_recipe(max_replicas: int = 6, **over: Any) -> recipe.Recipe:
     """The tiny engine on 1-GPU nodes that come up in about a minute: a short, fast surge test."""
     auto = {"min_replicas": 1, "max_replicas": max_replicas}
     return sim_recipe(node_pool=FAST_NODES, autoscaling=auto, slo={"ttft_s": 2.0, "e2e_s": 20.0}, **over)
+
+
+def classic_recipe(max_workers: int = 4, **over: Any) -> recipe.Recipe:
+    """One replica of a classic model (12 ms a request on one worker: ~80 req/s) with 1..max workers."""
+    workers = {"min_workers": 1, "max_workers": max_workers, "target_queue_per_worker": 2}
+    return sim_recipe(
+        service={"preset": "resnet50-t4"},
+        workers=workers | over.pop("workers", {}),
+        autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []},
+        slo={"ttft_s": 0.5, "e2e_s": 0.5},
+        **over,
+    )

@@ -1,9 +1,11 @@
 """The simulated cluster: nodes, replicas, the router and requests, driven by the event loop.
 
 `set_target(now, n)` is the scale subresource (what a decision applies); `replica_infos()` and
-`node_infos()` are what the controller observes. Requests arrive from a workload, wait in the
-gateway's buffer while no replica is ready, run on a replica's engine and end served, dropped or
-timed out. Nothing here knows about policies: the runtime wires the controller in.
+`node_infos()` are what the controller observes; for a classic model with a recipe `workers`
+section, `worker_infos()` and `set_workers()` are the workers inside each replica. Requests arrive
+from a workload, wait in the gateway's buffer while no replica is ready, run on a replica's engine
+and end served, dropped or timed out. Nothing here knows about policies: the runtime wires the
+controller in.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from swell import recipe
 from swell.clusters.sim import emit, events, nodes, outcomes, replicas, router
 from swell.core import snapshot, windows
+from swell.core.policies import workers
 from swell.workload import arrivals
 
 GRACE_PERIOD_S = 30.0  # Kubernetes terminationGracePeriodSeconds default
@@ -52,6 +55,7 @@ class Cluster:
         self._count = 0
         self._max_tokens = replicas.make_engine(self.kind, self.preset, loop.rng).max_tokens()
         self._prov = rec.node_pool.provisioning
+        self.worker_control = self.kind == "fixed" and rec.workers is not None
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -222,6 +226,8 @@ class Cluster:
         rep.state = "ready"
         rep.timeline["ready"] = now
         rep.engine = replicas.make_engine(self.kind, self.preset, self.loop.rng)
+        if isinstance(rep.engine, replicas.FixedEngine):
+            rep.workers = rep.engine.workers
         rep.busy_mark = (now, 0.0)
         self.router.add(rep)
         self._flush(now)
@@ -262,6 +268,48 @@ class Cluster:
         if rep.engine is not None:
             self.emitter.forget(rep)
         self._schedule(now)
+
+    # ---- workers inside replicas (classic models) ------------------------------------------------
+
+    def set_workers(self, now: float, name: str, n: int) -> None:
+        """Resize a ready replica's workers: fewer at once (a busy worker finishes its request),
+        more after `workers.worker_start_s` (a worker process starts and loads the model)."""
+        rep = self.replicas.get(name)
+        if rep is None or rep.state != "ready" or not isinstance(rep.engine, replicas.FixedEngine):
+            return
+        rep.workers = n
+        if n < rep.engine.workers:
+            rep.engine.set_workers(now, n)
+            self._sync(rep, now)
+        elif n > rep.engine.workers:
+            assert self.rec.workers is not None
+            self.loop.at(now + self.rec.workers.worker_start_s, events.REPLICA, self._workers_up, (rep, n))
+
+    def _workers_up(self, now: float, data: tuple[replicas.SimReplica, int]) -> None:
+        rep, n = data
+        n = min(n, rep.workers)  # a later, smaller decision wins over a start still under way
+        if rep.state == "ready" and isinstance(rep.engine, replicas.FixedEngine) and n > rep.engine.workers:
+            rep.engine.set_workers(now, n)
+            self._sync(rep, now)
+
+    def worker_infos(self, now: float) -> tuple[workers.Observed, ...] | None:
+        """Each ready replica's set worker count and its queue now; None without worker control."""
+        if not self.worker_control:
+            return None
+        out = []
+        for rep in self.replicas.values():
+            if rep.state == "ready" and isinstance(rep.engine, replicas.FixedEngine):
+                self._sync(rep, now)
+                out.append(workers.Observed(replica=rep.name, workers=rep.workers, queue=rep.engine.queue()))
+        return tuple(out)
+
+    def running_workers(self) -> int:
+        """Workers running (started) on the ready replicas of a classic model."""
+        return sum(
+            r.engine.workers
+            for r in self.replicas.values()
+            if r.state == "ready" and isinstance(r.engine, replicas.FixedEngine)
+        )
 
     # ---- nodes ---------------------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class Summary:
 
 class Logged(NamedTuple):
     """One decision as the log keeps it: a fraction of a Decision's memory (a tick every few seconds
-    for weeks adds up), with each signal's (name, value, proposed replicas)."""
+    for weeks adds up), with each signal's (name, value, proposed replicas) and, when the recipe
+    scales workers, the workers per replica (current, desired, reason)."""
 
     t: float
     current: int
@@ -146,14 +147,17 @@ class Logged(NamedTuple):
     bound_by: str
     reason: str
     proposals: tuple[tuple[str, float | None, int | None], ...]
+    workers: tuple[int, int, str] | None = None
 
     @staticmethod
     def of(d: decision.Decision) -> Logged:
         props = tuple((p.signal, p.value, p.replicas) for p in d.proposals)
-        return Logged(d.t, d.current, d.desired, d.bound_by, d.reason, props)
+        w = d.workers
+        return Logged(d.t, d.current, d.desired, d.bound_by, d.reason, props,
+                      None if w is None else (w.current, w.desired, w.reason))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "t": self.t,
             "current": self.current,
             "desired": self.desired,
@@ -162,11 +166,15 @@ class Logged(NamedTuple):
             "bound_by": self.bound_by,
             "reason": self.reason,
         }
+        if self.workers is not None:
+            out["workers"] = dict(zip(("current", "desired", "reason"), self.workers, strict=True))
+        return out
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Timeline:
-    """The cluster sampled at each controller tick."""
+    """The cluster sampled at each controller tick (`workers`: running on ready replicas, when the
+    recipe scales workers of a classic model)."""
 
     t: Floats
     desired: Ints
@@ -175,9 +183,10 @@ class Timeline:
     pending: Ints
     nodes: Ints
     nodes_provisioning: Ints
+    workers: Ints | None = None
 
     def to_json(self) -> dict[str, list[float] | list[int]]:
-        return {k: getattr(self, k).tolist() for k in self.__dataclass_fields__}
+        return {k: v.tolist() for k in self.__dataclass_fields__ if (v := getattr(self, k)) is not None}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

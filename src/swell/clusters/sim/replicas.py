@@ -3,7 +3,8 @@
 A replica is pending until bound to a node, then starting (image pull, model load, readiness
 probe), ready (served by the router), terminating (draining its requests within the grace period)
 and gone. LLM services run `swell.engines.llm` (continuous batching); classic models run
-`swell.engines.fixed` (workers and a service-time distribution). Both sit behind one small API.
+`swell.engines.fixed` (workers and a service-time distribution). Both sit behind one small API;
+a classic model's workers can also be resized (the loop's worker decisions).
 """
 
 from __future__ import annotations
@@ -133,6 +134,18 @@ class FixedEngine:
     def max_tokens(self) -> int:
         return 1 << 62
 
+    @property
+    def workers(self) -> int:
+        return self.service.workers
+
+    def queue(self) -> int:
+        """Requests at the replica, waiting or being served (call after advancing to now)."""
+        s = self.service.state()
+        return s.busy + s.queued
+
+    def set_workers(self, now: float, workers: int) -> None:
+        self.service.set_workers(now, workers)
+
 
 Engine = LlmEngine | FixedEngine
 
@@ -146,7 +159,7 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
         if chosen not in fixed.PRESETS:
             raise _bad_preset(chosen, sorted(fixed.PRESETS))
         preset = fixed.PRESETS[chosen]
-        if rec.workers is not None:  # workers inside a replica: the recipe's floor (no worker scaling here)
+        if rec.workers is not None:  # a replica starts at the floor; the loop's worker decisions resize it
             preset = dataclasses.replace(preset, workers=rec.workers.min_workers)
         return "fixed", preset
     chosen = name or DEFAULT_LLM_PRESET
@@ -201,7 +214,7 @@ class SimReplica:
     """One replica's state, its node, its engine (once started) and the requests it holds."""
 
     __slots__ = ("busy_mark", "created_at", "engine", "index", "live", "name", "node", "series", "state",
-                 "timeline", "wake_seq")  # fmt: skip
+                 "timeline", "wake_seq", "workers")  # fmt: skip
 
     def __init__(self, index: int, now: float) -> None:
         self.index = index
@@ -215,6 +228,7 @@ class SimReplica:
         self.wake_seq = 0
         self.busy_mark = (now, 0.0)  # (t, busy seconds) at the last scrape, for GPU utilisation
         self.series: dict[object, windows.Series] = {}  # its metric series, once scraped
+        self.workers = 0  # the worker count set on a classic model (some may still be starting)
 
     @property
     def outstanding(self) -> int:

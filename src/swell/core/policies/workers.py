@@ -8,30 +8,54 @@ Without a value the count holds (no data is never zero); it moves by at most one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swell import recipe
+from swell.core import decision
 from swell.core.policies import steps
+
+WorkerDecision = decision.WorkerDecision
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkerDecision:
-    desired: int
-    reason: str
+class Observed:
+    """One ready replica's workers as its server reports them."""
+
+    replica: str
+    workers: int  # the count set on it (some may still be starting)
+    queue: float | None  # requests at the replica, waiting or being served; None: unknown
+
+
+def queue_per_replica(observed: Sequence[Observed]) -> float | None:
+    """The average queue over the replicas that report one; None when none does."""
+    known = [o.queue for o in observed if o.queue is not None]
+    return sum(known) / len(known) if known else None
+
+
+def current(observed: Sequence[Observed], last: int) -> int:
+    """The most workers any ready replica runs (a new replica starting at the floor does not pull
+    the count down); `last` when no replica reports."""
+    return max((o.workers for o in observed), default=last)
 
 
 def decide(
     cfg: recipe.Workers, queue_per_replica: float | None, current: int, max_step: int = 2
 ) -> WorkerDecision:
     if queue_per_replica is None:
-        return WorkerDecision(desired=current, reason="queue length has no value: keep the workers")
+        return WorkerDecision(
+            current=current, desired=current, reason="queue length has no value: keep the workers"
+        )
     want = steps.clamp(
         steps.ceil(queue_per_replica / cfg.target_queue_per_worker), cfg.min_workers, cfg.max_workers
     )
-    step = steps.clamp(want, current - max_step, current + max_step)
+    # the rate first, then the bounds: a replica above max_workers comes down to it at once
+    step = steps.clamp(
+        steps.clamp(want, current - max_step, current + max_step), cfg.min_workers, cfg.max_workers
+    )
     why = (
         f"queue {queue_per_replica:.3g} per replica at {cfg.target_queue_per_worker:g} per worker asks {want}"
     )
     if step != want:
         why += f"; moving at most {max_step} per tick"
-    return WorkerDecision(desired=step, reason=why)
+    return WorkerDecision(current=current, desired=step, reason=why)
