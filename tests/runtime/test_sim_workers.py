@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from swell.clusters.sim import report
 from swell.runtime import sim
 from swell.workload import arrivals, spec
 from tests.clusters.sim.simhelp import classic_recipe
@@ -37,3 +38,12 @@ def test_scaling_workers_serves_a_load_one_worker_cannot_with_better_latency() -
     first = out["decisions"][0]["workers"]
     assert first["current"] == 1 and first["desired"] > 1 and "queue" in first["reason"]
     assert np.array_equal(scaled.requests.arrival, single.requests.arrival)
+
+
+def test_the_report_shows_the_workers_and_their_decisions() -> None:
+    a = arrivals.collect(spec.parse(LOAD), seed=0, horizon_s=60.0)
+    run = sim.simulate(classic_recipe(4), a, horizon_s=60.0, seed=0)
+    assert "workers 1 → 3: queue" in report.decisions_html(run)
+    fig = report.policy_figure(run, a.t, None)
+    labels = fig.axes[1].get_legend_handles_labels()[1]
+    assert "workers (all replicas)" in labels and fig.axes[1].get_ylabel() == "replicas, workers"

@@ -1,8 +1,9 @@
 """The comparison as a self-contained HTML page: a table, then per policy four stacked plots.
 
 For each policy, one above the other on a shared time axis: offered load, replicas (desired,
-ready, starting and pending, with the oracle's need), nodes (ready and provisioning), and TTFT
-and end-to-end latency percentiles against the SLO. Then the decisions that changed the count.
+ready, starting and pending, with the oracle's need, and the workers running when the recipe
+scales workers), nodes (ready and provisioning), and TTFT and end-to-end latency percentiles
+against the SLO. Then the decisions that changed the count of replicas or workers.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def policy_figure(
         axes[1].step(
             orc.t / scale, orc.replicas, where="post", label="oracle", color="#8c8c8c", linestyle="--"
         )
-    axes[1].set_ylabel("replicas")
+    if tl.workers is not None:
+        axes[1].step(x, tl.workers, where="post", label="workers (all replicas)", color=plots.PALETTE[6])
+    axes[1].set_ylabel("replicas" if tl.workers is None else "replicas, workers")
     axes[1].legend(fontsize=8, loc="upper left")
     axes[2].step(x, tl.nodes, where="post", label="ready", color=plots.PALETTE[4])
     axes[2].step(x, tl.nodes_provisioning, where="post", label="provisioning", color=plots.PALETTE[5])
@@ -113,11 +116,18 @@ def policy_figure(
     return fig
 
 
+def _worker_change(d: outcomes.Logged) -> str:
+    """'; workers 1 → 3: why' when the decision resized the workers in each replica."""
+    if d.workers is None or d.workers[0] == d.workers[1]:
+        return ""
+    return f"; workers {d.workers[0]} → {d.workers[1]}: {d.workers[2]}"
+
+
 def decisions_html(run: outcomes.Run) -> str:
-    changes = [d for d in run.decisions if d.desired != d.current]
+    changes = [d for d in run.decisions if d.desired != d.current or _worker_change(d)]
     rows = "".join(
         f"<tr><td>{d.t:.0f}</td><td>{d.current} → {d.desired}</td><td>{html_mod.escape(d.bound_by)}</td>"
-        f"<td style='text-align:left'>{html_mod.escape(d.reason)}</td></tr>"
+        f"<td style='text-align:left'>{html_mod.escape(d.reason + _worker_change(d))}</td></tr>"
         for d in changes[:MAX_DECISION_ROWS]
     )
     more = len(changes) - MAX_DECISION_ROWS
