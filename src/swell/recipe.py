@@ -471,6 +471,7 @@ class Workers(Model):
     max_workers: Annotated[int, Field(ge=1)] = 1
     target_queue_per_worker: Annotated[float, Field(gt=0)] = 1.0
     worker_start_s: Seconds = 5.0  # a new worker process starts and loads the model (simulator)
+    scale_down_stabilization_s: Seconds = 30.0  # fewer workers only if no larger ask in this window
 
     @model_validator(mode="after")
     def _order(self) -> Workers:

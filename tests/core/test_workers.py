@@ -32,12 +32,28 @@ CFG = recipe.Workers(min_workers=1, max_workers=4, target_queue_per_worker=2)
     ],
 )
 def test_workers_follow_the_queue(queue: float | None, current: int, want: int) -> None:
-    assert workers.decide(CFG, queue, current).desired == want
+    assert workers.decide(CFG, queue, current)[0].desired == want
 
 
 def test_a_held_decision_says_so_and_keeps_the_current_count() -> None:
-    d = workers.decide(CFG, None, 3)
+    d, recent = workers.decide(CFG, None, 3, now=5.0, recent=((1.0, 2),))
     assert (d.current, d.desired) == (3, 3) and "no value" in d.reason
+    assert recent == ((1.0, 2),)  # nothing asked: nothing remembered
+
+
+def test_fewer_workers_wait_out_the_stabilization_window() -> None:
+    cfg = recipe.Workers(
+        min_workers=1, max_workers=4, target_queue_per_worker=2, scale_down_stabilization_s=30
+    )
+    d, recent = workers.decide(cfg, 8.0, 4, now=0.0)  # asks 4
+    assert d.desired == 4
+    d, recent = workers.decide(cfg, 0.0, 4, now=10.0, recent=recent)  # the queue emptied: asks 1
+    assert d.desired == 4 and "4 asked within the last 30 s" in d.reason
+    d, recent = workers.decide(cfg, 0.0, 4, now=31.0, recent=recent)  # the ask of 4 is 31 s old
+    assert d.desired == 2  # down, at most 2 per tick
+    assert recent == ((10.0, 1), (31.0, 1))
+    up, _ = workers.decide(cfg, 8.0, 1, now=32.0, recent=recent)
+    assert up.desired == 3  # more workers are never held back (only the step limit)
 
 
 def test_the_queue_is_averaged_over_the_replicas_that_report_one() -> None:

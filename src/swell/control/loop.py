@@ -83,6 +83,7 @@ class Controller:
         self.history = history if history is not None else history_mod.History()
         self.signals = signals.required(rec.autoscaling)
         self.workers_desired = rec.workers.min_workers if rec.workers is not None else 0
+        self.workers_recent: workers.Recent = ()
 
     def step(
         self, now: float, cluster: ClusterState, readings: Mapping[str, snapshot.Reading]
@@ -100,7 +101,9 @@ class Controller:
         if cfg is not None and cluster.workers is not None:
             obs = cluster.workers
             running = workers.current(obs, self.workers_desired)
-            w = workers.decide(cfg, workers.queue_per_replica(obs), running)
+            w, self.workers_recent = workers.decide(
+                cfg, workers.queue_per_replica(obs), running, now=now, recent=self.workers_recent
+            )
             self.workers_desired = w.desired
             d = replace(d, workers=w)
         self.history.add(d, snap)
