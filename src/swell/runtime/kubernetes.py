@@ -227,14 +227,13 @@ class Runtime:
             seen.add(key)
             old = self.workers.get(key)
             gen = int(meta.get("generation") or 0)
-            if old is not None and old.spec.generation == gen:
+            if self.known(key, gen):  # scaling it already, or reported invalid already
                 continue
             try:
                 spec = scalingrecipe.parse(obj)
             except errors.RecipeError as exc:
                 self.workers.pop(key, None)
-                if self.invalid.get(key) != gen:
-                    await self._report_invalid(key, gen, obj, exc)
+                await self._report_invalid(key, gen, obj, exc)
                 continue
             self.invalid.pop(key, None)
             previous = obj.get("status") or {}
@@ -310,9 +309,12 @@ class Runtime:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event.get("type") == "DELETED":
             return key in self.workers or key in self.invalid
-        gen = int(meta.get("generation") or 0)
+        return not self.known(key, int(meta.get("generation") or 0))
+
+    def known(self, key: tuple[str, str], gen: int) -> bool:
+        """This generation of the recipe is handled: a worker scales it, or it was reported invalid."""
         w = self.workers.get(key)
-        return not ((w is not None and w.spec.generation == gen) or self.invalid.get(key) == gen)
+        return (w is not None and w.spec.generation == gen) or self.invalid.get(key) == gen
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Sync at once when a recipe is added, changed or deleted. The listing every resync_s

@@ -122,6 +122,30 @@ class KubeApi:
     async def close(self) -> None:
         await self._client.close()  # type: ignore[no-untyped-call]
 
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout_s: float | None = None,
+    ) -> Any:
+        """The raw response (its body not read yet: a watch streams it)."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        m, url, hdrs, data, post = await self._client.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        return await self._client.call_api(
+            m, url, hdrs, data, post, _request_timeout=timeout_s or self._timeout
+        )
+
     async def _call(
         self,
         method: str,
@@ -132,18 +156,9 @@ class KubeApi:
         content_type: str = "application/json",
         missing_ok: bool = False,
     ) -> Obj | None:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
-            m, url, hdrs, data, post = await self._client.param_serialize(
-                method,
-                path,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            resp = await self._client.call_api(m, url, hdrs, data, post, _request_timeout=self._timeout)
-            raw = await resp.read()  # type: ignore[no-untyped-call]
+            resp = await self._send(method, path, query=query, body=body, content_type=content_type)
+            raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError, OSError, client.ApiException) as exc:
             raise errors.KubernetesError(
                 f"{method} {path}: no answer from the API server: {exc}", status=0
@@ -219,13 +234,9 @@ class KubeApi:
         path = f"{RECIPES}{ns}/{scalingrecipe.PLURAL}"
         query = [("watch", "true"), ("timeoutSeconds", str(max(1, round(timeout_s))))]
         try:
-            m, url, hdrs, data, post = await self._client.param_serialize(
-                "GET", path, query_params=query, header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )  # fmt: skip
-            resp = await self._client.call_api(m, url, hdrs, data, post, _request_timeout=timeout_s + 30)
+            resp = await self._send("GET", path, query=query, timeout_s=timeout_s + 30)
             if resp.status >= 400:
-                raw = await resp.read()  # type: ignore[no-untyped-call]
+                raw = await resp.read()
                 raise errors.KubernetesError(
                     f"GET {path}?watch: HTTP {resp.status}: {raw[:200].decode(errors='replace')}",
                     status=resp.status,
