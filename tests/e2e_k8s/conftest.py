@@ -16,7 +16,7 @@ from kubernetes import config
 from tests.e2e_k8s import env, gauges, kubelet, workloads
 from tests.support import prometheus as support_prometheus
 
-SCHEMAS = env.ROOT.parent / "shared" / "schemas"
+SCHEMAS = env.ROOT / "tests" / "fixtures" / "schemas"
 
 
 @pytest.fixture(scope="session")

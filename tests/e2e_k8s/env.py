@@ -27,7 +27,7 @@ T = TypeVar("T")
 def missing() -> str:
     """Why the control plane cannot run here ("" when it can)."""
     if not (SCRIPTS / "up.sh").exists():
-        return f"no control-plane scripts at {SCRIPTS} (set SWELL_K8S_SCRIPTS)"
+        return f"no control-plane scripts at {SCRIPTS} (set SWELL_K8S_SCRIPTS to a copy of shared/k8s)"
     absent = [b for b in BINARIES if not (HOME / "bin" / b).exists()]
     if absent:
         return f"{', '.join(absent)} not built in {HOME}/bin: run {SCRIPTS}/install.sh and build.sh"

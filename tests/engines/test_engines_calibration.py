@@ -16,7 +16,10 @@ CSV = (
 @pytest.fixture(scope="module")
 def rows() -> list[calibration.ProfileRow]:
     if not CSV.exists():
-        pytest.skip(f"calibration data not found at {CSV}")
+        pytest.skip(
+            f"calibration data not found at {CSV}: "
+            "put the shared traces beside the repo (docs/engines.md)"
+        )
     return calibration.load_splitwise(CSV)
 
 

@@ -1,6 +1,6 @@
 """Validating manifests as an API server would: built-in kinds with kubernetes-validate, custom
-resources against the openAPIV3Schema of their CRD (upstream copies in ../shared/schemas, swell's
-own in deploy/), with the fields the server would silently prune reported as errors."""
+resources against the openAPIV3Schema of their CRD (upstream copies vendored in tests/fixtures/schemas,
+swell's own in deploy/), with the fields the server would silently prune reported as errors."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).parents[2]
-SHARED = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "fixtures" / "schemas"
 K8S_VERSION = "1.30.0"  # kubernetes-validate ships 1.25 and later; autoscaling/v2 is GA there
 CRD_FILES = {
-    ("monitoring.coreos.com", "ServiceMonitor"): SHARED / "monitoring.coreos.com_servicemonitors.yaml",
-    ("keda.sh", "ScaledObject"): SHARED / "keda.sh_scaledobjects.yaml",
-    ("autoscaling.alibabacloud.com", "CronHorizontalPodAutoscaler"): SHARED
+    ("monitoring.coreos.com", "ServiceMonitor"): SCHEMAS / "monitoring.coreos.com_servicemonitors.yaml",
+    ("keda.sh", "ScaledObject"): SCHEMAS / "keda.sh_scaledobjects.yaml",
+    ("autoscaling.alibabacloud.com", "CronHorizontalPodAutoscaler"): SCHEMAS
     / "autoscaling.alibabacloud.com_cronhorizontalpodautoscalers.v1.22.yaml",
     ("swell.dev", "ScalingRecipe"): ROOT / "deploy" / "base" / "crd.yaml",
 }

@@ -10,6 +10,10 @@ import pytest
 from swell import errors
 from swell.workload import patterns, rates, servegen, shapes, spec, traces
 
+NO_TRACES = (
+    f"public traces not found in {traces.traces_dir()}: set SWELL_TRACES to a copy of the shared traces"
+    " (docs/loadgen.md, Traces)"
+)
 HAVE_TRACES = (traces.traces_dir() / traces.NAMED["azure-conv"]).is_file()
 
 CASES = {
@@ -42,7 +46,7 @@ def test_each_form_builds_what_it_says(text: str) -> None:
     assert CASES[text](spec.parse(text))
 
 
-@pytest.mark.skipif(not HAVE_TRACES, reason="shared traces not present")
+@pytest.mark.skipif(not HAVE_TRACES, reason=NO_TRACES)
 def test_named_traces_and_servegen() -> None:
     conv = spec.parse("azure-conv:speedup=10,scale=0.5,start=10m")
     assert isinstance(conv, traces.Replay)

@@ -13,9 +13,13 @@ import pytest
 from swell import errors
 from swell.workload import arrivals, servegen, shapes, traces
 
+NO_TRACES = (
+    f"public traces not found in {traces.traces_dir()}: set SWELL_TRACES to a copy of the shared traces"
+    " (docs/loadgen.md, Traces)"
+)
 AZURE_CONV = traces.traces_dir() / traces.NAMED["azure-conv"]
 M_SMALL = traces.traces_dir() / "servegen" / "language" / "m-small"
-needs_traces = pytest.mark.skipif(not AZURE_CONV.is_file(), reason="shared traces not present")
+needs_traces = pytest.mark.skipif(not AZURE_CONV.is_file(), reason=NO_TRACES)
 
 
 def _azure_reference(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +109,7 @@ def test_bad_trace_files_say_what_is_wrong(tmp_path: pathlib.Path, content: str,
     assert info.value.problems[0].path == where
 
 
-@pytest.mark.skipif(not M_SMALL.is_dir(), reason="shared traces not present")
+@pytest.mark.skipif(not M_SMALL.is_dir(), reason=NO_TRACES)
 def test_servegen_windows_keep_their_rate_and_merge_clients() -> None:
     clients = servegen.load(M_SMALL)
     assert len(clients) == 43
