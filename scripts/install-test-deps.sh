@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# System packages the integration tests use: Prometheus (real server), hey and nginx (benchmarks'
-# baselines), kubectl, and the Kubernetes control plane from ../shared/k8s (etcd, apiserver,
-# controller-manager, scheduler, built once and cached). Safe to run again: it skips what is there.
+# System packages the integration tests use: Prometheus (a real server), kubectl, and the
+# Kubernetes control plane from ../shared/k8s (etcd, apiserver, controller-manager, scheduler,
+# built once and cached). Safe to run again: it skips what is there.
 set -euo pipefail
 need=()
-for pair in prometheus:prometheus hey:hey kubectl:kubernetes-client; do
+for pair in prometheus:prometheus kubectl:kubernetes-client; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
