@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from swell import errors, recipe
-from swell.clusters.local import procs
+from swell.clusters.local import engines, procs
 from swell.runtime import local
 
 DEFAULT_RECIPE = "default-recipe.yaml"
@@ -51,7 +51,7 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
     head = Text.assemble(
         (f"{rec.service.name}", "bold"),
         f" ({rec.service.engine}) · policy {rec.autoscaling.policy} · endpoint ",
-        (f"{st.endpoint}/v1", "bold cyan"),
+        (engines.protocol_text(rec.service, st.endpoint), "bold cyan"),
         "\n",
         f"replicas: target {st.target} · ",
         *[(f"{n} {s}  ", STATE_STYLE[s]) for s, n in counts.items() if n or s == "ready"],
@@ -165,7 +165,9 @@ async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir:
     console.print(f"starting {rec.service.name} ({rec.service.engine}) …", highlight=False)
     async with rt:
         console.print(
-            f"serving on [bold cyan]{rt.endpoint}/v1[/] (OpenAI-compatible) · metrics {rt.endpoint}/metrics"
+            f"serving on [bold cyan]{engines.protocol_text(rec.service, rt.endpoint)}[/] · "
+            f"metrics {rt.endpoint}/metrics",
+            highlight=False,
         )
         if rec.autoscaling.metrics.source == "prometheus":
             console.print(

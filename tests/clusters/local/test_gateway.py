@@ -260,10 +260,68 @@ async def test_a_request_every_ready_replica_refused_gets_a_503_at_once(
     try:
         for name in ("dead-1", "dead-2"):
             g.add_backend(name, f"http://127.0.0.1:{engines.free_port()}")  # nothing listens there
-        r = await asyncio.wait_for(session.get(f"{g.url}/v1/models"), 10)
+        r = await asyncio.wait_for(session.post(f"{g.url}/v1/completions", data=b"{}"), 10)
         async with r:
             assert (r.status, r.headers.get("Retry-After")) == (503, "1")
             assert "2 replica(s) refused the connection" in (await r.json())["error"]["message"]
         assert g.stats().buffered == 0
     finally:
         await g.stop()
+
+
+async def test_metadata_is_answered_at_once_without_a_ready_replica_and_is_not_demand(
+    session: aiohttp.ClientSession,
+) -> None:
+    g = gateway.Gateway(port=0, buffer_timeout_s=30.0, protocol="kserve-v1")
+    await g.start()
+    try:
+        async with session.get(f"{g.url}/health") as r:
+            assert r.status == 503 and "no replica is ready" in (await r.json())["reason"]
+        async with session.get(f"{g.url}/v1/models") as r:
+            assert (r.status, await r.json()) == (200, {"models": []})
+        async with session.get(f"{g.url}/v1/models/iris") as r:
+            assert (r.status, await r.json()) == (200, {"name": "iris", "ready": False})
+        assert g.stats().buffered == 0 and g.stats().requests == 0
+        assert g.conc.integral() == 0.0  # no demand: a service at zero stays at zero
+        predict = asyncio.ensure_future(session.post(f"{g.url}/v1/models/iris:predict", data=b"{}"))
+        for _ in range(200):
+            if g.stats().buffered == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert g.stats().buffered == 1  # inference waits for a replica and counts
+        predict.cancel()
+        await asyncio.gather(predict, return_exceptions=True)
+    finally:
+        await g.stop()
+
+
+async def test_the_model_list_comes_from_a_replica_and_is_kept_for_when_none_is_ready(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    async with session.get(f"{gw.url}/v1/models") as r:
+        assert await r.json() == {"object": "list", "data": []}
+    gw.add_backend("a", await backends.start(named("a")))
+    async with session.get(f"{gw.url}/v1/models") as r:
+        first = await r.json()
+        assert first["backend"] == "a" and first["path"] == "/v1/models"
+    gw.remove_backend("a")
+    async with session.get(f"{gw.url}/v1/models") as r:
+        assert r.status == 200 and await r.json() == first
+    assert gw.stats().requests == 0 and gw.conc.integral() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "metadata"),
+    [
+        ("GET", "/health", True),
+        ("GET", "/v1/models", True),
+        ("GET", "/v1/models/iris", True),
+        ("POST", "/v1/models/iris:predict", False),
+        ("GET", "/v1/models/iris:predict", False),
+        ("POST", "/v1/chat/completions", False),
+        ("POST", "/health", False),
+        ("GET", "/v1/models/a/b", False),
+    ],
+)
+def test_what_counts_as_metadata(method: str, path: str, metadata: bool) -> None:
+    assert gateway.is_metadata(method, path) is metadata

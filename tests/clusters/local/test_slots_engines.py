@@ -118,3 +118,19 @@ def test_vllm_without_a_model_is_a_recipe_error() -> None:
 def test_free_port_is_bindable() -> None:
     port = engines.free_port()
     assert 0 < port < 65536
+
+
+@pytest.mark.parametrize(
+    ("service", "says"),
+    [
+        pytest.param({"engine": "llama-cpp"}, "http://h:1/v1 (OpenAI-compatible", id="llama-cpp: OpenAI"),
+        pytest.param(
+            {"engine": "sklearn-iris", "model": "iris"},
+            "http://h:1/v1/models/iris:predict (KServe v1 protocol)",
+            id="sklearn-iris: KServe v1",
+        ),
+        pytest.param({"engine": "command", "command": ["srv"]}, "http://h:1 (HTTP", id="command: as is"),
+    ],
+)
+def test_the_banner_names_the_protocol_really_served(service: dict[str, Any], says: str) -> None:
+    assert engines.protocol_text(rec(service).service, "http://h:1").startswith(says)

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from swell import recipe
+from swell.clusters.local import engines
 from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.core import snapshot
@@ -60,6 +61,7 @@ class LocalCluster(StartStop):
             port=local.port if port is None else port,
             buffer_requests=local.buffer_requests,
             buffer_timeout_s=local.buffer_timeout_s,
+            protocol=engines.protocol(rec.service),
         )
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
 

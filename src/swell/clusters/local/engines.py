@@ -22,6 +22,29 @@ SERVER_MODULES: dict[str, str] = {
     "sklearn-iris": "swell.servers.sklearn_iris",
 }
 PLACEHOLDERS = ("{host}", "{port}", "{gpus}")
+PROTOCOLS: dict[str, str] = {
+    "llama-cpp": "openai",
+    "simulated-llm": "openai",
+    "vllm": "openai",
+    "sklearn-iris": "kserve-v1",
+    "command": "http",
+}
+
+
+def protocol(svc: recipe.Service) -> str:
+    """The API a replica of this engine serves: "openai", "kserve-v1" or "http" (a command's own)."""
+    return PROTOCOLS.get(svc.engine, "http")
+
+
+def protocol_text(svc: recipe.Service, endpoint: str) -> str:
+    """Where to send requests and in which protocol, for the banner of `swell up`."""
+    kind = protocol(svc)
+    if kind == "openai":
+        return f"{endpoint}/v1 (OpenAI-compatible: /v1/chat/completions, /v1/completions)"
+    if kind == "kserve-v1":
+        name = svc.model or svc.name
+        return f"{endpoint}/v1/models/{name}:predict (KServe v1 protocol)"
+    return f"{endpoint} (HTTP, passed to the replicas as is)"
 
 
 @dataclass(frozen=True, kw_only=True)

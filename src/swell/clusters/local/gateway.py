@@ -4,7 +4,10 @@ Least outstanding requests picks the replica; responses stream through chunk by 
 connection failure before any response byte is retried on another replica; once every ready
 replica has refused it, 503 with Retry-After at once. With no ready replica a request waits in a
 bounded buffer until one is ready (Knative's activator), else 503 with Retry-After. `/metrics` is
-the gateway's own (`gateway_metrics`); every other path is proxied.
+the gateway's own (`gateway_metrics`); every other path is proxied. Metadata (`/health`,
+`/v1/models`, KServe's `/v1/models/NAME`) is proxied while a replica is ready and answered by the
+gateway itself while none is; it never waits in the buffer and never counts as demand: only
+inference requests move the concurrency signal or wake a service scaled to zero.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ HOP_BY_HOP = frozenset(
      "transfer-encoding", "upgrade", "host", "content-length", "expect")
 )  # fmt: skip
 RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+HEALTH_PATHS = frozenset(("/health", "/healthz", "/ready", "/readyz", "/livez", "/v1/health", "/version"))
+MODELS_PATH = "/v1/models"
+
+
+def is_metadata(method: str, path: str) -> bool:
+    """A GET/HEAD of health, readiness or model metadata (`/v1/models`, KServe's
+    `/v1/models/NAME`, but not `/v1/models/NAME:predict`): not an inference request."""
+    if method not in ("GET", "HEAD"):
+        return False
+    if path in HEALTH_PATHS or path == MODELS_PATH:
+        return True
+    name = path.removeprefix(MODELS_PATH + "/")
+    return name != path and bool(name) and "/" not in name and ":" not in name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +71,10 @@ class Gateway:
         buffer_timeout_s: float = 60.0,
         connect_timeout_s: float = 5.0,
         max_attempts: int = 4,
+        protocol: str = "openai",
     ) -> None:
         self.host, self.port = host, port
+        self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
         self.buffer_requests = buffer_requests
         self.buffer_timeout_s = buffer_timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -76,6 +94,7 @@ class Gateway:
         )
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._models: bytes | None = None  # the last model list a replica gave (answered while none is ready)
 
     # ------------------------------------------------------------------ Routing (replica manager)
 
@@ -194,7 +213,53 @@ class Gateway:
         headers = {"Retry-After": "1"} if retry_after else None
         return web.json_response({"error": {"message": text, "code": code}}, status=code, headers=headers)
 
+    def _metadata_answer(self, path: str) -> web.Response:
+        """What the gateway says itself about health and models while no replica is ready."""
+        if path == MODELS_PATH:
+            if self._models is not None:
+                return web.Response(body=self._models, content_type="application/json")
+            empty = {"models": []} if self.protocol == "kserve-v1" else {"object": "list", "data": []}
+            return web.json_response(empty)
+        if path.startswith(MODELS_PATH + "/"):  # KServe v1 model readiness
+            return web.json_response({"name": path.removeprefix(MODELS_PATH + "/"), "ready": False})
+        return web.json_response(
+            {"status": "unavailable", "reason": "no replica is ready"},
+            status=503,
+            headers={"Retry-After": "1"},
+        )
+
+    async def _metadata(self, request: web.Request) -> web.StreamResponse:
+        """Health and model metadata: from a ready replica (the model list kept for later), else
+        from the gateway; never buffered, never counted as demand."""
+        choice = self._pick(set())
+        if choice is None:
+            return self._metadata_answer(request.path)
+        name, url = choice
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        assert self._session is not None
+        self._counts[name] = self._counts.get(name, 0) + 1
+        try:
+            async with self._session.request(
+                request.method, url + request.rel_url.raw_path_qs, headers=headers, allow_redirects=False
+            ) as upstream:
+                body = await upstream.read()
+                if request.path == MODELS_PATH and upstream.status == 200 and len(body) < 2**20:
+                    self._models = body
+                out = web.Response(body=body, status=upstream.status)
+                for k, v in upstream.headers.items():
+                    if k.lower() not in HOP_BY_HOP:
+                        out.headers.add(k, v)
+                return out
+        except (aiohttp.ClientError, TimeoutError):
+            return self._metadata_answer(request.path)
+        finally:
+            self._counts[name] -= 1
+            if self._counts[name] == 0 and name not in self._backends:
+                del self._counts[name]
+
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
+        if is_metadata(request.method, request.path):
+            return await self._metadata(request)
         self.requests += 1
         started = time.perf_counter()
         body = await request.read()
