@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -78,12 +79,32 @@ def test_bad_requests_get_openai_errors(sim: Proc) -> None:
     c = client(sim)
     with pytest.raises(openai.NotFoundError):
         c.completions.create(model="other", prompt="x", max_tokens=1)
-    with pytest.raises(openai.BadRequestError, match="max_model_len"):
+    with pytest.raises(openai.BadRequestError, match="'max_tokens' or 'max_completion_tokens' is too large"):
         c.completions.create(model=MODEL, prompt="x", max_tokens=100_000)
     with pytest.raises(openai.BadRequestError, match="messages"):
         c.chat.completions.create(model=MODEL, messages=[], max_tokens=1)
     status, body = sim.post("/v1/completions", None, raw=b"{not json")
     assert status == 400 and "JSON" in body["error"]["message"]
+
+
+def test_a_prompt_longer_than_the_context_gets_vllms_400(sim: Proc) -> None:
+    status, body = sim.post("/v1/completions", {"model": MODEL, "prompt": "x" * 4 * 2100})  # tiny-cpu: 2048
+    assert status == 400
+    assert body == {"error": {
+        "message": "This model's maximum context length is 2048 tokens. However, your request has 2100 input "
+                   "tokens. Please reduce the length of the input messages.",
+        "type": "BadRequestError", "param": None, "code": 400,
+    }}  # fmt: skip
+    status, body = sim.post("/v1/completions", {"model": MODEL, "prompt": "x" * 4 * 2000, "max_tokens": 100})
+    assert status == 400 and "(100 > 2048 - 2000)" in body["error"]["message"]
+
+
+def test_vllm_flags_set_the_served_context() -> None:
+    with server("swell.servers.simulated_llm", "--model", MODEL, "--max-model-len=1024") as p:
+        status, text = p.get("/v1/models")
+        assert status == 200 and json.loads(text)["data"][0]["max_model_len"] == 1024
+        status, body = p.post("/v1/completions", {"model": MODEL, "prompt": "x" * 4 * 1100})
+        assert status == 400 and "maximum context length is 1024 tokens" in body["error"]["message"]
 
 
 def test_metrics_have_vllm_names_and_count_the_load(sim: Proc) -> None:
@@ -154,7 +175,8 @@ def test_sigterm_lets_an_inflight_stream_finish() -> None:
 
 def test_startup_errors_are_one_line_not_a_traceback(sim: Proc) -> None:
     port = sim.url.rsplit(":", 1)[1]  # already taken by the module's server
-    for args, rc in ((["--port", port], 1), (["--port", "0", "--preset", "nope"], 2)):
+    bad = (["--port", port], 1), (["--port", "0", "--preset", "nope"], 2), (["--port", "0", "--max-model-len", "1M"], 2)
+    for args, rc in bad:
         run = subprocess.run([sys.executable, "-m", "swell.servers.simulated_llm", *args],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
         assert run.returncode == rc and run.stderr.startswith("error:") and "Traceback" not in run.stderr

@@ -250,11 +250,12 @@ class Replica:
             k += 1
         return min(k, cap)
 
-    def _step_time(self, prefill_tokens: int) -> float:
+    def _step_time(self, prefill_tokens: int, pairs: int = 0) -> float:
         p = self.preset
         extra = p.decode_per_seq_s * self._n_dec + p.decode_per_context_token_s * self._kv_tokens
         if prefill_tokens:
-            return max(p.prefill_base_s, p.decode_base_s) + p.prefill_per_token_s * prefill_tokens + extra
+            prefill = p.prefill_per_token_s * prefill_tokens + p.prefill_per_token_pair_s * pairs
+            return max(p.prefill_base_s, p.decode_base_s) + prefill + extra
         return p.decode_base_s + extra
 
     def _schedule(self) -> None:
@@ -292,7 +293,9 @@ class Replica:
             budget, prefill = budget - n, prefill + n
         self._chunks = chunks
         if chunks:
-            self._seg_k, self._seg_dt = 1, max(1e-9, self._step_time(prefill))
+            # attention: each chunk token attends to the tokens before it (causal, earlier chunks cached)
+            pairs = sum(n * (s.prefill_total - s.prefill_left) + n * (n + 1) // 2 for s, n in chunks)
+            self._seg_k, self._seg_dt = 1, max(1e-9, self._step_time(prefill, pairs))
         elif self._n_dec:
             while self._heap[0][2].state != _DECODE or self._heap[0][2].finish_step != self._heap[0][0]:
                 heapq.heappop(self._heap)  # stale: preempted or aborted since it was pushed

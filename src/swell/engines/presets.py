@@ -3,13 +3,15 @@
 The 70B/176B timings are least-squares fits of Splitwise's measured profiles (see
 calibration.py; a test refits them from the CSV). The 8B presets are approximations anchored
 on published vLLM measurements and memory-bandwidth rooflines; docs/engines.md cites them.
-KV capacities are derived below from GPU memory, weights and bytes per cached token.
+KV capacities are derived below from GPU memory, weights and bytes per cached token, so the
+vLLM flags that change memory (vllm_flags.py) can derive them again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -27,6 +29,8 @@ class LlmPreset:
     decode_base_s: float  # c in step = c + d·batch (+ e·context tokens)
     decode_per_seq_s: float  # d
     decode_per_context_token_s: float = 0.0  # e: KV reads; 0 where the data cannot separate it
+    # f: attention of a prefill chunk, per (chunk token × token before it); 0 = linear prefill only
+    prefill_per_token_pair_s: float = 0.0
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192  # per-step token budget (chunked prefill)
     max_model_len: int
@@ -34,6 +38,10 @@ class LlmPreset:
     block_size: int = 16
     gpu_memory_mib: int  # per GPU, as nvidia-smi reports it
     gpu_memory_utilization: float = 0.9  # vLLM reserves this fraction up front
+    model_context: int = 0  # the model's own context (max_position_embeddings); 0: max_model_len
+    weights_gb: float = 0.0  # weights of the whole model (GB, 1e9 bytes); 0: memory not modelled
+    kv_bytes_per_token: int = 0  # K and V bytes of one cached token, all layers
+    activation_mib: int = 2048  # per GPU, kept free for activations and CUDA graphs
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -43,12 +51,31 @@ class LlmPreset:
         for f in ("prefill_base_s", "prefill_per_token_s", "decode_base_s", "decode_per_seq_s"):
             if getattr(self, f) < 0:
                 problems.append(f"{f} must be >= 0, got {getattr(self, f)}")
+        if self.prefill_per_token_pair_s < 0 or self.decode_per_context_token_s < 0:
+            problems.append("prefill_per_token_pair_s and decode_per_context_token_s must be >= 0")
         if self.decode_base_s + self.decode_per_seq_s <= 0:
             problems.append("a decode step must take some time")
         if min(self.max_num_seqs, self.max_num_batched_tokens, self.block_size, self.gpus) < 1:
             problems.append("max_num_seqs, max_num_batched_tokens, block_size and gpus must be >= 1")
         if problems:
             raise ValueError(f"preset {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def context_limit(self) -> int:
+        """The longest max_model_len the model itself allows."""
+        return self.model_context or self.max_model_len
+
+    @property
+    def memory_modelled(self) -> bool:
+        return self.weights_gb > 0 and self.kv_bytes_per_token > 0
+
+    def derived_kv_tokens(self) -> int:
+        """KV capacity from this preset's GPUs, memory utilisation, weights and K/V bytes per token."""
+        return kv_capacity_tokens(
+            gpu_mib=self.gpu_memory_mib, gpus=self.gpus, weights_gb=self.weights_gb,
+            kv_bytes_per_token=self.kv_bytes_per_token, activation_mib=self.activation_mib,
+            utilization=self.gpu_memory_utilization,
+        )  # fmt: skip
 
     @property
     def kv_cache_blocks(self) -> int:
@@ -70,15 +97,61 @@ class LlmPreset:
             decode_base_s=self.decode_base_s / speedup,
             decode_per_seq_s=self.decode_per_seq_s / speedup,
             decode_per_context_token_s=self.decode_per_context_token_s / speedup,
+            prefill_per_token_pair_s=self.prefill_per_token_pair_s / speedup,
         )
 
 
 def kv_capacity_tokens(
-    *, gpu_mib: int, gpus: int, weights_gb: float, kv_bytes_per_token: int, activation_mib: int = 2048
+    *,
+    gpu_mib: int,
+    gpus: int,
+    weights_gb: float,
+    kv_bytes_per_token: int,
+    activation_mib: int = 2048,
+    utilization: float = 0.9,
 ) -> int:
-    """Tokens of KV cache left after weights and activations in 90 % of the GPUs' memory."""
-    free_mib = gpus * (gpu_mib * 0.9 - activation_mib) - weights_gb * 1e9 / MIB
-    return int(free_mib * MIB // kv_bytes_per_token)
+    """Tokens of KV cache left after weights and activations in `utilization` of the GPUs' memory
+    (vLLM shards weights and KV heads over the tensor-parallel GPUs); 0 when nothing is left."""
+    free_mib = gpus * (gpu_mib * utilization - activation_mib) - weights_gb * 1e9 / MIB
+    return max(0, int(free_mib * MIB // kv_bytes_per_token))
+
+
+def with_tensor_parallel(p: LlmPreset, gpus: int) -> LlmPreset:
+    """The preset sharded over `gpus` GPUs: memory exactly, timings by Splitwise's measured scaling.
+
+    Going from TP4 to TP8, Splitwise's llama2-70b profiles prefill 1.32× (H100) and 1.55× (A100)
+    faster per token and decode steps within 5 % of each other: prefill terms scale with
+    sqrt(GPUs), the decode step does not, and the KV read per cached token splits over the GPUs."""
+    if gpus < 1:
+        raise ValueError(f"tensor parallel size must be >= 1, got {gpus}")
+    if gpus == p.gpus:
+        return p
+    r = gpus / p.gpus
+    return rederived(
+        p, gpus=gpus, prefill_per_token_s=p.prefill_per_token_s / r**0.5,
+        prefill_per_token_pair_s=p.prefill_per_token_pair_s / r**0.5,
+        decode_per_context_token_s=p.decode_per_context_token_s / r,
+    )  # fmt: skip
+
+
+def rederived(p: LlmPreset, **changes: Any) -> LlmPreset:
+    """`p` with `changes` and its KV capacity derived again from memory; ValueError, worded as vLLM
+    words it when it refuses to start, if the cache cannot hold one sequence of max_model_len."""
+    if not p.memory_modelled:
+        raise ValueError(f"preset {p.name!r} does not model GPU memory (no weights or K/V bytes per token)")
+    gpus = changes.get("gpus", p.gpus)
+    util = changes.get("gpu_memory_utilization", p.gpu_memory_utilization)
+    max_len = changes.get("max_model_len", p.max_model_len)
+    kv = kv_capacity_tokens(gpu_mib=p.gpu_memory_mib, gpus=gpus, weights_gb=p.weights_gb,
+                            kv_bytes_per_token=p.kv_bytes_per_token, activation_mib=p.activation_mib,
+                            utilization=util)  # fmt: skip
+    if kv < max_len:
+        raise ValueError(
+            f"{p.model} on {gpus} × {p.gpu} at gpu_memory_utilization {util:g} leaves KV cache for "
+            f"{kv} tokens, fewer than max_model_len {max_len}: vLLM refuses to start; lower "
+            "--max-model-len, or raise --gpu-memory-utilization or --tensor-parallel-size"
+        )
+    return dataclasses.replace(p, kv_cache_tokens=kv, **changes)
 
 
 _H100, _A100, _A10, _L4 = 81559, 81920, 23028, 23034  # MiB per GPU
@@ -93,7 +166,7 @@ def _fitted(name: str, model: str, gpu: str, gpus: int, mib: int, weights_gb: fl
     return LlmPreset(
         name=name, model=model, gpu=gpu, gpus=gpus,
         prefill_base_s=a, prefill_per_token_s=b, decode_base_s=c, decode_per_seq_s=d,
-        max_model_len=max_len, gpu_memory_mib=mib,
+        max_model_len=max_len, gpu_memory_mib=mib, weights_gb=weights_gb, kv_bytes_per_token=kv,
         kv_cache_tokens=kv_capacity_tokens(gpu_mib=mib, gpus=gpus, weights_gb=weights_gb, kv_bytes_per_token=kv),
         source=_SPLITWISE.format(f"{model} {gpu} TP{gpus}"),
     )  # fmt: skip
@@ -107,10 +180,46 @@ def _approx(name: str, gpu: str, mib: int, a: float, b: float, c: float, d: floa
         # reading each cached token's K and V once per step at ~70 % of peak bandwidth
         decode_per_context_token_s=_LLAMA3_8B_KV / (0.7 * bandwidth_gbs * 1e9),
         max_model_len=8192, max_num_batched_tokens=batched, gpu_memory_mib=mib,
+        weights_gb=16.06, kv_bytes_per_token=_LLAMA3_8B_KV, activation_mib=1536,
         kv_cache_tokens=kv_capacity_tokens(gpu_mib=mib, gpus=1, weights_gb=16.06, kv_bytes_per_token=_LLAMA3_8B_KV,
                                            activation_mib=1536),
         source="approximation: " + source,
     )  # fmt: skip
+
+
+# Llama 3.1 (config.json of meta-llama/Llama-3.1-8B and -70B): 131072 positions; 8B: 32 layers, hidden
+# 4096, 8 KV heads × 128, 8.03 B parameters (16.06 GB bf16); 70B: 80 layers, hidden 8192, 8 KV heads × 128,
+# 70.55 B parameters (141.1 GB) — the layers, widths and FFN of Llama 2 70B, which Splitwise profiled.
+_LLAMA31_CONTEXT = 131072
+# Attention in prefill costs 4·layers·hidden FLOPs per (token, earlier token) pair against 2·params FLOPs per
+# token for the rest; at the same FLOP rate as the fitted per-token prefill b that is b times this ratio.
+_PAIR_8B = 4 * 32 * 4096 / (2 * 8.03e9)
+_PAIR_70B = 4 * 80 * 8192 / (2 * 70.55e9)
+
+
+def _llama31_8b(base: LlmPreset, name: str, gpus: int = 1) -> LlmPreset:
+    """Llama 3.1 8B at its full 128k context: the same-size Llama 3 preset's timings plus prefill
+    attention, sharded over `gpus` GPUs, KV capacity derived again."""
+    p = dataclasses.replace(
+        base, name=name, model="llama-3.1-8b", model_context=_LLAMA31_CONTEXT,
+        prefill_per_token_pair_s=base.prefill_per_token_s * _PAIR_8B,
+        source=f"{base.name} timings ({base.source.removeprefix('approximation: ')}) + prefill attention; "
+               f"Llama-3.1-8B config, 128k context, TP{gpus}; KV capacity derived",
+    )  # fmt: skip
+    return rederived(with_tensor_parallel(p, gpus), max_model_len=_LLAMA31_CONTEXT)
+
+
+def _llama31_70b(base: LlmPreset, name: str, bandwidth_gbs: float) -> LlmPreset:
+    """Llama 3.1 70B at 128k: Splitwise's Llama 2 70B fit (same layers and widths), its weights,
+    prefill attention, and the KV read per cached token split over the GPUs."""
+    p = dataclasses.replace(
+        base, name=name, model="llama-3.1-70b", model_context=_LLAMA31_CONTEXT, weights_gb=141.1,
+        prefill_per_token_pair_s=base.prefill_per_token_s * _PAIR_70B,
+        decode_per_context_token_s=_LLAMA2_70B_KV / (base.gpus * 0.7 * bandwidth_gbs * 1e9),
+        source=f"Splitwise's {base.name} fit for Llama-3.1-70B (same layers and widths) + prefill attention "
+               "and KV reads; 128k context; KV capacity derived",
+    )  # fmt: skip
+    return rederived(p, max_model_len=_LLAMA31_CONTEXT)
 
 
 # fmt: off
@@ -143,6 +252,16 @@ PRESETS: dict[str, LlmPreset] = {
             max_num_seqs=8, max_num_batched_tokens=512, max_model_len=2048, kv_cache_tokens=8192,
             gpu_memory_mib=1024, source="made up: fast and small, for tests and the simulated server",
         ),
+    )
+}
+PRESETS |= {
+    p.name: p
+    for p in (
+        _llama31_8b(PRESETS["llama3-8b-h100"], "llama3.1-8b-128k-h100"),
+        _llama31_8b(PRESETS["llama3-8b-a100"], "llama3.1-8b-128k-a100"),
+        # one A10 holds 16 GB of weights and KV for ~31k tokens: 128k takes two (vLLM refuses one)
+        _llama31_8b(PRESETS["llama3-8b-a10"], "llama3.1-8b-128k-a10-tp2", gpus=2),
+        _llama31_70b(PRESETS["llama2-70b-h100-tp8"], "llama3.1-70b-128k-h100-tp8", 3350),
     )
 }
 # fmt: on

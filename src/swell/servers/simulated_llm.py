@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import socket
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from swell.engines import llm, presets
+from swell.engines import llm, presets, vllm_flags
 from swell.servers import common, openai_api, vllm_metrics
 
 
@@ -126,6 +125,9 @@ class SimulatedLlm:
             return e.response()
         except json.JSONDecodeError as e:
             return openai_api.ApiError(f"request body is not JSON: {e}").response()
+        too_long = context_error(self.preset.max_model_len, parsed.prompt_tokens, parsed.max_tokens)
+        if too_long is not None:
+            return too_long.response()
         rid = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
         try:
             self.replica.submit(
@@ -174,6 +176,22 @@ class SimulatedLlm:
         return resp
 
 
+def context_error(max_model_len: int, prompt_tokens: int, max_tokens: int) -> openai_api.ApiError | None:
+    """vLLM's 400 for a request that does not fit the context, worded as vLLM words it."""
+    if prompt_tokens >= max_model_len:
+        return openai_api.ApiError(
+            f"This model's maximum context length is {max_model_len} tokens. However, your request has "
+            f"{prompt_tokens} input tokens. Please reduce the length of the input messages."
+        )
+    if prompt_tokens + max_tokens > max_model_len:
+        return openai_api.ApiError(
+            f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's maximum "
+            f"context length is {max_model_len} tokens and your request has {prompt_tokens} input tokens "
+            f"({max_tokens} > {max_model_len} - {prompt_tokens})."
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = common.parser("Simulated vLLM replica (OpenAI API, vLLM metrics) driven by swell's engine model.")
     p.add_argument("--model", default="simulated-llm", help="served model name (default simulated-llm)")
@@ -181,14 +199,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--preset", default="tiny-cpu", help=f"engine preset: {', '.join(sorted(presets.PRESETS))}"
     )
     p.add_argument("--time-scale", type=float, default=1.0, help="speed-up: 2 runs the model twice as fast")
-    p.add_argument("--max-num-seqs", type=int, default=None, help="override the preset's max_num_seqs")
+    for flag, what in (
+        (vllm_flags.NUM_SEQS, "sequences in one batch"),
+        (vllm_flags.MODEL_LEN, "context length: prompt + output tokens (e.g. 32768 or 128k)"),
+        (vllm_flags.BATCHED, "token budget of one engine step"),
+        (vllm_flags.MEMORY, "share of GPU memory vLLM takes; the KV capacity follows"),
+    ):
+        p.add_argument(flag, default=None, help=f"as vLLM's: {what} (default: the preset's)")
+    p.add_argument("-tp", vllm_flags.TENSOR_PARALLEL, default=None, help="as vLLM's: GPUs one replica spans")
     p.add_argument("--default-max-tokens", type=int, default=128, help="max_tokens when a request gives none")
     args = p.parse_args(argv)
     common.setup_logging(args.log_level)
     try:
         preset = presets.get(args.preset).scaled(args.time_scale)
-        if args.max_num_seqs is not None:
-            preset = dataclasses.replace(preset, max_num_seqs=args.max_num_seqs)
+        given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in vllm_flags.FLAGS}
+        preset = vllm_flags.apply(preset, {k: v for k, v in given.items() if v is not None})
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -152,3 +152,29 @@ def test_a_classic_model_runs_on_workers_and_reports_cpu() -> None:
     assert (c.requests.arrays().status == outcomes.SERVED).all()
     used = signals.evaluate(cpu, store, 10.0, rec.resources).value
     assert used is not None and 0.0 < used < 100.0
+
+
+@pytest.mark.parametrize(
+    ("preset", "dropped"),
+    [("llama3.1-8b-128k-h100", 0), ("llama3-8b-h100", 3)],
+    ids=["128k preset: nothing dropped", "8k preset: the three prompts past 8192 dropped"],
+)
+def test_a_long_context_trace_fits_a_128k_preset(preset: str, dropped: int) -> None:
+    inputs = [500, 2_000, 6_000, 9_000, 30_000, 100_000]  # a heavy tail up to 100k tokens
+    rec = sim_recipe(
+        service={"engine": "vllm", "preset": preset},
+        autoscaling={"min_replicas": 2, "max_replicas": 2, "signals": []},
+    )
+    loop, c, _ = make(rec)
+    c.start(0.0)
+    batch = arrivals.Arrivals(
+        t=np.arange(len(inputs), dtype=np.float64),
+        input_tokens=np.asarray(inputs, dtype=np.int64),
+        output_tokens=np.full(len(inputs), 200, dtype=np.int64),
+    )
+    c.feed(iter([batch]))
+    loop.run(until=300.0)
+    c.finish(300.0)
+    status = c.requests.arrays().status
+    assert int((status == outcomes.DROPPED).sum()) == dropped
+    assert int((status == outcomes.SERVED).sum()) == len(inputs) - dropped

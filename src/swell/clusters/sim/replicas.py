@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 from swell import errors, recipe
 from swell.clusters.sim import nodes
 from swell.core import snapshot, windows
-from swell.engines import fixed, llm, presets, stats
+from swell.engines import fixed, llm, presets, stats, vllm_flags
 
 State = Literal["pending", "starting", "ready", "terminating", "gone"]
 DEFAULT_LLM_PRESET = "llama3-8b-h100"
@@ -169,21 +169,17 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
 
 
 def _server_flags(preset: presets.LlmPreset, svc: recipe.Service) -> presets.LlmPreset:
-    """The simulated-llm server's own model flags in `service.args` (--time-scale, --max-num-seqs),
-    so the simulator runs the engine the local replica runs for the same recipe."""
-    if svc.engine != "simulated-llm":
+    """The engine flags in `service.args`, so the simulator runs the engine the replica runs: vLLM's
+    (--max-model-len, --max-num-seqs, --max-num-batched-tokens, --gpu-memory-utilization,
+    --tensor-parallel-size) for vllm and simulated-llm, and the simulated server's --time-scale."""
+    if svc.engine not in ("simulated-llm", "vllm"):
         return preset
-    flags: dict[str, str] = {}
-    args = list(svc.args)
-    for i, arg in enumerate(args):
-        key, eq, value = arg.partition("=")
-        if key in ("--time-scale", "--max-num-seqs"):
-            flags[key] = value if eq else (args[i + 1] if i + 1 < len(args) else "")
     try:
-        if "--time-scale" in flags:
-            preset = preset.scaled(float(flags["--time-scale"]))
-        if "--max-num-seqs" in flags:
-            preset = dataclasses.replace(preset, max_num_seqs=int(flags["--max-num-seqs"]))
+        if svc.engine == "simulated-llm":
+            scale = vllm_flags.find(svc.args, ("--time-scale",))
+            if scale:
+                preset = preset.scaled(float(scale["--time-scale"]))
+        preset = vllm_flags.apply(preset, vllm_flags.find(svc.args))
     except ValueError as exc:
         raise errors.RecipeError(
             "recipe", [errors.Problem(path="service.args", value=list(svc.args), rule=str(exc))]
