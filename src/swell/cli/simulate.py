@@ -8,6 +8,7 @@ writes an HTML page with the plots.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors, recipe
-from swell.clusters.sim import cluster, nodes, report, router
+from swell.clusters.sim import cluster, nodes, outcomes, report, router
 from swell.core.policies import presets
 from swell.runtime import sim
 from swell.workload import spec, traces
@@ -52,6 +53,18 @@ def _model_load(value: str) -> tuple[float, ...]:
     return tuple(nodes.load_latencies(path))
 
 
+def _initial(value: str, top: int) -> int | None:
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise _problem("--initial-replicas", value, "a whole number of replicas or 'auto'") from None
+    if not 0 <= n <= top:
+        raise _problem("--initial-replicas", n, f"must be within [0, max_replicas {top}]")
+    return n
+
+
 def _clean(value: object) -> object:
     """JSON without NaN or infinity (they become null): strict parsers reject them."""
     if isinstance(value, float):
@@ -67,38 +80,69 @@ def _pair(a: float | None, b: float | None) -> str:
     return "/".join("—" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.2g}" for v in (a, b))
 
 
+def _cost(run: outcomes.Run) -> str:
+    return f"{run.cost:.3g}" if run.config.node_pool.price_per_gpu_hour > 0 else "—"
+
+
+def _row(run: outcomes.Run, ref: float | None, gpu: bool) -> list[str]:
+    s = run.summary
+    ratio = run.oracle_ratio(ref)
+    peak = int(run.timeline.desired.max()) if len(run.timeline.desired) else 0
+    met = f"{100 * s.attainment:.1f}%" + ("" if run.meets_slo else " ✗")
+    hours = [f"{run.gpu_hours:.3g}"] if gpu else []
+    return [run.policy, met, _pair(s.ttft["p50"], s.ttft["p95"]), _pair(s.e2e["p50"], s.e2e["p95"]),
+            str(s.dropped), str(s.timed_out + s.unfinished), *hours, f"{run.node_hours:.3g}", _cost(run),
+            "miss" if not run.meets_slo else "—" if ratio is None else f"{ratio:.2f}",
+            str(run.scale_events), str(peak)]  # fmt: skip
+
+
 def _table(comp: sim.Comparison) -> Table:
-    """The comparison, narrow enough for a terminal (the report and --json have every column)."""
+    """The comparison, narrow enough for a terminal (the report and --json have every column).
+
+    Policies first, then the baselines (best fixed fleet, max fleet) and the replayed oracle.
+    ×oracle is shown only for a run that met the SLO; a miss is marked ✗."""
+    rec = comp.runs[0].config if comp.runs else None
+    gpu = rec is None or rec.resources.gpus > 0
+    start = "" if comp.initial_replicas is None else f", starting from {comp.initial_replicas} replicas"
     t = Table(
-        title=f"{comp.workload}\n{len(comp.arrivals)} requests over {comp.horizon_s:.0f} s, seed {comp.seed}"
+        title=f"{comp.workload}\n{len(comp.arrivals)} requests over {comp.horizon_s:.0f} s, seed {comp.seed}{start}"
     )
     t.add_column("policy", no_wrap=True)
-    for col in ("SLO", "TTFT p50/95", "e2e p50/95", "drop", "t/o", "GPU-h", "cost", "×oracle", "peak"):
+    cols = ["SLO", "TTFT p50/95", "e2e p50/95", "drop", "t/o", *(["GPU-h"] if gpu else []), "node-h", "cost",
+            "×oracle", "events", "peak"]  # fmt: skip
+    for col in cols:
         t.add_column(col, justify="right")
-    o = comp.oracle
+    ref = comp.oracle_gpu_hours
     for r in comp.runs:
-        s = r.summary
-        ratio = (
-            f"{r.gpu_hours / o.gpu_hours:.2f}" if o is not None and o.reachable and o.gpu_hours > 0 else "—"
-        )
-        peak = int(r.timeline.desired.max()) if len(r.timeline.desired) else 0
-        t.add_row(r.policy, f"{100 * s.attainment:.1f}%", _pair(s.ttft["p50"], s.ttft["p95"]),
-                  _pair(s.e2e["p50"], s.e2e["p95"]), str(s.dropped), str(s.timed_out + s.unfinished),
-                  f"{r.gpu_hours:.3g}", f"{r.cost:.3g}", ratio, str(peak))  # fmt: skip
-    if o is not None and not o.reachable:
-        t.caption = f"latencies in s; SLO {_slo(comp)}: out of reach even one request at a time (no oracle)"
-    elif o is not None:
-        t.caption = (
-            f"latencies in s; SLO {_slo(comp)}; oracle {o.gpu_hours:.3g} GPU-h "
-            f"(one replica meets the SLO up to {o.capacity_rps:.3g} req/s)"
-        )
+        t.add_row(*_row(r, ref, gpu))
+    if comp.baselines:
+        t.add_section()
+        for r in comp.baselines:
+            t.add_row(*_row(r, ref, gpu))
+    o = comp.oracle
+    if o is not None and o.replayed is not None:
+        t.add_section()
+        row = _row(dataclasses.replace(o.replayed, policy="oracle (replayed)"), ref, gpu)
+        if not o.reachable:
+            row[-3] = "—"
+        t.add_row(*row)
+    notes = [f"latencies in s; SLO {_slo(comp)}"]
+    if comp.capacity_rps is not None and comp.capacity_rps > 0 and math.isfinite(comp.capacity_rps):
+        notes.append(f"one replica meets it up to {comp.capacity_rps:.3g} req/s (engine model)")
+    if o is not None:
+        if o.capacity_rps <= 0:
+            notes.append("oracle: out of reach even one request at a time")
+        elif o.note:
+            notes.append(f"oracle: {o.note}")
+    if comp.baselines and not any(r.policy.startswith("best fixed") for r in comp.baselines):
+        notes.append(f"no fixed fleet within max_replicas meets the SLO ({comp.baselines[-1].policy})")
+    notes.extend(f"warning: {w}" for w in comp.warnings)
+    t.caption = "\n".join(notes)
     return t
 
 
 def _slo(comp: sim.Comparison) -> str:
-    slo = comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO
-    parts = [f"TTFT ≤ {slo.ttft_s:g} s" if slo.ttft_s else "", f"e2e ≤ {slo.e2e_s:g} s" if slo.e2e_s else ""]
-    return " and ".join(p for p in parts if p) + f" for {slo.percentile:g} %"
+    return sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
 
 
 def simulate(
@@ -125,8 +169,9 @@ def simulate(
     ] = "fixed",
     timeout: Annotated[float, typer.Option(help="Client timeout per request, seconds.")] = 600.0,
     initial_replicas: Annotated[
-        int | None, typer.Option(help="Replicas ready at the start (default: min_replicas, at least 1).")
-    ] = None,
+        str,
+        typer.Option(help="Replicas ready at the start: a number, or 'auto' (what the first minute needs)."),
+    ] = "auto",
     oracle: Annotated[bool, typer.Option(help="Compute the oracle's lower bound on GPU-hours.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -140,12 +185,7 @@ def simulate(
         _positive("--timeout", timeout)
         if seed < 0:
             raise _problem("--seed", seed, "must be >= 0")
-        if initial_replicas is not None and not 0 <= initial_replicas <= rec.autoscaling.max_replicas:
-            raise _problem(
-                "--initial-replicas",
-                initial_replicas,
-                f"must be within [0, max_replicas {rec.autoscaling.max_replicas}]",
-            )
+        start = _initial(initial_replicas, rec.autoscaling.max_replicas)
         if route not in router.KINDS:
             raise _problem("--router", route, f"one of {', '.join(router.KINDS)}")
         policies = [p.strip() for p in compare.split(",") if p.strip()]
@@ -164,7 +204,7 @@ def simulate(
             router=route,  # checked against router.KINDS above
             request_timeout_s=timeout,
             model_load_samples=_model_load(model_load),
-            initial_replicas=initial_replicas,
+            initial_replicas=start,
         )
         with rich_progress.Progress(
             rich_progress.TextColumn("{task.description:>18}"),

@@ -23,6 +23,7 @@ from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop
 from swell.core import signals, windows
 from swell.core.policies import presets
+from swell.runtime import baselines
 from swell.workload import arrivals as arrivals_mod
 from swell.workload import patterns, rates, servegen, traces
 
@@ -30,6 +31,7 @@ DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
 BATCH = 4096
 DEFAULT_OPTIONS = cluster_mod.Options()
 Progress = Callable[[str, float], None]
+Schedule = Callable[[float], int]
 
 
 def slo_of(rec: recipe.Recipe) -> recipe.SLO:
@@ -76,12 +78,18 @@ def simulate(
     seed: int = 0,
     options: cluster_mod.Options = DEFAULT_OPTIONS,
     progress: Progress | None = None,
+    schedule: Schedule | None = None,
+    label: str | None = None,
 ) -> outcomes.Run:
-    """Run one policy over `arrivals` until `horizon_s` (then let in-flight requests finish)."""
+    """Run one policy over `arrivals` until `horizon_s` (then let in-flight requests finish).
+
+    With `schedule` (time -> replicas) no policy decides: the cluster is scaled to what the
+    schedule says at each tick (the fixed fleets and the oracle's replay). `label` names the run."""
     started = time.perf_counter()
-    prec = policy_recipe(rec, policy)
+    name = label or policy
+    prec = rec if schedule is not None else policy_recipe(rec, policy)
     auto = prec.autoscaling
-    sigs = signals.required(auto)
+    sigs = signals.required(auto) if schedule is None else []
     scrape_s = auto.metrics.scrape_interval_s
     retention = max([s.window_s for s in sigs] or [60.0]) + 3 * max(scrape_s, auto.polling_interval_s)
     store = windows.Store(retention_s=retention, wanted=signals.metric_names(sigs))
@@ -99,18 +107,24 @@ def simulate(
 
     def tick(now: float) -> None:
         vclock.set(now)
-        readings = signals.evaluate_all(sigs, store, now, prec.resources)
-        state = loop.ClusterState(
-            current=sim.target,
-            replicas=sim.replica_infos(),
-            nodes=sim.node_infos(),
-            workers=sim.worker_infos(now),
-        )
-        d = ctrl.step(vclock.now(), state, readings)
-        if d.desired != state.current:
-            sim.set_target(now, d.desired)
-        for name, n in loop.worker_changes(state, d):
-            sim.set_workers(now, name, n)
+        if schedule is not None:
+            want = schedule(now)
+            if want != sim.target:
+                decisions.append(outcomes.Logged(now, sim.target, want, "schedule", "as scheduled", ()))
+                sim.set_target(now, want)
+        else:
+            readings = signals.evaluate_all(sigs, store, now, prec.resources)
+            state = loop.ClusterState(
+                current=sim.target,
+                replicas=sim.replica_infos(),
+                nodes=sim.node_infos(),
+                workers=sim.worker_infos(now),
+            )
+            d = ctrl.step(vclock.now(), state, readings)
+            if d.desired != state.current:
+                sim.set_target(now, d.desired)
+            for rname, n in loop.worker_changes(state, d):
+                sim.set_workers(now, rname, n)
         if sim.worker_control:
             worker_rows.append(sim.running_workers())
         c = sim.counts()
@@ -119,18 +133,19 @@ def simulate(
         )
         if progress is not None and now >= marks["next"]:
             marks["next"] = now + step_pct
-            progress(policy, min(1.0, now / horizon_s))
+            progress(name, min(1.0, now / horizon_s))
         if now >= horizon_s and sim.requests.in_flight == 0:
             ev.stop()
 
     sim.start(0.0)
     sim.feed(_batches(arrivals))
-    ev.every(0.0, scrape_s, events.SCRAPE, sim.scrape)
+    if schedule is None:  # a schedule reads no metrics
+        ev.every(0.0, scrape_s, events.SCRAPE, sim.scrape)
     ev.every(auto.polling_interval_s, auto.polling_interval_s, events.CONTROL, tick)
     end = ev.run(until=horizon_s + options.request_timeout_s)
     sim.finish(end)
     if progress is not None:
-        progress(policy, 1.0)
+        progress(name, 1.0)
     gpu_hours = sim.pool.gpu_seconds(0.0, horizon_s) / 3600.0
     req = sim.requests.arrays()
     slo = slo_of(prec)
@@ -143,7 +158,7 @@ def simulate(
     )  # fmt: skip
     nodes = tuple({"name": n.name, **n.timeline} for n in (*sim.pool.gone, *sim.pool.nodes.values()))
     return outcomes.Run(
-        policy=policy,
+        policy=name,
         config=prec,
         slo=slo,
         horizon_s=horizon_s,
@@ -162,24 +177,45 @@ def simulate(
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Comparison:
+    """Policies, baselines (best fixed fleet, max fleet) and the replayed oracle on one set of arrivals."""
+
     runs: tuple[outcomes.Run, ...]
     oracle: oracle.Oracle | None
     arrivals: arrivals_mod.Arrivals
     horizon_s: float
     workload: str
     seed: int
+    baselines: tuple[outcomes.Run, ...] = ()
+    initial_replicas: int | None = None
+    capacity_rps: float | None = None
+    warnings: tuple[str, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def oracle_gpu_hours(self) -> float | None:
+        o = self.oracle
+        return o.gpu_hours if o is not None and o.reachable else None
 
     def to_json(self) -> dict[str, object]:
         o = self.oracle
+        ref = self.oracle_gpu_hours
+        orc: dict[str, object] | None = None
+        if o is not None:
+            orc = o.to_json()
+            if o.replayed is not None:
+                orc["replay"] = {k: v for k, v in o.replayed.to_json(ref).items() if k != "decisions"}
         return {
             "workload": self.workload,
             "seed": self.seed,
             "horizon_s": self.horizon_s,
             "requests": len(self.arrivals),
-            "oracle": o.to_json() if o is not None else None,
-            "policies": [r.to_json(o.gpu_hours if o is not None else None) for r in self.runs],
-        }
+            "initial_replicas": self.initial_replicas,
+            "capacity_rps": self.capacity_rps,
+            "warnings": list(self.warnings),
+            "oracle": orc,
+            "policies": [r.to_json(ref) for r in self.runs],
+            "baselines": [r.to_json(ref) for r in self.baselines],
+        } | self.extra
 
 
 def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> float:
@@ -238,6 +274,20 @@ def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> ar
     )  # fmt: skip
 
 
+def first_minute_need(
+    rec: recipe.Recipe, arr: arrivals_mod.Arrivals, horizon_s: float, capacity_rps: float
+) -> int:
+    """The fleet the first minute of the arrivals needs (whole nodes, within the recipe's bounds)."""
+    auto = rec.autoscaling
+    floor = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+    if capacity_rps <= 0:
+        return floor
+    cap = capacity_rps if math.isfinite(capacity_rps) else 1e9
+    o = oracle.compute(arr.t, horizon_s, cap, rec.node_pool, rec.resources.gpus,
+                       min_replicas=floor, max_replicas=auto.max_replicas)  # fmt: skip
+    return int(o.replicas[0])
+
+
 def compare(
     rec: recipe.Recipe,
     workload: arrivals_mod.Workload,
@@ -247,22 +297,60 @@ def compare(
     duration_s: float | None = None,
     options: cluster_mod.Options = DEFAULT_OPTIONS,
     with_oracle: bool = True,
+    with_baselines: bool = True,
     progress: Progress | None = None,
 ) -> Comparison:
-    """Every policy on the same arrivals (drawn once from the seed), and the oracle."""
+    """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
+    fleet and the replayed oracle, all from the same starting fleet.
+
+    `options.initial_replicas` None means auto: what the first minute of the arrivals needs."""
     for name in policies:
         policy_recipe(rec, name)  # fail on a bad name before any work
     horizon = horizon_of(workload, duration_s)
     arr = arrivals_mod.collect(workload, seed=seed, horizon_s=horizon)
-    orc = None
-    if with_oracle:
-        if progress is not None:
-            progress("oracle", 0.0)
-        orc = oracle.for_workload(rec, slo_of(rec), arr.t, arr.input_tokens, arr.output_tokens, horizon, seed)
+    slo = slo_of(rec)
+    if progress is not None:
+        progress("capacity", 0.0)
+    cap = oracle.capacity_for(rec, slo, arr.input_tokens, arr.output_tokens, seed)
+    auto_start = first_minute_need(rec, arr, horizon, cap)
+    warnings: list[str] = []
+    start = options.initial_replicas
+    if start is None:
+        start = auto_start
+    elif start < auto_start:
+        warnings.append(
+            f"the trace starts hot: its first minute needs {auto_start} replicas, the fleet starts with {start}"
+        )
+    if cap <= 0:
+        warnings.append(f"one replica cannot meet the SLO ({slo_text(slo)}) even one request at a time")
+    opts = dataclasses.replace(options, initial_replicas=start)
     runs = tuple(
-        simulate(rec, arr, horizon_s=horizon, policy=p, seed=seed, options=options, progress=progress)
+        simulate(rec, arr, horizon_s=horizon, policy=p, seed=seed, options=opts, progress=progress)
         for p in policies
     )
+    fixed = None
+    if with_baselines:
+        fixed = baselines.search_fixed(simulate, rec, arr, horizon, seed=seed, options=opts, progress=progress)
+    orc = None
+    if with_oracle:
+        orc = baselines.search_oracle(
+            simulate, rec, arr, horizon, cap, seed=seed, options=opts, fixed=fixed, progress=progress
+        )
     return Comparison(
-        runs=runs, oracle=orc, arrivals=arr, horizon_s=horizon, workload=workload.description, seed=seed
+        runs=runs,
+        oracle=orc,
+        arrivals=arr,
+        horizon_s=horizon,
+        workload=workload.description,
+        seed=seed,
+        baselines=() if fixed is None else fixed.runs,
+        initial_replicas=start,
+        capacity_rps=cap,
+        warnings=tuple(warnings),
     )
+
+
+def slo_text(slo: recipe.SLO) -> str:
+    """'TTFT ≤ 2 s and e2e ≤ 30 s for 95 %'."""
+    parts = [f"TTFT ≤ {slo.ttft_s:g} s" if slo.ttft_s else "", f"e2e ≤ {slo.e2e_s:g} s" if slo.e2e_s else ""]
+    return " and ".join(p for p in parts if p) + f" for {slo.percentile:g} %"

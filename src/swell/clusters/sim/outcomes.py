@@ -208,6 +208,26 @@ class Run:
     node_timelines: tuple[dict[str, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def meets_slo(self) -> bool:
+        """The share of all requests within the SLO's targets reached its percentile."""
+        return self.summary.attainment >= self.slo.percentile / 100.0 - 1e-12
+
+    @property
+    def node_hours(self) -> float:
+        return self.gpu_hours / self.config.node_pool.gpus
+
+    @property
+    def scale_events(self) -> int:
+        """Times the desired replica count changed (the oracle's and fixed fleets' schedule included)."""
+        return sum(1 for d in self.decisions if d.desired != d.current)
+
+    def oracle_ratio(self, oracle_gpu_hours: float | None) -> float | None:
+        """GPU-hours over the oracle's, only for a run that met its SLO (a miss has no ratio)."""
+        if not self.meets_slo or not oracle_gpu_hours or not math.isfinite(oracle_gpu_hours):
+            return None
+        return self.gpu_hours / oracle_gpu_hours
+
     def to_json(self, oracle_gpu_hours: float | None = None) -> dict[str, Any]:
         s = self.summary
         return {
@@ -222,11 +242,12 @@ class Run:
             "slo_attainment": s.attainment,
             "ttft_s": s.ttft,
             "e2e_s": s.e2e,
+            "meets_slo": self.meets_slo,
             "gpu_hours": self.gpu_hours,
+            "node_hours": self.node_hours,
             "cost": self.cost,
-            "oracle_ratio": self.gpu_hours / oracle_gpu_hours
-            if oracle_gpu_hours and math.isfinite(oracle_gpu_hours)
-            else None,
+            "scale_events": self.scale_events,
+            "oracle_ratio": self.oracle_ratio(oracle_gpu_hours),
             "wall_s": self.wall_s,
             "events": self.events,
             "timeline": self.timeline.to_json(),
