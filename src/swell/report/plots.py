@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from matplotlib import figure as mpl_figure
+from matplotlib.axes import Axes
 
 Floats = npt.NDArray[np.float64]
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -30,6 +31,7 @@ class Series:
     style: Literal["line", "step", "scatter", "area"] = "line"
     axis: Literal["left", "right"] = "left"
     color: str | None = None
+    linestyle: str = "-"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,20 +62,11 @@ def time_series(
     left = fig.add_subplot()
     right = left.twinx() if any(s.axis == "right" for s in series) else None
     for i, s in enumerate(series):
-        ax = right if (s.axis == "right" and right is not None) else left
-        t, y = np.asarray(s.t, dtype=np.float64), np.asarray(s.y, dtype=np.float64)
-        color = s.color or PALETTE[i % len(PALETTE)]
-        if s.style == "step":
-            ax.step(t, y, where="post", label=s.label, color=color)
-        elif s.style == "scatter":
-            ax.scatter(
-                t, y, s=6, alpha=0.45 if len(t) < 5000 else 0.25, label=s.label, color=color, linewidths=0
-            )
-        elif s.style == "area":
-            ax.fill_between(t, y, step="post", alpha=0.3, label=s.label, color=color)
-        else:
-            # Small markers: an interval with data between two without still shows.
-            ax.plot(t, y, label=s.label, color=color, linewidth=1.3, marker=".", markersize=3)
+        draw(
+            right if (s.axis == "right" and right is not None) else left,
+            s,
+            s.color or PALETTE[i % len(PALETTE)],
+        )
     for m in markers:
         left.axvline(m.t, color="#8a92a3", linestyle="--", linewidth=0.8)
         left.annotate(
@@ -114,6 +107,22 @@ def time_series(
             frameon=False,
         )
     return fig
+
+
+def draw(ax: Axes, s: Series, color: str) -> None:
+    """One series on `ax` in its style."""
+    t, y = np.asarray(s.t, dtype=np.float64), np.asarray(s.y, dtype=np.float64)
+    if s.style == "step":
+        ax.step(t, y, where="post", label=s.label, color=color, linestyle=s.linestyle)
+    elif s.style == "scatter":
+        ax.scatter(t, y, s=6, alpha=0.45 if len(t) < 5000 else 0.25, label=s.label, color=color, linewidths=0)
+    elif s.style == "area":
+        ax.fill_between(t, y, step="post", alpha=0.3, label=s.label, color=color)
+    else:
+        # Small markers: an interval with data between two without still shows.
+        ax.plot(
+            t, y, label=s.label, color=color, linewidth=1.3, marker=".", markersize=3, linestyle=s.linestyle
+        )
 
 
 def histogram(

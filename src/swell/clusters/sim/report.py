@@ -17,7 +17,7 @@ from matplotlib import figure as mpl_figure
 
 from swell.clusters.sim import oracle as oracle_mod
 from swell.clusters.sim import outcomes
-from swell.report import html, plots
+from swell.report import html, plots, stacked
 
 MAX_DECISION_ROWS = 300
 
@@ -64,56 +64,73 @@ def _width(horizon_s: float) -> float:
 def policy_figure(
     run: outcomes.Run, arrival_t: outcomes.Floats, orc: oracle_mod.Oracle | None
 ) -> mpl_figure.Figure:
-    """Offered load, replicas, nodes and latency percentiles, one above the other."""
-    fig = mpl_figure.Figure(figsize=(10.0, 9.0), layout="constrained")
-    axes = fig.subplots(4, 1, sharex=True)
+    """Offered load, replicas with scale events, nodes, latency percentiles against the SLO: one
+    above the other on one time axis (`report.stacked`, as the demo draws)."""
     w = _width(run.horizon_s)
     scale, unit = (3600.0, "h") if run.horizon_s > 4 * 3600 else (60.0, "min")
     t0, load = plots.bucketed(arrival_t, width_s=w, stat="rate", end=run.horizon_s)
-    axes[0].plot(t0 / scale, load, color=plots.PALETTE[0], linewidth=1.0)
-    axes[0].set_ylabel("offered req/s")
-    tl = run.timeline
-    x = tl.t / scale
-    axes[1].step(x, tl.desired, where="post", label="desired", color=plots.PALETTE[1])
-    axes[1].step(x, tl.ready, where="post", label="ready", color=plots.PALETTE[2])
-    axes[1].step(
-        x, tl.starting + tl.pending, where="post", label="starting + pending", color=plots.PALETTE[3]
+    pal = plots.PALETTE
+    load_panel = stacked.Panel(
+        ylabel="offered req/s", series=(plots.Series(label="", t=t0 / scale, y=load, color=pal[0]),)
     )
-    if orc is not None and orc.reachable:
-        axes[1].step(
-            orc.t / scale, orc.replicas, where="post", label="oracle", color="#8c8c8c", linestyle="--"
-        )
-    if tl.workers is not None:
-        axes[1].step(x, tl.workers, where="post", label="workers (all replicas)", color=plots.PALETTE[6])
-    axes[1].set_ylabel("replicas" if tl.workers is None else "replicas, workers")
-    axes[1].legend(fontsize=8, loc="upper left")
-    axes[2].step(x, tl.nodes, where="post", label="ready", color=plots.PALETTE[4])
-    axes[2].step(x, tl.nodes_provisioning, where="post", label="provisioning", color=plots.PALETTE[5])
-    axes[2].set_ylabel("nodes")
-    axes[2].legend(fontsize=8, loc="upper left")
     req = run.requests
     served = req.status == outcomes.SERVED
+    latency: list[plots.Series] = []
     stats: tuple[tuple[plots.Stat, str], ...] = (("p50", ":"), ("p95", "-"))
-    for values, name, color in ((req.ttft, "TTFT", plots.PALETTE[6]), (req.e2e, "e2e", plots.PALETTE[0])):
+    for values, name, color in ((req.ttft, "TTFT", pal[6]), (req.e2e, "e2e", pal[0])):
         for stat, style in stats:
             tb, v = plots.bucketed(
                 req.arrival[served], values[served], width_s=w, stat=stat, end=run.horizon_s
             )
-            axes[3].plot(tb / scale, v, linestyle=style, color=color, label=f"{name} {stat}", linewidth=1.0)
-    for target, name in ((run.slo.ttft_s, "TTFT SLO"), (run.slo.e2e_s, "e2e SLO")):
-        if target is not None:
-            axes[3].axhline(target, color="#c44e52", linewidth=0.8, linestyle="--")
-            axes[3].annotate(name, (0.0, target), fontsize=7, color="#c44e52", va="bottom")
-    axes[3].set_yscale("log")
-    axes[3].set_ylabel("latency (s)")
-    axes[3].legend(fontsize=8, loc="upper left", ncol=2)
-    axes[3].set_xlabel(f"time ({unit})")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    for ax in axes[:3]:
-        ax.set_ylim(bottom=0)
-    axes[0].set_title(run.policy, loc="left", fontsize=11)
-    return fig
+            latency.append(
+                plots.Series(label=f"{name} {stat}", t=tb / scale, y=v, color=color, linestyle=style)
+            )
+    slo_lines = tuple(
+        stacked.Line(y=target, label=name)
+        for target, name in ((run.slo.ttft_s, "TTFT SLO"), (run.slo.e2e_s, "e2e SLO"))
+        if target is not None
+    )
+    tl = run.timeline
+    x = tl.t / scale
+    reps = [
+        plots.Series(label="desired", t=x, y=tl.desired, style="step", color=pal[1]),
+        plots.Series(label="ready", t=x, y=tl.ready, style="step", color=pal[2]),
+        plots.Series(label="starting + pending", t=x, y=tl.starting + tl.pending, style="step", color=pal[3]),
+    ]
+    if orc is not None and orc.reachable:
+        reps.append(
+            plots.Series(
+                label="oracle", t=orc.t / scale, y=orc.replicas, style="step", color="#8c8c8c", linestyle="--"
+            )
+        )
+    if tl.workers is not None:
+        reps.append(
+            plots.Series(label="workers (all replicas)", t=x, y=tl.workers, style="step", color=pal[6])
+        )
+    events = tuple(
+        stacked.Event(t=d.t / scale, before=d.current, after=d.desired, label=d.bound_by)
+        for d in run.decisions
+        if d.desired != d.current
+    )
+    nodes = (
+        plots.Series(label="ready", t=x, y=tl.nodes, style="step", color=pal[4]),
+        plots.Series(label="provisioning", t=x, y=tl.nodes_provisioning, style="step", color=pal[5]),
+    )
+    return stacked.figure(
+        [
+            load_panel,
+            stacked.Panel(
+                ylabel="replicas" if tl.workers is None else "replicas, workers",
+                series=tuple(reps),
+                events=events,
+            ),
+            stacked.Panel(ylabel="nodes", series=nodes, height=0.7),
+            stacked.Panel(ylabel="latency (s)", series=tuple(latency), lines=slo_lines, log=True),
+        ],
+        title=run.policy,
+        subtitle=stacked.slo_text(ttft_s=run.slo.ttft_s, e2e_s=run.slo.e2e_s),
+        xlabel=f"time ({unit})",
+    )
 
 
 def _worker_change(d: outcomes.Logged) -> str:
