@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import pathlib
 
@@ -103,3 +104,55 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_the_grammar_mentions_every_kind() -> None:
     for kind in spec.KINDS:
         assert kind in spec.GRAMMAR
+
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def test_a_bare_path_means_trace(tmp_path: pathlib.Path) -> None:
+    mooncake = FIXTURES / "mooncake_sample.jsonl"
+    for text in (str(mooncake), f"{mooncake},speedup=2"):
+        replay = spec.parse(text)
+        assert isinstance(replay, traces.Replay) and replay.path == mooncake
+    assert spec.parse(f"{mooncake},speedup=2").speedup == 2  # type: ignore[union-attr]
+    upper = tmp_path / "Traces" / "BurstGPT_1.CSV"
+    upper.parent.mkdir()
+    upper.write_bytes((FIXTURES / "burstgpt_sample.csv").read_bytes())
+    assert spec.parse(str(upper)).path == upper  # type: ignore[union-attr]
+
+
+def test_a_missing_path_keeps_its_case_in_the_error() -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        spec.parse("/data/My-Traces/Mooncake_Conversation.jsonl")
+    problem = info.value.problems[0]
+    assert problem.path == "file" and problem.value == "/data/My-Traces/Mooncake_Conversation.jsonl"
+    with pytest.raises(errors.RecipeError) as info:
+        spec.parse("NoSuchKind:rate=1")
+    assert info.value.problems[0].value == "NoSuchKind" and "path to a trace file" in info.value.problems[0].rule
+
+
+def test_a_missing_named_trace_says_where_it_comes_from(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWELL_TRACES", str(tmp_path))
+    for text in ("azure-conv", "long-conv", "azure-code:speedup=2"):
+        with pytest.raises(errors.RecipeError) as info:
+            spec.parse(text)
+        rule = info.value.problems[0].rule
+        assert "github.com/Azure/AzurePublicDataset" in rule and "SWELL_TRACES" in rule, rule
+    with pytest.raises(errors.RecipeError, match=r"github\.com/alibaba/ServeGen"):
+        spec.parse("servegen:m-small")
+
+
+def test_long_conv_is_the_conversation_trace_with_longer_prompts(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conv = tmp_path / traces.NAMED["azure-conv"]
+    conv.parent.mkdir(parents=True)
+    conv.write_bytes(gzip.compress(b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"))
+    monkeypatch.setenv("SWELL_TRACES", str(tmp_path))
+    long = spec.parse("long-conv:speedup=10")
+    assert isinstance(long, traces.Replay) and long.path == conv
+    assert (long.input_scale, long.speedup) == (spec.LONG_CONV_INPUT_SCALE, 10)
+    assert spec.parse("azure-conv:input-scale=4").input_scale == 4  # type: ignore[union-attr]
+    assert spec.parse("azure-conv").input_scale == 1  # type: ignore[union-attr]

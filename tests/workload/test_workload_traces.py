@@ -136,3 +136,62 @@ def test_servegen_gaps_have_the_fitted_shape_and_the_window_rate() -> None:
 def test_servegen_missing_directory_is_a_clear_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(errors.RecipeError, match="chunk-"):
         servegen.load(tmp_path)
+
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"  # synthetic rows in the published formats
+
+
+def test_mooncake_jsonl_is_read_natively_in_seconds(tmp_path: pathlib.Path) -> None:
+    plain = FIXTURES / "mooncake_sample.jsonl"
+    gz = tmp_path / "mooncake.jsonl.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, gz):
+        got = traces.load(path)
+        assert got.t.tolist() == [0.0, 0.75, 1.5, 3.0]  # milliseconds -> seconds, sorted
+        assert got.input_tokens.tolist() == [6955, 512, 98000, 20480]
+        assert got.output_tokens.tolist() == [52, 300, 12, 7]
+
+
+def test_mooncake_times_start_at_the_first_request(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "later.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"timestamp": ms, "input_length": 10, "output_length": 2, "hash_ids": [1]}) + "\n"
+            for ms in (60_000, 61_000)
+        )
+    )
+    assert traces.load(path).t.tolist() == [0.0, 1.0]
+
+
+def test_burstgpt_csv_is_read_natively() -> None:
+    got = traces.load(FIXTURES / "burstgpt_sample.csv")
+    assert got.t.tolist() == [0.0, 7.5, 40.0]  # seconds since the first request
+    assert got.input_tokens.tolist() == [472, 300, 1087]
+    assert got.output_tokens.tolist() == [18, 250, 0]  # a failed request keeps its zero
+
+
+def test_input_scale_lengthens_prompts_only() -> None:
+    path = FIXTURES / "burstgpt_sample.csv"
+    got = arrivals.collect(traces.Replay(path=path, input_scale=8), horizon_s=100)
+    assert got.input_tokens.tolist() == [472 * 8, 300 * 8, 1087 * 8]
+    assert got.output_tokens.tolist() == [18, 250, 0] and got.t.tolist() == [0.0, 7.5, 40.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "where", "rule"),
+    [
+        ('{"timestamp": 0, "input_length": 5, "output_length": 1}\n{"timestamp": "x", "input_length": 5, '
+         '"output_length": 1}\n', "line 2", "timestamp (ms)"),
+        ("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n1,m,many,2,3,x\n", "line 2",
+         "Request tokens"),
+    ],
+    ids=["mooncake bad timestamp", "burstgpt bad tokens"],
+)  # fmt: skip
+def test_bad_rows_of_the_native_formats_name_the_line(
+    tmp_path: pathlib.Path, content: str, where: str, rule: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(errors.RecipeError) as info:
+        traces.load(path)
+    assert info.value.problems[0].path == where and rule in info.value.problems[0].rule

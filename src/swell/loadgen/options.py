@@ -61,7 +61,7 @@ class Plan:
 
 def _trace_spec(trace: str, speedup: float) -> str:
     kind = trace.partition(":")[0].lower()
-    if kind in ("azure-conv", "azure-code", "servegen", "trace"):
+    if kind in ("azure-conv", "azure-code", "long-conv", "servegen", "trace"):
         text = trace
     else:
         text = f"trace:{pathlib.Path(trace)}"

@@ -53,7 +53,14 @@ def load(directory: pathlib.Path) -> tuple[Client, ...]:
     source = f"servegen {directory}"
     files = sorted(directory.glob("chunk-*-trace.csv*")) if directory.is_dir() else []
     if not files:
-        raise _problem(source, "directory", str(directory), "holds no chunk-*-trace.csv(.gz) files")
+        raise _problem(
+            source,
+            "directory",
+            str(directory),
+            "holds no chunk-*-trace.csv(.gz) files; they are data/language/<name>/chunk-*-trace.csv of "
+            "github.com/alibaba/ServeGen (Apache-2.0): copy a directory of them under "
+            "$SWELL_TRACES/servegen/language/, or give its path as servegen:DIR",
+        )
     clients = []
     for file in files:
         opener = gzip.open if file.suffix == ".gz" else open

@@ -1,8 +1,9 @@
 """The one string form of a workload, shared by `swell bench --pattern` and the simulator.
 
 `KIND[:ARG,KEY=VALUE,...]`, e.g. black-friday, poisson:rate=5, gamma:5,burstiness=0.5,
-azure-conv:speedup=10, trace:reqs.csv, servegen:m-small,scale=0.01; GRAMMAR lists every kind and
-key. Bad input raises errors.RecipeError naming each wrong key and why.
+azure-conv:speedup=10, trace:reqs.csv, servegen:m-small,scale=0.01; a bare path to a trace file
+means trace:PATH. GRAMMAR lists every kind and key. Bad input raises errors.RecipeError naming
+each wrong key and why.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ GRAMMAR = """\
   diurnal:mean=5[,amplitude=0.8,period=1d,peak=12h]   day-shaped cosine
   black-friday[:base=2,surge=10,start=2m,ramp=2m,plateau=5m,decay=3m]   steady, ×10 surge, plateau, decay
   closed:users=N[,think=0]               N users in a closed loop
-  azure-conv | azure-code[:speedup=K,scale=X,start=S]   Azure LLM 2023 trace replay
-  trace:PATH[,speedup=K,scale=X,start=S] CSV/JSONL of t,input_tokens,output_tokens (or Azure format)
+  azure-conv | azure-code[:speedup=K,scale=X,start=S,input-scale=F]   Azure LLM 2023 trace replay
+  long-conv[:speedup=K,scale=X,start=S,input-scale=8]   azure-conv with prompts x8 (up to ~112k tokens)
+  trace:PATH[,speedup=K,...] or just PATH  CSV/JSONL: t,input_tokens,output_tokens; Azure; BurstGPT; Mooncake
   servegen[:m-small,speedup=K,scale=X,start=S]  ServeGen per-client windows, clients merged
   any kind: input=MEAN[/STD],output=MEAN[/STD] (token shape); rate kinds: burstiness=B"""
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _RATE_KINDS = ("poisson", "gamma", "constant", "steps", "ramp", "diurnal", "black-friday")
-_TRACE_KEYS = ("speedup", "scale", "start")
+_TRACE_KEYS = ("speedup", "scale", "start", "input-scale")
+_TRACE_SUFFIXES = (".csv", ".jsonl", ".json", ".gz")
+LONG_CONV_INPUT_SCALE = 8.0  # Azure conversation prompts x8: median 8k, p99 33k, max 112k tokens
 _SHAPE_KEYS = ("input", "output")
 
 
@@ -80,6 +84,7 @@ _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
     "surge": (_number, "a multiplier > 0"),
     "speedup": (_number, "a time compression factor > 0"),
     "scale": (_number, "a rate multiplier > 0"),
+    "input-scale": (_number, "a prompt-length multiplier > 0"),
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     "poisson": ("rate",),
@@ -92,6 +97,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "closed": ("users", "think"),
     "azure-conv": _TRACE_KEYS,
     "azure-code": _TRACE_KEYS,
+    "long-conv": _TRACE_KEYS,
     "trace": ("path", *_TRACE_KEYS),
     "servegen": ("name", *_TRACE_KEYS),
 }
@@ -103,11 +109,16 @@ KINDS = tuple(_KEYS)
 def parse(text: str, *, shape: shapes.Shape | None = None) -> Spec:
     """The workload `text` describes. `shape` sets the token shape unless the text has input=/output=."""
     source = f"workload {text!r}"
-    kind, _, rest = text.strip().partition(":")
-    kind = kind.strip().lower()
+    if _is_bare_path(text):
+        text = "trace:" + text.strip()
+    written, _, rest = text.strip().partition(":")
+    kind = written.strip().lower()
     if kind not in _KEYS:
-        rule = "unknown workload kind; one of: " + ", ".join(KINDS)
-        raise errors.RecipeError(source, [errors.Problem(path="kind", value=kind, rule=rule)])
+        rule = (
+            "unknown workload kind; one of: " + ", ".join(KINDS) + ", or a path to a trace file "
+            f"({', '.join(_TRACE_SUFFIXES)})"
+        )
+        raise errors.RecipeError(source, [errors.Problem(path="kind", value=written.strip(), rule=rule)])
     problems: list[errors.Problem] = []
     args = _split(kind, rest, problems)
     values: dict[str, Any] = {}
@@ -128,6 +139,14 @@ def parse(text: str, *, shape: shapes.Shape | None = None) -> Spec:
         except errors.RecipeError as exc:
             problems.extend(exc.problems)
     raise errors.RecipeError(source, problems)
+
+
+def _is_bare_path(text: str) -> bool:
+    """A trace file written without `trace:`: an existing file, or a name ending like a trace."""
+    head = text.strip().split(",")[0].strip()
+    if head.partition(":")[0].strip().lower() in _KEYS:
+        return False
+    return pathlib.Path(head).is_file() or head.lower().endswith(_TRACE_SUFFIXES)
 
 
 def _split(kind: str, rest: str, problems: list[errors.Problem]) -> dict[str, str]:
@@ -216,15 +235,17 @@ def _build(kind: str, v: dict[str, Any], shape: shapes.Shape | None) -> Spec:
         )
     replay = {"speedup": v.get("speedup", 1.0), "scale": v.get("scale", 1.0), "start_s": v.get("start", 0.0)}
     if kind == "servegen":
+        if "input-scale" in v:
+            raise ValueError("input-scale applies to per-request traces, not to ServeGen's rate windows")
         directory = servegen.resolve(v.get("name", "m-small"))
         servegen.load(directory)  # fail now, with the path, rather than mid-run
         return servegen.ServeGenReplay(directory=directory, shape=chosen or shapes.Shape(), **replay)
     if kind == "trace" and "path" not in v:
         raise ValueError("needs a file: trace:PATH")
-    path = pathlib.Path(v["path"]) if kind == "trace" else traces.named_path(kind)
+    named = "azure-conv" if kind == "long-conv" else kind
+    path = pathlib.Path(v["path"]) if kind == "trace" else traces.named_path(named)
     if not path.is_file():
-        hint = "" if kind == "trace" else " (set SWELL_TRACES to the directory of the shared traces)"
-        raise errors.RecipeError(
-            "trace", [errors.Problem(path="file", value=str(path), rule="no such file" + hint)]
-        )
-    return traces.Replay(path=path, shape=chosen, **replay)
+        rule = "no such file" if kind == "trace" else traces.missing_named(named)
+        raise errors.RecipeError("trace", [errors.Problem(path="file", value=str(path), rule=rule)])
+    scale_in = v.get("input-scale", LONG_CONV_INPUT_SCALE if kind == "long-conv" else 1.0)
+    return traces.Replay(path=path, shape=chosen, input_scale=scale_in, **replay)

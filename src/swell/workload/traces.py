@@ -1,13 +1,17 @@
 """Request traces: loading them and replaying them faster, slower, denser or sparser.
 
-Formats: the Azure LLM inference trace 2023 (`TIMESTAMP, ContextTokens, GeneratedTokens`) and a
-plain CSV or JSONL of `t, input_tokens, output_tokens` (seconds), optionally gzip-compressed.
-Replay compresses time by `speedup` (×N faster) and scales the rate by `scale` (thinning below 1,
-copies placed in the gap to the next request above 1) without changing the trace's shape.
+Formats, each plain or gzip-compressed, told apart by their header or first line: the Azure LLM
+inference trace 2023 (`TIMESTAMP, ContextTokens, GeneratedTokens`), BurstGPT's CSV (`Timestamp`
+in seconds, `Request tokens`, `Response tokens`, ...), Mooncake's JSONL (`timestamp` in ms,
+`input_length`, `output_length`, `hash_ids`) and a plain CSV or JSONL of `t, input_tokens,
+output_tokens` (seconds). Replay compresses time by `speedup` (×N faster), scales the rate by
+`scale` (thinning below 1, copies in the gap to the next request above 1) and prompts by
+`input_scale`, without changing the trace's shape.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import gzip
 import io
@@ -28,6 +32,13 @@ NAMED = {
     "azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv.gz",
     "azure-code": "azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz",
 }
+# Where a user gets each named trace (said in the docs and in the error when it is missing).
+ORIGIN = {
+    "azure-conv": "data/AzureLLMInferenceTrace_conv.csv of github.com/Azure/AzurePublicDataset (CC-BY 4.0)",
+    "azure-code": "data/AzureLLMInferenceTrace_code.csv of github.com/Azure/AzurePublicDataset (CC-BY 4.0)",
+}
+_BURSTGPT = ["timestamp", "model", "request tokens", "response tokens"]
+_MOONCAKE = ("timestamp", "input_length", "output_length")
 
 
 def traces_dir() -> pathlib.Path:
@@ -70,11 +81,15 @@ def _load_cached(path: str, mtime_ns: int) -> arrivals.Arrivals:
         return _from_azure(source, body)
     if columns[:3] == ["t", "input_tokens", "output_tokens"]:
         return _from_plain_csv(source, body)
+    if columns[:4] == _BURSTGPT:
+        return _from_burstgpt(source, first, body)
     raise _problem(
         source,
         "header",
         first[:80],
-        "expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (Azure), 't,input_tokens,output_tokens' (CSV) or JSON lines",
+        "expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (Azure), 'Timestamp,Model,Request tokens,"
+        "Response tokens,...' (BurstGPT), 't,input_tokens,output_tokens' (CSV), or JSON lines of "
+        "t/input_tokens/output_tokens or of Mooncake's timestamp/input_length/output_length",
     )
 
 
@@ -103,21 +118,63 @@ def _from_plain_csv(source: str, body: str) -> arrivals.Arrivals:
     return _finish(source, t, inp, out)
 
 
-def _from_jsonl(source: str, body: str) -> arrivals.Arrivals:
+def _from_burstgpt(source: str, header: str, body: str) -> arrivals.Arrivals:
+    """BurstGPT (github.com/HPMLL/BurstGPT): seconds since the trace start, one row a request."""
+    names = [c.strip().lower() for c in next(csv.reader([header]))]
+    at = {name: names.index(name) for name in ("timestamp", "request tokens", "response tokens")}
     t, inp, out = [], [], []
+    for number, row in enumerate(csv.reader(body.splitlines()), start=2):
+        if not row:
+            continue
+        try:
+            t.append(float(row[at["timestamp"]]))
+            inp.append(float(row[at["request tokens"]]))
+            out.append(float(row[at["response tokens"]]))
+        except (ValueError, IndexError) as exc:
+            raise _problem(
+                source,
+                f"line {number}",
+                ",".join(row)[:80],
+                "needs numbers Timestamp, Request tokens, Response tokens",
+            ) from exc
+    return _finish(source, _from_first(t), np.array(inp), np.array(out))
+
+
+def _from_jsonl(source: str, body: str) -> arrivals.Arrivals:
+    """Plain JSON lines (t in seconds) or Mooncake's (github.com/kvcache-ai/Mooncake, FAST'25):
+    `timestamp` in milliseconds, `input_length`, `output_length`; `hash_ids` (its prefix-cache
+    blocks) are not used, since the engine model has no prefix cache."""
+    t, inp, out = [], [], []
+    mooncake = False
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            t.append(float(row["t"]))
-            inp.append(float(row["input_tokens"]))
-            out.append(float(row["output_tokens"]))
+            if number == 1:
+                mooncake = isinstance(row, dict) and all(k in row for k in _MOONCAKE)
+            if mooncake:
+                t.append(float(row["timestamp"]) / 1000.0)
+                inp.append(float(row["input_length"]))
+                out.append(float(row["output_length"]))
+            else:
+                t.append(float(row["t"]))
+                inp.append(float(row["input_tokens"]))
+                out.append(float(row["output_tokens"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise _problem(
-                source, f"line {number}", line[:80], "needs numbers t, input_tokens, output_tokens"
-            ) from exc
-    return _finish(source, np.array(t), np.array(inp), np.array(out))
+            rule = (
+                "needs numbers timestamp (ms), input_length, output_length (Mooncake)"
+                if mooncake
+                else "needs numbers t, input_tokens, output_tokens"
+            )
+            raise _problem(source, f"line {number}", line[:80], rule) from exc
+    return _finish(source, _from_first(t) if mooncake else np.array(t), np.array(inp), np.array(out))
+
+
+def _from_first(t: list[float]) -> np.ndarray:
+    """Seconds since the first request (the published traces start at an arbitrary offset)."""
+    times = np.array(t, dtype=np.float64)
+    return times - times.min() if len(times) and np.isfinite(times).all() else times
 
 
 def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arrivals.Arrivals:
@@ -147,8 +204,18 @@ def load(path: str | os.PathLike[str]) -> arrivals.Arrivals:
 
 
 def named_path(name: str) -> pathlib.Path:
-    """The file of a named public trace (`azure-conv`, `azure-code`)."""
-    return traces_dir() / NAMED[name]
+    """The file of a named public trace (`azure-conv`, `azure-code`): gzipped, else plain."""
+    path = traces_dir() / NAMED[name]
+    plain = path.with_suffix("")
+    return plain if not path.is_file() and plain.is_file() else path
+
+
+def missing_named(name: str) -> str:
+    """Where a named trace's file was looked for, where it comes from and how to get it."""
+    return (
+        f"not found; it is {ORIGIN[name]}: download it to {named_path(name)} (gzipped or plain), "
+        "or point SWELL_TRACES at a directory holding azure_llm_2023/, or replay any copy with trace:PATH"
+    )
 
 
 def check_replay(speedup: float, scale: float, start_s: float) -> None:
@@ -168,10 +235,13 @@ class Replay:
     speedup: float = 1.0
     scale: float = 1.0
     start_s: float = 0.0
+    input_scale: float = 1.0  # prompts × this (a longer-context variant of the same traffic)
     shape: shapes.Shape | None = None  # None: the trace's own lengths
 
     def __post_init__(self) -> None:
         check_replay(self.speedup, self.scale, self.start_s)
+        if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise ValueError(f"input-scale must be a number > 0, got {self.input_scale!r}")
 
     @property
     def description(self) -> str:
@@ -180,6 +250,7 @@ class Replay:
                 f", ×{self.speedup:g} faster" if self.speedup != 1 else "",
                 f", rate ×{self.scale:g}" if self.scale != 1 else "",
                 f", from {self.start_s:g} s" if self.start_s else "",
+                f", prompts ×{self.input_scale:g}" if self.input_scale != 1 else "",
                 f"; {self.shape.description}" if self.shape else "",
             ]
         )
@@ -204,6 +275,9 @@ class Replay:
             batch = _rescale(rng, times, part, next_t, self.scale)
             if self.shape is not None:
                 batch = shapes.attach(batch.t, self.shape, rng)
+            elif self.input_scale != 1:
+                longer = np.maximum(1, np.rint(batch.input_tokens * self.input_scale)).astype(np.int64)
+                batch = arrivals.Arrivals(t=batch.t, input_tokens=longer, output_tokens=batch.output_tokens)
             batch = batch[batch.t < horizon_s]
             if len(batch):
                 yield batch
