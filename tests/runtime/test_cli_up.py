@@ -127,7 +127,8 @@ async def test_demo_runs_a_short_black_friday_and_writes_a_report(tmp_path: Path
     assert await s.finish(90) == 0, s.output
     assert "demo summary" in s.output and "0 failed" in s.output
     page = report.read_text()
-    assert "Replicas and scaling decisions" in page and "<img" in page
+    assert "SLO attainment" in s.output and "scale-ups / downs" in s.output and "machine the limit?" in s.output
+    assert "Every decision that changed the replica count" in page and "<img" in page
 
 
 async def test_up_reports_a_bad_recipe_without_a_traceback(tmp_path: Path, swell: list[Swell]) -> None:
@@ -136,3 +137,16 @@ async def test_up_reports_a_bad_recipe_without_a_traceback(tmp_path: Path, swell
     s = await start(swell, "up", str(bad))
     assert await s.finish() == 1
     assert "command" in s.output and "Traceback" not in s.output
+
+
+async def test_up_stops_with_why_when_the_first_replica_cannot_start(tmp_path: Path, swell: list[Swell]) -> None:
+    """Like sklearn-iris without scikit-learn: the server prints why and exits during start-up."""
+    failing = [sys.executable, "-c", "import sys; sys.exit('error: this server needs scikit-learn')"]
+    bad = tmp_path / "failing.yaml"
+    bad.write_text(yaml.safe_dump({"service": {"name": "iris", "engine": "command", "command": failing},
+                                   "local": {"port": 0}}))  # fmt: skip
+    s = await start(swell, "up", str(bad), "--run-dir", str(tmp_path / "run"))
+    assert await s.finish(60) == 1, s.output
+    assert "iris-1 not ready: exited with code 1 before ready" in s.output  # the live status, not a TTY
+    assert "failed to start 3 times in a row" in s.output and "needs scikit-learn" in s.output
+    assert "Traceback" not in s.output

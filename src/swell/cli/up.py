@@ -30,6 +30,7 @@ from swell.clusters.local import engines, procs
 from swell.runtime import local
 
 DEFAULT_RECIPE = "default-recipe.yaml"
+START_ATTEMPTS = 3  # a replica that fails to start this often, none ever ready: swell up stops
 STATE_STYLE = {"ready": "green", "starting": "yellow", "pending": "magenta", "terminating": "dim"}
 
 
@@ -108,9 +109,12 @@ def status_line(st: local.Status) -> str:
     last = st.last.decision if st.last else None
     sig = ", ".join(f"{k}={_fmt(v.value)}" for k, v in st.signals.items())
     why = f"{last.current}→{last.desired} ({last.bound_by}): {last.reason}" if last else "no decision yet"
+    failing = "".join(
+        f" | {r.name} not ready: {r.last_error}" for r in st.replicas if r.last_error and r.state != "ready"
+    )
     return (
         f"target {st.target} ready {counts['ready']} starting {counts['starting']} "
-        f"pending {counts['pending']} | {sig} | {why}"
+        f"pending {counts['pending']} | {sig} | {why}{failing}"
     )
 
 
@@ -160,7 +164,7 @@ async def show_live(
 
 async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir: Path | None) -> None:
     console = Console()
-    rt = local.LocalRuntime(rec, port=port, policy=policy, run_dir=run_dir)
+    rt = local.LocalRuntime(rec, port=port, policy=policy, run_dir=run_dir, give_up_after=START_ATTEMPTS)
     install_stop_handlers(rt.request_stop)
     console.print(f"starting {rec.service.name} ({rec.service.engine}) …", highlight=False)
     async with rt:

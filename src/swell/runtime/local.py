@@ -93,6 +93,7 @@ class LocalRuntime(cluster_mod.StartStop):
         initial: int | None = None,
         clock: clock_mod.Clock | None = None,
         file_sd: Path | None = None,
+        give_up_after: int | None = None,
     ) -> None:
         self.recipe = rec
         self.clock = clock or clock_mod.SystemClock()
@@ -114,7 +115,9 @@ class LocalRuntime(cluster_mod.StartStop):
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sd_written = ""
-        self.failure: str | None = None  # why a background loop died, if one did
+        self.failure: str | None = None  # why the runtime stopped on its own, if it did
+        # stop once a replica failed to start this many times in a row and none was ever ready
+        self.give_up_after = give_up_after
 
     @property
     def endpoint(self) -> str:
@@ -206,7 +209,18 @@ class LocalRuntime(cluster_mod.StartStop):
             except Exception:  # never let one scrape stop the loop; a failed scrape is "no value"
                 log.exception("metrics scrape failed")
             self._record()
+            self._check_start_failures()
             await asyncio.sleep(max(0.0, interval - (self.clock.now() - started)))
+
+    def _check_start_failures(self) -> None:
+        """A server that cannot start at all stops the runtime with why (`give_up_after`)."""
+        if self.give_up_after is None or self.failure is not None:
+            return
+        why = self.cluster.manager.start_failure(self.give_up_after)
+        if why is not None:
+            self.failure = why
+            log.error("%s", why)
+            self._stop.set()
 
     # ------------------------------------------------------------------ status
 

@@ -187,6 +187,42 @@ async def test_a_server_that_exits_at_start_is_restarted_with_backoff() -> None:
         assert "restarting in" in r.reason
 
 
+SKLEARN_MISSING = (
+    "import sys; print('loading the model', flush=True); "
+    "sys.exit(\"error: the sklearn-iris server needs scikit-learn (pip install 'swell[sklearn]')\")"
+)
+
+
+async def test_a_server_failing_at_start_shows_its_last_log_lines_and_gives_up_after_three() -> None:
+    rec = recipe.parse(
+        {
+            "service": {
+                "name": "iris",
+                "engine": "command",
+                "command": [sys.executable, "-c", SKLEARN_MISSING],
+            },
+            "local": {"port": 0},
+        }
+    )
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: c.manager.replicas()[0].restarts >= 1, "a failed start")
+        r = c.manager.replicas()[0]
+        assert "needs scikit-learn" in r.reason and "needs scikit-learn" in r.last_error
+        assert "loading the model" in r.last_error and "exited with code 1 before ready" in r.last_error
+        assert c.manager.start_failure(3) is None  # once is not yet a verdict
+        await helpers.wait_until(lambda: c.manager.start_failure(3) is not None, "three failed starts")
+        why = c.manager.start_failure(3)
+        assert why is not None and why.startswith("replica iris-1 failed to start 3 times in a row")
+        assert "pip install 'swell[sklearn]'" in why
+
+
+async def test_failed_starts_after_a_replica_was_ready_are_no_reason_to_give_up() -> None:
+    rec = helpers.tiny_recipe()
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        assert c.manager.ever_ready and c.manager.start_failure(1) is None
+
+
 async def test_a_replica_never_ready_is_restarted_after_its_startup_timeout() -> None:
     rec = helpers.tiny_recipe(startup_delay=60, probes={"startup_timeout_s": 1})  # listens only after 60 s
     async with cluster.LocalCluster(rec, initial=1) as c:

@@ -30,6 +30,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_AFTER_S = 60.0  # ready this long: the next crash starts the backoff afresh
 STARTUP_PROBE_S = 0.1  # until first ready, probe this often (a startup probe): traffic sooner
+LOG_LINES = 3  # of a replica's log shown with why it stopped
 
 
 class Routing(Protocol):
@@ -63,6 +64,7 @@ class ReplicaInfo:
     restarts: int
     created_at: float
     ready_at: float | None  # first time ready
+    last_error: str = ""  # why its last process ended, with the last lines of its log
 
 
 class _Replica:
@@ -80,6 +82,8 @@ class _Replica:
         self.streak = 0  # crashes since the last long stretch of readiness
         self.ready_at: float | None = None
         self.ready_since: float | None = None
+        self.failed_starts = 0  # processes in a row that ended before they were ever ready
+        self.last_error = ""
 
 
 class ReplicaManager:
@@ -105,6 +109,7 @@ class ReplicaManager:
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self.ever_ready = False  # has any replica passed readiness since the manager started
 
     # ------------------------------------------------------------------ views
 
@@ -119,6 +124,7 @@ class ReplicaManager:
             restarts=r.restarts,
             created_at=r.created_at,
             ready_at=r.ready_at,
+            last_error=r.last_error,
         )
 
     def replicas(self) -> tuple[ReplicaInfo, ...]:
@@ -144,6 +150,16 @@ class ReplicaManager:
             for r in self._replicas.values()
             if r.spec and r.ready_since is not None and r.state in ("ready", "starting")
         }
+
+    def start_failure(self, times: int) -> str | None:
+        """Why the service cannot start, once a replica failed to start `times` times in a row
+        while no replica has ever been ready (a server that cannot start at all); else None."""
+        if self.ever_ready:
+            return None
+        for r in self._replicas.values():
+            if r.failed_starts >= times:
+                return f"replica {r.name} failed to start {r.failed_starts} times in a row: {r.last_error}"
+        return None
 
     def _event(self, r: _Replica, kind: str, text: str) -> None:
         self.events.append(Event(t=self.now(), replica=r.name, kind=kind, text=text))
@@ -230,13 +246,15 @@ class ReplicaManager:
                 await procs.terminate(r.proc, self.recipe.local.grace_period_s)
             if r.ready_since is not None and self.now() - r.ready_since >= BACKOFF_RESET_AFTER_S:
                 r.streak = 0
+            r.failed_starts = 0 if r.ready_since is not None else r.failed_starts + 1
             r.ready_since = None
             r.restarts += 1
             r.streak += 1
             delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (r.streak - 1))
-            tail = procs.log_tail(log_path, 3).replace("\n", " | ")
+            tail = procs.log_tail(log_path, LOG_LINES).replace("\n", " | ")
+            r.last_error = f"{why}; its log ends: {tail}" if tail else f"{why} (its log {log_path} is empty)"
             r.state = "starting"
-            r.reason = f"restarting in {delay:.1f} s (restart {r.restarts}): {why}"
+            r.reason = f"restarting in {delay:.1f} s (restart {r.restarts}): {r.last_error}"
             self._event(r, "exited", f"{why}; restart in {delay:.1f} s; log: {tail}")
             await asyncio.sleep(delay)
 
@@ -312,6 +330,8 @@ class ReplicaManager:
         if r.state != "starting" or self._replicas.get(r.name) is not r:
             return False
         r.state, r.reason = "ready", ""
+        r.failed_starts = 0
+        self.ever_ready = True
         self.routing.add_backend(r.name, spec.base_url)
         return True
 
