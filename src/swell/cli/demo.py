@@ -1,9 +1,13 @@
-"""`swell demo`: the default stack under a compressed Black Friday, scaling shown live, then a report.
+"""`swell demo`: the default stack under a compressed Black Friday sized to this machine, then a report.
 
-Starts the embedded recipe (SmolLM2 on llama.cpp behind the gateway), drives quiet → a surge of
-`--surge`× within seconds → quiet with the load generator for `--duration` seconds, shows the
-replicas and decisions live, and ends with a summary (requests, errors, latency percentiles,
-replicas over time) and a self-contained HTML report with plots.
+Starts the embedded recipe (SmolLM2 on llama.cpp behind the gateway) with as many replicas and CPU
+slots as the cores this process may use (`os.sched_getaffinity`, at least 2), measures what one
+replica serves, and sizes the load from that: a quiet phase one replica takes easily, a surge
+that needs more than one replica but fits the machine, quiet again long enough to scale back
+down. It shows the replicas and decisions live and ends with a summary (SLO attainment,
+scale-ups and -downs, whether the machine was the limit) and a self-contained HTML report of one
+stacked picture per run. `--compare` runs an HPA on average latency (seed 000's rule) on the
+same load afterwards and shows both.
 """
 
 from __future__ import annotations
@@ -12,19 +16,20 @@ import asyncio
 import contextlib
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from swell import errors, recipe
+from swell.cli import demo_report
 from swell.cli import up as up_cmd
 from swell.loadgen import charts, options, runner, summary
-from swell.report import html, plots
+from swell.report import html, stacked
 from swell.runtime import local
 from swell.workload import patterns, rates, shapes
 
@@ -41,78 +46,87 @@ def black_friday(duration_s: float, base_rps: float, surge: float) -> rates.Blac
     )
 
 
-def _ms(v: float | None) -> str:
-    return "—" if v is None else f"{v * 1000:.0f} ms"
+SHAPE = shapes.Shape(input_mean=48, input_stddev=16, output_mean=24, output_stddev=8, maximum=128)
+QUIET_SHARE = 0.2  # the quiet load: this share of what one replica serves
+PEAK_SHARE = 0.6  # the surge: this share of what all the machine's replicas serve
+CALIBRATION_REQUESTS = 8
+HPA_LATENCY = "swell_gateway_request_duration_seconds"
 
 
-def replicas_section(rt: local.LocalRuntime, t0: float) -> html.Section:
-    line = list(rt.timeline)
-    t = [p.t - t0 for p in line]
-    fig = plots.time_series(
-        "Replicas over time",
-        [
-            plots.Series(label="asked for", t=t, y=[p.target for p in line], style="step"),
-            plots.Series(label="ready", t=t, y=[p.ready for p in line], style="step", color="#55a868"),
-            plots.Series(label="starting", t=t, y=[p.starting for p in line], style="step", color="#dd8452"),
-            plots.Series(label="pending", t=t, y=[p.pending for p in line], style="step", color="#8172b3"),
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; a container's cpuset shows here)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def sized(rec: recipe.Recipe, cpus: int) -> recipe.Recipe:
+    """The recipe with as many replicas (and CPU slots) as the machine has cores for, at least 2 so
+    a surge can need more than one; a GPU recipe is left as written."""
+    if rec.resources.gpus:
+        return rec
+    n = max(2, min(rec.autoscaling.max_replicas, int(cpus // max(1.0, rec.resources.cpu))))
+    data = rec.model_dump(by_alias=True)
+    data["autoscaling"]["max_replicas"] = n
+    data["autoscaling"]["min_replicas"] = min(rec.autoscaling.min_replicas, n)
+    data["local"]["cpu_slots"] = n
+    return recipe.Recipe.model_validate(data)
+
+
+def per_replica_concurrency(rec: recipe.Recipe) -> float:
+    """Requests one replica is meant to hold: the AverageValue target of a concurrency signal, or 1."""
+    for s in rec.autoscaling.signals:
+        if s.target_type == "AverageValue" and s.metric and "concurrency" in s.metric:
+            return float(s.target)
+    return 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadPlan:
+    base_rps: float
+    peak_rps: float
+    capacity_rps: float | None  # what one replica served during calibration (None: not measured)
+
+    @property
+    def surge(self) -> float:
+        return self.peak_rps / self.base_rps
+
+
+def plan_load(
+    capacity_rps: float | None, replicas: int, *, base_rps: float | None, surge: float | None
+) -> LoadPlan:
+    """Quiet load one replica takes easily; a surge that needs more than one replica and fits
+    `replicas` (each then busy for about 60 % of what it serves at its concurrency target, so the
+    concurrency per replica stays below the target). Options given by the user win."""
+    c = capacity_rps if capacity_rps is not None and capacity_rps > 0 else 1.0
+    base = base_rps if base_rps is not None else QUIET_SHARE * c
+    peak = base * surge if surge is not None else max(base * 1.5, PEAK_SHARE * replicas * c)
+    return LoadPlan(base_rps=base, peak_rps=peak, capacity_rps=capacity_rps)
+
+
+def hpa_latency(rec: recipe.Recipe) -> recipe.Recipe:
+    """Seed 000's rule on this machine: an HPA on average latency (rate of the gateway's duration
+    sum over its count, 1 m) with target half the end-to-end SLO, synced every 15 s, scraped
+    every 10 s, the HPA's default behavior (llama.cpp has no latency histogram of its own)."""
+    data = rec.model_dump(by_alias=True)
+    target = (rec.slo.e2e_s or 4.0) / 2
+    data["autoscaling"] = {
+        "min_replicas": rec.autoscaling.min_replicas,
+        "max_replicas": rec.autoscaling.max_replicas,
+        "policy": "hpa",
+        "polling_interval_s": 15.0,
+        "metrics": {"source": "embedded", "scrape_interval_s": 10.0},
+        "signals": [
+            {"name": "avg_latency", "kind": "ratio", "numerator": HPA_LATENCY + "_sum",
+             "denominator": HPA_LATENCY + "_count", "window_s": 60.0, "target": target, "target_type": "Value"},
         ],
-        ylabel="replicas",
-    )
-    changes = [e for e in rt.history if e.decision.changes]
-    table = html.Table(
-        columns=("t (s)", "from", "to", "bound by", "why"),
-        rows=tuple(
-            (
-                round(e.decision.t - t0, 1),
-                e.decision.current,
-                e.decision.desired,
-                e.decision.bound_by,
-                e.decision.reason,
-            )
-            for e in changes
-        ),
-        caption="Every decision that changed the replica count",
-    )
-    return html.Section(title="Replicas and scaling decisions", figures=(fig,), tables=(table,))
+    }  # fmt: skip
+    return recipe.Recipe.model_validate(data)
 
 
-def summary_table(result: runner.Result, rt: local.LocalRuntime) -> Table:
-    s = result.summary
-    step = max(1.0, round(s.duration_s / 30))
-    peak = max((p.ready for p in rt.timeline), default=0)
-    table = Table(title="demo summary", show_header=False)
-    table.add_row("requests", f"{s.sent} sent · {s.ok} ok · {s.failed} failed · {s.cancelled} cancelled")
-    if s.errors:
-        table.add_row("errors", ", ".join(f"{k}: {n}" for k, n in s.errors.items()))
-    for name, st in (("end-to-end", s.e2e), ("time to first token", s.ttft)):
-        table.add_row(name, f"p50 {_ms(st.p50)} · p95 {_ms(st.p95)} · p99 {_ms(st.p99)} · max {_ms(st.max)}")
-    if s.slo_attainment is not None:
-        table.add_row("SLO attainment", f"{100 * s.slo_attainment:.1f} %")
-    ups = sum(1 for e in rt.history if e.decision.desired > e.decision.current)
-    downs = sum(1 for e in rt.history if e.decision.desired < e.decision.current)
-    table.add_row("replicas", f"peak {peak} ready · {ups} scale-ups · {downs} scale-downs")
-    table.add_row(
-        f"ready every {step:g} s", " ".join(str(n) for n in ready_every(rt, result.started_at, step))
-    )
-    return table
-
-
-def ready_every(rt: local.LocalRuntime, t0: float, step: float) -> list[int]:
-    """Ready replicas sampled every `step` seconds from the start of the load (the terminal's plot)."""
-    out: list[int] = []
-    line = list(rt.timeline)
-    t = t0
-    for p in line:
-        while p.t >= t:
-            out.append(p.ready)
-            t += step
-    return out
-
-
-def default_base_rps(rec: recipe.Recipe) -> float:
-    """Quiet load the machine can take: 0.2 req/s per replica that has a core of its own."""
-    cores = os.cpu_count() or 1
-    return 0.2 * max(1, min(rec.autoscaling.max_replicas, cores))
+def _s(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f} s"
 
 
 def _slo(rec: recipe.Recipe) -> summary.Slo | None:
@@ -121,31 +135,117 @@ def _slo(rec: recipe.Recipe) -> summary.Slo | None:
     return summary.Slo(ttft_s=rec.slo.ttft_s, e2e_s=rec.slo.e2e_s)
 
 
-async def _demo(
-    rec: recipe.Recipe, *, duration_s: float, base_rps: float, surge: float, port: int | None, report: Path
-) -> runner.Result:
-    console = Console()
-    rt = local.LocalRuntime(rec, port=port)
+def slo_text(rec: recipe.Recipe) -> str:
+    return stacked.slo_text(ttft_s=rec.slo.ttft_s, e2e_s=rec.slo.e2e_s)
+
+
+async def _wait_ready(rt: local.LocalRuntime, stop: asyncio.Event) -> None:
+    while not any(r.state == "ready" for r in rt.status().replicas) and not stop.is_set():
+        if rt.failure is not None:
+            raise errors.ClusterError(rt.failure)
+        await asyncio.sleep(0.2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """One replica measured alone: latency one request at a time, throughput at its target."""
+
+    ttft_p50_s: float | None
+    e2e_p50_s: float | None
+    capacity_rps: float | None
+
+
+async def _closed_loop(url: str, concurrency: int, requests: int, stop: asyncio.Event) -> runner.Result:
+    opts = options.Options(
+        url=url,
+        protocol="openai-chat",
+        concurrency=concurrency,
+        requests=requests,
+        shape=SHAPE,
+        timeout_s=60.0,
+        ignore_eos=True,
+    )
+    return await runner.run(opts, stop=stop)
+
+
+async def calibrate(url: str, concurrency: int, stop: asyncio.Event) -> Calibration:
+    """Measure one replica, sending to the replica itself (the gateway's concurrency signal must
+    not see these requests): a few requests one at a time (the first warms it up), then the
+    requests per second it serves holding `concurrency` requests (closed loop)."""
+    alone = (await _closed_loop(url, 1, CALIBRATION_REQUESTS // 2, stop)).summary
+    busy = (await _closed_loop(url, concurrency, CALIBRATION_REQUESTS, stop)).summary
+    return Calibration(
+        ttft_p50_s=alone.ttft.p50,
+        e2e_p50_s=alone.e2e.p50,
+        capacity_rps=busy.request_rate if busy.ok and busy.request_rate > 0 else None,
+    )
+
+
+def too_slow(cal: Calibration, rec: recipe.Recipe) -> str | None:
+    """Why the SLO is out of reach even for one request at a time, if it is."""
+    for name, got, target in (
+        ("TTFT", cal.ttft_p50_s, rec.slo.ttft_s),
+        ("end-to-end", cal.e2e_p50_s, rec.slo.e2e_s),
+    ):
+        if got is not None and target is not None and got > target:
+            return (
+                f"this machine is too slow or too busy for the SLO: one request at a time already takes "
+                f"{got:.2f} s {name} (p50) against {target:g} s"
+            )
+    return None
+
+
+async def _one_run(
+    rec: recipe.Recipe,
+    label: str,
+    console: Console,
+    *,
+    duration_s: float,
+    port: int | None,
+    plan: LoadPlan | None,
+    base_rps: float | None,
+    surge: float | None,
+) -> tuple[demo_report.Outcome, LoadPlan, rates.BlackFriday] | None:
+    """Serve `rec`, calibrate if no plan is given yet, drive the surge, collect what happened."""
+    rt = local.LocalRuntime(rec, port=port, give_up_after=up_cmd.START_ATTEMPTS)
     stop = asyncio.Event()
     up_cmd.install_stop_handlers(stop.set)
-    schedule = black_friday(duration_s, base_rps, surge)
-    shape = shapes.Shape(input_mean=48, input_stddev=16, output_mean=24, output_stddev=8, maximum=128)
-    console.print(f"swell demo: {schedule.description}, {duration_s:g} s", highlight=False)
     async with rt:
+        console.print(
+            f"[bold]{label}[/]: serving {rec.service.name} on [bold cyan]{rt.endpoint}/v1[/] "
+            f"(policy {rec.autoscaling.policy}, up to {rec.autoscaling.max_replicas} replicas); "
+            "waiting for a ready replica …",
+            highlight=False,
+        )
+        await _wait_ready(rt, stop)
+        if plan is None:
+            conc = max(1, round(per_replica_concurrency(rec)))
+            console.print(f"measuring one replica at {conc} requests at a time …", highlight=False)
+            url = next(r.url for r in rt.status().replicas if r.state == "ready" and r.url)
+            cal = await calibrate(url, conc, stop)
+            plan = plan_load(cal.capacity_rps, rec.autoscaling.max_replicas, base_rps=base_rps, surge=surge)
+            measured = "not measured" if cal.capacity_rps is None else f"{cal.capacity_rps:.2f} req/s"
+            console.print(
+                f"one replica: alone TTFT p50 {_s(cal.ttft_p50_s)}, end-to-end p50 {_s(cal.e2e_p50_s)}; "
+                f"{measured} at {conc} at a time → quiet {plan.base_rps:.2f} req/s, surge to "
+                f"{plan.peak_rps:.2f} req/s (×{plan.surge:.1f})",
+                highlight=False,
+            )
+            if (why := too_slow(cal, rec)) is not None:
+                console.print(f"[yellow]warning:[/] {why}", highlight=False)
+        if stop.is_set():
+            return None
+        schedule = black_friday(duration_s, plan.base_rps, plan.surge)
         opts = options.Options(
             url=rt.endpoint,
             protocol="openai-chat",
-            workload=patterns.OpenLoop(schedule=schedule, shape=shape),
+            workload=patterns.OpenLoop(schedule=schedule, shape=SHAPE),
             duration_s=duration_s,
             timeout_s=max(60.0, duration_s),
             slo=_slo(rec),
             ignore_eos=True,
         )
-        console.print(
-            f"serving {rec.service.name} on [bold cyan]{rt.endpoint}/v1[/]; waiting for a ready replica …"
-        )
-        while not any(r.state == "ready" for r in rt.status().replicas) and not stop.is_set():
-            await asyncio.sleep(0.2)
+        console.print(f"load: {schedule.description}, {duration_s:g} s", highlight=False)
         latest: list[runner.Progress] = []
         load = asyncio.ensure_future(runner.run(opts, progress=latest.append, stop=stop))
 
@@ -162,45 +262,98 @@ async def _demo(
 
         await up_cmd.show_live(rt, console, load, progress)
         result = await load
-        t0 = result.started_at
-        sections = [*charts.sections(result), replicas_section(rt, t0)]
-        html.write(
-            report,
-            f"swell demo: {rec.service.name} under a compressed Black Friday",
-            sections,
-            subtitle=f"{schedule.description}; policy {rec.autoscaling.policy}",
+        outcome = demo_report.Outcome(
+            label=label,
+            recipe=rec,
+            result=result,
+            timeline=tuple(rt.timeline),
+            decisions=tuple(rt.history),
+            pending_for_slots=any(p.pending for p in rt.timeline if p.t >= result.started_at),
         )
-        console.print(summary_table(result, rt))
-        console.print(f"report: [bold]{report}[/]")
-    return result
+    return outcome, plan, schedule
+
+
+async def _demo(
+    rec: recipe.Recipe,
+    *,
+    duration_s: float,
+    base_rps: float | None,
+    surge: float | None,
+    port: int | None,
+    report: Path,
+    compare: bool,
+) -> list[demo_report.Outcome]:
+    console = Console()
+    got = await _one_run(
+        rec, "swell", console, duration_s=duration_s, port=port, plan=None, base_rps=base_rps, surge=surge
+    )
+    if got is None:
+        return []
+    first, plan, schedule = got
+    outcomes = [first]
+    if compare:
+        again = await _one_run(
+            hpa_latency(rec), "hpa-latency", console, duration_s=duration_s, port=port, plan=plan,
+            base_rps=None, surge=None,
+        )  # fmt: skip
+        if again is not None:
+            outcomes.append(again[0])
+    slo, text = _slo(rec), slo_text(rec)
+    sections = [demo_report.section(o, schedule, slo, text) for o in outcomes]
+    sections += charts.sections(first.result)[:1]
+    html.write(
+        report,
+        f"swell demo: {rec.service.name} under a compressed Black Friday",
+        sections,
+        subtitle=f"{schedule.description}; {text}; {rec.autoscaling.max_replicas} replicas at most "
+        f"({usable_cpus()} CPUs usable)",
+    )
+    console.print(demo_report.summary_table(outcomes, text))
+    console.print(f"report: [bold]{report}[/]")
+    return outcomes
 
 
 def demo(
     duration: Annotated[float, typer.Option(help="Seconds of load (the surge scales with it).")] = 150.0,
-    surge: Annotated[float, typer.Option(help="Peak load as a multiple of the quiet load.")] = 6.0,
+    surge: Annotated[
+        float | None,
+        typer.Option(help="Peak load as a multiple of the quiet load (default: sized to this machine)."),
+    ] = None,
     base_rps: Annotated[
         float | None,
         typer.Option(
-            help="Quiet load in requests per second (default: 0.2 per replica this machine has cores for)."
+            help="Quiet load in requests per second (default: a quarter of what one replica serves)."
         ),
     ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option("--compare", help="Then run an HPA on average latency on the same load; show both."),
+    ] = False,
     recipe_path: Annotated[
         Path | None, typer.Option("--recipe", help="Recipe (default: the embedded llama-cpp recipe).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Gateway port (default: the recipe's, 8000).")] = None,
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("swell-demo.html"),
 ) -> None:
-    """Serve the default model, drive a compressed Black Friday at it, show the scaling, report."""
-    rec = up_cmd.load_recipe(recipe_path)
-    base_rps = default_base_rps(rec) if base_rps is None else base_rps
+    """Serve the default model, drive a compressed Black Friday sized to this machine, show the
+    scaling, summarise and report."""
+    rec = sized(up_cmd.load_recipe(recipe_path), usable_cpus())
     for name, value in (("duration", duration), ("surge", surge), ("base-rps", base_rps)):
-        if not (value > 0 and math.isfinite(value)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
             raise errors.RecipeError(
                 "demo options", [errors.Problem(path=name, value=value, rule="must be a positive number")]
             )
     with contextlib.suppress(KeyboardInterrupt):
-        result = asyncio.run(
-            _demo(rec, duration_s=duration, base_rps=base_rps, surge=surge, port=port, report=report)
+        outcomes = asyncio.run(
+            _demo(
+                rec,
+                duration_s=duration,
+                base_rps=base_rps,
+                surge=surge,
+                port=port,
+                report=report,
+                compare=compare,
+            )
         )
-        if result.summary.failed:
+        if not outcomes or outcomes[0].result.summary.failed:
             raise typer.Exit(1)

@@ -102,12 +102,13 @@ def figure(
             ax.axhline(line.y, color=line.color, linewidth=1.0, linestyle="--")
             ax.annotate(
                 line.label,
-                (0.0, line.y),
+                (1.0, line.y),
                 xycoords=("axes fraction", "data"),
-                xytext=(2, 2),
+                xytext=(-2, 2),
                 textcoords="offset points",
                 fontsize=7,
                 color=line.color,
+                horizontalalignment="right",
             )
         _events(ax, panel.events)
         ax.set_ylabel(panel.ylabel)
