@@ -3,20 +3,42 @@
 A recipe is the one input every place (local, sim, Kubernetes) reads. Corrino recipe payloads
 (`recipe_node_shape`, `recipe_pod_autoscaling_params`, ...) are accepted as-is and converted by
 `swell.recipe_corrino`. Every validation problem is reported at once, each naming the field
-path, the value and the rule (`swell.errors.RecipeError`).
+path (for a Corrino payload, the key the user wrote), the value and the rule
+(`swell.errors.RecipeError`), cross-field rules (min <= max) included. Numbers have sensible
+bounds (docs/recipes.md); YAML aliases and nesting are limited before anything is built.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from swell import cron, errors, recipe_corrino
+
+# Bounds that turn an absurd number into a problem instead of a hang or an overflow later.
+MAX_REPLICAS = 10_000
+MAX_NODES = 10_000
+MAX_GPUS = 64  # per replica or per node
+WEEK_S = 7 * 86400.0  # the longest duration a recipe may set
+MIN_INTERVAL_S, MAX_INTERVAL_S = 0.01, 3600.0  # loop and scrape intervals
+# Limits on what a recipe file may expand to (alias bombs, deep nesting).
+MAX_DEPTH = 64
+MAX_NODES_IN_FILE = 100_000
+MAX_TEXT = 1_000_000  # characters
 
 # ---------------------------------------------------------------------------------------------
 # base
@@ -36,8 +58,22 @@ class FieldProblem(ValueError):
         self.field, self.value, self.rule = field, value, rule
 
 
-Seconds = Annotated[float, Field(ge=0)]
-PositiveSeconds = Annotated[float, Field(gt=0)]
+Seconds = Annotated[float, Field(ge=0, le=WEEK_S)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=WEEK_S)]
+Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)]
+
+
+def _whole(value: Any) -> Any:
+    """1e20 as a whole number, so that it meets the bound (pydantic stops at 64 bits first); also
+    when YAML 1.1 left it as text ('1e20' without a dot is a string to PyYAML)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d*)?[eE]\+?\d+\s*", value):
+        value = float(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = BeforeValidator(_whole)
+Replicas = Annotated[int, Whole, Field(ge=0, le=MAX_REPLICAS)]
+Nodes = Annotated[int, Whole, Field(ge=0, le=MAX_NODES)]
 
 # ---------------------------------------------------------------------------------------------
 # service
@@ -99,9 +135,9 @@ class Service(Model):
 
 
 class Resources(Model):
-    gpus: Annotated[int, Field(ge=0)] = 0
-    cpu: Annotated[float, Field(gt=0)] = 1.0
-    memory_gib: Annotated[float, Field(gt=0)] = 2.0
+    gpus: Annotated[int, Field(ge=0, le=MAX_GPUS)] = 0
+    cpu: Annotated[float, Field(gt=0, le=1024)] = 1.0
+    memory_gib: Annotated[float, Field(gt=0, le=65536)] = 2.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +208,7 @@ class Signal(Model):
 
 class RatePolicy(Model):
     type: Literal["Pods", "Percent"]
-    value: Annotated[int, Field(gt=0)]
+    value: Annotated[int, Field(gt=0, le=MAX_REPLICAS * 100)]
     period_s: Annotated[int, Field(gt=0, le=1800)]
 
 
@@ -240,7 +276,8 @@ class Fallback(Model):
     """After `failure_threshold` consecutive reads without a value, go to `replicas` (KEDA)."""
 
     failure_threshold: Annotated[int, Field(ge=1)] = 3
-    replicas: Annotated[int, Field(ge=1)]  # never 0: no scaling to zero because a metric went missing
+    # never 0: no scaling to zero because a metric went missing
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
 
 
 class Panic(Model):
@@ -267,7 +304,7 @@ class Panic(Model):
 class MetricsSource(Model):
     source: Literal["embedded", "prometheus"] = "embedded"
     prometheus_url: str | None = None
-    scrape_interval_s: PositiveSeconds = 1.0
+    scrape_interval_s: Interval = 1.0
 
     @model_validator(mode="after")
     def _url_for_prometheus(self) -> MetricsSource:
@@ -278,13 +315,13 @@ class MetricsSource(Model):
         return self
 
 
-PolicyName = Literal["hpa", "threshold", "panic", "swell"]
+PolicyName = Literal["hpa", "threshold", "panic", "swell", "planner"]
 
 
 class Autoscaling(Model):
-    min_replicas: Annotated[int, Field(ge=0)] = 1
-    max_replicas: Annotated[int, Field(ge=1)] = 1
-    polling_interval_s: PositiveSeconds = 15.0
+    min_replicas: Replicas = 1
+    max_replicas: Annotated[int, Whole, Field(ge=1, le=MAX_REPLICAS)] = 1
+    polling_interval_s: Interval = 15.0
     policy: PolicyName = "hpa"
     signals: tuple[Signal, ...] = ()
     tolerance: Tolerance = Tolerance()
@@ -294,7 +331,7 @@ class Autoscaling(Model):
     fallback: Fallback | None = None
     panic: Panic | None = None
     metrics: MetricsSource = MetricsSource()
-    headroom_nodes: Annotated[int, Field(ge=0)] = 0  # spare nodes kept warm by placeholder pods
+    headroom_nodes: Nodes = 0  # spare nodes kept warm by placeholder pods
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -374,9 +411,9 @@ class Provisioning(Model):
 
 class NodePool(Model):
     shape: str = "local"
-    gpus_per_node: Annotated[int, Field(ge=1)] | None = None
-    min_nodes: Annotated[int, Field(ge=0)] = 0
-    max_nodes: Annotated[int, Field(ge=1)] = 1
+    gpus_per_node: Annotated[int, Field(ge=1, le=MAX_GPUS)] | None = None
+    min_nodes: Nodes = 0
+    max_nodes: Annotated[int, Whole, Field(ge=1, le=MAX_NODES)] = 1
     price_per_gpu_hour: Annotated[float, Field(ge=0)] = 0.0
     provisioning: Provisioning = Provisioning()
     unneeded_time_s: Seconds = 600.0
@@ -438,8 +475,8 @@ class ScheduleWindow(Model):
     start: str
     end: str
     timezone: str = "UTC"
-    min_replicas: Annotated[int, Field(ge=0)] | None = None
-    max_replicas: Annotated[int, Field(ge=0)] | None = None
+    min_replicas: Replicas | None = None
+    max_replicas: Replicas | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> ScheduleWindow:
@@ -467,8 +504,8 @@ class ScheduleWindow(Model):
 class Workers(Model):
     """Workers inside each replica (TorchServe-style), scaled on the queue per replica."""
 
-    min_workers: Annotated[int, Field(ge=1)] = 1
-    max_workers: Annotated[int, Field(ge=1)] = 1
+    min_workers: Annotated[int, Field(ge=1, le=1024)] = 1
+    max_workers: Annotated[int, Field(ge=1, le=1024)] = 1
     target_queue_per_worker: Annotated[float, Field(gt=0)] = 1.0
     worker_start_s: Seconds = 5.0  # a new worker process starts and loads the model (simulator)
     scale_down_stabilization_s: Seconds = 30.0  # fewer workers only if no larger ask in this window
@@ -494,10 +531,10 @@ class Local(Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     gpu_ids: tuple[int, ...] = ()  # CUDA_VISIBLE_DEVICES slots; empty: CPU slots
-    cpu_slots: Annotated[int, Field(ge=1)] = 4
+    cpu_slots: Annotated[int, Field(ge=1, le=1024)] = 4
     drain_timeout_s: Seconds = 30.0
     grace_period_s: Seconds = 10.0
-    buffer_requests: Annotated[int, Field(ge=0)] = 256
+    buffer_requests: Annotated[int, Field(ge=0, le=1_000_000)] = 256
     buffer_timeout_s: PositiveSeconds = 60.0
 
 
@@ -560,6 +597,84 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
     return out
 
 
+def _number(value: Any) -> float | None:
+    """A raw value as pydantic would read a number (numbers and numeric text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            out = float(value.strip())
+        except ValueError:
+            return None
+        return out if math.isfinite(out) else None
+    return None
+
+
+def _section(data: Any, *keys: str | int) -> dict[str, Any] | None:
+    for k in keys:
+        if isinstance(k, int):
+            data = data[k] if isinstance(data, list | tuple) and 0 <= k < len(data) else None
+        else:
+            data = data.get(k) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+# (where, model, low key, high key): low must not exceed high; a rule that only runs on a valid
+# section, so it is checked again here on the raw input when something else failed.
+ORDERED: tuple[tuple[tuple[str | int, ...], type[Model], str, str], ...] = (
+    (("autoscaling",), Autoscaling, "min_replicas", "max_replicas"),
+    (("node_pool",), NodePool, "min_nodes", "max_nodes"),
+    (("workers",), Workers, "min_workers", "max_workers"),
+)
+
+
+def _cross_field(data: dict[str, Any], reported: set[str]) -> list[errors.Problem]:
+    """The cross-field rules of the model validators, on raw input whose validation failed
+    elsewhere (pydantic skips a model's validator once one of its fields is invalid)."""
+    out: list[errors.Problem] = []
+    places = [(where, model, lo, hi) for where, model, lo, hi in ORDERED]
+    schedules = data.get("schedules")
+    if isinstance(schedules, list):
+        places += [
+            (("schedules", i), ScheduleWindow, "min_replicas", "max_replicas") for i in range(len(schedules))
+        ]
+    for where, model, lo_key, hi_key in places:
+        section = _section(data, *where)
+        if section is None and where[0] != "autoscaling":
+            continue
+        section = section or {}
+        prefix = ".".join(str(k) for k in where)
+        if f"{prefix}.{lo_key}" in reported or f"{prefix}.{hi_key}" in reported:
+            continue
+        defaults = model.model_fields
+        lo = _number(section.get(lo_key, defaults[lo_key].default))
+        hi = _number(section.get(hi_key, defaults[hi_key].default))
+        if lo is not None and hi is not None and lo > hi:
+            out.append(
+                errors.Problem(
+                    path=f"{prefix}.{lo_key}",
+                    value=section.get(lo_key),
+                    rule=f"must not exceed {hi_key} ({hi:g})",
+                )
+            )
+    panic = _section(data, "autoscaling", "panic")
+    if panic is not None and "autoscaling.panic.panic_window_s" not in reported:
+        fields = Panic.model_fields
+        short = _number(panic.get("panic_window_s", fields["panic_window_s"].default))
+        stable = _number(panic.get("stable_window_s", fields["stable_window_s"].default))
+        if short is not None and stable is not None and short >= stable:
+            out.append(
+                errors.Problem(
+                    path="autoscaling.panic.panic_window_s",
+                    value=panic.get("panic_window_s"),
+                    rule=f"must be shorter than stable_window_s ({stable:g})",
+                )
+            )
+    return out
+
+
 def parse(data: Any, source: str = "<recipe>") -> Recipe:
     """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
     if not isinstance(data, dict):
@@ -571,21 +686,108 @@ def parse(data: Any, source: str = "<recipe>") -> Recipe:
                 )
             ],
         )
-    if recipe_corrino.is_corrino(data):
-        data = recipe_corrino.convert(data, source)
+    corrino = recipe_corrino.translate(data) if recipe_corrino.is_corrino(data) else None
+    if corrino is not None:
+        data = corrino.data
+    rec: Recipe | None = None
+    found: list[errors.Problem] = []
     try:
-        return Recipe.model_validate(data)
+        rec = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise errors.RecipeError(source, _problems(exc)) from None
+        found = _problems(exc)
+        found += _cross_field(data, {p.path for p in found})
+    except RecursionError:
+        found = [errors.Problem(path="", value="...", rule=f"nested deeper than {MAX_DEPTH} levels")]
+    if corrino is not None:  # name the keys the user wrote; a key's own problem comes first
+        own = list(corrino.problems)
+        taken = {p.path for p in own}
+        for p in found:
+            path = corrino.user_path(p.path)
+            if path not in taken:
+                own.append(errors.Problem(path=path, value=p.value, rule=p.rule))
+        found = own
+    if found or rec is None:
+        raise errors.RecipeError(source, found)
+    return rec
+
+
+def _yaml_problem(text: str) -> str | None:
+    """Why a YAML text must not be built (too deep, or expanding to too many nodes through
+    aliases: a "billion laughs"), else None. Reads the event stream only: no recursion, no copies.
+    Flow brackets are counted first: PyYAML's scanner looks ahead quadratically into deep `[[[`."""
+    depth = count = 0
+    for bracket in re.finditer(r"[][{}]", text):
+        if bracket.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+        elif depth:
+            depth -= 1
+    depth = 0
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height) of what it names
+    stack: list[list[Any]] = []  # [anchor, count at start, height of the deepest child]
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            count += 1
+            depth += 1
+            if depth > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels"
+            stack.append([event.anchor, count, 0])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start, height = stack.pop()
+            depth -= 1
+            if anchor:
+                anchors[anchor] = (count - start + 1, height + 1)
+            if stack:
+                stack[-1][2] = max(stack[-1][2], height + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            count += 1
+            if event.anchor:
+                anchors[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            nodes, height = anchors.get(event.anchor or "", (1, 0))
+            count += nodes
+            if depth + height > MAX_DEPTH:
+                return f"nested deeper than {MAX_DEPTH} levels (through the alias *{event.anchor})"
+            if stack:
+                stack[-1][2] = max(stack[-1][2], height)
+        if count > MAX_NODES_IN_FILE:
+            return f"expands to more than {MAX_NODES_IN_FILE:,} values (aliases repeated inside aliases?)"
+    return None
+
+
+def _depth(data: Any) -> int:
+    """How deeply lists and mappings nest in `data` (iterative: deep input cannot overflow it)."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 def load_text(text: str, source: str) -> Recipe:
+    def bad(rule: str) -> errors.RecipeError:
+        return errors.RecipeError(source, [errors.Problem(path="", value=source, rule=rule)])
+
+    if len(text) > MAX_TEXT:
+        raise bad(f"longer than {MAX_TEXT:,} characters: not a recipe")
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+        if source.endswith(".json"):
+            data = json.loads(text)
+            if _depth(data) > MAX_DEPTH:
+                raise bad(f"nested deeper than {MAX_DEPTH} levels")
+        else:
+            why = _yaml_problem(text)
+            if why:
+                raise bad(why)
+            data = yaml.safe_load(text)
+    except RecursionError:
+        raise bad(f"nested deeper than {MAX_DEPTH} levels") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise errors.RecipeError(
-            source, [errors.Problem(path="", value=source, rule=f"not valid YAML/JSON: {exc}")]
-        ) from None
+        raise bad(f"not valid YAML/JSON: {exc}") from None
     return parse(data, source)
 
 

@@ -14,11 +14,13 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from swell import clock as clock_mod
 from swell import errors, recipe
 from swell.control import history as history_mod
+from swell.control import profile
+from swell.core import capacity as capacity_mod
 from swell.core import decision, signals, snapshot
 from swell.core import policies as policies_mod
 from swell.core.policies import steps, workers
@@ -75,6 +77,7 @@ class Controller:
         policy: str | None = None,
         state: steps.State | None = None,
         history: history_mod.History | None = None,
+        capacity: capacity_mod.Profile | Literal["engine"] | None = "engine",
     ) -> None:
         self.recipe = rec
         self.policy_name = policy or rec.autoscaling.policy
@@ -84,6 +87,8 @@ class Controller:
         self.signals = signals.required(rec.autoscaling)
         self.workers_desired = rec.workers.min_workers if rec.workers is not None else 0
         self.workers_recent: workers.Recent = ()
+        # one replica's capacity model for the planner: the engine's, unless the caller gives one
+        self.capacity = profile.of(rec) if capacity == "engine" else capacity
 
     def step(
         self, now: float, cluster: ClusterState, readings: Mapping[str, snapshot.Reading]
@@ -95,6 +100,7 @@ class Controller:
             replicas=cluster.replicas,
             signals=dict(readings),
             nodes=cluster.nodes,
+            capacity=self.capacity,
         )
         d, self.state = self.decide(self.recipe, snap, self.state)
         cfg = self.recipe.workers

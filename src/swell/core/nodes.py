@@ -99,3 +99,54 @@ def plan(
         empty_since=since,
         reason="; ".join(parts) or "no change",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# node-aware scale-down: which replicas go first, and how many may go so that nodes empty
+
+_RANK = {"pending": 0, "starting": 1, "ready": 2}
+
+
+def _groups(replicas: Sequence[snapshot.Replica]) -> list[list[snapshot.Replica]]:
+    """Pending replicas one by one (newest first), then the replicas of each node, the emptiest node
+    first and within a node starting before ready. A replica whose node is unknown is its own group."""
+    alive = [r for r in replicas if r.state in _RANK]
+    newest_first = sorted(alive, key=lambda r: (_RANK[r.state], _age_key(r)))
+    out: list[list[snapshot.Replica]] = [[r] for r in newest_first if r.state == "pending"]
+    by_node: dict[str, list[snapshot.Replica]] = {}
+    for r in newest_first:
+        if r.state == "pending":
+            continue
+        if not r.node:
+            out.append([r])
+        else:
+            by_node.setdefault(r.node, []).append(r)
+    placed = sorted(by_node.values(), key=lambda g: (len(g), min(_RANK[r.state] for r in g)))
+    return out + placed
+
+
+def _age_key(r: snapshot.Replica) -> tuple[float, str]:
+    # newest first: a later scheduled_at sorts first; unknown times last, then by name (stable)
+    return (-(r.scheduled_at if r.scheduled_at is not None else float("-inf")), r.name)
+
+
+def victims(replicas: Sequence[snapshot.Replica], n: int) -> list[str]:
+    """The `n` replicas a node-aware scale-down removes, in order: pending, then the emptiest
+    nodes' replicas (starting before ready)."""
+    order = [r.name for g in _groups(replicas) for r in g]
+    return order[: max(0, n)]
+
+
+def emptying(replicas: Sequence[snapshot.Replica], excess: int) -> tuple[int, int]:
+    """(replicas to remove, nodes that empties): at most `excess`, taking pending replicas and
+    then only whole nodes' worth, so every replica removed from a node gives that node back."""
+    left, taken, emptied = excess, 0, 0
+    for g in _groups(replicas):
+        if len(g) > left:
+            if g[0].state == "pending":
+                continue
+            break  # groups are sorted by size: no later node fits either
+        left -= len(g)
+        taken += len(g)
+        emptied += 1 if g[0].state != "pending" and g[0].node else 0
+    return taken, emptied

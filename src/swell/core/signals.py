@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from swell import errors, recipe
-from swell.core import snapshot, windows
+from swell.core import load, snapshot, windows
 
 REPLICA_LABEL = "replica"
 CPU_SECONDS = "process_cpu_seconds_total"
@@ -33,6 +33,8 @@ def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
         out.append(
             base.model_copy(update={"name": base.name + PANIC_SUFFIX, "window_s": auto.panic.panic_window_s})
         )
+    if auto.policy in load.POLICIES:  # the planner's offered-load reads
+        out.extend(load.signals())
     return tuple(out)
 
 

@@ -1,4 +1,5 @@
-"""What one tick of the loop sees: the time, the replicas and their states, each signal's reading.
+"""What one tick of the loop sees: the time, the replicas and their states, each signal's reading,
+the nodes (with when they were asked for and became ready) and one replica's capacity profile.
 
 A reading without a value (missing, empty, NaN, failed scrape) is `value=None` with an `error`
 saying why — never 0.0. Policies read only this, so the same policy runs locally, simulated
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from swell.core import capacity as capacity_mod
+
 ReplicaState = Literal["ready", "starting", "pending", "terminating", "failed"]
 
 
@@ -20,6 +23,9 @@ class Replica:
     name: str
     state: ReplicaState
     reason: str = ""  # e.g. "Unschedulable: Insufficient nvidia.com/gpu", "no free device slot"
+    node: str = ""  # the node it is bound to ("" while pending, or where nodes are not known)
+    scheduled_at: float | None = None  # bound to a node: its image pull and model load begin
+    ready_at: float | None = None  # became ready (None: not yet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +60,8 @@ class NodeInfo:
     used_gpus: int
     ready: bool
     headroom_pods: int = 0
+    requested_at: float | None = None  # asked for (None: unknown, e.g. a node that predates swell)
+    ready_at: float | None = None  # Ready with its GPUs allocatable (None: still provisioning)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +71,7 @@ class Snapshot:
     replicas: tuple[Replica, ...] = ()
     signals: Mapping[str, Reading] = field(default_factory=dict)
     nodes: tuple[NodeInfo, ...] = ()
+    capacity: capacity_mod.Profile | None = None  # one replica's performance model (from the engine)
 
     def count(self, state: ReplicaState) -> int:
         return sum(1 for r in self.replicas if r.state == state)

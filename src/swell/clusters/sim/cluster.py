@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from swell import recipe
 from swell.clusters.sim import emit, events, nodes, outcomes, replicas, router
+from swell.core import nodes as sizing
 from swell.core import snapshot, windows
 from swell.core.policies import workers
 from swell.workload import arrivals
@@ -194,10 +195,11 @@ class Cluster:
         for _ in range(n - len(alive)):
             self._new_replica(now)
         if n < len(alive):
-            rank = {"pending": 0, "starting": 1, "ready": 2}
-            victims = sorted(alive, key=lambda r: (rank[r.state], -r.index))[: len(alive) - n]
-            for rep in victims:
-                self._delete(now, rep)
+            # node-aware: pending first, then the emptiest nodes' replicas (starting before ready),
+            # so a scale-down gives nodes back (Kubernetes: pod-deletion-cost)
+            infos = [self._info(r) for r in alive]
+            for name in sizing.victims(infos, len(alive) - n):
+                self._delete(now, self.replicas[name])
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
@@ -338,8 +340,19 @@ class Cluster:
         self.emitter.scrape(now, ready)
         self.emitter.gateway(now, self.requests.in_flight, len(self.buffer), len(ready), self.requests.served)
 
+    @staticmethod
+    def _info(rep: replicas.SimReplica) -> snapshot.Replica:
+        """The replica as observed, with its node and when it was scheduled and became ready."""
+        base = rep.info()
+        return replace(
+            base,
+            node=rep.node.name if rep.node is not None else "",
+            scheduled_at=rep.timeline.get("scheduled") if rep.node is not None else None,
+            ready_at=rep.timeline.get("ready"),
+        )
+
     def replica_infos(self) -> tuple[snapshot.Replica, ...]:
-        return tuple(r.info() for r in self.replicas.values())
+        return tuple(self._info(r) for r in self.replicas.values())
 
     def node_infos(self) -> tuple[snapshot.NodeInfo, ...]:
         return self.pool.infos()

@@ -42,7 +42,14 @@ class Node:
         return self.gpus - self.used
 
     def info(self) -> snapshot.NodeInfo:
-        return snapshot.NodeInfo(name=self.name, gpus=self.gpus, used_gpus=self.used, ready=self.ready)
+        return snapshot.NodeInfo(
+            name=self.name,
+            gpus=self.gpus,
+            used_gpus=self.used,
+            ready=self.ready,
+            requested_at=self.requested_at,
+            ready_at=self.timeline.get("ready") if self.ready else None,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

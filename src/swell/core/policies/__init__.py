@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from swell import recipe
 from swell.core import decision, snapshot
-from swell.core.policies import hpa, panic, steps, swell_default, threshold
+from swell.core.policies import hpa, panic, planner, steps, swell_default, threshold
 
 Decide = Callable[[recipe.Recipe, snapshot.Snapshot, steps.State], tuple[decision.Decision, steps.State]]
 
@@ -18,6 +18,7 @@ POLICIES: dict[str, Decide] = {
     threshold.NAME: threshold.decide,
     panic.NAME: panic.decide,
     swell_default.NAME: swell_default.decide,
+    planner.NAME: planner.decide,
 }
 
 

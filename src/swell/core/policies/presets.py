@@ -49,9 +49,13 @@ def seed_hpa_latency(rec: recipe.Recipe) -> recipe.Recipe:
 
 
 def corrino_keda(rec: recipe.Recipe) -> recipe.Recipe:
-    """Seed 001: KEDA with Corrino's default query, the share of requests slower than 5 s over 5 m,
-    threshold 0.5, and Corrino's documented example parameters (polling 15 s, cooldown 60 s,
-    stabilization 120 s up / 180 s down, one pod per 60 s up / per 90 s down).
+    """Seed 001: KEDA with Corrino's default query, the share of requests slower than 5 s over
+    `collect_metrics_timespan` against `scaling_threshold`, and the payload's own advanced
+    parameters when the recipe came from one (the Corrino conversion keeps them on the recipe:
+    its `slow_requests` signal, polling interval, cooldown and behavior), else Corrino's documented
+    example values (5 m, 0.5, polling 15 s, cooldown 60 s, stabilization 120 s up / 180 s down,
+    one pod per 60 s up / per 90 s down). A payload's custom `query` cannot run here: Corrino's
+    default signal stands in for it, with the payload's other parameters.
 
     Prometheus is the prometheus-community chart Corrino installs: it scrapes every 1 m."""
     d = recipe_corrino.POD_DEFAULTS
@@ -70,10 +74,27 @@ def corrino_keda(rec: recipe.Recipe) -> recipe.Recipe:
             "policies": [{"type": "Pods", "value": 1, "period_s": d["scaling_period_down"]}],
         },
     }
-    return _with(rec, {
+    keda: dict[str, Any] = {
         "policy": "threshold", "signals": [signal], "polling_interval_s": float(d["polling_interval"]),
         "cooldown_s": float(d["scaling_cooldown"]), "behavior": rules, "metrics": _scrape(60.0),
-    })  # fmt: skip
+    }  # fmt: skip
+    return _with(rec, keda | _corrino_own(rec))
+
+
+def _corrino_own(rec: recipe.Recipe) -> dict[str, Any]:
+    """The advanced parameters a converted Corrino payload left on the recipe (none otherwise)."""
+    a = rec.autoscaling
+    if a.policy != "threshold" or [s.name for s in a.signals] != [recipe_corrino.DEFAULT_SIGNAL]:
+        return {}
+    dumped = a.model_dump(by_alias=True)
+    own: dict[str, Any] = {
+        "polling_interval_s": a.polling_interval_s,
+        "cooldown_s": a.cooldown_s,
+        "behavior": dumped["behavior"],
+    }
+    if a.signals[0].kind == "histogram_fraction":
+        own["signals"] = dumped["signals"]
+    return own
 
 
 def gpu_util_hpa(rec: recipe.Recipe) -> recipe.Recipe:
@@ -141,6 +162,14 @@ def swell(rec: recipe.Recipe) -> recipe.Recipe:
     })  # fmt: skip
 
 
+def planner(rec: recipe.Recipe) -> recipe.Recipe:
+    """The planner (core.policies.planner): replicas from offered load ÷ one replica's capacity
+    (the engine's model, corrected online), forecast over the node lead time, nodes asked ahead,
+    node-aware scale-down; the `swell` preset's signals and panic window are its safety net."""
+    reactive = swell(rec).autoscaling.model_dump(by_alias=True)
+    return _with(rec, reactive | {"policy": "planner"})
+
+
 def as_written(rec: recipe.Recipe) -> recipe.Recipe:
     return rec
 
@@ -152,6 +181,7 @@ PRESETS: dict[str, Preset] = {
     "cpu-hpa": cpu_hpa,
     "knative-kpa": knative_kpa,
     "swell": swell,
+    "planner": planner,
     "recipe": as_written,
 }
 NAMES = tuple(PRESETS)

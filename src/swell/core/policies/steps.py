@@ -15,6 +15,7 @@ from typing import Any
 
 from swell import recipe
 from swell.core import decision
+from swell.core.policies import plan_state
 
 Bound = decision.BoundBy
 
@@ -28,6 +29,7 @@ class State:
     last_active: float | None = None  # last tick a signal was above activation
     panic_since: float | None = None  # Knative panicTime
     max_panic: int = 0
+    plan: plan_state.PlanState | None = None  # the planner's memory (None for other policies)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,7 +40,7 @@ class State:
             "last_active": self.last_active,
             "panic_since": self.panic_since,
             "max_panic": self.max_panic,
-        }
+        } | ({} if self.plan is None else {"plan": self.plan.to_json()})
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> State:
@@ -53,6 +55,7 @@ class State:
             last_active=data.get("last_active"),
             panic_since=data.get("panic_since"),
             max_panic=int(data.get("max_panic", 0)),
+            plan=plan_state.PlanState.from_json(data["plan"]) if data.get("plan") else None,
         )
 
 

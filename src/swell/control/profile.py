@@ -1,0 +1,39 @@
+"""One replica's capacity profile for the planner, from the engine model the recipe's service runs.
+
+The same engine preset the simulator and the simulated server use (`engines`, chosen by the
+simulator's `engine_factory`, which honours the vLLM flags in `service.args`) becomes plain
+`core.capacity.Profile` data, so the pure policy never imports an engine. A service with no known
+engine model gets None: the planner then leaves the decision to its reactive rules.
+"""
+
+from __future__ import annotations
+
+from swell import errors, recipe
+from swell.clusters.sim import replicas
+from swell.core import capacity
+from swell.engines import fixed, presets
+
+
+def of(rec: recipe.Recipe) -> capacity.Profile | None:
+    try:
+        kind, preset = replicas.engine_factory(rec)
+    except errors.SwellError:
+        return None
+    if kind == "llm" and isinstance(preset, presets.LlmPreset):
+        return capacity.Profile(
+            kind="llm",
+            source=preset.name,
+            prefill_base_s=preset.prefill_base_s,
+            prefill_per_token_s=preset.prefill_per_token_s,
+            decode_base_s=preset.decode_base_s,
+            decode_per_seq_s=preset.decode_per_seq_s,
+            decode_per_context_token_s=preset.decode_per_context_token_s,
+            max_num_seqs=preset.max_num_seqs,
+            kv_cache_tokens=preset.kv_cache_tokens,
+        )
+    if kind == "fixed" and isinstance(preset, fixed.ServicePreset):
+        workers = rec.workers.max_workers if rec.workers is not None else preset.workers
+        return capacity.Profile(
+            kind="classic", source=preset.name, service_s=preset.mean_s, workers=max(1, workers)
+        )
+    return None

@@ -1,0 +1,114 @@
+"""What one replica sustains within the SLO, for the current request mix: the planner's capacity model.
+
+A `Profile` is plain data (an engine's timings or a classic model's service time), built above
+core from `swell.engines` and handed to the policy in the snapshot; core never imports engines.
+`rps(profile, mix, slo)` is the request rate one replica serves within the SLO; the planner
+corrects it online with a bounded factor (`correct`) from what replicas are seen to serve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+UTILIZATION = 1.0  # continuous batching serves its full-batch throughput within a TTFT SLO (measured: the
+# engine model meets p95 at 1.4-1.6x this rate over short runs); the online factor corrects it
+FACTOR_MIN, FACTOR_MAX = 0.5, 2.0  # how far the online correction may move the engine's model
+KV_FILL = 0.9  # share of the KV cache the batch may fill before vLLM starts preempting
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """One replica's performance model. LLM: a continuous-batching step model (vLLM-like);
+    classic: `workers` servers of `service_s` each."""
+
+    kind: Literal["llm", "classic"]
+    source: str = ""  # where the numbers come from (an engine preset's name)
+    # llm: prefill = prefill_base_s + prefill_per_token_s x tokens; a decode step = decode_base_s
+    # + decode_per_seq_s x batch + decode_per_context_token_s x cached tokens
+    prefill_base_s: float = 0.0
+    prefill_per_token_s: float = 0.0
+    decode_base_s: float = 0.0
+    decode_per_seq_s: float = 0.0
+    decode_per_context_token_s: float = 0.0
+    max_num_seqs: int = 256
+    kv_cache_tokens: int = 0
+    default_input_tokens: float = 1000.0  # the mix assumed before any request is seen
+    default_output_tokens: float = 250.0
+    # classic
+    service_s: float = 0.0
+    workers: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mix:
+    """Mean tokens per request (ignored by classic profiles)."""
+
+    input_tokens: float
+    output_tokens: float
+
+
+def mix_of(
+    profile: Profile, requests_s: float | None, prompt_s: float | None, generation_s: float | None
+) -> Mix:
+    """The mix from counter rates (tokens/s ÷ requests/s), else the profile's default."""
+    if requests_s is None or requests_s <= 1e-9 or prompt_s is None or generation_s is None:
+        return Mix(input_tokens=profile.default_input_tokens, output_tokens=profile.default_output_tokens)
+    return Mix(
+        input_tokens=max(1.0, prompt_s / requests_s), output_tokens=max(1.0, generation_s / requests_s)
+    )
+
+
+def batch_limit(p: Profile, mix: Mix, e2e_s: float | None = None) -> float:
+    """Largest decode batch: max_num_seqs, the KV cache, and (with an e2e SLO) the step time
+    that still finishes `output_tokens` steps within it."""
+    context = mix.input_tokens + mix.output_tokens / 2.0
+    b = float(p.max_num_seqs)
+    if p.kv_cache_tokens > 0:
+        b = min(b, KV_FILL * p.kv_cache_tokens / context)
+    if e2e_s is not None and mix.output_tokens > 0:
+        step = 0.8 * e2e_s / mix.output_tokens
+        per_seq = p.decode_per_seq_s + p.decode_per_context_token_s * context
+        if per_seq > 0:
+            b = min(b, max(1.0, (step - p.decode_base_s) / per_seq))
+    return max(1.0, b)
+
+
+def seconds_per_request(p: Profile, mix: Mix, e2e_s: float | None = None) -> float:
+    """Replica-seconds one request costs at the largest allowed batch (the base step cost shared)."""
+    if p.kind == "classic":
+        return p.service_s / max(1, p.workers)
+    b = batch_limit(p, mix, e2e_s)
+    context = mix.input_tokens + mix.output_tokens / 2.0
+    decode = mix.output_tokens * (
+        p.decode_base_s / b + p.decode_per_seq_s + p.decode_per_context_token_s * context
+    )
+    prefill = p.prefill_per_token_s * mix.input_tokens
+    return max(1e-9, decode + prefill)
+
+
+def rps(p: Profile, mix: Mix, e2e_s: float | None = None, utilization: float = UTILIZATION) -> float:
+    """Requests/s one replica serves within the SLO: `utilization` of its full-batch throughput."""
+    return utilization / seconds_per_request(p, mix, e2e_s)
+
+
+def correct(factor: float, *, served_per_replica: float, modelled: float, queued_per_replica: float,
+            latency_ok: bool | None) -> tuple[float, str]:  # fmt: skip
+    """The online correction of the modelled capacity, one bounded step per decision.
+
+    Replicas serving more than modelled with no queue and latency within target: the model is
+    pessimistic, move up toward what they serve. A queue building (or latency over target) while
+    they serve less than modelled: the model is optimistic, move down toward what they serve."""
+    if modelled <= 0 or served_per_replica <= 0:
+        return factor, ""
+    seen = served_per_replica / modelled  # observed throughput in units of the current model
+    new = factor
+    if queued_per_replica < 0.5 and latency_ok is not False and seen > factor:
+        new = factor + 0.05 * (seen - factor)
+    elif (queued_per_replica >= 2.0 or latency_ok is False) and seen < factor:
+        new = factor + 0.1 * (seen - factor)
+    new = min(FACTOR_MAX, max(FACTOR_MIN, new))
+    if math.isclose(new, factor, rel_tol=1e-3):
+        return factor, ""
+    return new, f"capacity ×{factor:.2f}→×{new:.2f} (replicas serve ×{seen:.2f} of the model)"

@@ -1,0 +1,137 @@
+"""The planner's forecast: the upper envelope of offered load over the next H seconds.
+
+Pure Python on a small serialisable history of per-minute means (the last hour) and
+per-5-minute peaks of them (the last 26 h): a recent-peak envelope (held for H, then decaying), a linear
+trend over the last 10 minutes projected H ahead, and, once a day of history exists, the peak of
+the same H-long window a day ago scaled to today's level. Cost: a few hundred float operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MINUTE = 60.0
+SLOT = 300.0  # seasonal resolution
+DAY = 86400.0
+RECENT_KEEP_S = 3600.0
+DAILY_KEEP_S = DAY + 2 * 3600.0
+TREND_S = 600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """Per-minute means of the last hour (start, sum, count) and per-5-minute peaks of those means
+    over the last 26 h (start, peak), oldest first; `first` is when the history began."""
+
+    minutes: tuple[tuple[float, float, int], ...] = ()
+    daily: tuple[tuple[float, float], ...] = ()
+    first: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "minutes": [list(x) for x in self.minutes],
+            "daily": [list(x) for x in self.daily],
+            "first": self.first,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> History:
+        return History(
+            minutes=tuple((float(t), float(s), int(n)) for t, s, n in data.get("minutes", ())),
+            daily=tuple((float(t), float(v)) for t, v in data.get("daily", ())),
+            first=data.get("first"),
+        )
+
+    def means(self) -> list[tuple[float, float]]:
+        return [(t, s / n) for t, s, n in self.minutes if n > 0]
+
+
+def _peak(buckets: tuple[tuple[float, float], ...], start: float, value: float, keep_from: float
+          ) -> tuple[tuple[float, float], ...]:  # fmt: skip
+    if buckets and buckets[-1][0] == start:
+        return (*buckets[:-1], (start, max(buckets[-1][1], value)))
+    kept = (
+        buckets
+        if not buckets or buckets[0][0] >= keep_from
+        else tuple(b for b in buckets if b[0] >= keep_from)
+    )
+    return (*kept, (start, value))
+
+
+def observe(h: History, now: float, value: float) -> History:
+    """Add one observation of offered load at `now`; a finished minute's mean goes to the daily peaks."""
+    minute = now - now % MINUTE
+    mins, daily = h.minutes, h.daily
+    if mins and mins[-1][0] == minute:
+        t, s, n = mins[-1]
+        mins = (*mins[:-1], (t, s + value, n + 1))
+    else:
+        if mins and mins[-1][2] > 0:
+            t, s, n = mins[-1]
+            daily = _peak(daily, t - t % SLOT, s / n, now - DAILY_KEEP_S)
+        if mins and mins[0][0] < now - RECENT_KEEP_S:
+            mins = tuple(m for m in mins if m[0] >= now - RECENT_KEEP_S)
+        mins = (*mins, (minute, value, 1))
+    return History(minutes=mins, daily=daily, first=h.first if h.first is not None else now)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Forecast:
+    value: float  # the envelope's peak over (now, now + horizon]
+    envelope: float
+    trend: float
+    seasonal: float | None
+    which: str  # the part that set the value
+
+
+def envelope(h: History, now: float, horizon_s: float) -> float:
+    """The recent peak: held for `horizon_s` (a burst seen within H may come back within H), then
+    halving every horizon_s / 2."""
+    half = max(MINUTE, horizon_s / 2.0)
+    best = 0.0
+    for t, v in h.means():
+        age = max(0.0, now - (t + MINUTE))
+        w = 1.0 if age <= horizon_s else 0.5 ** ((age - horizon_s) / half)
+        best = max(best, v * w)
+    return best
+
+
+def trend(h: History, now: float, horizon_s: float) -> float:
+    """The last minute's mean projected ahead (at most 5 minutes) by the least-squares slope of the
+    last 10 minutes' means (rising only: a falling trend never lowers the envelope)."""
+    pts = [(t, v) for t, v in h.means() if t >= now - TREND_S - MINUTE]
+    if not pts:
+        return 0.0
+    last = pts[-1][1]
+    if len(pts) < 5:  # too little history for a slope (a cold start ramps up its counters)
+        return last
+    mt = sum(t for t, _ in pts) / len(pts)
+    mv = sum(v for _, v in pts) / len(pts)
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    slope = sum((t - mt) * (v - mv) for t, v in pts) / var if var > 0 else 0.0
+    return last + max(0.0, slope) * min(horizon_s, TREND_S / 2)  # a noisy slope is not run far
+
+
+def seasonal(h: History, now: float, horizon_s: float) -> float | None:
+    """Yesterday's peak over the same window, scaled by today's level against yesterday's at
+    this hour (the scale bounded to [0.5, 2]); None before a day of history."""
+    if h.first is None or now - h.first < DAY or not h.daily:
+        return None
+    ago = now - DAY
+    ahead = [v for t, v in h.daily if ago <= t + SLOT and t <= ago + horizon_s]
+    then = [v for t, v in h.daily if ago - 3600.0 <= t <= ago]
+    today = [v for t, v in h.daily if now - 3600.0 <= t <= now]
+    if not ahead:
+        return None
+    scale = 1.0
+    if then and today and max(then) > 0:
+        scale = min(2.0, max(0.5, max(today) / max(then)))
+    return max(ahead) * scale
+
+
+def forecast(h: History, now: float, horizon_s: float) -> Forecast:
+    env, tr, sea = envelope(h, now, horizon_s), trend(h, now, horizon_s), seasonal(h, now, horizon_s)
+    parts = {"recent peak": env, "trend": tr, "a day ago": sea if sea is not None else 0.0}
+    which = max(parts, key=lambda k: parts[k])
+    return Forecast(value=parts[which], envelope=env, trend=tr, seasonal=sea, which=which)

@@ -1,0 +1,83 @@
+"""Offered load as the planner reads it: the signals it needs, declared like any recipe signal.
+
+`signals.required` adds these for the planner (as it adds panic-window copies), so the embedded
+store, Prometheus and the simulator's emitter all serve them without new plumbing: vLLM's served
+requests and tokens per second, its queue, and the gateway's served requests and buffer (for
+engines without vLLM's counters). `read(snap)` turns their readings into one `Load`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swell import recipe
+from swell.core import snapshot
+
+PREFIX = "planner:"
+REQUESTS = PREFIX + "requests"
+MIX_REQUESTS = PREFIX + "mix_requests"
+PROMPT = PREFIX + "prompt_tokens"
+GENERATION = PREFIX + "generation_tokens"
+WAITING = PREFIX + "waiting"
+GATEWAY_REQUESTS = PREFIX + "gateway_requests"
+BUFFERED = PREFIX + "buffered"
+RATE_WINDOW_S = 30.0
+MIX_WINDOW_S = 300.0  # the request mix (tokens per request) over a longer window: it is noisy
+POLICIES = ("planner",)
+
+
+def signals() -> tuple[recipe.Signal, ...]:
+    def rate(name: str, metric: str, window_s: float = RATE_WINDOW_S) -> recipe.Signal:
+        return recipe.Signal(name=name, kind="rate", metric=metric, window_s=window_s, target=1.0)
+
+    def gauge(name: str, metric: str) -> recipe.Signal:
+        return recipe.Signal(
+            name=name, kind="gauge", metric=metric, aggregate="sum", window_s=10.0, target=1.0
+        )
+
+    return (
+        rate(REQUESTS, "vllm:request_success_total"),
+        rate(MIX_REQUESTS, "vllm:request_success_total", MIX_WINDOW_S),
+        rate(PROMPT, "vllm:prompt_tokens_total", MIX_WINDOW_S),
+        rate(GENERATION, "vllm:generation_tokens_total", MIX_WINDOW_S),
+        gauge(WAITING, "vllm:num_requests_waiting"),
+        rate(GATEWAY_REQUESTS, "swell_gateway_requests_total"),
+        gauge(BUFFERED, "swell_gateway_requests_buffered"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Load:
+    served_rps: float | None  # requests/s completed over the last RATE_WINDOW_S (None: unknown)
+    mix_rps: float | None  # requests/s over MIX_WINDOW_S, the denominator of the mix
+    prompt_tps: float | None  # over MIX_WINDOW_S
+    generation_tps: float | None
+    queued: float  # requests waiting in the engines and buffered at the gateway now
+    source: str  # which counters gave served_rps
+
+    def offered(self, drain_s: float) -> float | None:
+        """Requests/s offered: served, plus the queue drained within `drain_s`."""
+        if self.served_rps is None:
+            return None
+        return self.served_rps + self.queued / drain_s
+
+
+def _value(snap: snapshot.Snapshot, name: str) -> float | None:
+    r = snap.reading(name)
+    return r.value if r.ok else None
+
+
+def read(snap: snapshot.Snapshot) -> Load:
+    served, source = _value(snap, REQUESTS), "vllm:request_success_total"
+    gw = _value(snap, GATEWAY_REQUESTS)
+    if served is None or (gw is not None and gw > served):
+        served, source = (gw, "swell_gateway_requests_total") if gw is not None else (served, source)
+    queued = (_value(snap, WAITING) or 0.0) + (_value(snap, BUFFERED) or 0.0)
+    return Load(
+        served_rps=served,
+        mix_rps=_value(snap, MIX_REQUESTS),
+        prompt_tps=_value(snap, PROMPT),
+        generation_tps=_value(snap, GENERATION),
+        queued=queued,
+        source=source,
+    )

@@ -1,0 +1,36 @@
+"""What the planner remembers between decisions: its load history, learned lead times and the
+online correction of the capacity model. A value that serialises to JSON (Kubernetes keeps it in
+the ScalingRecipe's status with the rest of the policy state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from swell.core import forecast, leadtime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanState:
+    lead: leadtime.LeadTimes
+    history: forecast.History = field(default_factory=forecast.History)
+    factor: float = 1.0  # online correction of the modelled per-replica capacity
+    below_since: float | None = None  # since when the plan has stayed below the current count
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lead": self.lead.to_json(),
+            "history": self.history.to_json(),
+            "factor": self.factor,
+            "below_since": self.below_since,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> PlanState:
+        return PlanState(
+            lead=leadtime.LeadTimes.from_json(data["lead"]),
+            history=forecast.History.from_json(data.get("history") or {}),
+            factor=float(data.get("factor", 1.0)),
+            below_since=data.get("below_since"),
+        )

@@ -1,0 +1,160 @@
+"""The planner: replicas sized from a capacity model and a forecast over the node lead time.
+
+Replicas needed = offered load ÷ what one replica sustains within the SLO (`core.capacity`, the
+engine's model corrected online). The load's upper envelope is forecast over H = node lead time +
+replica start (`core.forecast`, lead times learned in `core.leadtime`), and the count asked for
+now is what H needs, so nodes are requested (through Pending replicas) before the load arrives;
+replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
+A scale-down removes only Pending replicas and whole nodes' worth (`core.nodes.emptying`). A
+safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
+half the ready replicas at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from swell import recipe
+from swell.core import capacity, forecast, leadtime, load, nodes, snapshot
+from swell.core import decision as decision_mod
+from swell.core.policies import plan_state, schedule, steps, swell_default
+
+NAME = "planner"
+DRAIN_S = 60.0  # a queue seen now is planned to drain within this time
+QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
+
+
+def initial(rec: recipe.Recipe) -> plan_state.PlanState:
+    return plan_state.PlanState(lead=leadtime.LeadTimes.of(rec.node_pool))
+
+
+def _fallback(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, why: str
+) -> tuple[decision_mod.Decision, steps.State]:
+    d, state = swell_default.decide(rec, snap, state)
+    return replace(d, policy=NAME, reason=f"{why}: the reactive rules decide; {d.reason}"), state
+
+
+def _alarm(rec: recipe.Recipe, snap: snapshot.Snapshot, queued: float) -> str:
+    """Why the reactive safety net fires ('' when it does not): TTFT over the SLO, or a queue of
+    more than QUEUE_ALARM requests per ready replica."""
+    ready = max(1, snap.ready)
+    if queued > QUEUE_ALARM * ready:
+        return f"queue {queued:g} > {QUEUE_ALARM:g} per ready replica"
+    slo = rec.slo.ttft_s
+    if slo is not None:
+        for s in rec.autoscaling.signals:
+            if s.kind == "histogram_quantile" and s.metric and "time_to_first_token" in s.metric:
+                r = snap.reading(s.name)
+                if r.ok and r.value is not None and r.value > slo:
+                    return f"{s.name} {r.value:.2f} s > SLO {slo:g} s"
+    return ""
+
+
+def decide(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
+) -> tuple[decision_mod.Decision, steps.State]:
+    prof = snap.capacity
+    if prof is None:
+        return _fallback(rec, snap, state, "no capacity model for this engine")
+    ps = state.plan or initial(rec)
+    lead, _ = leadtime.learn(ps.lead, snap)
+    horizon = lead.horizon_s
+    now = snap.now
+    ld = load.read(snap)
+    offered = ld.offered(DRAIN_S)
+    if offered is None and snap.ready == 0:
+        offered = ld.queued / DRAIN_S if ld.queued > 0 else None
+    if offered is None:
+        d, state = _fallback(rec, snap, state, "no load reading yet")
+        return d, replace(state, plan=replace(ps, lead=lead))
+    mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps)
+    nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
+    ready = max(1, snap.ready)
+    factor, note = capacity.correct(
+        ps.factor,
+        served_per_replica=(ld.served_rps or 0.0) / ready,
+        modelled=nominal,
+        queued_per_replica=ld.queued / ready,
+        latency_ok=None if not ready else not _alarm(rec, snap, ld.queued),
+    )
+    per = nominal * factor
+    units = offered / nominal  # replicas the load needs at the engine's modelled capacity
+    history = forecast.observe(ps.history, now, units)
+    fc = forecast.forecast(history, now, horizon)
+    need_now = steps.ceil(units / factor)
+    need_ahead = steps.ceil(fc.value / factor)
+    b = schedule.bounds(rec, now)
+    known = schedule.bounds(rec, now + horizon).lo  # a scheduled floor within H: start it now
+    plan = max(need_now, need_ahead, known)
+    props = [
+        decision_mod.Proposal(signal="planner:load", value=offered, target=per, replicas=need_now,
+                              note=f"{ld.source}, queue {ld.queued:g}"),
+        decision_mod.Proposal(signal="planner:forecast", value=fc.value * nominal, target=per, replicas=need_ahead,
+                              note=f"{fc.which} over {horizon:.0f} s"),
+    ]  # fmt: skip
+    panicking, alarm = False, _alarm(rec, snap, ld.queued)
+    if alarm and snap.starting + snap.pending == 0:  # a surprise, and nothing on its way yet
+        panicking = True
+        need = snap.current + max(1, snap.ready // 2)
+        props.append(
+            decision_mod.Proposal(signal="safety net", value=None, target=0.0, replicas=need, note=alarm)
+        )
+        plan = max(plan, need)
+    lo, hi = max(b.lo, 1), b.hi
+    target = steps.clamp(plan, lo, hi)
+    bound: decision_mod.BoundBy = (
+        "panic" if panicking and plan > max(need_now, need_ahead, known) else "metrics"
+    )
+    if target != plan:
+        bound = schedule.which(b, "max" if target < plan else "min")
+    elif known > max(need_now, need_ahead) and known == plan:
+        bound = "schedule"
+    desired, below_since, why = target, ps.below_since, ""
+    partial = any(snap.reading(s.name).partial for s in load.signals())
+    if target < snap.current:
+        below_since = below_since if below_since is not None else now
+        if partial or panicking:
+            desired, bound, why = snap.current, "no_data" if partial else "panic", "no scale-down now"
+        else:
+            take, emptied = nodes.emptying(snap.replicas, snap.current - target)
+            desired = snap.current - take
+            if take < snap.current - target:
+                bound = "capacity"
+                why = (f"removing {snap.current - target} would empty no more nodes: remove {take} "
+                       f"({emptied} node(s) emptied)")  # fmt: skip
+            elif emptied:
+                why = f"{emptied} node(s) emptied"
+    else:
+        below_since = None
+    gpr = rec.resources.gpus
+    nodes_planned = nodes.nodes_for(desired, gpr, rec.node_pool.gpus) if gpr > 0 else 0
+    reason = (
+        f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out), "
+        f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}); forecast {fc.value * nominal:.2f} req/s "
+        f"over H {horizon:.0f} s ({fc.which}; node {lead.node_s:.0f} s + replica {lead.cold_replica_s:.0f} s); "
+        f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
+        + (f": {why}" if why else "")
+        + ")"
+        + (f"; {note}" if note else "")
+    )
+    d = decision_mod.Decision(
+        t=now,
+        policy=NAME,
+        current=snap.current,
+        desired=desired,
+        bound_by=bound,
+        reason=reason,
+        proposals=tuple(props),
+        details={
+            "load_rps": offered,
+            "forecast_rps": fc.value * nominal,
+            "capacity_rps": per,
+            "capacity_factor": factor,
+            "lead_s": horizon,
+            "replicas_planned": plan,
+            "nodes_planned": nodes_planned,
+        },
+    )
+    new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since)
+    return d, replace(state, plan=new)
