@@ -205,7 +205,7 @@ def test_corrino_unknown_shape_without_gpu_count_is_a_clear_error() -> None:
         p.path: p
         for p in problems_of({"recipe_node_shape": "VM.Standard.E4.Flex", "recipe_nvidia_gpu_count": 1})
     }
-    assert "node_pool.shape" in got
+    assert "recipe_node_shape" in got  # the key the user wrote, not swell's node_pool.shape
 
 
 def test_yaml_syntax_error_and_unreadable_file(tmp_path: Path) -> None:
@@ -339,3 +339,128 @@ def test_startup_timeout_is_given_or_three_model_loads_with_a_floor() -> None:
     assert recipe.parse({"service": given, "node_pool": slow}).startup_timeout_s == 45
     with pytest.raises(errors.RecipeError, match=r"service\.probes\.startup_timeout_s"):
         recipe.parse({"service": {**svc, "probes": {"startup_timeout_s": 0}}})
+
+
+# ---------------------------------------------------------------------------------------------
+# every problem at once, in the user's own words; limits on numbers and on what a file expands to
+
+
+def test_a_cross_field_rule_is_reported_with_the_field_errors() -> None:
+    got = {
+        p.path: p
+        for p in problems_of(
+            {
+                "service": {"name": "a"},
+                "autoscaling": {
+                    "min_replicas": 5,
+                    "max_replicas": 2,
+                    "signals": [{"name": "x", "kind": "gauge", "metric": "m", "target": "high"}],
+                },
+                "node_pool": {"min_nodes": 3, "max_nodes": 1, "max_node_provision_time_s": "soon"},
+            }
+        )
+    }
+    assert "autoscaling.signals.0.target" in got
+    assert got["autoscaling.min_replicas"].rule == "must not exceed max_replicas (2)"
+    assert got["node_pool.min_nodes"].value == 3
+    assert "node_pool.max_node_provision_time_s" in got
+
+
+def test_a_corrino_payload_hears_about_the_keys_it_wrote_all_at_once() -> None:
+    got = {
+        p.path: p
+        for p in problems_of(
+            {
+                "recipe_node_shape": "VM.GPU.A10.2",
+                "recipe_nvidia_gpu_count": "two",
+                "recipe_pod_autoscaling_params": {
+                    "scaling_threshold": "high",
+                    "min_replicas": 5,
+                    "max_replicas": 2,
+                },
+            }
+        )
+    }
+    assert set(got) == {
+        "recipe_nvidia_gpu_count",
+        "recipe_pod_autoscaling_params.scaling_threshold",
+        "recipe_pod_autoscaling_params.min_replicas",
+    }
+    assert got["recipe_nvidia_gpu_count"].value == "two"
+    assert got["recipe_pod_autoscaling_params.scaling_threshold"].value == "high"
+    assert "max_replicas (2)" in got["recipe_pod_autoscaling_params.min_replicas"].rule
+
+
+def test_corrino_advanced_keys_under_node_params_are_named_there() -> None:
+    got = {
+        p.path
+        for p in problems_of(
+            {
+                "recipe_node_shape": "VM.GPU.A10.1",
+                "recipe_node_autoscaling_params": {"min_nodes": 1, "max_nodes": 2, "polling_interval": 0},
+            }
+        )
+    }
+    assert got == {"recipe_node_autoscaling_params.polling_interval"}
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "rule"),
+    [
+        (
+            "autoscaling: {polling_interval_s: 1.0e-9}",
+            "autoscaling.polling_interval_s",
+            "greater than or equal to 0.01",
+        ),
+        ("autoscaling: {max_replicas: 1.0e+20}", "autoscaling.max_replicas", "less than or equal to 10000"),
+        ("autoscaling: {max_replicas: 1e20}", "autoscaling.max_replicas", "less than or equal to 10000"),
+        ("node_pool: {max_nodes: 100000000}", "node_pool.max_nodes", "less than or equal to 10000"),
+        ("local: {cpu_slots: 1000000}", "local.cpu_slots", "less than or equal to 1024"),
+        (
+            "service: {name: a, probes: {readiness: {period_s: 1.0e+12}}}",
+            "service.probes.readiness.period_s",
+            "less than or equal to 604800",
+        ),
+    ],
+)
+def test_absurd_numbers_are_rejected_with_the_rule(text: str, path: str, rule: str) -> None:
+    body = text if text.startswith("service") else "service: {name: a}\n" + text
+    with pytest.raises(errors.RecipeError) as info:
+        recipe.load_text(body, "r.yaml")
+    got = {p.path: p.rule for p in info.value.problems}
+    assert rule in got[path]
+
+
+LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.timeout(20)
+def test_a_yaml_alias_bomb_is_refused_before_it_is_built() -> None:
+    with pytest.raises(errors.RecipeError, match="expands to more than 100,000 values"):
+        recipe.load_text(LAUGHS, "laughs.yaml")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        ("service: " + "[" * 5000 + "]" * 5000, "deep.yaml"),
+        ("service: " + "{a: " * 5000 + "}" * 5000, "deep.yaml"),
+        ("".join("  " * i + "k:\n" for i in range(200)), "deep.yaml"),
+        ('{"service": ' + "[" * 5000 + "]" * 5000 + "}", "deep.json"),
+    ],
+    ids=["flow sequences", "flow mappings", "block mappings", "JSON"],
+)
+def test_deep_nesting_is_a_problem_not_a_recursion_error(text: str, source: str) -> None:
+    with pytest.raises(errors.RecipeError, match="nested deeper than 64 levels"):
+        recipe.load_text(text, source)
+
+
+def test_aliases_within_the_limits_still_load() -> None:
+    text = "service: {name: a}\nautoscaling: {max_replicas: 2, signals: [&s {name: x, kind: gauge, metric: m, target: 1}]}\n"
+    assert recipe.load_text(text, "ok.yaml").autoscaling.signals[0].name == "x"
+    merged = "base: &b {name: a}\nservice: {<<: *b, engine: vllm}\n"
+    with pytest.raises(errors.RecipeError, match="base: unknown field"):
+        recipe.load_text(merged, "merge.yaml")  # the anchor's own key is still checked

@@ -1,8 +1,9 @@
 """Cron expressions in an IANA timezone, pure standard library.
 
 Five fields (minute hour day-of-month month day-of-week) with `*`, lists, ranges, steps and
-names, plus the @hourly/@daily/@weekly/@monthly/@yearly macros. Day-of-month and day-of-week
-combine with OR when both are restricted, as in Vixie cron. Daylight saving: a local time that a
+names, plus the @hourly/@daily/@weekly/@monthly/@yearly macros; or six, with a seconds field
+first, as Alibaba's CronHPA writes them (`0 30 10 * * *`; `?` means `*` in the day fields).
+Day-of-month and day-of-week combine with OR when both are restricted, as in Vixie cron. Daylight saving: a local time that a
 spring-forward skips fires at the moment of the change; a time that a fall-back repeats fires once,
 at its first occurrence.
 """
@@ -10,6 +11,7 @@ at its first occurrence.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +33,7 @@ MONTHS = {
     )
 }
 DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+SECONDS: tuple[str, int, int, dict[str, int]] = ("second", 0, 59, {})
 FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
@@ -43,7 +46,8 @@ SEARCH_DAYS = 366 * 5  # far enough back for Feb 29 schedules
 
 @dataclass(frozen=True, kw_only=True)
 class Cron:
-    minutes: tuple[int, ...]  # descending, for searching backwards
+    seconds: tuple[int, ...]  # descending, for searching backwards; (0,) for five fields
+    minutes: tuple[int, ...]
     hours: tuple[int, ...]
     days: frozenset[int]
     months: frozenset[int]
@@ -102,11 +106,17 @@ def parse(expr: str) -> Cron:
     """Parse a cron expression; ValueError says which field is wrong and why."""
     text = MACROS.get(expr.strip().lower(), expr.strip())
     parts = text.split()
-    if len(parts) != 5:
-        raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), got {len(parts)}")
+    if len(parts) not in (5, 6):
+        raise ValueError(
+            "a cron expression has 5 fields (minute hour day month weekday) or 6 with seconds first "
+            f"(second minute hour day month weekday), got {len(parts)}"
+        )
+    seconds = _field(parts.pop(0), *SECONDS) if len(parts) == 6 else {0}
+    parts[2], parts[4] = ("*" if p == "?" else p for p in (parts[2], parts[4]))
     values = [_field(p, *spec) for p, spec in zip(parts, FIELDS, strict=True)]
     weekdays = frozenset(d % 7 for d in values[4])
     return Cron(
+        seconds=tuple(sorted(seconds, reverse=True)),
         minutes=tuple(sorted(values[0], reverse=True)),
         hours=tuple(sorted(values[1], reverse=True)),
         days=frozenset(values[2]),
@@ -139,6 +149,11 @@ def known_timezone(name: str) -> bool:
     return True
 
 
+# A daylight-saving change moves wall clocks by at most 2 h (Antarctica/Troll), so on the day of
+# `now` the wall-clock hours further than this from now's cannot be the answer: skip them.
+NEAR_H = 3
+
+
 def _instant(local: dt.datetime, zone: ZoneInfo) -> float:
     """The Unix time a wall-clock `local` time fires at in `zone` (see module docstring for DST)."""
     first = local.replace(tzinfo=zone, fold=0)
@@ -147,33 +162,37 @@ def _instant(local: dt.datetime, zone: ZoneInfo) -> float:
     if back == local:
         return ts
     # Skipped by a spring-forward: fire at the change. It lies between the two readings.
-    lo = local.replace(tzinfo=zone, fold=1).timestamp()
-    hi = ts
-    lo, hi = min(lo, hi), max(lo, hi)
+    # Offsets change on whole seconds: bisect on whole seconds, so `hi` ends on the change itself.
+    a, b = local.replace(tzinfo=zone, fold=1).timestamp(), ts
+    lo, hi = math.floor(min(a, b)), math.ceil(max(a, b))
     off_lo = dt.datetime.fromtimestamp(lo, zone).utcoffset()
-    while hi - lo > 1.0:
-        mid = (lo + hi) / 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
         if dt.datetime.fromtimestamp(mid, zone).utcoffset() == off_lo:
             lo = mid
         else:
             hi = mid
-    return float(round(hi))
+    return float(hi)
 
 
 def previous(expr: str, timezone: str, now: float) -> float | None:
     """The latest fire time at or before `now` (Unix seconds), or None within the search span."""
     c = parse(expr)
     zone = ZoneInfo(timezone)
-    today = dt.datetime.fromtimestamp(now, zone).date()
+    local_now = dt.datetime.fromtimestamp(now, zone)
+    today = local_now.date()
     for back in range(SEARCH_DAYS):
         day = today - dt.timedelta(days=back)
         if not c.day_matches(day):
             continue
         for h in c.hours:
+            if back == 0 and h > local_now.hour + NEAR_H:
+                continue
             for m in c.minutes:
-                t = _instant(dt.datetime(day.year, day.month, day.day, h, m), zone)
-                if t <= now:
-                    return t
+                for s in c.seconds:
+                    t = _instant(dt.datetime(day.year, day.month, day.day, h, m, s), zone)
+                    if t <= now:
+                        return t
     return None
 
 
@@ -181,14 +200,18 @@ def following(expr: str, timezone: str, now: float) -> float | None:
     """The earliest fire time strictly after `now`, or None within the search span."""
     c = parse(expr)
     zone = ZoneInfo(timezone)
-    today = dt.datetime.fromtimestamp(now, zone).date()
+    local_now = dt.datetime.fromtimestamp(now, zone)
+    today = local_now.date()
     for ahead in range(SEARCH_DAYS):
         day = today + dt.timedelta(days=ahead)
         if not c.day_matches(day):
             continue
         for h in reversed(c.hours):
+            if ahead == 0 and h < local_now.hour - NEAR_H:
+                continue
             for m in reversed(c.minutes):
-                t = _instant(dt.datetime(day.year, day.month, day.day, h, m), zone)
-                if t > now:
-                    return t
+                for s in reversed(c.seconds):
+                    t = _instant(dt.datetime(day.year, day.month, day.day, h, m, s), zone)
+                    if t > now:
+                        return t
     return None

@@ -4,17 +4,19 @@ Corrino's default scaling signal is "the fraction of requests slower than 5 s en
 `collect_metrics_timespan`" against `scaling_threshold`; swell names it `slow_requests` and reads
 the threshold as a `Value` target: desired = ceil(ready x fraction / threshold), which is what
 "scale when 60 % of requests take more than 5 s" means (an `AverageValue` target could never
-ask for more than ceil(1 / threshold) replicas). This module returns a plain mapping; recipe.py
-validates it, so every problem still names a field.
+ask for more than ceil(1 / threshold) replicas). `translate` returns a plain mapping, the problems
+found on the way, and where each of swell's keys came from, so that recipe.py, which validates the
+mapping, names the keys the user wrote (`recipe_nvidia_gpu_count`, not `resources.gpus`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from swell import errors
+from swell import errors, gpu_shapes
 
 DEFAULT_SIGNAL = "slow_requests"
 DEFAULT_PROMETHEUS_URL = "http://prometheus-server.cluster-tools.svc.cluster.local"
@@ -66,6 +68,35 @@ IGNORED_KEYS = {
     "service_endpoint_domain",
     "skip_capacity_validation",
 }
+
+
+def _shape_defaults(service: dict[str, Any], node_pool: dict[str, Any]) -> None:
+    """The node shape's GPU picks the engine preset the simulator runs, and its list price per GPU-hour."""
+    shape = str(node_pool["shape"])
+    args = service.get("args")
+    argv = args if isinstance(args, list | tuple) else ()
+    preset = gpu_shapes.llm_preset(shape, gpu_shapes.served_model(argv), gpu_shapes.tensor_parallel(argv))
+    if preset is not None:
+        service["preset"] = preset
+    known = gpu_shapes.SHAPES.get(shape)
+    if known is not None and known.price_per_gpu_hour is not None:
+        node_pool["price_per_gpu_hour"] = known.price_per_gpu_hour
+
+
+def _implied_slo(pod: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Corrino scales when more than `scaling_threshold` of requests take over 5 s end to end, so it
+    keeps at least 1 - threshold of them within 5 s: that share is the SLO's percentile (a custom
+    `query` says nothing about latency: then the median)."""
+    adv = {**node, **pod}
+    try:
+        share = (
+            0.5
+            if adv.get("query")
+            else 1.0 - float(adv.get("scaling_threshold", POD_DEFAULTS["scaling_threshold"]))
+        )
+    except (TypeError, ValueError):
+        share = 0.5  # a bad threshold is reported where the signal is built
+    return {"e2e_s": 5.0, "percentile": round(min(100.0, max(1.0, 100.0 * share)), 6)}
 
 
 def is_corrino(data: dict[str, Any]) -> bool:
@@ -169,7 +200,59 @@ def _autoscaling(
     }
 
 
-def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
+ADVANCED_PATHS = {
+    "autoscaling.signals.0.target": "scaling_threshold",
+    "autoscaling.signals.0.window_s": "collect_metrics_timespan",
+    "autoscaling.signals.0.query": "query",
+    "autoscaling.polling_interval_s": "polling_interval",
+    "autoscaling.cooldown_s": "scaling_cooldown",
+    "autoscaling.behavior.scale_up.stabilization_window_s": "stabilization_window_up",
+    "autoscaling.behavior.scale_up.policies": "scaling_period_up",
+    "autoscaling.behavior.scale_down.stabilization_window_s": "stabilization_window_down",
+    "autoscaling.behavior.scale_down.policies": "scaling_period_down",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Translation:
+    """A Corrino payload in swell's form, the problems found converting it, and for each of swell's
+    key paths the payload key it came from."""
+
+    data: dict[str, Any]
+    problems: tuple[errors.Problem, ...]
+    origins: dict[str, str]
+
+    def user_path(self, path: str) -> str:
+        """The payload key behind a path of swell's form (the longest known prefix), else `path`."""
+        parts = path.split(".")
+        for n in range(len(parts), 0, -1):
+            head = ".".join(parts[:n])
+            if head in self.origins:
+                return ".".join([self.origins[head], *parts[n:]])
+        return path
+
+
+def _origins(data: dict[str, Any], pod: dict[str, Any], node: dict[str, Any]) -> dict[str, str]:
+    pod_key, node_key = "recipe_pod_autoscaling_params", "recipe_node_autoscaling_params"
+    out = {
+        "service.name": "deployment_name" if data.get("deployment_name") else "recipe_id",
+        "service.image": "recipe_image_uri",
+        "service.container_port": "recipe_container_port",
+        "service.args": "recipe_container_command_args",
+        "service.env": "recipe_container_env",
+        "resources.gpus": "recipe_nvidia_gpu_count",
+        "node_pool.shape": "recipe_node_shape",
+    }
+    for key in ("min_replicas", "max_replicas"):
+        out[f"autoscaling.{key}"] = f"{pod_key}.{key}" if key in pod else "recipe_replica_count"
+    for key in ("min_nodes", "max_nodes"):
+        out[f"node_pool.{key}"] = f"{node_key}.{key}" if key in node else "recipe_node_pool_size"
+    for path, key in ADVANCED_PATHS.items():
+        out[path] = f"{node_key}.{key}" if key in node and key not in pod else f"{pod_key}.{key}"
+    return out
+
+
+def translate(data: dict[str, Any]) -> Translation:
     """Map a Corrino payload onto swell's recipe keys; unknown keys and bad durations are problems."""
     problems: list[errors.Problem] = []
     for k in data:
@@ -214,8 +297,7 @@ def convert(data: dict[str, Any], source: str) -> dict[str, Any]:
         "resources": {"gpus": data.get("recipe_nvidia_gpu_count", 0)},
         "node_pool": node_pool,
         "autoscaling": _autoscaling(pod, node, replicas, problems),
-        "slo": {"e2e_s": 5.0, "percentile": 50.0},
+        "slo": _implied_slo(pod, node),
     }
-    if problems:
-        raise errors.RecipeError(source, problems)
-    return own | recipe
+    _shape_defaults(service, node_pool)
+    return Translation(data=own | recipe, problems=tuple(problems), origins=_origins(data, pod, node))

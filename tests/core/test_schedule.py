@@ -86,6 +86,8 @@ def test_dst_fall_back_fires_a_repeated_time_once() -> None:
     [
         ("61 * * * *", "minute field: '61' is outside 0-59"),
         ("* * * *", "has 5 fields"),
+        ("0 0 0 * * * *", "or 6 with seconds first"),
+        ("60 30 10 * * *", "second field: '60' is outside 0-59"),
         ("*/0 * * * *", "step '0' must be a positive whole number"),
         ("0 0 * * funday", "day of week field: 'funday' is not a number"),
         ("0 5-2 * * *", "runs backwards"),
@@ -114,3 +116,62 @@ def test_an_impossible_date_is_rejected() -> None:
     problem = cron.problem("0 0 30 2 *")
     assert problem is not None and "never fires" in problem
     assert cron.problem("0 0 29 2 *") is None  # leap years
+
+
+# ---------------------------------------------------------------------------------------------
+# Alibaba CronHPA's six fields, seconds first
+
+
+def test_a_cronhpa_schedule_with_seconds_is_accepted_and_fires_on_the_second() -> None:
+    rec = make_recipe(
+        min_replicas=1,
+        schedules=[{**CRONHPA[0], "start": "0 30 10 * * *", "end": "0 0 12 * * ?"}],
+    )
+    assert schedule.bounds(rec, at("2026-11-20 10:29:59", "Asia/Shanghai")).lo == 1
+    assert schedule.bounds(rec, at("2026-11-20 10:30:00", "Asia/Shanghai")).lo == 2
+    fired = cron.following("15 30 10 * * *", "Asia/Shanghai", at("2026-11-20 10:30:00", "Asia/Shanghai"))
+    assert fired == at("2026-11-20 10:30:15", "Asia/Shanghai")
+    every = cron.following("*/20 * * * * *", "UTC", at("2026-11-20 10:30:41", "UTC"))
+    assert every == at("2026-11-20 10:31:00", "UTC")
+
+
+def test_a_skipped_midnight_fires_exactly_at_the_change() -> None:
+    # America/Santiago springs forward at 00:00 on 2026-09-06: midnight fires at 01:00 -04, to the second
+    change = dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.UTC).timestamp()
+    assert cron.previous("* */9 * * *", "America/Santiago", change + 7651) == change
+
+
+# ---------------------------------------------------------------------------------------------
+# parity with croniter (bench/cron_parity.py runs the full comparison, DST changes included)
+
+ZONES = ("UTC", "Asia/Shanghai", "Asia/Kolkata", "America/New_York", "Europe/Berlin", "Australia/Sydney")
+PARITY_EXPRESSIONS = (
+    "0 30 10 * * *", "*/15 * * * *", "5 4 * * sun", "0 22 * * 1-5", "0 0 1,15 * *", "30 2 * * *",
+    "0 */3 * * *", "7 7 7 7 *", "0 9 * * mon-fri", "0 0 */2 * mon", "0 0 1 * mon", "0 12 29 2 *",
+    "30 15 10 * * *", "*/10 * 8-17 * * 1-5", "0 0 0 1 jan *", "45 59 23 31 12 *",
+)  # fmt: skip
+
+
+def test_swell_cron_agrees_with_croniter_away_from_daylight_saving_changes() -> None:
+    croniter = pytest.importorskip("croniter").croniter
+    checked = 0
+    for expr in PARITY_EXPRESSIONS:
+        for zone in ZONES:
+            for start in (
+                "2026-01-15 03:04:05",
+                "2026-05-31 23:59:59",
+                "2026-07-04 12:00:00",
+                "2026-12-31 23:00:00",
+            ):
+                now = at(start, zone)
+                local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
+                six = len(expr.split()) == 6
+                theirs = croniter(expr, local, second_at_beginning=six, implement_cron_bug=True)
+                nxt = theirs.get_next(float)
+                before = croniter(
+                    expr, local + dt.timedelta(seconds=1), second_at_beginning=six, implement_cron_bug=True
+                ).get_prev(float)
+                assert cron.following(expr, zone, now) == nxt, (expr, zone, start)
+                assert cron.previous(expr, zone, now) == before, (expr, zone, start)
+                checked += 1
+    assert checked == len(PARITY_EXPRESSIONS) * len(ZONES) * 4
