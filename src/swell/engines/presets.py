@@ -154,7 +154,7 @@ def rederived(p: LlmPreset, **changes: Any) -> LlmPreset:
     return dataclasses.replace(p, kv_cache_tokens=kv, **changes)
 
 
-_H100, _A100, _A10, _L4 = 81559, 81920, 23028, 23034  # MiB per GPU
+_H100, _A100, _A100_40, _A10, _L4 = 81559, 81920, 40960, 23028, 23034  # MiB per GPU
 _LLAMA2_70B_KV = 2 * 80 * 8 * 128 * 2  # K and V · layers · KV heads · head dim · fp16 bytes
 _BLOOM_KV = 2 * 70 * 14336 * 2  # multi-head attention: no grouped KV
 _LLAMA3_8B_KV = 2 * 32 * 8 * 128 * 2
@@ -242,6 +242,8 @@ PRESETS: dict[str, LlmPreset] = {
                 "6.5 ms/token at concurrency 1 and 10.9 ms at 16 (vLLM 0.21, H100 80GB)"),
         _approx("llama3-8b-a100", "a100-80gb", _A100, 0.015, 9.0e-05, 0.0105, 0.00040, 2039, 8192,
                 "75 tok/s at concurrency 1 on A100 40GB, 6.6x throughput at 8 (vLLM 0.23), scaled by bandwidth"),
+        _approx("llama3-8b-a100-40gb", "a100-40gb", _A100_40, 0.015, 9.0e-05, 0.0133, 0.000525, 1555, 8192,
+                "75 tok/s (13.3 ms/token) at concurrency 1 and 6.6x throughput at 8 on A100 40GB (vLLM 0.23)"),
         _approx("llama3-8b-a10", "a10-24gb", _A10, 0.025, 2.6e-04, 0.030, 0.00060, 600, 2048,
                 "fp16 weight-read roofline (16 GB / 600 GB/s) near the 27 ms/token measured for 7B on A10"),
         _approx("llama3-8b-l4", "l4-24gb", _L4, 0.030, 2.8e-04, 0.055, 0.00080, 300, 2048,
@@ -259,6 +261,7 @@ PRESETS |= {
     for p in (
         _llama31_8b(PRESETS["llama3-8b-h100"], "llama3.1-8b-128k-h100"),
         _llama31_8b(PRESETS["llama3-8b-a100"], "llama3.1-8b-128k-a100"),
+        _llama31_8b(PRESETS["llama3-8b-a100-40gb"], "llama3.1-8b-128k-a100-40gb"),
         # one A10 holds 16 GB of weights and KV for ~31k tokens: 128k takes two (vLLM refuses one)
         _llama31_8b(PRESETS["llama3-8b-a10"], "llama3.1-8b-128k-a10-tp2", gpus=2),
         _llama31_70b(PRESETS["llama2-70b-h100-tp8"], "llama3.1-70b-128k-h100-tp8", 3350),

@@ -178,3 +178,17 @@ def test_a_long_context_trace_fits_a_128k_preset(preset: str, dropped: int) -> N
     status = c.requests.arrays().status
     assert int((status == outcomes.DROPPED).sum()) == dropped
     assert int((status == outcomes.SERVED).sum()) == len(inputs) - dropped
+
+
+def test_the_corrino_a10_example_simulates_on_a10s_with_a_cost() -> None:
+    from pathlib import Path
+
+    from swell.runtime import sim
+    from swell.workload import spec
+
+    rec = recipe.load(Path(__file__).parent.parent.parent.parent / "examples" / "corrino-a10-advanced.json")
+    kind, preset = replicas.engine_factory(rec)
+    assert kind == "llm" and preset.gpu == "a10-24gb" and preset.gpus == 2  # type: ignore[attr-defined]
+    batch = arrivals.collect(spec.parse("poisson:rate=1"), seed=0, horizon_s=60.0)
+    run = sim.simulate(rec, batch, horizon_s=60.0, policy="corrino-keda")
+    assert run.gpu_hours > 0 and run.cost == run.gpu_hours * 2.0
