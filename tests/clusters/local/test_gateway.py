@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from swell.clusters.local import engines, gateway, gateway_metrics
+from swell import recipe
+from swell.clusters.local import cluster, engines, gateway, gateway_metrics
 from swell.metrics import scrape
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -325,3 +329,99 @@ async def test_the_model_list_comes_from_a_replica_and_is_kept_for_when_none_is_
 )
 def test_what_counts_as_metadata(method: str, path: str, metadata: bool) -> None:
     assert gateway.is_metadata(method, path) is metadata
+
+
+async def test_a_malformed_request_is_one_log_line_not_a_traceback(
+    gw: gateway.Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(100), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 400")
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    (line,) = [r.getMessage() for r in caplog.records if "Content-Length" in r.getMessage()]
+    assert "BadHttpMessage" in line and "\n" not in line
+
+
+async def test_a_request_body_over_the_cap_gets_413(
+    gw: gateway.Gateway, backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    gw.add_backend("a", await backends.start(named("a")))
+    async with session.post(f"{gw.url}/v1/completions", data=io.BytesIO(b"x" * (5 * 2**20))) as r:
+        assert r.status == 413  # the default cap is 4 MiB
+    async with session.post(f"{gw.url}/v1/completions", data=io.BytesIO(b"x" * 2**20)) as r:
+        assert r.status == 200
+
+
+async def test_slow_request_headers_are_cut_off() -> None:
+    g = gateway.Gateway(port=0, header_timeout_s=0.3)
+    await g.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", g.port)
+        writer.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")  # and then nothing more (slow loris)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # closed by the gateway, not by the test's bound
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408") and g.connections.timed_out == 1
+    finally:
+        await g.stop()
+
+
+async def test_connections_beyond_the_cap_are_refused_with_503() -> None:
+    g = gateway.Gateway(port=0, max_connections=2)
+    await g.start()
+    opened = [await asyncio.open_connection("127.0.0.1", g.port) for _ in range(2)]
+    try:
+        await helpers_wait(lambda: g.connections.open == 2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", g.port)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503") and g.connections.refused == 1
+    finally:
+        for _, w in opened:
+            w.close()
+        await g.stop()
+
+
+async def test_a_replica_that_never_answers_gets_a_504_after_the_read_timeout(
+    backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    g = gateway.Gateway(port=0, read_timeout_s=0.3)
+    await g.start()
+    try:
+        g.add_backend("hung", await backends.start(hang))
+        r = await asyncio.wait_for(session.post(f"{g.url}/v1/completions", data=b"{}"), 10)
+        async with r:
+            assert r.status == 504 and "no response within 0.3 s" in (await r.json())["error"]["message"]
+    finally:
+        release.set()
+        await g.stop()
+
+
+async def helpers_wait(cond: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met")
+
+
+def test_the_recipe_sets_the_gateway_limits(tmp_path: pathlib.Path) -> None:
+    rec = recipe.parse(
+        {
+            "service": {"name": "x"},
+            "local": {"max_request_mb": 1, "max_connections": 7, "header_timeout_s": 2, "read_timeout_s": 9},
+        }
+    )
+    g = cluster.LocalCluster(rec, run_dir=tmp_path).gateway
+    assert (g.max_request_bytes, g.connections.max_connections) == (2**20, 7)
+    assert (g.connections.header_timeout_s, g.read_timeout_s) == (2.0, 9.0)

@@ -62,6 +62,10 @@ class LocalCluster(StartStop):
             buffer_requests=local.buffer_requests,
             buffer_timeout_s=local.buffer_timeout_s,
             protocol=engines.protocol(rec.service),
+            max_request_bytes=round(local.max_request_mb * 2**20),
+            max_connections=local.max_connections,
+            header_timeout_s=local.header_timeout_s,
+            read_timeout_s=local.read_timeout_s,
         )
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
 

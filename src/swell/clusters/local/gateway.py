@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from swell import errors
-from swell.clusters.local import gateway_metrics
+from swell.clusters.local import connections, gateway_metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ HOP_BY_HOP = frozenset(
 RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 HEALTH_PATHS = frozenset(("/health", "/healthz", "/ready", "/readyz", "/livez", "/v1/health", "/version"))
 MODELS_PATH = "/v1/models"
+
+
+def _payload(body: bytes) -> bytes | io.BytesIO:
+    """A request body to send on: large ones as a stream (aiohttp warns about big raw bytes)."""
+    return io.BytesIO(body) if len(body) > 2**16 else body
 
 
 def is_metadata(method: str, path: str) -> bool:
@@ -72,9 +78,19 @@ class Gateway:
         connect_timeout_s: float = 5.0,
         max_attempts: int = 4,
         protocol: str = "openai",
+        max_request_bytes: int = 4 * 2**20,
+        max_connections: int = 1000,
+        header_timeout_s: float = 10.0,
+        read_timeout_s: float = 300.0,
     ) -> None:
         self.host, self.port = host, port
         self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
+        self.max_request_bytes = max_request_bytes  # larger bodies get a 413 (engines cap theirs too)
+        self.read_timeout_s = read_timeout_s  # a replica silent this long (no header, no chunk): 504 / abort
+        self.connections = connections.Counter(
+            max_connections=max_connections, header_timeout_s=header_timeout_s
+        )
+        self._server: asyncio.Server | None = None
         self.buffer_requests = buffer_requests
         self.buffer_timeout_s = buffer_timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -133,34 +149,52 @@ class Gateway:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 2**20)
+        app = web.Application(client_max_size=self.max_request_bytes)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_s),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout_s, sock_read=self.read_timeout_s
+            ),
         )
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=1.0,
+            keepalive_timeout=75.0,
+            logger=connections.OneLineLogger(),
+        )
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
+            self._server = await asyncio.get_running_loop().create_server(
+                connections.factory(self._runner.server, self.connections),
+                self.host,
+                self.port,
+                reuse_address=True,
+            )
         except OSError as exc:
             await self.stop()
             raise errors.ClusterError(
                 f"the gateway cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
                 "(set local.port in the recipe or --port)"
             ) from None
-        self.port = int(self._runner.addresses[0][1])
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()  # no new connections; those open are shut down with the runner
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
 
     # ------------------------------------------------------------------ handlers
 
@@ -262,7 +296,11 @@ class Gateway:
             return await self._metadata(request)
         self.requests += 1
         started = time.perf_counter()
-        body = await request.read()
+        try:
+            body = await request.read()
+        except (ConnectionResetError, aiohttp.ClientPayloadError) as exc:
+            log.info("a client went away while sending its request: %s", connections.one_line(exc))
+            return web.Response(status=400)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         tried: set[str] = set()
         self.conc.change(+1)
@@ -278,9 +316,12 @@ class Gateway:
                 try:
                     assert self._session is not None
                     upstream = await self._session.request(
-                        request.method, url + request.rel_url.raw_path_qs, headers=headers, data=body,
+                        request.method, url + request.rel_url.raw_path_qs, headers=headers, data=_payload(body),
                         allow_redirects=False,
                     )  # fmt: skip
+                except aiohttp.ServerTimeoutError:
+                    log.warning("%s sent no response within %g s (read timeout)", name, self.read_timeout_s)
+                    return self._answer(504, f"the replica sent no response within {self.read_timeout_s:g} s")
                 except RETRYABLE as exc:
                     tried.add(url)
                     self.metrics.retries.inc()
