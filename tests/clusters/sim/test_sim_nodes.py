@@ -121,3 +121,17 @@ def test_model_load_times_can_be_sampled_from_a_csv(tmp_path: pathlib.Path) -> N
     bad.write_text("x,y\n1,2\n")
     with pytest.raises(errors.RecipeError, match="value"):
         nodes.load_latencies(bad)
+
+
+def test_the_controller_sees_when_nodes_were_asked_for_and_became_ready_and_where_replicas_run() -> None:
+    rec = sim_recipe(autoscaling={"min_replicas": 1, "max_replicas": 4})
+    loop, c = make(rec)
+    scale_at(loop, c, 0.0, 2)
+    loop.run(until=1500.0)
+    infos = {n.name: n for n in c.node_infos()}
+    fresh = [
+        n for n in infos.values() if n.requested_at is not None and n.ready_at is not None and n.ready_at > 0
+    ]
+    assert fresh and all(n.ready_at > n.requested_at for n in fresh)  # type: ignore[operator]
+    reps = c.replica_infos()
+    assert all(r.node in infos and r.ready_at is not None and r.scheduled_at is not None for r in reps)

@@ -41,14 +41,28 @@ def _alarm(rec: recipe.Recipe, snap: snapshot.Snapshot, queued: float) -> str:
     ready = max(1, snap.ready)
     if queued > QUEUE_ALARM * ready:
         return f"queue {queued:g} > {QUEUE_ALARM:g} per ready replica"
-    slo = rec.slo.ttft_s
-    if slo is not None:
-        for s in rec.autoscaling.signals:
-            if s.kind == "histogram_quantile" and s.metric and "time_to_first_token" in s.metric:
-                r = snap.reading(s.name)
-                if r.ok and r.value is not None and r.value > slo:
-                    return f"{s.name} {r.value:.2f} s > SLO {slo:g} s"
+    slo, got = rec.slo.ttft_s, _ttft(rec, snap)
+    if slo is not None and got is not None and got[1] > slo:
+        return f"{got[0]} {got[1]:.2f} s > SLO {slo:g} s"
     return ""
+
+
+def _ttft(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[str, float] | None:
+    """(signal name, value) of the recipe's TTFT quantile signal this tick, if it has one with a value."""
+    for s in rec.autoscaling.signals:
+        if s.kind == "histogram_quantile" and s.metric and "time_to_first_token" in s.metric:
+            r = snap.reading(s.name)
+            if r.ok and r.value is not None:
+                return s.name, r.value
+    return None
+
+
+def _latency_ok(rec: recipe.Recipe, snap: snapshot.Snapshot) -> bool | None:
+    """TTFT within half the SLO (the margin the reactive rules keep); None: nothing to judge by."""
+    got, slo = _ttft(rec, snap), rec.slo.ttft_s
+    if got is None or slo is None or snap.ready == 0:
+        return None
+    return got[1] <= slo / 2
 
 
 def decide(
@@ -76,7 +90,7 @@ def decide(
         served_per_replica=(ld.served_rps or 0.0) / ready,
         modelled=nominal,
         queued_per_replica=ld.queued / ready,
-        latency_ok=None if not ready else not _alarm(rec, snap, ld.queued),
+        latency_ok=_latency_ok(rec, snap),
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity

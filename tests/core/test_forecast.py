@@ -1,0 +1,93 @@
+"""The planner's forecaster on synthetic series with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swell.core import forecast
+
+
+def feed(values: list[tuple[float, float]], h: forecast.History | None = None) -> forecast.History:
+    h = h or forecast.History()
+    for t, v in values:
+        h = forecast.observe(h, t, v)
+    return h
+
+
+def series(fn, start: float, end: float, step: float = 5.0) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    out, t = [], start
+    while t < end:
+        out.append((t, fn(t)))
+        t += step
+    return out
+
+
+H = 960.0
+
+
+@pytest.mark.parametrize(
+    ("name", "fn", "now", "expect"),
+    [
+        ("a constant load forecasts itself", lambda t: 4.0, 1800.0, 4.0),
+        ("a burst 5 minutes ago is held over H", lambda t: 10.0 if 1200 <= t < 1320 else 2.0, 1620.0, 10.0),
+        ("a burst 1.5 H ago has halved", lambda t: 10.0 if 0 <= t < 60 else 2.0, 60.0 + H + H / 2, 5.0),
+        (
+            "a burst 3 H ago is forgotten under today's level",
+            lambda t: 10.0 if t < 60 else 2.0,
+            60 + 3 * H,
+            2.0,
+        ),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_envelope(name: str, fn, now: float, expect: float) -> None:  # type: ignore[no-untyped-def]
+    h = feed(series(fn, 0.0, now))
+    f = forecast.forecast(h, now, H)
+    assert f.value == pytest.approx(expect, rel=0.02)
+
+
+def test_a_rising_ramp_is_projected_at_most_five_minutes_ahead_by_its_slope() -> None:
+    slope = 0.01  # per second
+    h = feed(series(lambda t: 1.0 + slope * t, 0.0, 1200.0))
+    f = forecast.forecast(h, 1200.0, H)
+    last_minute_mean = 1.0 + slope * (1140.0 + 1195.0) / 2
+    assert f.which == "trend"
+    assert f.trend == pytest.approx(last_minute_mean + slope * 300.0, rel=0.02)
+
+
+def test_a_falling_trend_never_lowers_the_forecast_below_the_recent_peak() -> None:
+    h = feed(series(lambda t: 20.0 - 0.01 * t, 0.0, 1200.0))
+    f = forecast.forecast(h, 1200.0, H)
+    assert f.value >= 20.0 - 0.01 * (1200 - H) - 0.5  # the peak within H stands
+
+
+def test_a_day_of_history_brings_yesterdays_peak_of_the_coming_window() -> None:
+    day = forecast.DAY
+
+    def daily(t: float) -> float:  # a peak of 10 every day from 12:00 to 12:30, else 1
+        s = t % day
+        return 10.0 if 43200 <= s < 45000 else 1.0
+
+    h = feed(series(daily, 0.0, day + 43200.0 - 600.0, step=30.0))
+    now = day + 43200.0 - 600.0  # ten minutes before today's peak
+    f = forecast.forecast(h, now, H)
+    assert f.seasonal == pytest.approx(10.0)
+    assert f.which == "a day ago"
+    assert f.envelope == pytest.approx(1.0)
+
+
+def test_no_seasonal_part_before_a_day_of_history() -> None:
+    h = feed(series(lambda t: 3.0, 0.0, 3600.0))
+    assert forecast.forecast(h, 3600.0, H).seasonal is None
+
+
+def test_the_history_stays_small_and_round_trips_through_json() -> None:
+    h = feed(series(lambda t: (t % 977) / 100.0, 0.0, 2 * forecast.DAY, step=15.0))
+    assert len(h.minutes) <= forecast.RECENT_KEEP_S / 60 + 1
+    assert len(h.daily) <= forecast.DAILY_KEEP_S / forecast.SLOT + 1
+    again = forecast.History.from_json(json.loads(json.dumps(h.to_json())))
+    assert again == h
+    now = 2 * forecast.DAY
+    assert forecast.forecast(again, now, H) == forecast.forecast(h, now, H)

@@ -1,0 +1,286 @@
+"""The planner: capacity model, credits, node-aware scale-down, lead-time learning, trajectories.
+
+A classic profile of 0.1 s per request (10 req/s per replica) keeps the arithmetic visible; the
+node pool's provisioning makes H = 100 s (node) + 20 s (replica) = 120 s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from swell import recipe
+from swell.core import capacity, leadtime, load, nodes, snapshot
+from swell.core.policies import planner, steps
+
+PROFILE = capacity.Profile(kind="classic", source="test", service_s=0.1)
+WAITING = {"name": "waiting", "kind": "gauge", "metric": "w", "aggregate": "sum", "target": 8,
+           "target_type": "AverageValue"}  # fmt: skip
+TTFT = {"name": "ttft_p90", "kind": "histogram_quantile", "metric": "vllm:time_to_first_token_seconds",
+        "quantile": 0.9, "target": 1.0, "target_type": "Value"}  # fmt: skip
+
+
+def rec(gpus_per_node: int = 2, max_replicas: int = 20, **extra: Any) -> recipe.Recipe:
+    prov = {"node_boot_s": 100, "kubelet_s": 0, "gpu_driver_s": 0, "image_size_gb": 0, "model_load_s": 20}
+    return recipe.parse(
+        {
+            "service": {"name": "svc"},
+            "resources": {"gpus": 1},
+            "autoscaling": {
+                "policy": "planner",
+                "min_replicas": 1,
+                "max_replicas": max_replicas,
+                "signals": [WAITING, TTFT],
+            },
+            "node_pool": {
+                "shape": "custom",
+                "gpus_per_node": gpus_per_node,
+                "max_nodes": 20,
+                "provisioning": prov,
+            },
+            "slo": {"ttft_s": 2.0},
+        }
+        | extra
+    )
+
+
+def reps(*layout: str) -> tuple[snapshot.Replica, ...]:
+    """'ready@n1' / 'starting@n2' / 'pending' -> replicas named r0, r1, ... in that order."""
+    out = []
+    for i, spec in enumerate(layout):
+        state, _, node = spec.partition("@")
+        at = float(i) if node else None
+        out.append(snapshot.Replica(name=f"r{i}", state=state, node=node, scheduled_at=at))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def snap(t: float, replicas: tuple[snapshot.Replica, ...], rps: float | None, queued: float = 0.0,
+         current: int | None = None, profile: capacity.Profile | None = PROFILE, **more: float) -> snapshot.Snapshot:  # fmt: skip
+    sig: dict[str, snapshot.Reading] = {
+        load.REQUESTS: snapshot.Reading.of(rps),
+        load.WAITING: snapshot.Reading.of(queued),
+    }
+    sig |= {k: snapshot.Reading.of(v) for k, v in more.items()}
+    alive = [r for r in replicas if r.state != "terminating"]
+    return snapshot.Snapshot(now=t, current=len(alive) if current is None else current, replicas=replicas,
+                             signals=sig, capacity=profile)  # fmt: skip
+
+
+# ---- the capacity model -----------------------------------------------------------------------
+
+LLM = capacity.Profile(kind="llm", decode_per_seq_s=0.01, max_num_seqs=1000, kv_cache_tokens=0)
+
+
+@pytest.mark.parametrize(
+    ("profile", "mix", "e2e", "expect"),
+    [
+        pytest.param(PROFILE, capacity.Mix(input_tokens=1, output_tokens=1), None, 10.0,
+                     id="classic: 0.1 s a request on one worker serves 10 req/s"),
+        pytest.param(capacity.Profile(kind="classic", service_s=0.1, workers=4),
+                     capacity.Mix(input_tokens=1, output_tokens=1), None, 40.0, id="classic: four workers serve 4x"),
+        pytest.param(LLM, capacity.Mix(input_tokens=10, output_tokens=10), None, 10.0,
+                     id="llm: 10 output tokens at 10 ms each per sequence: 10 req/s"),
+        pytest.param(capacity.Profile(kind="llm", decode_per_seq_s=0.01, prefill_per_token_s=0.001, max_num_seqs=1000),
+                     capacity.Mix(input_tokens=100, output_tokens=10), None, 5.0,
+                     id="llm: 100 prompt tokens at 1 ms add 0.1 s a request: 5 req/s"),
+    ],
+)  # fmt: skip
+def test_requests_per_second_one_replica_sustains(profile: capacity.Profile, mix: capacity.Mix, e2e: float | None,
+                                                  expect: float) -> None:  # fmt: skip
+    assert capacity.rps(profile, mix, e2e, utilization=1.0) == pytest.approx(expect)
+
+
+@pytest.mark.parametrize(
+    ("profile", "mix", "e2e", "expect"),
+    [
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.01, max_num_seqs=64), capacity.Mix(
+            input_tokens=10, output_tokens=10), None, 64.0, id="batch: max_num_seqs"),
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.01, max_num_seqs=256, kv_cache_tokens=10000),
+                     capacity.Mix(input_tokens=80, output_tokens=40), None, 90.0,
+                     id="batch: 90 % of the KV cache over 100 tokens of context a sequence"),
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.01, decode_per_seq_s=0.001, max_num_seqs=256),
+                     capacity.Mix(input_tokens=10, output_tokens=100), 5.0, 30.0,
+                     id="batch: an e2e SLO of 5 s allows 40 ms steps for 100 tokens: 30 sequences"),
+    ],
+)  # fmt: skip
+def test_batch_limit(profile: capacity.Profile, mix: capacity.Mix, e2e: float | None, expect: float) -> None:
+    assert capacity.batch_limit(profile, mix, e2e) == pytest.approx(expect)
+
+
+def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
+    assert capacity.mix_of(PROFILE, 2.0, 2000.0, 500.0) == capacity.Mix(input_tokens=1000, output_tokens=250)
+    assert capacity.mix_of(PROFILE, None, 2000.0, 500.0).input_tokens == PROFILE.default_input_tokens
+    assert capacity.mix_of(PROFILE, 0.0, 0.0, 0.0).output_tokens == PROFILE.default_output_tokens
+
+
+@pytest.mark.parametrize(
+    ("served", "queued", "ok", "expect"),
+    [
+        pytest.param(15.0, 0.0, True, 1.025, id="serving 1.5x the model without a queue: up 5 % of the gap"),
+        pytest.param(5.0, 4.0, None, 0.95, id="a queue while serving half the model: down 10 % of the gap"),
+        pytest.param(5.0, 0.0, False, 0.95, id="latency over target while serving half: down"),
+        pytest.param(
+            5.0, 0.0, True, 1.0, id="serving less than modelled without trouble: no evidence, unchanged"
+        ),
+        pytest.param(100.0, 0.0, True, 1.45, id="bounded above (one step)"),
+    ],
+)
+def test_online_correction_is_bounded_and_said(
+    served: float, queued: float, ok: bool | None, expect: float
+) -> None:
+    new, note = capacity.correct(1.0, served_per_replica=served, modelled=10.0, queued_per_replica=queued,
+                                 latency_ok=ok)  # fmt: skip
+    assert new == pytest.approx(expect)
+    assert (note != "") == (new != 1.0)
+    assert capacity.correct(1.99, served_per_replica=1000.0, modelled=10.0, queued_per_replica=0.0,
+                            latency_ok=True)[0] == capacity.FACTOR_MAX  # fmt: skip
+
+
+# ---- node-aware scale-down --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "excess", "expect"),
+    [
+        pytest.param(("ready@a", "ready@a", "ready@b", "ready@b"), 1, (0, 0), id="one fewer of 2+2 empties no node: none"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "ready@b"), 2, (2, 1), id="two fewer of 2+2: one whole node"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "pending"), 2, (2, 1),
+                     id="pending first, then the emptiest node"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "ready@b", "ready@c"), 2, (1, 1),
+                     id="2 fewer of 2+2+1: the lone replica's node; no other node fits in the rest"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "ready@b", "ready@c"), 3, (3, 2),
+                     id="3 fewer of 2+2+1: the lone replica's node and one of the pairs"),
+        pytest.param(("pending", "pending", "ready@a"), 5, (3, 1), id="never more than there is"),
+        pytest.param(("ready", "ready", "ready"), 2, (2, 0), id="replicas without known nodes each stand alone"),
+    ],
+)  # fmt: skip
+def test_emptying(layout: tuple[str, ...], excess: int, expect: tuple[int, int]) -> None:
+    assert nodes.emptying(reps(*layout), excess) == expect
+
+
+def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> None:
+    layout = reps(
+        "ready@a", "ready@a", "ready@b", "starting@b", "ready@c", "starting@c", "ready@c", "pending"
+    )
+    assert nodes.victims(layout, 4) == ["r7", "r3", "r2", "r1"]  # b before a: same size, b has a starting one
+
+
+# ---- single decisions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "rps", "queued", "expect", "bound"),
+    [
+        pytest.param(("ready@a",), 25.0, 0.0, 3, "metrics", id="25 req/s at 10 per replica: 3 at once"),
+        pytest.param(("ready@a",), 10.0, 600.0, 2, "metrics", id="a queue is load, drained within 60 s"),
+        pytest.param(("ready@a", "starting@a", "pending"), 25.0, 0.0, 3, "metrics",
+                     id="credits: starting and pending replicas count, nothing asked twice"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "ready@b"), 25.0, 0.0, 4, "capacity",
+                     id="scale-down that would empty no node is held"),
+        pytest.param(("ready@a", "ready@a", "ready@b", "pending"), 15.0, 0.0, 2, "metrics",
+                     id="scale-down: the pending replica and the emptiest node go"),
+        pytest.param(("ready@a",), 1000.0, 0.0, 20, "max", id="bounded by max_replicas"),
+    ],
+)  # fmt: skip
+def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect: int, bound: str) -> None:
+    d, _ = planner.decide(rec(), snap(0.0, reps(*layout), rps, queued), steps.State())
+    assert (d.desired, d.bound_by) == (expect, bound)
+    assert "req/s per replica" in d.reason and "H 120 s" in d.reason
+
+
+def test_without_a_capacity_model_the_reactive_rules_decide() -> None:
+    d, _ = planner.decide(rec(), snap(0.0, reps("ready@a"), 25.0, profile=None, waiting=40.0), steps.State())
+    assert d.policy == "planner" and d.reason.startswith("no capacity model")
+    assert d.desired == 5  # the reactive waiting signal: 40 / 8
+
+
+def test_without_a_load_reading_the_planner_never_scales_down() -> None:
+    s = snap(0.0, reps("ready@a", "ready@a", "ready@b"), None, waiting=0.0)
+    d, _ = planner.decide(rec(), s, steps.State())
+    assert d.desired == 3 and "no load reading" in d.reason
+
+
+def test_safety_net_ttft_over_the_slo_with_nothing_on_its_way_adds_half_the_ready() -> None:
+    layout = reps(*["ready@a"] * 4)
+    d, _ = planner.decide(rec(gpus_per_node=8), snap(0.0, layout, 20.0, ttft_p90=5.0), steps.State())
+    assert (d.desired, d.bound_by) == (6, "panic")
+    d, _ = planner.decide(rec(gpus_per_node=8), snap(0.0, (*layout, *reps("starting@a")), 20.0, ttft_p90=5.0),
+                          steps.State())  # fmt: skip
+    assert d.desired == 5, "capacity already on its way: no more"
+
+
+def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
+    r = rec(schedules=[{"name": "peak", "start": "0 10 * * *", "end": "0 11 * * *", "min_replicas": 6}])
+    before = 10 * 3600.0 - 60.0  # one minute before the window, H = 120 s
+    d, _ = planner.decide(r, snap(before, reps("ready@a"), 1.0), steps.State())
+    assert (d.desired, d.bound_by) == (6, "schedule")
+
+
+# ---- lead times -------------------------------------------------------------------------------
+
+
+def test_lead_times_start_from_the_recipe() -> None:
+    lt = leadtime.LeadTimes.of(rec().node_pool)
+    assert (lt.node_s, lt.cold_replica_s, lt.warm_replica_s, lt.horizon_s) == (100.0, 20.0, 20.0, 120.0)
+
+
+@pytest.mark.parametrize(
+    ("node", "replica", "expect"),
+    [
+        pytest.param(snapshot.NodeInfo(name="n", gpus=2, used_gpus=0, ready=True, requested_at=0.0, ready_at=400.0),
+                     None, (190.0, 20.0, 20.0), id="a node ready 400 s after asked moves node time 30 % of the way"),
+        pytest.param(snapshot.NodeInfo(name="n", gpus=2, used_gpus=1, ready=True, requested_at=0.0, ready_at=100.0),
+                     snapshot.Replica(name="r", state="ready", node="n", scheduled_at=110.0, ready_at=210.0),
+                     (100.0, 44.0, 20.0), id="a replica started just after its node became ready is a cold start"),
+        pytest.param(snapshot.NodeInfo(name="n", gpus=2, used_gpus=1, ready=True),
+                     snapshot.Replica(name="r", state="ready", node="n", scheduled_at=500.0, ready_at=530.0),
+                     (100.0, 20.0, 23.0), id="a replica on an older node is a warm start"),
+        pytest.param(snapshot.NodeInfo(name="n", gpus=2, used_gpus=0, ready=False, requested_at=0.0),
+                     None, (100.0, 20.0, 20.0), id="a node still provisioning teaches nothing"),
+    ],
+)  # fmt: skip
+def test_lead_times_learn_from_events(node: snapshot.NodeInfo, replica: snapshot.Replica | None,
+                                      expect: tuple[float, float, float]) -> None:  # fmt: skip
+    lt = leadtime.LeadTimes.of(rec().node_pool)
+    s = snapshot.Snapshot(now=600.0, current=1, nodes=(node,), replicas=(replica,) if replica else ())
+    got, _ = leadtime.learn(lt, s)
+    assert (got.node_s, got.cold_replica_s, got.warm_replica_s) == pytest.approx(expect)
+    again, _ = leadtime.learn(got, s)
+    assert again == got, "an event is learned once"
+
+
+# ---- trajectories -----------------------------------------------------------------------------
+
+
+def run(r: recipe.Recipe, load_at: Any, until: float, step: float = 5.0) -> list[tuple[float, int]]:
+    """Ticks with replicas ready at once on 1-GPU nodes (each replica its own node)."""
+    state, current, out, t = steps.State(), 1, [], 0.0
+    while t <= until:
+        layout = reps(*[f"ready@n{i}" for i in range(current)])
+        d, state = planner.decide(r, snap(t, layout, load_at(t)), state)
+        current = d.desired
+        out.append((t, current))
+        t += step
+    return out
+
+
+def test_trajectory_a_load_step_up_at_once_held_over_the_lead_time_then_down() -> None:
+    r = rec(gpus_per_node=1)
+    traj = dict(run(r, lambda t: 25.0 if 300 <= t < 600 else 5.0, until=1500.0))
+    assert traj[295.0] == 1 and traj[300.0] == 3, "up at once"
+    assert traj[600.0 + 120.0] == 3, "the burst is held for H after it ends"
+    assert traj[1500.0] == 1, "down once the envelope has decayed"
+    assert all(n >= 1 for n in traj.values())
+
+
+def test_trajectory_is_identical_after_the_state_round_trips_through_json() -> None:
+    r = rec(gpus_per_node=1)
+    state = steps.State()
+    for t in range(0, 600, 5):
+        _, state = planner.decide(r, snap(float(t), reps("ready@a"), 5.0 + t / 100), state)
+    restored = steps.State.from_json(json.loads(json.dumps(state.to_json())))
+    assert restored == state
+    s = snap(600.0, reps("ready@a"), 12.0)
+    assert planner.decide(r, s, restored)[0] == planner.decide(r, s, state)[0]
