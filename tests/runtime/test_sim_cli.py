@@ -51,14 +51,19 @@ def test_compare_prints_a_table_and_writes_json_and_an_html_report(
     ])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "swell" in res.output and "×oracle" in res.output and "GPU-h" in res.output
+    for row in ("best fixed (", "max fleet (6)", "oracle (replayed)", "starting from"):
+        assert row in res.output, row
     data = json.loads(out.read_text())
     assert [p["policy"] for p in data["policies"]] == ["swell", "recipe"]
     assert data["oracle"]["gpu_hours"] > 0 and data["horizon_s"] == pytest.approx(
         (60 + 120 + 180 + 3 * 60) / 2
     )
     assert all(p["decisions"] and p["timeline"]["t"] for p in data["policies"])
+    assert [b["policy"].split(" (")[0] for b in data["baselines"]] == ["best fixed", "max fleet"]
+    assert data["oracle"]["replay"]["meets_slo"] and data["initial_replicas"] >= 1
     html = page.read_text()
-    assert html.count("<img") == 2 and "scaling decisions" in html and "data:image/png;base64" in html
+    assert html.count("<img") == 5  # two policies, two fixed fleets, the oracle's replay
+    assert "scaling decisions" in html and "data:image/png;base64" in html and "best fixed" in html
 
 
 @pytest.mark.parametrize(
@@ -71,6 +76,8 @@ def test_compare_prints_a_table_and_writes_json_and_an_html_report(
         (["--router", "random"], "one of least-outstanding, round-robin"),
         (["--model-load", "nowhere.csv"], "use 'fixed', 'alibaba' or a CSV"),
         (["--duration", "soon"], "a duration such as 90"),
+        (["--initial-replicas", "many"], "a whole number of replicas or 'auto'"),
+        (["--initial-replicas", "9"], "must be within [0, max_replicas 6]"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_a_traceback(
@@ -98,3 +105,17 @@ def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> N
     res = CliRunner().invoke(app, ["simulate", "--help"])
     assert res.exit_code == 0, res.output
     assert "seed-hpa-latency" in res.output and "black-friday" in res.output and "MEAN[/STD]" in res.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--scorecard", "--only", "azure-conv,nope"], "not a scorecard workload; known: azure-conv"),
+        (["simulate", "some.yaml", "--scorecard"], "runs its own recipe and workloads: give neither"),
+        (["simulate", "-w", "black-friday"], "give a recipe file (or --scorecard)"),
+    ],
+)
+def test_scorecard_and_missing_arguments_are_clear_errors(app: typer.Typer, argv: list[str], message: str) -> None:
+    res = CliRunner().invoke(app, [*argv, "-q"])
+    assert res.exit_code == 1, res.output
+    assert message in res.output and "Traceback" not in res.output

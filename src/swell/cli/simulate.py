@@ -8,7 +8,6 @@ writes an HTML page with the plots.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -22,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors, recipe
-from swell.clusters.sim import cluster, nodes, outcomes, report, router
+from swell.clusters.sim import cluster, nodes, report, router, table
 from swell.core.policies import presets
 from swell.runtime import sim
 from swell.workload import spec, traces
@@ -76,80 +75,40 @@ def _clean(value: object) -> object:
     return value
 
 
-def _pair(a: float | None, b: float | None) -> str:
-    return "/".join("—" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.2g}" for v in (a, b))
-
-
-def _cost(run: outcomes.Run) -> str:
-    return f"{run.cost:.3g}" if run.config.node_pool.price_per_gpu_hour > 0 else "—"
-
-
-def _row(run: outcomes.Run, ref: float | None, gpu: bool) -> list[str]:
-    s = run.summary
-    ratio = run.oracle_ratio(ref)
-    peak = int(run.timeline.desired.max()) if len(run.timeline.desired) else 0
-    met = f"{100 * s.attainment:.1f}%" + ("" if run.meets_slo else " ✗")
-    hours = [f"{run.gpu_hours:.3g}"] if gpu else []
-    return [run.policy, met, _pair(s.ttft["p50"], s.ttft["p95"]), _pair(s.e2e["p50"], s.e2e["p95"]),
-            str(s.dropped), str(s.timed_out + s.unfinished), *hours, f"{run.node_hours:.3g}", _cost(run),
-            "miss" if not run.meets_slo else "—" if ratio is None else f"{ratio:.2f}",
-            str(run.scale_events), str(peak)]  # fmt: skip
-
-
 def _table(comp: sim.Comparison) -> Table:
-    """The comparison, narrow enough for a terminal (the report and --json have every column).
-
-    Policies first, then the baselines (best fixed fleet, max fleet) and the replayed oracle.
-    ×oracle is shown only for a run that met the SLO; a miss is marked ✗."""
+    """The comparison, narrow enough for a terminal (the report and --json have every column)."""
     rec = comp.runs[0].config if comp.runs else None
     gpu = rec is None or rec.resources.gpus > 0
     start = "" if comp.initial_replicas is None else f", starting from {comp.initial_replicas} replicas"
     t = Table(
         title=f"{comp.workload}\n{len(comp.arrivals)} requests over {comp.horizon_s:.0f} s, seed {comp.seed}{start}"
     )
-    t.add_column("policy", no_wrap=True)
-    cols = ["SLO", "TTFT p50/95", "e2e p50/95", "drop", "t/o", *(["GPU-h"] if gpu else []), "node-h", "cost",
-            "×oracle", "events", "peak"]  # fmt: skip
-    for col in cols:
-        t.add_column(col, justify="right")
-    ref = comp.oracle_gpu_hours
-    for r in comp.runs:
-        t.add_row(*_row(r, ref, gpu))
-    if comp.baselines:
-        t.add_section()
-        for r in comp.baselines:
-            t.add_row(*_row(r, ref, gpu))
-    o = comp.oracle
-    if o is not None and o.replayed is not None:
-        t.add_section()
-        row = _row(dataclasses.replace(o.replayed, policy="oracle (replayed)"), ref, gpu)
-        if not o.reachable:
-            row[-3] = "—"
-        t.add_row(*row)
-    notes = [f"latencies in s; SLO {_slo(comp)}"]
-    if comp.capacity_rps is not None and comp.capacity_rps > 0 and math.isfinite(comp.capacity_rps):
-        notes.append(f"one replica meets it up to {comp.capacity_rps:.3g} req/s (engine model)")
-    if o is not None:
-        if o.capacity_rps <= 0:
-            notes.append("oracle: out of reach even one request at a time")
-        elif o.note:
-            notes.append(f"oracle: {o.note}")
-    if comp.baselines and not any(r.policy.startswith("best fixed") for r in comp.baselines):
-        notes.append(f"no fixed fleet within max_replicas meets the SLO ({comp.baselines[-1].policy})")
-    notes.extend(f"warning: {w}" for w in comp.warnings)
-    t.caption = "\n".join(notes)
+    for i, col in enumerate(table.columns(gpu=gpu)):
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for i, group in enumerate(table.groups(comp.runs, comp.baselines, comp.oracle, gpu=gpu)):
+        if i:
+            t.add_section()
+        for cells in group:
+            t.add_row(*cells)
+    slo = sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
+    t.caption = "\n".join(table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings))
     return t
 
 
-def _slo(comp: sim.Comparison) -> str:
-    return sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
-
-
 def simulate(
-    path: Annotated[Path, typer.Argument(help="Recipe file (YAML or JSON).")],
+    path: Annotated[
+        Path | None, typer.Argument(help="Recipe file (YAML or JSON); not with --scorecard.")
+    ] = None,
     workload: Annotated[
-        str, typer.Option("--workload", "-w", help="A workload, e.g. azure-conv or black-friday.")
-    ],
+        str | None, typer.Option("--workload", "-w", help="A workload, e.g. azure-conv or black-friday.")
+    ] = None,
+    scorecard_flag: Annotated[
+        bool,
+        typer.Option("--scorecard", help="Run the fixed suite (workloads x every preset, baselines, oracle)."),
+    ] = False,
+    only: Annotated[
+        str | None, typer.Option(help="With --scorecard: only these workloads, comma-separated.")
+    ] = None,
     compare: Annotated[str, typer.Option(help="Policies to compare, comma-separated.")] = "recipe",
     scale: Annotated[float, typer.Option(help="Multiply the request rate by X.")] = 1.0,
     speedup: Annotated[float, typer.Option(help="Compress time K× (a trace plays K× faster).")] = 1.0,
@@ -178,7 +137,14 @@ def simulate(
     console = Console(stderr=json_out == Path("-"))
     if not console.is_terminal:
         console.width = max(console.width, 132)  # a pipe or a file: keep every column readable
+    if scorecard_flag:
+        _run_scorecard(console, path, workload, only, seed, json_out, report_out, quiet)
+        return
     try:
+        if path is None:
+            raise _problem("PATH", None, "give a recipe file (or --scorecard)")
+        if workload is None:
+            raise _problem("--workload", None, "give a workload, e.g. -w azure-conv (see --help)")
         rec = recipe.load(path)
         _positive("--scale", scale)
         _positive("--speedup", speedup)
@@ -206,15 +172,7 @@ def simulate(
             model_load_samples=_model_load(model_load),
             initial_replicas=start,
         )
-        with rich_progress.Progress(
-            rich_progress.TextColumn("{task.description:>18}"),
-            rich_progress.BarColumn(),
-            rich_progress.TaskProgressColumn(),
-            rich_progress.TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=quiet,
-        ) as bar:
+        with _bar(quiet) as bar:
             tasks: dict[str, rich_progress.TaskID] = {}
 
             def progress(name: str, fraction: float) -> None:
@@ -236,11 +194,7 @@ def simulate(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     if json_out is not None:
-        text = json.dumps(_clean(comp.to_json()), allow_nan=False, default=str)
-        if json_out == Path("-"):
-            sys.stdout.write(text + "\n")
-        else:
-            json_out.write_text(text, encoding="utf-8")
+        _write_json(json_out, comp.to_json())
     console.print(_table(comp))
     if report_out is not None:
         written = report.write(
@@ -249,9 +203,81 @@ def simulate(
             comp.arrivals.t,
             comp.oracle,
             title=f"swell simulate: {rec.service.name}",
-            subtitle=f"{comp.workload}; {len(comp.arrivals)} requests; seed {seed}",
+            subtitle=f"{comp.workload}; {len(comp.arrivals)} requests; seed {seed}; "
+            f"starting from {comp.initial_replicas} replicas",
+            baselines=comp.baselines,
+            notes=table.notes(sim.slo_text(sim.slo_of(rec)), comp.capacity_rps, comp.oracle, comp.baselines,
+                              comp.warnings),
         )
         console.print(f"report: {written}")
+
+
+def _bar(quiet: bool) -> rich_progress.Progress:
+    return rich_progress.Progress(
+        rich_progress.TextColumn("{task.description:>30}"),
+        rich_progress.BarColumn(),
+        rich_progress.TaskProgressColumn(),
+        rich_progress.TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet,
+    )
+
+
+def _write_json(json_out: Path, data: object) -> None:
+    text = json.dumps(_clean(data), allow_nan=False, default=str)
+    if json_out == Path("-"):
+        sys.stdout.write(text + "\n")
+    else:
+        json_out.write_text(text, encoding="utf-8")
+
+
+def _run_scorecard(
+    console: Console,
+    path: Path | None,
+    workload: str | None,
+    only: str | None,
+    seed: int,
+    json_out: Path | None,
+    report_out: Path | None,
+    quiet: bool,
+) -> None:
+    from swell.runtime import scorecard, scorecard_report
+
+    try:
+        if path is not None or workload is not None:
+            raise _problem("--scorecard", str(path or workload), "runs its own recipe and workloads: give neither")
+        if seed < 0:
+            raise _problem("--seed", seed, "must be >= 0")
+        names = [n.strip() for n in (only or "").split(",") if n.strip()]
+        with _bar(quiet) as bar:
+            tasks: dict[str, rich_progress.TaskID] = {}
+
+            def progress(entry: str, what: str, fraction: float) -> None:
+                key = f"{entry}: {what}"
+                if key not in tasks:
+                    tasks[key] = bar.add_task(key, total=1.0)
+                bar.update(tasks[key], completed=fraction)
+
+            card = scorecard.run(only=names, seed=seed, progress=progress)
+    except errors.SwellError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if json_out is not None:
+        _write_json(json_out, card.to_json())
+    for res in card.results:
+        if res.comparison is None:
+            console.print(f"[bold]{res.entry.name}[/bold]: skipped: {res.skipped}")
+        else:
+            console.print(_table(res.comparison))
+    summary = Table(title=f"scorecard summary (seed {seed})")
+    for i, col in enumerate(scorecard_report.SUMMARY_COLUMNS):
+        summary.add_column(col, justify="left" if i == 0 else "right")
+    for row in scorecard_report.summary_rows(card):
+        summary.add_row(*(str(c) for c in row))
+    console.print(summary)
+    if report_out is not None:
+        console.print(f"report: {scorecard_report.write(report_out, card)}")
 
 
 def register(app: typer.Typer) -> None:

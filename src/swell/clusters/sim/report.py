@@ -16,45 +16,10 @@ import numpy as np
 from matplotlib import figure as mpl_figure
 
 from swell.clusters.sim import oracle as oracle_mod
-from swell.clusters.sim import outcomes
+from swell.clusters.sim import outcomes, table
 from swell.report import html, plots, stacked
 
 MAX_DECISION_ROWS = 300
-
-
-def table_rows(runs: Sequence[outcomes.Run], orc: oracle_mod.Oracle | None) -> list[tuple[object, ...]]:
-    """One row per policy: the numbers the CLI table and the report share."""
-    rows: list[tuple[object, ...]] = []
-    for r in runs:
-        s = r.summary
-        ratio = (
-            r.gpu_hours / orc.gpu_hours if orc is not None and orc.reachable and orc.gpu_hours > 0 else None
-        )
-        rows.append(
-            (
-                r.policy,
-                f"{100 * s.attainment:.1f} %",
-                s.ttft["p50"],
-                s.ttft["p95"],
-                s.ttft["p99"],
-                s.e2e["p50"],
-                s.e2e["p95"],
-                s.e2e["p99"],
-                s.dropped,
-                s.timed_out + s.unfinished,
-                round(r.gpu_hours, 2),
-                round(r.cost, 2),
-                None if ratio is None else f"{ratio:.2f}×",
-                int(r.timeline.desired.max()) if len(r.timeline.desired) else 0,
-            )
-        )
-    return rows
-
-
-COLUMNS = (
-    "policy", "SLO met", "TTFT p50", "TTFT p95", "TTFT p99", "e2e p50", "e2e p95", "e2e p99",
-    "dropped", "timed out", "GPU-h", "cost", "vs oracle", "max replicas",
-)  # fmt: skip
 
 
 def _width(horizon_s: float) -> float:
@@ -164,29 +129,24 @@ def write(
     *,
     title: str,
     subtitle: str,
+    baselines: Sequence[outcomes.Run] = (),
+    notes: Sequence[str] = (),
 ) -> pathlib.Path:
-    oracle_text = ""
-    if orc is not None and not orc.reachable:
-        oracle_text = (
-            "Oracle: the SLO is out of reach even for requests served one at a time on an idle replica."
-        )
-    elif orc is not None:
-        oracle_text = (
-            f"Oracle: one replica meets the SLO up to {orc.capacity_rps:.3g} req/s; with instant provisioning "
-            f"and perfect knowledge the workload needs {orc.gpu_hours:.3g} GPU-hours."
-        )
+    """The comparison table (policies, baselines, the oracle's replay), then one section per run
+    with its stacked figure and its decisions; the oracle's replay last."""
+    gpu = not runs or runs[0].config.resources.gpus > 0
+    rows = tuple(r for group in table.groups(runs, baselines, orc, gpu=gpu) for r in group)
     sections = [
         html.Section(
             title="Comparison",
-            text=oracle_text,
-            tables=(
-                html.Table(
-                    columns=COLUMNS, rows=tuple(table_rows(runs, orc)), caption="latencies in seconds"
-                ),
-            ),
+            text="; ".join(notes),
+            tables=(html.Table(columns=table.columns(gpu=gpu), rows=rows),),
         )
     ]
-    for run in runs:
+    shown = [*runs, *baselines]
+    if orc is not None and orc.replayed is not None:
+        shown.append(orc.replayed)
+    for run in shown:
         sections.append(
             html.Section(
                 title=run.policy,

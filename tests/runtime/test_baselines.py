@@ -1,0 +1,120 @@
+"""The yardsticks: best fixed fleet, max fleet, the replayed oracle, fair starts, the scorecard."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from swell.runtime import baselines, scorecard, sim
+from swell.workload import arrivals, spec
+from tests.clusters.sim.simhelp import SURGE, sim_recipe, surge_recipe
+
+
+@pytest.fixture(scope="module")
+def surge() -> sim.Comparison:
+    return sim.compare(surge_recipe(), spec.parse(SURGE), ["swell", "seed-hpa-latency"], seed=3)
+
+
+def test_the_best_fixed_fleet_is_the_smallest_that_meets_the_slo(surge: sim.Comparison) -> None:
+    rec, w = surge_recipe(), spec.parse(SURGE)
+    h = sim.horizon_of(w, None)
+    arr = arrivals.collect(w, seed=3, horizon_s=h)
+    best = next(r for r in surge.baselines if r.policy.startswith("best fixed"))
+    n = int(best.timeline.desired[0])
+    assert best.meets_slo and (best.timeline.desired == n).all() and best.scale_events == 0
+    assert n > 1  # one replica does not hold the surge
+    one_less = sim.simulate(rec, arr, horizon_s=h, seed=3, schedule=lambda _t: n - 1,
+                            options=sim.cluster_mod.Options(initial_replicas=n - 1))  # fmt: skip
+    assert not one_less.meets_slo
+    top = next(r for r in surge.baselines if r.policy.startswith("max fleet"))
+    assert int(top.timeline.desired[0]) == rec.autoscaling.max_replicas
+    assert top.gpu_hours >= best.gpu_hours
+
+
+def test_the_replayed_oracle_meets_the_slo_and_costs_no_more_than_any_run_that_does(
+    surge: sim.Comparison,
+) -> None:
+    o = surge.oracle
+    assert o is not None and o.reachable and o.replayed is not None
+    assert o.replayed.meets_slo
+    assert o.gpu_hours == pytest.approx(o.replayed.gpu_hours)  # billed by the replay, whole nodes
+    for run in (*surge.runs, *surge.baselines):
+        if run.meets_slo:
+            assert o.gpu_hours <= run.gpu_hours + 1e-9, run.policy
+            assert run.oracle_ratio(o.gpu_hours) >= 1.0 - 1e-9  # type: ignore[operator]
+        else:
+            assert run.oracle_ratio(o.gpu_hours) is None, run.policy
+    assert o.tried and all(0 <= a <= 1 for _, a, _ in o.tried)
+
+
+def test_every_run_starts_from_the_same_fleet_the_first_minute_needs(surge: sim.Comparison) -> None:
+    start = surge.initial_replicas
+    assert start is not None and start >= 1
+    for run in surge.runs:
+        assert run.timeline.ready[0] == start, run.policy
+    assert surge.to_json()["initial_replicas"] == start
+
+
+def test_a_cold_fleet_against_a_hot_start_is_warned_about() -> None:
+    hot = "constant:rate=30,input=200,output=200"
+    comp = sim.compare(surge_recipe(), spec.parse(hot), ["swell"], seed=1, duration_s=60.0,
+                       options=sim.cluster_mod.Options(initial_replicas=1), with_oracle=False,
+                       with_baselines=False)  # fmt: skip
+    assert comp.initial_replicas == 1
+    assert any("starts hot" in w for w in comp.warnings), comp.warnings
+    auto = sim.compare(surge_recipe(), spec.parse(hot), ["swell"], seed=1, duration_s=60.0,
+                       with_oracle=False, with_baselines=False)  # fmt: skip
+    assert auto.initial_replicas is not None and auto.initial_replicas > 1 and not auto.warnings
+
+
+def test_an_slo_no_fleet_within_the_bounds_meets_is_out_of_reach() -> None:
+    comp = sim.compare(surge_recipe(max_replicas=1), spec.parse(SURGE), ["swell"], seed=3)
+    assert [r.policy for r in comp.baselines] == ["max fleet (1)"]
+    o = comp.oracle
+    assert o is not None and not o.reachable and math.isnan(o.gpu_hours)
+    assert o.note.startswith("out of reach:") and "% at the max fleet" in o.note
+    assert all(r.oracle_ratio(comp.oracle_gpu_hours) is None for r in comp.runs)
+
+
+def test_the_oracle_world_provisions_instantly() -> None:
+    fast = baselines.instant(surge_recipe())
+    p = fast.node_pool.provisioning
+    assert p.cold_replica_s == 0 and fast.node_pool.unneeded_time_s == 0
+    assert fast.autoscaling == surge_recipe().autoscaling
+
+
+def test_fixed_fleets_are_whole_nodes_within_the_bounds() -> None:
+    two = sim_recipe(node_pool={"shape": "x", "gpus_per_node": 2, "max_nodes": 4},
+                     autoscaling={"min_replicas": 1, "max_replicas": 7})  # fmt: skip
+    assert baselines.whole_node_fleets(two) == [2, 4, 6, 7]
+
+
+def test_the_same_seed_gives_the_same_scorecard_and_missing_traces_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SWELL_TRACES", str(tmp_path / "nowhere"))
+    suite = (
+        scorecard.Entry(name="surge", workload=SURGE, about="a short surge"),
+        scorecard.Entry(name="needs-a-trace", workload="azure-conv", about="x", traces=True),
+    )
+    monkeypatch.setattr(scorecard, "policies", lambda: ["swell"])
+
+    def card() -> scorecard.Scorecard:
+        return scorecard.run(suite=suite, base=surge_recipe(), seed=2)
+
+    def numbers(c: scorecard.Scorecard) -> str:  # everything but how long the runs took
+        return re.sub(r'"wall_s": [0-9.e-]+', "", json.dumps(c.to_json(), default=str))
+
+    a, b = card(), card()
+    assert numbers(a) == numbers(b)
+    skipped = a.results[1]
+    assert skipped.comparison is None and "SWELL_TRACES" in skipped.skipped
+    names = {s.policy: s for s in a.standings()}
+    assert set(names) == {"swell", "best fixed", "max fleet"}
+    assert names["best fixed"].met == 1 and names["best fixed"].median_ratio is not None
+    with pytest.raises(sim.errors.RecipeError, match="not a scorecard workload"):
+        scorecard.run(suite=suite, only=["nope"])
