@@ -146,6 +146,34 @@ async def test_failing_liveness_restarts_and_readiness_stops_traffic(session: ai
         assert await complete(session, c.endpoint) == 200
 
 
+async def test_a_hung_replica_leaves_the_gateway_on_readiness_while_liveness_still_waits(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Probes run concurrently, each with its own timeout: readiness (2 failures of 0.3 s) takes the
+    hung replica out of the gateway while the first liveness probe (timeout 4 s) is still waiting,
+    and only then does liveness restart it. Probed one after the other, liveness came first."""
+    probes = {
+        "readiness": {"path": "/health", "period_s": 0.2, "timeout_s": 0.3, "failure_threshold": 2},
+        "liveness": {"path": "/health", "period_s": 0.2, "timeout_s": 4, "failure_threshold": 1},
+    }
+    rec = helpers.tiny_recipe(probes=probes)
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        url = c.manager.replicas()[0].url
+        assert url is not None
+        async with session.post(url + "/control/hang") as r:
+            assert r.status == 200
+        await helpers.wait_until(
+            lambda: any(e.kind == "exited" for e in c.manager.events), "the liveness restart", 30
+        )
+        kinds = [e.kind for e in c.manager.events if e.kind in ("unready", "exited")]
+        assert kinds[:2] == ["unready", "exited"], kinds
+        assert (
+            "liveness probe /health failed 1 times"
+            in [e.text for e in c.manager.events if e.kind == "exited"][0]
+        )
+
+
 async def test_what_a_crashed_or_stopped_server_left_outside_its_group_is_killed(tmp_path: Path) -> None:
     pids = tmp_path / "escapees"
     rec = helpers.tiny_recipe(extra=("--escapee", str(pids)))

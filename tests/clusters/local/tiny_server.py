@@ -4,8 +4,8 @@
 [--escapee PIDFILE]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
 /v1/chat/completions (streaming SSE too), /env (its CUDA_VISIBLE_DEVICES), and test controls: POST /control/break-metrics,
-/control/fix-metrics, /control/unhealthy, /control/healthy, /control/release (answers every completion
-sent with `"hold": true`, which waits for it, at most 30 s).
+/control/fix-metrics, /control/unhealthy, /control/healthy, /control/hang (every GET hangs from then on),
+/control/release (answers every completion sent with `"hold": true`, which waits for it, at most 30 s).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"in_flight": 0, "total": 0, "metrics_broken": False, "healthy": True}
+STATE = {"in_flight": 0, "total": 0, "metrics_broken": False, "healthy": True, "hung": False}
 LOCK = threading.Lock()
 RELEASE = threading.Event()  # completions sent with "hold": true wait for POST /control/release
 ARGS = argparse.Namespace()
@@ -38,6 +38,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        if STATE["hung"]:  # a hung server: accepts, reads, never answers
+            time.sleep(60)
+            return
         if self.path == "/health":
             self._send(200 if STATE["healthy"] else 503, b'{"status":"ok"}')
         elif self.path == "/env":
@@ -70,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["healthy"] = what == "healthy"
             if what == "release":
                 RELEASE.set()
+            if what == "hang":
+                STATE["hung"] = True
             self._send(200, b"{}")
             return
         if self.path not in ("/v1/completions", "/v1/chat/completions"):

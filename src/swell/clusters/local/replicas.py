@@ -296,32 +296,52 @@ class ReplicaManager:
         proc: asyncio.subprocess.Process,
         spec: engines.LaunchSpec,
     ) -> str:
-        probes = self.recipe.service.probes
-        ready_p, live_p = probes.readiness, probes.liveness
-        t0 = self.now()
-        next_ready, next_live = t0 + ready_p.period_s, t0 + live_p.initial_delay_s + live_p.period_s
-        ready_fails = live_fails = 0
-        while True:
-            if await self._wait(exited, min(next_ready, next_live) - self.now()):
+        """Readiness and liveness probed concurrently, each on its own period with its own timeout
+        (a slow liveness probe must not delay readiness: a hung replica leaves the gateway within
+        readiness's budget); returns why the process has to restart."""
+        live = asyncio.ensure_future(self._liveness(spec))
+        ready = asyncio.ensure_future(self._readiness(r, spec))
+        try:
+            done, _ = await asyncio.wait({exited, live, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if exited in done:
                 return f"exited with code {proc.returncode}"
-            now = self.now()
-            if now >= next_live:
-                next_live = now + live_p.period_s
-                ok = await self._probe(spec.base_url + spec.liveness_path, live_p.timeout_s)
-                live_fails = 0 if ok else live_fails + 1
-                if live_fails >= live_p.failure_threshold:
-                    return f"liveness probe {spec.liveness_path} failed {live_fails} times"
-            if now >= next_ready:
-                next_ready = now + ready_p.period_s
-                ok = await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s)
-                ready_fails = 0 if ok else ready_fails + 1
-                if ok and r.state != "ready":
-                    if self._become_ready(r, spec):
-                        self._event(r, "ready", "readiness passes again")
-                elif ready_fails >= ready_p.failure_threshold and r.state == "ready":
-                    r.state, r.reason = "starting", f"readiness {spec.readiness_path} failing: no traffic"
-                    self.routing.remove_backend(r.name)
-                    self._event(r, "unready", r.reason)
+            return live.result() if live in done else ready.result()
+        finally:
+            for t in (live, ready):
+                t.cancel()
+            await asyncio.gather(live, ready, return_exceptions=True)
+
+    async def _liveness(self, spec: engines.LaunchSpec) -> str:
+        """Probe liveness every period; returns once it failed `failure_threshold` times in a row."""
+        p = self.recipe.service.probes.liveness
+        await asyncio.sleep(p.initial_delay_s + p.period_s)
+        fails = 0
+        while True:
+            started = self.now()
+            ok = await self._probe(spec.base_url + spec.liveness_path, p.timeout_s)
+            fails = 0 if ok else fails + 1
+            if fails >= p.failure_threshold:
+                return f"liveness probe {spec.liveness_path} failed {fails} times"
+            await asyncio.sleep(max(0.0, started + p.period_s - self.now()))
+
+    async def _readiness(self, r: _Replica, spec: engines.LaunchSpec) -> str:
+        """Probe readiness every period: traffic stops after `failure_threshold` failures in a row
+        and comes back on the next success. Never returns on its own."""
+        p = self.recipe.service.probes.readiness
+        fails = 0
+        await asyncio.sleep(p.period_s)
+        while True:
+            started = self.now()
+            ok = await self._probe(spec.base_url + spec.readiness_path, p.timeout_s)
+            fails = 0 if ok else fails + 1
+            if ok and r.state != "ready":
+                if self._become_ready(r, spec):
+                    self._event(r, "ready", "readiness passes again")
+            elif fails >= p.failure_threshold and r.state == "ready":
+                r.state, r.reason = "starting", f"readiness {spec.readiness_path} failing: no traffic"
+                self.routing.remove_backend(r.name)
+                self._event(r, "unready", r.reason)
+            await asyncio.sleep(max(0.0, started + p.period_s - self.now()))
 
     def _become_ready(self, r: _Replica, spec: engines.LaunchSpec) -> bool:
         """Readiness passed: route to it, but only if it is a starting replica still kept. A
