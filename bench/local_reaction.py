@@ -4,7 +4,7 @@ For each policy, in one run and on the same engine: start the service with one r
 quiet load, step it up, and time (1) the decision delay, from the step to the first scale-up
 decision, (2) the replica start, from that decision to the new replica passing readiness, and
 (3) the first request routed to it. Policies: the recipe's own (default: swell's embedded
-llama-cpp recipe, gateway concurrency, 1 s polling, panic window) and a seed-hpa-latency-style
+llama-cpp recipe, gateway concurrency, 1 s polling, panic window) and a hpa-latency-style
 HPA (average latency = rate(sum) / rate(count) over 1 m, Value target, 15 s sync, 10 s scrape).
 Prints JSON.
 
@@ -33,7 +33,7 @@ DURATION = "swell_gateway_request_duration_seconds"
 
 
 def hpa_latency(rec: recipe.Recipe, target_s: float) -> recipe.Recipe:
-    """seed-hpa-latency on the gateway's latency histogram (llama.cpp has none of its own)."""
+    """hpa-latency on the gateway's latency histogram (llama.cpp has none of its own)."""
     data = rec.model_dump(by_alias=True)
     data["autoscaling"] = {
         "min_replicas": rec.autoscaling.min_replicas,
@@ -115,7 +115,7 @@ async def run(a: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for _ in range(a.repeats):
         out.append(await measure(rec, f"recipe ({rec.autoscaling.policy})", a))
-        out.append(await measure(hpa_latency(rec, a.latency_target), "seed-hpa-latency-style", a))
+        out.append(await measure(hpa_latency(rec, a.latency_target), "hpa-latency-style", a))
     return out
 
 

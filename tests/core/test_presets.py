@@ -33,7 +33,7 @@ def test_every_preset_keeps_the_service_the_bounds_and_the_slo(name: str) -> Non
 
 
 def test_seed_hpa_latency_is_average_e2e_latency_over_one_minute_against_200_ms() -> None:
-    a = presets.apply("seed-hpa-latency", BASE).autoscaling
+    a = presets.apply("hpa-latency", BASE).autoscaling
     (sig,) = a.signals
     assert (sig.kind, sig.numerator, sig.denominator) == (
         "ratio",
@@ -49,7 +49,7 @@ def test_seed_hpa_latency_is_average_e2e_latency_over_one_minute_against_200_ms(
 
 
 def test_corrino_keda_is_the_share_slower_than_5s_over_5m_with_corrinos_example_parameters() -> None:
-    a = presets.apply("corrino-keda", BASE).autoscaling
+    a = presets.apply("keda-slow-requests", BASE).autoscaling
     (sig,) = a.signals
     assert (sig.kind, sig.le, sig.window_s, sig.target, sig.target_type) == (
         "histogram_fraction",
@@ -70,7 +70,7 @@ def test_utilisation_presets_and_the_knative_kpa() -> None:
     gpu = presets.apply("gpu-util-hpa", BASE).autoscaling.signals[0]
     cpu = presets.apply("cpu-hpa", BASE).autoscaling.signals[0]
     assert (gpu.resource, gpu.target) == ("gpu", 20.0) and (cpu.resource, cpu.target) == ("cpu", 50.0)
-    kpa = presets.apply("knative-kpa", BASE).autoscaling
+    kpa = presets.apply("kpa-concurrency", BASE).autoscaling
     assert kpa.policy == "panic" and kpa.panic is not None
     assert (kpa.panic.stable_window_s, kpa.panic.panic_window_s, kpa.panic.panic_threshold) == (
         60.0,
@@ -97,5 +97,19 @@ def test_swell_uses_llm_native_signals_a_panic_window_and_a_safe_scale_down() ->
 
 def test_recipe_is_the_recipe_as_written_and_unknown_names_are_refused() -> None:
     assert presets.apply("recipe", BASE) is BASE
-    with pytest.raises(KeyError, match="unknown policy preset 'hpa-magic'; known: seed-hpa-latency"):
+    with pytest.raises(KeyError, match="unknown policy preset 'hpa-magic'; known: hpa-latency"):
         presets.get("hpa-magic")
+
+
+def test_presets_are_named_for_what_they_do_and_the_earlier_names_still_work() -> None:
+    assert presets.NAMES[:5] == (
+        "hpa-latency",
+        "keda-slow-requests",
+        "hpa-gpu-util",
+        "hpa-cpu",
+        "kpa-concurrency",
+    )
+    for old, new in presets.ALIASES.items():
+        assert old not in presets.NAMES
+        assert presets.canonical(old) == new
+        assert presets.apply(old, BASE) == presets.apply(new, BASE)

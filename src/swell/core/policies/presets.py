@@ -3,7 +3,8 @@
 Each preset is a function `Recipe -> Recipe` that keeps the service, resources, node pool, SLO and
 replica bounds and replaces how the service is scaled (signals, policy, behavior, polling and
 scrape intervals), so policies can be compared on the same service and cluster. `apply(name, r)`
-runs one; `NAMES` lists them; "recipe" leaves the recipe as written.
+runs one; `NAMES` lists them, named for the mechanism and its signal (`hpa-latency`); the earlier
+names (`seed-hpa-latency`, ...) stay accepted as `ALIASES`; "recipe" leaves the recipe as written.
 """
 
 from __future__ import annotations
@@ -174,17 +175,32 @@ def as_written(rec: recipe.Recipe) -> recipe.Recipe:
     return rec
 
 
-PRESETS: dict[str, Preset] = {
-    "seed-hpa-latency": seed_hpa_latency,
-    "corrino-keda": corrino_keda,
-    "gpu-util-hpa": gpu_util_hpa,
-    "cpu-hpa": cpu_hpa,
-    "knative-kpa": knative_kpa,
+# Named for what they do: the mechanism, then the signal it scales on.
+CANONICAL: dict[str, Preset] = {
+    "hpa-latency": seed_hpa_latency,
+    "keda-slow-requests": corrino_keda,
+    "hpa-gpu-util": gpu_util_hpa,
+    "hpa-cpu": cpu_hpa,
+    "kpa-concurrency": knative_kpa,
     "swell": swell,
     "planner": planner,
     "recipe": as_written,
 }
-NAMES = tuple(PRESETS)
+# Earlier names, still accepted everywhere a preset is named (not listed).
+ALIASES: dict[str, str] = {
+    "seed-hpa-latency": "hpa-latency",
+    "corrino-keda": "keda-slow-requests",
+    "gpu-util-hpa": "hpa-gpu-util",
+    "cpu-hpa": "hpa-cpu",
+    "knative-kpa": "kpa-concurrency",
+}
+NAMES = tuple(CANONICAL)
+PRESETS: dict[str, Preset] = CANONICAL | {old: CANONICAL[new] for old, new in ALIASES.items()}
+
+
+def canonical(name: str) -> str:
+    """The listed name of a preset given by any of its names (unknown names come back as they are)."""
+    return ALIASES.get(name, name)
 
 
 def get(name: str) -> Preset:
