@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -127,7 +129,9 @@ async def test_demo_runs_a_short_black_friday_and_writes_a_report(tmp_path: Path
     assert await s.finish(90) == 0, s.output
     assert "demo summary" in s.output and "0 failed" in s.output
     page = report.read_text()
-    assert "SLO attainment" in s.output and "scale-ups / downs" in s.output and "machine the limit?" in s.output
+    assert (
+        "SLO attainment" in s.output and "scale-ups / downs" in s.output and "machine the limit?" in s.output
+    )
     assert "Every decision that changed the replica count" in page and "<img" in page
 
 
@@ -139,7 +143,9 @@ async def test_up_reports_a_bad_recipe_without_a_traceback(tmp_path: Path, swell
     assert "command" in s.output and "Traceback" not in s.output
 
 
-async def test_up_stops_with_why_when_the_first_replica_cannot_start(tmp_path: Path, swell: list[Swell]) -> None:
+async def test_up_stops_with_why_when_the_first_replica_cannot_start(
+    tmp_path: Path, swell: list[Swell]
+) -> None:
     """Like sklearn-iris without scikit-learn: the server prints why and exits during start-up."""
     failing = [sys.executable, "-c", "import sys; sys.exit('error: this server needs scikit-learn')"]
     bad = tmp_path / "failing.yaml"
@@ -150,3 +156,34 @@ async def test_up_stops_with_why_when_the_first_replica_cannot_start(tmp_path: P
     assert "iris-1 not ready: exited with code 1 before ready" in s.output  # the live status, not a TTY
     assert "failed to start 3 times in a row" in s.output and "needs scikit-learn" in s.output
     assert "Traceback" not in s.output
+
+
+async def _stream(url: str, started: list[int]) -> str:
+    body = {"model": "tiny", "prompt": "hi", "max_tokens": 10, "stream": True}
+    async with aiohttp.ClientSession() as s, s.post(url + "/v1/completions", json=body) as r:
+        assert r.status == 200
+        chunks = [await r.content.readany()]
+        started.append(1)  # the stream is under way: the replica is serving it
+        async for chunk in r.content.iter_any():
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+async def test_stopping_lets_the_streams_in_flight_finish(
+    tmp_path: Path, swell: list[Swell], sig: int
+) -> None:
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", token_delay=0.2)  # 10 tokens: 2 s a stream
+    s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
+    await helpers.wait_until(lambda: "ready 1" in s.output, "a ready replica", 60)
+    port = re.search(r"serving on http://127\.0\.0\.1:(\d+)", s.output)
+    assert port is not None
+    url = f"http://127.0.0.1:{port.group(1)}"
+    started: list[int] = []
+    streams = [asyncio.ensure_future(_stream(url, started)) for _ in range(6)]
+    await helpers.wait_until(lambda: len(started) == 6, "6 streams under way")
+    s.proc.send_signal(sig)
+    bodies = await asyncio.wait_for(asyncio.gather(*streams), 30)
+    assert all(b.rstrip().endswith("data: [DONE]") and "tok9" in b for b in bodies)  # none cut short
+    assert await s.finish() == 0, s.output
+    assert "requests in flight finish" in s.output

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from swell import errors, recipe
+from swell.cli import checks
 from swell.clusters.local import engines, procs
 from swell.runtime import local
 
@@ -184,7 +185,8 @@ async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir:
         waiter.add_done_callback(lambda _: stop.set())
         await show_live(rt, console, stop)
         console.print(
-            f"stopping every replica (SIGTERM, SIGKILL after {rec.local.grace_period_s:g} s) …",
+            f"stopping: requests in flight finish (up to {rec.local.drain_timeout_s:g} s; Ctrl-C again "
+            f"to cut them), then every replica stops (SIGTERM, SIGKILL after {rec.local.grace_period_s:g} s) …",
             highlight=False,
         )
     console.print("stopped; no replica left running")
@@ -197,8 +199,12 @@ def up(
         Path | None,
         typer.Argument(metavar="[RECIPE]", help="Recipe file (default: the embedded llama-cpp recipe)."),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Gateway port (default: the recipe's local.port).")] = None,
-    policy: Annotated[str | None, typer.Option(help="Policy instead of the recipe's.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Gateway port (default: the recipe's local.port).")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help=f"Policy instead of the recipe's ({', '.join(checks.POLICY_NAMES)}).")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Where replica logs go (default: a new temporary directory).")
     ] = None,
@@ -208,6 +214,7 @@ def up(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rec = load_recipe(recipe_path)
+    checks.policy(policy)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_up(rec, port, policy, run_dir))
 

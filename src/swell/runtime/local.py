@@ -158,7 +158,9 @@ class LocalRuntime(cluster_mod.StartStop):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
-            await self.cluster.stop()
+            # requests in flight finish first (bounded by local.drain_timeout_s); a second Ctrl-C
+            # or SIGTERM kills everything at once (cli.up.install_stop_handlers)
+            await self.cluster.stop(drain=True)
         finally:
             if self.embedded is not None:
                 await self.embedded.close()

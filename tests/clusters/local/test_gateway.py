@@ -425,3 +425,16 @@ def test_the_recipe_sets_the_gateway_limits(tmp_path: pathlib.Path) -> None:
     g = cluster.LocalCluster(rec, run_dir=tmp_path).gateway
     assert (g.max_request_bytes, g.connections.max_connections) == (2**20, 7)
     assert (g.connections.header_timeout_s, g.read_timeout_s) == (2.0, 9.0)
+
+
+async def test_stopping_turns_new_and_buffered_requests_away_at_once(
+    gw: gateway.Gateway, session: aiohttp.ClientSession
+) -> None:
+    waiting = asyncio.ensure_future(session.post(f"{gw.url}/v1/completions", data=b"{}"))
+    await helpers_wait(lambda: gw.stats().buffered == 1)
+    gw.close_to_new_requests()
+    r = await asyncio.wait_for(waiting, 10)
+    async with r:
+        assert r.status == 503 and "stopping" in (await r.json())["error"]["message"]
+    async with session.post(f"{gw.url}/v1/completions", data=b"{}") as r:
+        assert r.status == 503 and r.headers["Retry-After"] == "1"

@@ -78,7 +78,10 @@ class LocalCluster(StartStop):
         await self.manager.scale(self.initial)
 
     async def stop(self, *, drain: bool = False) -> None:
-        """Stop every replica, then the gateway (requests still buffered get a 503)."""
+        """Stop every replica, then the gateway. With `drain`, new and buffered requests get a 503
+        at once while those in flight finish (each replica waits up to local.drain_timeout_s)."""
+        if drain:
+            self.gateway.close_to_new_requests()
         try:
             await self.manager.close(drain=drain)
         finally:

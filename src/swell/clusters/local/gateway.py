@@ -110,6 +110,7 @@ class Gateway:
         )
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._closing = False  # stopping: new requests get a 503, those in flight finish
         self._models: bytes | None = None  # the last model list a replica gave (answered while none is ready)
 
     # ------------------------------------------------------------------ Routing (replica manager)
@@ -125,6 +126,12 @@ class Gateway:
 
     def in_flight(self, name: str) -> int:
         return self._counts.get(name, 0)
+
+    def close_to_new_requests(self) -> None:
+        """Stopping: answer new (and buffered) inference requests with a 503 at once; requests in
+        flight go on until the replica manager has drained them."""
+        self._closing = True
+        self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
@@ -222,6 +229,8 @@ class Gateway:
         once (503, Retry-After): holding it for the whole buffer timeout would only hide the
         failure, and the replicas it tried may never come back.
         """
+        if self._closing:
+            return "swell is stopping"
         if self._backends:  # ready replicas, and `_pick` found none untried
             return _refused(tried)
         if self._buffered >= self.buffer_requests:
@@ -230,6 +239,8 @@ class Gateway:
         self._buffered += 1
         try:
             while (choice := self._pick(tried)) is None:
+                if self._closing:
+                    return "swell is stopping"
                 if self._backends:  # only replicas it already tried came back
                     return _refused(tried)
                 remaining = deadline - time.monotonic()
@@ -294,6 +305,8 @@ class Gateway:
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         if is_metadata(request.method, request.path):
             return await self._metadata(request)
+        if self._closing:
+            return self._answer(503, "swell is stopping: no new requests", retry_after=True)
         self.requests += 1
         started = time.perf_counter()
         try:
