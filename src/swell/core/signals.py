@@ -202,6 +202,48 @@ def evaluate_all(
 
 
 # ---------------------------------------------------------------------------------------------
+# windows that reach back into a metrics outage
+
+
+class Gaps:
+    """When each source of samples (a scrape target, a Prometheus query) last had no data.
+
+    After an outage a window is not full again until it no longer reaches back into the gap: a
+    rate over it averages over the outage (or, in Prometheus, over the few samples since), so its
+    value may be far too low. Such a reading is partial: good for scaling up, never down."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def gap(self, source: str, now: float) -> None:
+        """`source` had no data at `now`."""
+        self._last[source] = now
+
+    def forget(self, source: str) -> None:
+        self._last.pop(source, None)
+
+    def reaching(self, window_s: float, now: float) -> list[str]:
+        """Sources whose last gap lies inside the window (now - window_s, now)."""
+        return sorted(k for k, t in self._last.items() if now - t < window_s)
+
+    def mark(
+        self, readings: Mapping[str, snapshot.Reading], sigs: Iterable[recipe.Signal], now: float
+    ) -> dict[str, snapshot.Reading]:
+        """The readings, those whose window reaches into a gap marked partial with why."""
+        out = dict(readings)
+        for sig in sigs:
+            r = out.get(sig.name)
+            hit = self.reaching(sig.window_s, now)
+            if r is None or not r.ok or r.partial or not hit:
+                continue
+            why = f"the {sig.window_s:g} s window is not full again after a metrics outage ({', '.join(hit)})"
+            out[sig.name] = snapshot.Reading(
+                value=r.value, error=why, per_replica=r.per_replica, partial=True
+            )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
 # PromQL rendering
 
 

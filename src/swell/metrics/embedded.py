@@ -1,8 +1,9 @@
 """The embedded signal source: scrape every target into in-memory windows, evaluate the signals.
 
 A target (a replica, the gateway) that fails to scrape marks every reading `partial` with the
-reason, so the policy may scale up on what it sees but never down; no target at all, or no
-samples, is "no value". Replicas no longer listed are forgotten from the store, so the caller
+reason, so the policy may scale up on what it sees but never down, and so is every signal whose
+window still reaches back into such a failure once the target answers again (`signals.Gaps`);
+no target at all, or no samples, is "no value". Replicas no longer listed are forgotten from the store, so the caller
 must list every replica whose queue still counts (the local runtime keeps one failing readiness
 listed while it lives; see `ReplicaManager.scrape_urls`).
 """
@@ -32,6 +33,7 @@ class EmbeddedSource:
         self.resources = resources
         self.timeout_s = timeout_s
         self.failures: dict[str, str] = {}  # target -> last error
+        self.gaps = signals.Gaps()  # when each target last failed
         self._known: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -45,6 +47,7 @@ class EmbeddedSource:
             samples = await scrape.scrape(session, url, self.timeout_s)
         except errors.MetricsError as exc:
             self.failures[name] = str(exc)
+            self.gaps.gap(name, now)
             return
         self.failures.pop(name, None)
         self.store.record_all(now, samples, {signals.REPLICA_LABEL: name})
@@ -56,11 +59,12 @@ class EmbeddedSource:
         for gone in self._known - set(targets):
             self.store.forget(signals.REPLICA_LABEL, gone)
             self.failures.pop(gone, None)
+            self.gaps.forget(gone)
         self._known = set(targets)
         await asyncio.gather(*(self._scrape_one(self._session, n, u, now) for n, u in targets.items()))
 
     def evaluate(self, sigs: Sequence[recipe.Signal], now: float) -> dict[str, snapshot.Reading]:
-        out = signals.evaluate_all(sigs, self.store, now, self.resources)
+        out = self.gaps.mark(signals.evaluate_all(sigs, self.store, now, self.resources), sigs, now)
         if self.failures:
             why = "; ".join(f"{k}: {v}" for k, v in sorted(self.failures.items()))
             out = {

@@ -1,7 +1,8 @@
 """Signals evaluated on a Prometheus server through its HTTP API (`/api/v1/query`).
 
 Unreachable, an HTTP error, an empty result or NaN all give "no value" with the reason —
-never zero (KEDA's ignoreNullValues trap). Signals render with idle_as_zero so an idle service
+never zero (KEDA's ignoreNullValues trap); once values come back, a signal's window that still
+reaches into the outage is partial (Prometheus's rate over it sees only the samples since). Signals render with idle_as_zero so an idle service
 reads 0 exactly as the embedded evaluator does.
 """
 
@@ -32,6 +33,7 @@ class PrometheusSource:
         self.resources = resources
         self.timeout_s = timeout_s
         self._session = session
+        self.gaps = signals.Gaps()  # a signal without a value: its next windows are partial
 
     async def query(self, promql: str) -> snapshot.Reading:
         session = self._session or aiohttp.ClientSession()
@@ -63,7 +65,10 @@ class PrometheusSource:
     ) -> dict[str, snapshot.Reading]:
         exprs = [signals.render(s, self.extra, idle_as_zero=True, resources=self.resources) for s in sigs]
         results = await asyncio.gather(*(self.query(e) for e in exprs))
-        return {s.name: r for s, r in zip(sigs, results, strict=True)}
+        for s, r in zip(sigs, results, strict=True):
+            if not r.ok:
+                self.gaps.gap(s.name, now)
+        return self.gaps.mark({s.name: r for s, r in zip(sigs, results, strict=True)}, sigs, now)
 
 
 def reading_of(data: Mapping[str, object]) -> snapshot.Reading:
