@@ -321,6 +321,14 @@ def compare(
         warnings.append(
             f"the trace starts hot: its first minute needs {auto_start} replicas, the fleet starts with {start}"
         )
+    lead = rec.node_pool.provisioning.cold_replica_s
+    if lead >= horizon and rec.resources.gpus > 0:
+        warnings.append(
+            f"a new node serves {lead / 60:.0f} min after it is asked for (boot, kubelet, GPU driver, image "
+            f"pull, model load) but the run lasts {horizon / 60:.0f} min: no policy can add nodes in time, so "
+            "policies differ only within the nodes they start with; give --duration longer than the lead "
+            "time, or more min_nodes"
+        )
     if cap <= 0:
         warnings.append(f"one replica cannot meet the SLO ({slo_text(slo)}) even one request at a time")
     opts = dataclasses.replace(options, initial_replicas=start)
