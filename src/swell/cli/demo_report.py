@@ -133,7 +133,7 @@ def figure(
         for stat, style in stats:
             tb, v = plots.bucketed(starts, values, width_s=w, stat=stat, end=dur)
             latency.append(plots.Series(label=f"{name} {stat}", t=tb, y=v, color=color, linestyle=style))
-    lines = ()
+    lines: tuple[stacked.Line, ...] = ()
     if slo is not None:
         lines = tuple(
             stacked.Line(y=v, label=n)
@@ -164,13 +164,13 @@ def figure(
             if e.decision.changes and e.decision.t >= t0
         ),
     )
-    v = verdict(o)
+    verdict_ = verdict(o)
     return stacked.figure(
         [load, stacked.Panel(ylabel="latency (s)", series=tuple(latency), lines=lines, log=True), replicas],
         title=f"{o.label}: {o.recipe.service.name}, policy {o.recipe.autoscaling.policy} · {slo_text}",
         subtitle=(
-            f"SLO attainment {_pct(v.attainment)} · {v.scale_ups} scale-ups, {v.scale_downs} scale-downs\n"
-            f"machine the limit: {v.limit_text}"
+            f"SLO attainment {_pct(verdict_.attainment)} · {verdict_.scale_ups} scale-ups, "
+            f"{verdict_.scale_downs} scale-downs\nmachine the limit: {verdict_.limit_text}"
         ),
     )
 

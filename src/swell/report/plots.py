@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +26,8 @@ class Series:
     """One line on a time-series figure."""
 
     label: str
-    t: Sequence[float] | Floats
-    y: Sequence[float] | Floats
+    t: Sequence[float] | npt.NDArray[np.floating[Any] | np.integer[Any]]
+    y: Sequence[float] | npt.NDArray[np.floating[Any] | np.integer[Any]]
     style: Literal["line", "step", "scatter", "area"] = "line"
     axis: Literal["left", "right"] = "left"
     color: str | None = None

@@ -175,6 +175,7 @@ class Gateway:
             logger=connections.OneLineLogger(),
         )
         await self._runner.setup()
+        assert self._runner.server is not None
         try:
             self._server = await asyncio.get_running_loop().create_server(
                 connections.factory(self._runner.server, self.connections),
