@@ -128,3 +128,45 @@ def test_decide_rejects_times_a_clock_cannot_hold() -> None:
     res = swell("decide", rec, "-o", "-", stdin='{"t": NaN}\n{"t": 1e300}\n')
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "line 1.t: a finite number of seconds" in res.stderr and "line 2.t" in res.stderr
+
+
+def test_plan_shows_a_cpu_only_recipe_without_a_gpu_lens() -> None:
+    path = str(ROOT / "examples" / "kserve-sklearn-iris.yaml")
+    r = runner.invoke(main.app, ["plan", "--json", path])
+    plan = json.loads(r.output)
+    assert plan["gpus_per_replica"] == 0
+    assert list(plan["time_to_capacity_s"]["new_node_steps"]) == ["node_boot", "kubelet", "model_load"]
+    assert plan["cost_per_hour_at_max"] is None and plan["cost_note"].startswith("unknown")
+    table = runner.invoke(main.app, ["plan", path], terminal_width=200).output
+    for gpu_words in ("GPU(s)/node", "gpu_driver", "image_pull", "GPU-hour"):
+        assert gpu_words not in table
+    assert "none (CPU only)" in table and "replica slot(s)/node" in table
+
+
+def test_plan_shows_an_unknown_price_as_unknown_not_zero(tmp_path: Path) -> None:
+    path = tmp_path / "noprice.yaml"
+    path.write_text(
+        "service: {name: s}\nresources: {gpus: 1}\nnode_pool: {shape: VM.GPU.A10.2, max_nodes: 2}\n"
+    )
+    plan = json.loads(runner.invoke(main.app, ["plan", "--json", str(path)]).output)
+    assert plan["cost_per_hour_at_max"] is None
+    assert plan["cost_note"] == "unknown: set node_pool.price_per_gpu_hour"
+    priced = tmp_path / "priced.yaml"
+    priced.write_text(
+        "service: {name: s}\nresources: {gpus: 1}\n"
+        "node_pool: {shape: VM.GPU.A10.2, max_nodes: 2, price_per_gpu_hour: 0}\n"
+    )
+    assert (
+        json.loads(runner.invoke(main.app, ["plan", "--json", str(priced)]).output)["cost_per_hour_at_max"]
+        == 0
+    )
+
+
+def test_decide_rejects_an_observation_without_replicas() -> None:
+    rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    obs = (
+        '{"t": 0, "replicas": {"ready": 1}, "signals": {}}\n{"t": 15, "signals": {"avg_e2e_latency": 0.4}}\n'
+    )
+    res = swell("decide", rec, "-o", "-", stdin=obs)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "line 2.replicas: missing" in res.stderr and "line 1" not in res.stderr

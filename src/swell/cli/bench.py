@@ -181,7 +181,13 @@ def bench(
     ] = 1.0,
     duration: Annotated[
         str | None,
-        typer.Option("--duration", "-d", help="Stop after this long (90, 90s, 5m).", rich_help_panel=BOUNDS),
+        typer.Option(
+            "--duration",
+            "-d",
+            help="Stop sending after this long (90, 90s, 5m); then wait for the requests in flight, "
+            "each for at most --timeout (300 s by default). Ctrl-C stops at once, with a partial summary.",
+            rich_help_panel=BOUNDS,
+        ),
     ] = None,
     requests: Annotated[
         int | None, typer.Option("--requests", "-n", help="Stop after N requests.", rich_help_panel=BOUNDS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,13 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors, recipe
+from swell.cli import checks
 from swell.control import loop
 from swell.core import nodes, snapshot
 from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
 MAX_REPLICAS = 100_000
-POLICY_NAMES = typing.get_args(recipe.PolicyName)
 RecipeArg = Annotated[
     Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
 ]
@@ -82,10 +81,38 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
     return out
 
 
+def capacity_steps(rec: recipe.Recipe) -> dict[str, float]:
+    """What adding a node takes, step by step. A CPU-only replica (`gpus: 0`) waits for no GPU
+    driver, and for no image pull unless the recipe sets `image_size_gb` (the default 20 GB is a
+    GPU engine's image)."""
+    prov = rec.node_pool.provisioning
+    steps = {"node_boot": prov.node_boot_s, "kubelet": prov.kubelet_s}
+    if rec.resources.gpus:
+        steps["gpu_driver"] = prov.gpu_driver_s
+    if rec.resources.gpus or "image_size_gb" in prov.model_fields_set:
+        steps["image_pull"] = round(prov.image_pull_s, 1)
+    steps["model_load"] = prov.model_load_s
+    return steps
+
+
+def cost_per_hour(rec: recipe.Recipe) -> tuple[float | None, str]:
+    """The node pool's cost per hour at max replicas, or None with why it is unknown."""
+    auto, pool, gpus = rec.autoscaling, rec.node_pool, rec.resources.gpus
+    if gpus == 0:
+        return None, "unknown: a CPU-only recipe has no price (node_pool prices GPUs)"
+    if "price_per_gpu_hour" not in pool.model_fields_set:
+        return None, "unknown: set node_pool.price_per_gpu_hour"
+    nodes_at_max = nodes.nodes_for(auto.max_replicas, gpus, pool.gpus)
+    cost = round(nodes_at_max * pool.gpus * pool.price_per_gpu_hour, 2)
+    return cost, f"{cost:g} ({nodes_at_max * pool.gpus} GPUs x {pool.price_per_gpu_hour:g} per GPU-hour)"
+
+
 def plan_data(rec: recipe.Recipe, now: float) -> dict[str, Any]:
     auto, pool, prov = rec.autoscaling, rec.node_pool, rec.node_pool.provisioning
     gpus = rec.resources.gpus
     b = schedule.bounds(rec, now)
+    steps = capacity_steps(rec)
+    cost, cost_text = cost_per_hour(rec)
     return {
         "service": rec.service.name,
         "engine": rec.service.engine,
@@ -102,19 +129,12 @@ def plan_data(rec: recipe.Recipe, now: float) -> dict[str, Any]:
         "max_reachable_replicas": min(auto.max_replicas, nodes.capacity(pool, gpus)),
         "nodes_for_max_replicas": nodes.nodes_for(auto.max_replicas, gpus, pool.gpus),
         "time_to_capacity_s": {
-            "new_node": prov.cold_replica_s,
-            "new_node_steps": {
-                "node_boot": prov.node_boot_s,
-                "kubelet": prov.kubelet_s,
-                "gpu_driver": prov.gpu_driver_s,
-                "image_pull": round(prov.image_pull_s, 1),
-                "model_load": prov.model_load_s,
-            },
+            "new_node": round(sum(steps.values()), 1),
+            "new_node_steps": steps,
             "warm_node": prov.warm_replica_s,
         },
-        "cost_per_hour_at_max": round(
-            nodes.nodes_for(auto.max_replicas, gpus, pool.gpus) * pool.gpus * pool.price_per_gpu_hour, 2
-        ),
+        "cost_per_hour_at_max": cost,  # None: unknown (see cost_note)
+        "cost_note": cost_text,
         "signals": [
             {"name": s.name, "kind": s.kind, "target": s.target, "target_type": s.target_type}
             for s in auto.signals
@@ -143,20 +163,23 @@ def plan(
     t.add_column("value")
     ttc = data["time_to_capacity_s"]
     steps_txt = " + ".join(f"{k} {v:g}s" for k, v in ttc["new_node_steps"].items())
+    pool = data["node_pool"]
+    cpu_only = data["gpus_per_replica"] == 0
+    per_node = "replica slot(s)" if cpu_only else "GPU(s)"
     rows = [
         ("replicas", f"{data['replicas']['min']} - {data['replicas']['max']}"),
         (
             "node pool",
-            f"{data['node_pool']['shape']}: {data['node_pool']['gpus_per_node']} GPU(s)/node, "
-            f"{data['node_pool']['min_nodes']}-{data['node_pool']['max_nodes']} nodes",
+            f"{pool['shape']}: {pool['gpus_per_node']} {per_node}/node, "
+            f"{pool['min_nodes']}-{pool['max_nodes']} nodes",
         ),
-        ("GPUs per replica", str(data["gpus_per_replica"])),
+        ("GPUs per replica", "none (CPU only)" if cpu_only else str(data["gpus_per_replica"])),
         ("replicas per node", str(data["replicas_per_node"])),
         ("most replicas reachable", str(data["max_reachable_replicas"])),
         ("nodes at max replicas", str(data["nodes_for_max_replicas"])),
         ("time to capacity, new node", f"{ttc['new_node']:.0f} s ({steps_txt})"),
         ("time to capacity, warm node", f"{ttc['warm_node']:.0f} s (model load)"),
-        ("cost per hour at max", f"{data['cost_per_hour_at_max']:g}"),
+        ("cost per hour at max", data["cost_note"]),
         (
             "signals",
             ", ".join(
@@ -195,6 +218,14 @@ def _observation(
     elif last_t is not None and t < last_t:
         problems.append(
             errors.Problem(path=f"{where}.t", value=t, rule=f"must not go back in time (previous {last_t})")
+        )
+    if "replicas" not in obs:
+        problems.append(
+            errors.Problem(
+                path=f"{where}.replicas",
+                value=None,
+                rule='missing: each observation says how many replicas there are, e.g. "replicas": {"ready": 1}',
+            )
         )
     reps = obs.get("replicas", {})
     if not isinstance(reps, dict):
@@ -258,16 +289,12 @@ def decide(
     ],
     policy: Annotated[
         str | None,
-        typer.Option(help=f"Use this policy instead of the recipe's ({', '.join(POLICY_NAMES)})."),
+        typer.Option(help=f"Use this policy instead of the recipe's ({', '.join(checks.POLICY_NAMES)})."),
     ] = None,
 ) -> None:
     """Replay observations through the recipe's policy: one JSON decision per line."""
     rec = recipe.load(path)
-    if policy is not None and policy not in POLICY_NAMES:
-        raise errors.RecipeError(
-            "--policy",
-            [errors.Problem(path="--policy", value=policy, rule=f"one of {', '.join(POLICY_NAMES)}")],
-        )
+    checks.policy(policy)
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
     text = sys.stdin.read() if str(observations) == "-" else recipe.read_text(observations)

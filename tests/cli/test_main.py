@@ -1,0 +1,120 @@
+"""The `swell` command itself: --version, a --help that imports no command, the command table
+matching what the modules register, and bad input everywhere answered with a message."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+import typer.main
+from typer.testing import CliRunner
+
+from swell import __version__
+from swell.cli import main
+
+ROOT = Path(__file__).parent.parent.parent
+HEAVY = ("matplotlib", "aiohttp", "numpy", "kubernetes", "swell.runtime", "swell.clusters", "swell.loadgen")
+
+
+def swell(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swell.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    res = swell("--version")
+    assert (res.returncode, res.stdout.strip()) == (0, f"swell {__version__}")
+
+
+def test_help_lists_every_command_without_importing_any() -> None:
+    code = (
+        "import sys\nfrom swell.cli import main\nsys.argv = ['swell', '--help']\n"
+        "try:\n    main.main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith({HEAVY!r})))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    assert "LOADED []" in res.stdout
+    for name in main.COMMANDS:
+        assert f"  {name} " in res.stdout
+
+
+def test_the_command_table_matches_what_the_modules_register() -> None:
+    registered: dict[str, str] = {}
+    for module in {e.module for e in main.COMMANDS.values()}:
+        sub = typer.Typer()
+        importlib.import_module(module).register(sub)
+        built = typer.main.get_command(sub)
+        names = list(getattr(built, "commands", {})) or [built.name]
+        registered |= dict.fromkeys(names, module)
+    assert registered == {name: e.module for name, e in main.COMMANDS.items()}
+
+
+@pytest.mark.parametrize("name", list(main.COMMANDS))
+def test_every_command_has_its_help(name: str) -> None:
+    r = CliRunner().invoke(main.app, [name, "--help"])
+    assert r.exit_code == 0 and "Usage" in r.output, r.output
+
+
+def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
+    r = CliRunner().invoke(main.app, ["bench", "--help"], terminal_width=200)
+    text = " ".join(r.output.replace("│", " ").split())  # rich draws boxes around the options
+    assert "then wait for the requests in flight, each for at most --timeout (300 s by default)" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (
+            ["up", "--policy", "bogus", "examples/gpt2-vllm-latency-hpa.yaml"],
+            1,
+            "--policy: one of hpa, threshold",
+        ),
+        (["up", "--port", "99999"], 2, "Invalid value for '--port'"),
+        (
+            ["decide", "examples/gpt2-vllm-latency-hpa.yaml", "-o", "-", "--policy", "nope"],
+            1,
+            "--policy: one of",
+        ),
+        (
+            ["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "poisson:rate=1", "--compare", "nope"],
+            1,
+            "known: hpa-latency",
+        ),
+        (["render", "examples/gpt2-vllm-latency-hpa.yaml", "-o", "/proc/no/such/dir/out.yaml"], 1, "error:"),
+        (["validate", "examples"], 1, "cannot read file"),
+        (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
+    ],
+    ids=[
+        "up bad policy",
+        "up bad port",
+        "decide bad policy",
+        "simulate bad preset",
+        "render unwritable",
+        "validate a directory",
+        "unknown command",
+    ],
+)
+def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "swell.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert "Traceback" not in res.stderr + res.stdout
+    assert res.returncode == code, res.stderr
+    assert fragment in res.stderr + res.stdout
