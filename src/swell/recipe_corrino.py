@@ -300,4 +300,6 @@ def translate(data: dict[str, Any]) -> Translation:
         "slo": _implied_slo(pod, node),
     }
     _shape_defaults(service, node_pool)
+    if isinstance(own.get("service"), dict):  # swell's own service keys beside Corrino's win (a local
+        service.update(own["service"])  # engine, e.g. {"engine": "simulated-llm"}, to run it here)
     return Translation(data=own | recipe, problems=tuple(problems), origins=_origins(data, pod, node))
