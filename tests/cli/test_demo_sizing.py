@@ -1,0 +1,81 @@
+"""`swell demo` sized to the machine: replicas and slots from the CPUs, the load from one replica,
+and the summary's verdict (scale-ups and -downs, whether the machine was the limit)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from swell.cli import demo, demo_report
+from swell.cli import up as up_cmd
+from swell.control import history
+from swell.core import decision, snapshot
+from swell.loadgen import runner, summary
+from swell.runtime import local
+
+
+@pytest.mark.parametrize(
+    ("cpus", "replicas"),
+    [
+        pytest.param(1, 2, id="one core: still two replicas, so a surge can need more than one"),
+        pytest.param(2, 2, id="two cores: two replicas, two slots"),
+        pytest.param(3, 3, id="three cores: three"),
+        pytest.param(64, 4, id="many cores: the recipe's max_replicas"),
+    ],
+)
+def test_replicas_and_slots_follow_the_cpus(cpus: int, replicas: int) -> None:
+    rec = demo.sized(up_cmd.load_recipe(None), cpus)
+    assert (rec.autoscaling.max_replicas, rec.local.cpu_slots) == (replicas, replicas)
+
+
+def test_usable_cpus_is_the_affinity_mask() -> None:
+    assert demo.usable_cpus() == len(os.sched_getaffinity(0))
+
+
+def test_the_surge_needs_more_than_one_replica_and_fits_the_machine() -> None:
+    plan = demo.plan_load(2.0, 2, base_rps=None, surge=None)
+    assert plan.base_rps < 2.0 * 0.5  # the quiet load: one replica, far from full
+    assert 2.0 < plan.peak_rps < 2 * 2.0  # more than one replica serves, less than all of them
+    assert demo.plan_load(2.0, 2, base_rps=0.5, surge=3.0).peak_rps == 1.5  # the user's numbers win
+
+
+def test_the_hpa_to_compare_with_is_seed_000s_rule() -> None:
+    rec = demo.hpa_latency(up_cmd.load_recipe(None))
+    a = rec.autoscaling
+    assert (a.policy, a.polling_interval_s, a.signals[0].kind, a.signals[0].target) == (
+        "hpa",
+        15.0,
+        "ratio",
+        2.0,
+    )
+
+
+def _entry(t: float, current: int, desired: int, bound: str) -> history.Entry:
+    d = decision.Decision(t=t, policy="swell", current=current, desired=desired, bound_by=bound, reason="r")
+    return history.Entry(decision=d, snapshot=snapshot.Snapshot(now=t, current=current))
+
+
+def _outcome(entries: list[history.Entry], pending: bool = False) -> demo_report.Outcome:
+    s = summary.summarize([], 10.0, summary.Slo(e2e_s=4.0))
+    result = runner.Result(
+        options=None, description="", url="", started_at=0.0, records=(), summary=s, interrupted=False
+    )  # type: ignore[arg-type]
+    rec = demo.sized(up_cmd.load_recipe(None), 2)
+    line = (local.Point(t=0.0, target=1, ready=1, starting=0, pending=0),)
+    return demo_report.Outcome(
+        label="swell",
+        recipe=rec,
+        result=result,
+        timeline=line,
+        decisions=tuple(entries),
+        pending_for_slots=pending,
+    )
+
+
+def test_the_verdict_counts_scale_ups_and_downs_and_says_when_the_machine_was_the_limit() -> None:
+    fine = demo_report.verdict(_outcome([_entry(1, 1, 2, "panic"), _entry(9, 2, 1, "metrics")]))
+    assert (fine.scale_ups, fine.scale_downs, fine.machine_limited) == (1, 1, False)
+    capped = demo_report.verdict(_outcome([_entry(1, 1, 2, "panic"), _entry(2, 2, 2, "max")]))
+    assert capped.machine_limited and "more than the 2 replicas" in capped.limit_text
+    assert demo_report.verdict(_outcome([], pending=True)).machine_limited
