@@ -170,3 +170,10 @@ def test_decide_rejects_an_observation_without_replicas() -> None:
     res = swell("decide", rec, "-o", "-", stdin=obs)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "line 2.replicas: missing" in res.stderr and "line 1" not in res.stderr
+
+
+def test_decide_refuses_a_deeply_nested_line_with_a_message() -> None:
+    rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "line 1: nested too deeply" in res.stderr and "unexpected" not in res.stderr

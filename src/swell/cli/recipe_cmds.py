@@ -208,6 +208,10 @@ def _observation(
         obs = json.loads(line)
     except json.JSONDecodeError as exc:
         return {}, [errors.Problem(path=where, value=line[:60], rule=f"not JSON: {exc.msg}")]
+    except RecursionError:
+        return {}, [
+            errors.Problem(path=where, value=line[:60], rule="nested too deeply to be an observation")
+        ]
     if not isinstance(obs, dict):
         return {}, [errors.Problem(path=where, value=obs, rule="each line is a JSON object")]
     t = obs.get("t")
