@@ -6,7 +6,6 @@ import asyncio
 import json
 import pathlib
 import socket
-import time
 
 import numpy as np
 import pytest
@@ -137,24 +136,23 @@ async def test_trace_replay_reproduces_its_arrival_times(
 
 
 async def test_duration_bounds_a_closed_loop(server: fake_llm.Server) -> None:
-    started = time.perf_counter()
     result = await runner.run(_opts(server, concurrency=2, duration_s=0.6))
-    took = time.perf_counter() - started
-    assert 0.6 <= took < 0.6 + (fake_llm.TTFT_S + 4 * fake_llm.ITL_S) + 1.0
-    assert max(r.start_s for r in result.records) < 0.6
-    assert result.summary.ok == result.summary.sent >= 4
+    assert max(r.start_s for r in result.records) < 0.6  # nothing starts after the duration
+    assert result.summary.ok == result.summary.sent >= 4  # and what started was waited for, not cut
+    # two users, each request at least TTFT + a few ITL long: the loop cannot have sent more
+    each = fake_llm.TTFT_S + fake_llm.ITL_S
+    assert result.summary.sent <= 2 * (int(0.6 / each) + 1)
 
 
 async def test_stop_ends_early_with_a_partial_result(server: fake_llm.Server) -> None:
     stop = asyncio.Event()
     seen: list[runner.Progress] = []
     asyncio.get_running_loop().call_later(0.5, stop.set)
-    started = time.perf_counter()
     result = await runner.run(
         _opts(server, rate=20, duration_s=30), stop=stop, progress=seen.append, progress_interval_s=0.1
     )
-    assert time.perf_counter() - started < 2.0
     assert result.interrupted
+    assert result.summary.sent < 20 * 30 / 4  # stopped early: far from the 600 a full run sends
     assert result.summary.ok + result.summary.cancelled == result.summary.sent > 0
     assert len(seen) >= 3 and seen[-1].sent >= seen[0].sent
     assert all(0 <= (p.fraction or 0) <= 1 for p in seen)
