@@ -69,7 +69,7 @@ def test_compare_prints_a_table_and_writes_json_and_an_html_report(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--compare", "swell,hpa-magic"], "unknown policy preset; known: seed-hpa-latency"),
+        (["--compare", "swell,hpa-magic"], "unknown policy preset; known: hpa-latency"),
         (["--workload", "surge:rate=2"], "unknown workload kind"),
         (["--workload", "poisson:rate=2"], "never ends by itself: give --duration"),
         (["--scale", "0"], "--scale: must be a number > 0"),
@@ -104,7 +104,7 @@ def test_a_missing_or_invalid_recipe_names_the_problem(app: typer.Typer, tmp_pat
 def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> None:
     res = CliRunner().invoke(app, ["simulate", "--help"])
     assert res.exit_code == 0, res.output
-    assert "seed-hpa-latency" in res.output and "black-friday" in res.output and "MEAN[/STD]" in res.output
+    assert "hpa-latency" in res.output and "black-friday" in res.output and "MEAN[/STD]" in res.output
 
 
 @pytest.mark.parametrize(
