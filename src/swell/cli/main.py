@@ -63,6 +63,7 @@ COMMANDS = {
         module="swell.cli.render",
         summary="Write the manifests: the workload plus what scales it (swell, HPA, KEDA, CronHPA).",
     ),
+    "api": Entry(module="swell.cli.api", summary="Serve the deployment API and live dashboard (POST recipes)."),
 }
 
 

@@ -1,0 +1,116 @@
+"""The API's aiohttp application: routes, the token check, size limits and JSON errors.
+
+`make_app(manager, token)` builds it; `serve(...)` runs it beside other work in the same loop and
+returns the runner to clean up. Every error is JSON `{error, problems}` with a 4xx status that
+says what is wrong; an unexpected exception is logged and answered 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import pydantic
+from aiohttp import web
+
+from swell import errors
+from swell.api import auth, dashboard, deployments, routes, schemas, telemetry
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1 << 20  # a recipe is a few KiB; a larger body is a 413
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error(status: int, message: str, problems: list[errors.Problem] | None = None) -> web.Response:
+    body = schemas.ErrorOut(
+        error=message,
+        problems=[
+            schemas.ProblemOut(path=p.path, value=_jsonable(p.value), rule=p.rule) for p in problems or []
+        ],
+    )
+    return web.json_response(body.model_dump(mode="json"), status=status)
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _pydantic_problems(exc: pydantic.ValidationError) -> list[errors.Problem]:
+    return [
+        errors.Problem(
+            path=".".join(str(p) for p in e["loc"]),
+            value=e.get("input"),
+            rule="unknown field (check the spelling)" if e["type"] == "extra_forbidden" else e["msg"],
+        )
+        for e in exc.errors()
+    ]
+
+
+def middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if auth.needs_token(request.path):
+            status = auth.check(request.headers.get("Authorization"), token)
+            if status == 401:
+                return error(
+                    401, "no bearer token: send `Authorization: Bearer TOKEN` (printed at first start)"
+                )
+            if status == 403:
+                return error(403, "wrong bearer token")
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        except web.HTTPNotFound:
+            return error(404, f"no such path: {request.path}")
+        except web.HTTPMethodNotAllowed as exc:
+            return error(
+                405, f"{request.method} not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+            )
+        except errors.RecipeError as exc:
+            return error(422, f"{exc.source}: {len(exc.problems)} problem(s)", exc.problems)
+        except pydantic.ValidationError as exc:
+            probs = _pydantic_problems(exc)
+            return error(422, f"{len(probs)} problem(s)", probs)
+        except deployments.NotFound as exc:
+            return error(404, str(exc))
+        except deployments.Conflict as exc:
+            return error(409, str(exc))
+        except routes.BadRequest as exc:
+            return error(400, str(exc))
+        except errors.SwellError as exc:  # e.g. a port taken, a server that cannot start: say why
+            return error(409, str(exc))
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return error(500, "an unexpected error in swell (logged); please report it")
+
+    return guard
+
+
+def make_app(manager: deployments.Manager, token: str) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[middleware(token)])
+    app[routes.MANAGER] = manager
+    app[routes.METRICS] = telemetry.Metrics(manager)
+    app[routes.SPEC] = routes.build_spec()
+    for r in routes.ROUTES:
+        app.router.add_route(r.method, r.path, r.handler)
+    dashboard.add_routes(app)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; the runner (cleanup() stops it) and the port it got."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = int(sockets[0].getsockname()[1]) if sockets else port
+    return runner, bound

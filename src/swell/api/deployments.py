@@ -1,0 +1,275 @@
+"""The deployments manager: one LocalRuntime per deployment, all in one asyncio loop, kept in a Store.
+
+`create` checks a posted payload (swell recipe or Corrino payload) for what this machine can run,
+starts it and records it; `patch` changes min/max, targets and stabilization windows of the live
+controller; `delete` drains and stops; `resume` starts again what the store says was running.
+Each deployment's decisions and a sample of its series every `sample_s` go to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swell import errors, recipe
+from swell.api import sampler as sampler_mod
+from swell.api import schemas
+from swell.api import store as store_mod
+from swell.control import history as history_mod
+from swell.core import signals
+from swell.runtime import local
+
+log = logging.getLogger(__name__)
+START_ATTEMPTS = 3  # as `swell up`: a replica failing to start this often, none ever ready: failed
+KEEP_HISTORY_S = 7 * 24 * 3600.0
+SOURCE = "request body"
+
+
+class NotFound(errors.SwellError):
+    pass
+
+
+class Conflict(errors.SwellError):
+    pass
+
+
+@dataclass(kw_only=True)
+class Deployment:
+    name: str
+    payload: dict[str, Any]
+    patch: dict[str, Any]
+    rt: local.LocalRuntime
+    sampler: sampler_mod.Sampler
+    created_at: float
+    notes: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    signal_errors: int = 0
+
+    @property
+    def recipe(self) -> recipe.Recipe:
+        return self.rt.controller.recipe
+
+
+def _problem(path: str, value: object, rule: str) -> errors.RecipeError:
+    return errors.RecipeError(SOURCE, [errors.Problem(path=path, value=value, rule=rule)])
+
+
+def apply_patch(rec: recipe.Recipe, patch: dict[str, Any]) -> recipe.Recipe:
+    """The recipe with a PATCH body's changes, validated as a whole (every problem at once)."""
+    p = schemas.Patch.model_validate(patch)
+    data = rec.model_dump(mode="json", by_alias=True)
+    a = data["autoscaling"]
+    if p.min_replicas is not None:
+        a["min_replicas"] = p.min_replicas
+    if p.max_replicas is not None:
+        a["max_replicas"] = p.max_replicas
+    problems = []
+    for name, target in (p.targets or {}).items():
+        sig = next((s for s in a["signals"] if s["name"] == name), None)
+        if sig is None:
+            known = ", ".join(s["name"] for s in a["signals"])
+            problems.append(
+                errors.Problem(path=f"targets.{name}", value=target, rule=f"no such signal; known: {known}")
+            )
+        else:
+            sig["target"] = target
+    if problems:
+        raise errors.RecipeError(SOURCE, problems)
+    if p.windows is not None:
+        if p.windows.scale_up_stabilization_s is not None:
+            a["behavior"]["scale_up"]["stabilization_window_s"] = p.windows.scale_up_stabilization_s
+        if p.windows.scale_down_stabilization_s is not None:
+            a["behavior"]["scale_down"]["stabilization_window_s"] = p.windows.scale_down_stabilization_s
+    return recipe.parse(data, SOURCE)
+
+
+def merge_patches(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = {**old, **{k: v for k, v in new.items() if v is not None}}
+    for key in ("targets", "windows"):
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            out[key] = {**old[key], **{k: v for k, v in new[key].items() if v is not None}}
+    return out
+
+
+class Manager:
+    def __init__(
+        self,
+        store: store_mod.Store,
+        *,
+        run_root: Path,
+        allow_command: bool = False,
+        sample_s: float = 1.0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.store = store
+        self.run_root = run_root
+        self.allow_command = allow_command
+        self.sample_s = sample_s
+        self.host = host
+        self.deployments: dict[str, Deployment] = {}
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, payload: Any, patch: dict[str, Any] | None = None) -> tuple[recipe.Recipe, list[str]]:
+        """The recipe to run here and notes on what was adapted; RecipeError with every problem."""
+        rec = recipe.parse(payload, SOURCE)
+        notes: list[str] = []
+        svc = rec.service
+        if svc.engine == "command" and not self.allow_command:
+            raise _problem(
+                "service.engine",
+                "command",
+                "the command engine is switched off for the API (it runs any program); start the API "
+                "with --allow-command to allow it, or name a built-in engine",
+            )
+        if svc.engine == "vllm" and (shutil.which("vllm") is None or not rec.local.gpu_ids):
+            missing = "no `vllm` executable" if shutil.which("vllm") is None else "no GPU in local.gpu_ids"
+            raise _problem(
+                "service.engine",
+                "vllm",
+                f"vLLM cannot run on this machine ({missing}); to run the same autoscaling here, name a "
+                'local engine beside the payload\'s keys: "service": {"engine": "simulated-llm"}',
+            )
+        if svc.engine == "simulated-llm" and rec.resources.gpus > 0 and not rec.local.gpu_ids:
+            n = rec.resources.gpus * rec.autoscaling.max_replicas
+            ids = tuple(range(n))
+            rec = rec.model_copy(update={"local": rec.local.model_copy(update={"gpu_ids": ids})})
+            notes.append(
+                f"simulated-llm uses no GPU: local.gpu_ids set to {list(ids)} so that "
+                f"{rec.autoscaling.max_replicas} replica(s) of {rec.resources.gpus} GPU(s) fit"
+            )
+        if patch:
+            rec = apply_patch(rec, patch)
+        return rec, notes
+
+    def _port(self, payload: dict[str, Any], stored: int | None) -> int:
+        local_sec = payload.get("local")
+        if isinstance(local_sec, dict) and isinstance(local_sec.get("port"), int):
+            return int(local_sec["port"])
+        return stored or 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _start(
+        self, name: str, payload: dict[str, Any], patch: dict[str, Any], rec: recipe.Recipe, *,
+        port: int, created_at: float, notes: list[str],
+    ) -> Deployment:  # fmt: skip
+        run_dir = self.run_root / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rt = local.LocalRuntime(rec, port=port, run_dir=run_dir, give_up_after=START_ATTEMPTS)
+        dep = Deployment(
+            name=name, payload=payload, patch=patch, rt=rt, sampler=sampler_mod.Sampler(rt),
+            created_at=created_at, notes=notes,
+        )  # fmt: skip
+
+        def on_decision(e: history_mod.Entry) -> None:
+            dep.signal_errors += sum(1 for r in e.snapshot.signals.values() if r.error)
+            self.store.add_decision(name, e.decision.t, decision_json(e))
+
+        rt.history.listen(on_decision)
+        await rt.start()
+        dep.task = asyncio.get_running_loop().create_task(self._sample_loop(dep), name=f"sample {name}")
+        return dep
+
+    async def create(self, payload: Any) -> Deployment:
+        async with self._lock:
+            rec, notes = self.build(payload)
+            name = rec.service.name
+            if name in self.deployments:
+                raise Conflict(f"a deployment named {name!r} exists; DELETE it first or choose another name")
+            now = time.time()
+            dep = await self._start(
+                name, payload, {}, rec, port=self._port(payload, None), created_at=now, notes=notes
+            )
+            self.store.add(name, payload, now)
+            self.store.set_port(name, dep.rt.cluster.gateway.port)
+            self.deployments[name] = dep
+            return dep
+
+    async def resume(self) -> list[str]:
+        """Start what the store says was running; what cannot start again is said, not dropped."""
+        problems = []
+        for row in self.store.running():
+            try:
+                rec, notes = self.build(row.payload, row.patch)
+                try:
+                    dep = await self._start(
+                        row.name, row.payload, row.patch, rec, port=self._port(row.payload, row.port),
+                        created_at=row.created_at, notes=notes,
+                    )  # fmt: skip
+                except OSError:  # its old port is taken now: a new one
+                    dep = await self._start(
+                        row.name, row.payload, row.patch, rec, port=0, created_at=row.created_at, notes=notes
+                    )
+                    self.store.set_port(row.name, dep.rt.cluster.gateway.port)
+                self.deployments[row.name] = dep
+            except errors.SwellError as exc:
+                problems.append(f"{row.name}: not resumed: {exc}")
+        return problems
+
+    def get(self, name: str) -> Deployment:
+        dep = self.deployments.get(name)
+        if dep is None:
+            raise NotFound(f"no deployment named {name!r}")
+        return dep
+
+    def patch(self, name: str, body: dict[str, Any]) -> Deployment:
+        dep = self.get(name)
+        merged = merge_patches(dep.patch, body)
+        rec = apply_patch(dep.recipe, body)
+        ctl = dep.rt.controller
+        ctl.recipe = rec
+        ctl.signals = signals.required(rec.autoscaling)
+        dep.patch = merged
+        self.store.set_patch(name, merged)
+        return dep
+
+    async def delete(self, name: str) -> None:
+        async with self._lock:
+            dep = self.get(name)
+            await self._stop(dep)
+            del self.deployments[name]
+            self.store.remove(name)
+
+    async def _stop(self, dep: Deployment) -> None:
+        if dep.task is not None:
+            dep.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dep.task
+        await dep.rt.stop()  # drains: requests in flight finish first
+
+    async def close(self) -> None:
+        """Stop every runtime; the store keeps them so the next start resumes them."""
+        for dep in list(self.deployments.values()):
+            try:
+                await self._stop(dep)
+            except Exception:
+                log.exception("stopping %s failed", dep.name)
+        self.deployments.clear()
+
+    async def _sample_loop(self, dep: Deployment) -> None:
+        pruned = 0.0
+        while True:
+            now = time.time()
+            try:
+                self.store.add_sample(dep.name, now, dep.sampler.sample(now))
+                if now - pruned > 3600:
+                    self.store.prune(now - KEEP_HISTORY_S)
+                    pruned = now
+            except Exception:  # a failed sample is a gap in the plot, never a stopped deployment
+                log.exception("sampling %s failed", dep.name)
+            await asyncio.sleep(self.sample_s)
+
+
+def decision_json(e: history_mod.Entry) -> dict[str, Any]:
+    d = e.decision.to_json()
+    return {
+        k: d[k] for k in ("t", "current", "desired", "bound_by", "reason", "policy", "proposals", "values")
+    }

@@ -1,0 +1,70 @@
+"""`swell api`: serve the deployment API and dashboard alone; deployments are posted to it.
+
+Loopback by default. The token is printed once when it is generated (kept 0600 in the data
+directory) or given with --token. Ctrl-C / SIGTERM drain and stop every deployment; the state
+file keeps them, so the next `swell api` starts them again with their history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+async def _serve(host: str, port: int, data_dir: Path | None, token: str | None, allow_command: bool) -> None:
+    from swell.api import server
+    from swell.cli import up
+
+    async with server.Server(
+        data_dir=data_dir, host=host, port=port, token=token, allow_command=allow_command
+    ) as srv:
+        assert srv.token is not None and srv.manager is not None
+        typer.echo(f"swell API on {srv.url} · dashboard {srv.url}/ · spec {srv.url}/openapi.json")
+        typer.echo(f"state in {srv.data_dir}")
+        if srv.token.created:
+            typer.echo(f"API token (shown once; kept in {srv.token.path}, mode 600):\n  {srv.token.value}")
+            typer.echo(f"dashboard with the token: {srv.url}/#token={srv.token.value}")
+        for name in srv.manager.deployments:
+            typer.echo(f"resumed {name}")
+        for problem in srv.resume_problems:
+            typer.echo(f"warning: {problem}", err=True)
+        stop = asyncio.Event()
+        up.install_stop_handlers(stop.set)
+        await stop.wait()
+        typer.echo("stopping: every deployment drains, then stops (kept for the next start) …")
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="API port.")] = 8080,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="State (SQLite), token and replica logs (default: $XDG_DATA_HOME/swell)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SWELL_API_TOKEN", help="Bearer token to require (default: generated once, kept 0600)."
+        ),
+    ] = None,
+    allow_command: Annotated[
+        bool, typer.Option("--allow-command", help="Accept recipes with engine 'command' (runs any program).")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every scaling step.")] = False,
+) -> None:
+    """Serve the deployment API and live dashboard: POST recipes or Corrino payloads to run them here."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: listening on {host}: the API is reachable beyond this machine", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(host, port, data_dir, token, allow_command))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="api")(api)
