@@ -60,8 +60,13 @@ _UNPRICED = (  # no price-list part this table can tie to the shape with certain
 SHAPES: dict[str, GpuShape] = {s.name: s for s in (*_PRICED, *_UNPRICED)}
 
 # (GPU, model family) -> engine preset (swell.engines.presets; a test checks each name exists).
-# Families: "70b" (Llama 70B), "llama3.1" (Llama 3.1/3.2/3.3 8B: 128k context), "8b" (anything else).
+# Families: "70b" (Llama 70B), "llama3.1" (Llama 3.1/3.2/3.3 8B: 128k context), "gpt2" (GPT-2 small, 124M),
+# "8b" (anything else).
 _PRESETS: dict[tuple[str, str], str] = {
+    (A10, "gpt2"): "gpt2-a10",
+    (A100_40, "gpt2"): "gpt2-a100-40gb",
+    (A100_80, "gpt2"): "gpt2-a100",
+    (H100, "gpt2"): "gpt2-h100",
     (A10, "8b"): "llama3-8b-a10",
     (A10, "llama3.1"): "llama3.1-8b-128k-a10-tp2",
     (A100_40, "8b"): "llama3-8b-a100-40gb",
@@ -105,6 +110,8 @@ def served_model(args: Sequence[str]) -> str:
 def family(model: str) -> str:
     """The preset family a model name belongs to."""
     m = model.lower().replace("_", "-")
+    if m.rstrip("/").rsplit("/", 1)[-1] == "gpt2":  # GPT-2 small only; gpt2-medium/-large/-xl are larger
+        return "gpt2"
     if re.search(r"\b70b\b|-70b", m):
         return "70b"
     if re.search(r"llama-?3\.[123]", m):

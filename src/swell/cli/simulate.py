@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors, recipe
-from swell.clusters.sim import cluster, nodes, report, router, table
+from swell.clusters.sim import cluster, nodes, replicas, report, router, table
 from swell.core.policies import presets
 from swell.runtime import sim
 from swell.workload import spec, traces
@@ -91,7 +91,8 @@ def _table(comp: sim.Comparison) -> Table:
         for cells in group:
             t.add_row(*cells)
     slo = sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
-    t.caption = "\n".join(table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings))
+    engine = replicas.engine_note(rec) if rec is not None else ""
+    t.caption = "\n".join(table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings, engine))
     return t
 
 
@@ -207,7 +208,7 @@ def simulate(
             f"starting from {comp.initial_replicas} replicas",
             baselines=comp.baselines,
             notes=table.notes(sim.slo_text(sim.slo_of(rec)), comp.capacity_rps, comp.oracle, comp.baselines,
-                              comp.warnings),
+                              comp.warnings, replicas.engine_note(rec)),
         )
         console.print(f"report: {written}")
 

@@ -3,6 +3,7 @@
 The 70B/176B timings are least-squares fits of Splitwise's measured profiles (see
 calibration.py; a test refits them from the CSV). The 8B presets are approximations anchored
 on published vLLM measurements and memory-bandwidth rooflines; docs/engines.md cites them.
+GPT-2 small's presets are a roofline with vLLM's per-step overhead as its floor, cited below.
 KV capacities are derived below from GPU memory, weights and bytes per cached token, so the
 vLLM flags that change memory (vllm_flags.py) can derive them again.
 """
@@ -222,6 +223,45 @@ def _llama31_70b(base: LlmPreset, name: str, bandwidth_gbs: float) -> LlmPreset:
     return rederived(p, max_model_len=_LLAMA31_CONTEXT)
 
 
+# GPT-2 small (config.json of openai-community/gpt2): 12 layers, 12 heads × 64 (no grouped KV), 1024 positions,
+# 124.4 M parameters: 0.25 GB in fp16. Its weights are read in ~0.1–0.6 ms, so vLLM's own work per step
+# (scheduling, input preparation, sampling, detokenising, streaming) sets the decode step, not the GPU.
+_GPT2_KV = 2 * 12 * 12 * 64 * 2
+_GPT2_PARAMS, _LLAMA3_8B_PARAMS = 124.4e6, 8.03e9
+_GPT2_PAIR = 4 * 12 * 768 / (2 * _GPT2_PARAMS)  # prefill attention FLOPs per token pair over the rest's per token
+# Per-step floor: on H100, Llama 3 8B's 6.48 ms a token at concurrency 1 (llama3-8b-h100's source) is 4.8 ms of
+# weight reads (16.06 GB / 3350 GB/s) plus ~1.7 ms; vLLM's v0.6.0 post (blog.vllm.ai/2024/09/05/perf-update.html)
+# measured the GPU busy only 38 % of an 8B step on H100 before its CPU work was overlapped; a 0.6B model
+# generated 335 tokens in 0.51 s (1.5 ms a token) in vLLM's offline API (github.com/Wenyueh/MinivLLM issue 35).
+_STEP_FLOOR_S = 1.5e-3
+# Per sequence and step: vLLM 0.10.2 on an A800 ran nano-vllm's 256-sequence Qwen2-0.5B benchmark (100–1024
+# tokens in and out) at 17.7k output tokens/s (github.com/cosmoliu2002/nano-vllm-triton issue 1): a step of B
+# sequences takes at least B / 17.7k s, so at most ~0.056 ms a sequence; 0.04 ms once its prefills are removed.
+_PER_SEQ_S = 4.0e-5
+
+
+def _gpt2(name: str, base: LlmPreset, mib: int, bandwidth_gbs: float, batched: int) -> LlmPreset:
+    """GPT-2 small on `base`'s GPU: decode step max(weight read at 70 % of peak bandwidth, vLLM's per-step floor),
+    a per-sequence cost, KV reads per cached token; prefill at `base`'s fitted FLOP rate scaled by parameters."""
+    per_token = base.prefill_per_token_s * _GPT2_PARAMS / _LLAMA3_8B_PARAMS
+    read_s = 2 * _GPT2_PARAMS / (0.7 * bandwidth_gbs * 1e9)
+    return LlmPreset(
+        name=name, model="gpt2", gpu=base.gpu,
+        prefill_base_s=_STEP_FLOOR_S, prefill_per_token_s=per_token, prefill_per_token_pair_s=per_token * _GPT2_PAIR,
+        decode_base_s=max(read_s, _STEP_FLOOR_S), decode_per_seq_s=_PER_SEQ_S,
+        decode_per_context_token_s=_GPT2_KV / (0.7 * bandwidth_gbs * 1e9),
+        max_model_len=1024, max_num_batched_tokens=batched, gpu_memory_mib=mib,
+        weights_gb=2 * _GPT2_PARAMS / 1e9, kv_bytes_per_token=_GPT2_KV, activation_mib=1536,
+        kv_cache_tokens=kv_capacity_tokens(gpu_mib=mib, gpus=1, weights_gb=2 * _GPT2_PARAMS / 1e9,
+                                           kv_bytes_per_token=_GPT2_KV, activation_mib=1536),
+        source=f"approximation: gpt2 config (124M, 12 layers, MHA 12×64, 1024 positions); decode step "
+               f"max(weight read {read_s * 1e3:.2f} ms, vLLM per-step floor 1.5 ms: ~1.7 ms beyond the weight read "
+               "in llama3-8b-h100's measurement, vLLM v0.6.0 perf post, 1.5 ms/token for a 0.6B model in vLLM); "
+               "0.04 ms a sequence (17.7k tok/s, Qwen2-0.5B, 256 sequences, vLLM 0.10.2); "
+               f"prefill at {base.name}'s rate × 124M/8.03B",
+    )  # fmt: skip
+
+
 # fmt: off
 PRESETS: dict[str, LlmPreset] = {
     p.name: p
@@ -265,6 +305,10 @@ PRESETS |= {
         # one A10 holds 16 GB of weights and KV for ~31k tokens: 128k takes two (vLLM refuses one)
         _llama31_8b(PRESETS["llama3-8b-a10"], "llama3.1-8b-128k-a10-tp2", gpus=2),
         _llama31_70b(PRESETS["llama2-70b-h100-tp8"], "llama3.1-70b-128k-h100-tp8", 3350),
+        _gpt2("gpt2-a10", PRESETS["llama3-8b-a10"], _A10, 600, 2048),
+        _gpt2("gpt2-a100", PRESETS["llama3-8b-a100"], _A100, 2039, 8192),
+        _gpt2("gpt2-a100-40gb", PRESETS["llama3-8b-a100-40gb"], _A100_40, 1555, 8192),
+        _gpt2("gpt2-h100", PRESETS["llama3-8b-h100"], _H100, 3350, 8192),
     )
 }
 # fmt: on

@@ -8,7 +8,7 @@ import pathlib
 
 from matplotlib import figure as mpl_figure
 
-from swell.clusters.sim import table
+from swell.clusters.sim import replicas, table
 from swell.report import html, plots
 from swell.runtime import scorecard, sim
 
@@ -65,7 +65,8 @@ def write(path: str | pathlib.Path, card: scorecard.Scorecard) -> pathlib.Path:
         gpu = not comp.runs or comp.runs[0].config.resources.gpus > 0
         rows = tuple(r for group in table.groups(comp.runs, comp.baselines, comp.oracle, gpu=gpu) for r in group)
         slo = sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
-        notes = table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings)
+        engine = replicas.engine_note(comp.runs[0].config) if comp.runs else ""
+        notes = table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings, engine)
         sections.append(
             html.Section(
                 title=res.entry.name,

@@ -14,7 +14,7 @@ import math
 import random
 from typing import Literal, NamedTuple
 
-from swell import errors, recipe
+from swell import errors, gpu_shapes, recipe
 from swell.clusters.sim import nodes
 from swell.core import snapshot, windows
 from swell.engines import fixed, llm, presets, stats, vllm_flags
@@ -162,10 +162,34 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
         if rec.workers is not None:  # a replica starts at the floor; the loop's worker decisions resize it
             preset = dataclasses.replace(preset, workers=rec.workers.min_workers)
         return "fixed", preset
-    chosen = name or DEFAULT_LLM_PRESET
+    chosen, _ = llm_preset_choice(rec)
     if chosen not in presets.PRESETS:
         raise _bad_preset(chosen, sorted(presets.PRESETS) + sorted(fixed.PRESETS))
     return "llm", _server_flags(presets.PRESETS[chosen], svc)
+
+
+def llm_preset_choice(rec: recipe.Recipe) -> tuple[str, str]:
+    """The LLM engine preset the recipe runs and where it came from: `service.preset`, else the preset
+    for its model on its node shape's GPU (gpu_shapes), else DEFAULT_LLM_PRESET."""
+    svc, shape = rec.service, rec.node_pool.shape
+    model = svc.model or gpu_shapes.served_model(svc.args) or "an unnamed model"
+    found = gpu_shapes.llm_preset(shape, model, gpu_shapes.tensor_parallel(svc.args))
+    if svc.preset and svc.preset != found:  # a Corrino payload's preset is the one for its shape
+        return svc.preset, "named in the recipe"
+    if found is not None:
+        return found, f"for {model} on {shape}"
+    return DEFAULT_LLM_PRESET, f"default: no preset for {model} on {shape}"
+
+
+def engine_note(rec: recipe.Recipe) -> str:
+    """The caption line naming the engine preset a run simulates, and why that one."""
+    kind, preset = engine_factory(rec)
+    assert isinstance(preset, presets.LlmPreset | fixed.ServicePreset)
+    if kind == "llm":
+        where = llm_preset_choice(rec)[1]
+    else:
+        where = "named in the recipe" if rec.service.preset else f"for engine {rec.service.engine}"
+    return f"engine: {preset.name} ({where})"
 
 
 def _server_flags(preset: presets.LlmPreset, svc: recipe.Service) -> presets.LlmPreset:

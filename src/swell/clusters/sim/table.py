@@ -69,10 +69,12 @@ def groups(
 
 def notes(
     slo: str, capacity_rps: float | None, orc: oracle_mod.Oracle | None, baselines: Sequence[outcomes.Run],
-    warnings: Sequence[str] = (),
+    warnings: Sequence[str] = (), engine: str = "",
 ) -> list[str]:  # fmt: skip
-    """The lines under the table: the SLO, one replica's capacity, the oracle's note, warnings."""
+    """The lines under the table: the SLO, the engine preset, one replica's capacity, the oracle's note, warnings."""
     out = [f"latencies in s; SLO {slo}"]
+    if engine:
+        out.append(engine)
     if capacity_rps is not None and 0 < capacity_rps < float("inf"):
         out.append(f"one replica meets it up to {capacity_rps:.3g} req/s (engine model)")
     if orc is not None:
