@@ -34,8 +34,14 @@ def chat_recipe(name: str = "chat", **auto: Any) -> dict[str, Any]:
             }
         ],
         "behavior": {
-            "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Pods", "value": 2, "period_s": 1}]},
-            "scale_down": {"stabilization_window_s": 30, "policies": [{"type": "Pods", "value": 1, "period_s": 5}]},
+            "scale_up": {
+                "stabilization_window_s": 0,
+                "policies": [{"type": "Pods", "value": 2, "period_s": 1}],
+            },
+            "scale_down": {
+                "stabilization_window_s": 30,
+                "policies": [{"type": "Pods", "value": 1, "period_s": 5}],
+            },
         },
     } | auto
     return {

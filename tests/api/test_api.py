@@ -1,0 +1,153 @@
+"""The deployment API end to end on 127.0.0.1: token, create/409/422, PATCH, DELETE, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.api import apihelp
+
+AUTH = apihelp.AUTH
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+async def _until(check, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout_s / 0.1)):
+        got = await check()
+        if got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+async def test_token_required_except_metrics_and_health(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        r = await s.get("/deployments")
+        assert r.status == 401
+        assert "bearer token" in (await r.json())["error"]
+        r = await s.get("/deployments", headers={"Authorization": "Bearer wrong-token-0123456789"})
+        assert r.status == 403
+        r = await s.post("/deployments", json=apihelp.chat_recipe())
+        assert r.status == 401
+        assert (await s.get("/metrics")).status == 200
+        assert (await s.get("/healthz")).status == 200
+        assert (await s.get("/deployments", headers=AUTH)).status == 200
+        spec = await (await s.get("/openapi.json", headers=AUTH)).json()
+        assert "/deployments/{name}/timeseries" in spec["paths"]
+
+
+async def test_invalid_recipe_lists_every_problem(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        bad = apihelp.chat_recipe()
+        bad["autoscaling"]["max_replicas"] = -1
+        bad["service"]["engin"] = "x"
+        r = await s.post("/deployments", json=bad, headers=AUTH)
+        assert r.status == 422
+        paths = {p["path"] for p in (await r.json())["problems"]}
+        assert {"autoscaling.max_replicas", "service.engin"} <= paths
+        r = await s.post("/deployment", data=b"{not json", headers=AUTH)
+        assert r.status == 400
+        r = await s.post("/deployments", data=io.BytesIO(b"x" * (2 << 20)), headers=AUTH)
+        assert r.status == 413
+
+
+async def test_command_engine_off_and_vllm_says_what_to_do(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        cmd = apihelp.chat_recipe()
+        cmd["service"] = {"name": "cmd", "engine": "command", "command": ["sleep", "100"]}
+        r = await s.post("/deployments", json=cmd, headers=AUTH)
+        assert r.status == 422
+        assert "switched off" in (await r.json())["problems"][0]["rule"]
+        corrino = json.loads((EXAMPLES / "corrino-pod-only.json").read_text())
+        r = await s.post("/deployment", json=corrino, headers=AUTH)
+        assert r.status == 422
+        rule = (await r.json())["problems"][0]["rule"]
+        assert "vLLM cannot run on this machine" in rule and "simulated-llm" in rule
+
+
+async def test_create_conflict_patch_delete(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
+        assert r.status == 201, await r.text()
+        body = await r.json()
+        assert body["name"] == "chat" and body["url"].startswith("http://127.0.0.1:")
+        r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
+        assert r.status == 409
+        detail = await _until(lambda: _detail_with_decision(s, "chat"))
+        assert {c["type"] for c in detail["conditions"]} == {
+            "AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable", "Ready",
+        }  # fmt: skip
+        assert detail["signals"][0]["name"] == "concurrency" and detail["signals"][0]["target"] == 1.0
+        r = await s.patch(
+            "/deployments/chat",
+            json={
+                "max_replicas": 2,
+                "targets": {"concurrency": 4},
+                "windows": {"scale_down_stabilization_s": 5},
+            },
+            headers=AUTH,
+        )
+        assert r.status == 200, await r.text()
+        patched = await r.json()
+        assert patched["max_replicas"] == 2 and patched["signals"][0]["target"] == 4.0
+        r = await s.patch("/deployments/chat", json={"targets": {"nope": 1}}, headers=AUTH)
+        assert r.status == 422 and (await r.json())["problems"][0]["path"] == "targets.nope"
+        r = await s.patch("/deployments/chat", json={"max_replicas": 0, "bogus": 1}, headers=AUTH)
+        assert r.status == 422
+        assert len((await r.json())["problems"]) == 2
+        r = await s.delete("/deployments/chat", headers=AUTH)
+        assert r.status == 200
+        assert (await s.get("/deployments/chat", headers=AUTH)).status == 404
+        assert (await (await s.get("/deployments", headers=AUTH)).json())["deployments"] == []
+
+
+async def _detail_with_decision(s, name: str):  # type: ignore[no-untyped-def]
+    d = await (await s.get(f"/deployments/{name}", headers=AUTH)).json()
+    return d if d["decisions"] and d["replicas"]["ready"] >= 1 else None
+
+
+async def test_restart_resumes_deployment_and_history(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
+        assert r.status == 201
+        await s.patch("/deployments/chat", json={"max_replicas": 2}, headers=AUTH)
+        await _until(lambda: _detail_with_decision(s, "chat"))
+        before = (await (await s.get("/deployments/chat/decisions", headers=AUTH)).json())["decisions"]
+        samples = (await (await s.get("/deployments/chat/timeseries", headers=AUTH)).json())["samples"]
+        assert before and samples
+    async with apihelp.running(tmp_path) as (srv, s):
+        assert list(srv.manager.deployments) == ["chat"]  # type: ignore[union-attr]
+        d = await (await s.get("/deployments/chat", headers=AUTH)).json()
+        assert d["max_replicas"] == 2  # the PATCH survived too
+        after = (await (await s.get("/deployments/chat/decisions", headers=AUTH)).json())["decisions"]
+        assert after[: len(before)] == before
+        since = samples[-1]["t"]
+        r = await s.get(f"/deployments/chat/timeseries?since={since}", headers=AUTH)
+        assert all(x["t"] > since for x in (await r.json())["samples"])
+        assert (await s.get("/deployments/chat/timeseries?since=abc", headers=AUTH)).status == 400
+
+
+async def test_corrino_payload_with_local_engine_runs_here(tmp_path: Path) -> None:
+    payload = json.loads((EXAMPLES / "corrino-pod-only.json").read_text())
+    payload["service"] = {"engine": "simulated-llm", "preset": "tiny-cpu"}
+    async with apihelp.running(tmp_path) as (srv, s):
+        r = await s.post("/deployment", json=payload, headers=AUTH)
+        assert r.status == 201, await r.text()
+        body = await r.json()
+        assert body["name"] == "autoscale-vllm"
+        assert any("simulated-llm uses no GPU" in n for n in body["notes"])
+        d = await (await s.get("/deployments/autoscale-vllm", headers=AUTH)).json()
+        assert d["engine"] == "simulated-llm" and d["signals"][0]["name"] == "slow_requests"
+
+
+@pytest.mark.parametrize("bad", [{"service": "x"}, [], "text", {"recipe_replica_count": "many"}])
+async def test_4xx_say_what_is_wrong(tmp_path: Path, bad: object) -> None:
+    async with apihelp.running(tmp_path) as (_, s):
+        r = await s.post("/deployments", json=bad, headers=AUTH)
+        assert r.status == 422
+        body = await r.json()
+        assert body["error"] and body["problems"] and all(p["rule"] for p in body["problems"])
