@@ -36,6 +36,20 @@ def crd_schema(group: str, version: str, kind: str) -> Obj:
     raise AssertionError(f"{kind}.{group} has no version {version}")
 
 
+def _draft4(schema: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` as draft 4 says it: null among the types."""
+    if isinstance(schema, list):
+        return [_draft4(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _draft4(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") and "type" in schema:
+        out["type"] = [schema["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
 def pruned(obj: Any, schema: Obj, path: str = "") -> list[str]:
     """Fields a structural schema does not declare: the API server drops them without a word."""
     if schema.get("x-kubernetes-preserve-unknown-fields"):
@@ -89,7 +103,7 @@ def validate(obj: Obj) -> None:
     group, _, version = obj["apiVersion"].rpartition("/")
     if (group, obj["kind"]) in CRD_FILES:
         schema = crd_schema(group, version, obj["kind"])
-        jsonschema.validate(obj, schema)
+        jsonschema.Draft4Validator(_draft4(schema)).validate(obj)  # OpenAPI 3.0: draft 4 + nullable
         for path, rule in cel_rules(schema):
             assert " ".join(rule.split()) in CEL_RULES, f"CEL rule at {path} not checked here: {rule}"
             where, check = CEL_RULES[" ".join(rule.split())]

@@ -99,7 +99,11 @@ def test_hpa_mode_is_seed_000_external_metric_and_adapter_rule() -> None:
         {
             "type": "External",
             "external": {
-                "metric": {"name": "swell_gpt2_avg_e2e_latency"},
+                "metric": {
+                    "name": "swell_gpt2_avg_e2e_latency",
+                    # the service's own series: the adapter adds the HPA's namespace
+                    "selector": {"matchLabels": {"service": "gpt2", "model_name": "openai-community/gpt2"}},
+                },
                 "target": {"type": "Value", "value": "200m"},  # ceil(ready x latency / 0.2), as swell
             },
         }
@@ -109,9 +113,34 @@ def test_hpa_mode_is_seed_000_external_metric_and_adapter_rule() -> None:
     (rule,) = config["externalRules"]
     assert rule["name"] == {"as": "swell_gpt2_avg_e2e_latency"}
     assert rule["metricsQuery"] == (
-        "(sum(rate(vllm:e2e_request_latency_seconds_sum[1m])) / sum(rate(vllm:e2e_request_latency_seconds_count[1m]))"
-        " > -Inf) or (sum(rate(vllm:e2e_request_latency_seconds_count[1m])) == 0)"
+        "(sum(rate(vllm:e2e_request_latency_seconds_sum{<<.LabelMatchers>>}[1m])) / "
+        "sum(rate(vllm:e2e_request_latency_seconds_count{<<.LabelMatchers>>}[1m]))"
+        " > -Inf) or (sum(rate(vllm:e2e_request_latency_seconds_count{<<.LabelMatchers>>}[1m])) == 0)"
     )
+    assert rule["resources"] == {"overrides": {"namespace": {"resource": "namespace"}}}  # namespaced
+    assert rule["seriesQuery"].endswith(',namespace!=""}')
+
+
+def test_gpu_utilization_reads_the_targets_own_gpus_in_every_mode() -> None:
+    """Not avg(DCGM_FI_DEV_GPU_UTIL) over the whole cluster: the Deployment's pods only (seed 004)."""
+    rec = example("qwen-gpu-util.yaml")
+    b = manifests.render(rec, "hpa", workload.Options(namespace="ml"))
+    (metric,) = by_kind(b)["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert metric["type"] == "Pods"
+    (rule,) = yaml.safe_load(by_kind(b)["ConfigMap"]["data"]["config.yaml"])["rules"]
+    assert (
+        rule["metricsQuery"]
+        == "avg by (<<.GroupBy>>) (avg_over_time(DCGM_FI_DEV_GPU_UTIL{<<.LabelMatchers>>}[1m]))"
+    )
+    assert rule["resources"]["overrides"] == {
+        "namespace": {"resource": "namespace"},
+        "pod": {"resource": "pod"},
+    }
+    (trigger,) = by_kind(manifests.render(rec, "keda", workload.Options(namespace="ml")))["ScaledObject"][
+        "spec"
+    ]["triggers"]
+    name = rec.service.name
+    assert f'namespace="ml",pod=~"{name}-[a-z0-9]+-[a-z0-9]+"' in trigger["metadata"]["query"]
 
 
 def test_hpa_target_types_per_replica_and_resource_metrics() -> None:
@@ -160,10 +189,12 @@ def test_keda_mode_is_seed_001_without_the_null_value_trap() -> None:
     assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
     md = trigger["metadata"]
     assert md["ignoreNullValues"] == "false" and md["threshold"] == "0.5"
+    b = example("corrino-a10-advanced.json")
+    sel = f'model_name="{workload.metric_labels(b)["model_name"]}",namespace="default",service="{b.service.name}"'
     assert md["query"] == (
-        '(1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{le="5.0"}[5m])) / '
-        'sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m])) > -Inf) or '
-        '(sum(rate(vllm:e2e_request_latency_seconds_bucket{le="+Inf"}[5m])) == 0)'
+        f'(1 - sum(rate(vllm:e2e_request_latency_seconds_bucket{{le="5.0",{sel}}}[5m])) / '
+        f'sum(rate(vllm:e2e_request_latency_seconds_bucket{{le="+Inf",{sel}}}[5m])) > -Inf) or '
+        f'(sum(rate(vllm:e2e_request_latency_seconds_bucket{{le="+Inf",{sel}}}[5m])) == 0)'
     )
     assert (so["minReplicaCount"], so["maxReplicaCount"], so["cooldownPeriod"], so["pollingInterval"]) == (
         1,

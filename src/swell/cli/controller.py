@@ -87,9 +87,18 @@ def controller(
         float,
         typer.Option(help="seconds between listings of the ScalingRecipes (a watch notices changes at once)"),
     ] = 30.0,
+    allow_prometheus_url: Annotated[
+        list[str] | None,
+        typer.Option(help="a Prometheus URL recipes may name besides --prometheus-url (repeatable)"),
+    ] = None,
+    allow_any_namespace_queries: Annotated[
+        bool,
+        typer.Option(help="let a recipe's raw `query` read other namespaces (default: its own only)"),
+    ] = False,
     metrics_bind_address: Annotated[
-        str, typer.Option(help="HOST:PORT for /metrics and /healthz (port 0: any)")
-    ] = "0.0.0.0:8080",
+        str | None,
+        typer.Option(help="HOST:PORT for /metrics and /healthz (port 0: any); default 127.0.0.1:8080"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
@@ -97,7 +106,7 @@ def controller(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    host, port = _bind(metrics_bind_address)
+    host, port = _bind(metrics_bind_address or "127.0.0.1:8080")
     runtime = _runtime()
     opts = runtime.Options(
         identity=identity or _identity(),
@@ -113,6 +122,8 @@ def controller(
         resync_s=resync,
         host=host,
         port=port,
+        any_namespace_queries=allow_any_namespace_queries,
+        allowed_prometheus_urls=tuple(allow_prometheus_url or ()),
     )
     asyncio.run(_run(kubeconfig, context, opts))
 

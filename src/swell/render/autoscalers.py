@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from swell import recipe
-from swell.clusters.kubernetes import scalingrecipe
+from swell.clusters.kubernetes import scalingrecipe, scope
 from swell.core import signals
 from swell.render import workload
 
@@ -33,12 +33,22 @@ def metric_name(rec: recipe.Recipe, sig: recipe.Signal) -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", f"swell_{rec.service.name}_{sig.name}")
 
 
-def promql(rec: recipe.Recipe, sig: recipe.Signal) -> str:
-    return signals.render(sig, idle_as_zero=True, resources=rec.resources)
+def promql(rec: recipe.Recipe, sig: recipe.Signal, opts: workload.Options) -> str:
+    """The signal as the controller would query it: the service's own series (its namespace,
+    `service` and `model_name`; GPU utilization by the Deployment's pods)."""
+    return scope.scoped_query(
+        sig,
+        namespace=opts.namespace,
+        labels=workload.metric_labels(rec),
+        pod_pattern=f"{rec.service.name}-[a-z0-9]+-[a-z0-9]+",
+        resources=rec.resources,
+    )
 
 
 def scaling_recipe(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
-    spec = scalingrecipe.spec_of(rec, workload.target_ref(rec), workload.placement(rec, opts))
+    spec = scalingrecipe.spec_of(
+        rec, workload.target_ref(rec), workload.placement(rec, opts), workload.metric_labels(rec)
+    )
     obj = {
         "apiVersion": scalingrecipe.API_VERSION,
         "kind": scalingrecipe.KIND,
@@ -98,7 +108,10 @@ def hpa(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
         if sig.kind == "utilization" and sig.resource in ("cpu", "memory"):
             target = {"type": "Utilization", "averageUtilization": round(sig.target)}
             metrics.append({"type": "Resource", "resource": {"name": sig.resource, "target": target}})
-        elif sig.per_replica and sig.kind != "promql":
+        elif (sig.per_replica and sig.kind != "promql") or (
+            sig.kind == "utilization" and sig.resource == "gpu"
+        ):
+            # per pod: LabelMatchers carry the HPA's namespace and its target's pods (seed 004)
             expr = signals.render(sig, {"__adapter__": "1"}, idle_as_zero=False, resources=rec.resources)
             expr = _per_pod(expr.replace('__adapter__="1"', "<<.LabelMatchers>>"))
             rules.append(
@@ -114,18 +127,29 @@ def hpa(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
             target = {"type": "AverageValue", "averageValue": quantity(sig.target)}
             metrics.append({"type": "Pods", "pods": {"metric": {"name": name}, "target": target}})
         else:
+            # namespaced: LabelMatchers carry the HPA's namespace and the metric's selector
+            if sig.kind == "promql":
+                assert sig.query is not None
+                expr = scope.inject(sig.query, ["<<.LabelMatchers>>"])
+            else:
+                expr = signals.render(sig, {"__adapter__": "1"}, idle_as_zero=True, resources=rec.resources)
+                expr = expr.replace('__adapter__="1"', "<<.LabelMatchers>>")
             external.append(
                 {
-                    "seriesQuery": series_query(sig),
-                    "resources": {"namespaced": False},
+                    "seriesQuery": series_query(sig)[:-1] + ',namespace!=""}',
+                    "resources": {"overrides": {"namespace": {"resource": "namespace"}}},
                     "name": {"as": name},
-                    "metricsQuery": promql(rec, sig),
+                    "metricsQuery": expr,
                 }
             )
             kind = "AverageValue" if sig.target_type == "AverageValue" else "Value"
             key = "averageValue" if kind == "AverageValue" else "value"
             target = {"type": kind, key: quantity(sig.target)}
-            metrics.append({"type": "External", "external": {"metric": {"name": name}, "target": target}})
+            metric: Obj = {"name": name}
+            own = {k: v for k, v in workload.metric_labels(rec).items() if k not in sig.labels}
+            if own and sig.kind != "promql":
+                metric["selector"] = {"matchLabels": own}
+            metrics.append({"type": "External", "external": {"metric": metric, "target": target}})
     lo = auto.min_replicas
     if lo == 0:
         warn.append("a native HPA cannot scale to zero (HPAScaleToZero is alpha): minReplicas is 1")
@@ -180,7 +204,7 @@ def keda(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
                 "metricType": "AverageValue" if sig.target_type == "AverageValue" else "Value",
                 "metadata": {
                     "serverAddress": url,
-                    "query": promql(rec, sig),
+                    "query": promql(rec, sig, opts),
                     "threshold": f"{sig.target:g}",
                     "activationThreshold": f"{auto.activation_threshold:g}",
                     "ignoreNullValues": "false",

@@ -44,6 +44,20 @@ def meta(rec: recipe.Recipe, opts: Options, name: str | None = None, namespace: 
     return {"name": name or rec.service.name, "namespace": namespace or opts.namespace, "labels": labels(rec)}
 
 
+def metric_labels(rec: recipe.Recipe) -> dict[str, str]:
+    """The labels that select this service's own series besides its namespace: `service`, which
+    the ServiceMonitor attaches, and vLLM's `model_name` (its served model name)."""
+    out = {"service": rec.service.name}
+    svc = rec.service
+    if svc.engine == "vllm":
+        args = list(svc.args)
+        served = args[args.index("--served-model-name") + 1] if "--served-model-name" in args[:-1] else None
+        model = served or (args[args.index("--model") + 1] if "--model" in args[:-1] else svc.model)
+        if model:
+            out["model_name"] = model
+    return out
+
+
 def target_ref(rec: recipe.Recipe) -> dict[str, str]:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "name": rec.service.name}
 

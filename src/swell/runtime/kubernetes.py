@@ -19,7 +19,16 @@ from aiohttp import web
 
 from swell import clock as clock_mod
 from swell import errors, recipe
-from swell.clusters.kubernetes import api, controller, headroom, lease, scalingrecipe, status, telemetry
+from swell.clusters.kubernetes import (
+    api,
+    controller,
+    headroom,
+    lease,
+    scalingrecipe,
+    scope,
+    status,
+    telemetry,
+)
 from swell.control import loop
 from swell.core import decision, snapshot
 from swell.core.policies import steps
@@ -41,8 +50,10 @@ class Options:
     renew_deadline_s: float = 10.0
     retry_period_s: float = 2.0
     resync_s: float = 30.0  # how often the ScalingRecipes are listed (the watch notices changes at once)
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8080  # /metrics and /healthz; 0: any free port
+    any_namespace_queries: bool = False  # raw `query` signals may read other namespaces' series
+    allowed_prometheus_urls: tuple[str, ...] = ()  # besides prometheus_url, what a recipe may name
 
 
 WATCH_S = 300.0  # one watch request lasts this long, then the next begins
@@ -54,6 +65,36 @@ class _NoMetrics:
     ) -> dict[str, snapshot.Reading]:
         why = "no Prometheus server: set autoscaling.metrics.prometheus_url or --prometheus-url"
         return {s.name: snapshot.Reading.missing(why) for s in sigs}
+
+
+class Scoped:
+    """A recipe's signals sent as the scoped PromQL (`scope.scoped_query`): its namespace, its
+    metricLabels, GPU utilization by the target's pods; `last` keeps what was sent for the status."""
+
+    def __init__(
+        self, inner: prometheus.PrometheusSource, spec: scalingrecipe.Spec, any_namespace: bool
+    ) -> None:
+        self.inner, self.spec, self.any_namespace = inner, spec, any_namespace
+        self.last: dict[str, str] = {}
+
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: object = None
+    ) -> dict[str, snapshot.Reading]:
+        pods = [r.name for r in state.replicas] if isinstance(state, loop.ClusterState) else []
+        s = self.spec
+        self.last = {
+            sig.name: scope.scoped_query(
+                sig,
+                namespace=s.namespace,
+                labels=s.metric_labels,
+                pods=pods,
+                resources=s.recipe.resources,
+                any_namespace=self.any_namespace,
+            )
+            for sig in sigs
+        }
+        raw = [sig.model_copy(update={"kind": "promql", "query": self.last[sig.name]}) for sig in sigs]
+        return await self.inner.read(raw, now, state)
 
 
 class Worker:
@@ -167,7 +208,8 @@ class Worker:
             body["desiredReplicas"] = d.desired
             body["boundBy"] = d.bound_by
             body["lastDecisions"] = status.add_decision(prev.get("lastDecisions") or [], d)
-            body["signals"] = status.signals_json(self.spec.recipe, d, readings)
+            sent = getattr(self.source, "last", None)
+            body["signals"] = status.signals_json(self.spec.recipe, d, readings, sent)
         if report is not None:
             body["headroom"] = report.to_json()
         return body
@@ -233,7 +275,15 @@ class Runtime:
                 spec = scalingrecipe.parse(obj)
             except errors.RecipeError as exc:
                 self.workers.pop(key, None)
-                await self._report_invalid(key, gen, obj, exc)
+                log.warning("%s", exc)
+                message = "; ".join(str(p) for p in exc.problems)
+                await self._refuse(key, gen, obj, "InvalidRecipe", message)
+                continue
+            refusal = self.refusal(spec)
+            if refusal:
+                self.workers.pop(key, None)
+                log.warning("%s %s/%s: %s", scalingrecipe.KIND, key[0], key[1], refusal)
+                await self._refuse(key, gen, obj, "PrometheusNotAllowed", refusal)
                 continue
             self.invalid.pop(key, None)
             previous = obj.get("status") or {}
@@ -254,14 +304,24 @@ class Runtime:
             return _NoMetrics()
         if self._session is None:
             self._session = aiohttp.ClientSession()  # shared by every recipe's queries
-        return prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=self._session)
+        inner = prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=self._session)
+        return Scoped(inner, spec, self.opts.any_namespace_queries)
 
-    async def _report_invalid(
-        self, key: tuple[str, str], gen: int, obj: api.Obj, exc: errors.RecipeError
-    ) -> None:
-        log.warning("%s", exc)
-        message = "; ".join(str(p) for p in exc.problems)
-        cond = status.Condition(type="ScalingActive", status="False", reason="InvalidRecipe", message=message)
+    def refusal(self, spec: scalingrecipe.Spec) -> str:
+        """Why the controller will not serve this recipe ("" if it will): a Prometheus server the
+        operator did not allow (the controller would fetch any URL a recipe names otherwise)."""
+        url = spec.recipe.autoscaling.metrics.prometheus_url
+        allowed = {u.rstrip("/") for u in (self.opts.prometheus_url, *self.opts.allowed_prometheus_urls) if u}
+        if url and url.rstrip("/") not in allowed:
+            return (
+                f"spec.autoscaling.metrics.prometheus_url: {url!r} is not one the operator allows "
+                f"({', '.join(sorted(allowed)) or 'none'}; see --allow-prometheus-url): nothing is read or scaled"
+            )
+        return ""
+
+    async def _refuse(self, key: tuple[str, str], gen: int, obj: api.Obj, reason: str, message: str) -> None:
+        """ScalingActive=False with the reason (and Ready=False): no worker serves this generation."""
+        cond = status.Condition(type="ScalingActive", status="False", reason=reason, message=message)
         prev = (obj.get("status") or {}).get("conditions") or []
         body = {
             "observedGeneration": gen,
@@ -270,8 +330,8 @@ class Runtime:
         try:
             await self.api.patch_recipe_status(key[0], key[1], body)
             self.invalid[key] = gen
-        except errors.KubernetesError as exc2:
-            log.warning("could not report the invalid recipe %s/%s: %s", *key, exc2)
+        except errors.KubernetesError as exc:
+            log.warning("could not report the refused recipe %s/%s: %s", *key, exc)
 
     async def step(self) -> float:
         """One pass of the main loop; returns how long to wait before the next."""

@@ -40,6 +40,7 @@ def setup(api: fake.FakeApi, replicas: int = 1, **auto: object) -> None:
 def runtime(
     api: fake.FakeApi, sig: Signals, clock: clock_mod.ManualClock, who: str = "a", **opts: object
 ) -> rt.Runtime:
+    opts.setdefault("prometheus_url", "http://127.0.0.1:1")  # the recipes' server: allowed
     o = rt.Options(identity=who, leader_elect=False, port=0, **opts)  # type: ignore[arg-type]
     return rt.Runtime(api, o, clock=clock, sources=lambda spec: sig)
 
@@ -137,7 +138,7 @@ async def test_a_standby_does_nothing(api: fake.FakeApi) -> None:
     }
     sig = Signals()
     sig.values["queue"] = 6.0
-    o = rt.Options(identity="b", port=0)
+    o = rt.Options(identity="b", prometheus_url="http://127.0.0.1:1", port=0)
     r = rt.Runtime(api, o, clock=clock_mod.ManualClock(1000), sources=lambda spec: sig)
     await r.elector.try_acquire_or_renew()
     await r.step()
@@ -200,7 +201,7 @@ async def test_run_leads_serves_metrics_and_healthz_and_releases_the_lease(api: 
     setup(api)
     sig = Signals()
     sig.values["queue"] = 6.0
-    opts = rt.Options(identity="a", host="127.0.0.1", port=0, retry_period_s=0.05, renew_deadline_s=0.5,
+    opts = rt.Options(identity="a", prometheus_url="http://127.0.0.1:1", host="127.0.0.1", port=0, retry_period_s=0.05, renew_deadline_s=0.5,
                       lease_duration_s=1, resync_s=0.05)  # fmt: skip
     r = rt.Runtime(api, opts, sources=lambda spec: sig)
     stop = asyncio.Event()
@@ -230,7 +231,10 @@ async def test_losing_the_lease_drops_the_workers_and_their_metrics(api: fake.Fa
     sig = Signals()
     sig.values["queue"] = 2.0
     r = rt.Runtime(
-        api, rt.Options(identity="a", port=0), clock=clock_mod.ManualClock(1000), sources=lambda s: sig
+        api,
+        rt.Options(identity="a", prometheus_url="http://127.0.0.1:1", port=0),
+        clock=clock_mod.ManualClock(1000),
+        sources=lambda s: sig,
     )
     await r.elector.try_acquire_or_renew()
     await r.step()
@@ -249,7 +253,7 @@ async def test_the_watch_picks_up_added_changed_and_deleted_recipes_without_wait
     api.add(node("n1", 8))
     sig = Signals()
     sig.values["queue"] = 6.0  # wants 3
-    opts = rt.Options(identity="a", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
+    opts = rt.Options(identity="a", prometheus_url="http://127.0.0.1:1", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
                       resync_s=3600)  # fmt: skip  # one listing at start, then only the watch
     r = rt.Runtime(api, opts, sources=lambda spec: sig)
     stop = asyncio.Event()
@@ -287,7 +291,7 @@ async def test_a_failing_watch_leaves_the_periodic_listing(api: fake.FakeApi) ->
     sig = Signals()
     sig.values["queue"] = 6.0
     api.fail("watch_recipes", 403, 403, 403)
-    opts = rt.Options(identity="a", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
+    opts = rt.Options(identity="a", prometheus_url="http://127.0.0.1:1", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
                       resync_s=0.1)  # fmt: skip
     r = rt.Runtime(api, opts, sources=lambda spec: sig)
     stop = asyncio.Event()

@@ -55,6 +55,9 @@ class Spec:
     target: TargetRef
     recipe: recipe.Recipe
     placement: Placement
+    # label matchers of the service's own series (the namespace is always added): what its
+    # ServiceMonitor attaches; default `service: <target name>`
+    metric_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def service_name(name: str) -> str:
@@ -95,6 +98,20 @@ def parse(obj: Obj) -> Spec:
             errors.Problem(path="spec.placement.tolerations", value=tolerations, rule="a list of tolerations")
         )
         tolerations = []
+    mlabels = spec.get("metricLabels")
+    if mlabels is None:
+        mlabels = {"service": ref.get("name") or ""}
+    if not isinstance(mlabels, dict) or not all(isinstance(v, str) for v in mlabels.values()):
+        problems.append(errors.Problem(path="spec.metricLabels", value=mlabels, rule="a map of label: value"))
+        mlabels = {}
+    if "namespace" in mlabels:
+        problems.append(
+            errors.Problem(
+                path="spec.metricLabels.namespace",
+                value=mlabels["namespace"],
+                rule="must not be set: the recipe's own namespace is always the scope",
+            )
+        )
     data: Obj = {"service": {"name": service_name(name)}}
     data.update({k: spec[k] for k in RECIPE_KEYS if spec.get(k) is not None})
     try:
@@ -119,13 +136,21 @@ def parse(obj: Obj) -> Spec:
         ),
         recipe=rec,
         placement=Placement(node_selector=dict(selector), tolerations=tuple(tolerations)),
+        metric_labels=dict(mlabels),
     )
 
 
-def spec_of(rec: recipe.Recipe, target: Mapping[str, str], placement: Placement | None = None) -> Obj:
+def spec_of(
+    rec: recipe.Recipe,
+    target: Mapping[str, str],
+    placement: Placement | None = None,
+    metric_labels: Mapping[str, str] | None = None,
+) -> Obj:
     """The ScalingRecipe spec for a recipe (what `swell render --mode swell` writes)."""
     dumped = rec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     out: Obj = {"scaleTargetRef": dict(target)}
+    if metric_labels is not None:
+        out["metricLabels"] = dict(metric_labels)
     out.update({k: dumped[k] for k in RECIPE_KEYS if dumped.get(k)})
     auto = rec.autoscaling  # the bounds and the policy are worth reading even when they are defaults
     out["autoscaling"] = {

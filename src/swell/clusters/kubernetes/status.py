@@ -139,8 +139,13 @@ def add_decision(previous: Sequence[Obj], d: decision.Decision) -> list[Obj]:
 
 
 def signals_json(
-    rec: recipe.Recipe, d: decision.Decision | None, readings: Mapping[str, snapshot.Reading]
+    rec: recipe.Recipe,
+    d: decision.Decision | None,
+    readings: Mapping[str, snapshot.Reading],
+    sent: Mapping[str, str] | None = None,
 ) -> list[Obj]:
+    """Each signal's value (or why none), target, proposal and the PromQL sent (`sent`: the
+    scoped queries; else the signal rendered unscoped)."""
     proposals = {p.signal: p for p in (d.proposals if d else ())}
     out = []
     for sig in signals.required(rec.autoscaling):
@@ -150,7 +155,8 @@ def signals_json(
             "name": sig.name,
             "target": sig.target,
             "targetType": sig.target_type,
-            "query": signals.render(sig, idle_as_zero=True, resources=rec.resources),
+            "query": (sent or {}).get(sig.name)
+            or signals.render(sig, idle_as_zero=True, resources=rec.resources),
         }
         # No value is shown as no `value` key (and an `error`), never as 0.
         if r.ok:
