@@ -19,6 +19,7 @@ from prometheus_client import Histogram
 from swell.runtime import local
 
 Buckets = tuple[tuple[float, float], ...]  # (upper bound, cumulative count)
+MIN_SPAN_S = 1.0  # a rate over less than this is noise: no value yet
 
 
 def buckets_of(hist: Histogram) -> Buckets:
@@ -87,7 +88,7 @@ class Sampler:
         dt = now - ref.t if ref is not None else 0.0
         return {
             "t": now,
-            "rps": (mark.requests - ref.requests) / dt if ref is not None and dt > 0 else None,
+            "rps": (mark.requests - ref.requests) / dt if ref is not None and dt >= MIN_SPAN_S else None,
             "in_gateway": st.in_flight + st.buffered,
             "ttft_p50": quantile(0.5, mark.ttft, ref.ttft if ref else None),
             "ttft_p95": quantile(0.95, mark.ttft, ref.ttft if ref else None),
