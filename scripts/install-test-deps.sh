@@ -4,7 +4,7 @@
 # built once and cached). Safe to run again: it skips what is there.
 set -euo pipefail
 need=()
-for pair in prometheus:prometheus kubectl:kubernetes-client; do
+for pair in prometheus:prometheus kubectl:kubernetes-client chromium:chromium; do  # chromium: the dashboard test
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -90,7 +90,7 @@ def spec(routes: Sequence[Route], *, title: str, version: str) -> dict[str, Any]
         ok_content = (
             {r.content_type: {"schema": _ref(r.response, components)}}
             if r.response is not None
-            else {r.content_type: {"schema": {"type": "string"}}}
+            else {r.content_type: {"schema": {"type": "object" if "json" in r.content_type else "string"}}}
         )
         responses: dict[str, Any] = {str(r.ok): {"description": "OK", "content": ok_content}}
         codes = set(r.errors) | ({401, 403} if r.auth else set())

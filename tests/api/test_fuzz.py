@@ -1,0 +1,105 @@
+"""Bad input: schemathesis from the API's own OpenAPI spec, hypothesis on posted recipes.
+
+No 5xx, answers that match the spec, and every 4xx says what is wrong. Valid recipes are checked
+but not started (a dry-run manager answers 409), so the fuzzers start no processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swell.api import app as app_mod
+from swell.api import deployments, routes
+from swell.api import store as store_mod
+from tests.api import apihelp
+
+schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (dev extra)")
+from schemathesis import checks as st_checks  # noqa: E402
+
+
+class DryRun(deployments.Manager):
+    async def create(self, payload: Any) -> deployments.Deployment:
+        self.build(payload)  # every check a real create makes
+        raise deployments.Conflict("dry run: a valid recipe, not started by the fuzz tests")
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data: Path = tmp_path_factory.mktemp("fuzz")
+    loop = asyncio.new_event_loop()
+    store = store_mod.Store(data / store_mod.FILE_NAME)
+    manager = DryRun(store, run_root=data / "runs")
+    app = app_mod.make_app(manager, apihelp.TOKEN)
+    runner, port = loop.run_until_complete(app_mod.serve(app, "127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        store.close()
+
+
+schema = schemathesis.openapi.from_dict(routes.build_spec())
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_schema_conformance,
+]
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_from_its_own_spec(case: Any, base_url: str) -> None:
+    response = case.call_and_validate(base_url=base_url, headers=apihelp.AUTH, checks=CHECKS)
+    if 400 <= response.status_code < 500 and "json" in response.headers.get("Content-Type", ""):
+        assert response.json()["error"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=8,
+)
+PATHS = [
+    ("service", "name"), ("service", "engine"), ("service", "preset"), ("autoscaling", "min_replicas"),
+    ("autoscaling", "max_replicas"), ("autoscaling", "signals"), ("autoscaling", "policy"),
+    ("autoscaling", "metrics"), ("resources", "cpu"), ("local", "cpu_slots"), ("slo", "ttft_s"),
+    ("node_pool", "shape"), ("recipe_replica_count",), ("recipe_pod_autoscaling_params",),
+]  # fmt: skip
+
+
+@given(changes=st.lists(st.tuples(st.sampled_from(PATHS), JSON), min_size=1, max_size=4))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_mutated_recipes_get_a_4xx_that_says_why(
+    changes: list[tuple[tuple[str, ...], Any]], base_url: str
+) -> None:
+    body: dict[str, Any] = apihelp.chat_recipe()
+    for path, value in changes:
+        node = body
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = value
+    r = requests.post(f"{base_url}/deployments", json=body, headers=apihelp.AUTH, timeout=10)
+    assert r.status_code in (409, 422), r.text
+    answer = r.json()
+    assert answer["error"]
+    if r.status_code == 422:
+        assert answer["problems"] and all(
+            p["rule"] and isinstance(p["path"], str) for p in answer["problems"]
+        )
