@@ -34,6 +34,7 @@ HOP_BY_HOP = frozenset(
 RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 HEALTH_PATHS = frozenset(("/health", "/healthz", "/ready", "/readyz", "/livez", "/v1/health", "/version"))
 MODELS_PATH = "/v1/models"
+METADATA_TIMEOUT_S = 10.0  # a replica slower than this on metadata: the gateway answers instead
 
 
 def _payload(body: bytes) -> bytes | io.BytesIO:
@@ -286,7 +287,11 @@ class Gateway:
         self._counts[name] = self._counts.get(name, 0) + 1
         try:
             async with self._session.request(
-                request.method, url + request.rel_url.raw_path_qs, headers=headers, allow_redirects=False
+                request.method,
+                url + request.rel_url.raw_path_qs,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=METADATA_TIMEOUT_S),
             ) as upstream:
                 body = await upstream.read()
                 if request.path == MODELS_PATH and upstream.status == 200 and len(body) < 2**20:
