@@ -39,30 +39,36 @@ class Series:
         self._head = 0  # first live sample; older ones wait for compaction
 
     def record(self, now: float, value: float) -> None:
-        t = self._t
-        if len(t) > self._head and now < t[-1]:
-            raise ValueError(f"sample at t={now} is older than the newest one (t={t[-1]})")
-        if len(t) > self._head and now == t[-1]:
-            self._drop_last()
-        nan = math.isnan(value)
-        if len(t) > self._head:
-            prev = self._v[-1]
-            inc = 0.0 if nan or math.isnan(prev) else (value - prev if value >= prev else value)
-            self._acc.append(self._acc[-1] + inc)
-            self._sum.append(self._sum[-1] + (0.0 if nan else value))
-            self._cnt.append(self._cnt[-1] + (0 if nan else 1))
+        t, v, head = self._t, self._v, self._head
+        if len(t) > head:
+            last = t[-1]
+            if now < last:
+                raise ValueError(f"sample at t={now} is older than the newest one (t={last})")
+            if now == last:
+                self._drop_last()
+        nan = value != value  # NaN is the only value unequal to itself (cheaper than math.isnan here)
+        acc, sums, cnt = self._acc, self._sum, self._cnt
+        if len(t) > head:
+            prev = v[-1]
+            inc = 0.0 if nan or prev != prev else (value - prev if value >= prev else value)
+            acc.append(acc[-1] + inc)
+            sums.append(sums[-1] if nan else sums[-1] + value)
+            cnt.append(cnt[-1] if nan else cnt[-1] + 1)
         else:
-            self._acc.append(0.0)
-            self._sum.append(0.0 if nan else value)
-            self._cnt.append(0 if nan else 1)
+            acc.append(0.0)
+            sums.append(0.0 if nan else value)
+            cnt.append(0 if nan else 1)
         t.append(now)
-        self._v.append(value)
+        v.append(value)
         cutoff = now - self.retention_s
         # keep one sample before the cutoff as the baseline of the oldest window
-        while len(t) - self._head > 2 and t[self._head + 1] <= cutoff:
-            self._head += 1
-        if self._head > 256 and self._head * 2 > len(t):
-            self._compact()
+        if len(t) - head > 2 and t[head + 1] <= cutoff:
+            head += 1
+            while len(t) - head > 2 and t[head + 1] <= cutoff:
+                head += 1
+            self._head = head
+            if head > 256 and head * 2 > len(t):
+                self._compact()
 
     def _drop_last(self) -> None:
         for arr in (self._t, self._v, self._acc, self._sum, self._cnt):
