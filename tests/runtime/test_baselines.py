@@ -68,7 +68,8 @@ def test_a_cold_fleet_against_a_hot_start_is_warned_about() -> None:
     assert any("starts hot" in w for w in comp.warnings), comp.warnings
     auto = sim.compare(surge_recipe(), spec.parse(hot), ["swell"], seed=1, duration_s=60.0,
                        with_oracle=False, with_baselines=False)  # fmt: skip
-    assert auto.initial_replicas is not None and auto.initial_replicas > 1 and not auto.warnings
+    assert auto.initial_replicas is not None and auto.initial_replicas > 1
+    assert not any("starts hot" in w for w in auto.warnings)
 
 
 def test_an_slo_no_fleet_within_the_bounds_meets_is_out_of_reach() -> None:
