@@ -63,7 +63,7 @@ class Row:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # one server per file: a second `swell api` on the same file is refused, not interleaved
         self._lock = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115
         try:
@@ -76,6 +76,7 @@ class Store:
             ) from None
         try:
             self.db = sqlite3.connect(path, timeout=2.0, isolation_level=None, check_same_thread=False)
+            os.chmod(path, 0o600)  # payloads may carry environment values: the owner's only
             self._open()
         except StoreError:
             self.close()
