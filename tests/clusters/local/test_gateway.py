@@ -438,3 +438,12 @@ async def test_stopping_turns_new_and_buffered_requests_away_at_once(
         assert r.status == 503 and "stopping" in (await r.json())["error"]["message"]
     async with session.post(f"{gw.url}/v1/completions", data=b"{}") as r:
         assert r.status == 503 and r.headers["Retry-After"] == "1"
+
+
+async def test_an_idle_gateway_already_counts_zero_requests(
+    gw: gateway.Gateway, session: aiohttp.ClientSession
+) -> None:
+    """A request-rate signal on a service nobody has called yet reads 0, not 'no value'."""
+    async with session.get(f"{gw.url}/metrics") as r:
+        samples = scrape.parse(await r.text())
+    assert [s.value for s in samples if s.name == "swell_gateway_requests_total"] == [0.0]

@@ -68,6 +68,7 @@ class GatewayMetrics:
             REQUESTS.removesuffix("_total"), "Requests answered, by HTTP status code", ["code"],
             registry=self.registry,
         )  # fmt: skip
+        self.requests.labels(code="200")  # the series exists from the start: an idle rate is 0, not missing
         self.retries = Counter(
             PREFIX + "retries", "Requests sent again to another replica after a connection failure",
             registry=self.registry,
