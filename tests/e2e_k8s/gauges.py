@@ -12,21 +12,23 @@ from tests.e2e_k8s import env
 
 
 class Gauges:
-    """`/metrics` on 127.0.0.1 with `e2e_queue{test="NAME"} VALUE` for every value set."""
+    """`/metrics` on 127.0.0.1 with `e2e_queue{test=NS,namespace=NS,service=SVC} VALUE` for every
+    value set: the labels a ServiceMonitor would attach to a pod's series in namespace NS."""
 
     def __init__(self) -> None:
-        self.values: dict[str, float] = {}
+        self.values: dict[tuple[str, str], float] = {}
         self.port = env.free_ports(1)[0]
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="gauges", daemon=True)
 
-    def set(self, test: str, value: float) -> None:
-        self.values[test] = value
+    def set(self, test: str, value: float, service: str = "llm") -> None:
+        self.values[(test, service)] = value
 
     async def _metrics(self, request: web.Request) -> web.Response:
         lines = ["# TYPE e2e_queue gauge"] + [
-            f'e2e_queue{{test="{k}"}} {v}' for k, v in sorted(self.values.items())
+            f'e2e_queue{{test="{ns}",namespace="{ns}",service="{svc}"}} {v}'
+            for (ns, svc), v in sorted(self.values.items())
         ]
         return web.Response(text="\n".join(lines) + "\n")
 

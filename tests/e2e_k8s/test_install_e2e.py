@@ -146,7 +146,8 @@ def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
         "scale_up": {"stabilization_window_s": 0, "policies": [{"type": "Pods", "value": 1, "period_s": 20}]}
     }
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, max_replicas=6, behavior=one_per_20s)
-    a, b = controllers("ctl-a"), controllers("ctl-b")
+    allow = ("--allow-prometheus-url", prometheus.url)
+    a, b = controllers("ctl-a", *allow), controllers("ctl-b", *allow)
     leader_id = env.wait_for("a leader", cluster.lease_holder, timeout=20)
     leader, standby = (a, b) if leader_id == "ctl-a" else (b, a)
     env.wait_for("the first step up", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=30)

@@ -29,7 +29,7 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
     cluster.deployment(namespace, "llm", 1, pool=f"{test}-pool")
     metric.set(test, 6.0)  # 6 waiting, 2 per replica -> 3 replicas
     cluster.recipe(namespace, "llm", f"{test}-pool", prometheus.url, test)
-    ctl = controllers("solo")
+    ctl = controllers("solo", "--prometheus-url", prometheus.url)
     env.wait_for("3 ready replicas", lambda: cluster.replicas(namespace, "llm") == (3, 3), timeout=40)
 
     st = cluster.status_once(
@@ -40,7 +40,9 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
         (3, 3, "tolerance"),
     }
     (sig,) = st["signals"]
-    assert sig["value"] == 6.0 and sig["query"] == f'avg(avg_over_time(e2e_queue{{test="{test}"}}[2s]))'
+    assert sig["value"] == 6.0 and sig["query"] == (
+        f'avg(avg_over_time(e2e_queue{{namespace="{namespace}",service="llm",test="{test}"}}[2s]))'
+    )
     assert cluster.condition(namespace, "llm", "MetricsAvailable")["status"] == "True"
     assert cluster.condition(namespace, "llm", "ScalingActive")["status"] == "True"
     assert any(d["desired"] == 3 and d["current"] == 1 for d in st["lastDecisions"])
@@ -102,10 +104,10 @@ def test_scales_a_custom_resource_through_its_scale_subresource(
         "spec": {"replicas": 1},
     }
     cluster.custom.create_namespaced_custom_object("e2e.swell.dev", "v1", namespace, "widgets", widget)
-    metric.set(namespace, 6.0)
+    metric.set(namespace, 6.0, service="w")
     # listing only every 10 minutes: the recipe, created once the controller leads, reaches it by
     # the watch on ScalingRecipes (a streamed watch request to the real API server)
-    ctl = controllers("solo", "--resync", "600")
+    ctl = controllers("solo", "--resync", "600", "--allow-prometheus-url", prometheus.url)
     env.wait_for("the controller leading", lambda: ctl.sample("swell_leader", identity="solo") == 1)
     ref = {"apiVersion": "e2e.swell.dev/v1", "kind": "Widget", "name": "w"}
     cluster.recipe(namespace, "w", "none", prometheus.url, namespace, target=ref)
@@ -134,7 +136,7 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
     cluster.deployment(namespace, "llm", 1, pool=pool)
     metric.set(test, 2.0)  # 1 replica
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, headroom_nodes=1)  # 2 placeholders
-    controllers("solo")
+    controllers("solo", "--prometheus-url", prometheus.url)
     placeholders = "swell.dev/headroom=llm"
 
     def headroom(running: int, pending: int) -> bool:
@@ -188,7 +190,7 @@ def test_a_prometheus_outage_holds_the_replicas(
         down = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 1}]}
         no_stabilization = {"scale_down": down}
         cluster.recipe(namespace, "llm", pool, own.url, test, behavior=no_stabilization)
-        controllers("solo")
+        controllers("solo", "--allow-prometheus-url", own.url)
         env.wait_for("3 replicas", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=40)
 
         own.stop()
