@@ -267,13 +267,37 @@ def _observation(
                     rule=f"not a signal of the recipe ({', '.join(sorted(names))})",
                 )
             )
-        elif v is not None and (
-            not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v)
-        ):
+        elif isinstance(v, list):  # per ready replica, in order; null: that replica reported nothing
+            if len(v) > MAX_REPLICAS or not all(x is None or _number(x) for x in v):
+                problems.append(
+                    errors.Problem(
+                        path=f"{where}.signals.{k}",
+                        value=v,
+                        rule="a list of numbers or nulls, one per ready replica",
+                    )
+                )
+        elif v is not None and not _number(v):
             problems.append(
-                errors.Problem(path=f"{where}.signals.{k}", value=v, rule="a number or null (no value)")
+                errors.Problem(
+                    path=f"{where}.signals.{k}", value=v, rule="a number, a list (per ready replica) or null"
+                )
             )
     return obs, problems
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _reading(v: object) -> snapshot.Reading:
+    """A number, null, or per-ready-replica values (the HPA's pod rules read them by replica)."""
+    if not isinstance(v, list):
+        return snapshot.Reading.of(v if isinstance(v, int | float) else None, "null in the observations")
+    per = {f"ready-{i}": x for i, x in enumerate(v)}
+    present = [x for x in v if x is not None]
+    if not present:
+        return snapshot.Reading.missing("no replica reported a value")
+    return snapshot.Reading(value=sum(present) / len(present), per_replica=per)
 
 
 def _replicas(reps: dict[str, int]) -> tuple[snapshot.Replica, ...]:
@@ -288,7 +312,7 @@ def decide(
         typer.Option(
             "--observations",
             "-o",
-            help="JSON lines: {t, replicas: {ready, starting, pending}, signals: {NAME: value|null}}; '-' for stdin.",
+            help="JSON lines: {t, replicas: {ready, starting, pending}, signals: {NAME: value|[per ready replica]|null}}; '-' for stdin.",
         ),
     ],
     policy: Annotated[
@@ -323,9 +347,7 @@ def decide(
             current = reps["current"]
         elif current is None:
             current = reps.get("ready", 0) + reps.get("starting", 0) + reps.get("pending", 0)
-        readings = {
-            n: snapshot.Reading.of(obs.get("signals", {}).get(n), "null in the observations") for n in names
-        }
+        readings = {n: _reading(obs.get("signals", {}).get(n)) for n in names}
         state = loop.ClusterState(current=current, replicas=_replicas(reps))
         d = controller.step(float(obs["t"]), state, readings)
         out = d.to_json()

@@ -1,7 +1,8 @@
 """The Kubernetes HPA (autoscaling/v2), faithfully: per metric desired, max over metrics, behavior.
 
 Per signal: Value/Utilization -> ceil(ready x value / target); AverageValue -> ceil(value / target);
-per-replica signals follow the HPA's missing-pod and not-ready-pod rules. No change within the
+per-replica readings of resource and Utilization signals (and of any `per_replica` signal) follow
+the HPA's missing-pod and not-ready-pod rules. No change within the
 tolerance. If every signal is missing: no change; if some are and the rest would scale down: no
 change. Then stabilization, the rate policies and min/max (raised or capped by schedule windows).
 """
@@ -58,6 +59,12 @@ def _plain_metric(
     return new, note
 
 
+def pod_rules(sig: recipe.Signal) -> bool:
+    """Whether the HPA's missing-pod and not-ready-pod rules apply: always for resource and
+    Utilization metrics, as Kubernetes does; for other signals when `per_replica` asks for them."""
+    return sig.per_replica or sig.kind == "utilization" or sig.target_type == "Utilization"
+
+
 def replicas_for(
     sig: recipe.Signal, reading: snapshot.Reading, snap: snapshot.Snapshot, tol: recipe.Tolerance
 ) -> tuple[int | None, str]:
@@ -65,7 +72,7 @@ def replicas_for(
     if not reading.ok or reading.value is None:
         return None, f"no value: {reading.error or 'missing'}"
     value, current = reading.value, snap.current
-    if sig.per_replica and reading.per_replica is not None:
+    if pod_rules(sig) and reading.per_replica is not None:
         return _plain_metric(sig, reading, snap, tol)
     if sig.target_type == "AverageValue":
         if current == 0:
