@@ -168,10 +168,8 @@ async def test_a_hung_replica_leaves_the_gateway_on_readiness_while_liveness_sti
         )
         kinds = [e.kind for e in c.manager.events if e.kind in ("unready", "exited")]
         assert kinds[:2] == ["unready", "exited"], kinds
-        assert (
-            "liveness probe /health failed 1 times"
-            in [e.text for e in c.manager.events if e.kind == "exited"][0]
-        )
+        exit_text = next(e.text for e in c.manager.events if e.kind == "exited")
+        assert "liveness probe /health failed 1 times" in exit_text
 
 
 async def test_what_a_crashed_or_stopped_server_left_outside_its_group_is_killed(tmp_path: Path) -> None:
