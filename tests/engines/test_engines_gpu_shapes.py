@@ -37,9 +37,17 @@ def test_shapes_agree_with_the_recipe_and_prices_are_cited_or_unknown() -> None:
         ("BM.GPU4.8", [], "llama3-8b-a100-40gb"),
         ("BM.GPU.L40S.4", [], None),
         ("VM.Standard.E4.Flex", [], None),
+        ("VM.GPU.A10.1", ["--model", "openai-community/gpt2", "--port", "8000"], "gpt2-a10"),
+        ("BM.GPU.H100.8", ["serve", "gpt2"], "gpt2-h100"),
+        ("BM.GPU4.8", ["--model=/models/openai-community/gpt2/"], "gpt2-a100-40gb"),
+        ("BM.GPU.A100-v2.8", ["--model", "GPT2"], "gpt2-a100"),
+        ("VM.GPU.A10.1", ["--model", "openai-community/gpt2-medium"], "llama3-8b-a10"),
+        ("BM.GPU.L40S.4", ["--model", "openai-community/gpt2"], None),
     ],
     ids=["A10 8B", "A10 Llama 3.1 TP2: 128k", "A10 Llama 3.1 TP1: 128k does not fit, 8k", "H100 70B TP8",
-         "H100 other model: 8B", "A100 80GB Llama 3.1", "A100 40GB", "L40S: no preset", "not a GPU shape"],
+         "H100 other model: 8B", "A100 80GB Llama 3.1", "A100 40GB", "L40S: no preset", "not a GPU shape",
+         "A10 gpt2", "H100 gpt2 (vllm serve)", "A100 40GB gpt2 from a path", "A100 80GB GPT2 any case",
+         "gpt2-medium is not GPT-2 small: 8B", "L40S gpt2: no preset"],
 )  # fmt: skip
 def test_shape_and_model_choose_the_preset(shape: str, args: list[str], preset: str | None) -> None:
     model, tp = gpu_shapes.served_model(args), gpu_shapes.tensor_parallel(args)

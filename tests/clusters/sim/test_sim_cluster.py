@@ -192,3 +192,47 @@ def test_the_corrino_a10_example_simulates_on_a10s_with_a_cost() -> None:
     batch = arrivals.collect(spec.parse("poisson:rate=1"), seed=0, horizon_s=60.0)
     run = sim.simulate(rec, batch, horizon_s=60.0, policy="corrino-keda")
     assert run.gpu_hours > 0 and run.cost == run.gpu_hours * 2.0
+
+
+@pytest.mark.parametrize(
+    ("service", "shape", "preset", "where"),
+    [
+        ({"model": "openai-community/gpt2"}, "VM.GPU.A10.1", "gpt2-a10", "for openai-community/gpt2 on VM.GPU.A10.1"),
+        ({"args": ["--model", "gpt2"]}, "VM.GPU.A10.1", "gpt2-a10", "for gpt2 on VM.GPU.A10.1"),
+        ({"model": "gpt2"}, "BM.GPU.H100.8", "gpt2-h100", "for gpt2 on BM.GPU.H100.8"),
+        ({"model": "gpt2", "preset": "tiny-cpu"}, "VM.GPU.A10.1", "tiny-cpu", "named in the recipe"),
+        ({"model": "gpt2", "preset": "gpt2-a10"}, "VM.GPU.A10.1", "gpt2-a10", "for gpt2 on VM.GPU.A10.1"),
+        ({"model": "gpt2"}, "BM.GPU.L40S.4", replicas.DEFAULT_LLM_PRESET, "default: no preset for gpt2 on BM.GPU.L40S.4"),
+        ({"model": "gpt2"}, "x", replicas.DEFAULT_LLM_PRESET, "default: no preset for gpt2 on x"),
+    ],
+    ids=["model on A10", "model from args", "H100 node", "a named preset wins", "named and the shape's agree",
+         "no preset for the shape's GPU: default", "not a GPU shape: default"],
+)  # fmt: skip
+def test_the_simulator_runs_the_preset_for_the_recipes_model_and_shape(
+    service: dict[str, object], shape: str, preset: str, where: str
+) -> None:
+    gpus = {"BM.GPU.H100.8": 8, "BM.GPU.L40S.4": 4}.get(shape, 1)
+    rec = sim_recipe(
+        service={"name": "gpt2", "engine": "vllm", "preset": None, **service},
+        node_pool={"shape": shape, "gpus_per_node": gpus},
+    )
+    kind, chosen = replicas.engine_factory(rec)
+    assert kind == "llm" and chosen.name == preset  # type: ignore[attr-defined]
+    assert replicas.llm_preset_choice(rec) == (preset, where)
+    assert replicas.engine_note(rec) == f"engine: {preset} ({where})"
+
+
+def test_the_comparisons_caption_names_the_engine_the_flagship_example_runs() -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from swell.cli import main
+
+    example = Path(__file__).parent.parent.parent.parent / "examples" / "gpt2-vllm-latency-hpa.yaml"
+    res = CliRunner().invoke(
+        main.app, ["simulate", str(example), "-w", "poisson:rate=2", "--duration", "60s", "--compare", "recipe", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "engine: gpt2-a10 (for openai-community/gpt2 on VM.GPU.A10.1)" in res.output
+    assert "out of reach even one request at a time" not in res.output  # llama3-8b-h100's verdict before
