@@ -57,6 +57,8 @@ def chat_recipe(name: str = "chat", **auto: Any) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def running(data_dir: Path, **kw: Any) -> AsyncIterator[tuple[server.Server, aiohttp.ClientSession]]:
     """An API server on a free loopback port and a client session for it."""
-    async with server.Server(data_dir=data_dir, port=0, token=TOKEN, sample_s=0.25, **kw) as srv:
-        async with aiohttp.ClientSession(srv.url) as session:
-            yield srv, session
+    async with (
+        server.Server(data_dir=data_dir, port=0, token=TOKEN, sample_s=0.25, **kw) as srv,
+        aiohttp.ClientSession(srv.url) as session,
+    ):
+        yield srv, session

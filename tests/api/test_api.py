@@ -134,7 +134,7 @@ async def test_restart_resumes_deployment_and_history(tmp_path: Path) -> None:
 async def test_corrino_payload_with_local_engine_runs_here(tmp_path: Path) -> None:
     payload = json.loads((EXAMPLES / "corrino-pod-only.json").read_text())
     payload["service"] = {"engine": "simulated-llm", "preset": "tiny-cpu"}
-    async with apihelp.running(tmp_path) as (srv, s):
+    async with apihelp.running(tmp_path) as (_, s):
         r = await s.post("/deployment", json=payload, headers=AUTH)
         assert r.status == 201, await r.text()
         body = await r.json()

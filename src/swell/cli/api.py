@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +38,74 @@ async def _serve(host: str, port: int, data_dir: Path | None, token: str | None,
         up.install_stop_handlers(stop.set)
         await stop.wait()
         typer.echo("stopping: every deployment drains, then stops (kept for the next start) …")
+
+
+def _payload(recipe_path: Path | None, port: int | None, policy: str | None) -> dict[str, Any]:
+    """The recipe file (or the embedded default) as the mapping the API stores."""
+    import importlib.resources
+
+    import yaml
+
+    from swell import recipe
+    from swell.cli import up
+
+    if recipe_path is not None:
+        text, source = recipe.read_text(recipe_path), str(recipe_path)
+    else:
+        text = (importlib.resources.files("swell") / "data" / up.DEFAULT_RECIPE).read_text(encoding="utf-8")
+        source = up.DEFAULT_RECIPE
+    recipe.load_text(text, source)  # every problem named in the file's terms before anything starts
+    data = yaml.safe_load(text)
+    if port is not None:
+        data.setdefault("local", {})["port"] = port
+    if policy is not None:
+        data.setdefault("autoscaling", {})["policy"] = policy
+    return dict(data)
+
+
+async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | None) -> None:
+    from rich.console import Console
+
+    from swell.api import server
+    from swell.cli import up
+
+    console = Console()
+    token = os.environ.get("SWELL_API_TOKEN") or None
+    async with server.Server(data_dir=data_dir, port=api_port, token=token, allow_command=True) as srv:
+        assert srv.token is not None and srv.manager is not None
+        for problem in srv.resume_problems:
+            typer.echo(f"warning: {problem}", err=True)
+        if srv.token.created:
+            console.print(
+                f"API token (shown once; kept in {srv.token.path}):\n  {srv.token.value}", highlight=False
+            )
+        name = str(payload.get("service", {}).get("name", ""))
+        dep = srv.manager.deployments.get(name)
+        if dep is None:
+            dep = await srv.manager.create(payload)
+        else:
+            console.print(f"resumed {name} as stored, with its history (DELETE it to deploy the file anew)")
+        console.print(
+            f"serving on [bold cyan]{dep.rt.endpoint}[/] · API and dashboard {srv.url}/", highlight=False
+        )
+        stop = asyncio.Event()
+        up.install_stop_handlers(stop.set)
+        waiter = asyncio.ensure_future(dep.rt.wait())
+        waiter.add_done_callback(lambda _: stop.set())
+        await up.show_live(dep.rt, console, stop)
+        failure = dep.rt.failure
+        console.print("stopping: every deployment drains, then stops (kept for the next start) …")
+    if failure is not None:
+        from swell import errors
+
+        raise errors.ClusterError(failure)
+
+
+def up_with_api(recipe_path: Path | None, port: int | None, policy: str | None, api_port: int) -> None:
+    """`swell up --api`: the recipe as a deployment of the API (resumed after a restart)."""
+    payload = _payload(recipe_path, port, policy)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_up_with_api(payload, api_port, None))
 
 
 def api(

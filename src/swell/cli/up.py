@@ -209,12 +209,20 @@ def up(
         Path | None, typer.Option(help="Where replica logs go (default: a new temporary directory).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every scaling step.")] = False,
+    api: Annotated[
+        bool, typer.Option("--api", help="Also serve the API and dashboard (docs/api.md).")
+    ] = False,
+    api_port: Annotated[int, typer.Option(min=0, max=65535, help="With --api: its port.")] = 8080,
 ) -> None:
     """Serve a recipe on this machine: replicas as processes, a gateway, autoscaling. Ctrl-C stops."""
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rec = load_recipe(recipe_path)
     checks.policy(policy)
+    if api:  # the recipe becomes a deployment of the API (swell.cli.api), kept in its state file
+        from swell.cli import api as api_cmd
+
+        return api_cmd.up_with_api(recipe_path, port, policy, api_port)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_up(rec, port, policy, run_dir))
 
