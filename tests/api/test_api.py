@@ -82,6 +82,15 @@ async def test_create_conflict_patch_delete(tmp_path: Path) -> None:
             "AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable", "Ready",
         }  # fmt: skip
         assert detail["signals"][0]["name"] == "concurrency" and detail["signals"][0]["target"] == 1.0
+        metrics = await (await s.get("/metrics")).text()
+        for name in (
+            'swell_desired_replicas{namespace="local",recipe="chat"}',
+            'swell_current_replicas{namespace="local",recipe="chat"}',
+            'swell_signal_target{namespace="local",recipe="chat",signal="concurrency"}',
+            "swell_decisions_total{bound_by=",
+            'swell_scrape_errors_total{namespace="local",recipe="chat"}',
+        ):
+            assert name in metrics
         r = await s.patch(
             "/deployments/chat",
             json={

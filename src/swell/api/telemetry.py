@@ -37,6 +37,9 @@ class _Collector(prom_registry.Collector):
         target = prom_core.GaugeMetricFamily(
             "swell_signal_target", "A signal's target", labels=[*rl, "signal"]
         )
+        available = prom_core.GaugeMetricFamily(
+            "swell_signal_available", "1 if the signal had a value at the last tick", labels=[*rl, "signal"]
+        )
         decisions = prom_core.CounterMetricFamily(
             "swell_decisions", "Decisions by the rule that bound them", labels=[*rl, "bound_by"]
         )
@@ -51,6 +54,7 @@ class _Collector(prom_registry.Collector):
             if last is not None:
                 desired.add_metric(lv, last.decision.desired)
                 for name, r in last.snapshot.signals.items():
+                    available.add_metric([*lv, name], 0.0 if r.value is None else 1.0)
                     if r.value is not None:
                         value.add_metric([*lv, name], r.value)
             current.add_metric(lv, dep.rt.cluster.target)
@@ -62,7 +66,7 @@ class _Collector(prom_registry.Collector):
             for bound, n in sorted(dep.rt.history.by_bound.items()):
                 decisions.add_metric([*lv, bound], n)
             errors.add_metric(lv, dep.signal_errors)
-        yield from (desired, current, states, value, target, decisions, errors)
+        yield from (desired, current, states, value, target, available, decisions, errors)
 
 
 class Metrics:
