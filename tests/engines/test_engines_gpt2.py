@@ -26,7 +26,9 @@ def test_memory_and_decode_step_come_from_gpt2s_config_and_the_cited_floor(name:
 
 
 @pytest.mark.parametrize("name", GPT2)
-@pytest.mark.parametrize(("inp", "out"), [(550, 150), (550, 282), (200, 50)], ids=["bf mean", "bf p95 out", "short"])
+@pytest.mark.parametrize(
+    ("inp", "out"), [(550, 150), (550, 282), (200, 50)], ids=["bf mean", "bf p95 out", "short"]
+)
 def test_one_requests_latency_is_what_the_presets_numbers_say(name: str, inp: int, out: int) -> None:
     p = presets.get(name)
     r = llm.Replica(p)

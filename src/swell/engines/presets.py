@@ -228,7 +228,8 @@ def _llama31_70b(base: LlmPreset, name: str, bandwidth_gbs: float) -> LlmPreset:
 # (scheduling, input preparation, sampling, detokenising, streaming) sets the decode step, not the GPU.
 _GPT2_KV = 2 * 12 * 12 * 64 * 2
 _GPT2_PARAMS, _LLAMA3_8B_PARAMS = 124.4e6, 8.03e9
-_GPT2_PAIR = 4 * 12 * 768 / (2 * _GPT2_PARAMS)  # prefill attention FLOPs per token pair over the rest's per token
+# prefill attention FLOPs per token pair (4·layers·hidden) over the rest's per token (2·parameters)
+_GPT2_PAIR = 4 * 12 * 768 / (2 * _GPT2_PARAMS)
 # Per-step floor: on H100, Llama 3 8B's 6.48 ms a token at concurrency 1 (llama3-8b-h100's source) is 4.8 ms of
 # weight reads (16.06 GB / 3350 GB/s) plus ~1.7 ms; vLLM's v0.6.0 post (blog.vllm.ai/2024/09/05/perf-update.html)
 # measured the GPU busy only 38 % of an 8B step on H100 before its CPU work was overlapped; a 0.6B model

@@ -231,7 +231,8 @@ def test_the_comparisons_caption_names_the_engine_the_flagship_example_runs() ->
 
     example = Path(__file__).parent.parent.parent.parent / "examples" / "gpt2-vllm-latency-hpa.yaml"
     res = CliRunner().invoke(
-        main.app, ["simulate", str(example), "-w", "poisson:rate=2", "--duration", "60s", "--compare", "recipe", "-q"]
+        main.app,
+        ["simulate", str(example), "-w", "poisson:rate=2", "--duration", "60s", "--compare", "recipe", "-q"],
     )
     assert res.exit_code == 0, res.output
     assert "engine: gpt2-a10 (for openai-community/gpt2 on VM.GPU.A10.1)" in res.output
