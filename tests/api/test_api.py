@@ -160,3 +160,19 @@ async def test_4xx_say_what_is_wrong(tmp_path: Path, bad: object) -> None:
         assert r.status == 422
         body = await r.json()
         assert body["error"] and body["problems"] and all(p["rule"] for p in body["problems"])
+
+
+async def test_port_taken_is_a_409_that_says_so(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        body = apihelp.chat_recipe()
+        body["local"]["port"] = taken.getsockname()[1]
+        async with apihelp.running(tmp_path) as (srv, s):
+            r = await s.post("/deployments", json=body, headers=AUTH)
+            assert r.status == 409
+            assert "address already in use" in (await r.json())["error"]
+            assert srv.manager is not None and srv.manager.deployments == {}
+            assert (await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)).status == 201

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import pydantic
-from aiohttp import web
+from aiohttp import typedefs, web
 
 from swell import errors
 from swell.api import auth, dashboard, deployments, routes, schemas, telemetry
@@ -50,7 +50,7 @@ def _pydantic_problems(exc: pydantic.ValidationError) -> list[errors.Problem]:
     ]
 
 
-def middleware(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(token: str) -> typedefs.Middleware:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if auth.needs_token(request.path):

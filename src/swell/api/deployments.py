@@ -174,7 +174,11 @@ class Manager:
             self.store.add_decision(name, e.decision.t, decision_json(e))
 
         rt.history.listen(on_decision)
-        await rt.start()
+        try:
+            await rt.start()
+        except BaseException:
+            await rt.stop()  # what did start (the gateway, a replica) stops again
+            raise
         dep.task = asyncio.get_running_loop().create_task(self._sample_loop(dep), name=f"sample {name}")
         return dep
 
@@ -185,9 +189,11 @@ class Manager:
             if name in self.deployments:
                 raise Conflict(f"a deployment named {name!r} exists; DELETE it first or choose another name")
             now = time.time()
-            dep = await self._start(
-                name, payload, {}, rec, port=self._port(payload, None), created_at=now, notes=notes
-            )
+            port = self._port(payload, None)
+            try:
+                dep = await self._start(name, payload, {}, rec, port=port, created_at=now, notes=notes)
+            except OSError as exc:  # the payload's local.port taken, the run directory not writable
+                raise errors.ClusterError(f"cannot start {name!r} on this machine: {exc}") from None
             self.store.add(name, payload, now)
             self.store.set_port(name, dep.rt.cluster.gateway.port)
             self.deployments[name] = dep

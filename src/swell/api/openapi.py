@@ -24,7 +24,7 @@ ERROR_CODES = {
     401: "no bearer token",
     403: "a wrong bearer token",
     404: "no such deployment",
-    409: "a deployment of that name exists",
+    409: "a deployment of that name exists, or this machine cannot start it now (e.g. its port is taken)",
     413: "the body is larger than the limit",
     422: "the recipe or change is invalid: every problem, in the user's keys",
 }
