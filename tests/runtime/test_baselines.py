@@ -119,3 +119,12 @@ def test_the_same_seed_gives_the_same_scorecard_and_missing_traces_skip(
     assert names["best fixed"].met == 1 and names["best fixed"].median_ratio is not None
     with pytest.raises(sim.errors.RecipeError, match="not a scorecard workload"):
         scorecard.run(suite=suite, only=["nope"])
+
+
+def test_a_peak_before_any_new_node_could_serve_is_said_plainly() -> None:
+    quick = sim.compare(surge_recipe(), spec.parse(SURGE), ["swell"], seed=1, with_oracle=False,
+                        with_baselines=False)  # fmt: skip
+    assert not any("busiest minute" in w for w in quick.warnings)  # nodes in about a minute
+    slow = sim.compare(sim_recipe(), spec.parse(SURGE), ["swell"], seed=1, with_oracle=False,
+                       with_baselines=False)  # fmt: skip  (seed 000's provisioning: ~16 min a node)
+    assert any("busiest minute starts at minute" in w and "16 min" in w for w in slow.warnings), slow.warnings

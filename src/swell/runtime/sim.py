@@ -274,6 +274,14 @@ def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> ar
     )  # fmt: skip
 
 
+def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> float:
+    """When the minute with the most arrivals starts (0 without arrivals)."""
+    if not len(arrival_t):
+        return 0.0
+    edges = np.arange(0.0, horizon_s + 60.0, 60.0)
+    return float(edges[int(np.argmax(np.histogram(arrival_t, bins=edges)[0]))])
+
+
 def first_minute_need(
     rec: recipe.Recipe, arr: arrivals_mod.Arrivals, horizon_s: float, capacity_rps: float
 ) -> int:
@@ -322,12 +330,13 @@ def compare(
             f"the trace starts hot: its first minute needs {auto_start} replicas, the fleet starts with {start}"
         )
     lead = rec.node_pool.provisioning.cold_replica_s
-    if lead >= horizon and rec.resources.gpus > 0:
+    peak = busiest_minute(arr.t, horizon)
+    if rec.resources.gpus > 0 and lead > peak:
         warnings.append(
             f"a new node serves {lead / 60:.0f} min after it is asked for (boot, kubelet, GPU driver, image "
-            f"pull, model load) but the run lasts {horizon / 60:.0f} min: no policy can add nodes in time, so "
-            "policies differ only within the nodes they start with; give --duration longer than the lead "
-            "time, or more min_nodes"
+            f"pull, model load) but the busiest minute starts at minute {peak / 60:.0f}: no node asked for "
+            "after the start arrives in time for it, so policies differ only within the nodes they start "
+            "with; give a longer workload (--duration, a later surge) or more min_nodes"
         )
     if cap <= 0:
         warnings.append(f"one replica cannot meet the SLO ({slo_text(slo)}) even one request at a time")
