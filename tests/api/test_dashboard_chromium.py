@@ -139,6 +139,14 @@ async def test_dashboard_plots_live_data_in_chromium(tmp_path: Path) -> None:
         try:
             async with aiohttp.ClientSession() as plain, chromium(plain) as tab:
                 await tab.call("Page.enable")
+                await tab.call("Page.navigate", url=f"{srv.url}/")
+                for _ in range(100):  # no token yet: the login form, no data
+                    if await tab.evaluate("document.getElementById('login')?.hidden === false"):
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("the login form did not show without a token")
+                assert await tab.evaluate("document.querySelectorAll('[data-deployment]').length") == 0
                 await tab.call("Page.navigate", url=f"{srv.url}/#token={apihelp.TOKEN}")
                 first = await _until(tab, lambda p: p["points"] >= 3 and p["lines"] >= 3)
                 later = await _until(

@@ -43,7 +43,7 @@ document.getElementById("login").addEventListener("submit", (ev) => {
   tick();
 });
 
-function fmtTime(t) { return new Date(t * 1000).toLocaleTimeString(); }
+function fmtTime(t) { return new Date(t * 1000).toLocaleTimeString([], { hour12: false }); }
 
 function newDeployment(name) {
   const node = document.getElementById("deployment").content.firstElementChild.cloneNode(true);
@@ -171,5 +171,13 @@ async function tick() {
 
 state.token = takeToken();
 if (!state.token) showLogin();
+window.addEventListener("hashchange", () => {  // a #token= link opened in this tab
+  const t = takeToken();
+  if (t && t !== state.token) {
+    state.token = t;
+    document.getElementById("login").hidden = true;
+    tick();
+  }
+});
 tick();
 setInterval(tick, REFRESH_MS);
