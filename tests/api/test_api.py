@@ -82,6 +82,7 @@ async def test_create_conflict_patch_delete(tmp_path: Path) -> None:
             "AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable", "Ready",
         }  # fmt: skip
         assert detail["signals"][0]["name"] == "concurrency" and detail["signals"][0]["target"] == 1.0
+        assert detail["node"]["slots"] == 3 and detail["node"]["used"] >= 1  # local.cpu_slots
         metrics = await (await s.get("/metrics")).text()
         for name in (
             'swell_desired_replicas{namespace="local",recipe="chat"}',

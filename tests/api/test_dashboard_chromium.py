@@ -157,6 +157,9 @@ async def test_dashboard_plots_live_data_in_chromium(tmp_path: Path) -> None:
                 assert later["decisions"] >= 1 and scaled["scale"] >= 1
                 assert await tab.evaluate("location.hash") == ""  # the token left the address bar
                 shot = await tab.call("Page.captureScreenshot", format="png")
+            ts = await (await s.get("/deployments/chat/timeseries", headers=apihelp.AUTH)).json()
+            assert any((x["offered_rps"] or 0) > 0 and (x["rps"] or 0) > 0 for x in ts["samples"])
+            assert any(x["ttft_p95"] is not None for x in ts["samples"])
         finally:
             stop.set()
             await load

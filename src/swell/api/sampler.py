@@ -1,9 +1,9 @@
 """The dashboard's time series of one local deployment, sampled from the runtime in process.
 
-Every sample: requests answered per second and requests in the gateway, TTFT and end-to-end
-p50/p95 over the last `window_s` (from the gateway's own histograms, interpolated within buckets
-as PromQL's histogram_quantile does), replicas by state, each signal's value and target. No
-requests in the window: the latency percentiles are None ("no data"), never zero.
+Every sample: requests arriving (offered load) and answered per second, requests in the gateway,
+TTFT and end-to-end p50/p95 over the last `window_s` (from the gateway's own histograms,
+interpolated within buckets as PromQL's histogram_quantile does), replicas by state, each
+signal's value and target. No requests in the window: the percentiles are None, never zero.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from swell.runtime import local
 
@@ -29,6 +29,11 @@ def buckets_of(hist: Histogram) -> Buckets:
             if s.name.endswith("_bucket"):
                 out.append((float(s.labels["le"]), float(s.value)))
     return tuple(sorted(out))
+
+
+def answered(counter: Counter) -> float:
+    """Requests answered so far, whatever the code (the gateway's requests counter, summed)."""
+    return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
 
 
 def quantile(q: float, now: Buckets, before: Buckets | None) -> float | None:
@@ -53,7 +58,8 @@ def quantile(q: float, now: Buckets, before: Buckets | None) -> float | None:
 @dataclass(frozen=True, kw_only=True)
 class _Mark:
     t: float
-    requests: int
+    arrived: int
+    answered: float
     ttft: Buckets
     e2e: Buckets
 
@@ -72,23 +78,26 @@ class Sampler:
 
     def sample(self, now: float) -> dict[str, Any]:
         gw = self.rt.cluster.gateway
+        st = gw.stats()
         mark = _Mark(
             t=now,
-            requests=gw.requests,
+            arrived=gw.requests,  # counted as each request arrives
+            answered=answered(gw.metrics.requests),
             ttft=buckets_of(gw.metrics.ttft),
             e2e=buckets_of(gw.metrics.duration),
         )
         ref = self._since(now)
         self.marks.append(mark)
-        st = gw.stats()
         reps = self.rt.cluster.manager.replicas()
         last = self.rt.history.last()
         sigs: Sequence[Any] = self.rt.controller.recipe.autoscaling.signals
         values = {k: r.value for k, r in last.snapshot.signals.items()} if last else {}
         dt = now - ref.t if ref is not None else 0.0
+        span = ref is not None and dt >= MIN_SPAN_S
         return {
             "t": now,
-            "rps": (mark.requests - ref.requests) / dt if ref is not None and dt >= MIN_SPAN_S else None,
+            "offered_rps": (mark.arrived - ref.arrived) / dt if ref is not None and span else None,
+            "rps": (mark.answered - ref.answered) / dt if ref is not None and span else None,
             "in_gateway": st.in_flight + st.buffered,
             "ttft_p50": quantile(0.5, mark.ttft, ref.ttft if ref else None),
             "ttft_p95": quantile(0.95, mark.ttft, ref.ttft if ref else None),

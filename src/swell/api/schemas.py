@@ -90,8 +90,15 @@ class Summary(Out):
     created_at: float
 
 
+class NodeOut(Out):
+    name: str = Field(description="this machine")
+    slots: int = Field(description="device slots replicas can run in (GPU groups or CPU slots)")
+    used: int = Field(description="slots taken by replicas")
+
+
 class Detail(Summary):
     replica_list: list[ReplicaOut]
+    node: NodeOut
     signals: list[SignalOut]
     conditions: list[Condition]
     decisions: list[DecisionOut] = Field(description="the last decisions, oldest first")
@@ -108,6 +115,9 @@ class DecisionList(Out):
 
 class Sample(Out):
     t: float
+    offered_rps: float | None = Field(
+        default=None, description="requests arriving at the gateway per second (offered load)"
+    )
     rps: float | None = Field(description="requests answered per second by the gateway")
     in_gateway: int = Field(description="requests in flight plus buffered")
     ttft_p50: float | None = None

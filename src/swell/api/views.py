@@ -110,6 +110,11 @@ def signals(dep: deployments.Deployment) -> list[schemas.SignalOut]:
     return out
 
 
+def _node(dep: deployments.Deployment) -> schemas.NodeOut:
+    n = dep.rt.cluster.node()
+    return schemas.NodeOut(name=n.name, slots=n.gpus, used=n.used_gpus)
+
+
 def detail(dep: deployments.Deployment, decisions: list[schemas.DecisionOut]) -> schemas.Detail:
     slo = dep.recipe.slo
     return schemas.Detail(
@@ -126,6 +131,7 @@ def detail(dep: deployments.Deployment, decisions: list[schemas.DecisionOut]) ->
             )
             for r in dep.rt.cluster.manager.replicas()
         ],
+        node=_node(dep),
         signals=signals(dep),
         conditions=conditions(dep),
         decisions=decisions,

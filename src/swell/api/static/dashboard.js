@@ -62,7 +62,8 @@ function traces(d) {
   const s = d.samples;
   const x = s.map((p) => new Date(p.t * 1000));
   const out = [
-    { x, y: col(s, "rps"), name: "requests/s", yaxis: "y", line: { color: "#1f77b4" } },
+    { x, y: col(s, "offered_rps"), name: "offered req/s", yaxis: "y", line: { color: "#1f77b4" } },
+    { x, y: col(s, "rps"), name: "answered req/s", yaxis: "y", line: { color: "#6baed6", dash: "dash" } },
     { x, y: col(s, "in_gateway"), name: "in gateway", yaxis: "y", line: { color: "#9ecae1", dash: "dot" } },
     { x, y: col(s, "ttft_p50"), name: "TTFT p50", yaxis: "y2", line: { color: "#2ca02c" } },
     { x, y: col(s, "ttft_p95"), name: "TTFT p95", yaxis: "y2", line: { color: "#98df8a" } },
