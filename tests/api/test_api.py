@@ -177,3 +177,19 @@ async def test_port_taken_is_a_409_that_says_so(tmp_path: Path) -> None:
             assert "address already in use" in (await r.json())["error"]
             assert srv.manager is not None and srv.manager.deployments == {}
             assert (await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)).status == 201
+
+
+async def test_restart_with_the_old_port_taken_moves_the_gateway(tmp_path: Path) -> None:
+    import socket
+
+    async with apihelp.running(tmp_path) as (_, s):
+        r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
+        old_port = int((await r.json())["url"].rsplit(":", 1)[1])
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT of the old one
+        taken.bind(("127.0.0.1", old_port))
+        taken.listen()
+        async with apihelp.running(tmp_path) as (srv, s):
+            assert srv.resume_problems == []
+            d = await (await s.get("/deployments/chat", headers=AUTH)).json()
+            assert not d["url"].endswith(f":{old_port}")

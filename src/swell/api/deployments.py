@@ -205,12 +205,22 @@ class Manager:
         for row in self.store.running():
             try:
                 rec, notes = self.build(row.payload, row.patch)
+                port = self._port(row.payload, row.port)
+                chosen = self._port(row.payload, None) != 0  # the payload's own local.port: no other
                 try:
                     dep = await self._start(
-                        row.name, row.payload, row.patch, rec, port=self._port(row.payload, row.port),
-                        created_at=row.created_at, notes=notes,
-                    )  # fmt: skip
-                except OSError:  # its old port is taken now: a new one
+                        row.name,
+                        row.payload,
+                        row.patch,
+                        rec,
+                        port=port,
+                        created_at=row.created_at,
+                        notes=notes,
+                    )
+                except (OSError, errors.ClusterError) as exc:
+                    if chosen or port == 0:
+                        raise errors.ClusterError(str(exc)) from None
+                    log.warning("%s: port %d is taken now: another one", row.name, port)
                     dep = await self._start(
                         row.name, row.payload, row.patch, rec, port=0, created_at=row.created_at, notes=notes
                     )

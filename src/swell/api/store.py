@@ -110,6 +110,7 @@ class Store:
                 "upgrade swell or give another --data-dir"
             )
         db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL: never corrupt; a power cut may lose the last second
         db.execute("BEGIN IMMEDIATE")
         try:
             for stmt in SCHEMA.split(";"):
