@@ -160,6 +160,23 @@ def test_emptying(layout: tuple[str, ...], excess: int, expect: tuple[int, int])
     assert nodes.emptying(reps(*layout), excess) == expect
 
 
+def test_pending_replicas_a_node_is_coming_for_are_kept_and_no_node_empties_meanwhile() -> None:
+    layout = reps("ready@a", "ready@b", "ready@b", "pending", "pending")
+    assert nodes.emptying(layout, 4, keep_pending=1) == (1, 0)
+    assert nodes.emptying(layout, 4, keep_pending=0) == (3, 1)
+    coming = (snapshot.NodeInfo(name="n", gpus=2, used_gpus=0, ready=False),
+              snapshot.NodeInfo(name="m", gpus=2, used_gpus=0, ready=True))  # fmt: skip
+    assert nodes.coming(coming, 1) == 2
+
+
+def test_a_scale_down_keeps_the_pending_replica_its_node_is_provisioning_for() -> None:
+    s = snap(0.0, reps("ready@a", "ready@a", "pending"), 5.0)
+    s = snapshot.Snapshot(now=s.now, current=s.current, replicas=s.replicas, signals=s.signals, capacity=PROFILE,
+                          nodes=(snapshot.NodeInfo(name="b", gpus=2, used_gpus=0, ready=False, requested_at=0.0),))  # fmt: skip
+    d, _ = planner.decide(rec(), s, steps.State())
+    assert (d.desired, d.bound_by) == (3, "capacity") and "kept for the node" in d.reason
+
+
 def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> None:
     layout = reps(
         "ready@a", "ready@a", "ready@b", "starting@b", "ready@c", "starting@c", "ready@c", "pending"

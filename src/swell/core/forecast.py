@@ -17,6 +17,7 @@ DAY = 86400.0
 RECENT_KEEP_S = 3600.0
 DAILY_KEEP_S = DAY + 2 * 3600.0
 TREND_S = 600.0
+PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +25,7 @@ class History:
     """Per-minute means of the last hour (start, sum, count) and per-5-minute peaks of those means
     over the last 26 h (start, peak), oldest first; `first` is when the history began."""
 
-    minutes: tuple[tuple[float, float, int], ...] = ()
+    minutes: tuple[tuple[float, float, int, float], ...] = ()  # (start, sum, count, peak)
     daily: tuple[tuple[float, float], ...] = ()
     first: float | None = None
 
@@ -38,13 +39,16 @@ class History:
     @staticmethod
     def from_json(data: dict[str, Any]) -> History:
         return History(
-            minutes=tuple((float(t), float(s), int(n)) for t, s, n in data.get("minutes", ())),
+            minutes=tuple((float(t), float(s), int(n), float(p)) for t, s, n, p in data.get("minutes", ())),
             daily=tuple((float(t), float(v)) for t, v in data.get("daily", ())),
             first=data.get("first"),
         )
 
     def means(self) -> list[tuple[float, float]]:
-        return [(t, s / n) for t, s, n in self.minutes if n > 0]
+        return [(t, s / n) for t, s, n, _ in self.minutes if n > 0]
+
+    def peaks(self) -> list[tuple[float, float]]:
+        return [(t, p) for t, _, n, p in self.minutes if n > 0]
 
 
 def _peak(buckets: tuple[tuple[float, float], ...], start: float, value: float, keep_from: float
@@ -64,15 +68,15 @@ def observe(h: History, now: float, value: float) -> History:
     minute = now - now % MINUTE
     mins, daily = h.minutes, h.daily
     if mins and mins[-1][0] == minute:
-        t, s, n = mins[-1]
-        mins = (*mins[:-1], (t, s + value, n + 1))
+        t, s, n, p = mins[-1]
+        mins = (*mins[:-1], (t, s + value, n + 1, max(p, value)))
     else:
         if mins and mins[-1][2] > 0:
-            t, s, n = mins[-1]
-            daily = _peak(daily, t - t % SLOT, s / n, now - DAILY_KEEP_S)
+            t, s, n, p = mins[-1]
+            daily = _peak(daily, t - t % SLOT, p if PEAKS else s / n, now - DAILY_KEEP_S)
         if mins and mins[0][0] < now - RECENT_KEEP_S:
             mins = tuple(m for m in mins if m[0] >= now - RECENT_KEEP_S)
-        mins = (*mins, (minute, value, 1))
+        mins = (*mins, (minute, value, 1, value))
     return History(minutes=mins, daily=daily, first=h.first if h.first is not None else now)
 
 
@@ -90,7 +94,7 @@ def envelope(h: History, now: float, horizon_s: float) -> float:
     halving every horizon_s / 2."""
     half = max(MINUTE, horizon_s / 2.0)
     best = 0.0
-    for t, v in h.means():
+    for t, v in h.peaks() if PEAKS else h.means():
         age = max(0.0, now - (t + MINUTE))
         w = 1.0 if age <= horizon_s else 0.5 ** ((age - horizon_s) / half)
         best = max(best, v * w)

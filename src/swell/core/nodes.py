@@ -137,16 +137,30 @@ def victims(replicas: Sequence[snapshot.Replica], n: int) -> list[str]:
     return order[: max(0, n)]
 
 
-def emptying(replicas: Sequence[snapshot.Replica], excess: int) -> tuple[int, int]:
+def emptying(replicas: Sequence[snapshot.Replica], excess: int, keep_pending: int = 0) -> tuple[int, int]:
     """(replicas to remove, nodes that empties): at most `excess`, taking pending replicas and
-    then only whole nodes' worth, so every replica removed from a node gives that node back."""
+    then only whole nodes' worth, so every replica removed from a node gives that node back.
+
+    `keep_pending` Pending replicas stay (a node is already coming for them: it is billed anyway);
+    since a scale-down takes Pending replicas first, no node is emptied while they are kept."""
+    pending = sum(1 for r in replicas if r.state == "pending")
+    free_pending = max(0, pending - keep_pending)
     left, taken, emptied = excess, 0, 0
     for g in _groups(replicas):
+        if g[0].state == "pending":
+            if free_pending > 0 and left > 0:
+                free_pending, left, taken = free_pending - 1, left - 1, taken + 1
+            continue
+        if keep_pending > 0 and pending > 0:
+            break
         if len(g) > left:
-            if g[0].state == "pending":
-                continue
             break  # groups are sorted by size: no later node fits either
         left -= len(g)
         taken += len(g)
-        emptied += 1 if g[0].state != "pending" and g[0].node else 0
+        emptied += 1 if g[0].node else 0
     return taken, emptied
+
+
+def coming(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int:
+    """Replicas the nodes still provisioning will hold."""
+    return sum(per_node(gpus_per_replica, n.gpus) for n in nodes if not n.ready)

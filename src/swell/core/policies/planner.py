@@ -131,12 +131,15 @@ def decide(
         if partial or panicking:
             desired, bound, why = snap.current, "no_data" if partial else "panic", "no scale-down now"
         else:
-            take, emptied = nodes.emptying(snap.replicas, snap.current - target)
+            keep = min(snap.pending, nodes.coming(snap.nodes, rec.resources.gpus))
+            take, emptied = nodes.emptying(snap.replicas, snap.current - target, keep_pending=keep)
             desired = snap.current - take
             if take < snap.current - target:
                 bound = "capacity"
                 why = (f"removing {snap.current - target} would empty no more nodes: remove {take} "
                        f"({emptied} node(s) emptied)")  # fmt: skip
+                if keep:
+                    why += f"; {keep} Pending kept for the node(s) already coming"
             elif emptied:
                 why = f"{emptied} node(s) emptied"
     else:
