@@ -31,6 +31,15 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[env.Cont
         env.stop(cp)
 
 
+def established(cp: env.ControlPlane, crd: str) -> None:
+    """Wait until a CRD is served (`kubectl wait` fails outright while it has no conditions yet)."""
+    path = '{.status.conditions[?(@.type=="Established")].status}'
+    env.wait_for(
+        f"{crd} established",
+        lambda: cp.kubectl("get", "crd", crd, "-o", f"jsonpath={path}", check=False) == "True",
+    )
+
+
 def _crd_for_v1_20(name: str, tmp: Path) -> Path:
     """An upstream CRD as is, but for what v1.20 cannot take: `default: ""` (its CRD validation
     rejects empty-string defaults, `Invalid value: "null"`) and CEL rules (`x-kubernetes-validations`,
@@ -63,11 +72,9 @@ def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPath
     cp.kubectl(
         "apply", "--server-side", "-f", str(_crd_for_v1_20("monitoring.coreos.com_servicemonitors.yaml", tmp))
     )
-    cp.kubectl(
-        "wait", "--for=condition=established", "--timeout=30s", "crd/servicemonitors.monitoring.coreos.com"
-    )
+    established(cp, "servicemonitors.monitoring.coreos.com")
     cp.kubectl("apply", "-k", str(env.ROOT / "deploy"))
-    cp.kubectl("wait", "--for=condition=established", "--timeout=30s", "crd/scalingrecipes.swell.dev")
+    established(cp, "scalingrecipes.swell.dev")
     env.wait_for(
         "the service account", lambda: "swell-controller" in cp.kubectl("get", "sa", "-n", "swell-system")
     )
@@ -91,7 +98,7 @@ def autoscaler_crds(control_plane: env.ControlPlane, tmp_path_factory: pytest.Te
     cron = _crd_for_v1_20("autoscaling.alibabacloud.com_cronhorizontalpodautoscalers.v1.22.yaml", tmp)
     cp.kubectl("apply", "--server-side", "-f", str(cron))
     for crd in ("scaledobjects.keda.sh", "cronhorizontalpodautoscalers.autoscaling.alibabacloud.com"):
-        cp.kubectl("wait", "--for=condition=established", "--timeout=30s", f"crd/{crd}")
+        established(cp, crd)
 
 
 @pytest.fixture(scope="session")

@@ -47,13 +47,17 @@ def test_deploy_applies_and_grants_only_what_the_controller_needs(
         ("patch", "deployments.apps", "--subresource=scale", "-n", "default"),
         ("patch", "statefulsets.apps", "--subresource=scale", "-n", "default"),
         ("list", "pods", "--all-namespaces"),
-        ("create", "pods", "-n", "default"),
+        ("create", "pods", "-n", "swell-system"),  # headroom placeholders live there only
         ("list", "nodes"),
+        ("create", "tokenreviews.authentication.k8s.io"),  # who asks for /metrics
+        ("create", "subjectaccessreviews.authorization.k8s.io"),
         ("patch", "scalingrecipes.swell.dev", "--subresource=status", "-n", "default"),
         ("update", "leases.coordination.k8s.io/swell-controller", "-n", "swell-system"),
     ]
     denied = [
         ("patch", "deployments.apps", "-n", "default"),  # only the scale subresource
+        ("create", "pods", "-n", "default"),  # no pods anywhere but swell-system
+        ("delete", "pods", "-n", "kube-system"),
         ("delete", "nodes"),
         ("patch", "scalingrecipes.swell.dev", "-n", "default"),  # only the status
         ("get", "secrets", "-n", "default"),
@@ -64,8 +68,8 @@ def test_deploy_applies_and_grants_only_what_the_controller_needs(
     assert [d for d in denied if can(*d)] == []
 
 
-def test_kubectl_shows_the_status_columns(
-    control_plane: env.ControlPlane, cluster: workloads.Cluster, namespace: str
+def test_kubectl_shows_the_status_columns_explains_the_spec_and_rejects_a_bad_one(
+    control_plane: env.ControlPlane, cluster: workloads.Cluster, namespace: str, tmp_path: Path
 ) -> None:
     cluster.recipe(namespace, "x", "none", "http://127.0.0.1:1", "none")
     out = control_plane.kubectl("get", "scalingrecipes", "-n", namespace)
@@ -76,12 +80,27 @@ def test_kubectl_shows_the_status_columns(
         "MAX",
         "CURRENT",
         "DESIRED",
-        "BOUND-BY",
-        "METRICS",
+        "SIGNALS",
+        "READY",
         "AGE",
     ]
     crd = yaml.safe_load(control_plane.kubectl("get", "crd", "scalingrecipes.swell.dev", "-o", "yaml"))
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+    explained = control_plane.kubectl("explain", "scalingrecipes.spec.autoscaling.signals")
+    assert "target_type" in explained and "per_replica" in explained
+    bad = {
+        "apiVersion": "swell.dev/v1alpha1",
+        "kind": "ScalingRecipe",
+        "metadata": {"name": "bad", "namespace": namespace},
+        "spec": {"scaleTargetRef": {"name": "x"}, "autoscaling": {"min_replicas": "one", "policy": "guess"}},
+    }
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r = subprocess.run(
+        ["kubectl", "--kubeconfig", control_plane.kubeconfig, "apply", "--validate=false", "-f", str(tmp_path / "bad.json")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode != 0 and "is invalid" in r.stderr  # the API server, not kubectl
+    assert "spec.autoscaling.min_replicas" in r.stderr and "spec.autoscaling.policy" in r.stderr
 
 
 @pytest.mark.parametrize("mode", ["swell", "keda", "cronhpa", "hpa"])

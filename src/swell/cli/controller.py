@@ -62,7 +62,8 @@ def controller(
     ] = None,
     context: Annotated[str | None, typer.Option(help="kubeconfig context")] = None,
     namespace: Annotated[
-        str | None, typer.Option("--namespace", "-n", help="watch one namespace (default: all)")
+        str | None,
+        typer.Option("--namespace", "-n", help="watch these namespaces, comma-separated (default: all)"),
     ] = None,
     prometheus_url: Annotated[
         str | None, typer.Option(envvar="SWELL_PROMETHEUS_URL", help="Prometheus for recipes that name none")
@@ -97,7 +98,23 @@ def controller(
     ] = False,
     metrics_bind_address: Annotated[
         str | None,
-        typer.Option(help="HOST:PORT for /metrics and /healthz (port 0: any); default 127.0.0.1:8080"),
+        typer.Option(
+            help="HOST:PORT for /metrics and /healthz (port 0: any); default 127.0.0.1:8080, in a pod 0.0.0.0:8443"
+        ),
+    ] = None,
+    metrics_secure: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics-secure/--no-metrics-secure",
+            help="HTTPS, /metrics only for tokens allowed to GET it (TokenReview, SubjectAccessReview); default in a pod",
+        ),
+    ] = None,
+    metrics_cert_dir: Annotated[
+        str | None,
+        typer.Option(help="directory with tls.crt and tls.key (default: a self-signed certificate)"),
+    ] = None,
+    headroom_namespace: Annotated[
+        str | None, typer.Option(help="namespace of the headroom placeholders (default: the Lease's)")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
@@ -106,11 +123,14 @@ def controller(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    host, port = _bind(metrics_bind_address or "127.0.0.1:8080")
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    secure = in_pod if metrics_secure is None else metrics_secure
+    host, port = _bind(metrics_bind_address or ("0.0.0.0:8443" if in_pod else "127.0.0.1:8080"))
     runtime = _runtime()
     opts = runtime.Options(
         identity=identity or _identity(),
         namespace=namespace,
+        headroom_namespace=headroom_namespace or lease_namespace,
         prometheus_url=prometheus_url,
         dry_run=dry_run,
         leader_elect=leader_elect,
@@ -122,6 +142,8 @@ def controller(
         resync_s=resync,
         host=host,
         port=port,
+        metrics_secure=secure,
+        metrics_cert_dir=metrics_cert_dir,
         any_namespace_queries=allow_any_namespace_queries,
         allowed_prometheus_urls=tuple(allow_prometheus_url or ()),
     )

@@ -17,7 +17,11 @@ from swell import recipe
 from swell.clusters.kubernetes import scalingrecipe
 
 Obj = dict[str, Any]
-DROP = {"title", "default", "examples", "$defs"}
+KEEP = {
+    "type", "enum", "required", "minimum", "maximum", "minLength", "maxLength", "pattern",
+    "minItems", "maxItems", "uniqueItems",
+}  # fmt: skip
+BOUNDS = {"ge": "minimum", "le": "maximum"}  # bounds some fields carry as schema extras
 
 
 def structural(schema: Obj, defs: Obj) -> Obj:
@@ -37,8 +41,6 @@ def structural(schema: Obj, defs: Obj) -> Obj:
         return out | {"x-kubernetes-preserve-unknown-fields": True}
     out: Obj = {}
     for key, value in schema.items():
-        if key in DROP:
-            continue
         if key == "properties":
             out[key] = {k: structural(v, defs) for k, v in value.items()}
         elif key == "items":
@@ -53,7 +55,9 @@ def structural(schema: Obj, defs: Obj) -> Obj:
             out[key] = True
         elif key == "description":
             out[key] = " ".join(str(value).split())[:600]
-        else:
+        elif key in BOUNDS and isinstance(value, int | float) and BOUNDS[key] not in schema:
+            out[BOUNDS[key]] = value
+        elif key in KEEP:
             out[key] = value
     if "type" not in out and "enum" in out:
         out["type"] = "string"

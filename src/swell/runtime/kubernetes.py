@@ -24,6 +24,8 @@ from swell.clusters.kubernetes import (
     controller,
     headroom,
     lease,
+    metrics_auth,
+    pods,
     scalingrecipe,
     scope,
     status,
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class Options:
     identity: str
-    namespace: str | None = None  # watch one namespace; None: all
+    namespace: str | None = None  # watch these namespaces (comma-separated); None: all
+    headroom_namespace: str | None = None  # where placeholders live (swell's own); None: each recipe's
     prometheus_url: str | None = None  # for recipes that name no server
     dry_run: bool = False
     leader_elect: bool = True
@@ -52,6 +55,8 @@ class Options:
     resync_s: float = 30.0  # how often the ScalingRecipes are listed (the watch notices changes at once)
     host: str = "127.0.0.1"
     port: int = 8080  # /metrics and /healthz; 0: any free port
+    metrics_secure: bool = False  # HTTPS, and /metrics only for tokens allowed to GET it
+    metrics_cert_dir: str | None = None  # tls.crt and tls.key; default a self-signed certificate
     any_namespace_queries: bool = False  # raw `query` signals may read other namespaces' series
     allowed_prometheus_urls: tuple[str, ...] = ()  # besides prometheus_url, what a recipe may name
 
@@ -115,9 +120,15 @@ class Worker:
         self.controller = loop.Controller(spec.recipe, state=state)
         last = previous.get("lastAppliedReplicas")
         self.cluster = controller.KubernetesCluster(
-            client, spec, dry_run=opts.dry_run, may_act=may_act, last_applied=last
+            client,
+            spec,
+            dry_run=opts.dry_run or spec.paused,
+            may_act=may_act,
+            last_applied=last,
+            headroom_namespace=opts.headroom_namespace,
         )
-        self.headroom = headroom.Headroom(client, int((previous.get("headroom") or {}).get("preemptions", 0)))
+        preempted = int((previous.get("headroom") or {}).get("preemptions", 0))
+        self.headroom = headroom.Headroom(client, preempted, home=opts.headroom_namespace)
         self.source = source
         self.obs: controller.Observation | None = None
         self.clock: clock_mod.Clock = clock_mod.SystemClock()
@@ -162,7 +173,7 @@ class Worker:
         report = None
         if self.obs is not None and not error:
             want = headroom.wanted(self.spec.recipe)
-            leading = self.cluster.may_act() and not self.opts.dry_run
+            leading = self.cluster.may_act() and not self.opts.dry_run and not self.spec.paused
             try:
                 report = await self.headroom.reconcile(self.spec, self.obs.headroom, want, act=leading)
             except errors.SwellError as exc:
@@ -170,7 +181,24 @@ class Worker:
         body = self.status_body(d, readings, report, error, clock.now())
         metrics.record(self.spec, d, readings, report, body, error)
         if self.cluster.may_act():  # a controller that lost the lease mid-tick leaves the status be
+            await self.failures(body)
             await self.publish(body)
+
+    async def failures(self, body: api.Obj) -> None:
+        """A Warning event when a condition turns False for a new reason (metrics lost, scale or
+        headroom failing), as the HPA records FailedGetMetrics; not again every tick."""
+        before = {c.get("type"): c for c in self.previous.get("conditions") or []}
+        for c in body["conditions"]:
+            if (
+                c["type"] not in ("ScalingActive", "AbleToScale", "MetricsAvailable")
+                or c["status"] != "False"
+            ):
+                continue
+            if c["reason"] in ("DryRun", "Paused", "ScalingDisabled", "FailedScale"):
+                continue  # chosen, or FailedRescale says it already
+            old = before.get(c["type"]) or {}
+            if (old.get("status"), old.get("reason")) != ("False", c["reason"]):
+                await self.cluster.event(c["reason"], f"{c['type']}: {c['message']}", "Warning")
 
     def status_body(
         self,
@@ -181,7 +209,9 @@ class Worker:
         now: float,
     ) -> api.Obj:
         prev, obs = self.previous, self.obs
-        conds = status.conditions(d, readings, dry_run=self.opts.dry_run, error=error)
+        conds = status.conditions(
+            d, readings, dry_run=self.opts.dry_run, error=error, paused=self.spec.paused
+        )
         body: api.Obj = {
             "observedGeneration": self.spec.generation,
             "scaleTargetRef": f"{self.spec.target.kind}/{self.spec.target.name}",
@@ -210,6 +240,7 @@ class Worker:
             body["lastDecisions"] = status.add_decision(prev.get("lastDecisions") or [], d)
             sent = getattr(self.source, "last", None)
             body["signals"] = status.signals_json(self.spec.recipe, d, readings, sent)
+            body["signalSummary"] = status.signal_summary(self.spec.recipe, readings)
         if report is not None:
             body["headroom"] = report.to_json()
         return body
@@ -252,6 +283,7 @@ class Runtime:
         self.metrics = telemetry.Metrics(opts.identity)
         self.alive_at = time.monotonic()
         self.port = opts.port
+        self.guard: metrics_auth.Guard | None = None
         self._session: aiohttp.ClientSession | None = None
         self._next_sync = 0.0
         self._wake = asyncio.Event()  # a watch event asks for a sync before the next pause ends
@@ -263,13 +295,14 @@ class Runtime:
     async def sync(self) -> None:
         """List the ScalingRecipes: start, rebuild (spec changed) or drop their workers."""
         seen: set[tuple[str, str]] = set()
-        for obj in await self.api.list_recipes(self.opts.namespace):
+        listed = [o for ns in self.scopes for o in await self.api.list_recipes(ns)]
+        for obj in listed:
             meta = obj.get("metadata") or {}
             key = (meta.get("namespace", ""), meta.get("name", ""))
             seen.add(key)
             old = self.workers.get(key)
             gen = int(meta.get("generation") or 0)
-            if self.known(key, gen):  # scaling it already, or reported invalid already
+            if self.known(key, gen, scalingrecipe.is_paused(obj)):  # scaling it already, or reported invalid
                 continue
             try:
                 spec = scalingrecipe.parse(obj)
@@ -296,6 +329,34 @@ class Runtime:
         for key in set(self.workers) - seen:
             del self.workers[key]
             self.metrics.forget(*key)
+        await self._sweep(seen)
+
+    @property
+    def scopes(self) -> list[str | None]:
+        """The namespaces watched (None: all of them)."""
+        names = [n.strip() for n in (self.opts.namespace or "").split(",") if n.strip()]
+        return list(names) if names else [None]
+
+    async def _sweep(self, recipes: set[tuple[str, str]]) -> None:
+        """Delete the placeholders of recipes that are gone: in swell's own namespace nothing owns
+        them (an owner must live in the same namespace)."""
+        home = self.opts.headroom_namespace
+        if home is None or self.opts.dry_run or not self.leading:
+            return
+        watched = set(self.scopes)
+        for p in await self.api.list_pods(home, labels=pods.HEADROOM_LABEL):
+            meta = p.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            key = (labels.get(pods.HEADROOM_NS_LABEL, ""), labels.get(pods.HEADROOM_LABEL, ""))
+            if key not in recipes and (None in watched or key[0] in watched):
+                log.info(
+                    "deleting placeholder %s/%s: its ScalingRecipe %s/%s is gone",
+                    home,
+                    meta.get("name"),
+                    *key,
+                )
+                with contextlib.suppress(errors.KubernetesError):
+                    await self.api.delete_pod(home, meta.get("name", ""))
 
     def _prometheus(self, spec: scalingrecipe.Spec) -> loop.SignalSource:
         """The recipe's Prometheus server, else the controller's; without either, no values."""
@@ -325,7 +386,7 @@ class Runtime:
         prev = (obj.get("status") or {}).get("conditions") or []
         body = {
             "observedGeneration": gen,
-            "conditions": status.merge_conditions([cond], prev, self.clock.now()),
+            "conditions": status.merge_conditions([cond, status.ready([cond])], prev, self.clock.now()),
         }
         try:
             await self.api.patch_recipe_status(key[0], key[1], body)
@@ -369,20 +430,29 @@ class Runtime:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event.get("type") == "DELETED":
             return key in self.workers or key in self.invalid
-        return not self.known(key, int(meta.get("generation") or 0))
+        obj = event.get("object") or {}
+        return not self.known(key, int(meta.get("generation") or 0), scalingrecipe.is_paused(obj))
 
-    def known(self, key: tuple[str, str], gen: int) -> bool:
-        """This generation of the recipe is handled: a worker scales it, or it was reported invalid."""
+    def known(self, key: tuple[str, str], gen: int, paused: bool = False) -> bool:
+        """This generation (and pause annotation, which leaves the generation be) of the recipe is
+        handled: a worker scales it, or it was reported invalid."""
         w = self.workers.get(key)
-        return (w is not None and w.spec.generation == gen) or self.invalid.get(key) == gen
+        return (w is not None and w.spec.generation == gen and w.spec.paused == paused) or self.invalid.get(
+            key
+        ) == gen
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Sync at once when a recipe is added, changed or deleted. The listing every resync_s
-        stays, as the safety net and the only source while the watch fails (backoff to 60 s)."""
+        """Sync at once when a recipe is added, changed or deleted: one watch per namespace
+        watched (a namespaced install may not watch them all)."""
+        await asyncio.gather(*(self._watch(scope, stop) for scope in self.scopes))
+
+    async def _watch(self, scope: str | None, stop: asyncio.Event) -> None:
+        """One namespace's watch. The listing every resync_s stays, as the safety net and the only
+        source while the watch fails (backoff to 60 s)."""
         backoff = self.opts.retry_period_s
         while not stop.is_set():
             try:
-                async for event in self.api.watch_recipes(self.opts.namespace, WATCH_S):
+                async for event in self.api.watch_recipes(scope, WATCH_S):
                     backoff = self.opts.retry_period_s
                     if self.leading and self.changed(event):
                         self._next_sync = 0.0
@@ -433,7 +503,9 @@ class Runtime:
         app.router.add_get("/healthz", self._healthz)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.opts.host, self.opts.port)
+        tls = metrics_auth.tls_context(self.opts.metrics_cert_dir) if self.opts.metrics_secure else None
+        self.guard = metrics_auth.Guard(self.api) if self.opts.metrics_secure else None
+        site = web.TCPSite(runner, self.opts.host, self.opts.port, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
@@ -443,10 +515,15 @@ class Runtime:
             ) from None
         if runner.addresses:
             self.port = int(runner.addresses[0][1])
-        log.info("serving /metrics and /healthz on %s:%d", self.opts.host, self.port)
+        log.info("serving /metrics and /healthz on %s://%s:%d%s", "https" if tls else "http", self.opts.host,
+                 self.port, " (/metrics for allowed tokens only)" if tls else "")  # fmt: skip
         return runner
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.guard is not None:
+            code, why = await self.guard.check(request.headers.get("Authorization", ""), request.path)
+            if code != 200:
+                return web.Response(status=code, text=why + "\n")
         body, content_type = self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
 

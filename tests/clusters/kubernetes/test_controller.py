@@ -23,7 +23,12 @@ async def test_observe_reads_pods_through_the_scale_selector_and_the_pool_nodes(
     api.add(pod("web-2", node="n1", gpus=1))
     api.add(pod("web-3", gpus=1, unschedulable="0/1 nodes are available: 1 Insufficient nvidia.com/gpu."))
     api.add(pod("other", labels={"app": "other"}, node="n2", phase="Running", ready=True, gpus=1))
-    api.add(pod("swell-headroom-web-0", labels={pods.HEADROOM_LABEL: "web"}))
+    api.add(
+        pod(
+            "swell-headroom-default-web-0",
+            labels={pods.HEADROOM_LABEL: "web", pods.HEADROOM_NS_LABEL: "default"},
+        )
+    )
     api.add(node("n1", 2))
     api.add(node("n2", 2))
     api.add(node("cpu", 0, labels={"pool": "cpu"}))
@@ -36,7 +41,7 @@ async def test_observe_reads_pods_through_the_scale_selector_and_the_pool_nodes(
     ]
     assert obs.replicas[2].reason == "Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
     assert [(n.name, n.gpus, n.used_gpus) for n in obs.nodes] == [("n1", 2, 2), ("n2", 2, 1)]
-    assert [r.name for r in obs.headroom] == ["swell-headroom-web-0"]
+    assert [r.name for r in obs.headroom] == ["swell-headroom-default-web-0"]
     assert obs.external_change is None
 
 

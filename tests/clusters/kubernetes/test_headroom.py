@@ -22,7 +22,7 @@ def test_one_spare_node_is_a_nodes_worth_of_replicas() -> None:
 
 def test_placeholder_requests_like_a_replica_at_negative_priority() -> None:
     body = headroom.pod(spec(headroom_nodes=1), 1)
-    assert body["metadata"]["name"] == "swell-headroom-web-1"
+    assert body["metadata"]["name"] == "swell-headroom-default-web-1"
     assert body["metadata"]["labels"][pods.HEADROOM_LABEL] == "web"
     assert body["metadata"]["ownerReferences"][0] == {
         "apiVersion": "swell.dev/v1alpha1",
@@ -53,10 +53,10 @@ async def test_reconcile_creates_and_deletes_to_the_wanted_count(api: fake.FakeA
     api.priority_classes[headroom.PRIORITY_CLASS] = headroom.priority_class()
     s, h = spec(headroom_nodes=1), headroom.Headroom(api)
     report = await reconcile(api, h, s, 2)
-    assert sorted(n for _, n in api.pods) == ["swell-headroom-web-0", "swell-headroom-web-1"]
+    assert sorted(n for _, n in api.pods) == ["swell-headroom-default-web-0", "swell-headroom-default-web-1"]
     assert (report.desired, report.running, report.pending) == (2, 0, 0)
     await reconcile(api, h, s, 1)
-    assert sorted(n for _, n in api.pods) == ["swell-headroom-web-0"]
+    assert sorted(n for _, n in api.pods) == ["swell-headroom-default-web-0"]
     assert h.preemptions == 0  # deleting our own placeholder is no preemption
 
 
@@ -64,13 +64,13 @@ async def test_a_preempted_placeholder_is_counted_and_recreated(api: fake.FakeAp
     api.priority_classes[headroom.PRIORITY_CLASS] = headroom.priority_class()
     s, h = spec(headroom_nodes=1), headroom.Headroom(api)
     await reconcile(api, h, s, 1)
-    api.pods[("default", "swell-headroom-web-0")]["spec"]["nodeName"] = "n1"  # bound
+    api.pods[("default", "swell-headroom-default-web-0")]["spec"]["nodeName"] = "n1"  # bound
     await reconcile(api, h, s, 1)
-    del api.pods[("default", "swell-headroom-web-0")]  # the scheduler preempted it
+    del api.pods[("default", "swell-headroom-default-web-0")]  # the scheduler preempted it
     report = await reconcile(api, h, s, 1)
     assert report.preemptions == 1
-    assert ("default", "swell-headroom-web-0") in api.pods  # back, Pending: asks for a node
-    api.pods[("default", "swell-headroom-web-0")]["status"]["conditions"] = [
+    assert ("default", "swell-headroom-default-web-0") in api.pods  # back, Pending: asks for a node
+    api.pods[("default", "swell-headroom-default-web-0")]["status"]["conditions"] = [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}
     ]
     report = await reconcile(api, h, s, 1)

@@ -59,7 +59,9 @@ async def test_scales_up_on_a_signal_and_publishes_the_status(api: fake.FakeApi)
     assert (st["currentReplicas"], st["desiredReplicas"], st["boundBy"]) == (1, 3, "metrics")
     assert {"name": "queue", "value": 6.0, "target": 2, "proposal": 3}.items() <= st["signals"][0].items()
     assert st["signals"][0]["query"] == "avg(avg_over_time(q[1m]))"
+    assert st["signalSummary"] == "queue=6/2"
     assert {c["type"]: c["status"] for c in st["conditions"]} == {
+        "Ready": "True",
         "AbleToScale": "True",
         "ScalingActive": "True",
         "ScalingLimited": "False",
@@ -181,7 +183,7 @@ async def test_headroom_placeholders_follow_the_recipe(api: fake.FakeApi) -> Non
     sig.values["queue"] = 2.0
     await runtime(api, sig, clock_mod.ManualClock(1000)).step()
     names = sorted(n for (_, n), p in api.pods.items() if pods.HEADROOM_LABEL in p["metadata"]["labels"])
-    assert names == ["swell-headroom-web-0", "swell-headroom-web-1"]
+    assert names == ["swell-headroom-default-web-0", "swell-headroom-default-web-1"]
     assert status(api)["headroom"]["desired"] == 2
 
 

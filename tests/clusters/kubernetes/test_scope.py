@@ -107,7 +107,8 @@ async def test_a_recipe_naming_a_prometheus_not_allowed_is_refused_with_a_condit
     r = rt.Runtime(api, opts, clock=clock_mod.ManualClock(1000), sources=sources)
     await r.step()
     assert not r.workers and not asked
-    (cond,) = api.recipes[("default", "web")]["status"]["conditions"]
+    cond, ready = api.recipes[("default", "web")]["status"]["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "PrometheusNotAllowed")
     assert (cond["type"], cond["status"], cond["reason"]) == (
         "ScalingActive",
         "False",

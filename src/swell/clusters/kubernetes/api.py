@@ -69,6 +69,10 @@ class Api(Protocol):
 
     async def get_priority_class(self, name: str) -> Obj | None: ...
 
+    async def review_token(self, token: str) -> Obj | None: ...
+
+    async def may_get(self, user: Obj, path: str) -> bool: ...
+
     async def close(self) -> None: ...
 
 
@@ -276,3 +280,23 @@ class KubeApi:
 
     async def get_priority_class(self, name: str) -> Obj | None:
         return await self._call("GET", f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}", missing_ok=True)
+
+    async def review_token(self, token: str) -> Obj | None:
+        """TokenReview: the user a bearer token belongs to, or None if it authenticates nobody."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+        out = await self._call("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=body) or {}
+        st = out.get("status") or {}
+        return st.get("user") or {} if st.get("authenticated") else None
+
+    async def may_get(self, user: Obj, path: str) -> bool:
+        """SubjectAccessReview: may `user` (a TokenReview's user) GET the non-resource URL `path`?"""
+        spec = {
+            "user": user.get("username", ""),
+            "groups": user.get("groups") or [],
+            "uid": user.get("uid", ""),
+            "extra": user.get("extra") or {},
+            "nonResourceAttributes": {"path": path, "verb": "get"},
+        }
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        out = await self._call("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body) or {}
+        return bool((out.get("status") or {}).get("allowed"))

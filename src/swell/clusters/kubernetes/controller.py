@@ -72,8 +72,10 @@ class KubernetesCluster:
         may_act: Callable[[], bool] = lambda: True,
         last_applied: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        headroom_namespace: str | None = None,
     ) -> None:
         self.api = client
+        self.headroom_namespace = headroom_namespace or spec.namespace
         self.spec = spec
         self.dry_run = dry_run
         self.may_act = may_act
@@ -145,9 +147,9 @@ class KubernetesCluster:
         return tuple(pods.node_info(n, p) for n, p in zip(found, on_node, strict=True))
 
     async def _headroom_pods(self) -> tuple[snapshot.Replica, ...]:
-        label = f"{pods.HEADROOM_LABEL}={self.spec.name}"
+        label = f"{pods.HEADROOM_LABEL}={self.spec.name},{pods.HEADROOM_NS_LABEL}={self.spec.namespace}"
         found = await self._call(
-            lambda: self.api.list_pods(self.spec.namespace, labels=label), "list headroom pods"
+            lambda: self.api.list_pods(self.headroom_namespace, labels=label), "list headroom pods"
         )
         return tuple(pods.replica_of(p) for p in found)
 

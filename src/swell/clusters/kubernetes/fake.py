@@ -37,8 +37,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def _labels_match(obj: Obj, selector: str) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     for term in filter(None, selector.split(",")):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value:
+        key, eq, value = term.partition("=")
+        if (labels.get(key) != value) if eq else (key not in labels):  # `key` alone: the label exists
             return False
     return True
 
@@ -51,6 +51,8 @@ class FakeApi:
         self.recipes: dict[tuple[str, str], Obj] = {}
         self.leases: dict[tuple[str, str], Obj] = {}
         self.priority_classes: dict[str, Obj] = {}
+        self.tokens: dict[str, Obj] = {}  # bearer token -> the user a TokenReview returns
+        self.allowed_urls: set[tuple[str, str]] = set()  # (username, path) a SubjectAccessReview allows
         self.events: list[Obj] = []
         self.calls: list[tuple[str, Any]] = []
         self._failures: dict[str, deque[int]] = defaultdict(deque)
@@ -215,6 +217,15 @@ class FakeApi:
     async def get_priority_class(self, name: str) -> Obj | None:
         await self._enter("get_priority_class", name)
         return copy.deepcopy(self.priority_classes.get(name))
+
+    async def review_token(self, token: str) -> Obj | None:
+        await self._enter("review_token")
+        user = self.tokens.get(token)
+        return copy.deepcopy(user) if user is not None else None
+
+    async def may_get(self, user: Obj, path: str) -> bool:
+        await self._enter("may_get", user.get("username"), path)
+        return (user.get("username", ""), path) in self.allowed_urls
 
     async def close(self) -> None:
         self.calls.append(("close", ()))

@@ -3,6 +3,7 @@
 Pause pods request what a replica requests, at a negative priority, so the node autoscaler adds
 GPU nodes before replicas need them; a real replica preempts one and starts at once, and the
 placeholder, Pending again, asks for the next node. N: `autoscaling.headroom_nodes` nodes' worth.
+Placeholders live in swell's own namespace (`home`), so the controller creates pods nowhere else.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def wanted(rec: recipe.Recipe, spare_nodes: int | None = None) -> int:
 
 
 def pod_name(spec: scalingrecipe.Spec, index: int) -> str:
-    return f"swell-headroom-{scalingrecipe.service_name(spec.name)}-{index}"
+    return f"swell-headroom-{spec.namespace}-{scalingrecipe.service_name(spec.name)}-{index}"
 
 
 def resources(rec: recipe.Recipe) -> api.Obj:
@@ -59,16 +60,22 @@ def default_tolerations(rec: recipe.Recipe) -> list[api.Obj]:
     return [{"key": pods.GPU, "operator": "Exists", "effect": "NoSchedule"}] if rec.resources.gpus else []
 
 
-def pod(spec: scalingrecipe.Spec, index: int) -> api.Obj:
-    """Placeholder pod `index`: owned by the ScalingRecipe, so deleting it removes them."""
+def pod(spec: scalingrecipe.Spec, index: int, home: str | None = None) -> api.Obj:
+    """Placeholder pod `index`, in namespace `home` (default: the recipe's). In the recipe's own
+    namespace the ScalingRecipe owns it; elsewhere (an owner in another namespace would have the
+    garbage collector delete it) the runtime removes the placeholders of recipes that are gone."""
     tolerations = list(spec.placement.tolerations) or default_tolerations(spec.recipe)
     body: api.Obj = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": pod_name(spec, index),
-            "namespace": spec.namespace,
-            "labels": {pods.HEADROOM_LABEL: spec.name, "app.kubernetes.io/managed-by": "swell"},
+            "namespace": home or spec.namespace,
+            "labels": {
+                pods.HEADROOM_LABEL: spec.name,
+                pods.HEADROOM_NS_LABEL: spec.namespace,
+                "app.kubernetes.io/managed-by": "swell",
+            },
         },
         "spec": {
             "priorityClassName": PRIORITY_CLASS,
@@ -78,7 +85,7 @@ def pod(spec: scalingrecipe.Spec, index: int) -> api.Obj:
             "containers": [{"name": "pause", "image": PAUSE_IMAGE, "resources": resources(spec.recipe)}],
         },
     }
-    if spec.uid:
+    if spec.uid and (home or spec.namespace) == spec.namespace:
         body["metadata"]["ownerReferences"] = [
             {
                 "apiVersion": scalingrecipe.API_VERSION,
@@ -116,8 +123,9 @@ class Report:
 class Headroom:
     """Keeps one ScalingRecipe's placeholders at the wanted count and notices preemptions."""
 
-    def __init__(self, client: api.Api, preemptions: int = 0) -> None:
+    def __init__(self, client: api.Api, preemptions: int = 0, home: str | None = None) -> None:
         self.api = client
+        self.home = home  # the namespace placeholders live in (None: each recipe's own)
         self.preemptions = preemptions
         self._placed: set[str] = set()  # placeholders that were bound to a node last time
         self._deleted: set[str] = set()  # placeholders swell itself deleted
@@ -146,14 +154,14 @@ class Headroom:
             for name in missing:
                 index = int(name.rsplit("-", 1)[1])
                 try:
-                    await self.api.create_pod(spec.namespace, pod(spec, index))
+                    await self.api.create_pod(self.home or spec.namespace, pod(spec, index, self.home))
                 except errors.KubernetesError as exc:
                     if exc.status != 409:  # 409: the preempted one is still terminating
                         raise
             for name, r in sorted(have.items()):
                 if (name not in names or r.state == "failed") and r.state != "terminating":
                     self._deleted.add(name)
-                    await self.api.delete_pod(spec.namespace, name)
+                    await self.api.delete_pod(self.home or spec.namespace, name)
         running = sum(1 for n, r in have.items() if n in names and r.state in ("ready", "starting"))
         waiting = [r for n, r in have.items() if n in names and r.state == "pending"]
         reason = f"{running} of {want} placeholder(s) hold spare capacity"

@@ -15,6 +15,7 @@ from swell.core import snapshot
 
 GPU = "nvidia.com/gpu"
 HEADROOM_LABEL = "swell.dev/headroom"  # value: the ScalingRecipe's name
+HEADROOM_NS_LABEL = "swell.dev/headroom-namespace"  # value: the ScalingRecipe's namespace
 STUCK = {
     "CrashLoopBackOff",
     "ImagePullBackOff",

@@ -21,6 +21,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ScalingRecipe"
 PLURAL = "scalingrecipes"
 RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules")
+PAUSE_ANNOTATION = "swell.dev/paused"  # "true": decide and report, act on nothing
 
 Obj = dict[str, Any]
 
@@ -58,6 +59,7 @@ class Spec:
     # label matchers of the service's own series (the namespace is always added): what its
     # ServiceMonitor attaches; default `service: <target name>`
     metric_labels: Mapping[str, str] = field(default_factory=dict)
+    paused: bool = False  # the pause annotation is "true"
 
 
 def service_name(name: str) -> str:
@@ -137,7 +139,14 @@ def parse(obj: Obj) -> Spec:
         recipe=rec,
         placement=Placement(node_selector=dict(selector), tolerations=tuple(tolerations)),
         metric_labels=dict(mlabels),
+        paused=is_paused(obj),
     )
+
+
+def is_paused(obj: Obj) -> bool:
+    """Whether a ScalingRecipe object carries the pause annotation ("true")."""
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(notes.get(PAUSE_ANNOTATION, "")).lower() == "true"
 
 
 def spec_of(

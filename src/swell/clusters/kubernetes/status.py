@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from swell import recipe
-from swell.clusters.kubernetes import controller
+from swell.clusters.kubernetes import controller, scalingrecipe
 from swell.core import decision, signals, snapshot
 
 Obj = dict[str, Any]
 KEEP_DECISIONS = 10
+PAUSE = scalingrecipe.PAUSE_ANNOTATION  # "true" stops acting; the status keeps updating
 SHOWN_PODS = 20
 
 LIMITED = {
@@ -36,11 +37,37 @@ class Condition:
 
 
 def conditions(
-    d: decision.Decision | None, readings: Mapping[str, snapshot.Reading], *, dry_run: bool, error: str
+    d: decision.Decision | None,
+    readings: Mapping[str, snapshot.Reading],
+    *,
+    dry_run: bool,
+    error: str,
+    paused: bool = False,
 ) -> list[Condition]:
-    """The four conditions for this tick (`error`: why the tick failed, if it did)."""
+    """The four conditions for this tick (`error`: why the tick failed, if it did), and `Ready`."""
+    return [
+        *(c := _conditions(d, readings, dry_run=dry_run, error=error, paused=paused)),
+        ready(c, paused=paused),
+    ]
+
+
+def _conditions(
+    d: decision.Decision | None,
+    readings: Mapping[str, snapshot.Reading],
+    *,
+    dry_run: bool,
+    error: str,
+    paused: bool,
+) -> list[Condition]:
     if error:
         able = Condition(type="AbleToScale", status="False", reason="FailedScale", message=error)
+    elif paused:
+        able = Condition(
+            type="AbleToScale",
+            status="False",
+            reason="Paused",
+            message=f"{PAUSE}=true: decisions only, no patching",
+        )
     elif dry_run:
         able = Condition(
             type="AbleToScale",
@@ -99,6 +126,29 @@ def conditions(
             message="within min, max and rates",
         )
     return [able, active, limited, metrics]
+
+
+def ready(conds: Sequence[Condition], *, paused: bool = False) -> Condition:
+    """kstatus's `Ready`: True when the recipe is served (scaling active and the target scalable,
+    or a dry run); else False with the reason and message of what stops it."""
+    if paused:
+        return Condition(type="Ready", status="False", reason="Paused", message=f"{PAUSE}: decisions only")
+    by_type = {c.type: c for c in conds}
+    for kind in ("ScalingActive", "AbleToScale"):
+        c = by_type.get(kind)
+        if c is not None and c.status != "True" and c.reason != "DryRun":
+            return Condition(type="Ready", status="False", reason=c.reason, message=c.message)
+    return Condition(type="Ready", status="True", reason="Scaling", message="the recipe is being served")
+
+
+def signal_summary(rec: recipe.Recipe, readings: Mapping[str, snapshot.Reading]) -> str:
+    """One line for `kubectl get`: each signal's value/target ("-" without a value)."""
+    parts = []
+    for sig in signals.required(rec.autoscaling):
+        r = readings.get(sig.name)
+        value = f"{r.value:.3g}" if r is not None and r.ok and r.value is not None else "-"
+        parts.append(f"{sig.name}={value}/{sig.target:g}")
+    return ", ".join(parts)
 
 
 def merge_conditions(new: Sequence[Condition], previous: Sequence[Obj], now: float) -> list[Obj]:
