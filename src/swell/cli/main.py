@@ -63,6 +63,10 @@ COMMANDS = {
         module="swell.cli.render",
         summary="Write the manifests: the workload plus what scales it (swell, HPA, KEDA, CronHPA).",
     ),
+    "import": Entry(
+        module="swell.cli.import_cmd",
+        summary="Recipes from HPA, KEDA, CronHPA, prometheus-adapter and KServe manifests.",
+    ),
     "api": Entry(module="swell.cli.api", summary="Serve the deployment API and live dashboard (POST recipes)."),
 }
 

@@ -1,0 +1,469 @@
+"""`swell import`: recipes from the autoscaling manifests people already run.
+
+Reads HPAs (autoscaling/v2, v2beta2), KEDA ScaledObjects (prometheus, cpu, memory and cron
+triggers), Alibaba CronHorizontalPodAutoscalers, prometheus-adapter rules (to resolve the custom
+and external metrics an HPA names) and KServe InferenceServices, and writes one recipe per scale
+target, listing what it could not carry over. `swell render` gives back equivalent manifests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from swell.core import signals
+
+Obj = dict[str, Any]
+SUFFIX = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+_WINDOW = r"\[(\d+(?:\.\d+)?)(ms|s|m|h)\]"
+_SEL = r"(?:\{[^}]*\})?"
+_METRIC = r"([a-zA-Z_:][a-zA-Z0-9_:]*)"
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity ("200m", "60", "1Gi") or a number -> float."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)(m|k|M|G|Ki|Mi|Gi)?\s*", str(value))
+    if not m:
+        raise ValueError(f"not a quantity: {value!r}")
+    return float(m.group(1)) * SUFFIX[m.group(2) or ""]
+
+
+def _seconds(n: str, unit: str) -> float:
+    return float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def _labels(selector: str) -> dict[str, str]:
+    """Equality matchers, less namespace and pod: swell scopes every query to its own."""
+    found = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"', selector or ""))
+    return {k: v for k, v in found.items() if k not in ("namespace", "pod")}
+
+
+def _clean(sig: Obj) -> Obj:
+    return {k: v for k, v in sig.items() if v != {}}
+
+
+def signal_from_query(name: str, query: str) -> Obj:
+    """A PromQL expression -> the signal kind that renders to it (ratio, rate, gauge, utilization),
+    else a raw `promql` signal. Label matchers become the signal's labels."""
+    return _clean(_signal_from_query(name, query))
+
+
+def _signal_from_query(name: str, query: str) -> Obj:
+    q = " ".join(query.split())
+    q = re.sub(r"\s*by\s*\([^)]*\)\s*", " ", q).strip()  # a per-pod grouping: swell aggregates itself
+    ratio = re.fullmatch(
+        rf"\(?\s*sum\s*\(\s*rate\s*\(\s*{_METRIC}({_SEL})\s*{_WINDOW}\s*\)\s*\)\s*/\s*"
+        rf"sum\s*\(\s*rate\s*\(\s*{_METRIC}({_SEL})\s*{_WINDOW}\s*\)\s*\)\s*\)?",
+        q,
+    )
+    if ratio:
+        return {"name": name, "kind": "ratio", "numerator": ratio.group(1), "denominator": ratio.group(5),
+                "labels": _labels(ratio.group(2)), "window_s": _seconds(ratio.group(3), ratio.group(4))}  # fmt: skip
+    rate = re.fullmatch(rf"sum\s*\(\s*rate\s*\(\s*{_METRIC}({_SEL})\s*{_WINDOW}\s*\)\s*\)", q)
+    if rate:
+        return {"name": name, "kind": "rate", "metric": rate.group(1), "labels": _labels(rate.group(2)),
+                "window_s": _seconds(rate.group(3), rate.group(4))}  # fmt: skip
+    gauge = re.fullmatch(
+        rf"(avg|sum|max|min)?\s*\(?\s*(?:avg_over_time\s*\(\s*)?{_METRIC}({_SEL})\s*(?:{_WINDOW}\s*\))?\s*\)?",
+        q,
+    )
+    if gauge and gauge.group(2) not in ("sum", "avg", "max", "min", "rate"):
+        metric, how = gauge.group(2), gauge.group(1) or "avg"
+        window = _seconds(gauge.group(4), gauge.group(5)) if gauge.group(4) else 60.0
+        if metric == signals.GPU_UTIL:
+            return {"name": name, "kind": "utilization", "resource": "gpu", "window_s": window}
+        return {"name": name, "kind": "gauge", "metric": metric, "aggregate": how,
+                "labels": _labels(gauge.group(3)), "window_s": window}  # fmt: skip
+    return {"name": name, "kind": "promql", "query": query.strip()}
+
+
+# --- prometheus-adapter -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterRule:
+    metric: str  # the name the HPA asks for
+    series: str  # the series it reads
+    query: str  # metricsQuery with the template filled for a whole service
+    external: bool
+
+
+def _adapter_rules(config: Obj) -> list[AdapterRule]:
+    out = []
+    for key, external in (("rules", False), ("externalRules", True)):
+        for rule in config.get(key) or []:
+            sq = str(rule.get("seriesQuery", ""))
+            m = re.search(r'__name__\s*=~?\s*"\^?([a-zA-Z_:][a-zA-Z0-9_:]*)', sq) or re.match(_METRIC, sq)
+            if not m:
+                continue
+            series = m.group(1)
+            naming = rule.get("name") or {}
+            exposed = series
+            if naming.get("matches"):
+                exposed = re.sub(
+                    naming["matches"], re.sub(r"\$\{?(\d+)\}?", r"\\\1", naming.get("as") or "$0"), series
+                )
+            elif naming.get("as"):
+                exposed = naming["as"]
+            query = str(rule.get("metricsQuery", ""))
+            query = query.replace("<<.Series>>", series).replace("{<<.LabelMatchers>>}", "")
+            query = query.replace("<<.LabelMatchers>>", "").replace(",}", "}").replace("{,", "{")
+            query = re.sub(r"\s*by\s*\(\s*<<\.GroupBy>>\s*\)", "", query)
+            out.append(AdapterRule(metric=exposed, series=series, query=query, external=external))
+    return out
+
+
+def adapter_config(obj: Obj) -> Obj | None:
+    """prometheus-adapter's config from a ConfigMap (any data key) or the config file itself."""
+    if "rules" in obj or "externalRules" in obj or "resourceRules" in obj:
+        return obj
+    if obj.get("kind") == "ConfigMap":
+        for text in (obj.get("data") or {}).values():
+            try:
+                cfg = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(cfg, dict) and ("rules" in cfg or "externalRules" in cfg):
+                return cfg
+    return None
+
+
+# --- one recipe per target ------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Imported:
+    name: str
+    namespace: str
+    target: Obj
+    autoscaling: Obj = field(default_factory=dict)
+    schedules: list[Obj] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def recipe(self) -> Obj:
+        out: Obj = {"service": {"name": self.name}, "autoscaling": self.autoscaling}
+        if self.schedules:
+            out["schedules"] = self.schedules
+        return out
+
+
+def _behavior(b: Obj | None) -> Obj:
+    out: Obj = {}
+    for src, dst in (("scaleUp", "scale_up"), ("scaleDown", "scale_down")):
+        rules = (b or {}).get(src)
+        if not rules:
+            continue
+        r: Obj = {}
+        if "stabilizationWindowSeconds" in rules:
+            r["stabilization_window_s"] = rules["stabilizationWindowSeconds"]
+        if "selectPolicy" in rules:
+            r["select_policy"] = rules["selectPolicy"]
+        if rules.get("policies"):
+            r["policies"] = [
+                {"type": p["type"], "value": p["value"], "period_s": p["periodSeconds"]}
+                for p in rules["policies"]
+            ]
+        out[dst] = r
+    return out
+
+
+def _sig_name(metric: str, used: set[str]) -> str:
+    base = re.sub(r"[^a-zA-Z0-9_]", "_", metric).strip("_") or "signal"
+    base = base if re.match(r"[a-zA-Z_]", base) else f"m_{base}"
+    name, i = base, 2
+    while name in used:
+        name, i = f"{base}_{i}", i + 1
+    used.add(name)
+    return name
+
+
+class Importer:
+    def __init__(self) -> None:
+        self.rules: list[AdapterRule] = []
+        self.out: dict[tuple[str, str], Imported] = {}
+        self.hpa_targets: dict[tuple[str, str], Obj] = {}  # HPA name -> its scaleTargetRef
+        self.unknown: list[str] = []
+
+    def entry(self, meta: Obj, target: Obj, source: str) -> Imported:
+        ns = meta.get("namespace") or "default"
+        name = str(target.get("name") or meta.get("name") or "service")
+        key = (ns, name)
+        if key not in self.out:
+            self.out[key] = Imported(name=name, namespace=ns, target=dict(target))
+        self.out[key].sources.append(source)
+        return self.out[key]
+
+    def resolve(self, metric: str, external: bool) -> AdapterRule | None:
+        return next((r for r in self.rules if r.metric == metric and r.external == external), None) or next(
+            (r for r in self.rules if r.metric == metric), None
+        )
+
+    def hpa(self, obj: Obj) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        src = f"HorizontalPodAutoscaler {meta.get('name')}"
+        e = self.entry(meta, spec.get("scaleTargetRef") or {}, src)
+        self.hpa_targets[(meta.get("namespace") or "default", meta.get("name", ""))] = (
+            spec.get("scaleTargetRef") or {}
+        )
+        auto = e.autoscaling
+        auto.update(
+            {
+                "policy": "hpa",
+                "min_replicas": spec.get("minReplicas", 1),
+                "max_replicas": spec.get("maxReplicas", 1),
+            }
+        )
+        beh = _behavior(spec.get("behavior"))
+        if beh:
+            auto["behavior"] = beh
+        used = {s["name"] for s in auto.get("signals", [])}
+        for m in spec.get("metrics") or []:
+            sig = self._hpa_metric(m, used, e)
+            if sig is not None:
+                auto.setdefault("signals", []).append(sig)
+
+    def _hpa_metric(self, m: Obj, used: set[str], e: Imported) -> Obj | None:
+        kind = m.get("type")
+        if kind in ("Resource", "ContainerResource"):
+            res = m.get("resource") or m.get("containerResource") or {}
+            target = res.get("target") or {}
+            if res.get("name") in ("cpu", "memory") and target.get("type") == "Utilization":
+                if kind == "ContainerResource":
+                    e.left_out.append(
+                        f"ContainerResource {res['name']}: read for the whole pod, not container {res.get('container')}"
+                    )
+                return {"name": _sig_name(res["name"], used), "kind": "utilization", "resource": res["name"],
+                        "target": float(target["averageUtilization"]), "target_type": "Utilization"}  # fmt: skip
+            e.left_out.append(
+                f"{kind} metric {res.get('name')} with target {target.get('type')}: only cpu/memory Utilization"
+            )
+            return None
+        if kind in ("Pods", "External"):
+            body = m.get("pods" if kind == "Pods" else "external") or {}
+            metric = body.get("metric") or {}
+            target = body.get("target") or {}
+            name = str(metric.get("name", ""))
+            rule = self.resolve(name, kind == "External")
+            if rule is not None:
+                sig = signal_from_query(_sig_name(name, used), rule.query)
+            else:
+                sig = {"name": _sig_name(name, used), "kind": "gauge", "metric": name}
+                e.left_out.append(
+                    f"{kind} metric {name}: no prometheus-adapter rule given; read as the series {name}"
+                )
+            selector = (metric.get("selector") or {}).get("matchLabels") or {}
+            if selector and sig["kind"] != "promql":
+                sig["labels"] = {**sig.get("labels", {}), **selector}
+            if (metric.get("selector") or {}).get("matchExpressions"):
+                e.left_out.append(f"{kind} metric {name}: selector matchExpressions")
+            ttype = target.get("type")
+            value = target.get("averageValue" if ttype == "AverageValue" else "value")
+            if value is None:
+                e.left_out.append(f"{kind} metric {name}: target {ttype} has no value")
+                return None
+            sig["target"] = quantity(value)
+            if kind == "Pods":
+                sig["target_type"] = "AverageValue"
+                if sig["kind"] not in ("promql", "utilization"):
+                    sig["per_replica"] = True
+            else:
+                sig["target_type"] = "AverageValue" if ttype == "AverageValue" else "Value"
+            return sig
+        e.left_out.append(
+            f"{kind} metric: not carried over (swell reads Prometheus series, not {kind} objects)"
+        )
+        return None
+
+    def scaled_object(self, obj: Obj) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        e = self.entry(meta, spec.get("scaleTargetRef") or {}, f"ScaledObject {meta.get('name')}")
+        auto = e.autoscaling
+        auto.update(
+            {
+                "policy": "hpa",
+                "min_replicas": spec.get("minReplicaCount", 0),
+                "max_replicas": spec.get("maxReplicaCount", 100),
+            }
+        )
+        if "pollingInterval" in spec:
+            auto["polling_interval_s"] = spec["pollingInterval"]
+        if "cooldownPeriod" in spec:
+            auto["cooldown_s"] = spec["cooldownPeriod"]
+        fb = spec.get("fallback")
+        if fb:
+            auto["fallback"] = {
+                "failure_threshold": fb.get("failureThreshold", 3),
+                "replicas": fb.get("replicas", 1),
+            }
+        beh = _behavior(
+            ((spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("behavior")
+        )
+        if beh:
+            auto["behavior"] = beh
+        used = {s["name"] for s in auto.get("signals", [])}
+        for t in spec.get("triggers") or []:
+            md, ttype = t.get("metadata") or {}, t.get("type")
+            mtype = t.get("metricType") or ("Utilization" if ttype in ("cpu", "memory") else "AverageValue")
+            if ttype == "prometheus":
+                sig = signal_from_query(
+                    _sig_name(t.get("name") or md.get("metricName") or "query", used), md.get("query", "")
+                )
+                sig |= {
+                    "target": quantity(md.get("threshold", 1)),
+                    "target_type": "Value" if mtype == "Value" else "AverageValue",
+                }
+                auto.setdefault("signals", []).append(sig)
+                if md.get("serverAddress"):
+                    auto["metrics"] = {"source": "prometheus", "prometheus_url": md["serverAddress"]}
+                if "activationThreshold" in md:
+                    auto["activation_threshold"] = quantity(md["activationThreshold"])
+                if str(md.get("ignoreNullValues", "true")).lower() == "true":
+                    e.left_out.append(
+                        f"trigger {sig['name']}: ignoreNullValues true (no data read as 0); swell never does"
+                    )
+            elif ttype in ("cpu", "memory") and mtype == "Utilization":
+                auto.setdefault("signals", []).append({"name": _sig_name(ttype, used), "kind": "utilization", "resource": ttype,
+                                                      "target": quantity(md.get("value", 80)), "target_type": "Utilization"})  # fmt: skip
+            elif ttype == "cron":
+                e.schedules.append({"name": t.get("name") or f"cron-{len(e.schedules)}", "start": md["start"], "end": md["end"],
+                                    "timezone": md.get("timezone", "UTC"), "min_replicas": int(md.get("desiredReplicas", 1))})  # fmt: skip
+            else:
+                e.left_out.append(f"trigger {ttype} ({mtype}): not carried over")
+
+    def cronhpa(self, obj: Obj) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        if ref.get("kind") == "HorizontalPodAutoscaler":  # CronHPA driving an HPA: the HPA's target
+            ref = self.hpa_targets.get((meta.get("namespace") or "default", ref.get("name", "")), ref)
+        e = self.entry(meta, ref, f"CronHorizontalPodAutoscaler {meta.get('name')}")
+        jobs = list(spec.get("jobs") or [])
+        tz = ((meta.get("annotations") or {}).get("swell.dev/timezone") or "UTC").split(",")[0]
+        if tz == "UTC" and "swell.dev/timezone" not in (meta.get("annotations") or {}):
+            e.left_out.append(
+                "CronHPA runs schedules in its controller's timezone: imported as UTC; set each window's timezone"
+            )
+        sizes = [int(j.get("targetSize", 0)) for j in jobs]
+        base = min(sizes) if sizes else 0
+        if not e.autoscaling.get("signals"):  # schedules only: the floor, raised in each window
+            e.autoscaling.update({"policy": "hpa", "min_replicas": base, "max_replicas": base})
+        paired: set[int] = set()
+        for i, j in enumerate(jobs):
+            if i in paired or int(j.get("targetSize", 0)) <= base:
+                continue
+            end = next(
+                (
+                    k
+                    for k in range(i + 1, len(jobs))
+                    if k not in paired and int(jobs[k].get("targetSize", 0)) == base
+                ),
+                None,
+            )
+            if end is None:
+                e.left_out.append(f"CronHPA job {j.get('name')}: no later job restores {base}; not a window")
+                continue
+            paired |= {i, end}
+            name = re.sub(r"-start$", "", str(j.get("name") or f"window-{i}"))
+            window = {"name": name, "start": j["schedule"], "end": jobs[end]["schedule"], "timezone": tz,
+                      "min_replicas": int(j["targetSize"])}  # fmt: skip
+            if not e.autoscaling.get("signals"):
+                window["max_replicas"] = window["min_replicas"]
+            e.schedules.append(window)
+        for j in jobs:
+            if j.get("runOnce"):
+                e.left_out.append(f"CronHPA job {j.get('name')}: runOnce (imported as a daily window)")
+
+    def inference_service(self, obj: Obj) -> None:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        pred = spec.get("predictor") or {}
+        ref = {
+            "apiVersion": obj.get("apiVersion", "serving.kserve.io/v1beta1"),
+            "kind": "InferenceService",
+            "name": meta.get("name"),
+        }
+        e = self.entry(meta, ref, f"InferenceService {meta.get('name')}")
+        notes = meta.get("annotations") or {}
+        lo, hi = pred.get("minReplicas", 1), pred.get("maxReplicas", max(1, pred.get("minReplicas", 1)))
+        e.autoscaling.update({"policy": "hpa", "min_replicas": lo, "max_replicas": hi})
+        metric = pred.get("scaleMetric") or notes.get("autoscaling.knative.dev/metric") or "concurrency"
+        target = pred.get("scaleTarget") or notes.get("autoscaling.knative.dev/target")
+        cls = notes.get(
+            "serving.kserve.io/autoscalerClass",
+            "hpa" if notes.get("serving.kserve.io/deploymentMode") == "RawDeployment" else "kpa",
+        )
+        if metric in ("cpu", "memory") and target is not None:
+            e.autoscaling["signals"] = [{"name": metric, "kind": "utilization", "resource": metric,
+                                         "target": float(target), "target_type": "Utilization"}]  # fmt: skip
+        elif target is not None:
+            e.left_out.append(
+                f"scaleMetric {metric} (target {target}, {cls}): Knative's own metric; add a Prometheus signal, e.g. the engine's running requests"
+            )
+        if cls == "external":
+            e.left_out.append(
+                "autoscalerClass external: KServe left scaling to another autoscaler; now swell's"
+            )
+
+    def add(self, obj: Obj) -> None:
+        kind, api_version = obj.get("kind"), str(obj.get("apiVersion", ""))
+        cfg = adapter_config(obj)
+        if cfg is not None:
+            self.rules += _adapter_rules(cfg)
+        elif kind == "HorizontalPodAutoscaler" and api_version in ("autoscaling/v2", "autoscaling/v2beta2"):
+            pass  # after the adapter rules: see run()
+        elif kind == "HorizontalPodAutoscaler":
+            self.unknown.append(
+                f"HorizontalPodAutoscaler {api_version}: only autoscaling/v2 and v2beta2 (convert with kubectl-convert)"
+            )
+        elif kind in ("ScaledObject", "CronHorizontalPodAutoscaler", "InferenceService"):
+            pass
+        elif kind is not None:
+            self.unknown.append(
+                f"{kind} {(obj.get('metadata') or {}).get('name', '')}: not an autoscaler swell reads"
+            )
+
+
+def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
+    """Every object -> recipes (one per scale target) and the objects it could not read at all."""
+    imp = Importer()
+    objs = [o for o in objects if isinstance(o, dict)]
+    for o in objs:
+        imp.add(o)
+    order = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler")
+    for kind in order:  # HPAs first: a CronHPA may drive one
+        for o in objs:
+            if o.get("kind") != kind:
+                continue
+            if kind == "HorizontalPodAutoscaler" and str(o.get("apiVersion")) in (
+                "autoscaling/v2",
+                "autoscaling/v2beta2",
+            ):
+                imp.hpa(o)
+            elif kind == "ScaledObject":
+                imp.scaled_object(o)
+            elif kind == "CronHorizontalPodAutoscaler":
+                imp.cronhpa(o)
+            elif kind == "InferenceService":
+                imp.inference_service(o)
+    return list(imp.out.values()), imp.unknown
+
+
+def documents(texts: Mapping[str, str]) -> list[Obj]:
+    """YAML (multi-document) or JSON files -> objects; a `List` is opened."""
+    out: list[Obj] = []
+    for text in texts.values():
+        for doc in yaml.safe_load_all(text):
+            if (
+                isinstance(doc, dict)
+                and doc.get("kind", "").endswith("List")
+                and isinstance(doc.get("items"), list)
+            ):
+                out += [d for d in doc["items"] if isinstance(d, dict)]
+            elif isinstance(doc, dict):
+                out.append(doc)
+    return out

@@ -1,0 +1,161 @@
+"""`swell import`: the seeds' manifests (HPA + adapter rule, DCGM HPA, six-field CronHPA, arena's
+CPU HPA, KEDA, KServe) become recipes, what cannot be carried is listed, and `swell render` of the
+recipe gives back equivalent manifests (re-imported, they are the same recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from swell import recipe
+from swell.cli import main
+from swell.render import importers, manifests, workload
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def imported(*names: str) -> dict[str, importers.Imported]:
+    objs = importers.documents({n: (FIXTURES / n).read_text() for n in names})
+    found, _ = importers.run(objs)
+    return {i.name: i for i in found}
+
+
+def essential(sig: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sig.items() if k != "name"}
+
+
+def round_trip(imp: importers.Imported, mode: str) -> tuple[list[dict], importers.Imported]:
+    rec = recipe.parse(imp.recipe())
+    objs = manifests.render(rec, mode, workload.Options(namespace=imp.namespace)).objects
+    again, _ = importers.run(yaml.safe_load(yaml.safe_dump(objs)))
+    (back,) = [i for i in again if i.name == imp.name]
+    return objs, back
+
+
+def by_kind(objs: list[dict]) -> dict[str, dict]:
+    return {o["kind"]: o for o in objs}
+
+
+def test_seed_000_vllm_hpa_with_its_adapter_rule() -> None:
+    imp = imported("seed000-vllm-hpa.yaml")["vllm"]
+    (sig,) = imp.autoscaling["signals"]
+    assert essential(sig) == {
+        "kind": "ratio",
+        "numerator": "vllm:e2e_request_latency_seconds_sum",
+        "denominator": "vllm:e2e_request_latency_seconds_count",
+        "window_s": 60.0,
+        "target": 0.2,
+        "target_type": "AverageValue",
+        "per_replica": True,
+    }
+    assert imp.autoscaling["behavior"]["scale_down"]["stabilization_window_s"] == 120
+    objs, back = round_trip(imp, "hpa")
+    (metric,) = by_kind(objs)["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert metric["type"] == "Pods" and metric["pods"]["target"] == {
+        "type": "AverageValue",
+        "averageValue": "200m",
+    }
+    assert [essential(s) for s in back.autoscaling["signals"]] == [essential(sig)]
+    assert (
+        imp.autoscaling["behavior"]["scale_down"].items()
+        <= back.autoscaling["behavior"]["scale_down"].items()
+    )
+    assert (back.autoscaling["min_replicas"], back.autoscaling["max_replicas"]) == (1, 4)
+
+
+def test_seed_004_dcgm_gpu_utilization_hpa() -> None:
+    imp = imported("seed004-dcgm-hpa.yaml")["qwen"]
+    (sig,) = imp.autoscaling["signals"]
+    assert (sig["kind"], sig["resource"], sig["target"]) == ("utilization", "gpu", 60.0)
+    objs, back = round_trip(imp, "hpa")
+    (metric,) = by_kind(objs)["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert metric["type"] == "Pods" and metric["pods"]["target"]["averageValue"] == "60"
+    assert [essential(s) for s in back.autoscaling["signals"]] == [essential(sig)]
+
+
+def test_seed_002_cronhpa_keeps_its_six_field_schedules() -> None:
+    imp = imported("seed002-cronhpa.yaml")["qwen-scheduled"]
+    assert imp.schedules == [
+        {"name": "scale-up", "start": "0 30 10 * * *", "end": "0 0 12 * * *", "timezone": "UTC",
+         "min_replicas": 2, "max_replicas": 2}
+    ]  # fmt: skip
+    assert any("timezone" in n for n in imp.left_out)
+    objs, back = round_trip(imp, "cronhpa")
+    jobs = by_kind(objs)["CronHorizontalPodAutoscaler"]["spec"]["jobs"]
+    assert [(j["schedule"], j["targetSize"]) for j in jobs] == [("0 30 10 * * *", 2), ("0 0 12 * * *", 1)]
+    assert back.schedules == imp.schedules
+
+
+def test_arenas_cpu_hpa() -> None:
+    imp = imported("arena-cpu-hpa.yaml")["arena-serving"]
+    (sig,) = imp.autoscaling["signals"]
+    assert essential(sig) == {
+        "kind": "utilization",
+        "resource": "cpu",
+        "target": 10.0,
+        "target_type": "Utilization",
+    }
+    objs, back = round_trip(imp, "hpa")
+    (metric,) = by_kind(objs)["HorizontalPodAutoscaler"]["spec"]["metrics"]
+    assert metric == {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 10}},
+    }
+    assert [essential(s) for s in back.autoscaling["signals"]] == [essential(sig)]
+
+
+def test_keda_triggers_and_kserve_and_what_is_left_out() -> None:
+    found = imported("keda-mixed.yaml")
+    chat, iris = found["chat"], found["iris"]
+    waiting = chat.autoscaling["signals"][0]
+    assert essential(waiting) == {
+        "kind": "gauge", "metric": "vllm:num_requests_waiting", "aggregate": "sum", "window_s": 60.0,
+        "target": 5.0, "target_type": "AverageValue",
+    }  # fmt: skip
+    assert chat.autoscaling["signals"][1]["resource"] == "cpu"
+    assert chat.autoscaling["fallback"] == {"failure_threshold": 3, "replicas": 4}
+    assert chat.schedules[0] | {"name": ""} == {"name": "", "start": "0 8 * * 1-5", "end": "0 18 * * 1-5",
+                                                "timezone": "Europe/Paris", "min_replicas": 3}  # fmt: skip
+    assert any("kafka" in n for n in chat.left_out) and any("ignoreNullValues" in n for n in chat.left_out)
+    objs, back = round_trip(chat, "keda")
+    trig = by_kind(objs)["ScaledObject"]["spec"]["triggers"][0]
+    assert trig["metricType"] == "AverageValue" and trig["metadata"]["threshold"] == "5"
+    again = essential(back.autoscaling["signals"][0])
+    assert again.pop("labels") == {"service": "chat"}  # the rendered query is scoped to its service
+    assert again == essential(waiting)
+    assert iris.target["kind"] == "InferenceService"
+    assert essential(iris.autoscaling["signals"][0])["target"] == 60.0
+    recipe.parse(iris.recipe())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sum(rate(x_sum[5m])) / sum(rate(x_count[5m]))", "avg(foo)", "max(avg_over_time(q[30s]))", "topk(1, x)"],
+)
+def test_queries_become_the_signal_that_renders_back_to_them(text: str) -> None:
+    sig = importers.signal_from_query("s", text)
+    if sig["kind"] == "promql":
+        assert sig["query"] == text
+    else:
+        from swell.core import signals
+
+        rec_sig = recipe.Signal.model_validate({**sig, "target": 1})
+        again = importers.signal_from_query("s", signals.render(rec_sig))
+        assert again == sig
+
+
+def test_the_cli_writes_recipes_and_lists_what_it_left_out(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main.app, ["import", str(FIXTURES / "keda-mixed.yaml"), "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.yaml", "iris.yaml"]
+    text = (tmp_path / "chat.yaml").read_text()
+    assert "# not carried over: trigger kafka" in text
+    recipe.load(tmp_path / "chat.yaml")
+    empty = tmp_path / "none.yaml"
+    empty.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n")
+    res = CliRunner().invoke(main.app, ["import", str(empty)])
+    assert res.exit_code == 1 and "no HPA, ScaledObject" in str(res.exception)
