@@ -113,6 +113,10 @@ def controller(
         str | None,
         typer.Option(help="directory with tls.crt and tls.key (default: a self-signed certificate)"),
     ] = None,
+    capacity_buffers: Annotated[
+        str,
+        typer.Option(help="headroom as CapacityBuffers: auto (where the cluster serves the API), on, off"),
+    ] = "auto",
     headroom_namespace: Annotated[
         str | None, typer.Option(help="namespace of the headroom placeholders (default: the Lease's)")
     ] = None,
@@ -123,6 +127,8 @@ def controller(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if capacity_buffers not in ("auto", "on", "off"):
+        raise errors.ClusterError(f"--capacity-buffers {capacity_buffers!r}: one of auto, on, off")
     in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     secure = in_pod if metrics_secure is None else metrics_secure
     host, port = _bind(metrics_bind_address or ("0.0.0.0:8443" if in_pod else "127.0.0.1:8080"))
@@ -142,6 +148,7 @@ def controller(
         resync_s=resync,
         host=host,
         port=port,
+        capacity_buffers=capacity_buffers,
         metrics_secure=secure,
         metrics_cert_dir=metrics_cert_dir,
         any_namespace_queries=allow_any_namespace_queries,

@@ -21,6 +21,7 @@ from swell import clock as clock_mod
 from swell import errors, recipe
 from swell.clusters.kubernetes import (
     api,
+    buffers,
     controller,
     headroom,
     lease,
@@ -57,6 +58,7 @@ class Options:
     port: int = 8080  # /metrics and /healthz; 0: any free port
     metrics_secure: bool = False  # HTTPS, and /metrics only for tokens allowed to GET it
     metrics_cert_dir: str | None = None  # tls.crt and tls.key; default a self-signed certificate
+    capacity_buffers: str = "auto"  # auto: a CapacityBuffer where the cluster serves the API; on; off
     any_namespace_queries: bool = False  # raw `query` signals may read other namespaces' series
     allowed_prometheus_urls: tuple[str, ...] = ()  # besides prometheus_url, what a recipe may name
 
@@ -134,6 +136,7 @@ class Worker:
         self.clock: clock_mod.Clock = clock_mod.SystemClock()
         self.next_due = 0.0
         self.scaled_at: str | None = previous.get("lastScaleTime")
+        self.use_buffers = False  # headroom as a CapacityBuffer, not placeholder pods
 
     async def observe(self) -> loop.ClusterState:
         self.obs = obs = await self.cluster.observe()
@@ -175,7 +178,10 @@ class Worker:
             want = headroom.wanted(self.spec.recipe)
             leading = self.cluster.may_act() and not self.opts.dry_run and not self.spec.paused
             try:
-                report = await self.headroom.reconcile(self.spec, self.obs.headroom, want, act=leading)
+                if self.use_buffers:
+                    report = await buffers.reconcile(self.api, self.spec, want, act=leading)
+                else:
+                    report = await self.headroom.reconcile(self.spec, self.obs.headroom, want, act=leading)
             except errors.SwellError as exc:
                 error = f"headroom: {exc}"
         body = self.status_body(d, readings, report, error, clock.now())
@@ -284,6 +290,7 @@ class Runtime:
         self.alive_at = time.monotonic()
         self.port = opts.port
         self.guard: metrics_auth.Guard | None = None
+        self._buffers: bool | None = None  # the cluster serves CapacityBuffers (None: not asked yet)
         self._session: aiohttp.ClientSession | None = None
         self._next_sync = 0.0
         self._wake = asyncio.Event()  # a watch event asks for a sync before the next pause ends
@@ -412,11 +419,26 @@ class Runtime:
                 log.warning("cannot list %s: %s", scalingrecipe.PLURAL, exc)
             self._next_sync = now + self.opts.resync_s
         due = [w for w in self.workers.values() if w.next_due <= now]
+        if self._buffers is None and any(headroom.wanted(w.spec.recipe) for w in due):
+            self._buffers = await self._serves_buffers()
         for w in due:
             w.next_due = now + w.spec.recipe.autoscaling.polling_interval_s
+            w.use_buffers = bool(self._buffers)
         await asyncio.gather(*(w.tick(self.clock, self.metrics) for w in due))
         nxt = min([w.next_due for w in self.workers.values()] + [self._next_sync])
         return max(0.05, min(nxt - self.clock.now(), self.opts.retry_period_s))
+
+    async def _serves_buffers(self) -> bool:
+        """Whether headroom goes into CapacityBuffers: --capacity-buffers on/off, or discovery."""
+        if self.opts.capacity_buffers in ("on", "off"):
+            return self.opts.capacity_buffers == "on"
+        try:
+            found = await self.api.serves(api.BUFFER_API, buffers.PLURAL)
+        except errors.KubernetesError as exc:
+            log.info("cannot discover %s (placeholder pods for headroom): %s", api.BUFFER_API, exc)
+            return False
+        log.info("headroom as %s", "CapacityBuffers" if found else "placeholder pods (no CapacityBuffer API)")
+        return found
 
     async def close(self) -> None:
         if self._session is not None:

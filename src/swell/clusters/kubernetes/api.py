@@ -69,11 +69,22 @@ class Api(Protocol):
 
     async def get_priority_class(self, name: str) -> Obj | None: ...
 
+    async def serves(self, api_version: str, plural: str) -> bool: ...
+
+    async def get_buffer(self, namespace: str, name: str) -> Obj | None: ...
+
+    async def put_buffer(self, namespace: str, body: Obj, exists: bool) -> None: ...
+
+    async def delete_buffer(self, namespace: str, name: str) -> None: ...
+
     async def review_token(self, token: str) -> Obj | None: ...
 
     async def may_get(self, user: Obj, path: str) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+BUFFER_API = "autoscaling.x-k8s.io/v1alpha1"  # CapacityBuffer: Cluster Autoscaler, Karpenter
 
 
 def scale_of(obj: Obj) -> Scale:
@@ -280,6 +291,32 @@ class KubeApi:
 
     async def get_priority_class(self, name: str) -> Obj | None:
         return await self._call("GET", f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}", missing_ok=True)
+
+    async def serves(self, api_version: str, plural: str) -> bool:
+        """Whether the API server serves `plural` in `api_version` (discovery)."""
+        doc = await self._call("GET", _group_path(api_version), missing_ok=True)
+        return doc is not None and any(r.get("name") == plural for r in doc.get("resources", []))
+
+    def _buffer_path(self, namespace: str, name: str = "") -> str:
+        path = f"/apis/{BUFFER_API}/namespaces/{namespace}/capacitybuffers"
+        return f"{path}/{name}" if name else path
+
+    async def get_buffer(self, namespace: str, name: str) -> Obj | None:
+        return await self._call("GET", self._buffer_path(namespace, name), missing_ok=True)
+
+    async def put_buffer(self, namespace: str, body: Obj, exists: bool) -> None:
+        """Create the CapacityBuffer, or merge-patch its spec when it `exists`."""
+        if exists:
+            name = body["metadata"]["name"]
+            patch = {"spec": body["spec"]}
+            await self._call(
+                "PATCH", self._buffer_path(namespace, name), body=patch, content_type=MERGE_PATCH
+            )
+        else:
+            await self._call("POST", self._buffer_path(namespace), body=body)
+
+    async def delete_buffer(self, namespace: str, name: str) -> None:
+        await self._call("DELETE", self._buffer_path(namespace, name), missing_ok=True)
 
     async def review_token(self, token: str) -> Obj | None:
         """TokenReview: the user a bearer token belongs to, or None if it authenticates nobody."""

@@ -51,6 +51,8 @@ class FakeApi:
         self.recipes: dict[tuple[str, str], Obj] = {}
         self.leases: dict[tuple[str, str], Obj] = {}
         self.priority_classes: dict[str, Obj] = {}
+        self.buffers: dict[tuple[str, str], Obj] = {}  # CapacityBuffers
+        self.served: set[tuple[str, str]] = set()  # (api_version, plural) discovery finds
         self.tokens: dict[str, Obj] = {}  # bearer token -> the user a TokenReview returns
         self.allowed_urls: set[tuple[str, str]] = set()  # (username, path) a SubjectAccessReview allows
         self.events: list[Obj] = []
@@ -217,6 +219,28 @@ class FakeApi:
     async def get_priority_class(self, name: str) -> Obj | None:
         await self._enter("get_priority_class", name)
         return copy.deepcopy(self.priority_classes.get(name))
+
+    async def serves(self, api_version: str, plural: str) -> bool:
+        await self._enter("serves", api_version, plural)
+        return (api_version, plural) in self.served
+
+    async def get_buffer(self, namespace: str, name: str) -> Obj | None:
+        await self._enter("get_buffer", namespace, name)
+        return copy.deepcopy(self.buffers.get((namespace, name)))
+
+    async def put_buffer(self, namespace: str, body: Obj, exists: bool) -> None:
+        await self._enter("put_buffer", namespace, exists)
+        key = (namespace, body["metadata"]["name"])
+        if exists:
+            self.buffers[key] = merge_patch(self.buffers[key], {"spec": body["spec"]})
+        else:
+            if key in self.buffers:
+                raise errors.KubernetesError(f"capacitybuffer {key[1]} exists", status=409)
+            self.buffers[key] = copy.deepcopy(body)
+
+    async def delete_buffer(self, namespace: str, name: str) -> None:
+        await self._enter("delete_buffer", namespace, name)
+        self.buffers.pop((namespace, name), None)
 
     async def review_token(self, token: str) -> Obj | None:
         await self._enter("review_token")
