@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import kubernetes_validate
 import yaml
 
@@ -21,6 +22,11 @@ CRD_FILES = {
     ("autoscaling.alibabacloud.com", "CronHorizontalPodAutoscaler"): SCHEMAS
     / "autoscaling.alibabacloud.com_cronhorizontalpodautoscalers.v1.22.yaml",
     ("swell.dev", "ScalingRecipe"): ROOT / "deploy" / "base" / "crd.yaml",
+    # 2 MB: read from ../shared (not vendored); tests skip without it
+    ("serving.kserve.io", "InferenceService"): ROOT.parent
+    / "shared"
+    / "schemas"
+    / "serving.kserve.io_inferenceservices.yaml",
 }
 
 Obj = dict[str, Any]
@@ -28,7 +34,10 @@ Obj = dict[str, Any]
 
 @functools.cache
 def crd_schema(group: str, version: str, kind: str) -> Obj:
-    crd = yaml.safe_load(CRD_FILES[(group, kind)].read_text())
+    path = CRD_FILES[(group, kind)]
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (the KServe CRD lives in ../shared/schemas)")
+    crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
     for v in crd["spec"]["versions"]:
         if v["name"] == version:

@@ -33,7 +33,12 @@ def example(name: str) -> recipe.Recipe:
 def test_every_example_renders_valid_manifests_in_every_mode(path: Path, mode: str) -> None:
     bundle = manifests.render(recipe.load(path), mode)
     kinds = [o["kind"] for o in bundle.objects]
-    assert kinds[:3] == ["Deployment", "Service", "ServiceMonitor"]
+    first = (
+        ["InferenceService", "ServiceMonitor"]
+        if mode == "kserve"
+        else ["Deployment", "Service", "ServiceMonitor"]
+    )
+    assert kinds[: len(first)] == first
     for obj in bundle.objects:
         schemas.validate(obj)
     # and what is written is what validates
@@ -268,3 +273,24 @@ def test_cli_writes_a_kustomization_and_reports_bad_input_without_traceback(tmp_
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "--mode: one of" in bad.stderr
     sel = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--node-selector", "pool")
     assert sel.returncode == 1 and "KEY=VALUE" in sel.stderr
+
+
+def test_kserve_mode_is_a_raw_inference_service_scaled_by_swell() -> None:
+    b = manifests.render(example("gpt2-vllm-latency-hpa.yaml"), "kserve", workload.Options(namespace="ml"))
+    objs = by_kind(b)
+    isvc = objs["InferenceService"]
+    assert isvc["metadata"]["annotations"] == {
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+        "serving.kserve.io/autoscalerClass": "external",  # KServe makes no HPA of its own
+    }
+    pred = isvc["spec"]["predictor"]
+    assert (pred["minReplicas"], pred["maxReplicas"]) == (1, 3)
+    assert pred["containers"][0]["name"] == "kserve-container"
+    assert pred["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    spec = scalingrecipe.parse(objs["ScalingRecipe"])
+    assert (spec.target.kind, spec.target.name) == ("Deployment", "gpt2-predictor")
+    assert spec.metric_labels["service"] == "gpt2-predictor"
+    assert objs["ServiceMonitor"]["spec"]["selector"] == {
+        "matchLabels": {"serving.kserve.io/inferenceservice": "gpt2"}
+    }
+    assert "Deployment" not in objs  # KServe creates it

@@ -1,4 +1,4 @@
-"""`swell render RECIPE --mode swell|hpa|keda|cronhpa [-o DIR]`: Kubernetes manifests for a recipe.
+"""`swell render RECIPE --mode swell|hpa|keda|cronhpa|kserve [-o DIR]`: Kubernetes manifests for a recipe.
 
 Without -o the manifests go to stdout as one multi-document YAML; with -o each goes to its own
 file next to a kustomization.yaml, so `kubectl apply -k DIR` installs them. Warnings (what a mode
@@ -33,7 +33,7 @@ def render(
     path: Annotated[
         Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
     ],
-    mode: Annotated[str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa")] = "swell",
+    mode: Annotated[str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa | kserve")] = "swell",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="namespace of the workload")

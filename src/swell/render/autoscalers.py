@@ -277,3 +277,52 @@ def cronhpa(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
         "spec": {"scaleTargetRef": target, "jobs": jobs},
     }
     return [*out, obj], warn
+
+
+KSERVE_API = "serving.kserve.io/v1beta1"
+
+
+def kserve(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
+    """A KServe InferenceService in raw-deployment mode with its autoscaler left to others
+    (`autoscalerClass: external`), and a ScalingRecipe on the `<name>-predictor` Deployment KServe
+    creates, reading the predictor Service's series."""
+    auto = rec.autoscaling
+    dep = workload.deployment(rec, opts, max(auto.min_replicas, 1))
+    pod = dep["spec"]["template"]["spec"]
+    container = {**pod["containers"][0], "name": "kserve-container"}
+    predictor: Obj = {k: v for k, v in pod.items() if k not in ("containers",)}
+    predictor |= {
+        "minReplicas": max(auto.min_replicas, 1),
+        "maxReplicas": auto.max_replicas,
+        "containers": [container],
+    }
+    m = workload.meta(rec, opts)
+    m["annotations"] = {
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+        "serving.kserve.io/autoscalerClass": "external",
+    }
+    isvc = {
+        "apiVersion": KSERVE_API,
+        "kind": "InferenceService",
+        "metadata": m,
+        "spec": {"predictor": predictor},
+    }
+    predictor_name = f"{rec.service.name}-predictor"
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": predictor_name}
+    labels = {**workload.metric_labels(rec), "service": predictor_name}
+    spec = scalingrecipe.spec_of(rec, target, workload.placement(rec, opts), labels)
+    cr = {
+        "apiVersion": scalingrecipe.API_VERSION,
+        "kind": scalingrecipe.KIND,
+        "metadata": workload.meta(rec, opts),
+        "spec": spec,
+    }
+    monitor = workload.service_monitor(rec, opts)
+    monitor["metadata"]["name"] = predictor_name
+    monitor["spec"]["selector"] = {"matchLabels": {"serving.kserve.io/inferenceservice": rec.service.name}}
+    monitor["spec"]["endpoints"][0].pop("port")
+    monitor["spec"]["endpoints"][0]["targetPort"] = rec.service.container_port
+    warn = ["KServe creates Deployment and Service <name>-predictor; swell scales the Deployment"]
+    if auto.min_replicas == 0:
+        warn.append("a raw-deployment InferenceService keeps at least one replica: minReplicas is 1")
+    return [isvc, monitor, cr], warn

@@ -2,7 +2,8 @@
 
 Always the workload (Deployment, Service, ServiceMonitor), plus: `swell` a ScalingRecipe; `hpa` an
 autoscaling/v2 HPA with prometheus-adapter rules (seed 000); `keda` a ScaledObject with prometheus
-triggers, ignoreNullValues false (seed 001); `cronhpa` a CronHPA for the schedules (seed 002).
+triggers, ignoreNullValues false (seed 001); `cronhpa` a CronHPA for the schedules (seed 002);
+`kserve` instead of the workload a raw-deployment InferenceService and a ScalingRecipe on its predictor.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MODES: dict[str, Callable[[recipe.Recipe, workload.Options], autoscalers.Rendere
     "hpa": autoscalers.hpa,
     "keda": autoscalers.keda,
     "cronhpa": autoscalers.cronhpa,
+    "kserve": autoscalers.kserve,
 }
 
 
@@ -40,6 +42,8 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
         )
     opts = opts or workload.Options()
     scaler, warnings = MODES[mode](rec, opts)
+    if mode == "kserve":  # the InferenceService is the workload: KServe makes Deployment and Service
+        return Bundle(objects=tuple(scaler), warnings=(*workload.notes(rec), *warnings))
     replicas = max(rec.autoscaling.min_replicas, 1 if mode in ("hpa", "cronhpa") else 0)
     objects = [
         workload.deployment(rec, opts, replicas),
