@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 import kubernetes_validate
+import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
