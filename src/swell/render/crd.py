@@ -33,12 +33,12 @@ def structural(schema: Obj, defs: Obj) -> Obj:
         options = [o for o in schema["anyOf"] if o.get("type") != "null"]
         rest = {k: v for k, v in schema.items() if k != "anyOf"}
         if len(options) == 1:
-            out = structural({**options[0], **rest}, defs)
+            one = structural({**options[0], **rest}, defs)
             if len(options) < len(schema["anyOf"]):
-                out["nullable"] = True
-            return out
-        out = {k: v for k, v in structural(rest, defs).items() if k != "type"}
-        return out | {"x-kubernetes-preserve-unknown-fields": True}
+                one["nullable"] = True
+            return one
+        anything = {k: v for k, v in structural(rest, defs).items() if k != "type"}
+        return anything | {"x-kubernetes-preserve-unknown-fields": True}
     out: Obj = {}
     for key, value in schema.items():
         if key == "properties":
