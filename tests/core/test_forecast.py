@@ -48,13 +48,22 @@ def test_envelope(name: str, fn, now: float, expect: float) -> None:  # type: ig
     assert f.value == pytest.approx(expect, rel=0.02)
 
 
-def test_a_rising_ramp_is_projected_at_most_five_minutes_ahead_by_its_slope() -> None:
+def test_a_clean_ramp_is_projected_over_the_whole_horizon_by_its_slope() -> None:
     slope = 0.01  # per second
     h = feed(series(lambda t: 1.0 + slope * t, 0.0, 1200.0))
     f = forecast.forecast(h, 1200.0, H)
     last_minute_mean = 1.0 + slope * (1140.0 + 1195.0) / 2
     assert f.which == "trend"
-    assert f.trend == pytest.approx(last_minute_mean + slope * 300.0, rel=0.02)
+    assert f.trend == pytest.approx(last_minute_mean + slope * H, rel=0.02)
+
+
+def test_a_noisy_rise_is_projected_at_most_five_minutes_scaled_by_its_fit() -> None:
+    def noisy(t: float) -> float:
+        return 5.0 + 0.002 * t + (3.0 if int(t // 60) % 2 else -3.0)
+
+    h = feed(series(noisy, 0.0, 1200.0))
+    f = forecast.forecast(h, 1200.0, H)
+    assert f.trend < h.means()[-1][1] + 0.002 * 300.0 + 1e-9
 
 
 def test_a_falling_trend_never_lowers_the_forecast_below_the_recent_peak() -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from swell import recipe
-from swell.core import capacity, leadtime, load, nodes, snapshot
-from swell.core.policies import planner, steps
+from swell.core import capacity, forecast, leadtime, load, nodes, snapshot
+from swell.core.policies import plan_state, planner, steps
 
 PROFILE = capacity.Profile(kind="classic", source="test", service_s=0.1)
 WAITING = {"name": "waiting", "kind": "gauge", "metric": "w", "aggregate": "sum", "target": 8,
@@ -119,8 +119,11 @@ def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
     ("served", "queued", "ok", "expect"),
     [
         pytest.param(15.0, 0.0, True, 1.025, id="serving 1.5x the model without a queue: up 5 % of the gap"),
-        pytest.param(5.0, 4.0, None, 0.95, id="a queue while serving half the model: down 10 % of the gap"),
-        pytest.param(5.0, 0.0, False, 0.95, id="latency over target while serving half: down"),
+        pytest.param(7.0, 4.0, None, 0.97, id="a queue while serving 0.7 of the model: down 10 % of the gap"),
+        pytest.param(7.0, 0.0, False, 0.97, id="latency over target while serving 0.7: down"),
+        pytest.param(
+            5.0, 4.0, False, 1.0, id="a queue while serving half: not saturated (a backlog), unchanged"
+        ),
         pytest.param(
             5.0, 0.0, True, 1.0, id="serving less than modelled without trouble: no evidence, unchanged"
         ),
@@ -173,8 +176,16 @@ def test_a_scale_down_keeps_the_pending_replica_its_node_is_provisioning_for() -
     s = snap(0.0, reps("ready@a", "ready@a", "pending"), 5.0)
     s = snapshot.Snapshot(now=s.now, current=s.current, replicas=s.replicas, signals=s.signals, capacity=PROFILE,
                           nodes=(snapshot.NodeInfo(name="b", gpus=2, used_gpus=0, ready=False, requested_at=0.0),))  # fmt: skip
-    d, _ = planner.decide(rec(), s, steps.State())
+    d, _ = planner.decide(rec(), s, aged())
     assert (d.desired, d.bound_by) == (3, "capacity") and "kept for the node" in d.reason
+
+
+def test_no_scale_down_before_the_load_history_spans_the_lead_time() -> None:
+    layout = reps("ready@a", "ready@a", "ready@b", "ready@b")
+    d, _ = planner.decide(rec(), snap(0.0, layout, 1.0), steps.State())
+    assert (d.desired, d.bound_by) == (4, "stabilization")
+    d, _ = planner.decide(rec(), snap(0.0, layout, 1.0), aged())
+    assert d.desired == 2
 
 
 def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> None:
@@ -182,6 +193,14 @@ def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> N
         "ready@a", "ready@a", "ready@b", "starting@b", "ready@c", "starting@c", "ready@c", "pending"
     )
     assert nodes.victims(layout, 4) == ["r7", "r3", "r2", "r1"]  # b before a: same size, b has a starting one
+
+
+def aged(since: float = -1000.0) -> steps.State:
+    """A planner state whose load history began long ago (longer than H) and holds no peak."""
+    plan = plan_state.PlanState(
+        lead=leadtime.LeadTimes.of(rec().node_pool), history=forecast.History(first=since)
+    )
+    return steps.State(plan=plan)
 
 
 # ---- single decisions -------------------------------------------------------------------------
@@ -202,7 +221,7 @@ def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> N
     ],
 )  # fmt: skip
 def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect: int, bound: str) -> None:
-    d, _ = planner.decide(rec(), snap(0.0, reps(*layout), rps, queued), steps.State())
+    d, _ = planner.decide(rec(), snap(0.0, reps(*layout), rps, queued), aged())
     assert (d.desired, d.bound_by) == (expect, bound)
     assert "req/s per replica" in d.reason and "H 120 s" in d.reason
 

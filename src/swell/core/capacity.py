@@ -99,14 +99,16 @@ def correct(factor: float, *, served_per_replica: float, modelled: float, queued
 
     Replicas serving more than modelled with no queue and latency within target: the model is
     pessimistic, move up toward what they serve. A queue building (or latency over target) while
-    they serve less than modelled: the model is optimistic, move down toward what they serve."""
+    they serve less than modelled but close to it (at least 0.6 of it: replicas far below the model
+    are not saturated, their latency comes from a backlog or a burst), the model is optimistic, move
+    down toward what they serve."""
     if modelled <= 0 or served_per_replica <= 0:
         return factor, ""
     seen = served_per_replica / modelled  # observed throughput in units of the current model
     new = factor
     if queued_per_replica < 0.5 and latency_ok is not False and seen > factor:
         new = factor + 0.05 * (seen - factor)
-    elif (queued_per_replica >= 2.0 or latency_ok is False) and seen < factor:
+    elif (queued_per_replica >= 2.0 or latency_ok is False) and 0.6 * factor <= seen < factor:
         new = factor + 0.1 * (seen - factor)
     new = min(FACTOR_MAX, max(FACTOR_MIN, new))
     if math.isclose(new, factor, rel_tol=1e-3):

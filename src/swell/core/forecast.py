@@ -17,6 +17,7 @@ DAY = 86400.0
 RECENT_KEEP_S = 3600.0
 DAILY_KEEP_S = DAY + 2 * 3600.0
 TREND_S = 600.0
+CLEAN_R2 = 0.8
 PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
 
 
@@ -102,8 +103,9 @@ def envelope(h: History, now: float, horizon_s: float) -> float:
 
 
 def trend(h: History, now: float, horizon_s: float) -> float:
-    """The last minute's mean projected ahead (at most 5 minutes) by the least-squares slope of the
-    last 10 minutes' means (rising only: a falling trend never lowers the envelope)."""
+    """The last minute's mean projected ahead by the least-squares slope of the last 10 minutes'
+    means: over the whole horizon when the fit is clean (R² >= 0.8, a ramp), else at most 5 minutes
+    scaled by R² (noise). Rising only: a falling trend never lowers the envelope."""
     pts = [(t, v) for t, v in h.means() if t >= now - TREND_S - MINUTE]
     if not pts:
         return 0.0
@@ -113,8 +115,15 @@ def trend(h: History, now: float, horizon_s: float) -> float:
     mt = sum(t for t, _ in pts) / len(pts)
     mv = sum(v for _, v in pts) / len(pts)
     var = sum((t - mt) ** 2 for t, _ in pts)
-    slope = sum((t - mt) * (v - mv) for t, v in pts) / var if var > 0 else 0.0
-    return last + max(0.0, slope) * min(horizon_s, TREND_S / 2)  # a noisy slope is not run far
+    cov = sum((t - mt) * (v - mv) for t, v in pts)
+    slope = cov / var if var > 0 else 0.0
+    if slope <= 0:
+        return last
+    spread = sum((v - mv) ** 2 for _, v in pts)
+    r2 = cov * cov / (var * spread) if spread > 0 else 0.0
+    # a clean ramp (R² >= 0.8) is run over the whole horizon; a noisy slope at most 5 minutes
+    ahead = horizon_s if r2 >= CLEAN_R2 else min(horizon_s, TREND_S / 2) * r2
+    return last + slope * ahead
 
 
 def seasonal(h: History, now: float, horizon_s: float) -> float | None:

@@ -17,6 +17,7 @@ class PlanState:
     history: forecast.History = field(default_factory=forecast.History)
     factor: float = 1.0  # online correction of the modelled per-replica capacity
     below_since: float | None = None  # since when the plan has stayed below the current count
+    last_queue: tuple[float, float] | None = None  # (t, requests queued) at the last decision
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -24,6 +25,7 @@ class PlanState:
             "history": self.history.to_json(),
             "factor": self.factor,
             "below_since": self.below_since,
+            "last_queue": None if self.last_queue is None else list(self.last_queue),
         }
 
     @staticmethod
@@ -33,4 +35,7 @@ class PlanState:
             history=forecast.History.from_json(data.get("history") or {}),
             factor=float(data.get("factor", 1.0)),
             below_since=data.get("below_since"),
+            last_queue=None
+            if data.get("last_queue") is None
+            else (float(data["last_queue"][0]), float(data["last_queue"][1])),
         )

@@ -20,7 +20,7 @@ from swell.core import decision as decision_mod
 from swell.core.policies import plan_state, schedule, steps, swell_default
 
 NAME = "planner"
-DRAIN_S = 60.0  # a queue seen now is planned to drain within this time
+DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
 
 
@@ -94,7 +94,14 @@ def decide(
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
-    history = forecast.observe(ps.history, now, units)
+    # the forecast learns arrivals: served plus the queue's growth (a backlog drained fast is not
+    # demand to hold for H, and a queue building is demand the replicas could not serve)
+    arrived = offered
+    if ld.served_rps is not None and snap.ready > 0:
+        arrived = ld.served_rps
+        if ps.last_queue is not None and now > ps.last_queue[0]:
+            arrived = max(0.0, arrived + (ld.queued - ps.last_queue[1]) / (now - ps.last_queue[0]))
+    history = forecast.observe(ps.history, now, arrived / nominal)
     fc = forecast.forecast(history, now, horizon)
     need_now = steps.ceil(units / factor)
     need_ahead = steps.ceil(fc.value / factor)
@@ -128,8 +135,12 @@ def decide(
     partial = any(snap.reading(s.name).partial for s in load.signals())
     if target < snap.current:
         below_since = below_since if below_since is not None else now
+        young = history.first is None or now - history.first < horizon
         if partial or panicking:
             desired, bound, why = snap.current, "no_data" if partial else "panic", "no scale-down now"
+        elif young:  # the envelope needs H of history before it can say a peak will not come back
+            desired, bound = snap.current, "stabilization"
+            why = f"no scale-down before {horizon:.0f} s of load history"
         else:
             keep = min(snap.pending, nodes.coming(snap.nodes, rec.resources.gpus))
             take, emptied = nodes.emptying(snap.replicas, snap.current - target, keep_pending=keep)
@@ -173,5 +184,6 @@ def decide(
             "nodes_planned": nodes_planned,
         },
     )
-    new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since)
+    new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since,
+                  last_queue=(now, ld.queued))  # fmt: skip
     return d, replace(state, plan=new)
