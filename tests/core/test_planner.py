@@ -109,6 +109,13 @@ def test_batch_limit(profile: capacity.Profile, mix: capacity.Mix, e2e: float | 
     assert capacity.batch_limit(profile, mix, e2e) == pytest.approx(expect)
 
 
+def test_a_few_first_requests_barely_move_the_mix_from_the_default() -> None:
+    early = capacity.mix_of(PROFILE, 0.1, 1000.0, 100.0, seen_s=10.0)  # one request of 10000/1000
+    assert early.input_tokens == pytest.approx((10000 + 50 * 1000) / 51)
+    settled = capacity.mix_of(PROFILE, 10.0, 20000.0, 5000.0, seen_s=300.0)  # 3000 requests
+    assert settled.input_tokens == pytest.approx(2000, rel=0.02)
+
+
 def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
     assert capacity.mix_of(PROFILE, 2.0, 2000.0, 500.0) == capacity.Mix(input_tokens=1000, output_tokens=250)
     assert capacity.mix_of(PROFILE, None, 2000.0, 500.0).input_tokens == PROFILE.default_input_tokens

@@ -49,14 +49,22 @@ class Mix:
     output_tokens: float
 
 
-def mix_of(
-    profile: Profile, requests_s: float | None, prompt_s: float | None, generation_s: float | None
-) -> Mix:
-    """The mix from counter rates (tokens/s ÷ requests/s), else the profile's default."""
+PRIOR_REQUESTS = 50.0  # the profile's default mix weighs as much as this many observed requests
+
+
+def mix_of(profile: Profile, requests_s: float | None, prompt_s: float | None, generation_s: float | None,
+           seen_s: float = math.inf) -> Mix:  # fmt: skip
+    """The mix from counter rates (tokens/s ÷ requests/s) over `seen_s` seconds, shrunk toward the
+    profile's default by PRIOR_REQUESTS (a few first requests do not make a mix)."""
+    default = Mix(input_tokens=profile.default_input_tokens, output_tokens=profile.default_output_tokens)
     if requests_s is None or requests_s <= 1e-9 or prompt_s is None or generation_s is None:
-        return Mix(input_tokens=profile.default_input_tokens, output_tokens=profile.default_output_tokens)
+        return default
+    n = requests_s * seen_s
+    w = 1.0 if math.isinf(n) else n / (n + PRIOR_REQUESTS)
+    seen_in, seen_out = max(1.0, prompt_s / requests_s), max(1.0, generation_s / requests_s)
     return Mix(
-        input_tokens=max(1.0, prompt_s / requests_s), output_tokens=max(1.0, generation_s / requests_s)
+        input_tokens=w * seen_in + (1 - w) * default.input_tokens,
+        output_tokens=w * seen_out + (1 - w) * default.output_tokens,
     )
 
 

@@ -82,7 +82,8 @@ def decide(
     if offered is None:
         d, state = _fallback(rec, snap, state, "no load reading yet")
         return d, replace(state, plan=replace(ps, lead=lead))
-    mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps)
+    seen = load.MIX_WINDOW_S if ps.history.first is None else min(load.MIX_WINDOW_S, now - ps.history.first)
+    mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
     ready = max(1, snap.ready)
     factor, note = capacity.correct(
