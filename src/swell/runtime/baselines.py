@@ -116,19 +116,16 @@ def search_oracle(
     *,
     seed: int,
     options: cluster_mod.Options,
-    fixed: Fixed | None = None,
     progress: Progress | None = None,
 ) -> oracle.Oracle:
     """The cheapest oracle schedule whose replay (instant provisioning) meets the SLO.
 
     Starts from the engine model's sizing (factor 1), moves the factor by GROW until the replay's
-    verdict flips, then bisects REFINE times. A fixed fleet that meets the SLO for less is also a
-    schedule with perfect knowledge: then it is the oracle. Out of reach when even the schedule at
-    the max fleet misses."""
+    verdict flips, then bisects REFINE times. Each replay starts from what its schedule asks for at
+    t = 0 (the world is instant). Out of reach when even the schedule at the max fleet misses."""
     auto = rec.autoscaling
     fast = instant(rec)
     lead = auto.polling_interval_s + sim_nodes.SCAN_INTERVAL_S + rec.service.probes.readiness.period_s
-    opts = dataclasses.replace(options, model_load_samples=())
     seen: dict[float, tuple[oracle.Oracle, outcomes.Run]] = {}
 
     def replay(f: float) -> tuple[oracle.Oracle, outcomes.Run]:
@@ -136,8 +133,10 @@ def search_oracle(
             o = oracle.compute(arr.t, horizon_s, capacity_rps, rec.node_pool, rec.resources.gpus, factor=f,
                                min_replicas=auto.min_replicas, max_replicas=auto.max_replicas)  # fmt: skip
             same = next((r for q, r in seen.values() if np.array_equal(q.replicas, o.replicas)), None)
+            plan = _ahead(o, lead)
+            opts = dataclasses.replace(options, model_load_samples=(), initial_replicas=plan(0.0))
             r = same or simulate(fast, arr, horizon_s=horizon_s, seed=seed, options=opts, progress=progress,
-                                 schedule=_ahead(o, lead), label="oracle")  # fmt: skip
+                                 schedule=plan, label="oracle")  # fmt: skip
             seen[f] = (o, r)
         return seen[f]
 
@@ -178,14 +177,26 @@ def search_oracle(
         best = dataclasses.replace(best, note=f"raised {100 * (1 / good - 1):.0f} % above the engine model's sizing to meet the SLO in the replay")
     elif good > 1.0:
         best = dataclasses.replace(best, note=f"{100 * (1 - 1 / good):.0f} % below the per-minute sizing: the SLO holds over the whole run")
-    if fixed is not None and fixed.best is not None and fixed.best.gpu_hours < best.gpu_hours:
-        n = int(fixed.best.timeline.desired[0])
-        flat = dataclasses.replace(
-            best, replicas=np.full(len(o.replicas), n, dtype=np.int64), gpu_hours=fixed.best.gpu_hours,
-            replayed=fixed.best, note=f"a fixed fleet of {n} costs less than any varying schedule found",
-        )  # fmt: skip
-        return flat
-    return best
+    return dataclasses.replace(best, extra={"start": _ahead(o, lead)(0.0)})
+
+
+def start_of(o: oracle.Oracle) -> int | None:
+    """What the oracle's replayed schedule had ready at t = 0: the fair start for every run."""
+    n = o.extra.get("start")
+    return int(n) if isinstance(n, int | np.integer) and o.reachable else None
+
+
+def cheaper(o: oracle.Oracle, fixed: Fixed) -> oracle.Oracle:
+    """A fixed fleet is also a schedule with perfect knowledge: when the best one meets the SLO for
+    less than every varying schedule found, it is the oracle."""
+    best = fixed.best
+    if best is None or not o.reachable or best.gpu_hours >= o.gpu_hours:
+        return o
+    n = int(best.timeline.desired[0])
+    return dataclasses.replace(
+        o, replicas=np.full(len(o.replicas), n, dtype=np.int64), gpu_hours=best.gpu_hours, replayed=best,
+        note=f"a fixed fleet of {n} costs less than any varying schedule found",
+    )  # fmt: skip
 
 
 def _ahead(o: oracle.Oracle, lead_s: float) -> Callable[[float], int]:

@@ -311,7 +311,8 @@ def compare(
     """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
     fleet and the replayed oracle, all from the same starting fleet.
 
-    `options.initial_replicas` None means auto: what the first minute of the arrivals needs."""
+    `options.initial_replicas` None means auto: what the first minute of the arrivals needs, as the
+    oracle's replayed schedule has it (bursts included), else as the engine model sizes it."""
     for name in policies:
         policy_recipe(rec, name)  # fail on a bad name before any work
     horizon = horizon_of(workload, duration_s)
@@ -320,7 +321,11 @@ def compare(
     if progress is not None:
         progress("capacity", 0.0)
     cap = oracle.capacity_for(rec, slo, arr.input_tokens, arr.output_tokens, seed)
-    auto_start = first_minute_need(rec, arr, horizon, cap)
+    orc = None
+    if with_oracle:
+        orc = baselines.search_oracle(simulate, rec, arr, horizon, cap, seed=seed, options=options,
+                                      progress=progress)  # fmt: skip
+    auto_start = (baselines.start_of(orc) if orc is not None else None) or first_minute_need(rec, arr, horizon, cap)
     warnings: list[str] = []
     start = options.initial_replicas
     if start is None:
@@ -348,11 +353,8 @@ def compare(
     fixed = None
     if with_baselines:
         fixed = baselines.search_fixed(simulate, rec, arr, horizon, seed=seed, options=opts, progress=progress)
-    orc = None
-    if with_oracle:
-        orc = baselines.search_oracle(
-            simulate, rec, arr, horizon, cap, seed=seed, options=opts, fixed=fixed, progress=progress
-        )
+        if orc is not None:
+            orc = baselines.cheaper(orc, fixed)
     return Comparison(
         runs=runs,
         oracle=orc,
