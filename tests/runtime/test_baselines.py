@@ -7,6 +7,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from swell.runtime import baselines, scorecard, sim
@@ -51,9 +52,14 @@ def test_the_replayed_oracle_meets_the_slo_and_costs_no_more_than_any_run_that_d
     assert o.tried and all(0 <= a <= 1 for _, a, _ in o.tried)
 
 
-def test_every_run_starts_from_the_same_fleet_the_first_minute_needs(surge: sim.Comparison) -> None:
+def test_every_run_starts_from_the_same_fleet_what_the_oracle_had_before_a_node_could_arrive(
+    surge: sim.Comparison,
+) -> None:
     start = surge.initial_replicas
-    assert start is not None and start >= 1
+    o = surge.oracle
+    assert o is not None and start is not None and start >= 1
+    lead = surge_recipe().node_pool.provisioning.cold_replica_s
+    assert start == max(o.replicas_at(t) for t in np.arange(0.0, lead, o.bucket_s))
     for run in surge.runs:
         assert run.timeline.ready[0] == start, run.policy
     assert surge.to_json()["initial_replicas"] == start

@@ -177,13 +177,17 @@ def search_oracle(
         best = dataclasses.replace(best, note=f"raised {100 * (1 / good - 1):.0f} % above the engine model's sizing to meet the SLO in the replay")
     elif good > 1.0:
         best = dataclasses.replace(best, note=f"{100 * (1 - 1 / good):.0f} % below the per-minute sizing: the SLO holds over the whole run")
-    return dataclasses.replace(best, extra={"start": _ahead(o, lead)(0.0)})
+    return best
 
 
-def start_of(o: oracle.Oracle) -> int | None:
-    """What the oracle's replayed schedule had ready at t = 0: the fair start for every run."""
-    n = o.extra.get("start")
-    return int(n) if isinstance(n, int | np.integer) and o.reachable else None
+def start_of(o: oracle.Oracle, window_s: float) -> int | None:
+    """The most the oracle's replayed schedule has ready within the first `window_s` (the time a new
+    node takes to serve): the fair start for every run. Nothing a policy decides adds a node
+    before then, so a start below it would decide the verdict before any policy acts."""
+    if not o.reachable or not len(o.replicas):
+        return None
+    buckets = max(1, math.ceil(window_s / o.bucket_s))
+    return int(o.replicas[:buckets].max())
 
 
 def cheaper(o: oracle.Oracle, fixed: Fixed) -> oracle.Oracle:

@@ -282,10 +282,11 @@ def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> floa
     return float(edges[int(np.argmax(np.histogram(arrival_t, bins=edges)[0]))])
 
 
-def first_minute_need(
-    rec: recipe.Recipe, arr: arrivals_mod.Arrivals, horizon_s: float, capacity_rps: float
+def opening_need(
+    rec: recipe.Recipe, arr: arrivals_mod.Arrivals, horizon_s: float, capacity_rps: float, window_s: float = 60.0
 ) -> int:
-    """The fleet the first minute of the arrivals needs (whole nodes, within the recipe's bounds)."""
+    """The fleet the busiest minute within the first `window_s` needs by the engine model (whole
+    nodes, within the recipe's bounds)."""
     auto = rec.autoscaling
     floor = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
     if capacity_rps <= 0:
@@ -293,7 +294,7 @@ def first_minute_need(
     cap = capacity_rps if math.isfinite(capacity_rps) else 1e9
     o = oracle.compute(arr.t, horizon_s, cap, rec.node_pool, rec.resources.gpus,
                        min_replicas=floor, max_replicas=auto.max_replicas)  # fmt: skip
-    return int(o.replicas[0])
+    return int(o.replicas[: max(1, math.ceil(window_s / o.bucket_s))].max())
 
 
 def compare(
@@ -311,8 +312,9 @@ def compare(
     """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
     fleet and the replayed oracle, all from the same starting fleet.
 
-    `options.initial_replicas` None means auto: what the first minute of the arrivals needs, as the
-    oracle's replayed schedule has it (bursts included), else as the engine model sizes it."""
+    `options.initial_replicas` None means auto: what the arrivals need before a new node could serve
+    (the node lead time), as the oracle's replayed schedule has it (bursts included), else as the
+    engine model sizes it."""
     for name in policies:
         policy_recipe(rec, name)  # fail on a bad name before any work
     horizon = horizon_of(workload, duration_s)
@@ -325,16 +327,20 @@ def compare(
     if with_oracle:
         orc = baselines.search_oracle(simulate, rec, arr, horizon, cap, seed=seed, options=options,
                                       progress=progress)  # fmt: skip
-    auto_start = (baselines.start_of(orc) if orc is not None else None) or first_minute_need(rec, arr, horizon, cap)
+    lead = rec.node_pool.provisioning.cold_replica_s
+    window = min(horizon, max(60.0, lead))
+    auto_start = (baselines.start_of(orc, window) if orc is not None else None) or opening_need(
+        rec, arr, horizon, cap, window
+    )
     warnings: list[str] = []
     start = options.initial_replicas
     if start is None:
         start = auto_start
     elif start < auto_start:
         warnings.append(
-            f"the trace starts hot: its first minute needs {auto_start} replicas, the fleet starts with {start}"
+            f"the trace starts hot: its first {window / 60:.0f} min need {auto_start} replicas (before then no "
+            f"new node can serve), the fleet starts with {start}"
         )
-    lead = rec.node_pool.provisioning.cold_replica_s
     peak = busiest_minute(arr.t, horizon)
     if rec.resources.gpus > 0 and lead > peak:
         warnings.append(
