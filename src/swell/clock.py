@@ -7,6 +7,7 @@ Kubernetes run on SystemClock, the simulator and tests on ManualClock (virtual t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Protocol
 
@@ -18,6 +19,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep `seconds`, or less if `stop` is set meanwhile."""
+        ...
+
 
 class SystemClock:
     """Wall time (Unix seconds), so schedules in cron and timezones line up with the real day."""
@@ -27,6 +32,10 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
 
 
 class ManualClock:
@@ -51,3 +60,7 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        if not stop.is_set():
+            await self.sleep(seconds)

@@ -19,7 +19,7 @@ async def test_ticks_apply_changes_and_log_every_decision() -> None:
     clk = clock.ManualClock(1000.0)
     got = []
     for _ in range(3):
-        d = await ctl.tick(cluster, source, clk)
+        d = (await ctl.tick(cluster, source, clk)).decision
         got.append((d.current, d.desired, d.bound_by))
         clk.advance(15)
     assert got == [(1, 1, "metrics"), (1, 3, "metrics"), (3, 3, "tolerance")]
@@ -35,7 +35,9 @@ async def test_a_failing_source_is_no_value_for_every_signal() -> None:
             raise errors.MetricsError("connection refused")
 
     ctl = loop.Controller(make_recipe())
-    d = await ctl.tick(fakes.FakeCluster(current=3), Broken(), clock.ManualClock())
+    t = await ctl.tick(fakes.FakeCluster(current=3), Broken(), clock.ManualClock())
+    d = t.decision
+    assert not t.applied and all(not r.ok for r in t.readings.values())
     assert (d.desired, d.bound_by) == (3, "no_data") and "connection refused" in d.reason
 
 
@@ -67,12 +69,16 @@ async def test_a_failed_apply_leaves_no_scale_event_for_the_rate_policies() -> N
 
     ctl = loop.Controller(make_recipe(max_replicas=20))
     cluster = Refusing(current=1)
-    with pytest.raises(errors.ClusterError, match="409"):
+    with pytest.raises(errors.ClusterError, match="409") as failed:
         await ctl.tick(cluster, fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(100.0))
+    assert isinstance(failed.value, loop.ApplyFailed)  # what was decided travels with the error
+    assert failed.value.tick.decision.desired == 5 and not failed.value.tick.applied
     assert ctl.state.up_events == ()  # the next tick may still add +4 pods
-    d = await ctl.tick(
+    t = await ctl.tick(
         fakes.FakeCluster(current=1), fakes.FakeSource([{"latency": 1000}]), clock.ManualClock(101.0)
     )
+    assert t.applied
+    d = t.decision
     assert d.desired == 5
 
 

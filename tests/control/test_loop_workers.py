@@ -8,7 +8,7 @@ import pytest
 
 from swell import clock, recipe
 from swell.control import fakes, loop
-from swell.core import snapshot
+from swell.core import snapshot, world
 from swell.core.policies import workers
 from tests.conftest import make_recipe
 
@@ -45,15 +45,15 @@ async def run_ticks(rec: recipe.Recipe, cluster: fakes.FakeCluster, n: int) -> l
     clk = clock.ManualClock(0.0)
     out = []
     for _ in range(n):
-        d = await ctl.tick(cluster, source, clk)
+        d = (await ctl.tick(cluster, source, clk)).decision
         out.append(None if d.workers is None else d.workers.desired)
         clk.advance(15)
     return out
 
 
 def test_the_fake_implements_the_protocol_and_the_plain_fake_does_not() -> None:
-    assert isinstance(WorkerCluster([[0.0]], [1]), loop.WorkerControl)
-    assert not isinstance(fakes.FakeCluster(current=1), loop.WorkerControl)
+    assert isinstance(WorkerCluster([[0.0]], [1]), world.WorkerControl)
+    assert not isinstance(fakes.FakeCluster(current=1), world.WorkerControl)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,9 @@ async def test_only_replicas_off_the_decision_are_resized() -> None:
 async def test_the_decision_and_its_history_entry_carry_the_workers() -> None:
     ctl = loop.Controller(worker_recipe())
     cluster = WorkerCluster([[5.0]], [1])
-    d = await ctl.tick(cluster, fakes.FakeSource([{"latency": 100}]), clock.ManualClock())
+    t = await ctl.tick(cluster, fakes.FakeSource([{"latency": 100}]), clock.ManualClock())
+    d = t.decision
+    assert t.workers_set == tuple((o.replica, 3) for o in (t.state.workers or ()) if o.workers != 3)
     assert d.workers is not None and (d.workers.current, d.workers.desired) == (1, 3)
     entry = ctl.history.last()
     assert entry is not None
@@ -118,8 +120,8 @@ def test_step_decides_workers_from_the_cluster_state_without_io() -> None:
     ctl = loop.Controller(worker_recipe())
     obs = (workers.Observed(replica="a", workers=2, queue=7.0),)
     reps = (snapshot.Replica(name="a", state="ready"),)
-    d = ctl.step(0.0, loop.ClusterState(current=1, replicas=reps, workers=obs), {})
+    d = ctl.step(0.0, world.ClusterState(current=1, replicas=reps, workers=obs), {})
     assert d.workers is not None and d.workers.desired == 4
-    assert loop.worker_changes(loop.ClusterState(current=1, workers=obs), d) == [("a", 4)]
-    plain = ctl.step(15.0, loop.ClusterState(current=1, replicas=reps), {})
+    assert world.worker_changes(world.ClusterState(current=1, workers=obs), d) == [("a", 4)]
+    plain = ctl.step(15.0, world.ClusterState(current=1, replicas=reps), {})
     assert plain.workers is None

@@ -20,7 +20,7 @@ from rich.table import Table
 from swell import errors, recipe
 from swell.cli import checks
 from swell.control import loop
-from swell.core import nodes, snapshot
+from swell.core import nodes, snapshot, world
 from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
@@ -348,7 +348,7 @@ def decide(
         elif current is None:
             current = reps.get("ready", 0) + reps.get("starting", 0) + reps.get("pending", 0)
         readings = {n: _reading(obs.get("signals", {}).get(n)) for n in names}
-        state = loop.ClusterState(current=current, replicas=_replicas(reps))
+        state = world.ClusterState(current=current, replicas=_replicas(reps))
         d = controller.step(float(obs["t"]), state, readings)
         out = d.to_json()
         typer.echo(

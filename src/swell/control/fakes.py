@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from swell import recipe
-from swell.control import loop
-from swell.core import decision, snapshot
+from swell.core import decision, snapshot, world
 
 
 class FakeCluster:
@@ -20,13 +19,13 @@ class FakeCluster:
         self.applied: list[int] = []
         self._starting: list[int] = []  # ticks left per starting replica
 
-    async def observe(self) -> loop.ClusterState:
+    async def observe(self) -> world.ClusterState:
         self._starting = [n - 1 for n in self._starting if n > 1]
         starting = len(self._starting)
         ready = self.current - starting
         reps = [snapshot.Replica(name=f"r{i}", state="ready") for i in range(ready)]
         reps += [snapshot.Replica(name=f"s{i}", state="starting") for i in range(starting)]
-        return loop.ClusterState(current=self.current, replicas=tuple(reps))
+        return world.ClusterState(current=self.current, replicas=tuple(reps))
 
     async def apply(self, d: decision.Decision) -> None:
         added = d.desired - self.current
@@ -42,7 +41,7 @@ class FakeSource:
         self.calls = 0
 
     async def read(
-        self, sigs: Sequence[recipe.Signal], now: float, state: loop.ClusterState
+        self, sigs: Sequence[recipe.Signal], now: float, state: world.ClusterState
     ) -> dict[str, snapshot.Reading]:
         values = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1

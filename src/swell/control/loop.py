@@ -1,72 +1,64 @@
 """The one loop: observe the cluster, read the signals, ask the policy, apply the decision.
 
-`Controller.step` is synchronous and does no I/O, so the simulator calls it in virtual time;
-`Controller.tick` and `run` wrap it with the I/O of a real cluster and metrics source on a Clock.
-The same object runs locally, in the simulator and on Kubernetes. With a recipe's `workers`
-section and a cluster that reports workers (`WorkerControl`), the same tick also sizes the workers
-inside each replica (TorchServe-style).
+`Controller.tick` is the one tick body, written once against the boundary in `core.world`: local
+and Kubernetes await it on the wall clock (`run`), the simulator runs it in virtual time with
+`drive` (its world never suspends). `step` is the pure part (snapshot -> policy -> decision,
+recorded in the history). With a recipe's `workers` section and a cluster that reports workers
+(`WorkerControl`), the same tick also sizes the workers inside each replica (TorchServe-style).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, TypeVar, cast
 
 from swell import clock as clock_mod
 from swell import errors, recipe
 from swell.control import history as history_mod
 from swell.control import profile
 from swell.core import capacity as capacity_mod
-from swell.core import decision, signals, snapshot
+from swell.core import decision, signals, snapshot, world
 from swell.core import policies as policies_mod
 from swell.core.policies import steps, workers
 
 log = logging.getLogger(__name__)
 
 
+T = TypeVar("T")
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (the simulator's world does no I/O) to its result,
+    without an event loop: the same async tick serves virtual and wall time."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise errors.SwellError("a simulated world awaited real I/O: drive() runs only worlds that never suspend")
+
+
 @dataclass(frozen=True, kw_only=True)
-class ClusterState:
-    """What a cluster reports: its current target count, the replicas, the nodes, and the workers
-    of each ready replica (None: the cluster does not control workers)."""
+class Tick:
+    """What one tick saw and did: the cluster it observed, the readings, the decision, whether a
+    rescale was applied (False: none was needed), the workers it set."""
 
-    current: int
-    replicas: tuple[snapshot.Replica, ...] = ()
-    nodes: tuple[snapshot.NodeInfo, ...] = ()
-    workers: tuple[workers.Observed, ...] | None = None
-
-
-class Cluster(Protocol):
-    async def observe(self) -> ClusterState: ...
-
-    async def apply(self, d: decision.Decision) -> None: ...
+    state: world.ClusterState
+    readings: Mapping[str, snapshot.Reading]
+    decision: decision.Decision
+    applied: bool
+    workers_set: tuple[tuple[str, int], ...] = ()
 
 
-@runtime_checkable
-class WorkerControl(Protocol):
-    """A cluster whose replicas run resizable workers (a TorchServe management API, a pod's sidecar).
-    Only ready replicas are reported; `set_workers` may take effect later (a worker starts)."""
+class ApplyFailed(errors.ClusterError):
+    """The policy decided, the cluster refused the rescale: `tick` is what was decided and read."""
 
-    async def observe_workers(self) -> Sequence[workers.Observed]: ...
-
-    async def set_workers(self, replica: str, count: int) -> None: ...
-
-
-def worker_changes(state: ClusterState, d: decision.Decision) -> list[tuple[str, int]]:
-    """(replica, workers) for each observed replica whose count differs from the decision's."""
-    if d.workers is None or state.workers is None:
-        return []
-    want = d.workers.desired
-    return [(o.replica, want) for o in state.workers if o.workers != want]
-
-
-class SignalSource(Protocol):
-    async def read(
-        self, sigs: Sequence[recipe.Signal], now: float, state: ClusterState
-    ) -> Mapping[str, snapshot.Reading]: ...
+    def __init__(self, message: str, tick: Tick) -> None:
+        super().__init__(message)
+        self.tick = tick
 
 
 class Controller:
@@ -91,7 +83,7 @@ class Controller:
         self.capacity = profile.of(rec) if capacity == "engine" else capacity
 
     def step(
-        self, now: float, cluster: ClusterState, readings: Mapping[str, snapshot.Reading]
+        self, now: float, cluster: world.ClusterState, readings: Mapping[str, snapshot.Reading]
     ) -> decision.Decision:
         """One tick without I/O: snapshot -> policy -> decision (recorded in the history)."""
         snap = snapshot.Snapshot(
@@ -115,39 +107,52 @@ class Controller:
         self.history.add(d, snap)
         return d
 
-    async def tick(self, cluster: Cluster, source: SignalSource, clock: clock_mod.Clock) -> decision.Decision:
+    async def tick(
+        self, cluster: world.Cluster, source: world.SignalSource, clock: clock_mod.Clock
+    ) -> Tick:
+        """Observe -> read -> step -> apply -> workers. A failed rescale is forgotten by the rate
+        policies (the HPA stores a scale event only after a successful update) and raised as
+        `ApplyFailed` carrying the tick; errors observing the cluster propagate (nothing decided)."""
         now = clock.now()
         state = await cluster.observe()
-        control = cluster if self.recipe.workers is not None and isinstance(cluster, WorkerControl) else None
-        if control is not None:
-            state = replace(state, workers=tuple(await control.observe_workers()))
+        control = cluster if self.recipe.workers is not None and isinstance(cluster, world.WorkerControl) else None
+        if control is not None and (obs := await control.observe_workers()) is not None:
+            state = replace(state, workers=tuple(obs))
         try:
             readings = await source.read(self.signals, now, state)
         except errors.SwellError as exc:  # a broken source is "no value" for every signal, never zero
             readings = {s.name: snapshot.Reading.missing(str(exc)) for s in self.signals}
         before = self.state
         d = self.step(now, state, readings)
+        applied = False
         if d.desired != state.current:
             log.info("scale %d -> %d (%s): %s", state.current, d.desired, d.bound_by, d.reason)
             try:
                 await cluster.apply(d)
+                applied = True
+            except errors.SwellError as exc:
+                self.forget_rescale(before)
+                raise ApplyFailed(str(exc), Tick(state=state, readings=readings, decision=d, applied=False)) from exc
             except BaseException:
-                # the rescale did not happen: the rate policies must not count it (the HPA stores
-                # a scale event only after a successful update)
-                self.state = replace(self.state, up_events=before.up_events, down_events=before.down_events)
+                self.forget_rescale(before)
                 raise
-        if control is not None:
-            changes = worker_changes(state, d)
-            if changes and d.workers is not None:
-                log.info("workers %d -> %d: %s", d.workers.current, d.workers.desired, d.workers.reason)
-            for name, count in changes:
-                await control.set_workers(name, count)
-        return d
+        changes = world.worker_changes(state, d) if control is not None else []
+        if changes and d.workers is not None:
+            log.info("workers %d -> %d: %s", d.workers.current, d.workers.desired, d.workers.reason)
+        for name, count in changes:
+            assert control is not None
+            await control.set_workers(name, count)
+        return Tick(state=state, readings=readings, decision=d, applied=applied, workers_set=tuple(changes))
+
+    def forget_rescale(self, before: steps.State) -> None:
+        """The rescale did not happen: the rate policies must not count it."""
+        self.state = replace(self.state, up_events=before.up_events, down_events=before.down_events)
 
     async def run(
-        self, cluster: Cluster, source: SignalSource, clock: clock_mod.Clock, stop: asyncio.Event
+        self, cluster: world.Cluster, source: world.SignalSource, clock: clock_mod.Clock, stop: asyncio.Event
     ) -> None:
-        """Tick every polling interval until `stop` is set; errors of one tick are logged, not fatal."""
+        """Tick every polling interval until `stop` is set, waiting with the clock; errors of one
+        tick are logged, not fatal."""
         interval = self.recipe.autoscaling.polling_interval_s
         while not stop.is_set():
             started = clock.now()
@@ -157,6 +162,4 @@ class Controller:
                 log.warning("tick failed: %s", exc)
             except Exception:  # a bug in one tick must not stop the loop that keeps a service up
                 log.exception("tick failed unexpectedly")
-            wait = max(0.0, interval - (clock.now() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            await clock.wait(stop, max(0.0, interval - (clock.now() - started)))

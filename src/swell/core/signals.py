@@ -38,6 +38,13 @@ def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
     return tuple(out)
 
 
+def retention_s(auto: recipe.Autoscaling, sigs: Iterable[recipe.Signal]) -> float:
+    """How long windows of samples must be kept: the longest signal window, plus a margin of
+    three scrape or polling intervals (at least 30 s) for the baseline sample before it."""
+    longest = max([s.window_s for s in sigs] or [60.0])
+    return longest + max(30.0, 3 * max(auto.metrics.scrape_interval_s, auto.polling_interval_s))
+
+
 def metric_names(signals: Iterable[recipe.Signal]) -> set[str]:
     """Metric families the embedded evaluator reads for these signals (what a store must keep)."""
     out: set[str] = set()

@@ -10,7 +10,6 @@ inside the window. With too few samples the answer is None: "no value", never ze
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 

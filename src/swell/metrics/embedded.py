@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from swell import errors, recipe
-from swell.core import signals, snapshot, windows
+from swell.core import signals, snapshot, windows, world
 from swell.metrics import scrape
 
 
@@ -62,6 +62,12 @@ class EmbeddedSource:
             self.gaps.forget(gone)
         self._known = set(targets)
         await asyncio.gather(*(self._scrape_one(self._session, n, u, now) for n, u in targets.items()))
+
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: world.ClusterState
+    ) -> dict[str, snapshot.Reading]:
+        """The one loop's SignalSource (core.world): evaluate what the scraper recorded."""
+        return self.evaluate(sigs, now)
 
     def evaluate(self, sigs: Sequence[recipe.Signal], now: float) -> dict[str, snapshot.Reading]:
         out = self.gaps.mark(signals.evaluate_all(sigs, self.store, now, self.resources), sigs, now)

@@ -33,7 +33,7 @@ from swell.clusters.kubernetes import (
     telemetry,
 )
 from swell.control import loop
-from swell.core import decision, snapshot
+from swell.core import decision, snapshot, world
 from swell.core.policies import steps
 from swell.metrics import prometheus
 
@@ -87,7 +87,7 @@ class Scoped:
     async def read(
         self, sigs: Sequence[recipe.Signal], now: float, state: object = None
     ) -> dict[str, snapshot.Reading]:
-        pods = [r.name for r in state.replicas] if isinstance(state, loop.ClusterState) else []
+        pods = [r.name for r in state.replicas] if isinstance(state, world.ClusterState) else []
         s = self.spec
         self.last = {
             sig.name: scope.scoped_query(
@@ -114,7 +114,7 @@ class Worker:
         previous: api.Obj,
         opts: Options,
         may_act: Callable[[], bool],
-        source: loop.SignalSource,
+        source: world.SignalSource,
     ) -> None:
         self.spec, self.opts, self.api = spec, opts, client
         self.previous = previous  # the status as last published (conditions, decisions)
@@ -138,7 +138,7 @@ class Worker:
         self.scaled_at: str | None = previous.get("lastScaleTime")
         self.use_buffers = False  # headroom as a CapacityBuffer, not placeholder pods
 
-    async def observe(self) -> loop.ClusterState:
+    async def observe(self) -> world.ClusterState:
         self.obs = obs = await self.cluster.observe()
         if obs.external_change is not None:
             was, now_ = obs.external_change
@@ -153,7 +153,7 @@ class Worker:
                 f"replicas changed outside swell: {was} -> {now_}; swell starts over from {now_}",
                 "Warning",
             )
-        return loop.ClusterState(current=obs.current, replicas=obs.replicas, nodes=obs.nodes)
+        return world.ClusterState(current=obs.current, replicas=obs.replicas, nodes=obs.nodes)
 
     async def apply(self, d: decision.Decision) -> None:
         if await self.cluster.scale_to(d.desired, d.reason):
@@ -161,18 +161,17 @@ class Worker:
 
     async def tick(self, clock: clock_mod.Clock, metrics: telemetry.Metrics) -> None:
         self.clock, self.obs = clock, None
-        decided, error = self.controller.history.total, ""
-        d: decision.Decision | None = None
+        error = ""
+        done: loop.Tick | None = None
         try:
-            d = await self.controller.tick(self, self.source, clock)
+            done = await self.controller.tick(self, self.source, clock)
         except errors.SwellError as exc:
             error = str(exc)
             log.warning("%s/%s: %s", self.spec.namespace, self.spec.name, exc)
-            last = self.controller.history.last()
-            if self.controller.history.total > decided and last is not None:
-                d = last.decision  # decided, then the patch failed (Controller.tick forgot its rate effect)
-        entry = self.controller.history.last()
-        readings = entry.snapshot.signals if entry and d is not None and entry.decision is d else {}
+            if isinstance(exc, loop.ApplyFailed):
+                done = exc.tick  # decided, then the patch failed (the tick forgot its rate effect)
+        d = done.decision if done is not None else None
+        readings = done.readings if done is not None else {}
         report = None
         if self.obs is not None and not error:
             want = headroom.wanted(self.spec.recipe)
@@ -268,7 +267,7 @@ class Runtime:
         client: api.Api,
         opts: Options,
         clock: clock_mod.Clock | None = None,
-        sources: Callable[[scalingrecipe.Spec], loop.SignalSource] | None = None,
+        sources: Callable[[scalingrecipe.Spec], world.SignalSource] | None = None,
     ) -> None:
         self.api, self.opts = client, opts
         self.sources = sources or self._prometheus
@@ -365,7 +364,7 @@ class Runtime:
                 with contextlib.suppress(errors.KubernetesError):
                     await self.api.delete_pod(home, meta.get("name", ""))
 
-    def _prometheus(self, spec: scalingrecipe.Spec) -> loop.SignalSource:
+    def _prometheus(self, spec: scalingrecipe.Spec) -> world.SignalSource:
         """The recipe's Prometheus server, else the controller's; without either, no values."""
         url = spec.recipe.autoscaling.metrics.prometheus_url or self.opts.prometheus_url
         if not url:

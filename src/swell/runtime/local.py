@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.control import history as history_mod
 from swell.control import loop
-from swell.core import decision, signals, snapshot
+from swell.core import signals, snapshot, world
 from swell.metrics import embedded, prometheus
 from swell.metrics import gateway as gateway_names
 
@@ -57,31 +57,6 @@ class Status:
     events: tuple[replicas_mod.Event, ...] = ()
 
 
-class _LoopCluster:
-    """The LocalCluster as the loop's `Cluster` (ClusterState lives in control, above clusters)."""
-
-    def __init__(self, c: cluster_mod.LocalCluster) -> None:
-        self.c = c
-
-    async def observe(self) -> loop.ClusterState:
-        return loop.ClusterState(current=self.c.target, replicas=self.c.replicas(), nodes=(self.c.node(),))
-
-    async def apply(self, d: decision.Decision) -> None:
-        await self.c.scale(d.desired)
-
-
-class _Windows:
-    """The EmbeddedSource as the loop's `SignalSource`: evaluates what the scraper recorded."""
-
-    def __init__(self, source: embedded.EmbeddedSource) -> None:
-        self.source = source
-
-    async def read(
-        self, sigs: Sequence[recipe.Signal], now: float, state: loop.ClusterState
-    ) -> Mapping[str, snapshot.Reading]:
-        return self.source.evaluate(sigs, now)
-
-
 class LocalRuntime(cluster_mod.StartStop):
     def __init__(
         self,
@@ -102,15 +77,14 @@ class LocalRuntime(cluster_mod.StartStop):
         self.timeline: deque[Point] = deque(maxlen=50_000)
         m = rec.autoscaling.metrics
         self.embedded: embedded.EmbeddedSource | None = None
-        self.source: loop.SignalSource
+        self.source: world.SignalSource
         if m.source == "prometheus":
             assert m.prometheus_url is not None
             self.source = prometheus.PrometheusSource(m.prometheus_url, resources=rec.resources)
         else:
-            retention = max([s.window_s for s in self.controller.signals] or [60.0]) + 30.0
+            retention = signals.retention_s(rec.autoscaling, self.controller.signals)
             wanted = signals.metric_names(self.controller.signals)
-            self.embedded = embedded.EmbeddedSource(rec.resources, retention_s=retention, wanted=wanted)
-            self.source = _Windows(self.embedded)
+            self.embedded = self.source = embedded.EmbeddedSource(rec.resources, retention_s=retention, wanted=wanted)
         self.sd_file = file_sd or self.cluster.run_dir / "file_sd.json"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,7 +111,7 @@ class LocalRuntime(cluster_mod.StartStop):
         self._tasks = [
             loop_.create_task(self._metrics_loop(), name="swell scrape"),
             loop_.create_task(
-                self.controller.run(_LoopCluster(self.cluster), self.source, self.clock, self._stop),
+                self.controller.run(self.cluster, self.source, self.clock, self._stop),
                 name="swell control loop",
             ),
         ]

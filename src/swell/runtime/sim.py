@@ -1,10 +1,11 @@
-"""The simulator's wiring: the real Controller stepping a simulated cluster in virtual time.
+"""The simulator's wiring: the one loop's tick driving a simulated cluster in virtual time.
 
 `simulate(recipe, arrivals, policy)` runs one policy: the event loop scrapes the replicas into
-metric windows at the recipe's scrape interval, and every polling interval reads the signals and
-calls `Controller.step` (synchronous, I/O-free) on a ManualClock's time, then applies the
-replica count and (classic models with a `workers` section) the workers per replica. `compare`
-runs several policies on the very same arrivals, plus the oracle. Nothing policy-specific lives here.
+metric windows at the recipe's scrape interval, and every polling interval runs the very
+`Controller.tick` that local and Kubernetes run (observe, read, decide, apply, workers) on a
+ManualClock, driven without an event loop (the simulated world never suspends). `compare` runs
+several policies on the very same arrivals, plus the baselines and the oracle. Nothing
+policy-specific lives here.
 """
 
 from __future__ import annotations
@@ -91,8 +92,7 @@ def simulate(
     auto = prec.autoscaling
     sigs = signals.required(auto) if schedule is None else []
     scrape_s = auto.metrics.scrape_interval_s
-    retention = max([s.window_s for s in sigs] or [60.0]) + 3 * max(scrape_s, auto.polling_interval_s)
-    store = windows.Store(retention_s=retention, wanted=signals.metric_names(sigs))
+    store = windows.Store(retention_s=signals.retention_s(auto, sigs), wanted=signals.metric_names(sigs))
     ev = events.Loop(seed)
     sim = cluster_mod.Cluster(prec, ev, store, sigs, options)
     decisions: list[outcomes.Logged] = []
@@ -113,18 +113,7 @@ def simulate(
                 decisions.append(outcomes.Logged(now, sim.target, want, "schedule", "as scheduled", ()))
                 sim.set_target(now, want)
         else:
-            readings = signals.evaluate_all(sigs, store, now, prec.resources)
-            state = loop.ClusterState(
-                current=sim.target,
-                replicas=sim.replica_infos(),
-                nodes=sim.node_infos(),
-                workers=sim.worker_infos(now),
-            )
-            d = ctrl.step(vclock.now(), state, readings)
-            if d.desired != state.current:
-                sim.set_target(now, d.desired)
-            for rname, n in loop.worker_changes(state, d):
-                sim.set_workers(now, rname, n)
+            loop.drive(ctrl.tick(sim, sim, vclock))
         if sim.worker_control:
             worker_rows.append(sim.running_workers())
         c = sim.counts()

@@ -11,8 +11,7 @@ import pytest
 from swell import clock as clock_mod
 from swell import errors, recipe
 from swell.clusters.kubernetes import fake, scalingrecipe, scope
-from swell.control import loop
-from swell.core import snapshot
+from swell.core import snapshot, world
 from swell.runtime import kubernetes as rt
 from tests.clusters.kubernetes.builders import recipe_cr
 
@@ -87,7 +86,7 @@ async def test_the_controller_sends_scoped_queries_and_shows_them() -> None:
     spec = scalingrecipe.parse(recipe_cr(namespace="team-a"))
     inner = Inner()
     src = rt.Scoped(inner, spec, any_namespace=False)  # type: ignore[arg-type]
-    state = loop.ClusterState(current=1, replicas=(snapshot.Replica(name="web-0", state="ready"),))
+    state = world.ClusterState(current=1, replicas=(snapshot.Replica(name="web-0", state="ready"),))
     got = await src.read(spec.recipe.autoscaling.signals, 0.0, state)
     assert got["queue"].value == 1.0
     assert inner.sent == ['avg(avg_over_time(q{namespace="team-a",service="web"}[1m]))']

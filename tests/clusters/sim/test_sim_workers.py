@@ -34,32 +34,32 @@ def test_a_replica_starts_at_min_workers_and_reports_its_queue() -> None:
 
 def test_more_workers_run_after_the_start_time_fewer_at_once() -> None:
     loop, c = make(start_s=5.0)
-    c.set_workers(0.0, "replica-1", 3)
+    c.resize_workers(0.0, "replica-1", 3)
     obs = c.worker_infos(0.0)
     assert obs is not None and obs[0].workers == 3  # set: what the next decision compares with
     loop.run(until=4.9)
     assert c.running_workers() == 1
     loop.run(until=5.0)
     assert c.running_workers() == 3
-    c.set_workers(6.0, "replica-1", 2)
+    c.resize_workers(6.0, "replica-1", 2)
     assert c.running_workers() == 2
 
 
 def test_a_smaller_decision_wins_over_a_start_still_under_way() -> None:
     loop, c = make(start_s=10.0)
-    c.set_workers(0.0, "replica-1", 4)
-    c.set_workers(2.0, "replica-1", 2)
+    c.resize_workers(0.0, "replica-1", 4)
+    c.resize_workers(2.0, "replica-1", 2)
     loop.run(until=11.0)
     assert c.running_workers() == 2
-    c.set_workers(11.0, "replica-1", 3)
-    c.set_workers(12.0, "replica-1", 1)
+    c.resize_workers(11.0, "replica-1", 3)
+    c.resize_workers(12.0, "replica-1", 1)
     loop.run(until=30.0)
     assert c.running_workers() == 1
 
 
 def test_a_zero_start_time_resizes_at_once() -> None:
     loop, c = make(start_s=0.0)
-    c.set_workers(0.0, "replica-1", 4)
+    c.resize_workers(0.0, "replica-1", 4)
     loop.run(until=0.0)
     assert c.running_workers() == 4
 

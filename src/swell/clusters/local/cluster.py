@@ -17,7 +17,7 @@ from swell import recipe
 from swell.clusters.local import engines
 from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
-from swell.core import snapshot
+from swell.core import decision, snapshot, world
 
 
 class StartStop:
@@ -104,3 +104,11 @@ class LocalCluster(StartStop):
 
     async def scale(self, n: int) -> None:
         await self.manager.scale(n)
+
+    # ---- the one loop's Cluster (core.world) ------------------------------------------------
+
+    async def observe(self) -> world.ClusterState:
+        return world.ClusterState(current=self.target, replicas=self.replicas(), nodes=(self.node(),))
+
+    async def apply(self, d: decision.Decision) -> None:
+        await self.scale(d.desired)

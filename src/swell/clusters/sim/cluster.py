@@ -2,7 +2,9 @@
 
 `set_target(now, n)` is the scale subresource (what a decision applies); `replica_infos()` and
 `node_infos()` are what the controller observes; for a classic model with a recipe `workers`
-section, `worker_infos()` and `set_workers()` are the workers inside each replica. Requests arrive
+section, `worker_infos()` and `resize_workers()` are the workers inside each replica. The cluster
+is also the one loop's world (`core.world`): observe/apply, the workers, and the signals read from
+the windows its emitter fills, at the event loop's virtual time. Requests arrive
 from a workload, wait in the gateway's buffer while no replica is ready, run on a replica's engine
 and end served, dropped or timed out. Nothing here knows about policies: the runtime wires the
 controller in.
@@ -16,8 +18,8 @@ from dataclasses import dataclass, replace
 
 from swell import recipe
 from swell.clusters.sim import emit, events, nodes, outcomes, replicas, router
+from swell.core import decision, signals, snapshot, windows, world
 from swell.core import nodes as sizing
-from swell.core import snapshot, windows
 from swell.core.policies import workers
 from swell.workload import arrivals
 
@@ -273,7 +275,7 @@ class Cluster:
 
     # ---- workers inside replicas (classic models) ------------------------------------------------
 
-    def set_workers(self, now: float, name: str, n: int) -> None:
+    def resize_workers(self, now: float, name: str, n: int) -> None:
         """Resize a ready replica's workers: fewer at once (a busy worker finishes its request),
         more after `workers.worker_start_s` (a worker process starts and loads the model)."""
         rep = self.replicas.get(name)
@@ -304,6 +306,25 @@ class Cluster:
                 self._sync(rep, now)
                 out.append(workers.Observed(replica=rep.name, workers=rep.workers, queue=rep.engine.queue()))
         return tuple(out)
+
+    # ---- the one loop's world (core.world), at the event loop's time ---------------------------
+
+    async def observe(self) -> world.ClusterState:
+        return world.ClusterState(current=self.target, replicas=self.replica_infos(), nodes=self.node_infos())
+
+    async def apply(self, d: decision.Decision) -> None:
+        self.set_target(self.loop.now, d.desired)
+
+    async def observe_workers(self) -> tuple[workers.Observed, ...] | None:
+        return self.worker_infos(self.loop.now)
+
+    async def set_workers(self, replica: str, count: int) -> None:
+        self.resize_workers(self.loop.now, replica, count)
+
+    async def read(
+        self, sigs: Sequence[recipe.Signal], now: float, state: world.ClusterState
+    ) -> dict[str, snapshot.Reading]:
+        return signals.evaluate_all(sigs, self.emitter.store, now, self.rec.resources)
 
     def running_workers(self) -> int:
         """Workers running (started) on the ready replicas of a classic model."""
