@@ -137,14 +137,14 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
     metric.set(test, 2.0)  # 1 replica
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, headroom_nodes=1)  # 2 placeholders
     controllers("solo", "--prometheus-url", prometheus.url)
-    placeholders = "swell.dev/headroom=llm"
+    placeholders = f"swell.dev/headroom=llm,swell.dev/headroom-namespace={namespace}"  # in swell-system
 
     def headroom(running: int, pending: int) -> bool:
         h = cluster.status(namespace, "llm").get("headroom", {})
         return (h.get("running"), h.get("pending")) == (running, pending)
 
     env.wait_for("one placeholder on the node, one Pending", lambda: headroom(1, 1), timeout=30)
-    held = next(p for p in cluster.pods(namespace, placeholders) if p.spec.node_name)
+    held = next(p for p in cluster.pods("swell-system", placeholders) if p.spec.node_name)
     assert held.spec.priority == -10 and held.spec.containers[0].resources.limits == {"nvidia.com/gpu": "1"}
     h = cluster.status(namespace, "llm")["headroom"]
     assert "Insufficient nvidia.com/gpu" in h["reason"] and "node autoscaler" in h["reason"]
@@ -155,7 +155,7 @@ def test_headroom_is_preempted_by_a_replica_and_a_replica_that_does_not_fit_is_r
         "the preemption counted", lambda: cluster.status(namespace, "llm")["headroom"]["preemptions"] >= 1
     )
     env.wait_for("both placeholders Pending", lambda: headroom(0, 2), timeout=20)
-    assert all(p.metadata.uid != held.metadata.uid for p in cluster.pods(namespace, placeholders))
+    assert all(p.metadata.uid != held.metadata.uid for p in cluster.pods("swell-system", placeholders))
 
     metric.set(test, 6.0)  # 3 replicas on a 2-GPU pool: one stays Pending
     env.wait_for("3 asked for", lambda: cluster.replicas(namespace, "llm")[0] == 3, timeout=30)

@@ -41,18 +41,28 @@ def _runtime() -> Any:
         ) from None
 
 
-async def _run(kubeconfig: str | None, context: str | None, opts: Any) -> None:
+async def _run(kubeconfig: str | None, context: str | None, opts: Any, watch_cache: bool = True) -> None:
     runtime = _runtime()
     api = importlib.import_module("swell.clusters.kubernetes.api")
     client = await api.KubeApi.connect(kubeconfig, context)
     stop = asyncio.Event()
+    informers = None
+    served: Any = client
+    if watch_cache:  # pods and nodes from watches, not listed every tick
+        served = importlib.import_module("swell.clusters.kubernetes.cache").CachedApi(client)
+        informers = asyncio.create_task(served.run(stop))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await runtime.Runtime(client, opts).run(stop)
+        await runtime.Runtime(served, opts).run(stop)
     finally:
+        stop.set()
+        if informers is not None:
+            informers.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await informers
         await client.close()
 
 
@@ -120,6 +130,9 @@ def controller(
     headroom_namespace: Annotated[
         str | None, typer.Option(help="namespace of the headroom placeholders (default: the Lease's)")
     ] = None,
+    watch_cache: Annotated[
+        bool, typer.Option("--watch-cache/--no-watch-cache", help="pods and nodes from watches (default)")
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
@@ -154,7 +167,7 @@ def controller(
         any_namespace_queries=allow_any_namespace_queries,
         allowed_prometheus_urls=tuple(allow_prometheus_url or ()),
     )
-    asyncio.run(_run(kubeconfig, context, opts))
+    asyncio.run(_run(kubeconfig, context, opts, watch_cache))
 
 
 def register(app: typer.Typer) -> None:

@@ -71,6 +71,10 @@ class Api(Protocol):
 
     async def serves(self, api_version: str, plural: str) -> bool: ...
 
+    async def list_all(self, resource: str) -> tuple[list[Obj], str]: ...
+
+    def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]: ...
+
     async def get_buffer(self, namespace: str, name: str) -> Obj | None: ...
 
     async def put_buffer(self, namespace: str, body: Obj, exists: bool) -> None: ...
@@ -246,8 +250,22 @@ class KubeApi:
 
     async def watch_recipes(self, namespace: str | None, timeout_s: float) -> AsyncIterator[Obj]:
         ns = f"/namespaces/{namespace}" if namespace else ""
-        path = f"{RECIPES}{ns}/{scalingrecipe.PLURAL}"
+        async for event in self._watch(f"{RECIPES}{ns}/{scalingrecipe.PLURAL}", timeout_s):
+            yield event
+
+    async def list_all(self, resource: str) -> tuple[list[Obj], str]:
+        """Every pod (cluster-wide) or node, and the list's resourceVersion to watch from."""
+        doc = await self._call("GET", f"/api/v1/{resource}") or {}
+        return list(doc.get("items", [])), str((doc.get("metadata") or {}).get("resourceVersion", ""))
+
+    async def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]:
+        async for event in self._watch(f"/api/v1/{resource}", timeout_s, resource_version):
+            yield event
+
+    async def _watch(self, path: str, timeout_s: float, resource_version: str = "") -> AsyncIterator[Obj]:
         query = [("watch", "true"), ("timeoutSeconds", str(max(1, round(timeout_s))))]
+        if resource_version:
+            query += [("resourceVersion", resource_version), ("allowWatchBookmarks", "true")]
         try:
             resp = await self._send("GET", path, query=query, timeout_s=timeout_s + 30)
             if resp.status >= 400:

@@ -52,6 +52,7 @@ class FakeApi:
         self.leases: dict[tuple[str, str], Obj] = {}
         self.priority_classes: dict[str, Obj] = {}
         self.buffers: dict[tuple[str, str], Obj] = {}  # CapacityBuffers
+        self.feeds: dict[str, asyncio.Queue[Obj | None]] = {}  # watch_all events, per resource
         self.served: set[tuple[str, str]] = set()  # (api_version, plural) discovery finds
         self.tokens: dict[str, Obj] = {}  # bearer token -> the user a TokenReview returns
         self.allowed_urls: set[tuple[str, str]] = set()  # (username, path) a SubjectAccessReview allows
@@ -148,6 +149,18 @@ class FakeApi:
     async def list_nodes(self, labels: str = "") -> list[Obj]:
         await self._enter("list_nodes", labels)
         return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
+
+    async def list_all(self, resource: str) -> tuple[list[Obj], str]:
+        await self._enter("list_all", resource)
+        store = self.pods if resource == "pods" else self.nodes
+        return [copy.deepcopy(o) for _, o in sorted(store.items())], str(next(self._rv))
+
+    async def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]:
+        """The events a test puts in `feeds[resource]`; ends when the queue yields None."""
+        await self._enter("watch_all", resource, resource_version)
+        q = self.feeds.setdefault(resource, asyncio.Queue())
+        while (event := await q.get()) is not None:
+            yield event
 
     async def list_recipes(self, namespace: str | None) -> list[Obj]:
         await self._enter("list_recipes", namespace)
