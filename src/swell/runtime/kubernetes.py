@@ -1,6 +1,6 @@
 """Kubernetes runtime: `swell controller` — every ScalingRecipe's loop, led by one replica.
 
-Each ScalingRecipe gets a Worker: the same `control.loop.Controller` as local and sim, a
+Each ScalingRecipe gets a RecipeLoop: the same `control.loop.Controller` as local and sim, a
 KubernetesCluster and a PrometheusSource. Only the Lease holder ticks; workers start from the
 policy state in the CR status and write it back each tick. `/metrics`, `/healthz` via aiohttp.
 """
@@ -104,7 +104,7 @@ class Scoped:
         return await self.inner.read(raw, now, state)
 
 
-class Worker:
+class RecipeLoop:
     """One ScalingRecipe: its Controller, target and signal source; the loop's `Cluster` itself."""
 
     def __init__(
@@ -283,7 +283,7 @@ class Runtime:
                 retry_period_s=opts.retry_period_s,
             ),
         )
-        self.workers: dict[tuple[str, str], Worker] = {}
+        self.loops: dict[tuple[str, str], RecipeLoop] = {}
         self.invalid: dict[tuple[str, str], int] = {}  # recipes with errors -> generation reported
         self.metrics = telemetry.Metrics(opts.identity)
         self.alive_at = time.monotonic()
@@ -306,34 +306,34 @@ class Runtime:
             meta = obj.get("metadata") or {}
             key = (meta.get("namespace", ""), meta.get("name", ""))
             seen.add(key)
-            old = self.workers.get(key)
+            old = self.loops.get(key)
             gen = int(meta.get("generation") or 0)
             if self.known(key, gen, scalingrecipe.is_paused(obj)):  # scaling it already, or reported invalid
                 continue
             try:
                 spec = scalingrecipe.parse(obj)
             except errors.RecipeError as exc:
-                self.workers.pop(key, None)
+                self.loops.pop(key, None)
                 log.warning("%s", exc)
                 message = "; ".join(str(p) for p in exc.problems)
                 await self._refuse(key, gen, obj, "InvalidRecipe", message)
                 continue
             refusal = self.refusal(spec)
             if refusal:
-                self.workers.pop(key, None)
+                self.loops.pop(key, None)
                 log.warning("%s %s/%s: %s", scalingrecipe.KIND, key[0], key[1], refusal)
                 await self._refuse(key, gen, obj, "PrometheusNotAllowed", refusal)
                 continue
             self.invalid.pop(key, None)
             previous = obj.get("status") or {}
-            w = Worker(self.api, spec, previous, self.opts, lambda: self.leading, self.sources(spec))
+            w = RecipeLoop(self.api, spec, previous, self.opts, lambda: self.leading, self.sources(spec))
             if old is not None:  # same recipe, new spec: keep what the policy remembers
                 w.controller.state, w.previous = old.controller.state, old.previous
                 w.cluster.last_applied, w.headroom = old.cluster.last_applied, old.headroom
-            self.workers[key] = w
+            self.loops[key] = w
             log.info("%s %s/%s: scaling %s", scalingrecipe.KIND, key[0], key[1], spec.target)
-        for key in set(self.workers) - seen:
-            del self.workers[key]
+        for key in set(self.loops) - seen:
+            del self.loops[key]
             self.metrics.forget(*key)
         await self._sweep(seen)
 
@@ -405,9 +405,9 @@ class Runtime:
         self.alive_at = time.monotonic()
         self.metrics.leader_child.set(1 if self.leading else 0)
         if not self.leading:
-            for key in self.workers:
+            for key in self.loops:
                 self.metrics.forget(*key)  # a standby exports no decisions
-            self.workers.clear()  # a later term starts from the CR status, as a fresh leader would
+            self.loops.clear()  # a later term starts from the CR status, as a fresh leader would
             self._next_sync = 0.0
             return self.opts.retry_period_s
         now = self.clock.now()
@@ -417,14 +417,14 @@ class Runtime:
             except errors.SwellError as exc:
                 log.warning("cannot list %s: %s", scalingrecipe.PLURAL, exc)
             self._next_sync = now + self.opts.resync_s
-        due = [w for w in self.workers.values() if w.next_due <= now]
+        due = [w for w in self.loops.values() if w.next_due <= now]
         if self._buffers is None and any(headroom.wanted(w.spec.recipe) for w in due):
             self._buffers = await self._serves_buffers()
         for w in due:
             w.next_due = now + w.spec.recipe.autoscaling.polling_interval_s
             w.use_buffers = bool(self._buffers)
         await asyncio.gather(*(w.tick(self.clock, self.metrics) for w in due))
-        nxt = min([w.next_due for w in self.workers.values()] + [self._next_sync])
+        nxt = min([w.next_due for w in self.loops.values()] + [self._next_sync])
         return max(0.05, min(nxt - self.clock.now(), self.opts.retry_period_s))
 
     async def _serves_buffers(self) -> bool:
@@ -450,14 +450,14 @@ class Runtime:
         meta = (event.get("object") or {}).get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event.get("type") == "DELETED":
-            return key in self.workers or key in self.invalid
+            return key in self.loops or key in self.invalid
         obj = event.get("object") or {}
         return not self.known(key, int(meta.get("generation") or 0), scalingrecipe.is_paused(obj))
 
     def known(self, key: tuple[str, str], gen: int, paused: bool = False) -> bool:
         """This generation (and pause annotation, which leaves the generation be) of the recipe is
         handled: a worker scales it, or it was reported invalid."""
-        w = self.workers.get(key)
+        w = self.loops.get(key)
         return (w is not None and w.spec.generation == gen and w.spec.paused == paused) or self.invalid.get(
             key
         ) == gen
@@ -554,4 +554,4 @@ class Runtime:
         if stale > limit:
             return web.Response(status=503, text=f"main loop stuck for {stale:.0f} s\n")
         role = "leader" if self.leading else "standby"
-        return web.Response(text=f"ok ({role}, {len(self.workers)} recipe(s))\n")
+        return web.Response(text=f"ok ({role}, {len(self.loops)} recipe(s))\n")

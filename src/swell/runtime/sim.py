@@ -94,7 +94,7 @@ def simulate(
     scrape_s = auto.metrics.scrape_interval_s
     store = windows.Store(retention_s=signals.retention_s(auto, sigs), wanted=signals.metric_names(sigs))
     ev = events.Loop(seed)
-    sim = cluster_mod.Cluster(prec, ev, store, sigs, options)
+    sim = cluster_mod.SimCluster(prec, ev, store, sigs, options)
     decisions: list[outcomes.Logged] = []
     hist = history.History(maxlen=1)
     hist.listen(lambda e: decisions.append(outcomes.Logged.of(e.decision)))

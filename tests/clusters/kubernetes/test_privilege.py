@@ -51,7 +51,7 @@ async def test_only_the_namespaces_watched_are_listed() -> None:
     api.add(recipe_cr(namespace="c"))
     r = runtime(api, namespace="a,b")
     await r.sync()
-    assert sorted(r.workers) == [("a", "web"), ("b", "web")]
+    assert sorted(r.loops) == [("a", "web"), ("b", "web")]
     assert [args[0] for op, args in api.calls if op == "list_recipes"] == ["a", "b"]
 
 

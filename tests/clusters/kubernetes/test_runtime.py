@@ -126,7 +126,7 @@ async def test_an_invalid_recipe_is_reported_in_its_status(api: fake.FakeApi) ->
     api.add(recipe_cr(min_replicas=9, max_replicas=2))
     r = runtime(api, Signals(), clock_mod.ManualClock(1000))
     await r.step()
-    assert not r.workers
+    assert not r.loops
     cond = status(api)["conditions"][0]
     assert (cond["type"], cond["status"], cond["reason"]) == ("ScalingActive", "False", "InvalidRecipe")
     assert "spec.autoscaling.min_replicas" in cond["message"]
@@ -240,10 +240,10 @@ async def test_losing_the_lease_drops_the_workers_and_their_metrics(api: fake.Fa
     )
     await r.elector.try_acquire_or_renew()
     await r.step()
-    assert r.workers and b"swell_desired_replicas{" in r.metrics.exposition()[0]
+    assert r.loops and b"swell_desired_replicas{" in r.metrics.exposition()[0]
     r.elector._renewed = -1e9  # the renew deadline passed long ago
     await r.step()
-    assert not r.workers and b"swell_desired_replicas{" not in r.metrics.exposition()[0]
+    assert not r.loops and b"swell_desired_replicas{" not in r.metrics.exposition()[0]
     assert b'swell_leader{identity="a"} 0.0' in r.metrics.exposition()[0]
 
 
@@ -280,9 +280,9 @@ async def test_the_watch_picks_up_added_changed_and_deleted_recipes_without_wait
         changed = recipe_cr(max_replicas=2)
         changed["metadata"]["generation"] = 2
         api.add(changed)
-        await until("the new spec in force", lambda: r.workers[("default", "web")].spec.generation == 2)
+        await until("the new spec in force", lambda: r.loops[("default", "web")].spec.generation == 2)
         api.delete_recipe("default", "web")
-        await until("the recipe dropped", lambda: not r.workers)
+        await until("the recipe dropped", lambda: not r.loops)
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)

@@ -20,7 +20,7 @@ def make(
     loop = events.Loop(seed=0)
     sigs = signals.required(rec.autoscaling) if sigs is None else sigs
     store = windows.Store(wanted=signals.metric_names(sigs))
-    c = cluster.Cluster(rec, loop, store, sigs, options)
+    c = cluster.SimCluster(rec, loop, store, sigs, options)
     return loop, c, store
 
 

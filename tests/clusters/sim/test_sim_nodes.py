@@ -15,7 +15,7 @@ from tests.clusters.sim.simhelp import sim_recipe
 def make(rec: recipe.Recipe) -> tuple[events.Loop, cluster.Cluster]:
     loop = events.Loop(seed=0)
     sigs = signals.required(rec.autoscaling)
-    c = cluster.Cluster(rec, loop, windows.Store(wanted=signals.metric_names(sigs)), sigs)
+    c = cluster.SimCluster(rec, loop, windows.Store(wanted=signals.metric_names(sigs)), sigs)
     c.start(0.0)
     return loop, c
 

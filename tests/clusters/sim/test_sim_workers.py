@@ -13,7 +13,7 @@ from tests.clusters.sim.simhelp import classic_recipe, sim_recipe
 def make(max_workers: int = 4, start_s: float = 5.0) -> tuple[events.Loop, cluster.Cluster]:
     rec = classic_recipe(max_workers, workers={"worker_start_s": start_s})
     loop = events.Loop(seed=0)
-    c = cluster.Cluster(rec, loop, windows.Store(), signals.required(rec.autoscaling))
+    c = cluster.SimCluster(rec, loop, windows.Store(), signals.required(rec.autoscaling))
     c.start(0.0)
     return loop, c
 
@@ -70,6 +70,6 @@ def test_llm_replicas_and_recipes_without_workers_have_no_worker_control() -> No
         classic_recipe().model_copy(update={"workers": None}),
     ):
         loop = events.Loop(seed=0)
-        c = cluster.Cluster(rec, loop, windows.Store(), signals.required(rec.autoscaling))
+        c = cluster.SimCluster(rec, loop, windows.Store(), signals.required(rec.autoscaling))
         c.start(0.0)
         assert c.worker_infos(0.0) is None

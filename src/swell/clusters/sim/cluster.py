@@ -35,7 +35,7 @@ class Options:
     initial_replicas: int | None = None  # None: min_replicas (at least 1 when the max allows)
 
 
-class Cluster:
+class SimCluster:
     def __init__(
         self,
         rec: recipe.Recipe,
