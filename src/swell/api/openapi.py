@@ -93,7 +93,7 @@ def spec(routes: Sequence[Route], *, title: str, version: str) -> dict[str, Any]
             else {r.content_type: {"schema": {"type": "object" if "json" in r.content_type else "string"}}}
         )
         responses: dict[str, Any] = {str(r.ok): {"description": "OK", "content": ok_content}}
-        codes = set(r.errors) | ({401, 403} if r.auth else set())
+        codes = set(r.errors) | {400} | ({401, 403} if r.auth else set())  # 400: malformed HTTP
         for code in sorted(codes):
             responses[str(code)] = {
                 "description": ERROR_CODES[code],
