@@ -29,14 +29,17 @@ def test_replicas_and_slots_follow_the_cpus(cpus: int, replicas: int) -> None:
     assert (rec.autoscaling.max_replicas, rec.local.cpu_slots) == (replicas, replicas)
 
 
-def test_usable_cpus_is_the_affinity_mask() -> None:
+def test_usable_cpus_is_the_affinity_mask_and_free_ones_at_least_one() -> None:
     assert demo.usable_cpus() == len(os.sched_getaffinity(0))
+    assert 1.0 <= demo.free_cpus(demo.usable_cpus()) <= demo.usable_cpus()
 
 
 def test_the_surge_needs_more_than_one_replica_and_fits_the_machine() -> None:
-    plan = demo.plan_load(2.0, 2, base_rps=None, surge=None)
+    plan = demo.plan_load(2.0, 2, base_rps=None, surge=None, free=2.0)
     assert plan.base_rps < 2.0 * 0.5  # the quiet load: one replica, far from full
     assert 2.0 < plan.peak_rps < 2 * 2.0  # more than one replica serves, less than all of them
+    busy = demo.plan_load(2.0, 2, base_rps=None, surge=None, free=1.0)  # one core free: one replica's worth
+    assert busy.peak_rps == 2.0 and busy.peak_rps < plan.peak_rps
     assert demo.plan_load(2.0, 2, base_rps=0.5, surge=3.0).peak_rps == 1.5  # the user's numbers win
 
 

@@ -46,9 +46,12 @@ def black_friday(duration_s: float, base_rps: float, surge: float) -> rates.Blac
     )
 
 
-SHAPE = shapes.Shape(input_mean=48, input_stddev=16, output_mean=24, output_stddev=8, maximum=128)
+# short chat turns: on a busy 2-core machine llama.cpp reads a prompt at ~25 tokens/s on one
+# thread, so a 48-token prompt alone would take the whole 1 s TTFT budget
+SHAPE = shapes.Shape(input_mean=16, input_stddev=4, output_mean=16, output_stddev=4, maximum=64)
 QUIET_SHARE = 0.2  # the quiet load: this share of what one replica serves
-PEAK_SHARE = 0.6  # the surge: this share of what all the machine's replicas serve
+PEAK_SHARE = 0.7  # the surge: this share of what the replicas the free cores run serve
+MIN_PEAK = 1.0  # ... and at least what one replica serves: more than one must help
 CALIBRATION_REQUESTS = 8
 HPA_LATENCY = "swell_gateway_request_duration_seconds"
 
@@ -93,15 +96,32 @@ class LoadPlan:
         return self.peak_rps / self.base_rps
 
 
+def free_cpus(cpus: int) -> float:
+    """Cores the demo can count on: those usable less what other work keeps busy (the 1-minute
+    load average, read before the demo starts anything), at least one."""
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not available on this system
+        busy = 0.0
+    return max(1.0, min(float(cpus), cpus - busy))
+
+
 def plan_load(
-    capacity_rps: float | None, replicas: int, *, base_rps: float | None, surge: float | None
+    capacity_rps: float | None,
+    replicas: int,
+    *,
+    base_rps: float | None,
+    surge: float | None,
+    free: float | None = None,
 ) -> LoadPlan:
-    """Quiet load one replica takes easily; a surge that needs more than one replica and fits
-    `replicas` (each then busy for about 60 % of what it serves at its concurrency target, so the
-    concurrency per replica stays below the target). Options given by the user win."""
+    """Quiet load one replica takes easily; a surge that needs more than one replica and fits what
+    the machine serves: 70 % of what `replicas` serve, counting only as many replicas as there
+    are free cores (`free`; two replicas on one free core serve little more than one), and at
+    least one replica's worth. Options given by the user win."""
     c = capacity_rps if capacity_rps is not None and capacity_rps > 0 else 1.0
+    room = min(float(replicas), free if free is not None else float(replicas))
     base = base_rps if base_rps is not None else QUIET_SHARE * c
-    peak = base * surge if surge is not None else max(base * 1.5, PEAK_SHARE * replicas * c)
+    peak = base * surge if surge is not None else max(base * 1.5, max(MIN_PEAK, PEAK_SHARE * room) * c)
     return LoadPlan(base_rps=base, peak_rps=peak, capacity_rps=capacity_rps)
 
 
@@ -207,6 +227,8 @@ async def _one_run(
     surge: float | None,
 ) -> tuple[demo_report.Outcome, LoadPlan, rates.BlackFriday] | None:
     """Serve `rec`, calibrate if no plan is given yet, drive the surge, collect what happened."""
+    cpus = usable_cpus()
+    free = free_cpus(cpus)  # before this run adds load of its own
     rt = local.LocalRuntime(rec, port=port, give_up_after=up_cmd.START_ATTEMPTS)
     stop = asyncio.Event()
     up_cmd.install_stop_handlers(stop.set)
@@ -223,11 +245,13 @@ async def _one_run(
             console.print(f"measuring one replica at {conc} requests at a time …", highlight=False)
             url = next(r.url for r in rt.status().replicas if r.state == "ready" and r.url)
             cal = await calibrate(url, conc, stop)
-            plan = plan_load(cal.capacity_rps, rec.autoscaling.max_replicas, base_rps=base_rps, surge=surge)
+            plan = plan_load(
+                cal.capacity_rps, rec.autoscaling.max_replicas, base_rps=base_rps, surge=surge, free=free
+            )
             measured = "not measured" if cal.capacity_rps is None else f"{cal.capacity_rps:.2f} req/s"
             console.print(
                 f"one replica: alone TTFT p50 {_s(cal.ttft_p50_s)}, end-to-end p50 {_s(cal.e2e_p50_s)}; "
-                f"{measured} at {conc} at a time → quiet {plan.base_rps:.2f} req/s, surge to "
+                f"{measured} at {conc} at a time; {cpus} CPUs usable, ~{free:.1f} free → quiet {plan.base_rps:.2f} req/s, surge to "
                 f"{plan.peak_rps:.2f} req/s (×{plan.surge:.1f})",
                 highlight=False,
             )
