@@ -62,7 +62,7 @@ CHECKS = [
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_api_from_its_own_spec(case: Any, base_url: str) -> None:
     response = case.call_and_validate(base_url=base_url, headers=apihelp.AUTH, checks=CHECKS)
     if 400 <= response.status_code < 500 and "json" in response.headers.get("Content-Type", ""):
@@ -87,7 +87,7 @@ PATHS = [
 
 
 @given(changes=st.lists(st.tuples(st.sampled_from(PATHS), JSON), min_size=1, max_size=4))
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_mutated_recipes_get_a_4xx_that_says_why(
     changes: list[tuple[tuple[str, ...], Any]], base_url: str
 ) -> None:
