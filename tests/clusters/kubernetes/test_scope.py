@@ -105,7 +105,7 @@ async def test_a_recipe_naming_a_prometheus_not_allowed_is_refused_with_a_condit
     opts = rt.Options(identity="a", leader_elect=False, port=0, prometheus_url="http://prom:9090")
     r = rt.Runtime(api, opts, clock=clock_mod.ManualClock(1000), sources=sources)
     await r.step()
-    assert not r.workers and not asked
+    assert not r.loops and not asked
     cond, ready = api.recipes[("default", "web")]["status"]["conditions"]
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "PrometheusNotAllowed")
     assert (cond["type"], cond["status"], cond["reason"]) == (
