@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 
 import pytest
 
@@ -185,3 +186,7 @@ def test_gpu_utilization_of_a_two_gpu_replica_averages_its_gpus_like_promql() ->
 def test_label_values_are_escaped_in_promql() -> None:
     got = signals.render(sig(kind="gauge", metric="m", labels={"model_name": 'we"ird\\name'}))
     assert got == 'avg(avg_over_time(m{model_name="we\\"ird\\\\name"}[1m]))'
+
+
+def test_every_signal_kind_has_one_entry_in_the_table() -> None:
+    assert set(signals.KINDS) == set(typing.get_args(recipe.SignalKind))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from swell import errors, recipe
 from swell.core import load, snapshot, windows
@@ -49,14 +50,7 @@ def metric_names(signals: Iterable[recipe.Signal]) -> set[str]:
     """Metric families the embedded evaluator reads for these signals (what a store must keep)."""
     out: set[str] = set()
     for s in signals:
-        if s.kind in ("gauge", "rate") and s.metric:
-            out.add(s.metric)
-        elif s.kind == "ratio" and s.numerator and s.denominator:
-            out |= {s.numerator, s.denominator}
-        elif s.kind in ("histogram_fraction", "histogram_quantile") and s.metric:
-            out.add(s.metric + "_bucket")
-        elif s.kind == "utilization":
-            out.add({"gpu": GPU_UTIL, "cpu": CPU_SECONDS, "memory": RESIDENT_BYTES}[s.resource or "gpu"])
+        out |= KINDS[s.kind].families(s)
     return out
 
 
@@ -149,52 +143,87 @@ def evaluate(
     sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
 ) -> snapshot.Reading:
     """The signal's value from the store's windows at `now`, or no value and why."""
+    return KINDS[sig.kind].evaluate(sig, store, now, resources)
+
+
+def _eval_promql(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    raise errors.SignalError(f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it")
+
+
+def _eval_gauge_like(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    """A gauge, or GPU / memory utilization (gauges of their own families, averaged)."""
     w = sig.window_s
-    if sig.kind == "promql":
-        raise errors.SignalError(
-            f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it"
-        )
-    if sig.kind == "gauge" or (sig.kind == "utilization" and sig.resource in ("gpu", "memory")):
-        name = sig.metric if sig.kind == "gauge" else (GPU_UTIL if sig.resource == "gpu" else RESIDENT_BYTES)
-        assert name is not None
-        found = _gauge_series(store, name, sig.labels, now, w)
-        if not found:
-            return snapshot.Reading.missing(f"no samples of {name} in the last {w:g} s")
-        if sig.kind == "utilization" and sig.resource == "memory":
-            found = [(k, 100.0 * v / (resources.memory_gib * 2**30)) for k, v in found]
-        how: recipe.Aggregate = sig.aggregate if sig.kind == "gauge" else "avg"
-        # across series, as PromQL aggregates; per replica, a gauge's series add up (one per
-        # model or engine) while a utilization's average (one per GPU)
-        per = _by_replica(found, "sum" if sig.kind == "gauge" else "avg")
-        return snapshot.Reading(value=_aggregate([v for _, v in found], how), per_replica=per)
-    if sig.kind == "utilization":  # cpu
-        busy: dict[str, float] = defaultdict(float)  # a replica's processes add up
-        for labels, series in store.select(CPU_SECONDS, sig.labels):
-            r = series.rate(now, w)
-            if r is not None:
-                busy[_replica(labels)] += 100.0 * r / resources.cpu
-        if not busy:
-            return snapshot.Reading.missing(f"fewer than two samples of {CPU_SECONDS} in the last {w:g} s")
-        return snapshot.Reading(value=_aggregate(list(busy.values()), "avg"), per_replica=dict(busy))
-    if sig.kind == "rate":
-        assert sig.metric is not None
-        total = _sum_rates(store, sig.metric, sig.labels, now, w)
-        return snapshot.Reading.of(total, f"fewer than two samples of {sig.metric} in the last {w:g} s")
-    if sig.kind == "ratio":
-        assert sig.numerator is not None and sig.denominator is not None
-        num = _sum_rates(store, sig.numerator, sig.labels, now, w)
-        den = _sum_rates(store, sig.denominator, sig.labels, now, w)
-        return _idle_ratio(num, den, f"{sig.numerator} / {sig.denominator}")
+    name = sig.metric if sig.kind == "gauge" else (GPU_UTIL if sig.resource == "gpu" else RESIDENT_BYTES)
+    assert name is not None
+    found = _gauge_series(store, name, sig.labels, now, w)
+    if not found:
+        return snapshot.Reading.missing(f"no samples of {name} in the last {w:g} s")
+    if sig.kind == "utilization" and sig.resource == "memory":
+        found = [(k, 100.0 * v / (resources.memory_gib * 2**30)) for k, v in found]
+    how: recipe.Aggregate = sig.aggregate if sig.kind == "gauge" else "avg"
+    # across series, as PromQL aggregates; per replica, a gauge's series add up (one per
+    # model or engine) while a utilization's average (one per GPU)
+    per = _by_replica(found, "sum" if sig.kind == "gauge" else "avg")
+    return snapshot.Reading(value=_aggregate([v for _, v in found], how), per_replica=per)
+
+
+def _eval_utilization(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    if sig.resource in ("gpu", "memory"):
+        return _eval_gauge_like(sig, store, now, resources)
+    w = sig.window_s
+    busy: dict[str, float] = defaultdict(float)  # cpu: a replica's processes add up
+    for labels, series in store.select(CPU_SECONDS, sig.labels):
+        r = series.rate(now, w)
+        if r is not None:
+            busy[_replica(labels)] += 100.0 * r / resources.cpu
+    if not busy:
+        return snapshot.Reading.missing(f"fewer than two samples of {CPU_SECONDS} in the last {w:g} s")
+    return snapshot.Reading(value=_aggregate(list(busy.values()), "avg"), per_replica=dict(busy))
+
+
+def _eval_rate(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    assert sig.metric is not None
+    total = _sum_rates(store, sig.metric, sig.labels, now, sig.window_s)
+    return snapshot.Reading.of(total, f"fewer than two samples of {sig.metric} in the last {sig.window_s:g} s")
+
+
+def _eval_ratio(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    assert sig.numerator is not None and sig.denominator is not None
+    num = _sum_rates(store, sig.numerator, sig.labels, now, sig.window_s)
+    den = _sum_rates(store, sig.denominator, sig.labels, now, sig.window_s)
+    return _idle_ratio(num, den, f"{sig.numerator} / {sig.denominator}")
+
+
+def _eval_fraction(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
+    assert sig.le is not None
     by_le = _bucket_rates(store, sig, now)
-    if sig.kind == "histogram_fraction":
-        assert sig.le is not None
-        below = next((r for le, r in by_le.items() if math.isclose(le, sig.le)), None)
-        total = by_le.get(math.inf)
-        reading = _idle_ratio(below, total, f"{sig.metric}_bucket")
-        return reading if not reading.ok or total == 0 else snapshot.Reading.of(1.0 - (reading.value or 0.0))
+    below = next((r for le, r in by_le.items() if math.isclose(le, sig.le)), None)
+    total = by_le.get(math.inf)
+    reading = _idle_ratio(below, total, f"{sig.metric}_bucket")
+    return reading if not reading.ok or total == 0 else snapshot.Reading.of(1.0 - (reading.value or 0.0))
+
+
+def _eval_quantile(
+    sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
+) -> snapshot.Reading:
     assert sig.quantile is not None
+    by_le = _bucket_rates(store, sig, now)
     if not by_le:
-        return snapshot.Reading.missing(f"fewer than two samples of {sig.metric}_bucket in the last {w:g} s")
+        return snapshot.Reading.missing(
+            f"fewer than two samples of {sig.metric}_bucket in the last {sig.window_s:g} s"
+        )
     if by_le.get(math.inf, 0.0) == 0:
         return snapshot.Reading(value=0.0)  # idle: no observations in the window
     return snapshot.Reading.of(
@@ -289,35 +318,104 @@ def render(
 ) -> str:
     """PromQL for a signal. `extra` adds label matchers (namespace, service). With idle_as_zero a
     ratio over a window without events is 0 rather than NaN, as the embedded evaluator reads it."""
+    return KINDS[sig.kind].promql(sig, extra, idle_as_zero, resources or recipe.Resources())
+
+
+def _idle(expr: str, total: str, idle_as_zero: bool) -> str:
+    """`expr`, or 0 where the window saw no events (`total == 0`) when idle reads as zero."""
+    return f"({expr} > -Inf) or ({total} == 0)" if idle_as_zero else expr
+
+
+def _bucket_total(sig: recipe.Signal, extra: Mapping[str, str] | None) -> str:
+    return f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{duration(sig.window_s)}]))"
+
+
+def _promql_raw(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+    assert sig.query is not None
+    return sig.query
+
+
+def _promql_gauge(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+    return f"{sig.aggregate}(avg_over_time({sig.metric}{_selector(sig.labels, extra)}[{duration(sig.window_s)}]))"
+
+
+def _promql_rate(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+    return f"sum(rate({sig.metric}{_selector(sig.labels, extra)}[{duration(sig.window_s)}]))"
+
+
+def _promql_utilization(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
+    sel, w = _selector(sig.labels, extra), duration(sig.window_s)
+    if sig.resource == "gpu":
+        return f"avg(avg_over_time({GPU_UTIL}{sel}[{w}]))"
+    if sig.resource == "cpu":
+        return f"100 * avg(rate({CPU_SECONDS}{sel}[{w}])) / {res.cpu:g}"
+    return f"100 * avg(avg_over_time({RESIDENT_BYTES}{sel}[{w}])) / {res.memory_gib * 2**30:.0f}"
+
+
+def _promql_ratio(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+    sel, w = _selector(sig.labels, extra), duration(sig.window_s)
+    den = f"sum(rate({sig.denominator}{sel}[{w}]))"
+    return _idle(f"sum(rate({sig.numerator}{sel}[{w}])) / {den}", den, idle)
+
+
+def _promql_fraction(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
+    assert sig.le is not None
     w = duration(sig.window_s)
-    sel = _selector(sig.labels, extra)
-    res = resources or recipe.Resources()
-    if sig.kind == "promql":
-        assert sig.query is not None
-        return sig.query
-    if sig.kind == "gauge":
-        return f"{sig.aggregate}(avg_over_time({sig.metric}{sel}[{w}]))"
-    if sig.kind == "rate":
-        return f"sum(rate({sig.metric}{sel}[{w}]))"
-    if sig.kind == "utilization":
-        if sig.resource == "gpu":
-            return f"avg(avg_over_time({GPU_UTIL}{sel}[{w}]))"
-        if sig.resource == "cpu":
-            return f"100 * avg(rate({CPU_SECONDS}{sel}[{w}])) / {res.cpu:g}"
-        return f"100 * avg(avg_over_time({RESIDENT_BYTES}{sel}[{w}])) / {res.memory_gib * 2**30:.0f}"
-    if sig.kind == "ratio":
-        num = f"sum(rate({sig.numerator}{sel}[{w}]))"
-        den = f"sum(rate({sig.denominator}{sel}[{w}]))"
-        expr = f"{num} / {den}"
-        return f"({expr} > -Inf) or ({den} == 0)" if idle_as_zero else expr
-    if sig.kind == "histogram_fraction":
-        assert sig.le is not None
-        below = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le=_le(sig.le))}[{w}]))"
-        total = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{w}]))"
-        expr = f"1 - {below} / {total}"
-        return f"({expr} > -Inf) or ({total} == 0)" if idle_as_zero else expr
+    below = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le=_le(sig.le))}[{w}]))"
+    total = _bucket_total(sig, extra)
+    return _idle(f"1 - {below} / {total}", total, idle)
+
+
+def _promql_quantile(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
+    sel, w = _selector(sig.labels, extra), duration(sig.window_s)
     expr = f"histogram_quantile({sig.quantile:g}, sum by (le) (rate({sig.metric}_bucket{sel}[{w}])))"
-    if idle_as_zero:
-        total = f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{w}]))"
-        return f"({expr} > -Inf) or ({total} == 0)"
-    return expr
+    return _idle(expr, _bucket_total(sig, extra), idle)
+
+
+# ---------------------------------------------------------------------------------------------
+# the table: one entry per signal kind (recipe.SignalKind); adding a kind is one entry here
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kind:
+    """One signal kind: the metric families its embedded evaluation reads, how it is evaluated
+    from windows of samples, and the PromQL a Prometheus server evaluates for it."""
+
+    families: Callable[[recipe.Signal], set[str]]
+    evaluate: Callable[[recipe.Signal, windows.Store, float, recipe.Resources], snapshot.Reading]
+    promql: Callable[[recipe.Signal, Mapping[str, str] | None, bool, recipe.Resources], str]
+
+
+def _metric(sig: recipe.Signal) -> set[str]:
+    return {sig.metric} if sig.metric else set()
+
+
+def _buckets(sig: recipe.Signal) -> set[str]:
+    return {sig.metric + "_bucket"} if sig.metric else set()
+
+
+UTILIZATION_FAMILY = {"gpu": GPU_UTIL, "cpu": CPU_SECONDS, "memory": RESIDENT_BYTES}
+
+KINDS: dict[str, Kind] = {
+    "gauge": Kind(families=_metric, evaluate=_eval_gauge_like, promql=_promql_gauge),
+    "rate": Kind(families=_metric, evaluate=_eval_rate, promql=_promql_rate),
+    "ratio": Kind(
+        families=lambda s: {s.numerator, s.denominator} if s.numerator and s.denominator else set(),
+        evaluate=_eval_ratio,
+        promql=_promql_ratio,
+    ),
+    "histogram_fraction": Kind(families=_buckets, evaluate=_eval_fraction, promql=_promql_fraction),
+    "histogram_quantile": Kind(families=_buckets, evaluate=_eval_quantile, promql=_promql_quantile),
+    "utilization": Kind(
+        families=lambda s: {UTILIZATION_FAMILY[s.resource or "gpu"]},
+        evaluate=_eval_utilization,
+        promql=_promql_utilization,
+    ),
+    "promql": Kind(families=lambda s: set(), evaluate=_eval_promql, promql=_promql_raw),
+}
