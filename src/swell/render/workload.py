@@ -15,15 +15,10 @@ from typing import Any
 from swell import errors, recipe
 from swell.clusters.kubernetes import scalingrecipe
 from swell.clusters.local import engines
+from swell.engines import catalog
 
 Obj = dict[str, Any]
-SWELL_IMAGE = "swell:0.1.0"  # built from deploy/Dockerfile: the built-in engines ship with swell
-IMAGES = {
-    "vllm": "vllm/vllm-openai:latest",
-    "sklearn-iris": SWELL_IMAGE,
-    "llama-cpp": SWELL_IMAGE,
-    "simulated-llm": SWELL_IMAGE,
-}
+SWELL_IMAGE = catalog.SWELL_IMAGE
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 GPU = "nvidia.com/gpu"
 
@@ -111,7 +106,7 @@ def _probe(p: recipe.Probe) -> Obj:
 
 def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     svc, res = rec.service, rec.resources
-    image = svc.image or IMAGES.get(svc.engine)
+    image = svc.image or catalog.ENGINES[svc.engine].image
     if image is None:
         raise errors.RecipeError(
             f"service {svc.name}",

@@ -15,25 +15,16 @@ from dataclasses import dataclass, field
 
 from swell import errors, recipe
 from swell.clusters.local import slots
+from swell.engines import catalog
 
-SERVER_MODULES: dict[str, str] = {
-    "llama-cpp": "swell.servers.llama_cpp",
-    "simulated-llm": "swell.servers.simulated_llm",
-    "sklearn-iris": "swell.servers.sklearn_iris",
-}
+SERVER_MODULES: dict[str, str] = catalog.server_modules()
 PLACEHOLDERS = ("{host}", "{port}", "{gpus}")
-PROTOCOLS: dict[str, str] = {
-    "llama-cpp": "openai",
-    "simulated-llm": "openai",
-    "vllm": "openai",
-    "sklearn-iris": "kserve-v1",
-    "command": "http",
-}
 
 
 def protocol(svc: recipe.Service) -> str:
     """The API a replica of this engine serves: "openai", "kserve-v1" or "http" (a command's own)."""
-    return PROTOCOLS.get(svc.engine, "http")
+    known = catalog.ENGINES.get(svc.engine)
+    return known.protocol if known is not None else "http"
 
 
 def protocol_text(svc: recipe.Service, endpoint: str) -> str:

@@ -17,11 +17,10 @@ from typing import Literal, NamedTuple
 from swell import errors, gpu_shapes, recipe
 from swell.clusters.sim import nodes
 from swell.core import snapshot, windows
-from swell.engines import fixed, llm, presets, stats, vllm_flags
+from swell.engines import catalog, fixed, llm, presets, stats, vllm_flags
 
 State = Literal["pending", "starting", "ready", "terminating", "gone"]
 DEFAULT_LLM_PRESET = "llama3-8b-h100"
-CLASSIC_ENGINES = {"sklearn-iris": "sklearn-cpu"}
 
 
 class Done(NamedTuple):
@@ -154,8 +153,9 @@ def engine_factory(rec: recipe.Recipe) -> tuple[str, object]:
     """('llm', LlmPreset) or ('fixed', ServicePreset) for the recipe's service; bad names are errors."""
     svc = rec.service
     name = svc.preset
-    if svc.engine in CLASSIC_ENGINES or (name is not None and name in fixed.PRESETS):
-        chosen = name or CLASSIC_ENGINES.get(svc.engine, "sklearn-cpu")
+    classic = catalog.ENGINES[svc.engine].classic_preset
+    if classic is not None or (name is not None and name in fixed.PRESETS):
+        chosen = name or classic or "sklearn-cpu"
         if chosen not in fixed.PRESETS:
             raise _bad_preset(chosen, sorted(fixed.PRESETS))
         preset = fixed.PRESETS[chosen]
