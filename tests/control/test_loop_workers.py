@@ -9,7 +9,7 @@ import pytest
 from swell import clock, recipe
 from swell.control import fakes, loop
 from swell.core import snapshot, world
-from swell.core.policies import workers
+from swell.core.policies import steps, workers
 from tests.conftest import make_recipe
 
 CFG = recipe.Workers(min_workers=1, max_workers=4, target_queue_per_worker=2)
@@ -125,3 +125,15 @@ def test_step_decides_workers_from_the_cluster_state_without_io() -> None:
     assert world.worker_changes(world.ClusterState(current=1, workers=obs), d) == [("a", 4)]
     plain = ctl.step(15.0, world.ClusterState(current=1, replicas=reps), {})
     assert plain.workers is None
+
+
+def test_the_worker_memory_is_part_of_the_persisted_policy_state() -> None:
+    ctl = loop.Controller(worker_recipe())
+    reps = (snapshot.Replica(name="a", state="ready"),)
+    obs = (workers.Observed(replica="a", workers=1, queue=12.0),)
+    d = ctl.step(0.0, world.ClusterState(current=1, replicas=reps, workers=obs), {})
+    assert d.workers is not None and ctl.state.workers == d.workers.desired and ctl.state.worker_asks
+    back = steps.State.from_json(ctl.state.to_json())  # what Kubernetes keeps in the CR status
+    assert back == ctl.state
+    again = loop.Controller(worker_recipe(), state=back)  # a restarted controller remembers
+    assert again.state.workers == d.workers.desired and again.state.worker_asks == ctl.state.worker_asks

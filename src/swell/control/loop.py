@@ -77,8 +77,6 @@ class Controller:
         self.state = state if state is not None else steps.State()
         self.history = history if history is not None else history_mod.History()
         self.signals = signals.required(rec.autoscaling)
-        self.workers_desired = rec.workers.min_workers if rec.workers is not None else 0
-        self.workers_recent: workers.Recent = ()
         # one replica's capacity model for the planner: the engine's, unless the caller gives one
         self.capacity = profile.of(rec) if capacity == "engine" else capacity
 
@@ -98,11 +96,10 @@ class Controller:
         cfg = self.recipe.workers
         if cfg is not None and cluster.workers is not None:
             obs = cluster.workers
-            running = workers.current(obs, self.workers_desired)
-            w, self.workers_recent = workers.decide(
-                cfg, workers.queue_per_replica(obs), running, now=now, recent=self.workers_recent
-            )
-            self.workers_desired = w.desired
+            st = self.state
+            running = workers.current(obs, st.workers if st.workers is not None else cfg.min_workers)
+            w, asks = workers.decide(cfg, workers.queue_per_replica(obs), running, now=now, recent=st.worker_asks)
+            self.state = replace(st, workers=w.desired, worker_asks=asks)
             d = replace(d, workers=w)
         self.history.add(d, snap)
         return d
@@ -146,7 +143,7 @@ class Controller:
 
     def forget_rescale(self, before: steps.State) -> None:
         """The rescale did not happen: the rate policies must not count it."""
-        self.state = replace(self.state, up_events=before.up_events, down_events=before.down_events)
+        self.state = self.state.forget_rescale(before)
 
     async def run(
         self, cluster: world.Cluster, source: world.SignalSource, clock: clock_mod.Clock, stop: asyncio.Event

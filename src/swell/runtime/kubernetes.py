@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -144,10 +144,7 @@ class RecipeLoop:
             was, now_ = obs.external_change
             # A person (or another tool) set the count: start over from it instead of undoing it.
             # The stabilization windows now hold it, and the rate history restarts.
-            st = self.controller.state
-            self.controller.state = replace(
-                st, recommendations=((self.clock.now(), now_),), up_events=(), down_events=()
-            )
+            self.controller.state = self.controller.state.restart_from(self.clock.now(), now_)
             await self.cluster.event(
                 "ExternalRescale",
                 f"replicas changed outside swell: {was} -> {now_}; swell starts over from {now_}",

@@ -30,6 +30,20 @@ class State:
     panic_since: float | None = None  # Knative panicTime
     max_panic: int = 0
     plan: plan_state.PlanState | None = None  # the planner's memory (None for other policies)
+    workers: int | None = None  # workers per replica last decided (None: none yet)
+    worker_asks: tuple[tuple[float, int], ...] = ()  # (t, workers the queue asked for), newest last
+
+    # ---- named operations on the state (the loop's, not a policy's) --------------------------
+
+    def forget_rescale(self, before: State) -> State:
+        """The rescale decided after `before` did not happen: the rate policies must not count it
+        (the HPA stores a scale event only after a successful update)."""
+        return replace(self, up_events=before.up_events, down_events=before.down_events)
+
+    def restart_from(self, now: float, count: int) -> State:
+        """Someone else set the count: start over from it (the stabilization windows hold it and
+        the rate history restarts) instead of undoing it."""
+        return replace(self, recommendations=((now, count),), up_events=(), down_events=())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,7 +54,9 @@ class State:
             "last_active": self.last_active,
             "panic_since": self.panic_since,
             "max_panic": self.max_panic,
-        } | ({} if self.plan is None else {"plan": self.plan.to_json()})
+        } | ({} if self.plan is None else {"plan": self.plan.to_json()}) | (
+            {} if self.workers is None else {"workers": self.workers, "worker_asks": [list(x) for x in self.worker_asks]}
+        )
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> State:
@@ -56,6 +72,8 @@ class State:
             panic_since=data.get("panic_since"),
             max_panic=int(data.get("max_panic", 0)),
             plan=plan_state.PlanState.from_json(data["plan"]) if data.get("plan") else None,
+            workers=int(data["workers"]) if data.get("workers") is not None else None,
+            worker_asks=pairs("worker_asks"),
         )
 
 
