@@ -5,7 +5,7 @@ Inputs apart from expectations; case ids read as specifications.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from tests.conftest import make_recipe, snap
 @dataclass(frozen=True)
 class Case:
     id: str
+    _: KW_ONLY
     current: int
     value: float | None
     want: int
@@ -29,76 +30,68 @@ class Case:
     now: float = 1000.0
 
 
+def down_at_once() -> dict[str, Any]:
+    """A behavior that lets a scale-down through at once: no stabilization, 100 % per 15 s."""
+    rule = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}
+    return {"behavior": {"scale_down": rule}}
+
+
 CASES = [
     # desired = ceil(ready x value / target), target 100
     Case(
         "scale up: value twice the target doubles the replicas (HPA docs: 200m vs 100m)",
-        2,
-        200,
-        4,
-        "metrics",
-        auto={
-            "behavior": {
-                "scale_down": {
-                    "stabilization_window_s": 0,
-                    "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
-                }
-            }
-        },
+        current=2,
+        value=200,
+        want=4,
+        bound="metrics",
+        auto=down_at_once(),
     ),
     Case(
         "scale down: half the target halves the replicas once nothing holds it (HPA docs: 50m vs 100m)",
-        4,
-        50,
-        2,
-        "metrics",
-        auto={
-            "behavior": {
-                "scale_down": {
-                    "stabilization_window_s": 0,
-                    "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
-                }
-            }
-        },
+        current=4,
+        value=50,
+        want=2,
+        bound="metrics",
+        auto=down_at_once(),
     ),
-    Case("no change: within the 10 % tolerance", 4, 109, 4, "tolerance"),
-    Case("scale up: just outside the tolerance", 4, 111, 5, "metrics"),
+    Case("no change: within the 10 % tolerance", current=4, value=109, want=4, bound="tolerance"),
+    Case("scale up: just outside the tolerance", current=4, value=111, want=5, bound="metrics"),
     Case(
         "no change: per-direction tolerance (down 0.3) keeps a 25 % drop",
-        4,
-        75,
-        4,
-        "tolerance",
+        current=4,
+        value=75,
+        want=4,
+        bound="tolerance",
         auto={"tolerance": {"up": 0.1, "down": 0.3}},
     ),
     Case(
-        "scale down: held by the 300 s stabilization window of a fresh controller", 4, 50, 4, "stabilization"
+        "scale down: held by the 300 s stabilization window of a fresh controller", current=4, value=50, want=4, bound="stabilization"
     ),
     Case(
         "scale down: to the highest recommendation of the last 300 s",
-        6,
-        50,
-        5,
-        "stabilization",
+        current=6,
+        value=50,
+        want=5,
+        bound="stabilization",
         history=((800.0, 5), (900.0, 4)),
     ),
     Case(
         "scale down: recommendations older than 300 s no longer hold it",
-        6,
-        50,
-        3,
-        "metrics",
+        current=6,
+        value=50,
+        want=3,
+        bound="metrics",
         history=((600.0, 6), (650.0, 6)),
     ),
     Case(
-        "scale up: limited to +4 pods or +100 % per 15 s, whichever is more (default Max)", 1, 1000, 5, "rate"
+        "scale up: limited to +4 pods or +100 % per 15 s, whichever is more (default Max)", current=1, value=1000, want=5, bound="rate"
     ),
     Case(
         "scale up: selectPolicy Min takes the smaller of +4 pods and +100 %",
-        1,
-        1000,
-        2,
-        "rate",
+        current=1,
+        value=1000,
+        want=2,
+        bound="rate",
         auto={
             "behavior": {
                 "scale_up": {
@@ -114,10 +107,10 @@ CASES = [
     ),
     Case(
         "scale up: selectPolicy Disabled never scales up",
-        2,
-        1000,
-        2,
-        "disabled",
+        current=2,
+        value=1000,
+        want=2,
+        bound="disabled",
         auto={
             "behavior": {
                 "scale_up": {
@@ -130,10 +123,10 @@ CASES = [
     ),
     Case(
         "scale down: 10 % per 60 s beats 4 pods when there are 80 (HPA docs example)",
-        80,
-        10,
-        72,
-        "rate",
+        current=80,
+        value=10,
+        want=72,
+        bound="rate",
         auto={
             "max_replicas": 100,
             "behavior": {
@@ -149,10 +142,10 @@ CASES = [
     ),
     Case(
         "scale down: 4 pods per 60 s beat 10 % when there are 20 (HPA docs example)",
-        20,
-        10,
-        16,
-        "rate",
+        current=20,
+        value=10,
+        want=16,
+        bound="rate",
         auto={
             "max_replicas": 100,
             "behavior": {
@@ -166,13 +159,13 @@ CASES = [
             },
         },
     ),
-    Case("scale up: cut to max_replicas", 8, 200, 10, "max"),
+    Case("scale up: cut to max_replicas", current=8, value=200, want=10, bound="max"),
     Case(
         "scale down: raised to min_replicas",
-        4,
-        1,
-        2,
-        "min",
+        current=4,
+        value=1,
+        want=2,
+        bound="min",
         auto={
             "min_replicas": 2,
             "behavior": {
@@ -183,10 +176,10 @@ CASES = [
             },
         },
     ),
-    Case("no data: a signal without value holds the count", 4, None, 4, "no_data"),
-    Case("count above max: brought to max before metrics are read", 12, 100, 10, "max"),
+    Case("no data: a signal without value holds the count", current=4, value=None, want=4, bound="no_data"),
+    Case("count above max: brought to max before metrics are read", current=12, value=100, want=10, bound="max"),
     Case(
-        "ready replicas only: 2 ready of 4 at 3x target ask for 6", 4, 300, 6, "metrics", ready=2, starting=2
+        "ready replicas only: 2 ready of 4 at 3x target ask for 6", current=4, value=300, want=6, bound="metrics", ready=2, starting=2
     ),
 ]
 
