@@ -33,7 +33,9 @@ def render(
     path: Annotated[
         Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
     ],
-    mode: Annotated[str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa | kserve")] = "swell",
+    mode: Annotated[
+        str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa | kserve")
+    ] = "swell",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="namespace of the workload")
