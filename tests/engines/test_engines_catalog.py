@@ -19,7 +19,7 @@ def test_every_engine_a_recipe_names_has_one_entry() -> None:
 def test_each_built_in_server_module_exists_and_the_local_cluster_runs_it() -> None:
     for name, module in catalog.server_modules().items():
         assert importlib.util.find_spec(module) is not None, name
-    assert local_engines.SERVER_MODULES == catalog.server_modules()
+    assert catalog.server_modules() == local_engines.SERVER_MODULES
 
 
 def test_a_classic_engine_is_simulated_on_its_fixed_preset_and_the_rest_as_llms() -> None:
