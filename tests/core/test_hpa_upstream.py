@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from swell.core import snapshot
-from swell.core.policies import hpa
+from swell.core.policies import rules
 from tests.conftest import make_recipe
 
 CPU = {"name": "cpu", "kind": "utilization", "resource": "cpu", "target_type": "Utilization"}
@@ -37,7 +37,7 @@ def test_upstream_hpa_cases_with_utilization_metrics(
     assert not sig.per_replica
     reps = tuple(snapshot.Replica(name=f"p{i}", state=s) for i, s in enumerate(states))  # type: ignore[arg-type]
     snap = snapshot.Snapshot(now=0, current=len(states), replicas=reps, signals={"cpu": reading(values)})
-    n, note = hpa.replicas_for(sig, snap.reading("cpu"), snap, rec.autoscaling.tolerance)
+    n, note = rules.replicas_for(sig, snap.reading("cpu"), snap, rec.autoscaling.tolerance)
     assert n == expected, f"{case}: {note}"
 
 
@@ -45,5 +45,5 @@ def test_a_plain_gauge_without_per_replica_keeps_the_service_wide_rule() -> None
     rec = make_recipe(signals=[{"name": "q", "kind": "gauge", "metric": "m", "target": 10}])
     reps = tuple(snapshot.Replica(name=f"p{i}", state="ready") for i in range(4))
     snap = snapshot.Snapshot(now=0, current=4, replicas=reps, signals={"q": reading({"p0": 4.0, "p1": 1.0})})
-    n, _ = hpa.replicas_for(rec.autoscaling.signals[0], snap.reading("q"), snap, rec.autoscaling.tolerance)
+    n, _ = rules.replicas_for(rec.autoscaling.signals[0], snap.reading("q"), snap, rec.autoscaling.tolerance)
     assert n == 1  # ceil(4 ready x 2.5 / 10): the missing-pod rule is not applied

@@ -8,50 +8,13 @@ bounded by max_scale_up_rate x ready and ready / max_scale_down_rate (Knative de
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 from swell import recipe
 from swell.core import decision, signals, snapshot
-from swell.core.policies import hpa, schedule, steps, threshold
+from swell.core.policies import rules, schedule, steps
 
 NAME = "panic"
-
-
-def _need(sig: recipe.Signal, value: float, ready: int) -> int:
-    if sig.target_type == "AverageValue":
-        return steps.ceil(value / sig.target)
-    return steps.ceil(ready * value / sig.target)
-
-
-def panic_step(
-    rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, stable: float
-) -> tuple[int, int, bool, steps.State]:
-    """(desired, panic need, panicking, state): Knative's autoscaler.Scale for the panic section.
-
-    The threshold is judged on the panic window's raw need; while panicking the desired count is
-    the larger of the stable and panic needs and never below the highest seen in this panic."""
-    p = rec.autoscaling.panic
-    assert p is not None
-    sig = rec.signal(p.signal)
-    ready = max(1, snap.ready)
-    up_to = math.ceil(p.max_scale_up_rate * ready)
-    down_to = math.floor(ready / p.max_scale_down_rate)
-    raw_stable = _need(sig, stable, ready)
-    quick = snap.reading(sig.name + signals.PANIC_SUFFIX)
-    raw_panic = _need(sig, quick.value, ready) if quick.ok and quick.value is not None else raw_stable
-    dspc, dppc = steps.clamp(raw_stable, down_to, up_to), steps.clamp(raw_panic, down_to, up_to)
-    over = raw_panic / ready >= p.panic_threshold
-    since, max_panic = state.panic_since, state.max_panic
-    if over:
-        since = snap.now
-    elif since is not None and since + p.stable_window_s < snap.now:
-        since, max_panic = None, 0
-    desired = dspc
-    if since is not None:
-        desired = max(dspc, dppc, max_panic)
-        max_panic = desired
-    return desired, dppc, since is not None, replace(state, panic_since=since, max_panic=max_panic)
 
 
 def decide(
@@ -70,17 +33,17 @@ def decide(
         note="" if reading.ok else f"no value: {reading.error}",
     )
     props: tuple[decision.Proposal, ...] = (prop,)
-    missed, state = threshold.on_missing(rec, snap, state, props, NAME)
+    missed, state = rules.on_missing(rec, snap, state, props, NAME)
     if missed is not None:
         return missed, state
-    early, state = threshold.zero_step(rec, snap, state, props, b, NAME)
+    early, state = rules.zero_step(rec, snap, state, props, b, NAME)
     if early is not None:
         return early, state
-    oob = hpa.out_of_bounds(snap, b, NAME)
+    oob = rules.out_of_bounds(snap, b, NAME)
     if oob is not None:
         return oob, state
     assert reading.value is not None
-    wanted, dppc, panicking, state = panic_step(rec, snap, state, reading.value)
+    wanted, dppc, panicking, state = rules.panic_step(rec, snap, state, reading.value)
     if reading.partial and wanted < snap.current:  # some replicas unreadable: never a scale-down
         wanted = snap.current
     props = (

@@ -8,11 +8,9 @@ activation and cooldown, fallback after failed reads, and never a scale-down on 
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from swell import recipe
 from swell.core import decision, snapshot
-from swell.core.policies import hpa, panic, steps, threshold
+from swell.core.policies import rules, steps
 
 NAME = "swell"
 
@@ -20,22 +18,4 @@ NAME = "swell"
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision.Decision, steps.State]:
-    auto = rec.autoscaling
-    got, state = threshold.keda_steps(rec, snap, state, NAME)
-    if isinstance(got, decision.Decision):
-        return got, state
-    wanted, panicking = got.replicas, False
-    if snap.ready == 0 and wanted < snap.current:  # nothing serves yet: no evidence for fewer
-        wanted = snap.current
-    if auto.panic is not None:
-        stable = snap.reading(auto.panic.signal)
-        if stable.ok and stable.value is not None:
-            need, _, panicking, state = panic.panic_step(rec, snap, state, stable.value)
-            if panicking:
-                wanted = max(wanted, need, snap.current)
-    d, state = hpa.normalize(rec, snap, state, wanted, got.props, NAME, got.bounds, lo=max(got.bounds.lo, 1))
-    if panicking and d.bound_by in ("metrics", "stabilization"):
-        d = replace(
-            d, bound_by="panic", reason=f"panic mode: {d.desired} replicas, no scale-down ({d.reason})"
-        )
-    return d, state
+    return rules.reactive(rec, snap, state, NAME)
