@@ -8,17 +8,16 @@ deployment (draining) and the site, and keeps the store so that the next start r
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 
 from swell.api import app as app_mod
 from swell.api import auth, deployments
 from swell.api import store as store_mod
+from swell.clusters.local import cluster as cluster_mod
 
 
-class Server:
+class Server(cluster_mod.StartStop):
     def __init__(
         self,
         *,
@@ -69,16 +68,3 @@ class Server:
             if self.store is not None:
                 self.store.close()
                 self.store = None
-
-    async def __aenter__(self) -> Self:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
