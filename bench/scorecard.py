@@ -10,6 +10,7 @@ With --markdown it prints the tables docs/benchmarks.md carries instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from swell.runtime import scorecard
 
 
 def rows(card: scorecard.Scorecard) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for res in card.results:
         comp = res.comparison
         if comp is None:
@@ -76,10 +77,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print the tables for docs/benchmarks.md")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
-        except OSError:
-            pass
     only = [n for n in args.only.split(",") if n]
     started, cpu0 = time.perf_counter(), time.process_time()
 
