@@ -13,6 +13,7 @@ from swell import errors, recipe
 from swell.clusters.kubernetes import fake, scalingrecipe, scope
 from swell.core import snapshot, world
 from swell.runtime import kubernetes as rt
+from swell.runtime import recipe_loop
 from tests.clusters.kubernetes.builders import recipe_cr
 
 NS = ['namespace="a"']
@@ -85,7 +86,7 @@ class Inner:
 async def test_the_controller_sends_scoped_queries_and_shows_them() -> None:
     spec = scalingrecipe.parse(recipe_cr(namespace="team-a"))
     inner = Inner()
-    src = rt.Scoped(inner, spec, any_namespace=False)  # type: ignore[arg-type]
+    src = recipe_loop.Scoped(inner, spec, any_namespace=False)  # type: ignore[arg-type]
     state = world.ClusterState(current=1, replicas=(snapshot.Replica(name="web-0", state="ready"),))
     got = await src.read(spec.recipe.autoscaling.signals, 0.0, state)
     assert got["queue"].value == 1.0
