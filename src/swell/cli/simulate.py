@@ -24,7 +24,7 @@ from swell import errors, recipe
 from swell.clusters.sim import cluster, nodes, replicas, report, router, table
 from swell.core.policies import presets
 from swell.runtime import sim
-from swell.workload import spec, traces
+from swell.workload import rescale, spec, traces
 
 ALIBABA_LOAD = "alibaba_genai_2026/basemodel_update_latency_anon.csv.gz"
 HELP = (
@@ -166,7 +166,7 @@ def simulate(
                 dur = spec._duration(duration)
             except ValueError:
                 raise _problem("--duration", duration, "a duration such as 90, 90s, 5m or 2h") from None
-        wl = sim.rescale(spec.parse(workload), scale=scale, speedup=speedup)
+        wl = rescale.rescale(spec.parse(workload), scale=scale, speedup=speedup)
         opts = cluster.Options(
             router=route,  # checked against router.KINDS above
             request_timeout_s=timeout,

@@ -18,7 +18,7 @@ from typing import Any
 from swell import errors, recipe
 from swell.core.policies import presets
 from swell.runtime import sim
-from swell.workload import spec, traces
+from swell.workload import rescale, spec, traces
 
 RECIPE = "scorecard-recipe.yaml"
 
@@ -173,7 +173,7 @@ def run(
             continue
         rec = entry_recipe(base, entry)
         report = None if progress is None else (lambda what, f, e=entry.name: progress(e, what, f))
-        comp = sim.compare(rec, sim.rescale(spec.parse(entry.workload)), policies(), seed=seed,
+        comp = sim.compare(rec, rescale.rescale(spec.parse(entry.workload)), policies(), seed=seed,
                            duration_s=entry.duration_s, progress=report)  # fmt: skip
         out.append(Result(entry=entry, comparison=comp))
     return Scorecard(results=tuple(out), seed=seed)

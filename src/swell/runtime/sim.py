@@ -26,12 +26,13 @@ from swell.core import signals, windows
 from swell.core.policies import presets
 from swell.runtime import baselines
 from swell.workload import arrivals as arrivals_mod
-from swell.workload import patterns, rates, servegen, traces
+from swell.workload import rescale as rescale_mod
 
 DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
 BATCH = 4096
 DEFAULT_OPTIONS = cluster_mod.Options()
 Progress = Callable[[str, float], None]
+rescale = rescale_mod.rescale  # moved to swell.workload.rescale; kept for scripts written against sim
 Schedule = Callable[[float], int]
 
 
@@ -223,44 +224,6 @@ def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> flo
                             rule=f"'{workload.description}' never ends by itself: give --duration (e.g. 10m)")],
         )  # fmt: skip
     return natural
-
-
-@dataclass(frozen=True, kw_only=True)
-class Compressed:
-    """A rate schedule played `factor` times faster: K x the rate, 1/K of the length."""
-
-    inner: rates.RateSchedule
-    factor: float
-
-    def rate(self, t: arrivals_mod.FloatArray) -> arrivals_mod.FloatArray:
-        return self.inner.rate(np.asarray(t) * self.factor) * self.factor
-
-    @property
-    def natural_duration_s(self) -> float | None:
-        d = self.inner.natural_duration_s
-        return None if d is None else d / self.factor
-
-    @property
-    def description(self) -> str:
-        return f"{self.inner.description}, ×{self.factor:g} faster"
-
-
-def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> arrivals_mod.Workload:
-    """The workload with its rate multiplied by `scale` and its time compressed `speedup` times."""
-    if isinstance(workload, traces.Replay | servegen.ServeGenReplay):
-        return dataclasses.replace(workload, scale=workload.scale * scale, speedup=workload.speedup * speedup)
-    if isinstance(workload, patterns.OpenLoop):
-        schedule: rates.RateSchedule = workload.schedule
-        if scale != 1.0:
-            schedule = rates.Scaled(inner=schedule, factor=scale)
-        if speedup != 1.0:
-            schedule = Compressed(inner=schedule, factor=speedup)
-        return dataclasses.replace(workload, schedule=schedule)
-    raise errors.RecipeError(
-        "--workload",
-        [errors.Problem(path="kind", value=type(workload).__name__,
-                        rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop")],
-    )  # fmt: skip
 
 
 def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> float:
