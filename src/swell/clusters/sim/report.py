@@ -11,6 +11,7 @@ from __future__ import annotations
 import html as html_mod
 import pathlib
 from collections.abc import Sequence
+from math import nan
 
 import numpy as np
 from matplotlib import figure as mpl_figure
@@ -26,6 +27,35 @@ def _width(horizon_s: float) -> float:
     return float(max(10.0, round(horizon_s / 240.0 / 10.0) * 10.0))
 
 
+PLAN_LOAD, PLAN_FORECAST = "planner:load", "planner:forecast"
+
+
+def planner_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
+    """What the planner saw and planned, from its decisions' proposals: the load it measured and
+    its forecast over the lead time (req/s), then the replicas that forecast needs. Empty for
+    policies that do not plan."""
+    t: list[float] = []
+    seen: list[float] = []
+    ahead: list[float] = []
+    need: list[float] = []
+    for d in run.decisions:
+        by = {name: (value, n) for name, value, n in d.proposals}
+        if PLAN_FORECAST not in by:
+            continue
+        t.append(d.t / scale)
+        seen.append(nan if (v := by.get(PLAN_LOAD, (None, None))[0]) is None else v)
+        ahead.append(nan if (v := by[PLAN_FORECAST][0]) is None else v)
+        need.append(nan if (n := by[PLAN_FORECAST][1]) is None else n)
+    if not t:
+        return []
+    return [
+        plots.Series(label="load the planner saw", t=t, y=seen, color=plots.PALETTE[4], linestyle=":"),
+        plots.Series(label="forecast over the lead time", t=t, y=ahead, color=plots.PALETTE[3], linestyle="--"),
+        plots.Series(label="planned (forecast need)", t=t, y=need, style="step", color=plots.PALETTE[4],
+                     linestyle=":"),
+    ]  # fmt: skip
+
+
 def policy_figure(
     run: outcomes.Run, arrival_t: outcomes.Floats, orc: oracle_mod.Oracle | None
 ) -> mpl_figure.Figure:
@@ -35,9 +65,9 @@ def policy_figure(
     scale, unit = (3600.0, "h") if run.horizon_s > 4 * 3600 else (60.0, "min")
     t0, load = plots.bucketed(arrival_t, width_s=w, stat="rate", end=run.horizon_s)
     pal = plots.PALETTE
-    load_panel = stacked.Panel(
-        ylabel="offered req/s", series=(plots.Series(label="", t=t0 / scale, y=load, color=pal[0]),)
-    )
+    plan = planner_series(run, scale)
+    offered = [plots.Series(label="offered" if plan else "", t=t0 / scale, y=load, color=pal[0])]
+    load_panel = stacked.Panel(ylabel="offered req/s", series=(*offered, *plan[:2]))
     req = run.requests
     served = req.status == outcomes.SERVED
     latency: list[plots.Series] = []
@@ -68,6 +98,7 @@ def policy_figure(
                 label="oracle", t=orc.t / scale, y=orc.replicas, style="step", color="#8c8c8c", linestyle="--"
             )
         )
+    reps.extend(plan[2:])
     if tl.workers is not None:
         reps.append(
             plots.Series(label="workers (all replicas)", t=x, y=tl.workers, style="step", color=pal[6])
