@@ -100,3 +100,37 @@ def test_the_history_stays_small_and_round_trips_through_json() -> None:
     assert again == h
     now = 2 * forecast.DAY
     assert forecast.forecast(again, now, H) == forecast.forecast(h, now, H)
+
+
+def _flat_then_ramp(flat: float, per_minute: float, from_s: float):  # type: ignore[no-untyped-def]
+    return lambda t: flat if t < from_s else flat + per_minute * (t - from_s) / 60.0
+
+
+@pytest.mark.parametrize(
+    ("fn", "now", "seen"),
+    [
+        pytest.param(_flat_then_ramp(2.0, 0.5, 1800.0), 1800.0 + 300.0, True,
+                     id="a ramp 5 minutes old after a flat half hour is projected over H by its slope"),
+        pytest.param(_flat_then_ramp(2.0, 0.5, 1800.0), 1800.0 + 120.0, False,
+                     id="two minutes of rise are not yet a ramp"),
+        pytest.param(_flat_then_ramp(10.0, 0.1, 1800.0), 1800.0 + 300.0, False,
+                     id="a clean rise of less than 30 percent of the level is no ramp"),
+        pytest.param(lambda t: 5.0 + (3.0 if int(t // 60) % 2 else -3.0), 2400.0, False,
+                     id="alternating noise is no ramp"),
+    ],
+)  # fmt: skip
+def test_a_ramp_is_seen_within_its_first_five_minutes(fn, now: float, seen: bool) -> None:  # type: ignore[no-untyped-def]
+    h = feed(series(fn, 0.0, now))
+    f = forecast.forecast(h, now, H)
+    last = h.means()[-1][1]
+    if seen:
+        assert f.which == "ramp"
+        assert f.value == pytest.approx(last + 0.5 / 60.0 * H, rel=0.05)
+    else:
+        assert forecast.ramp(h, now, H) == 0.0
+
+
+def test_a_ramp_is_projected_to_at_most_four_times_the_last_minute() -> None:
+    h = feed(series(_flat_then_ramp(1.0, 2.0, 1800.0), 0.0, 2100.0))
+    last = h.means()[-1][1]
+    assert forecast.ramp(h, 2100.0, H) == pytest.approx(forecast.RAMP_MAX * last)

@@ -123,25 +123,28 @@ def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
 
 
 @pytest.mark.parametrize(
-    ("served", "queued", "ok", "expect"),
+    ("served", "queued", "ok", "expect", "undersized"),
     [
-        pytest.param(15.0, 0.0, True, 1.025, id="serving 1.5x the model without a queue: up 5 % of the gap"),
-        pytest.param(7.0, 4.0, None, 0.97, id="a queue while serving 0.7 of the model: down 10 % of the gap"),
-        pytest.param(7.0, 0.0, False, 0.97, id="latency over target while serving 0.7: down"),
+        pytest.param(15.0, 0.0, True, 1.025, False, id="serving 1.5x the model without a queue: up 5 % of the gap"),
+        pytest.param(7.0, 4.0, None, 0.97, False, id="a queue while serving 0.7 of the model: down 10 % of the gap"),
+        pytest.param(7.0, 0.0, False, 0.97, False, id="latency over target while serving 0.7: down"),
         pytest.param(
-            5.0, 4.0, False, 1.0, id="a queue while serving half: not saturated (a backlog), unchanged"
+            5.0, 4.0, False, 1.0, False, id="a queue while serving half: not saturated (a backlog), unchanged"
         ),
         pytest.param(
-            5.0, 0.0, True, 1.0, id="serving less than modelled without trouble: no evidence, unchanged"
+            5.0, 0.0, True, 1.0, False, id="serving less than modelled without trouble: no evidence, unchanged"
         ),
-        pytest.param(100.0, 0.0, True, 1.45, id="bounded above (one step)"),
+        pytest.param(100.0, 0.0, True, 1.45, False, id="bounded above (one step)"),
+        pytest.param(7.0, 4.0, False, 1.0, True,
+                     id="a queue while fewer replicas are ready than the model needs: expected, unchanged"),
+        pytest.param(15.0, 0.0, True, 1.025, True, id="undersized yet serving more than modelled: still up"),
     ],
-)
+)  # fmt: skip
 def test_online_correction_is_bounded_and_said(
-    served: float, queued: float, ok: bool | None, expect: float
+    served: float, queued: float, ok: bool | None, expect: float, undersized: bool
 ) -> None:
     new, note = capacity.correct(1.0, served_per_replica=served, modelled=10.0, queued_per_replica=queued,
-                                 latency_ok=ok)  # fmt: skip
+                                 latency_ok=ok, undersized=undersized)  # fmt: skip
     assert new == pytest.approx(expect)
     assert (note != "") == (new != 1.0)
     assert capacity.correct(1.99, served_per_replica=1000.0, modelled=10.0, queued_per_replica=0.0,

@@ -102,21 +102,24 @@ def rps(p: Profile, mix: Mix, e2e_s: float | None = None, utilization: float = U
 
 
 def correct(factor: float, *, served_per_replica: float, modelled: float, queued_per_replica: float,
-            latency_ok: bool | None) -> tuple[float, str]:  # fmt: skip
+            latency_ok: bool | None, undersized: bool = False) -> tuple[float, str]:  # fmt: skip
     """The online correction of the modelled capacity, one bounded step per decision.
 
     Replicas serving more than modelled with no queue and latency within target: the model is
     pessimistic, move up toward what they serve. A queue building (or latency over target) while
     they serve less than modelled but close to it (at least 0.6 of it: replicas far below the model
     are not saturated, their latency comes from a backlog or a burst), the model is optimistic, move
-    down toward what they serve."""
+    down toward what they serve. Never down while `undersized` (fewer ready replicas than the current
+    model says the load needs: capacity still on its way, a backlog draining): a queue is then
+    expected and says nothing about the model, and a factor lowered by it would stay low, since
+    replicas sized by it are never saturated enough to raise it again."""
     if modelled <= 0 or served_per_replica <= 0:
         return factor, ""
     seen = served_per_replica / modelled  # observed throughput in units of the current model
     new = factor
     if queued_per_replica < 0.5 and latency_ok is not False and seen > factor:
         new = factor + 0.05 * (seen - factor)
-    elif (queued_per_replica >= 2.0 or latency_ok is False) and 0.6 * factor <= seen < factor:
+    elif not undersized and (queued_per_replica >= 2.0 or latency_ok is False) and 0.6 * factor <= seen < factor:
         new = factor + 0.1 * (seen - factor)
     new = min(FACTOR_MAX, max(FACTOR_MIN, new))
     if math.isclose(new, factor, rel_tol=1e-3):

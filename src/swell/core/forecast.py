@@ -2,7 +2,7 @@
 
 Pure Python on a small serialisable history of per-minute means (the last hour) and
 per-5-minute peaks of them (the last 26 h): a recent-peak envelope (held for H, then decaying), a linear
-trend over the last 10 minutes projected H ahead, and, once a day of history exists, the peak of
+trend over the last 10 minutes projected H ahead, a ramp seen within its first 5 minutes, and, once a day of history exists, the peak of
 the same H-long window a day ago scaled to today's level. Cost: a few hundred float operations.
 """
 
@@ -18,6 +18,9 @@ RECENT_KEEP_S = 3600.0
 DAILY_KEEP_S = DAY + 2 * 3600.0
 TREND_S = 600.0
 CLEAN_R2 = 0.8
+RAMP_S = 240.0  # a ramp is seen over the last 5 minute-means (4 minutes of slope)
+RAMP_RISE = 0.3  # ... rising cleanly by at least this share of its starting level
+RAMP_MAX = 4.0  # ... and projected over H to at most this many times the last minute's mean
 PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
 
 
@@ -126,6 +129,33 @@ def trend(h: History, now: float, horizon_s: float) -> float:
     return last + slope * ahead
 
 
+def _fit(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Least squares over (t, v): (slope, R², fitted value at the first t)."""
+    mt = sum(t for t, _ in pts) / len(pts)
+    mv = sum(v for _, v in pts) / len(pts)
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    cov = sum((t - mt) * (v - mv) for t, v in pts)
+    spread = sum((v - mv) ** 2 for _, v in pts)
+    slope = cov / var if var > 0 else 0.0
+    r2 = cov * cov / (var * spread) if var > 0 and spread > 0 else 0.0
+    return slope, r2, mv + slope * (pts[0][0] - mt)
+
+
+def ramp(h: History, now: float, horizon_s: float) -> float:
+    """A ramp seen early: the last 5 minute-means rising cleanly (R² >= 0.8) by at least RAMP_RISE
+    of where they started are projected over the whole horizon by their slope (at most RAMP_MAX
+    times the last mean), before the 10-minute trend's fit, diluted by the flat minutes before the
+    ramp, would call it clean. 0 when there is no such ramp."""
+    pts = [(t, v) for t, v in h.means() if t >= now - RAMP_S - MINUTE]
+    if len(pts) < 5:
+        return 0.0
+    slope, r2, start = _fit(pts)
+    last = pts[-1][1]
+    if slope <= 0 or r2 < CLEAN_R2 or slope * (pts[-1][0] - pts[0][0]) < RAMP_RISE * max(start, 1e-9):
+        return 0.0
+    return min(last + slope * horizon_s, RAMP_MAX * last)
+
+
 def seasonal(h: History, now: float, horizon_s: float) -> float | None:
     """Yesterday's peak over the same window, scaled by today's level against yesterday's at
     this hour (the scale bounded to [0.5, 2]); None before a day of history."""
@@ -145,6 +175,7 @@ def seasonal(h: History, now: float, horizon_s: float) -> float | None:
 
 def forecast(h: History, now: float, horizon_s: float) -> Forecast:
     env, tr, sea = envelope(h, now, horizon_s), trend(h, now, horizon_s), seasonal(h, now, horizon_s)
-    parts = {"recent peak": env, "trend": tr, "a day ago": sea if sea is not None else 0.0}
+    parts = {"recent peak": env, "trend": tr, "ramp": ramp(h, now, horizon_s),
+             "a day ago": sea if sea is not None else 0.0}  # fmt: skip
     which = max(parts, key=lambda k: parts[k])
     return Forecast(value=parts[which], envelope=env, trend=tr, seasonal=sea, which=which)

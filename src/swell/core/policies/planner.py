@@ -17,7 +17,7 @@ from dataclasses import replace
 from swell import recipe
 from swell.core import capacity, forecast, leadtime, load, nodes, snapshot
 from swell.core import decision as decision_mod
-from swell.core.policies import plan_state, schedule, steps, swell_default
+from swell.core.policies import plan_state, rules, schedule, steps
 
 NAME = "planner"
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
@@ -31,7 +31,7 @@ def initial(rec: recipe.Recipe) -> plan_state.PlanState:
 def _fallback(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State, why: str
 ) -> tuple[decision_mod.Decision, steps.State]:
-    d, state = swell_default.decide(rec, snap, state)
+    d, state = rules.reactive(rec, snap, state, NAME)
     return replace(d, policy=NAME, reason=f"{why}: the reactive rules decide; {d.reason}"), state
 
 
@@ -92,6 +92,7 @@ def decide(
         modelled=nominal,
         queued_per_replica=ld.queued / ready,
         latency_ok=_latency_ok(rec, snap),
+        undersized=snap.ready < offered / (nominal * ps.factor),
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
