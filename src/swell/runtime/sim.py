@@ -26,13 +26,11 @@ from swell.core import signals, windows
 from swell.core.policies import presets
 from swell.runtime import baselines
 from swell.workload import arrivals as arrivals_mod
-from swell.workload import rescale as rescale_mod
 
 DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
 BATCH = 4096
 DEFAULT_OPTIONS = cluster_mod.Options()
 Progress = Callable[[str, float], None]
-rescale = rescale_mod.rescale  # moved to swell.workload.rescale; kept for scripts written against sim
 Schedule = Callable[[float], int]
 
 
