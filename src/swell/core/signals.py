@@ -8,6 +8,7 @@ saw no events (an idle service) is a measured 0 in both evaluators (PromQL: `...
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -149,7 +150,9 @@ def evaluate(
 def _eval_promql(
     sig: recipe.Signal, store: windows.Store, now: float, resources: recipe.Resources
 ) -> snapshot.Reading:
-    raise errors.SignalError(f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it")
+    raise errors.SignalError(
+        f"signal {sig.name!r} is a raw PromQL query: only a Prometheus server can evaluate it"
+    )
 
 
 def _eval_gauge_like(
@@ -192,7 +195,9 @@ def _eval_rate(
 ) -> snapshot.Reading:
     assert sig.metric is not None
     total = _sum_rates(store, sig.metric, sig.labels, now, sig.window_s)
-    return snapshot.Reading.of(total, f"fewer than two samples of {sig.metric} in the last {sig.window_s:g} s")
+    return snapshot.Reading.of(
+        total, f"fewer than two samples of {sig.metric} in the last {sig.window_s:g} s"
+    )
 
 
 def _eval_ratio(
@@ -327,19 +332,27 @@ def _idle(expr: str, total: str, idle_as_zero: bool) -> str:
 
 
 def _bucket_total(sig: recipe.Signal, extra: Mapping[str, str] | None) -> str:
-    return f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{duration(sig.window_s)}]))"
+    return (
+        f"sum(rate({sig.metric}_bucket{_selector(sig.labels, extra, le='+Inf')}[{duration(sig.window_s)}]))"
+    )
 
 
-def _promql_raw(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+def _promql_raw(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
     assert sig.query is not None
     return sig.query
 
 
-def _promql_gauge(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+def _promql_gauge(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
     return f"{sig.aggregate}(avg_over_time({sig.metric}{_selector(sig.labels, extra)}[{duration(sig.window_s)}]))"
 
 
-def _promql_rate(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+def _promql_rate(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
     return f"sum(rate({sig.metric}{_selector(sig.labels, extra)}[{duration(sig.window_s)}]))"
 
 
@@ -354,7 +367,9 @@ def _promql_utilization(
     return f"100 * avg(avg_over_time({RESIDENT_BYTES}{sel}[{w}])) / {res.memory_gib * 2**30:.0f}"
 
 
-def _promql_ratio(sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources) -> str:
+def _promql_ratio(
+    sig: recipe.Signal, extra: Mapping[str, str] | None, idle: bool, res: recipe.Resources
+) -> str:
     sel, w = _selector(sig.labels, extra), duration(sig.window_s)
     den = f"sum(rate({sig.denominator}{sel}[{w}]))"
     return _idle(f"sum(rate({sig.numerator}{sel}[{w}])) / {den}", den, idle)
@@ -390,6 +405,18 @@ class Kind:
     families: Callable[[recipe.Signal], set[str]]
     evaluate: Callable[[recipe.Signal, windows.Store, float, recipe.Resources], snapshot.Reading]
     promql: Callable[[recipe.Signal, Mapping[str, str] | None, bool, recipe.Resources], str]
+    # the metric name a series lookup finds the signal's series by (prometheus-adapter's discovery)
+    base: Callable[[recipe.Signal], str | None] = lambda s: s.metric
+
+
+def base_metric(sig: recipe.Signal) -> str | None:
+    """The metric name the signal's series are found by; None when there is none to name."""
+    return KINDS[sig.kind].base(sig)
+
+
+def _first_metric_in(query: str | None) -> str | None:
+    found = re.search(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[\[{]", query or "")
+    return found.group(1) if found else None
 
 
 def _metric(sig: recipe.Signal) -> set[str]:
@@ -409,6 +436,7 @@ KINDS: dict[str, Kind] = {
         families=lambda s: {s.numerator, s.denominator} if s.numerator and s.denominator else set(),
         evaluate=_eval_ratio,
         promql=_promql_ratio,
+        base=lambda s: s.numerator,
     ),
     "histogram_fraction": Kind(families=_buckets, evaluate=_eval_fraction, promql=_promql_fraction),
     "histogram_quantile": Kind(families=_buckets, evaluate=_eval_quantile, promql=_promql_quantile),
@@ -416,6 +444,12 @@ KINDS: dict[str, Kind] = {
         families=lambda s: {UTILIZATION_FAMILY[s.resource or "gpu"]},
         evaluate=_eval_utilization,
         promql=_promql_utilization,
+        base=lambda s: UTILIZATION_FAMILY[s.resource or "gpu"],
     ),
-    "promql": Kind(families=lambda s: set(), evaluate=_eval_promql, promql=_promql_raw),
+    "promql": Kind(
+        families=lambda s: set(),
+        evaluate=_eval_promql,
+        promql=_promql_raw,
+        base=lambda s: _first_metric_in(s.query),
+    ),
 }

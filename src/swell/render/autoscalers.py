@@ -77,17 +77,7 @@ def behavior(rec: recipe.Recipe) -> Obj:
 def series_query(sig: recipe.Signal) -> str:
     """prometheus-adapter's discovery query: the series the signal reads (metric names need no
     regex escaping: they are [a-zA-Z0-9_:])."""
-    if sig.kind == "ratio":
-        base = sig.numerator
-    elif sig.kind == "utilization":
-        base = {"gpu": signals.GPU_UTIL, "cpu": signals.CPU_SECONDS, "memory": signals.RESIDENT_BYTES}[
-            sig.resource or "gpu"
-        ]
-    elif sig.kind == "promql":
-        found = re.search(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[\[{]", sig.query or "")
-        base = found.group(1) if found else None
-    else:
-        base = sig.metric
+    base = signals.base_metric(sig)
     return f'{{__name__=~"^{base}.*$"}}' if base else '{__name__=~"^.+$"}'
 
 
