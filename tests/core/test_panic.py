@@ -1,15 +1,53 @@
-"""Knative KPA panic mode and the swell default policy's use of it."""
+"""Knative KPA panic mode and the swell default policy's reactive rules, panic window included.
+
+Inputs apart from expectations; case ids read as specifications. A row's `before` ticks run
+first, on the same recipe, each carrying its state to the next; only the row's own tick is judged.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
-from swell.core import signals
+import pytest
+
+from swell.core import decision, signals, snapshot
 from swell.core.policies import panic, steps, swell_default
 from tests.conftest import make_recipe, snap
 
-CONC = [
-    {
+Read = float | snapshot.Reading | None  # a plain value, None for no value, or a whole reading
+
+DECIDE = {panic.NAME: panic.decide, swell_default.NAME: swell_default.decide}
+
+
+@dataclass(frozen=True)
+class Tick:
+    t: float
+    current: int
+    read: Mapping[str, Read]
+    ready: int | None = None
+    starting: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    _: KW_ONLY
+    now: float
+    current: int
+    read: Mapping[str, Read]
+    want: int
+    bound: str
+    auto: Mapping[str, Any]  # the recipe's autoscaling, its policy included
+    ready: int | None = None
+    starting: int = 0
+    before: tuple[Tick, ...] = ()
+
+
+def kpa(policy: str = "panic") -> dict[str, Any]:
+    """Concurrency 10 per replica, a 60 s stable and a 6 s panic window, 1 to 50 replicas."""
+    concurrency = {
         "name": "concurrency",
         "kind": "gauge",
         "metric": "c",
@@ -18,89 +56,165 @@ CONC = [
         "target_type": "AverageValue",
         "window_s": 60,
     }
+    return {
+        "policy": policy,
+        "min_replicas": 1,
+        "max_replicas": 50,
+        "signals": [concurrency],
+        "panic": {"signal": "concurrency", "stable_window_s": 60, "panic_window_s": 6},
+    }
+
+
+def kv_cache_down_at_once() -> dict[str, Any]:
+    """swell on a KV-cache gauge (target 0.8), 1 to 10 replicas, scale-down neither held nor limited."""
+    rule = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}
+    return {
+        "policy": "swell",
+        "min_replicas": 1,
+        "max_replicas": 10,
+        "signals": [{"name": "kv", "kind": "gauge", "metric": "k", "target": 0.8}],
+        "behavior": {"scale_down": rule},
+    }
+
+
+def windows(stable: float, quick: float) -> dict[str, Read]:
+    """Concurrency over the stable window and over the panic window."""
+    return {"concurrency": stable, "concurrency" + signals.PANIC_SUFFIX: quick}
+
+
+CALM = Tick(0.0, 2, windows(stable=20, quick=20))
+SURGE = Tick(2.0, 2, windows(stable=25, quick=80))
+OVER = Tick(4.0, 8, windows(stable=30, quick=30))
+A_WINDOW_LATER = Tick(62.0, 8, windows(stable=30, quick=30))
+
+CASES = [
+    Case(
+        "stable: 20 in flight at 10 per replica keeps 2",
+        now=0.0,
+        current=2,
+        read=windows(stable=20, quick=20),
+        want=2,
+        bound="metrics",
+        auto=kpa(),
+    ),
+    Case(
+        "panic: a panic window asking 4x the 2 ready scales to its need at once",
+        now=2.0,
+        current=2,
+        read=windows(stable=25, quick=80),
+        want=8,
+        bound="panic",
+        auto=kpa(),
+        before=(CALM,),
+    ),
+    Case(
+        "panic: no scale-down while panicking, though the stable window asks for 3",
+        now=4.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=8,
+        bound="panic",
+        auto=kpa(),
+        before=(CALM, SURGE),
+    ),
+    Case(
+        "panic: still on exactly one stable window after the last crossing",
+        now=62.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=8,
+        bound="panic",
+        auto=kpa(),
+        before=(CALM, SURGE, OVER),
+    ),
+    Case(
+        "panic ends strictly after a stable window (Knative); the scale-down is limited to ready / 2 per tick",
+        now=63.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=4,
+        bound="metrics",
+        auto=kpa(),
+        before=(CALM, SURGE, OVER, A_WINDOW_LATER),
+    ),
+    Case(
+        "panic: a panic window asking 3x the 2 ready starts panic mode at 6",
+        now=0.0,
+        current=2,
+        read=windows(stable=20, quick=60),
+        want=6,
+        bound="panic",
+        auto=kpa(),
+    ),
+    Case(
+        "panic: the stable need counts when it is the larger (max of stable 15, panic 6, highest so far 6)",
+        now=2.0,
+        current=6,
+        read=windows(stable=150, quick=60),
+        want=15,
+        bound="panic",
+        auto=kpa(),
+        before=(Tick(0.0, 2, windows(stable=20, quick=60)),),
+    ),
+    Case(
+        "partial data: a partial reading never scales the KPA down",
+        now=0.0,
+        current=6,
+        read={"concurrency": snapshot.Reading(value=10.0, error="r3 unreachable", partial=True)},
+        want=6,
+        bound="metrics",
+        auto=kpa(),
+    ),
+    Case(
+        "swell: a surge in the panic window scales up within the rate policies (panic wants 8, +4 pods per 15 s allow 6)",
+        now=2.0,
+        current=2,
+        read=windows(stable=25, quick=80),
+        want=6,
+        bound="rate",
+        auto=kpa("swell"),
+        before=(CALM,),
+    ),
+    Case(
+        "swell: still panicking, the rest of the panic need once the rate policies allow it",
+        now=20.0,
+        current=6,
+        read=windows(stable=30, quick=30),
+        want=8,
+        bound="panic",
+        auto=kpa("swell"),
+        before=(CALM, SURGE),
+    ),
+    Case(
+        "swell: a fleet still starting is not scaled down (the HPA would ask ceil(0.9 / 0.8 x 0 ready) = 0 -> 1)",
+        now=0.0,
+        current=6,
+        read={"kv": 0.9},
+        want=6,
+        bound="metrics",
+        auto=kv_cache_down_at_once(),
+        ready=0,
+        starting=6,
+    ),
 ]
 
 
-def kpa(policy: str = "panic", **kw: Any) -> Any:
-    return make_recipe(
-        policy=policy,
-        min_replicas=1,
-        max_replicas=50,
-        signals=CONC,
-        panic={"signal": "concurrency", "stable_window_s": 60, "panic_window_s": 6},
-        **kw,
-    )
+def observe(tick: Tick) -> snapshot.Snapshot:
+    s = snap(tick.t, tick.current, ready=tick.ready, starting=tick.starting)
+    read = {k: v if isinstance(v, snapshot.Reading) else snapshot.Reading.of(v) for k, v in tick.read.items()}
+    return replace(s, signals=read)
 
 
-def tick(
-    rec: Any, t: float, current: int, stable: float, quick: float, state: steps.State, fn: Any = panic.decide
-):
-    s = snap(t, current, concurrency=stable, **{})
-    s = type(s)(
-        now=s.now,
-        current=s.current,
-        replicas=s.replicas,
-        signals={**s.signals, "concurrency" + signals.PANIC_SUFFIX: type(s.signals["concurrency"]).of(quick)},
-    )
-    return fn(rec, s, state)
+def _run(c: Case) -> decision.Decision:
+    rec, state = make_recipe(**c.auto), steps.State()
+    decide = DECIDE[rec.autoscaling.policy]
+    for earlier in c.before:
+        _, state = decide(rec, observe(earlier), state)
+    d, _ = decide(rec, observe(Tick(c.now, c.current, c.read, c.ready, c.starting)), state)
+    return d
 
 
-def test_panic_window_over_twice_capacity_scales_at_once_and_never_down_while_panicking() -> None:
-    rec = kpa()
-    d, state = tick(rec, 0.0, 2, stable=20, quick=20, state=steps.State())
-    assert (d.desired, d.bound_by) == (2, "metrics")
-    d, state = tick(rec, 2.0, 2, stable=25, quick=80, state=state)  # panic asks 8 = 4x the 2 ready
-    assert (d.desired, d.bound_by) == (8, "panic")
-    d, state = tick(rec, 4.0, 8, stable=30, quick=30, state=state)  # surge over: stable would give 3
-    assert (d.desired, d.bound_by) == (8, "panic")
-    d, state = tick(rec, 62.0, 8, stable=30, quick=30, state=state)  # exactly one stable window later
-    assert d.desired == 8
-    d, state = tick(rec, 63.0, 8, stable=30, quick=30, state=state)  # strictly after it (Knative)
-    assert (d.desired, d.bound_by) == (4, "metrics")  # scale down limited to ready / 2 per tick
-
-
-def test_swell_policy_uses_the_panic_window_when_configured() -> None:
-    rec = kpa(policy="swell")
-    d, state = tick(rec, 0.0, 2, stable=20, quick=20, state=steps.State(), fn=swell_default.decide)
-    d, state = tick(rec, 2.0, 2, stable=25, quick=80, state=state, fn=swell_default.decide)
-    assert d.desired == 6 and d.bound_by == "rate"  # panic wants 8; +4 pods per 15 s allows 6
-    d, state = tick(rec, 20.0, 6, stable=30, quick=30, state=state, fn=swell_default.decide)
-    assert d.desired == 8 and d.bound_by == "panic"
-
-
-def test_a_partial_reading_never_scales_down_in_the_kpa() -> None:
-    from swell.core import snapshot
-
-    rec = kpa()
-    s = snap(0.0, 6, concurrency=10)
-    partial = snapshot.Reading(value=10.0, error="r3 unreachable", partial=True)
-    s = type(s)(now=0.0, current=6, replicas=s.replicas, signals={"concurrency": partial})
-    d, _ = panic.decide(rec, s, steps.State())
-    assert d.desired == 6
-
-
-def test_while_panicking_the_stable_need_counts_when_it_is_the_larger() -> None:
-    rec = kpa()
-    d, state = tick(rec, 0.0, 2, stable=20, quick=60, state=steps.State())  # panic: 6 for 2 ready
-    assert (d.desired, d.bound_by) == (6, "panic")
-    d, state = tick(rec, 2.0, 6, stable=150, quick=60, state=state)  # stable asks 15, panic 6
-    assert (d.desired, d.bound_by) == (15, "panic")  # max(stable 15, panic 6, highest so far 6)
-
-
-def test_swell_does_not_scale_down_a_fleet_that_is_still_starting() -> None:
-    from swell.core.policies import swell_default as sd
-
-    rec = make_recipe(
-        policy="swell",
-        min_replicas=1,
-        max_replicas=10,
-        signals=[{"name": "kv", "kind": "gauge", "metric": "k", "target": 0.8}],
-        behavior={
-            "scale_down": {
-                "stabilization_window_s": 0,
-                "policies": [{"type": "Percent", "value": 100, "period_s": 15}],
-            }
-        },
-    )
-    d, _ = sd.decide(rec, snap(0.0, 6, ready=0, starting=6, kv=0.9), steps.State())
-    assert d.desired == 6  # the HPA would ask ceil(0.9/0.8 x 0 ready) = 0 -> 1
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_panic_and_swell_rules(case: Case) -> None:
+    d = _run(case)
+    assert (d.desired, d.bound_by) == (case.want, case.bound)

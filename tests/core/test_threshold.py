@@ -1,13 +1,53 @@
-"""KEDA / Corrino threshold policy: activation, cooldown to zero, fallback, no value is never zero."""
+"""KEDA / Corrino threshold policy: activation, cooldown to zero, fallback, no value is never zero.
+
+Inputs apart from expectations; case ids read as specifications. A row's `before` ticks run
+first, on the same recipe, each carrying its state to the next; only the row's own tick is judged.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from swell import recipe
+from swell.core import decision, snapshot
 from swell.core.policies import steps, threshold
 from tests.conftest import make_recipe, snap
 
+Read = float | snapshot.Reading | None  # a plain value, None for no value, or a whole reading
 
-def keda(**kw: object) -> object:
-    base = {
+
+@dataclass(frozen=True)
+class Tick:
+    t: float
+    current: int
+    read: Mapping[str, Read]
+    ready: int | None = None
+    starting: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    _: KW_ONLY
+    now: float
+    current: int
+    read: Mapping[str, Read]
+    want: int
+    bound: str
+    auto: Mapping[str, Any] = field(default_factory=dict)  # over keda()'s
+    start: steps.State = field(default_factory=steps.State)
+    before: tuple[Tick, ...] = ()
+    reason: tuple[str, ...] = ()  # words the reason must contain
+    then: Mapping[str, Any] = field(default_factory=dict)  # fields of the state it returns
+
+
+def keda(**kw: Any) -> recipe.Recipe:
+    """Scale to zero after 60 s, activation over 0.5, fallback to 4 after 3 failed reads; 5 waiting per replica."""
+    base: dict[str, Any] = {
         "policy": "threshold",
         "min_replicas": 0,
         "max_replicas": 8,
@@ -29,50 +69,8 @@ def keda(**kw: object) -> object:
     return make_recipe(**base)
 
 
-def test_a_missing_value_is_never_read_as_zero() -> None:
-    rec = keda()
-    state = steps.State(last_active=0.0)
-    for t in (100.0, 115.0):  # long past the cooldown: a zero would scale to 0
-        d, state = threshold.decide(rec, snap(t, 3, waiting=None), state)
-        assert (d.desired, d.bound_by) == (3, "no_data")
-        assert "no value" in d.reason and "hold" in d.reason
-
-
-def test_fallback_after_three_failed_reads_in_a_row() -> None:
-    rec = keda()
-    state = steps.State(last_active=0.0)
-    got = []
-    for t in range(4):
-        d, state = threshold.decide(rec, snap(float(t), 2, waiting=None), state)
-        got.append((d.desired, d.bound_by))
-    assert got == [(2, "no_data"), (2, "no_data"), (4, "fallback"), (4, "fallback")]
-    d, state = threshold.decide(rec, snap(5.0, 4, waiting=12), state)
-    assert state.failures == 0 and d.bound_by != "fallback"
-
-
-def test_activation_from_zero_and_staying_at_zero_below_it() -> None:
-    rec = keda()
-    d, state = threshold.decide(rec, snap(0.0, 0, waiting=0.4), steps.State())
-    assert (d.desired, d.bound_by) == (0, "cooldown")
-    d, state = threshold.decide(rec, snap(1.0, 0, waiting=3), state)
-    assert (d.desired, d.bound_by) == (1, "activation")
-    d, _ = threshold.decide(rec, snap(2.0, 0, waiting=None), state)
-    assert d.desired == 0  # no value never activates either
-
-
-def test_to_zero_only_after_the_cooldown() -> None:
-    rec = keda()
-    state = steps.State()
-    d, state = threshold.decide(rec, snap(0.0, 1, waiting=2), state)  # active
-    d, state = threshold.decide(rec, snap(30.0, 1, waiting=0), state)
-    assert d.desired == 1
-    d, state = threshold.decide(rec, snap(59.0, 1, waiting=0), state)
-    assert d.desired == 1
-    d, state = threshold.decide(rec, snap(60.0, 1, waiting=0), state)
-    assert (d.desired, d.bound_by) == (0, "cooldown")
-
-
-def test_corrino_fraction_with_a_value_target_can_reach_max_replicas() -> None:
+def slow_fraction(target_type: str) -> dict[str, Any]:
+    """Corrino's signal: the fraction of requests slower than 5 s over 5 min, target 0.5."""
     sig = {
         "name": "slow_requests",
         "kind": "histogram_fraction",
@@ -80,88 +78,249 @@ def test_corrino_fraction_with_a_value_target_can_reach_max_replicas() -> None:
         "le": 5.0,
         "window_s": 300,
         "target": 0.5,
-        "target_type": "Value",
+        "target_type": target_type,
     }
-    rec = keda(
-        min_replicas=1,
-        signals=[sig],
-        behavior={
-            "scale_up": {
-                "stabilization_window_s": 0,
-                "policies": [{"type": "Percent", "value": 900, "period_s": 15}],
-            }
-        },
-    )
-    d, _ = threshold.decide(rec, snap(0.0, 6, slow_requests=0.9), steps.State())
-    assert d.desired == 8  # ceil(6 x 0.9 / 0.5) = 11, cut to max 8
-    avg = keda(min_replicas=1, signals=[sig | {"target_type": "AverageValue"}])
-    d, _ = threshold.decide(avg, snap(0.0, 1, slow_requests=1.0), steps.State())
-    assert d.desired == 2  # the KEDA default: ceil(1.0 / 0.5) = 2 at most, whatever the load
+    return {"min_replicas": 1, "signals": [sig]}
 
 
-def _two_signals() -> object:
-    return keda(
-        signals=[
-            {
-                "name": "q",
-                "kind": "gauge",
-                "metric": "w",
-                "aggregate": "sum",
-                "target": 5,
-                "target_type": "AverageValue",
+def up_900_percent() -> dict[str, Any]:
+    rule = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 900, "period_s": 15}]}
+    return {"behavior": {"scale_up": rule}}
+
+
+def two_signals() -> dict[str, Any]:
+    """Two queues q and k, 5 per replica each, without a fallback."""
+    sig = {"kind": "gauge", "aggregate": "sum", "target": 5, "target_type": "AverageValue"}
+    return {
+        "signals": [sig | {"name": "q", "metric": "w"}, sig | {"name": "k", "metric": "v"}],
+        "fallback": None,
+    }
+
+
+def schedule_now(**bounds: int) -> dict[str, Any]:
+    """A schedule in force at t = 1.8e9 (every minute until New Year) setting these bounds."""
+    return {"schedules": [{"start": "* * * * *", "end": "0 0 1 1 *", "timezone": "UTC", **bounds}]}
+
+
+FAILED_READS = tuple(Tick(float(t), 2, {"waiting": None}) for t in range(4))
+BELOW_ACTIVATION = Tick(0.0, 0, {"waiting": 0.4})
+ACTIVATED = Tick(1.0, 0, {"waiting": 3})
+ACTIVE = Tick(0.0, 1, {"waiting": 2})
+BUSY_Q = Tick(0.0, 2, {"q": 8, "k": 0})
+Q_GONE = tuple(Tick(t, 2, {"q": None, "k": 0}) for t in (15.0, 30.0, 45.0, 60.0, 120.0))
+
+CASES = [
+    Case(
+        "no data: a missing value long past the cooldown holds the count, never read as zero",
+        now=100.0,
+        current=3,
+        read={"waiting": None},
+        want=3,
+        bound="no_data",
+        start=steps.State(last_active=0.0),
+        reason=("no value", "hold"),
+    ),
+    Case(
+        "no data: a second missing value in a row still holds and says so",
+        now=115.0,
+        current=3,
+        read={"waiting": None},
+        want=3,
+        bound="no_data",
+        start=steps.State(last_active=0.0),
+        before=(Tick(100.0, 3, {"waiting": None}),),
+        reason=("no value", "hold"),
+    ),
+    Case(
+        "fallback: not after one failed read",
+        now=0.0,
+        current=2,
+        read={"waiting": None},
+        want=2,
+        bound="no_data",
+        start=steps.State(last_active=0.0),
+    ),
+    Case(
+        "fallback: not after two failed reads in a row",
+        now=1.0,
+        current=2,
+        read={"waiting": None},
+        want=2,
+        bound="no_data",
+        start=steps.State(last_active=0.0),
+        before=FAILED_READS[:1],
+    ),
+    Case(
+        "fallback: to fallback.replicas on the third failed read in a row",
+        now=2.0,
+        current=2,
+        read={"waiting": None},
+        want=4,
+        bound="fallback",
+        start=steps.State(last_active=0.0),
+        before=FAILED_READS[:2],
+    ),
+    Case(
+        "fallback: kept while the reads keep failing",
+        now=3.0,
+        current=2,
+        read={"waiting": None},
+        want=4,
+        bound="fallback",
+        start=steps.State(last_active=0.0),
+        before=FAILED_READS[:3],
+    ),
+    Case(
+        "fallback: ends on the first good read, which resets the failure count",
+        now=5.0,
+        current=4,
+        read={"waiting": 12},
+        want=4,
+        bound="stabilization",
+        start=steps.State(last_active=0.0),
+        before=FAILED_READS,
+        then={"failures": 0},
+    ),
+    Case(
+        "fallback: never to zero nor below a schedule's floor, and recorded for the rate policies",
+        now=1_800_000_000.0,
+        current=6,
+        read={"waiting": None},
+        want=5,
+        bound="fallback",
+        auto={"fallback": {"failure_threshold": 1, "replicas": 2}, **schedule_now(min_replicas=5)},
+        then={"down_events": ((1_800_000_000.0, 1),)},
+    ),
+    Case(
+        "at zero: below the activation threshold stays at zero",
+        now=0.0,
+        current=0,
+        read={"waiting": 0.4},
+        want=0,
+        bound="cooldown",
+    ),
+    Case(
+        "at zero: over the activation threshold scales from zero to one",
+        now=1.0,
+        current=0,
+        read={"waiting": 3},
+        want=1,
+        bound="activation",
+        before=(BELOW_ACTIVATION,),
+    ),
+    Case(
+        "at zero: no value never activates",
+        now=2.0,
+        current=0,
+        read={"waiting": None},
+        want=0,
+        bound="no_data",
+        before=(BELOW_ACTIVATION, ACTIVATED),
+    ),
+    Case(
+        "cooldown: idle for 30 s of 60 keeps the last replica",
+        now=30.0,
+        current=1,
+        read={"waiting": 0},
+        want=1,
+        bound="stabilization",
+        before=(ACTIVE,),
+    ),
+    Case(
+        "cooldown: idle for 59 s of 60 keeps the last replica",
+        now=59.0,
+        current=1,
+        read={"waiting": 0},
+        want=1,
+        bound="stabilization",
+        before=(ACTIVE, Tick(30.0, 1, {"waiting": 0})),
+    ),
+    Case(
+        "cooldown: idle for the whole 60 s scales to zero",
+        now=60.0,
+        current=1,
+        read={"waiting": 0},
+        want=0,
+        bound="cooldown",
+        before=(ACTIVE, Tick(30.0, 1, {"waiting": 0}), Tick(59.0, 1, {"waiting": 0})),
+    ),
+    *(
+        Case(
+            f"cooldown: a busy signal gone missing beside an idle one never scales to zero ({gone.t:g} s on)",
+            now=gone.t,
+            current=2,
+            read=gone.read,
+            want=2,
+            bound="no_data",
+            auto=two_signals(),
+            before=(BUSY_Q, *Q_GONE[:i]),
+        )
+        for i, gone in enumerate(Q_GONE)
+    ),
+    Case(
+        "cooldown: a partial reading of zero long past the cooldown never scales to zero",
+        now=100.0,
+        current=4,
+        read={"waiting": snapshot.Reading(value=0.0, error="r2 unreachable", partial=True)},
+        want=4,
+        bound="metrics",
+        auto={"fallback": None},
+        start=steps.State(last_active=0.0),
+    ),
+    Case(
+        "Corrino: a fraction with a Value target can reach max_replicas (ceil(6 x 0.9 / 0.5) = 11, cut to 8)",
+        now=0.0,
+        current=6,
+        read={"slow_requests": 0.9},
+        want=8,
+        bound="max",
+        auto=slow_fraction("Value") | up_900_percent(),
+    ),
+    Case(
+        "Corrino: with KEDA's default AverageValue a fraction asks ceil(1.0 / 0.5) = 2 at most, whatever the load",
+        now=0.0,
+        current=1,
+        read={"slow_requests": 1.0},
+        want=2,
+        bound="metrics",
+        auto=slow_fraction("AverageValue"),
+    ),
+    Case(
+        "schedule: a cap of zero scales straight to zero, past a rate policy of 1 pod per 60 s",
+        now=1_800_000_000.0,
+        current=5,
+        read={"waiting": 40},
+        want=0,
+        bound="schedule",
+        auto={
+            "behavior": {
+                "scale_down": {
+                    "stabilization_window_s": 0,
+                    "policies": [{"type": "Pods", "value": 1, "period_s": 60}],
+                }
             },
-            {
-                "name": "k",
-                "kind": "gauge",
-                "metric": "v",
-                "aggregate": "sum",
-                "target": 5,
-                "target_type": "AverageValue",
-            },
-        ],
-        fallback=None,
-    )
-
-
-def test_a_signal_without_value_never_lets_the_cooldown_scale_to_zero() -> None:
-    rec = _two_signals()
-    d, state = threshold.decide(rec, snap(0.0, 2, q=8, k=0), steps.State())
-    for t in (15.0, 30.0, 45.0, 60.0, 120.0):  # the busy signal went missing, the other is idle
-        d, state = threshold.decide(rec, snap(t, 2, q=None, k=0), state)
-        assert d.desired == 2 and d.bound_by == "no_data", t
-
-
-def test_a_partial_reading_never_lets_the_cooldown_scale_to_zero() -> None:
-    from swell.core import snapshot
-
-    rec = keda(fallback=None)
-    state = steps.State(last_active=0.0)
-    base = snap(100.0, 4)
-    partial = snapshot.Reading(value=0.0, error="r2 unreachable", partial=True)
-    s = snapshot.Snapshot(now=100.0, current=4, replicas=base.replicas, signals={"waiting": partial})
-    d, _ = threshold.decide(rec, s, state)
-    assert d.desired == 4
-
-
-def test_fallback_never_goes_to_zero_nor_below_a_schedule_floor() -> None:
-    rec = keda(
-        fallback={"failure_threshold": 1, "replicas": 2},
-        schedules=[{"start": "* * * * *", "end": "0 0 1 1 *", "timezone": "UTC", "min_replicas": 5}],
-    )
-    d, state = threshold.decide(rec, snap(1_800_000_000.0, 6, waiting=None), steps.State())
-    assert (d.desired, d.bound_by) == (5, "fallback")
-    assert state.down_events  # the rate policies know about it
-
-
-def test_a_schedule_cap_of_zero_scales_straight_to_zero() -> None:
-    rec = keda(
-        behavior={
-            "scale_down": {
-                "stabilization_window_s": 0,
-                "policies": [{"type": "Pods", "value": 1, "period_s": 60}],
-            }
+            **schedule_now(max_replicas=0),
         },
-        schedules=[{"start": "* * * * *", "end": "0 0 1 1 *", "timezone": "UTC", "max_replicas": 0}],
-    )
-    d, _ = threshold.decide(rec, snap(1_800_000_000.0, 5, waiting=40), steps.State())
-    assert (d.desired, d.bound_by) == (0, "schedule")
+    ),
+]
+
+
+def observe(tick: Tick) -> snapshot.Snapshot:
+    s = snap(tick.t, tick.current, ready=tick.ready, starting=tick.starting)
+    read = {k: v if isinstance(v, snapshot.Reading) else snapshot.Reading.of(v) for k, v in tick.read.items()}
+    return replace(s, signals=read)
+
+
+def _run(c: Case) -> tuple[decision.Decision, steps.State]:
+    rec, state = keda(**c.auto), c.start
+    for earlier in c.before:
+        _, state = threshold.decide(rec, observe(earlier), state)
+    return threshold.decide(rec, observe(Tick(c.now, c.current, c.read)), state)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_threshold_rules(case: Case) -> None:
+    d, state = _run(case)
+    assert (d.desired, d.bound_by) == (case.want, case.bound)
+    assert [w for w in case.reason if w not in d.reason] == [], d.reason
+    assert {k: getattr(state, k) for k in case.then} == case.then
