@@ -78,7 +78,7 @@ Nodes = Annotated[int, Whole, Field(ge=0, le=MAX_NODES)]
 # ---------------------------------------------------------------------------------------------
 # service
 
-EngineName = Literal["llama-cpp", "simulated-llm", "sklearn-iris", "vllm", "command"]
+EngineName = Literal["llama-cpp", "simulated-llm", "sklearn-iris", "vllm", "command", "torchserve"]
 
 
 class Probe(Model):

@@ -34,6 +34,8 @@ ENGINES: dict[str, Engine] = {
         Engine(name="sklearn-iris", protocol="kserve-v1", server_module="swell.servers.sklearn_iris",
                image=SWELL_IMAGE, classic_preset="sklearn-cpu"),
         Engine(name="vllm", protocol="openai", image="vllm/vllm-openai:latest"),
+        Engine(name="torchserve", protocol="http", server_module="swell.servers.torchserve",
+               classic_preset="resnet50-cpu"),
         Engine(name="command", protocol="http"),
     )
 }  # fmt: skip

@@ -7,17 +7,24 @@ the one node, this machine with its device slots. Start it with `async with Loca
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from swell import recipe
+import aiohttp
+
+from swell import errors, recipe
 from swell.clusters.local import engines
 from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.core import decision, snapshot, world
+from swell.core.policies import workers
+
+WORKERS_TIMEOUT_S = 30.0  # a management API call (a synchronous scale-down takes ~20 ms)
 
 
 class StartStop:
@@ -68,6 +75,7 @@ class LocalCluster(StartStop):
             read_timeout_s=local.read_timeout_s,
         )
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
+        self._mgmt_session: aiohttp.ClientSession | None = None
 
     @property
     def endpoint(self) -> str:
@@ -86,6 +94,9 @@ class LocalCluster(StartStop):
             await self.manager.close(drain=drain)
         finally:
             await self.gateway.stop()
+            if self._mgmt_session is not None:
+                await self._mgmt_session.close()
+                self._mgmt_session = None
 
     # ------------------------------------------------------------------ what the loop sees and does
 
@@ -112,3 +123,90 @@ class LocalCluster(StartStop):
 
     async def apply(self, d: decision.Decision) -> None:
         await self.scale(d.desired)
+
+    # ---- workers inside replicas (core.world.WorkerControl): TorchServe's management API --------
+
+    async def _management(self) -> aiohttp.ClientSession:
+        if self._mgmt_session is None:
+            self._mgmt_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WORKERS_TIMEOUT_S))
+        return self._mgmt_session
+
+    async def observe_workers(self) -> tuple[workers.Observed, ...] | None:
+        """Each ready TorchServe replica's worker count (`minWorkers` of `GET /models/{m}`) and its
+        queue: the requests the gateway has at it, waiting or being served (never fewer than
+        TorchServe's own pending count). None for engines without workers; a replica whose
+        management API does not answer is left out."""
+        specs = self.manager.ready_specs()
+        if self.recipe.service.engine != "torchserve":
+            return None
+        session = await self._management()
+        out = []
+        for name, spec in specs.items():
+            if spec.management_url is None:
+                continue
+            try:
+                async with session.get(f"{spec.management_url}/models/{spec.model_name}") as resp:
+                    if resp.status != 200:
+                        continue
+                    model = (await resp.json(content_type=None))[0]
+                pending = int(model.get("jobQueueStatus", {}).get("pendingRequests", 0))
+                count = int(model["minWorkers"])
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError, LookupError, TypeError):
+                continue
+            queue = max(self.gateway.in_flight(name), pending)
+            out.append(workers.Observed(replica=name, workers=count, queue=float(queue)))
+        return tuple(out)
+
+    async def set_workers(self, replica: str, count: int) -> None:
+        """`PUT /models/{m}?min_worker=N&max_worker=N` on the replica's management API.
+
+        More workers: asynchronous (TorchServe starts them in the background, a few seconds
+        each; the loop does not wait). Fewer: TorchServe stops workers whether or not they are
+        serving (the request on a stopped worker is answered 500), so the replica is drained in
+        the gateway first: new requests go to other replicas or wait in the buffer, the ones in
+        flight finish (at most `local.drain_timeout_s`), the synchronous PUT stops the workers
+        (~20 ms), then the replica gets traffic again if it is still ready."""
+        spec = self.manager.ready_specs().get(replica)
+        if spec is None or spec.management_url is None:
+            return  # no longer ready: the next tick observes without it
+        session = await self._management()
+        url = f"{spec.management_url}/models/{spec.model_name}"
+        now = await self._worker_count(session, url)
+        if now is not None and count >= now:
+            await self._put_workers(session, replica, url, count, synchronous=False)
+            return
+        self.gateway.remove_backend(replica)
+        try:
+            deadline = time.monotonic() + self.recipe.local.drain_timeout_s
+            while self.gateway.in_flight(replica) > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            await self._put_workers(session, replica, url, count, synchronous=True)
+        finally:
+            if replica in self.manager.ready_specs():  # still ready and kept: traffic again
+                self.gateway.add_backend(replica, spec.base_url)
+
+    async def _worker_count(self, session: aiohttp.ClientSession, url: str) -> int | None:
+        """`minWorkers` of `GET /models/{m}`; None when it cannot be read."""
+        try:
+            async with session.get(url) as resp:
+                if resp.status != 200:
+                    return None
+                return int((await resp.json(content_type=None))[0]["minWorkers"])
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, LookupError, TypeError):
+            return None
+
+    async def _put_workers(
+        self, session: aiohttp.ClientSession, replica: str, url: str, count: int, *, synchronous: bool
+    ) -> None:
+        params = {"min_worker": str(count), "max_worker": str(count), "synchronous": str(synchronous).lower()}
+        try:
+            async with session.put(url, params=params) as resp:
+                text = await resp.text()
+                if resp.status >= 300:
+                    raise errors.ClusterError(
+                        f"replica {replica}: setting {count} workers: HTTP {resp.status} {text[:200]}"
+                    )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise errors.ClusterError(
+                f"replica {replica}: setting {count} workers: {exc or type(exc).__name__}"
+            ) from None

@@ -7,11 +7,14 @@ replaced in each element. Each replica gets its slot's CUDA_VISIBLE_DEVICES.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from swell import errors, recipe
 from swell.clusters.local import slots
@@ -35,6 +38,8 @@ def protocol_text(svc: recipe.Service, endpoint: str) -> str:
     if kind == "kserve-v1":
         name = svc.model or svc.name
         return f"{endpoint}/v1/models/{name}:predict (KServe v1 protocol)"
+    if svc.engine == "torchserve":
+        return f"{endpoint}/predictions/{svc.name} (TorchServe inference API, passed to the replicas)"
     return f"{endpoint} (HTTP, passed to the replicas as is)"
 
 
@@ -49,10 +54,51 @@ class LaunchSpec:
     readiness_path: str = "/health"
     liveness_path: str = "/health"
     metrics_path: str = "/metrics"
+    # TorchServe: its management and metrics listeners, and the model whose workers it serves
+    management_port: int | None = None
+    metrics_port: int | None = None
+    model_name: str | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def management_url(self) -> str | None:
+        return f"http://{self.host}:{self.management_port}" if self.management_port is not None else None
+
+    @property
+    def metrics_base_url(self) -> str:
+        """Where /metrics is served: the metrics listener if the server has one of its own."""
+        return f"http://{self.host}:{self.metrics_port}" if self.metrics_port is not None else self.base_url
+
+    @property
+    def readiness_url(self) -> str:
+        """TorchServe: the model's status on the management API (ready = a READY worker, not /ping)."""
+        if self.management_url is not None and self.model_name is not None:
+            return f"{self.management_url}/models/{self.model_name}"
+        return self.base_url + self.readiness_path
+
+    def ready_body(self, body: bytes) -> bool:
+        """Whether a readiness answer that passed on its status also passes on its body: for
+        TorchServe, at least one worker of the model is READY."""
+        if self.management_port is None:
+            return True
+        return bool(ready_workers(body))
+
+
+def ready_workers(body: bytes) -> int:
+    """READY workers in a TorchServe `GET /models/{m}` answer (0 for anything unreadable)."""
+    try:
+        models = json.loads(body)
+        return sum(
+            1
+            for m in models
+            for w in m.get("workers", ())
+            if isinstance(w, dict) and w.get("status") == "READY"
+        )
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -80,6 +126,8 @@ def _builtin_flags(svc: recipe.Service, res: recipe.Resources) -> list[str]:
     if svc.engine == "simulated-llm":
         flags = ["--model", svc.model or svc.name]
         return flags + (["--preset", svc.preset] if svc.preset else [])
+    if svc.engine == "torchserve":  # the model is a .mar path; its name in URLs is the service's
+        return ["--name", svc.name] + (["--mar", str(Path(svc.model).resolve())] if svc.model else [])
     return ["--name", svc.model or svc.name]  # sklearn-iris: the model name in /v1/models/NAME
 
 
@@ -103,10 +151,18 @@ def argv_for(
 
 
 def spec_for(
-    rec: recipe.Recipe, slot: slots.Slot, *, host: str = "127.0.0.1", port: int | None = None
+    rec: recipe.Recipe,
+    slot: slots.Slot,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    workdir: Path | None = None,
 ) -> LaunchSpec:
-    """How to start one replica of `rec` in `slot` on a free loopback port."""
+    """How to start one replica of `rec` in `slot` on a free loopback port (`workdir`: the
+    replica's private directory, for servers that keep files: TorchServe)."""
     svc = rec.service
+    if svc.engine == "torchserve":
+        return torchserve_spec(rec, slot, host=host, port=port, workdir=workdir)
     p = port if port is not None else free_port(host)
     gpus = slot.cuda_visible_devices
     env = {
@@ -125,6 +181,42 @@ def spec_for(
         port=p,
         readiness_path=svc.probes.readiness.path,
         liveness_path=svc.probes.liveness.path,
+    )
+
+
+def torchserve_spec(
+    rec: recipe.Recipe, slot: slots.Slot, *, host: str, port: int | None, workdir: Path | None
+) -> LaunchSpec:
+    """A TorchServe replica: three free loopback ports, a private work directory, the workers the
+    recipe starts with; ready once a worker is READY; alive while /ping answers."""
+    svc = rec.service
+    if svc.model is not None and not Path(svc.model).is_file():
+        rule = (
+            "engine 'torchserve' needs the path of an existing .mar file (or no model: the built-in example)"
+        )
+        raise errors.RecipeError(
+            "<recipe>", [errors.Problem(path="service.model", value=svc.model, rule=rule)]
+        )
+    p = port if port is not None else free_port(host)
+    mgmt, metrics = free_port(host), free_port(host)
+    work = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="swell-torchserve-"))
+    start_workers = rec.workers.min_workers if rec.workers is not None else 1
+    argv = (
+        *argv_for(svc, host=host, port=p, gpus=slot.cuda_visible_devices, resources=rec.resources),
+        "--management-port", str(mgmt), "--metrics-port", str(metrics),
+        "--workdir", str(work), "--workers", str(start_workers),
+    )  # fmt: skip
+    env = {**svc.env, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices, "PYTHONUNBUFFERED": "1"}
+    live = svc.probes.liveness.path
+    return LaunchSpec(
+        argv=argv,
+        env=env,
+        host=host,
+        port=p,
+        liveness_path="/ping" if live == "/health" else live,
+        management_port=mgmt,
+        metrics_port=metrics,
+        model_name=svc.name,
     )
 
 

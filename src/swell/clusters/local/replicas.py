@@ -146,10 +146,14 @@ class ReplicaManager:
         failing scrape would block every scale-down for as long as a model loads.
         """
         return {
-            r.name: r.spec.base_url
+            r.name: r.spec.metrics_base_url
             for r in self._replicas.values()
             if r.spec and r.ready_since is not None and r.state in ("ready", "starting")
         }
+
+    def ready_specs(self) -> dict[str, engines.LaunchSpec]:
+        """{replica: launch spec} of the replicas ready now (the ones the gateway routes to)."""
+        return {r.name: r.spec for r in self._replicas.values() if r.state == "ready" and r.spec is not None}
 
     def start_failure(self, times: int) -> str | None:
         """Why the service cannot start, once a replica failed to start `times` times in a row
@@ -214,20 +218,28 @@ class ReplicaManager:
 
     # ------------------------------------------------------------------ one replica's life
 
-    async def _probe(self, url: str, timeout_s: float) -> bool:
+    async def _probe(
+        self, url: str, timeout_s: float, body_ok: Callable[[bytes], bool] | None = None
+    ) -> bool:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                await resp.read()
-                return 200 <= resp.status < 400
+                body = await resp.read()
+                return 200 <= resp.status < 400 and (body_ok is None or body_ok(body))
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
+
+    async def _ready(self, spec: engines.LaunchSpec, timeout_s: float) -> bool:
+        """The readiness probe: the path's status, and for TorchServe a READY worker of the model."""
+        if spec.management_port is None:
+            return await self._probe(spec.readiness_url, timeout_s)
+        return await self._probe(spec.readiness_url, timeout_s, spec.ready_body)
 
     async def _lifecycle(self, r: _Replica) -> None:
         assert r.slot is not None
         while True:
-            r.spec = engines.spec_for(self.recipe, r.slot, host=self.host)
+            r.spec = engines.spec_for(self.recipe, r.slot, host=self.host, workdir=self.run_dir / r.name)
             log_path = self.run_dir / f"{r.name}.log"
             r.state, r.reason = "starting", f"starting on port {r.spec.port}"
             r.spawning = asyncio.ensure_future(
@@ -274,7 +286,7 @@ class ReplicaManager:
                 return f"exited with code {proc.returncode} before ready"
             budget = self.recipe.startup_timeout_s
             deadline = self.now() + budget - ready_p.initial_delay_s
-            while not await self._probe(spec.base_url + spec.readiness_path, ready_p.timeout_s):
+            while not await self._ready(spec, ready_p.timeout_s):
                 if self.now() >= deadline:
                     return f"not ready within {budget:g} s (service.probes.startup_timeout_s)"
                 r.reason = f"starting: waiting for {spec.readiness_path} on port {spec.port}"
@@ -332,7 +344,7 @@ class ReplicaManager:
         await asyncio.sleep(p.period_s)
         while True:
             started = self.now()
-            ok = await self._probe(spec.base_url + spec.readiness_path, p.timeout_s)
+            ok = await self._ready(spec, p.timeout_s)
             fails = 0 if ok else fails + 1
             if ok and r.state != "ready":
                 if self._become_ready(r, spec):

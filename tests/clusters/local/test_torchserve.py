@@ -1,0 +1,249 @@
+"""The `torchserve` engine with the real TorchServe (Java frontend, Python workers) on loopback.
+
+Skipped, saying how to install it, where TorchServe, its model archiver, PyYAML or Java is
+missing. Each test starts real TorchServe replicas (a few seconds each on a small machine) and
+checks afterwards that no process started for them survives: Java's and the workers' command
+lines name files in the replica's work directory under the test's run directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from swell import recipe
+from swell.clusters.local import cluster
+from swell.runtime import local
+from tests.clusters.local import helpers
+
+MISSING = [
+    what
+    for what, found in (
+        ("torchserve", shutil.which("torchserve")),
+        ("torch-model-archiver", shutil.which("torch-model-archiver")),
+        ("java", shutil.which("java")),
+        ("pyyaml", importlib.util.find_spec("yaml")),
+    )
+    if not found
+]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"real TorchServe needs {', '.join(MISSING)}: pip install torch==2.13.0 && "
+        "pip install -e '.[torchserve]' (and a Java 17 runtime)",
+    ),
+]
+MODEL = "digest"
+
+
+def ts_recipe(**workers: Any) -> recipe.Recipe:
+    """One TorchServe replica of the built-in model; workers sized on the queue, quick loops."""
+    return recipe.parse(
+        {
+            "service": {"name": MODEL, "engine": "torchserve", "env": {"SWELL_TS_ROUNDS": "4000"}},
+            "resources": {"cpu": 1, "memory_gib": 2},
+            "autoscaling": {
+                "min_replicas": 1,
+                "max_replicas": 1,
+                "polling_interval_s": 0.5,
+                "metrics": {"scrape_interval_s": 0.5},
+                "signals": [
+                    {
+                        "name": "queue_time",
+                        "kind": "ratio",
+                        "numerator": "ts_queue_latency_microseconds",
+                        "denominator": "ts_inference_requests_total",
+                        "window_s": 5,
+                        "target": 10_000_000,
+                    }
+                ],
+            },
+            "workers": {"min_workers": 1, "max_workers": 3, **workers},
+            "local": {"port": 0, "cpu_slots": 2, "grace_period_s": 5, "drain_timeout_s": 10},
+        }
+    )
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live (not zombie) processes whose command line contains `text`, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and helpers.alive(int(entry)):
+            out.append(int(entry))
+    return out
+
+
+def java_of(work: Path) -> list[int]:
+    return [p for p in processes_naming(str(work)) if _comm(p) == "java"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def ready_names(c: cluster.LocalCluster) -> list[str]:
+    return [r.name for r in c.manager.replicas() if r.state == "ready"]
+
+
+async def model_status(s: aiohttp.ClientSession, c: cluster.LocalCluster, replica: str) -> dict[str, Any]:
+    spec = c.manager.ready_specs()[replica]
+    async with s.get(f"{spec.management_url}/models/{MODEL}") as r:
+        assert r.status == 200, await r.text()
+        body: list[dict[str, Any]] = await r.json(content_type=None)
+        return body[0]
+
+
+async def until_model(
+    s: aiohttp.ClientSession,
+    c: cluster.LocalCluster,
+    replica: str,
+    cond: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout_s: float = 40.0,
+) -> dict[str, Any]:
+    """Poll `GET /models/{m}` until `cond` holds; fail saying what did not happen."""
+    deadline = time.monotonic() + timeout_s
+    while not cond(model := await model_status(s, c, replica)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout_s:g} s waiting for {what}: {model['workers']}")
+        await asyncio.sleep(0.2)
+    return model
+
+
+def ready_count(model: dict[str, Any]) -> int:
+    return sum(1 for w in model["workers"] if w["status"] == "READY")
+
+
+async def predict(s: aiohttp.ClientSession, endpoint: str, text: str) -> tuple[int, Any]:
+    async with s.post(f"{endpoint}/predictions/{MODEL}", data=text.encode()) as r:
+        body = await r.read()
+        return r.status, body
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
+        yield s
+
+
+async def test_a_replica_serves_sets_workers_and_leaves_no_java_behind(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    rec = ts_recipe()
+    async with cluster.LocalCluster(rec, run_dir=tmp_path, initial=1) as c:
+        await helpers.wait_until(lambda: len(ready_names(c)) == 1, "a ready TorchServe replica", 90)
+        (name,) = ready_names(c)
+        work = tmp_path / name
+        assert len(java_of(work)) == 1, "one Java frontend, started for this replica's work directory"
+
+        status, body = await predict(session, c.endpoint, "hello")
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["label"] in ("even", "odd") and len(answer["digest"]) == 16
+
+        assert (await c.observe_workers()) is not None
+        await c.set_workers(name, 3)  # more workers: TorchServe starts them in the background
+        model = await until_model(session, c, name, lambda m: ready_count(m) == 3, "3 READY workers")
+        assert model["minWorkers"] == 3
+        (seen,) = await c.observe_workers() or ()
+        assert (seen.replica, seen.workers) == (name, 3)
+
+        await c.set_workers(name, 1)  # fewer: synchronous, after draining the replica
+        model = await model_status(session, c, name)
+        assert model["minWorkers"] == 1 and len(model["workers"]) == 1
+        assert c.gateway.stats().ready == 1, "routed to again after the drain"
+        (seen,) = await c.observe_workers() or ()
+        assert seen.workers == 1
+
+        # a crash of the launcher (the replica's server process): the guard takes Java and the
+        # workers with it, and the replica is restarted
+        (java,) = java_of(work)
+        guard = next(r.pid for r in c.manager.replicas() if r.name == name)
+        assert guard is not None
+        (launcher,) = helpers.children(guard)
+        workers_before = [p for p in processes_naming(str(work)) if p not in (java, launcher)]
+        assert workers_before, "the model's worker processes run below Java"
+        os.kill(launcher, signal.SIGKILL)
+        await helpers.wait_until(lambda: not helpers.alive(java), "the crashed replica's Java gone", 30)
+        await helpers.wait_until(
+            lambda: not any(helpers.alive(p) for p in workers_before), "its workers gone", 30
+        )
+        await helpers.wait_until(lambda: len(ready_names(c)) == 1, "the replica ready again", 90)
+        assert (await predict(session, c.endpoint, "again"))[0] == 200
+    left = processes_naming(str(tmp_path))
+    assert not left, f"processes of the stopped replica still alive: {left}"
+
+
+@contextlib.asynccontextmanager
+async def load(s: aiohttp.ClientSession, url: str, users: int, limit: int) -> AsyncIterator[list[int]]:
+    """`users` closed-loop clients posting predictions until the block ends or `limit` requests
+    in all were sent; yields the status codes (an exception counts as 0)."""
+    codes: list[int] = []
+    stop = asyncio.Event()
+
+    async def user(u: int) -> None:
+        n = 0
+        while not stop.is_set() and len(codes) < limit:
+            n += 1
+            try:
+                codes.append((await predict(s, url, f"user {u} request {n}"))[0])
+            except (aiohttp.ClientError, TimeoutError):
+                codes.append(0)
+
+    tasks = [asyncio.ensure_future(user(u)) for u in range(users)]
+    try:
+        yield codes
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+async def test_the_loop_grows_workers_under_a_load_step_and_shrinks_them_after(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    rec = ts_recipe(target_queue_per_worker=1, scale_down_stabilization_s=2)
+    async with local.LocalRuntime(rec, run_dir=tmp_path) as rt:
+        c = rt.cluster
+        await helpers.wait_until(lambda: len(ready_names(c)) == 1, "a ready TorchServe replica", 90)
+        (name,) = ready_names(c)
+        assert (await model_status(session, c, name))["minWorkers"] == 1
+        async with load(session, rt.endpoint, users=4, limit=5_000) as codes:
+            await helpers.wait_until(
+                lambda: (rt.controller.state.workers or 0) >= 3, "the loop asking for 3 workers", 40
+            )
+            grown = await until_model(session, c, name, lambda m: ready_count(m) == 3, "3 READY workers")
+            assert grown["minWorkers"] == 3
+            await helpers.wait_until(lambda: len(codes) >= 20, "requests answered under load", 30)
+        await helpers.wait_until(
+            lambda: rt.controller.state.workers == 1, "the loop back at 1 worker after the load", 40
+        )
+        await until_model(session, c, name, lambda m: len(m["workers"]) == 1, "TorchServe back at 1 worker")
+        assert codes and set(codes) == {200}, f"failed requests: {[x for x in codes if x != 200][:10]}"
+        asked = [w.desired for e in rt.history if (w := e.decision.workers) is not None]
+        assert 3 in asked and asked[-1] == 1, asked
+    assert not processes_naming(str(tmp_path)), "processes of the stopped runtime still alive"
