@@ -16,3 +16,13 @@ if [ -x "$K8S/install.sh" ]; then
   "$K8S/install.sh" >/dev/null
   "$K8S/build.sh"
 fi
+# Engine torchserve for tests/clusters/local/test_torchserve.py: the CPU build of torch first (a
+# plain `torch` could pull a CUDA build of several GB), then the extra; Java for TorchServe's frontend.
+if ! python -c "import ts, yaml" >/dev/null 2>&1; then
+  python -m pip install -q torch==2.13.0
+  python -m pip install -q -e "$(cd "$(dirname "$0")/.." && pwd)[torchserve]"
+fi
+if ! command -v java >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
+fi
