@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ import aiohttp
 import pytest
 
 from swell import recipe
-from swell.clusters.local import cluster
+from swell.clusters.local import cluster, engines
 from swell.runtime import local
 from tests.clusters.local import helpers
 
@@ -247,3 +248,40 @@ async def test_the_loop_grows_workers_under_a_load_step_and_shrinks_them_after(
         asked = [w.desired for e in rt.history if (w := e.decision.workers) is not None]
         assert 3 in asked and asked[-1] == 1, asked
     assert not processes_naming(str(tmp_path)), "processes of the stopped runtime still alive"
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "torchserve-workers.yaml"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["Ctrl-C", "SIGKILL of swell"])
+async def test_swell_up_serves_the_example_and_leaves_no_java_behind(
+    session: aiohttp.ClientSession, tmp_path: Path, sig: int
+) -> None:
+    port = engines.free_port()
+    run = tmp_path / "run"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swell.cli.main", "up", str(EXAMPLE), "--port", str(port), "--run-dir", str(run),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                status, body = await predict(session, f"http://127.0.0.1:{port}", "hello")
+                if status == 200:
+                    break
+            assert proc.returncode is None and time.monotonic() < deadline, (
+                "no prediction through the gateway"
+            )
+            await asyncio.sleep(0.25)
+        assert json.loads(body)["label"] in ("even", "odd")
+        assert any(_comm(p) == "java" for p in processes_naming(str(run))), "TorchServe's Java serves it"
+        proc.send_signal(sig)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        if sig == signal.SIGINT:
+            assert proc.returncode == 0 and b"no replica left running" in out, out[-2000:]
+        await helpers.wait_until(lambda: not processes_naming(str(run)), "every TorchServe process gone", 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
