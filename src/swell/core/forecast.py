@@ -19,8 +19,11 @@ DAILY_KEEP_S = DAY + 2 * 3600.0
 TREND_S = 600.0
 CLEAN_R2 = 0.8
 RAMP_S = 240.0  # a ramp is seen over the last 5 minute-means (4 minutes of slope)
-RAMP_RISE = 0.3  # ... rising cleanly by at least this share of its starting level
+RAMP_RISE = 0.8  # ... rising cleanly by at least this share of its starting level (0.3 fired on
+# the noise of per-minute means: +34 % GPU-hours on the Azure conversation trace, +19 % on the diurnal day)
 RAMP_MAX = 4.0  # ... and projected over H to at most this many times the last minute's mean
+HOLD = 2.0  # the recent peak is held this many horizons before it decays (a burst that came back
+# within 2 H met its capacity: the Azure code trace went from 98.98 % to 99.50 % of requests within the SLO)
 PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
 
 
@@ -94,13 +97,14 @@ class Forecast:
 
 
 def envelope(h: History, now: float, horizon_s: float) -> float:
-    """The recent peak: held for `horizon_s` (a burst seen within H may come back within H), then
-    halving every horizon_s / 2."""
+    """The recent peak: held for HOLD horizons (a burst seen lately may come back, and capacity given
+    back takes H to return), then halving every horizon_s / 2."""
     half = max(MINUTE, horizon_s / 2.0)
+    hold = HOLD * horizon_s
     best = 0.0
     for t, v in h.peaks() if PEAKS else h.means():
         age = max(0.0, now - (t + MINUTE))
-        w = 1.0 if age <= horizon_s else 0.5 ** ((age - horizon_s) / half)
+        w = 1.0 if age <= hold else 0.5 ** ((age - hold) / half)
         best = max(best, v * w)
     return best
 
