@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from swell.clusters.sim import outcomes
 from swell.runtime import scorecard
 
 
@@ -37,7 +38,7 @@ def rows(card: scorecard.Scorecard) -> list[dict[str, Any]]:
             "start_replicas": comp.initial_replicas,
             "oracle_note": comp.oracle.note if comp.oracle is not None else None,
             "runs": [
-                {"policy": r.policy, "attainment": round(r.summary.attainment, 4), "meets_slo": r.meets_slo,
+                {"policy": r.policy, "attainment": round(r.summary.attainment, 5), "meets_slo": r.meets_slo,
                  "gpu_hours": round(r.gpu_hours, 2), "oracle_ratio": None if (x := r.oracle_ratio(ref)) is None
                  else round(x, 2), "scale_events": r.scale_events}
                 for r in runs
@@ -53,19 +54,25 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(f"**{w['workload']}**: skipped ({w['skipped']})\n")
             continue
         note = f"; oracle: {w['oracle_note']}" if w["oracle_note"] else ""
-        lines.append(f"**{w['workload']}** ({w['requests']:,} requests, from {w['start_replicas']} replicas{note})\n")
+        lines.append(
+            f"**{w['workload']}** ({w['requests']:,} requests, from {w['start_replicas']} replicas{note})\n"
+        )
         lines.append("| run | SLO met | GPU-h | ×oracle | scale events |")
         lines.append("|---|---|---|---|---|")
         for r in w["runs"]:
-            met = f"{100 * r['attainment']:.1f} %" + ("" if r["meets_slo"] else " ✗")
-            ratio = "miss" if not r["meets_slo"] else (f"{r['oracle_ratio']:.2f}" if r["oracle_ratio"] else "—")
+            met = outcomes.percent(r["attainment"]) + ("" if r["meets_slo"] else " ✗")
+            ratio = (
+                "miss" if not r["meets_slo"] else (f"{r['oracle_ratio']:.2f}" if r["oracle_ratio"] else "—")
+            )
             lines.append(f"| {r['policy']} | {met} | {r['gpu_hours']:.3g} | {ratio} | {r['scale_events']} |")
         lines.append("")
     lines.append("| policy | SLO met on | median ×oracle where met | worst attainment |")
     lines.append("|---|---|---|---|")
     for s in data["summary"]:
         ratio = "—" if s["median_ratio"] is None else f"{s['median_ratio']:.2f}"
-        lines.append(f"| {s['policy']} | {s['met']}/{s['ran']} | {ratio} | {100 * s['worst_attainment']:.1f} % |")
+        lines.append(
+            f"| {s['policy']} | {s['met']}/{s['ran']} | {ratio} | {outcomes.percent(s['worst_attainment'])} |"
+        )
     lines.append(f"\n(wall {data['wall_s']:.0f} s, CPU {data['cpu_s']:.0f} s)")
     return "\n".join(lines)
 

@@ -40,9 +40,17 @@ def instant(rec: recipe.Recipe) -> recipe.Recipe:
     for, and removed the moment they are empty (the oracle's world)."""
     pool = rec.node_pool
     prov = pool.provisioning.model_copy(
-        update={"node_boot_s": 0.0, "kubelet_s": 0.0, "gpu_driver_s": 0.0, "image_size_gb": 0.0, "model_load_s": 0.0}
+        update={
+            "node_boot_s": 0.0,
+            "kubelet_s": 0.0,
+            "gpu_driver_s": 0.0,
+            "image_size_gb": 0.0,
+            "model_load_s": 0.0,
+        }
     )
-    return rec.model_copy(update={"node_pool": pool.model_copy(update={"provisioning": prov, "unneeded_time_s": 0.0})})
+    return rec.model_copy(
+        update={"node_pool": pool.model_copy(update={"provisioning": prov, "unneeded_time_s": 0.0})}
+    )
 
 
 def whole_node_fleets(rec: recipe.Recipe) -> list[int]:
@@ -174,9 +182,15 @@ def search_oracle(
     o, r = replay(good)
     best = dataclasses.replace(o, gpu_hours=r.gpu_hours, replayed=r, tried=tried)
     if good < 1.0:
-        best = dataclasses.replace(best, note=f"raised {100 * (1 / good - 1):.0f} % above the engine model's sizing to meet the SLO in the replay")
+        best = dataclasses.replace(
+            best,
+            note=f"raised {100 * (1 / good - 1):.0f} % above the engine model's sizing to meet the SLO in the replay",
+        )
     elif good > 1.0:
-        best = dataclasses.replace(best, note=f"{100 * (1 - 1 / good):.0f} % below the per-minute sizing: the SLO holds over the whole run")
+        best = dataclasses.replace(
+            best,
+            note=f"{100 * (1 - 1 / good):.0f} % below the per-minute sizing: the SLO holds over the whole run",
+        )
     return best
 
 
@@ -198,7 +212,8 @@ def cheaper(o: oracle.Oracle, fixed: Fixed) -> oracle.Oracle:
         return o
     n = int(best.timeline.desired[0])
     return dataclasses.replace(
-        o, replicas=np.full(len(o.replicas), n, dtype=np.int64), gpu_hours=best.gpu_hours, replayed=best,
+        o, replicas=np.full(len(o.replicas), n, dtype=np.int64), gpu_hours=best.gpu_hours,
+        replayed=dataclasses.replace(best, policy="oracle"),
         note=f"a fixed fleet of {n} costs less than any varying schedule found",
     )  # fmt: skip
 

@@ -105,7 +105,9 @@ class Runtime:
                 continue
             self.invalid.pop(key, None)
             previous = obj.get("status") or {}
-            w = recipe_loop.RecipeLoop(self.api, spec, previous, self.opts, lambda: self.leading, self.sources(spec))
+            w = recipe_loop.RecipeLoop(
+                self.api, spec, previous, self.opts, lambda: self.leading, self.sources(spec)
+            )
             if old is not None:  # same recipe, new spec: keep what the policy remembers
                 w.controller.state, w.previous = old.controller.state, old.previous
                 w.cluster.last_applied, w.headroom = old.cluster.last_applied, old.headroom

@@ -84,7 +84,9 @@ class LocalRuntime(cluster_mod.StartStop):
         else:
             retention = signals.retention_s(rec.autoscaling, self.controller.signals)
             wanted = signals.metric_names(self.controller.signals)
-            self.embedded = self.source = embedded.EmbeddedSource(rec.resources, retention_s=retention, wanted=wanted)
+            self.embedded = self.source = embedded.EmbeddedSource(
+                rec.resources, retention_s=retention, wanted=wanted
+            )
         self.sd_file = file_sd or self.cluster.run_dir / "file_sd.json"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

@@ -109,7 +109,9 @@ class Scorecard:
             ref = comp.oracle_gpu_hours
             for run in (*comp.runs, *comp.baselines):
                 key = run.policy.split(" (")[0]  # "best fixed (6)" -> "best fixed"
-                rows.setdefault(key, []).append((run.meets_slo, run.oracle_ratio(ref), run.summary.attainment))
+                rows.setdefault(key, []).append(
+                    (run.meets_slo, run.oracle_ratio(ref), run.summary.attainment)
+                )
         out = []
         for name, vals in rows.items():
             ratios = [r for ok, r, _ in vals if ok and r is not None]

@@ -8,7 +8,7 @@ import pathlib
 
 from matplotlib import figure as mpl_figure
 
-from swell.clusters.sim import replicas, table
+from swell.clusters.sim import outcomes, replicas, table
 from swell.report import html, plots
 from swell.runtime import scorecard, sim
 
@@ -18,7 +18,7 @@ SUMMARY_COLUMNS = ("policy", "SLO met on", "median ×oracle where met", "worst a
 def summary_rows(card: scorecard.Scorecard) -> tuple[tuple[object, ...], ...]:
     return tuple(
         (s.policy, f"{s.met}/{s.ran}", "—" if s.median_ratio is None else f"{s.median_ratio:.2f}",
-         f"{100 * s.worst_attainment:.1f} %")
+         outcomes.percent(s.worst_attainment))
         for s in card.standings()
     )  # fmt: skip
 
@@ -63,7 +63,9 @@ def write(path: str | pathlib.Path, card: scorecard.Scorecard) -> pathlib.Path:
             sections.append(html.Section(title=res.entry.name, text=f"skipped: {res.skipped}"))
             continue
         gpu = not comp.runs or comp.runs[0].config.resources.gpus > 0
-        rows = tuple(r for group in table.groups(comp.runs, comp.baselines, comp.oracle, gpu=gpu) for r in group)
+        rows = tuple(
+            r for group in table.groups(comp.runs, comp.baselines, comp.oracle, gpu=gpu) for r in group
+        )
         slo = sim.slo_text(comp.runs[0].slo if comp.runs else sim.DEFAULT_SLO)
         engine = replicas.engine_note(comp.runs[0].config) if comp.runs else ""
         notes = table.notes(slo, comp.capacity_rps, comp.oracle, comp.baselines, comp.warnings, engine)

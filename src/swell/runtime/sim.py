@@ -233,7 +233,11 @@ def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> floa
 
 
 def opening_need(
-    rec: recipe.Recipe, arr: arrivals_mod.Arrivals, horizon_s: float, capacity_rps: float, window_s: float = 60.0
+    rec: recipe.Recipe,
+    arr: arrivals_mod.Arrivals,
+    horizon_s: float,
+    capacity_rps: float,
+    window_s: float = 60.0,
 ) -> int:
     """The fleet the busiest minute within the first `window_s` needs by the engine model (whole
     nodes, within the recipe's bounds)."""
@@ -308,7 +312,9 @@ def compare(
     )
     fixed = None
     if with_baselines:
-        fixed = baselines.search_fixed(simulate, rec, arr, horizon, seed=seed, options=opts, progress=progress)
+        fixed = baselines.search_fixed(
+            simulate, rec, arr, horizon, seed=seed, options=opts, progress=progress
+        )
         if orc is not None:
             orc = baselines.cheaper(orc, fixed)
     return Comparison(

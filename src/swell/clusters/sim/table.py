@@ -30,7 +30,7 @@ def row(run: outcomes.Run, oracle_gpu_hours: float | None, *, gpu: bool = True) 
     cost = f"{run.cost:.3g}" if run.config.node_pool.price_per_gpu_hour > 0 else "—"
     cells = (
         run.policy,
-        f"{100 * s.attainment:.1f}%" + ("" if run.meets_slo else " ✗"),
+        outcomes.percent(s.attainment) + ("" if run.meets_slo else " ✗"),
         seconds(s.ttft["p50"], s.ttft["p95"]),
         seconds(s.e2e["p50"], s.e2e["p95"]),
         str(s.dropped),
