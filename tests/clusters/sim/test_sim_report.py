@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from swell.clusters.sim import report
+from swell.clusters.sim import outcomes, report
 from swell.runtime import sim
 from swell.workload import spec
 from tests.clusters.sim.simhelp import SURGE, surge_recipe
@@ -23,3 +24,16 @@ def test_the_planner_figure_shows_its_forecast_and_plan_and_other_policies_do_no
     fig = report.policy_figure(planner, comp.arrivals.t, None)
     labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
     assert "forecast over the lead time" in labels and "planned (forecast need)" in labels
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [
+        pytest.param(0.98962, "98.9 %", id="a miss just under 99 % never reads as 99.0 %"),
+        pytest.param(0.99, "99.0 %", id="exactly the target reads as the target"),
+        pytest.param(0.99999, "99.9 %", id="one request short of all is not 100.0 %"),
+        pytest.param(1.0, "100.0 %", id="all requests"),
+    ],
+)
+def test_attainment_is_shown_rounded_down(share: float, shown: str) -> None:
+    assert outcomes.percent(share) == shown
