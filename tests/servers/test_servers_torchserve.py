@@ -16,6 +16,7 @@ def args(tmp_path: Path, **over: object) -> argparse.Namespace:
     base: dict[str, object] = {
         "host": "127.0.0.1", "port": 18080, "management_port": 18081, "metrics_port": 18082,
         "name": "digest", "mar": None, "workers": 2, "workdir": str(tmp_path / "w"),
+        "grpc_inference_port": 18083, "grpc_management_port": 18084,
     }  # fmt: skip
     return argparse.Namespace(**{**base, **over})
 
@@ -29,6 +30,9 @@ def test_config_binds_every_listener_to_loopback_with_prometheus_metrics(tmp_pat
     assert cfg["inference_address"] == "http://127.0.0.1:18080"
     assert cfg["management_address"] == "http://127.0.0.1:18081"
     assert cfg["metrics_address"] == "http://127.0.0.1:18082"
+    # gRPC (unused by swell) would bind 0.0.0.0:7070/7071 and collide with a second replica
+    assert (cfg["grpc_inference_address"], cfg["grpc_inference_port"]) == ("127.0.0.1", "18083")
+    assert (cfg["grpc_management_address"], cfg["grpc_management_port"]) == ("127.0.0.1", "18084")
     assert cfg["metrics_mode"] == "prometheus"  # else /metrics is empty
     assert cfg["disable_token_authorization"] == "true"  # see the function's docstring
     assert cfg["load_models"] == "digest=digest.mar" and cfg["model_store"] == str(tmp_path / "store")
@@ -41,13 +45,15 @@ def test_prepare_links_a_given_mar_and_gives_the_replica_a_private_tmpdir(
     mar = tmp_path / "m.mar"
     mar.write_bytes(b"PK")
     monkeypatch.setattr(shutil, "which", lambda name: f"/bin/{name}")
-    argv, env, work = torchserve.prepare(args(tmp_path, mar=str(mar)))
+    argv, env, work = torchserve.prepare(args(tmp_path, mar=str(mar), grpc_inference_port=0))
     assert work == (tmp_path / "w").resolve()
     assert (work / "model-store" / "m.mar").resolve() == mar.resolve()
     assert argv[:3] == ["/bin/torchserve", "--start", "--foreground"]
     assert "--disable-token-auth" in argv and str(work / "config.properties") in argv
     assert env["TMPDIR"] == env["TEMP"] == str(work / "tmp") and (work / "tmp").is_dir()
-    assert properties((work / "config.properties").read_text())["load_models"] == "digest=m.mar"
+    cfg = properties((work / "config.properties").read_text())
+    assert cfg["load_models"] == "digest=m.mar"
+    assert int(cfg["grpc_inference_port"]) > 0 and cfg["grpc_management_port"] == "18084"  # 0: a free port
 
 
 def test_prepare_refuses_a_missing_mar_naming_the_field(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The work directory holds the model store (the recipe's .mar, or the built-in handler-only model
 archived here at start), a generated config.properties (inference, management and metrics on the
-given loopback ports, metrics_mode=prometheus), the logs and a private TMPDIR (TorchServe keeps a
-PID file and sockets there, so replicas never see each other's). This process then execs the
+given loopback ports, its gRPC listeners on free loopback ports, metrics_mode=prometheus), the
+logs and a private TMPDIR and TEMP (TorchServe keeps a PID file and the workers' sockets there,
+so replicas never see each other's). This process then execs the
 launcher, which starts Java; the replica's guard stops the whole group (Java and its workers).
 Run: python -m swell.servers.torchserve --port 8080 --management-port 8081 --metrics-port 8082 --workdir D
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -29,6 +31,12 @@ def config_text(args: argparse.Namespace, store: Path, mar: str) -> str:
         "inference_address": f"http://{args.host}:{args.port}",
         "management_address": f"http://{args.host}:{args.management_port}",
         "metrics_address": f"http://{args.host}:{args.metrics_port}",
+        # gRPC: TorchServe always starts it, on 0.0.0.0:7070/7071 unless told otherwise, so a
+        # second replica on the machine fails to bind; swell does not use it: loopback, free ports
+        "grpc_inference_address": args.host,
+        "grpc_inference_port": str(args.grpc_inference_port),
+        "grpc_management_address": args.host,
+        "grpc_management_port": str(args.grpc_management_port),
         "metrics_mode": "prometheus",
         "disable_token_authorization": "true",
         "model_store": str(store),
@@ -38,6 +46,14 @@ def config_text(args: argparse.Namespace, store: Path, mar: str) -> str:
         "enable_envvars_config": "false",
     }
     return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def free_port(host: str) -> int:
+    """A port the OS says is free now (a replica that loses the race exits and is restarted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def archive_builtin(name: str, store: Path) -> str:
@@ -68,6 +84,9 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str], Path]:
             (store / mar).symlink_to(src)
     else:
         mar = archive_builtin(args.name, store)
+    for attr in ("grpc_inference_port", "grpc_management_port"):
+        if not getattr(args, attr):
+            setattr(args, attr, free_port(args.host))
     cfg = work / "config.properties"
     cfg.write_text(config_text(args, store, mar))
     launcher = shutil.which("torchserve")
@@ -92,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, required=True, help="inference API port")
     p.add_argument("--management-port", type=int, required=True)
     p.add_argument("--metrics-port", type=int, required=True)
+    p.add_argument(
+        "--grpc-inference-port", type=int, default=0, help="0: a free port (swell does not use gRPC)"
+    )
+    p.add_argument("--grpc-management-port", type=int, default=0, help="0: a free port")
     p.add_argument("--name", default="model", help="the model's name in /predictions/NAME")
     p.add_argument("--mar", default=None, help="a .mar to serve (default: the built-in example)")
     p.add_argument("--workers", type=int, default=1, help="workers at start (default 1)")

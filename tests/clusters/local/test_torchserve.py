@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import json
 import os
 import shutil
@@ -194,10 +195,45 @@ async def test_a_replica_serves_sets_workers_and_leaves_no_java_behind(
         await helpers.wait_until(
             lambda: not any(helpers.alive(p) for p in workers_before), "its workers gone", 30
         )
-        await helpers.wait_until(lambda: len(ready_names(c)) == 1, "the replica ready again", 90)
+        # ready again means restarted: a new guard (the old one may still be reaping its group)
+        await helpers.wait_until(
+            lambda: [(r.state, r.pid != guard) for r in c.manager.replicas()] == [("ready", True)],
+            "the replica restarted and ready again",
+            90,
+        )
         assert (await predict(session, c.endpoint, "again"))[0] == 200
     left = processes_naming(str(tmp_path))
     assert not left, f"processes of the stopped replica still alive: {left}"
+
+
+def loopback(ip: str) -> bool:
+    """127.0.0.0/8, also as Java writes it on an IPv6 socket (::ffff:127.0.0.1); not 0.0.0.0."""
+    addr = ipaddress.ip_address(ip)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+async def test_two_replicas_on_one_machine_both_serve_and_listen_on_loopback_only(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Each TorchServe also starts gRPC listeners (0.0.0.0:7070/7071 by default: a second
+    replica failed to bind) and keeps sockets in its temp directory: both must be private."""
+    import psutil  # a dependency of torchserve
+
+    async with cluster.LocalCluster(ts_recipe(), run_dir=tmp_path, initial=2) as c:
+        await helpers.wait_until(lambda: len(ready_names(c)) == 2, "two ready TorchServe replicas", 90)
+        for _ in range(8):
+            assert (await predict(session, c.endpoint, "x"))[0] == 200
+        assert all(c.gateway.routed.get(n, 0) > 0 for n in ready_names(c)), c.gateway.routed
+        for name in ready_names(c):
+            (java,) = java_of(tmp_path / name)
+            listening = [
+                x.laddr for x in psutil.Process(java).net_connections("inet") if x.status == "LISTEN"
+            ]
+            assert len(listening) >= 5, listening  # inference, management, metrics, 2 x gRPC
+            assert all(loopback(a.ip) for a in listening), listening
+    assert not processes_naming(str(tmp_path))
 
 
 @contextlib.asynccontextmanager
