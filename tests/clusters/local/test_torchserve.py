@@ -52,11 +52,11 @@ pytestmark = [
 MODEL = "digest"
 
 
-def ts_recipe(**workers: Any) -> recipe.Recipe:
+def ts_recipe(rounds: int = 4000, **workers: Any) -> recipe.Recipe:
     """One TorchServe replica of the built-in model; workers sized on the queue, quick loops."""
     return recipe.parse(
         {
-            "service": {"name": MODEL, "engine": "torchserve", "env": {"SWELL_TS_ROUNDS": "4000"}},
+            "service": {"name": MODEL, "engine": "torchserve", "env": {"SWELL_TS_ROUNDS": str(rounds)}},
             "resources": {"cpu": 1, "memory_gib": 2},
             "autoscaling": {
                 "min_replicas": 1,
@@ -156,7 +156,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_a_replica_serves_sets_workers_and_leaves_no_java_behind(
     session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    rec = ts_recipe()
+    rec = ts_recipe(rounds=60_000)  # ~20 ms a request: workers are busy when stopped
     async with cluster.LocalCluster(rec, run_dir=tmp_path, initial=1) as c:
         await helpers.wait_until(lambda: len(ready_names(c)) == 1, "a ready TorchServe replica", 90)
         (name,) = ready_names(c)
@@ -175,7 +175,14 @@ async def test_a_replica_serves_sets_workers_and_leaves_no_java_behind(
         (seen,) = await c.observe_workers() or ()
         assert (seen.replica, seen.workers) == (name, 3)
 
-        await c.set_workers(name, 1)  # fewer: synchronous, after draining the replica
+        # fewer, while 3 clients keep every worker busy: TorchServe would answer the requests of
+        # the workers it stops with 500; swell drains the replica first, so none fails
+        async with load(session, c.endpoint, users=3, limit=2_000) as codes:
+            await helpers.wait_until(lambda: len(codes) >= 30, "requests at 3 workers", 30)
+            await c.set_workers(name, 1)
+            done = len(codes)
+            await helpers.wait_until(lambda: len(codes) >= done + 10, "requests at 1 worker", 30)
+        assert set(codes) == {200}, f"failed while scaling down: {[x for x in codes if x != 200][:10]}"
         model = await model_status(session, c, name)
         assert model["minWorkers"] == 1 and len(model["workers"]) == 1
         assert c.gateway.stats().ready == 1, "routed to again after the drain"
