@@ -160,10 +160,10 @@ class LocalCluster(StartStop):
     async def set_workers(self, replica: str, count: int) -> None:
         """`PUT /models/{m}?min_worker=N&max_worker=N` on the replica's management API.
 
-        More workers: asynchronous (TorchServe starts them in the background, a few seconds
-        each; the loop does not wait). Fewer: TorchServe stops workers whether or not they are
-        serving (the request on a stopped worker is answered 500), so the replica is drained in
-        the gateway first: new requests go to other replicas or wait in the buffer, the ones in
+        More workers: asynchronous (TorchServe starts them in the background, about a second
+        each here; the loop does not wait). Fewer: TorchServe picks the workers to stop and does
+        not wait for their requests (one was answered 500 in the loop test before this drain),
+        so the replica is drained in the gateway first: new requests go to other replicas or wait in the buffer, the ones in
         flight finish (at most `local.drain_timeout_s`), the synchronous PUT stops the workers
         (~20 ms), then the replica gets traffic again if it is still ready."""
         spec = self.manager.ready_specs().get(replica)
