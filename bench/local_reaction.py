@@ -25,35 +25,10 @@ from typing import Any
 
 from swell import recipe
 from swell.cli import up
+from swell.cli.demo import hpa_latency
 from swell.loadgen import options, runner
 from swell.runtime import local
 from swell.workload import patterns, rates, shapes
-
-DURATION = "swell_gateway_request_duration_seconds"
-
-
-def hpa_latency(rec: recipe.Recipe, target_s: float) -> recipe.Recipe:
-    """hpa-latency on the gateway's latency histogram (llama.cpp has none of its own)."""
-    data = rec.model_dump(by_alias=True)
-    data["autoscaling"] = {
-        "min_replicas": rec.autoscaling.min_replicas,
-        "max_replicas": rec.autoscaling.max_replicas,
-        "policy": "hpa",
-        "polling_interval_s": 15.0,
-        "metrics": {"source": "embedded", "scrape_interval_s": 10.0},
-        "signals": [
-            {
-                "name": "avg_latency",
-                "kind": "ratio",
-                "numerator": DURATION + "_sum",
-                "denominator": DURATION + "_count",
-                "window_s": 60.0,
-                "target": target_s,
-                "target_type": "Value",
-            },
-        ],
-    }
-    return recipe.Recipe.model_validate(data)
 
 
 async def measure(rec: recipe.Recipe, label: str, a: argparse.Namespace) -> dict[str, Any]:

@@ -125,12 +125,12 @@ def plan_load(
     return LoadPlan(base_rps=base, peak_rps=peak, capacity_rps=capacity_rps)
 
 
-def hpa_latency(rec: recipe.Recipe) -> recipe.Recipe:
+def hpa_latency(rec: recipe.Recipe, target_s: float | None = None) -> recipe.Recipe:
     """Seed 000's rule on this machine: an HPA on average latency (rate of the gateway's duration
-    sum over its count, 1 m) with target half the end-to-end SLO, synced every 15 s, scraped
-    every 10 s, the HPA's default behavior (llama.cpp has no latency histogram of its own)."""
+    sum over its count, 1 m) with target `target_s` (default half the end-to-end SLO), synced every
+    15 s, scraped every 10 s, the HPA's default behavior (llama.cpp has no latency histogram of its own)."""
     data = rec.model_dump(by_alias=True)
-    target = (rec.slo.e2e_s or 4.0) / 2
+    target = target_s if target_s is not None else (rec.slo.e2e_s or 4.0) / 2
     data["autoscaling"] = {
         "min_replicas": rec.autoscaling.min_replicas,
         "max_replicas": rec.autoscaling.max_replicas,
