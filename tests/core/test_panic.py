@@ -7,27 +7,17 @@ first, on the same recipe, each carrying its state to the next; only the row's o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, replace
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import pytest
 
 from swell.core import decision, signals, snapshot
 from swell.core.policies import panic, steps, swell_default
-from tests.conftest import make_recipe, snap
-
-Read = float | snapshot.Reading | None  # a plain value, None for no value, or a whole reading
+from tests.conftest import make_recipe
+from tests.core.ticks import Read, Tick, observe
 
 DECIDE = {panic.NAME: panic.decide, swell_default.NAME: swell_default.decide}
-
-
-@dataclass(frozen=True)
-class Tick:
-    t: float
-    current: int
-    read: Mapping[str, Read]
-    ready: int | None = None
-    starting: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,12 +187,6 @@ CASES = [
         starting=6,
     ),
 ]
-
-
-def observe(tick: Tick) -> snapshot.Snapshot:
-    s = snap(tick.t, tick.current, ready=tick.ready, starting=tick.starting)
-    read = {k: v if isinstance(v, snapshot.Reading) else snapshot.Reading.of(v) for k, v in tick.read.items()}
-    return replace(s, signals=read)
 
 
 def _run(c: Case) -> decision.Decision:

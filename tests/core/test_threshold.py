@@ -7,7 +7,7 @@ first, on the same recipe, each carrying its state to the next; only the row's o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import pytest
@@ -15,18 +15,8 @@ import pytest
 from swell import recipe
 from swell.core import decision, snapshot
 from swell.core.policies import steps, threshold
-from tests.conftest import make_recipe, snap
-
-Read = float | snapshot.Reading | None  # a plain value, None for no value, or a whole reading
-
-
-@dataclass(frozen=True)
-class Tick:
-    t: float
-    current: int
-    read: Mapping[str, Read]
-    ready: int | None = None
-    starting: int = 0
+from tests.conftest import make_recipe
+from tests.core.ticks import Read, Tick, observe
 
 
 @dataclass(frozen=True)
@@ -303,12 +293,6 @@ CASES = [
         },
     ),
 ]
-
-
-def observe(tick: Tick) -> snapshot.Snapshot:
-    s = snap(tick.t, tick.current, ready=tick.ready, starting=tick.starting)
-    read = {k: v if isinstance(v, snapshot.Reading) else snapshot.Reading.of(v) for k, v in tick.read.items()}
-    return replace(s, signals=read)
 
 
 def _run(c: Case) -> tuple[decision.Decision, steps.State]:
