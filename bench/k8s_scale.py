@@ -5,14 +5,21 @@ the API requests per tick that reach the API server, with the watch-fed caches a
 Starts a private control plane from ../shared/k8s (as tests/e2e_k8s does), creates the objects
 with kubectl, and runs swell's Runtime in this process (no leader election, no Prometheus: every
 signal reads "no value" and holds, so the cost is swell's own). Prints JSON.
-    python bench/k8s_scale.py [--recipes 1000] [--ticks 3]
+    python bench/k8s_scale.py [--recipes 1000] [--ticks 8] [--heartbeat 8] [--cached-only]
+        [--profile FILE]
+--heartbeat: the controller's --status-heartbeat-ticks (a recipe's status is written when it
+changes, else every N ticks); --ticks a multiple of it averages over whole heartbeats.
+--profile: cProfile of the measured ticks with the caches (pstats file; the top 25 by own time
+are printed to stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
+import pstats
 import sys
 import tempfile
 import time
@@ -49,22 +56,36 @@ def objects(n: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
-async def measure(kubeconfig: str, ticks: int, watch_cache: bool) -> dict[str, Any]:
+async def measure(
+    kubeconfig: str, ticks: int, watch_cache: bool, heartbeat: int, profile: cProfile.Profile | None
+) -> dict[str, Any]:
     client = await api.KubeApi.connect(kubeconfig)
-    served = cache.CachedApi(client)  # counts requests; with the cache off its informers never run
+    # counts requests; with the cache off its informers never run (every read goes to the server)
+    served = cache.CachedApi(client, [NS])
     stop = asyncio.Event()
     informers = asyncio.create_task(served.run(stop)) if watch_cache else None
     if informers is not None:
-        await asyncio.wait_for(asyncio.gather(served.pods.synced.wait(), served.nodes.synced.wait()), 120)
+        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in served.informers)), 120)
     clock = clock_mod.ManualClock(time.time())
-    opts = rt.Options(identity="bench", namespace=NS, leader_elect=False, port=0, resync_s=3600)
-    r = rt.Runtime(served, opts, clock=clock)  # type: ignore[arg-type]
+    opts = rt.Options(
+        identity="bench",
+        namespace=NS,
+        leader_elect=False,
+        port=0,
+        resync_s=3600,
+        status_heartbeat_ticks=heartbeat,
+    )
+    r = rt.Runtime(served, opts, clock=clock)
     await r.step()  # first tick: the listing, the workers, their first status
     cpu, wall, reqs = [], [], []
     for _ in range(ticks):
         clock.advance(15)
         before, t0, c0 = sum(served.requests.values()), time.monotonic(), time.process_time()
+        if profile is not None:
+            profile.enable()
         await r.step()
+        if profile is not None:
+            profile.disable()
         cpu.append(time.process_time() - c0)
         wall.append(time.monotonic() - t0)
         reqs.append(sum(served.requests.values()) - before)
@@ -82,14 +103,19 @@ async def measure(kubeconfig: str, ticks: int, watch_cache: bool) -> dict[str, A
         "core_share_at_15s": round(per_tick / 15, 3),
         "wall_s_per_tick": round(sum(wall) / ticks, 3),
         "api_requests_per_tick": sum(reqs) / ticks,
+        "api_requests_by_tick": reqs,
         "requests_by_op_total": dict(served.requests),
+        "cache_hits_by_op_total": dict(served.hits),
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recipes", type=int, default=1000)
-    ap.add_argument("--ticks", type=int, default=3)
+    ap.add_argument("--ticks", type=int, default=8)
+    ap.add_argument("--heartbeat", type=int, default=rt.Options(identity="").status_heartbeat_ticks)
+    ap.add_argument("--cached-only", action="store_true", help="skip the run without the caches (slow)")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the ticks with the caches into FILE")
     args = ap.parse_args()
     why = env.missing()
     if why:
@@ -108,11 +134,17 @@ def main() -> None:
             t0 = time.monotonic()
             cp.kubectl("create", "-f", str(path), "-o", "name")
             created = time.monotonic() - t0
-            out = {"recipes": args.recipes, "create_s": round(created, 1), "runs": []}
-            for watch in (True, False):
-                out["runs"].append(asyncio.run(measure(cp.kubeconfig, args.ticks, watch)))
+            out = {"recipes": args.recipes, "heartbeat_ticks": args.heartbeat, "create_s": round(created, 1),
+                   "runs": []}  # fmt: skip
+            prof = cProfile.Profile() if args.profile else None
+            for watch in (True,) if args.cached_only else (True, False):
+                run = measure(cp.kubeconfig, args.ticks, watch, args.heartbeat, prof if watch else None)
+                out["runs"].append(asyncio.run(run))
         finally:
             env.stop(cp)
+    if prof is not None:
+        prof.dump_stats(args.profile)
+        pstats.Stats(args.profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     print(json.dumps(out, indent=2))
 
 

@@ -48,8 +48,9 @@ async def _run(kubeconfig: str | None, context: str | None, opts: Any, watch_cac
     stop = asyncio.Event()
     informers = None
     served: Any = client
-    if watch_cache:  # pods and nodes from watches, not listed every tick
-        served = importlib.import_module("swell.clusters.kubernetes.cache").CachedApi(client)
+    if watch_cache:  # pods, nodes and the targets' replicas from watches, not read every tick
+        scopes = [n.strip() for n in (opts.namespace or "").split(",") if n.strip()]
+        served = importlib.import_module("swell.clusters.kubernetes.cache").CachedApi(client, scopes or None)
         informers = asyncio.create_task(served.run(stop))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -131,8 +132,19 @@ def controller(
         str | None, typer.Option(help="namespace of the headroom placeholders (default: the Lease's)")
     ] = None,
     watch_cache: Annotated[
-        bool, typer.Option("--watch-cache/--no-watch-cache", help="pods and nodes from watches (default)")
+        bool,
+        typer.Option(
+            "--watch-cache/--no-watch-cache",
+            help="pods, nodes and the replicas of Deployments and StatefulSets from watches (default)",
+        ),
     ] = True,
+    status_heartbeat_ticks: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="write a recipe's status when it changes, else every N ticks (1: every tick)",
+        ),
+    ] = 8,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
@@ -166,6 +178,7 @@ def controller(
         metrics_cert_dir=metrics_cert_dir,
         any_namespace_queries=allow_any_namespace_queries,
         allowed_prometheus_urls=tuple(allow_prometheus_url or ()),
+        status_heartbeat_ticks=status_heartbeat_ticks,
     )
     asyncio.run(_run(kubeconfig, context, opts, watch_cache))
 

@@ -2,14 +2,17 @@
 and its scoped Prometheus source.
 
 A RecipeLoop runs the same `control.loop.Controller` as local and sim over a KubernetesCluster and
-a Scoped PrometheusSource; it starts from the policy state in the CR status and writes it back
-each tick, with conditions, events and headroom. The operator process around it (watch, lease,
+a Scoped PrometheusSource; it starts from the policy state in the CR status and writes it back,
+with conditions, events and headroom: when something a reader acts on changed
+(`status.what_changed`), else every `status_heartbeat_ticks` ticks, as the HPA writes its status
+when it changes. The operator process around it (watch, lease,
 /metrics) is `runtime.kubernetes`.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +57,9 @@ class Options:
     capacity_buffers: str = "auto"  # auto: a CapacityBuffer where the cluster serves the API; on; off
     any_namespace_queries: bool = False  # raw `query` signals may read other namespaces' series
     allowed_prometheus_urls: tuple[str, ...] = ()  # besides prometheus_url, what a recipe may name
+    # the status is written when it changes, else after this many ticks (1: every tick); until
+    # then a new leader would start from a policy state up to this many ticks old (times only)
+    status_heartbeat_ticks: int = 8
 
 
 class NoMetrics:
@@ -129,6 +135,8 @@ class RecipeLoop:
         self.next_due = 0.0
         self.scaled_at: str | None = previous.get("lastScaleTime")
         self.use_buffers = False  # headroom as a CapacityBuffer, not placeholder pods
+        self.written: tuple[api.Obj, dict[str, float]] | None = None  # the status as last written
+        self.unwritten = 0  # ticks since it was written
 
     async def observe(self) -> world.ClusterState:
         self.obs = obs = await self.cluster.observe()
@@ -239,12 +247,37 @@ class RecipeLoop:
             body["headroom"] = report.to_json()
         return body
 
+    def news(self, shown: tuple[api.Obj, dict[str, float]]) -> str:
+        """Why this tick's status is written ("" when it is not): the first write, a field a
+        reader acts on changed, or the heartbeat is due."""
+        if self.written is None:
+            return "first"
+        changed = status.what_changed(shown, self.written)
+        if changed:
+            return changed
+        return "heartbeat" if self.unwritten + 1 >= max(1, self.opts.status_heartbeat_ticks) else ""
+
     async def publish(self, body: api.Obj) -> None:
+        """Write the status if it is news; what it would say is kept either way (`previous`: the
+        conditions' transition times, the decisions' counts carry on from it)."""
         s = self.spec
+        shown = status.shown(body)
+        why = self.news(shown)
+        self.previous = self.previous | body
+        if not why:
+            self.unwritten += 1
+            return
         try:
             await controller.retrying(
                 lambda: self.api.patch_recipe_status(s.namespace, s.name, body), f"status of {s.name}"
             )
-            self.previous = self.previous | body
         except errors.KubernetesError as exc:
             log.warning("%s/%s: could not write the status: %s", s.namespace, s.name, exc)
+            self.unwritten += 1
+            return
+        if self.written is None:  # spread the heartbeats of recipes that started together
+            beat = max(1, self.opts.status_heartbeat_ticks)
+            self.unwritten = zlib.crc32(f"{s.namespace}/{s.name}".encode()) % beat
+        else:
+            self.unwritten = 0
+        self.written = shown

@@ -41,6 +41,7 @@ def runtime(
     api: fake.FakeApi, sig: Signals, clock: clock_mod.ManualClock, who: str = "a", **opts: object
 ) -> rt.Runtime:
     opts.setdefault("prometheus_url", "http://127.0.0.1:1")  # the recipes' server: allowed
+    opts.setdefault("status_heartbeat_ticks", 1)  # the status every tick (its own tests: test_status_writes)
     o = rt.Options(identity=who, leader_elect=False, port=0, **opts)  # type: ignore[arg-type]
     return rt.Runtime(api, o, clock=clock, sources=lambda spec: sig)
 
@@ -256,7 +257,7 @@ async def test_the_watch_picks_up_added_changed_and_deleted_recipes_without_wait
     sig = Signals()
     sig.values["queue"] = 6.0  # wants 3
     opts = rt.Options(identity="a", prometheus_url="http://127.0.0.1:1", port=0, host="127.0.0.1", leader_elect=False, retry_period_s=0.05,
-                      resync_s=3600)  # fmt: skip  # one listing at start, then only the watch
+                      resync_s=3600, status_heartbeat_ticks=1)  # fmt: skip  # one listing at start, then only the watch
     r = rt.Runtime(api, opts, sources=lambda spec: sig)
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop))

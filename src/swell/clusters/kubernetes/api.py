@@ -35,6 +35,7 @@ class Scale:
     replicas: int
     observed: int
     selector: str
+    version: str = ""  # the target's resourceVersion when read ("" when not known)
 
 
 class Api(Protocol):
@@ -71,9 +72,14 @@ class Api(Protocol):
 
     async def serves(self, api_version: str, plural: str) -> bool: ...
 
-    async def list_all(self, resource: str) -> tuple[list[Obj], str]: ...
+    async def list_all(self, resource: str, namespace: str | None = None) -> tuple[list[Obj], str]:
+        """Every object of `resource` (a key of RESOURCES) in `namespace` (None: all), and the
+        list's resourceVersion to watch from."""
+        ...
 
-    def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]: ...
+    def watch_all(
+        self, resource: str, resource_version: str, timeout_s: float, namespace: str | None = None
+    ) -> AsyncIterator[Obj]: ...
 
     async def get_buffer(self, namespace: str, name: str) -> Obj | None: ...
 
@@ -90,6 +96,10 @@ class Api(Protocol):
 
 BUFFER_API = "autoscaling.x-k8s.io/v1alpha1"  # CapacityBuffer: Cluster Autoscaler, Karpenter
 
+# What the watch-fed caches may follow: resource -> its group version (pods and nodes for the
+# replicas and the pool, Deployments and StatefulSets for the targets' replicas).
+RESOURCES = {"pods": "v1", "nodes": "v1", "deployments": "apps/v1", "statefulsets": "apps/v1"}
+
 
 def scale_of(obj: Obj) -> Scale:
     """An autoscaling/v1 Scale object -> Scale (a missing spec.replicas means 0, as the API does)."""
@@ -98,6 +108,39 @@ def scale_of(obj: Obj) -> Scale:
         replicas=int(spec.get("replicas") or 0),
         observed=int(status.get("replicas") or 0),
         selector=str(status.get("selector") or ""),
+        version=str((obj.get("metadata") or {}).get("resourceVersion") or ""),
+    )
+
+
+def format_selector(sel: Obj | None) -> str:
+    """A metav1.LabelSelector -> the string its scale subresource reports (what
+    `metav1.FormatLabelSelector` writes: terms sorted by key, set values sorted)."""
+    if not sel:
+        return ""
+    terms: list[tuple[str, str]] = [(k, f"{k}={v}") for k, v in (sel.get("matchLabels") or {}).items()]
+    for e in sel.get("matchExpressions") or []:
+        key, op, values = e.get("key", ""), e.get("operator", ""), sorted(e.get("values") or [])
+        text = {
+            "In": f"{key} in ({','.join(values)})",
+            "NotIn": f"{key} notin ({','.join(values)})",
+            "Exists": key,
+            "DoesNotExist": f"!{key}",
+        }.get(op)
+        if text is None:
+            return ""  # an operator the API server would reject: let the caller read /scale
+        terms.append((key, text))
+    return ",".join(t for _, t in sorted(terms))
+
+
+def scale_of_workload(obj: Obj) -> Scale:
+    """A Deployment or StatefulSet -> the Scale its /scale subresource would return."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    replicas = spec.get("replicas")
+    return Scale(
+        replicas=1 if replicas is None else int(replicas),  # the API server defaults it to 1
+        observed=int(status.get("replicas") or 0),
+        selector=format_selector(spec.get("selector")),
+        version=str((obj.get("metadata") or {}).get("resourceVersion") or ""),
     )
 
 
@@ -253,13 +296,23 @@ class KubeApi:
         async for event in self._watch(f"{RECIPES}{ns}/{scalingrecipe.PLURAL}", timeout_s):
             yield event
 
-    async def list_all(self, resource: str) -> tuple[list[Obj], str]:
-        """Every pod (cluster-wide) or node, and the list's resourceVersion to watch from."""
-        doc = await self._call("GET", f"/api/v1/{resource}") or {}
+    @staticmethod
+    def _collection(resource: str, namespace: str | None) -> str:
+        if resource not in RESOURCES:
+            raise errors.KubernetesError(f"resource {resource!r}: not one of {sorted(RESOURCES)}", status=400)
+        ns = f"/namespaces/{namespace}" if namespace else ""
+        return f"{_group_path(RESOURCES[resource])}{ns}/{resource}"
+
+    async def list_all(self, resource: str, namespace: str | None = None) -> tuple[list[Obj], str]:
+        """Every object of `resource` in `namespace` (None: all; nodes have none), and the list's
+        resourceVersion to watch from."""
+        doc = await self._call("GET", self._collection(resource, namespace)) or {}
         return list(doc.get("items", [])), str((doc.get("metadata") or {}).get("resourceVersion", ""))
 
-    async def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]:
-        async for event in self._watch(f"/api/v1/{resource}", timeout_s, resource_version):
+    async def watch_all(
+        self, resource: str, resource_version: str, timeout_s: float, namespace: str | None = None
+    ) -> AsyncIterator[Obj]:
+        async for event in self._watch(self._collection(resource, namespace), timeout_s, resource_version):
             yield event
 
     async def _watch(self, path: str, timeout_s: float, resource_version: str = "") -> AsyncIterator[Obj]:

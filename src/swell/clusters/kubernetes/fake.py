@@ -79,8 +79,27 @@ class FakeApi:
         self, ref: api.TargetRef, replicas: int, selector: str = "", observed: int | None = None
     ) -> None:
         self.scales[(ref.namespace, ref.kind, ref.name)] = {
+            "metadata": {
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "resourceVersion": str(next(self._rv)),
+            },
             "spec": {"replicas": replicas},
             "status": {"replicas": replicas if observed is None else observed, "selector": selector},
+        }
+
+    def workload(self, ref: api.TargetRef) -> Obj:
+        """The target as a Deployment or StatefulSet object (what a list or watch returns)."""
+        scale = self._scale(ref)
+        labels = dict(
+            term.split("=", 1) for term in filter(None, scale["status"]["selector"].split(",")) if "=" in term
+        )
+        return {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "metadata": copy.deepcopy(scale["metadata"]),
+            "spec": {"replicas": scale["spec"]["replicas"], "selector": {"matchLabels": labels}},
+            "status": {"replicas": scale["status"]["replicas"]},
         }
 
     def target_replicas(self, ref: api.TargetRef) -> int:
@@ -121,6 +140,7 @@ class FakeApi:
         await self._enter("patch_scale", ref, replicas)
         scale = self._scale(ref)
         scale["spec"]["replicas"] = replicas
+        scale.setdefault("metadata", {})["resourceVersion"] = str(next(self._rv))
         return api.scale_of(scale)
 
     async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]:
@@ -150,14 +170,30 @@ class FakeApi:
         await self._enter("list_nodes", labels)
         return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
 
-    async def list_all(self, resource: str) -> tuple[list[Obj], str]:
-        await self._enter("list_all", resource)
+    async def list_all(self, resource: str, namespace: str | None = None) -> tuple[list[Obj], str]:
+        """Pods, nodes, or the targets of that kind (Deployments, StatefulSets) as objects."""
+        await self._enter("list_all", resource, namespace)
+        kinds = {"deployments": "Deployment", "statefulsets": "StatefulSet"}
+        if resource in kinds:
+            refs = [
+                api.TargetRef(api_version="apps/v1", kind=kind, name=name, namespace=ns)
+                for (ns, kind, name) in sorted(self.scales)
+                if kind == kinds[resource] and namespace in (None, ns)
+            ]
+            return [self.workload(r) for r in refs], str(next(self._rv))
         store = self.pods if resource == "pods" else self.nodes
-        return [copy.deepcopy(o) for _, o in sorted(store.items())], str(next(self._rv))
+        items = [
+            o
+            for _, o in sorted(store.items())
+            if namespace in (None, (o.get("metadata") or {}).get("namespace"))
+        ]
+        return copy.deepcopy(items), str(next(self._rv))
 
-    async def watch_all(self, resource: str, resource_version: str, timeout_s: float) -> AsyncIterator[Obj]:
+    async def watch_all(
+        self, resource: str, resource_version: str, timeout_s: float, namespace: str | None = None
+    ) -> AsyncIterator[Obj]:
         """The events a test puts in `feeds[resource]`; ends when the queue yields None."""
-        await self._enter("watch_all", resource, resource_version)
+        await self._enter("watch_all", resource, resource_version, namespace)
         q = self.feeds.setdefault(resource, asyncio.Queue())
         while (event := await q.get()) is not None:
             yield event

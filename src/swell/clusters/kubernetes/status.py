@@ -7,6 +7,7 @@ the last decisions with reasons, and the policy state a controller that takes ov
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -240,3 +241,57 @@ def nodes_json(obs: controller.Observation) -> Obj:
             for n in ns[:SHOWN_PODS]
         ],
     }
+
+
+# -- when to write it -------------------------------------------------------------------------
+# The status is written when something a reader acts on changed, not every tick: what changes
+# by itself every tick (the time and count of the newest decision, the times in the policy
+# state, condition messages, signal values within SIGNAL_TOLERANCE of the value last written)
+# waits for the next heartbeat.
+
+SIGNAL_TOLERANCE = 0.05  # relative change of a signal's value that is written at once
+_WINDOWS = ("recommendations", "worker_asks")  # (t, n) windows: their values matter, not their times
+
+
+def shown(body: Obj) -> tuple[Obj, dict[str, float]]:
+    """A status body as a reader sees it: (the fields compared exactly, each signal's value)."""
+    out = {
+        k: v for k, v in body.items() if k not in ("conditions", "lastDecisions", "signals", "signalSummary")
+    }
+    out["conditions"] = [
+        (c.get("type"), c.get("status"), c.get("reason")) for c in body.get("conditions") or []
+    ]
+    out["lastDecisions"] = [
+        (d.get("current"), d.get("desired"), d.get("boundBy")) for d in body.get("lastDecisions") or []
+    ]
+    out["signals"] = [{k: v for k, v in s.items() if k != "value"} | {"hasValue": "value" in s}
+                      for s in body.get("signals") or []]  # fmt: skip
+    policy = dict(body.get("policyState") or {})
+    for key in _WINDOWS:
+        if key in policy:
+            policy[key] = sorted({int(n) for _, n in policy[key]})
+    if "last_active" in policy:
+        policy["last_active"] = policy["last_active"] is not None
+    out["policyState"] = policy
+    values = {
+        str(s.get("name")): float(s["value"])
+        for s in body.get("signals") or []
+        if isinstance(s.get("value"), int | float)
+    }
+    return out, values
+
+
+def what_changed(
+    new: tuple[Obj, dict[str, float]], old: tuple[Obj, dict[str, float]], tolerance: float = SIGNAL_TOLERANCE
+) -> str:
+    """The first field a reader would see change from `old` to `new` ("" if none): exact fields,
+    or a signal value that moved more than `tolerance` (relative) from the one written."""
+    (fields, values), (was, was_values) = new, old
+    for key in sorted(fields.keys() | was.keys()):
+        if fields.get(key) != was.get(key):
+            return key
+    for name, v in values.items():
+        before = was_values.get(name)
+        if before is None or not math.isclose(v, before, rel_tol=tolerance, abs_tol=1e-9):
+            return f"signals.{name}.value"
+    return ""

@@ -59,11 +59,16 @@ class Metrics:
         )
         self.leader_child = self.leader.labels(identity)
         self._seen: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
+        self._children: dict[tuple[Any, str, str, tuple[str, ...]], Any] = {}  # labels() looked up once
 
     def _at(self, metric: Gauge | Counter, ns: str, name: str, *more: str) -> Any:
         """metric.labels(ns, name, *more), remembered so `forget` can remove the series."""
-        self._seen.setdefault((ns, name), set()).add((metric, more))
-        return metric.labels(ns, name, *more)
+        key = (metric, ns, name, more)
+        child = self._children.get(key)
+        if child is None:
+            self._seen.setdefault((ns, name), set()).add((metric, more))
+            child = self._children[key] = metric.labels(ns, name, *more)
+        return child
 
     def record(
         self,
@@ -94,8 +99,8 @@ class Metrics:
             self._at(self.available, ns, name, sig.name).set(1 if ok else 0)
             if r is not None and ok and r.value is not None:
                 self._at(self.value, ns, name, sig.name).set(r.value)
-            else:
-                with contextlib.suppress(KeyError):
+            elif self._children.pop((self.value, ns, name, (sig.name,)), None) is not None:
+                with contextlib.suppress(KeyError):  # no value: no sample, never 0
                     self.value.remove(ns, name, sig.name)
         if report is not None:
             for state, n in (
@@ -109,6 +114,7 @@ class Metrics:
     def forget(self, namespace: str, name: str) -> None:
         """A ScalingRecipe went away: its series go too."""
         for metric, more in self._seen.pop((namespace, name), set()):
+            self._children.pop((metric, namespace, name, more), None)
             with contextlib.suppress(KeyError):
                 metric.remove(namespace, name, *more)
 
