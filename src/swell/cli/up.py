@@ -96,6 +96,11 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
                 f"{age:.0f} s ago: {d.current} → {d.desired} (bound by {d.bound_by}): {d.reason}",
             )
         )
+        if d.workers is not None:
+            w = d.workers
+            parts.append(
+                Text.assemble(("workers per replica ", "bold"), f"{w.current} → {w.desired}: {w.reason}")
+            )
     for e in st.events[-4:]:
         parts.append(Text(f"  {time.strftime('%H:%M:%S', time.localtime(e.t))} {e.replica}: {e.text}", "dim"))
     if extra is not None:
@@ -110,6 +115,8 @@ def status_line(st: local.Status) -> str:
     last = st.last.decision if st.last else None
     sig = ", ".join(f"{k}={_fmt(v.value)}" for k, v in st.signals.items())
     why = f"{last.current}→{last.desired} ({last.bound_by}): {last.reason}" if last else "no decision yet"
+    if last is not None and last.workers is not None:
+        why += f" | workers {last.workers.current}→{last.workers.desired}: {last.workers.reason}"
     failing = "".join(
         f" | {r.name} not ready: {r.last_error}" for r in st.replicas if r.last_error and r.state != "ready"
     )

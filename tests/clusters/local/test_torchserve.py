@@ -323,6 +323,7 @@ async def test_swell_up_serves_the_example_and_leaves_no_java_behind(
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
         if sig == signal.SIGINT:
             assert proc.returncode == 0 and b"no replica left running" in out, out[-2000:]
+            assert "| workers 1→1: ".encode() in out, out[-2000:]  # the status line shows the workers
         await helpers.wait_until(lambda: not processes_naming(str(run)), "every TorchServe process gone", 30)
     finally:
         if proc.returncode is None:
