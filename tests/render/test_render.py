@@ -13,10 +13,22 @@ import yaml
 
 from swell import errors, recipe
 from swell.clusters.kubernetes import scalingrecipe
+from swell.engines import catalog
 from swell.render import autoscalers, manifests, workload
 from tests.render import schemas
 
-EXAMPLES = sorted((schemas.ROOT / "examples").glob("*.*"))
+ALL_EXAMPLES = sorted((schemas.ROOT / "examples").glob("*.*"))
+
+
+def _has_image(path: Path) -> bool:
+    svc = recipe.load(path).service
+    return svc.image is not None or catalog.ENGINES[svc.engine].image is not None
+
+
+# a local-only engine with no container image (torchserve: swell's wrapper around TorchServe has
+# no published image yet) cannot be rendered; that is an error naming service.image, tested below
+EXAMPLES = [p for p in ALL_EXAMPLES if _has_image(p)]
+NO_IMAGE = [p for p in ALL_EXAMPLES if not _has_image(p)]
 MODES = list(manifests.MODES)
 
 
@@ -44,6 +56,14 @@ def test_every_example_renders_valid_manifests_in_every_mode(path: Path, mode: s
     # and what is written is what validates
     docs = list(yaml.safe_load_all(manifests.dump(bundle.objects)))
     assert docs == [dict(o) for o in bundle.objects]
+
+
+@pytest.mark.parametrize("path", NO_IMAGE, ids=[p.name for p in NO_IMAGE])
+def test_an_example_whose_engine_has_no_image_is_refused_naming_service_image(path: Path) -> None:
+    with pytest.raises(errors.RecipeError) as got:
+        manifests.render(recipe.load(path), "swell")
+    assert [(p.path, p.value) for p in got.value.problems] == [("service.image", None)]
+    assert "needs an image" in str(got.value.problems[0].rule)
 
 
 def test_the_validators_catch_what_a_server_would_reject_or_prune() -> None:

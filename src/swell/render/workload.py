@@ -110,7 +110,14 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     if image is None:
         raise errors.RecipeError(
             f"service {svc.name}",
-            [errors.Problem(path="service.image", value=None, rule=f"engine {svc.engine!r} needs an image")],
+            [
+                errors.Problem(
+                    path="service.image",
+                    value=None,
+                    rule=f"engine {svc.engine!r} needs an image: it has no published one, so name an "
+                    "image that runs it (or use engine 'command' with the server's own image)",
+                )
+            ],
         )
     command, args = _container_argv(rec)
     limits: dict[str, str] = {"memory": f"{res.memory_gib:g}Gi"}

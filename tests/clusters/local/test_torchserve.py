@@ -37,6 +37,8 @@ MISSING = [
         ("torch-model-archiver", shutil.which("torch-model-archiver")),
         ("java", shutil.which("java")),
         ("pyyaml", importlib.util.find_spec("yaml")),
+        ("the torchserve package in this Python", importlib.util.find_spec("ts")),
+        ("psutil", importlib.util.find_spec("psutil")),
     )
     if not found
 ]
