@@ -5,10 +5,12 @@ the API requests per tick that reach the API server, with the watch-fed caches a
 Starts a private control plane from ../shared/k8s (as tests/e2e_k8s does), creates the objects
 with kubectl, and runs swell's Runtime in this process (no leader election, no Prometheus: every
 signal reads "no value" and holds, so the cost is swell's own). Prints JSON.
-    python bench/k8s_scale.py [--recipes 1000] [--ticks 8] [--heartbeat 8] [--cached-only]
-        [--profile FILE]
+    python bench/k8s_scale.py [--recipes 1000] [--ticks 8] [--heartbeat 8] [--resync 3600]
+        [--cached-only] [--profile FILE]
 --heartbeat: the controller's --status-heartbeat-ticks (a recipe's status is written when it
 changes, else every N ticks); --ticks a multiple of it averages over whole heartbeats.
+--resync: seconds between listings of every recipe (the controller's --resync, 30 by default;
+here an hour, so the ticks alone are measured).
 --profile: cProfile of the measured ticks with the caches (pstats file; the top 25 by own time
 are printed to stderr).
 """
@@ -57,7 +59,12 @@ def objects(n: int) -> dict[str, Any]:
 
 
 async def measure(
-    kubeconfig: str, ticks: int, watch_cache: bool, heartbeat: int, profile: cProfile.Profile | None
+    kubeconfig: str,
+    ticks: int,
+    watch_cache: bool,
+    heartbeat: int,
+    profile: cProfile.Profile | None,
+    resync_s: float = 3600,
 ) -> dict[str, Any]:
     client = await api.KubeApi.connect(kubeconfig)
     # counts requests; with the cache off its informers never run (every read goes to the server)
@@ -72,7 +79,7 @@ async def measure(
         namespace=NS,
         leader_elect=False,
         port=0,
-        resync_s=3600,
+        resync_s=resync_s,
         status_heartbeat_ticks=heartbeat,
     )
     r = rt.Runtime(served, opts, clock=clock)
@@ -114,6 +121,7 @@ def main() -> None:
     ap.add_argument("--recipes", type=int, default=1000)
     ap.add_argument("--ticks", type=int, default=8)
     ap.add_argument("--heartbeat", type=int, default=rt.Options(identity="").status_heartbeat_ticks)
+    ap.add_argument("--resync", type=float, default=3600.0)
     ap.add_argument("--cached-only", action="store_true", help="skip the run without the caches (slow)")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the ticks with the caches into FILE")
     args = ap.parse_args()
@@ -134,11 +142,14 @@ def main() -> None:
             t0 = time.monotonic()
             cp.kubectl("create", "-f", str(path), "-o", "name")
             created = time.monotonic() - t0
-            out = {"recipes": args.recipes, "heartbeat_ticks": args.heartbeat, "create_s": round(created, 1),
+            out = {"recipes": args.recipes, "heartbeat_ticks": args.heartbeat, "resync_s": args.resync,
+                   "create_s": round(created, 1),
                    "runs": []}  # fmt: skip
             prof = cProfile.Profile() if args.profile else None
             for watch in (True,) if args.cached_only else (True, False):
-                run = measure(cp.kubeconfig, args.ticks, watch, args.heartbeat, prof if watch else None)
+                run = measure(
+                    cp.kubeconfig, args.ticks, watch, args.heartbeat, prof if watch else None, args.resync
+                )
                 out["runs"].append(asyncio.run(run))
         finally:
             env.stop(cp)
