@@ -91,6 +91,8 @@ async def test_the_replicas_of_deployments_come_from_the_watch_not_a_get_of_scal
     cached, task, stop = await synced(client)
     scale = await cached.get_scale(ref)
     assert (scale.replicas, scale.observed, scale.selector) == (2, 1, "app=web")
+    (held,) = cached.targets["deployments"][0].objects.values()
+    assert set(held) == {"metadata", "spec", "status"} and set(held["spec"]) == {"replicas", "selector"}
     assert gets(client) == 0 and cached.hits["get_scale"] == 1 and cached.requests["get_scale"] == 0
 
     client.scales[("default", "Deployment", "web")]["spec"]["replicas"] = 5  # changed by hand

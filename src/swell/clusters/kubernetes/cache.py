@@ -84,17 +84,29 @@ class Informer:
         kind, obj = event.get("type"), event.get("object") or {}
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
-            self._put(_key(obj), obj)
+            self._put(_key(obj), self._trim(obj))
         elif kind == "DELETED":
             self._put(_key(obj), None)
         if rv:
             self.version = str(rv)
 
+    def _trim(self, obj: Obj) -> Obj:
+        """What is kept of an object: all of a pod or node; of a Deployment or StatefulSet only
+        what its scale says (its pod template is most of its size, and unused here)."""
+        if self.resource not in CACHED_KINDS.values():
+            return obj
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        return {
+            "metadata": {k: meta[k] for k in ("name", "namespace", "resourceVersion") if k in meta},
+            "spec": {k: spec[k] for k in ("replicas", "selector") if k in spec},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0)},
+        }
+
     async def relist(self) -> None:
         items, self.version = await self.api.list_all(self.resource, self.namespace)
         self.objects, self.by_label = {}, {}
         for o in items:
-            self._put(_key(o), o)
+            self._put(_key(o), self._trim(o))
         self.synced.set()
 
     def select(self, terms: list[Term], namespace: str | None = None, node: str | None = None) -> list[Obj]:

@@ -98,7 +98,14 @@ class FakeApi:
             "apiVersion": ref.api_version,
             "kind": ref.kind,
             "metadata": copy.deepcopy(scale["metadata"]),
-            "spec": {"replicas": scale["spec"]["replicas"], "selector": {"matchLabels": labels}},
+            "spec": {
+                "replicas": scale["spec"]["replicas"],
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                },
+            },
             "status": {"replicas": scale["status"]["replicas"]},
         }
 
