@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from swell import recipe
+from swell.clusters.local.guard import descendants
 from swell.runtime import local
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -72,24 +73,6 @@ def build(mode: str, most: int, rounds: int) -> recipe.Recipe:
             "scale_down_stabilization_s": 10,
         }
     return recipe.parse(data)
-
-
-def descendants(root: int) -> list[int]:
-    parent_of: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    parent_of[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except OSError:
-                continue
-    out, frontier = [], [root]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parent_of.items() if pp == p]
-        out += kids
-        frontier += kids
-    return out
 
 
 def rss_bytes(pids: list[int]) -> int:
