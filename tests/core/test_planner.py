@@ -111,7 +111,11 @@ def test_batch_limit(profile: capacity.Profile, mix: capacity.Mix, e2e: float | 
 
 def test_a_few_first_requests_barely_move_the_mix_from_the_default() -> None:
     early = capacity.mix_of(PROFILE, 0.1, 1000.0, 100.0, seen_s=10.0)  # one request of 10000/1000
-    assert early.input_tokens == pytest.approx((10000 + 50 * 1000) / 51)
+    prior = capacity.PRIOR_REQUESTS
+    assert early.input_tokens == pytest.approx((10000 + prior * 1000) / (1 + prior))
+    assert early.input_tokens < 2000  # one request moves it less than a tenth of the way
+    twenty = capacity.mix_of(PROFILE, 0.1, 1000.0, 100.0, seen_s=200.0)  # twenty such requests
+    assert twenty.input_tokens > 5000  # ... twenty outweigh the default
     settled = capacity.mix_of(PROFILE, 10.0, 20000.0, 5000.0, seen_s=300.0)  # 3000 requests
     assert settled.input_tokens == pytest.approx(2000, rel=0.02)
 
