@@ -119,15 +119,9 @@ def trend(h: History, now: float, horizon_s: float) -> float:
     last = pts[-1][1]
     if len(pts) < 5:  # too little history for a slope (a cold start ramps up its counters)
         return last
-    mt = sum(t for t, _ in pts) / len(pts)
-    mv = sum(v for _, v in pts) / len(pts)
-    var = sum((t - mt) ** 2 for t, _ in pts)
-    cov = sum((t - mt) * (v - mv) for t, v in pts)
-    slope = cov / var if var > 0 else 0.0
+    slope, r2, _ = _fit(pts)
     if slope <= 0:
         return last
-    spread = sum((v - mv) ** 2 for _, v in pts)
-    r2 = cov * cov / (var * spread) if spread > 0 else 0.0
     # a clean ramp (R² >= 0.8) is run over the whole horizon; a noisy slope at most 5 minutes
     ahead = horizon_s if r2 >= CLEAN_R2 else min(horizon_s, TREND_S / 2) * r2
     return last + slope * ahead
