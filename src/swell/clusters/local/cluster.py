@@ -7,10 +7,8 @@ the one node, this machine with its device slots. Start it with `async with Loca
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -144,15 +142,10 @@ class LocalCluster(StartStop):
         for name, spec in specs.items():
             if spec.management_url is None:
                 continue
-            try:
-                async with session.get(f"{spec.management_url}/models/{spec.model_name}") as resp:
-                    if resp.status != 200:
-                        continue
-                    model = (await resp.json(content_type=None))[0]
-                pending = int(model.get("jobQueueStatus", {}).get("pendingRequests", 0))
-                count = int(model["minWorkers"])
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError, LookupError, TypeError):
+            got = await self._model_status(session, f"{spec.management_url}/models/{spec.model_name}")
+            if got is None:
                 continue
+            count, pending = got
             queue = max(self.gateway.in_flight(name), pending)
             out.append(workers.Observed(replica=name, workers=count, queue=float(queue)))
         return tuple(out)
@@ -171,28 +164,36 @@ class LocalCluster(StartStop):
             return  # no longer ready: the next tick observes without it
         session = await self._management()
         url = f"{spec.management_url}/models/{spec.model_name}"
-        now = await self._worker_count(session, url)
-        if now is not None and count >= now:
+        got = await self._model_status(session, url)
+        if got is not None and count >= got[0]:
             await self._put_workers(session, replica, url, count, synchronous=False)
             return
         self.gateway.remove_backend(replica)
         try:
-            deadline = time.monotonic() + self.recipe.local.drain_timeout_s
-            while self.gateway.in_flight(replica) > 0 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await self.manager.drained(replica, poll_s=0.01)
             await self._put_workers(session, replica, url, count, synchronous=True)
         finally:
             if replica in self.manager.ready_specs():  # still ready and kept: traffic again
                 self.gateway.add_backend(replica, spec.base_url)
 
-    async def _worker_count(self, session: aiohttp.ClientSession, url: str) -> int | None:
-        """`minWorkers` of `GET /models/{m}`; None when it cannot be read."""
+    async def _model_status(self, session: aiohttp.ClientSession, url: str) -> tuple[int, int] | None:
+        """(workers, pending requests) from `GET /models/{m}` (`minWorkers`, `jobQueueStatus`);
+        None when it cannot be read."""
         try:
             async with session.get(url) as resp:
                 if resp.status != 200:
                     return None
-                return int((await resp.json(content_type=None))[0]["minWorkers"])
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, LookupError, TypeError):
+                model = (await resp.json(content_type=None))[0]
+            return int(model["minWorkers"]), int(model.get("jobQueueStatus", {}).get("pendingRequests", 0))
+        except (
+            aiohttp.ClientError,
+            TimeoutError,
+            OSError,
+            ValueError,
+            LookupError,
+            TypeError,
+            AttributeError,
+        ):
             return None
 
     async def _put_workers(

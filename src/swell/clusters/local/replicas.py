@@ -385,6 +385,13 @@ class ReplicaManager:
         task = asyncio.get_running_loop().create_task(self._stop(r, drain=drain))
         self._stopping[r.name] = (r, task)
 
+    async def drained(self, name: str, poll_s: float = 0.05) -> None:
+        """Wait until the gateway has no request in flight at replica `name`, at most
+        `local.drain_timeout_s` (the caller has stopped routing new ones to it)."""
+        deadline = self.now() + self.recipe.local.drain_timeout_s
+        while self.routing.in_flight(name) > 0 and self.now() < deadline:
+            await asyncio.sleep(poll_s)
+
     async def _stop(self, r: _Replica, *, drain: bool) -> None:
         local = self.recipe.local
         try:
@@ -394,9 +401,7 @@ class ReplicaManager:
                     await r.task
             self.routing.remove_backend(r.name)  # whatever the cancelled lifecycle did last
             if drain:
-                deadline = self.now() + local.drain_timeout_s
-                while self.routing.in_flight(r.name) > 0 and self.now() < deadline:
-                    await asyncio.sleep(0.05)
+                await self.drained(r.name)
             proc = r.proc
             if r.spawning is not None and not r.spawning.cancelled():
                 with contextlib.suppress(errors.EngineError):
