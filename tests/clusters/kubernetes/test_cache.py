@@ -190,3 +190,19 @@ async def test_pods_are_found_through_the_label_and_node_indexes() -> None:
     assert names(await cached.list_pods(None, fields="spec.nodeName=n1")) == ["db-0", "web-x"]
     assert cached.requests["list_pods"] == 0
     await done(client, task, stop)
+
+
+async def test_a_relist_rebuilds_the_indexes_from_what_the_server_holds_now() -> None:
+    client = fake.FakeApi()
+    client.add(pod("web-0", node="n1"))
+    inf = cache.Informer(client, "pods")
+    await inf.relist()
+    assert inf.by_node == {"n1": {("default", "web-0")}}
+    client.pods.clear()  # gone while the watch was broken: the next list does not have it
+    client.add(pod("web-1", node="n2"))
+    await inf.relist()
+    assert inf.by_node == {"n2": {("default", "web-1")}}
+    assert set(inf.by_label) == {
+        (k, v) for k, v in client.pods[("default", "web-1")]["metadata"]["labels"].items()
+    }
+    assert [o["metadata"]["name"] for o in inf.select([], node="n1")] == []

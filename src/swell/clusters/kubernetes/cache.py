@@ -104,7 +104,7 @@ class Informer:
 
     async def relist(self) -> None:
         items, self.version = await self.api.list_all(self.resource, self.namespace)
-        self.objects, self.by_label = {}, {}
+        self.objects, self.by_label, self.by_node = {}, {}, {}
         for o in items:
             self._put(_key(o), self._trim(o))
         self.synced.set()
