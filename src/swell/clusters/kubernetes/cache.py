@@ -111,7 +111,8 @@ class Informer:
 
     def select(self, terms: list[Term], namespace: str | None = None, node: str | None = None) -> list[Obj]:
         """The objects in `namespace` (None: any) on `node` (None: any) whose labels match
-        `terms`; the node, or an equality or `in` term, narrows the search through an index."""
+        `terms`; the node, or an equality or `in` term, narrows the search through an index.
+        Sorted by (namespace, name), whichever index answered: the status compares lists."""
         keys: Iterable[tuple[str, str]] = self.objects if node is None else self.by_node.get(node, ())
         for op, key, values in terms if node is None else ():
             if op in ("=", "in"):
@@ -127,7 +128,7 @@ class Informer:
                 and matches(terms, _labels(obj))
             ):
                 out.append(obj)
-        return out
+        return sorted(out, key=_key)
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = self.retry_s
@@ -274,13 +275,6 @@ class CachedApi:
             self._patched[ref] = scale.version
         return scale
 
-    @staticmethod
-    def _match(objs: Iterable[Obj], labels: str) -> list[Obj] | None:
-        pred = selector(labels)
-        if pred is None:
-            return None
-        return [o for o in objs if pred(((o.get("metadata") or {}).get("labels")) or {})]
-
     async def list_pods(self, namespace: str | None, *, labels: str = "", fields: str = "") -> list[Obj]:
         node = re.fullmatch(r"spec\.nodeName=([\w.-]+)", fields) if fields else None
         terms = parse_selector(labels)
@@ -292,10 +286,9 @@ class CachedApi:
         return await self.api.list_pods(namespace, labels=labels, fields=fields)
 
     async def list_nodes(self, labels: str = "") -> list[Obj]:
-        if self.nodes.synced.is_set():
-            found = self._match(list(self.nodes.objects.values()), labels)
-            if found is not None:
-                self.hits["list_nodes"] += 1
-                return found
+        terms = parse_selector(labels)
+        if self.nodes.synced.is_set() and terms is not None:
+            self.hits["list_nodes"] += 1
+            return self.nodes.select(terms)
         self.requests["list_nodes"] += 1
         return await self.api.list_nodes(labels)
