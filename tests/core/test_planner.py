@@ -7,6 +7,7 @@ node pool's provisioning makes H = 100 s (node) + 20 s (replica) = 120 s.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -266,6 +267,78 @@ def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
     before = 10 * 3600.0 - 60.0  # one minute before the window, H = 120 s
     d, _ = planner.decide(r, snap(before, reps("ready@a"), 1.0), steps.State())
     assert (d.desired, d.bound_by) == (6, "schedule")
+
+
+# ---- nodes ahead: spare nodes, not Pending replicas ----------------------------------------------
+
+
+def node(name: str, used: int, ready: bool = True, placeholders: int = 0, gpus: int = 2) -> snapshot.NodeInfo:
+    return snapshot.NodeInfo(name=name, gpus=gpus, used_gpus=used, ready=ready, headroom_pods=placeholders)
+
+
+PEAK = [{"name": "peak", "start": "0 10 * * *", "end": "0 11 * * *", "min_replicas": 6}]
+BEFORE_PEAK = 10 * 3600.0 - 60.0  # one minute before the window, H = 120 s
+
+
+@pytest.mark.parametrize(
+    ("layout", "nodes_", "rps", "expect", "spare"),
+    [
+        pytest.param(("ready@a",), (node("a", 1),), 1.0, 2, 2,
+                     id="a peak within H: the ready node's free GPU now, 2 spare nodes for the other 4"),
+        pytest.param(("ready@a",), (node("a", 1), node("b", 0)), 1.0, 4, 1,
+                     id="an empty ready node is room: filled now, 1 spare node left to ask"),
+        pytest.param(("ready@a",), (node("a", 2, placeholders=1), node("b", 2, placeholders=2)), 1.0, 4, 1,
+                     id="a placeholder's slot is room: a replica preempts it"),
+        pytest.param(("ready@a",), (node("a", 1), node("b", 0, ready=False)), 1.0, 2, 2,
+                     id="a node still provisioning is no room yet"),
+        pytest.param(("ready@a",), (node("a", 1),), 45.0, 4, 1,
+                     id="load now beyond the ready nodes: what it needs at once (Pending), as reactive"),
+    ],
+)  # fmt: skip
+def test_nodes_ahead_are_spare_nodes_and_replicas_fill_ready_ones(
+    layout: tuple[str, ...], nodes_: tuple[snapshot.NodeInfo, ...], rps: float, expect: int, spare: int
+) -> None:
+    state = aged()
+    for t in (BEFORE_PEAK - planner.SPARE_HOLD_S, BEFORE_PEAK):  # a need held SPARE_HOLD_S buys nodes
+        d, state = planner.decide(rec(schedules=PEAK), replace(snap(t, reps(*layout), rps), nodes=nodes_), state)
+    assert (d.desired, d.spare_nodes) == (expect, spare)
+    assert d.desired >= d.proposals[0].replicas, "what the load needs now is never deferred"
+    assert d.details["nodes_planned"] == 3 and d.to_json()["spare_nodes"] == spare
+    if spare:
+        assert f"{spare} spare node(s) kept" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("asks", "want", "expect"),
+    [
+        pytest.param((), 3, 0, id="a new need buys nothing yet"),
+        pytest.param(((0.0, 3), (30.0, 3)), 3, 0, id="held 30 s of 60: nothing yet"),
+        pytest.param(((0.0, 3), (30.0, 3)), 3, 0, id="held 30 s of 60: nothing yet (again)"),
+        pytest.param(((-10.0, 3), (30.0, 3)), 3, 3, id="held over 60 s: bought"),
+        pytest.param(((-10.0, 3), (30.0, 9)), 3, 3, id="a one-tick spike inside the window is not bought"),
+        pytest.param(((-10.0, 3), (30.0, 3)), 1, 1, id="less is given back at once"),
+        pytest.param(((-100.0, 5), (-10.0, 2), (30.0, 4)), 4, 2,
+                     id="the least over the window, counting the ask in force at its start"),
+    ],
+)  # fmt: skip
+def test_spare_nodes_are_bought_for_a_need_held_over_the_window(
+    asks: tuple[tuple[float, int], ...], want: int, expect: int
+) -> None:
+    got, remembered = planner.sustained(asks, 50.0, want)
+    assert got == expect
+    assert remembered[-1] == (50.0, want) and all(t > 50.0 - planner.SPARE_HOLD_S for t, _ in remembered[1:])
+
+
+def test_the_recipes_headroom_is_a_floor_under_the_planned_spare_nodes() -> None:
+    s = replace(snap(0.0, reps("ready@a"), 1.0), nodes=(node("a", 1),))
+    d, _ = planner.decide(rec(autoscaling={"policy": "planner", "max_replicas": 20, "headroom_nodes": 2,
+                                           "signals": [WAITING]}), s, aged())  # fmt: skip
+    assert (d.desired, d.spare_nodes) == (1, 2)
+
+
+def test_without_node_reports_the_plan_is_replicas_and_the_recipe_keeps_the_headroom() -> None:
+    d, _ = planner.decide(rec(schedules=PEAK), snap(BEFORE_PEAK, reps("ready@a"), 1.0), aged())
+    assert (d.desired, d.spare_nodes) == (6, None)
 
 
 # ---- lead times -------------------------------------------------------------------------------

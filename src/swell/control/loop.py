@@ -133,6 +133,8 @@ class Controller:
             except BaseException:
                 self.forget_rescale(before)
                 raise
+        if isinstance(cluster, world.NodeControl):
+            await cluster.keep_spare(d.spare_nodes)
         changes = world.worker_changes(state, d) if control is not None else []
         if changes and d.workers is not None:
             log.info("workers %d -> %d: %s", d.workers.current, d.workers.desired, d.workers.reason)

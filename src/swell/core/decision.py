@@ -60,6 +60,9 @@ class Decision:
     proposals: tuple[Proposal, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     workers: WorkerDecision | None = None  # set by the loop when the recipe scales workers
+    # empty nodes to keep warm beyond the replicas (the planner's nodes ahead); None: the recipe's
+    # autoscaling.headroom_nodes. Clusters with a node pool act on it (`core.world.NodeControl`).
+    spare_nodes: int | None = None
 
     @property
     def changes(self) -> bool:
@@ -75,4 +78,6 @@ class Decision:
             "bound_by": self.bound_by,
             "reason": self.reason,
             "policy": self.policy,
-        } | ({} if self.workers is None else {"workers": self.workers.to_json()})
+        } | ({} if self.workers is None else {"workers": self.workers.to_json()}) | (
+            {} if self.spare_nodes is None else {"spare_nodes": self.spare_nodes}
+        )

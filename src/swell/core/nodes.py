@@ -55,6 +55,16 @@ def free_slots(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int
     return sum(max(0, n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready)
 
 
+def room(
+    nodes: Sequence[snapshot.NodeInfo], replicas: Sequence[snapshot.Replica], gpus_per_replica: int
+) -> int:
+    """Replicas that can run without a new node: those placed on one (starting or ready), plus the
+    free slots and the headroom placeholders' slots (a replica preempts one) on Ready nodes."""
+    placed = sum(1 for r in replicas if r.state in ("starting", "ready"))
+    held = sum(n.headroom_pods for n in nodes if n.ready)
+    return placed + free_slots(nodes, gpus_per_replica) + held
+
+
 def plan(
     pool: recipe.NodePool,
     gpus_per_replica: int,

@@ -1,7 +1,8 @@
 """The one loop's boundary: what a world (local processes, the simulator, Kubernetes) offers it.
 
 A world is a `Cluster` (observe its replicas and nodes, apply a decision), a `SignalSource` (read
-the recipe's signals) and, where replicas run resizable workers, a `WorkerControl`. Each world
+the recipe's signals) and, where replicas run resizable workers, a `WorkerControl`; where it has a
+node pool to keep spare nodes in, a `NodeControl`. Each world
 implements these itself; `control.loop.Controller.tick` is the only code that drives them. The
 methods are coroutines so real worlds can await I/O; the simulator's never suspend, so it runs
 the same tick without an event loop (`control.loop.drive`).
@@ -45,6 +46,16 @@ class WorkerControl(Protocol):
         ...
 
     async def set_workers(self, replica: str, count: int) -> None: ...
+
+
+@runtime_checkable
+class NodeControl(Protocol):
+    """A cluster that keeps spare nodes warm on a decision's word (`Decision.spare_nodes`): the
+    simulator's node pool, Kubernetes' headroom placeholders or CapacityBuffer. Told every tick."""
+
+    async def keep_spare(self, nodes: int | None) -> None:
+        """Keep `nodes` empty nodes beyond the replicas; None: the recipe's headroom_nodes."""
+        ...
 
 
 class SignalSource(Protocol):

@@ -199,7 +199,7 @@ class Runtime:
                 log.warning("cannot list %s: %s", scalingrecipe.PLURAL, exc)
             self._next_sync = now + self.opts.resync_s
         due = [w for w in self.loops.values() if w.next_due <= now]
-        if self._buffers is None and any(headroom.wanted(w.spec.recipe) for w in due):
+        if self._buffers is None and any(headroom.may_want(w.spec.recipe) for w in due):
             self._buffers = await self._serves_buffers()
         for w in due:
             w.next_due = now + w.spec.recipe.autoscaling.polling_interval_s

@@ -137,6 +137,12 @@ class RecipeLoop:
         self.use_buffers = False  # headroom as a CapacityBuffer, not placeholder pods
         self.written: tuple[api.Obj, dict[str, float]] | None = None  # the status as last written
         self.unwritten = 0  # ticks since it was written
+        self.spare: int | None = None  # spare nodes the last decision asked for (None: headroom_nodes)
+
+    async def keep_spare(self, nodes: int | None) -> None:
+        """Headroom (placeholders or a CapacityBuffer) for `nodes` spare nodes from this tick on;
+        None: the recipe's headroom_nodes. Reconciled after the tick, with the status."""
+        self.spare = nodes
 
     async def observe(self) -> world.ClusterState:
         self.obs = obs = await self.cluster.observe()
@@ -171,7 +177,7 @@ class RecipeLoop:
         readings = done.readings if done is not None else {}
         report = None
         if self.obs is not None and not error:
-            want = headroom.wanted(self.spec.recipe)
+            want = headroom.wanted(self.spec.recipe, self.spare)
             leading = self.cluster.may_act() and not self.opts.dry_run and not self.spec.paused
             try:
                 if self.use_buffers:

@@ -12,7 +12,7 @@ import pytest
 from swell import clock as clock_mod
 from swell import recipe
 from swell.clusters.kubernetes import fake, headroom, pods
-from swell.core import snapshot
+from swell.core import load, snapshot
 from swell.runtime import kubernetes as rt
 from tests.clusters.kubernetes.builders import node, pod, recipe_cr, target
 
@@ -309,3 +309,30 @@ async def test_a_failing_watch_leaves_the_periodic_listing(api: fake.FakeApi) ->
         stop.set()
         await asyncio.wait_for(task, 5)
     assert not task.exception()
+
+
+async def test_the_planners_nodes_ahead_become_headroom_placeholders(api: fake.FakeApi) -> None:
+    """A known peak of 6 replicas within the lead time, one ready 2-GPU node holding 1 of them:
+    the free GPU takes a replica now, and the 2 nodes the other 4 need are asked for as headroom
+    (2 placeholders each), not as Pending replicas."""
+    cr = recipe_cr(policy="planner")
+    cr["spec"]["schedules"] = [{"name": "peak", "start": "0 10 * * *", "end": "0 11 * * *", "min_replicas": 6}]
+    api.add(cr)
+    api.add_target(target(), replicas=1, selector="app=web")
+    api.add(pod("web-0", node="n1", phase="Running", ready=True, gpus=1))
+    api.add(node("n1", 2))
+    api.priority_classes[headroom.PRIORITY_CLASS] = headroom.priority_class()
+    sig = Signals()
+    sig.values |= {load.REQUESTS: 0.5, load.WAITING: 0.0}
+    clock = clock_mod.ManualClock(10 * 3600.0 - 120.0)
+    rt_ = runtime(api, sig, clock)
+    await rt_.step()
+    assert status(api)["headroom"]["desired"] == 0, "a need not yet held for a minute buys no node"
+    clock.advance(60.0)
+    await rt_.step()
+    st = status(api)
+    assert api.target_replicas(target()) == 2, st
+    assert st["headroom"]["desired"] == 4
+    held = [p for p in api.pods.values() if pods.HEADROOM_LABEL in p["metadata"]["labels"]]
+    assert len(held) == 4
+    assert "4 more once spare nodes are ready" in st["lastDecisions"][-1]["reason"]

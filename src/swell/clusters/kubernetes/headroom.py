@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from swell import errors, recipe
 from swell.clusters.kubernetes import api, pods, scalingrecipe
-from swell.core import nodes, snapshot
+from swell.core import load, nodes, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ def wanted(rec: recipe.Recipe, spare_nodes: int | None = None) -> int:
     """Placeholder pods for `spare_nodes` (default: the recipe's headroom_nodes) spare nodes."""
     n = rec.autoscaling.headroom_nodes if spare_nodes is None else spare_nodes
     return n * max(1, nodes.per_node(rec.resources.gpus, rec.node_pool.gpus))
+
+
+def may_want(rec: recipe.Recipe) -> bool:
+    """Whether the recipe can ask for headroom: spare nodes in the recipe, or a policy that plans
+    nodes ahead (the planner's `Decision.spare_nodes`)."""
+    return rec.autoscaling.headroom_nodes > 0 or rec.autoscaling.policy in load.POLICIES
 
 
 def pod_name(spec: scalingrecipe.Spec, index: int) -> str:

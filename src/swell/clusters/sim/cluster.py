@@ -52,6 +52,7 @@ class SimCluster:
         self.emitter = emit.Emitter(store, sigs, rec)
         self.requests = outcomes.Requests()
         self.target = 0
+        self.spare: int | None = None  # spare nodes the last decision asked for (None: headroom_nodes)
         self.replicas: dict[str, replicas.SimReplica] = {}  # every replica not gone, in creation order
         self.gone: list[replicas.SimReplica] = []
         self.buffer: deque[int] = deque()
@@ -318,6 +319,10 @@ class SimCluster:
     async def observe_workers(self) -> tuple[workers.Observed, ...] | None:
         return self.worker_infos(self.loop.now)
 
+    async def keep_spare(self, nodes: int | None) -> None:
+        """The node pool keeps `nodes` empty nodes from its next scan (None: headroom_nodes)."""
+        self.spare = nodes
+
     async def set_workers(self, replica: str, count: int) -> None:
         self.resize_workers(self.loop.now, replica, count)
 
@@ -338,7 +343,8 @@ class SimCluster:
 
     def _scan(self, now: float) -> None:
         pending = sum(1 for r in self.replicas.values() if r.state == "pending")
-        add, remove, late, _ = self.pool.scan(now, pending, self.rec.autoscaling.headroom_nodes)
+        spare = self.spare if self.spare is not None else self.rec.autoscaling.headroom_nodes
+        add, remove, late, _ = self.pool.scan(now, pending, spare)
         for node in (*late, *remove):
             self.pool.remove(node, now)
         pipe = self.pool.pipeline

@@ -18,6 +18,7 @@ class PlanState:
     factor: float = 1.0  # online correction of the modelled per-replica capacity
     below_since: float | None = None  # since when the plan has stayed below the current count
     last_queue: tuple[float, float] | None = None  # (t, requests queued) at the last decision
+    spare_asks: tuple[tuple[float, int], ...] = ()  # (t, spare nodes the plan asked), recent ones
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -26,6 +27,7 @@ class PlanState:
             "factor": self.factor,
             "below_since": self.below_since,
             "last_queue": None if self.last_queue is None else list(self.last_queue),
+            "spare_asks": [list(a) for a in self.spare_asks],
         }
 
     @staticmethod
@@ -38,4 +40,5 @@ class PlanState:
             last_queue=None
             if data.get("last_queue") is None
             else (float(data["last_queue"][0]), float(data["last_queue"][1])),
+            spare_asks=tuple((float(t), int(n)) for t, n in data.get("spare_asks") or ()),
         )

@@ -22,6 +22,18 @@ from swell.core.policies import plan_state, rules, schedule, steps
 NAME = "planner"
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
+NODES_AHEAD = True
+SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
+
+
+def sustained(asks: tuple[tuple[float, int], ...], now: float, want: int) -> tuple[int, tuple[tuple[float, int], ...]]:
+    """(spare nodes to keep, asks to remember): the least the plan asked over the last SPARE_HOLD_S
+    (a forecast spike of one tick buys no node; less is given back at once); 0 until the asks span
+    SPARE_HOLD_S."""
+    kept = [a for a in asks if a[0] > now - SPARE_HOLD_S]
+    older = [a for a in asks if a[0] <= now - SPARE_HOLD_S]
+    window = ([older[-1]] if older else []) + kept + [(now, want)]
+    return (min(n for _, n in window) if older else 0), tuple(window)
 
 
 def initial(rec: recipe.Recipe) -> plan_state.PlanState:
@@ -108,7 +120,9 @@ def decide(
     need_now = steps.ceil(units / factor)
     need_ahead = steps.ceil(fc.value / factor)
     b = schedule.bounds(rec, now)
-    known = schedule.bounds(rec, now + horizon).lo  # a scheduled floor within H: start it now
+    # a scheduled floor within H (and the spare-node hold and a tick: a replica starts on its node
+    # at the first tick after the node is ready): its nodes are asked for now
+    known = schedule.bounds(rec, now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s).lo
     plan = max(need_now, need_ahead, known)
     props = [
         decision_mod.Proposal(signal="planner:load", value=offered, target=per, replicas=need_now,
@@ -116,14 +130,14 @@ def decide(
         decision_mod.Proposal(signal="planner:forecast", value=fc.value * nominal, target=per, replicas=need_ahead,
                               note=f"{fc.which} over {horizon:.0f} s"),
     ]  # fmt: skip
-    panicking, alarm = False, _alarm(rec, snap, ld.queued)
+    panicking, surge, alarm = False, 0, _alarm(rec, snap, ld.queued)
     if alarm and snap.starting + snap.pending == 0:  # a surprise, and nothing on its way yet
         panicking = True
-        need = snap.current + max(1, snap.ready // 2)
+        surge = snap.current + max(1, snap.ready // 2)
         props.append(
-            decision_mod.Proposal(signal="safety net", value=None, target=0.0, replicas=need, note=alarm)
+            decision_mod.Proposal(signal="safety net", value=None, target=0.0, replicas=surge, note=alarm)
         )
-        plan = max(plan, need)
+        plan = max(plan, surge)
     lo, hi = max(b.lo, 1), b.hi
     target = steps.clamp(plan, lo, hi)
     bound: decision_mod.BoundBy = (
@@ -133,7 +147,16 @@ def decide(
         bound = schedule.which(b, "max" if target < plan else "min")
     elif known > max(need_now, need_ahead) and known == plan:
         bound = "schedule"
-    desired, below_since, why = target, ps.below_since, ""
+    ahead, gpr, why = target, rec.resources.gpus, ""
+    if NODES_AHEAD and gpr > 0 and snap.nodes and target > snap.current:
+        # nodes ahead: replicas go where a node is ready (or its placeholder yields); what the plan
+        # needs beyond that waits as spare nodes, not as Pending replicas, and fills them once ready
+        must = steps.clamp(max(need_now, surge), lo, hi)
+        now_target = max(snap.current, must, min(target, nodes.room(snap.nodes, snap.replicas, gpr)))
+        if now_target < target:
+            why = f"{target - now_target} more once spare nodes are ready"
+            target = now_target
+    desired, below_since = target, ps.below_since
     partial = any(snap.reading(s.name).partial for s in load.signals())
     if target < snap.current:
         below_since = below_since if below_since is not None else now
@@ -157,8 +180,12 @@ def decide(
                 why = f"{emptied} node(s) emptied"
     else:
         below_since = None
-    gpr = rec.resources.gpus
-    nodes_planned = nodes.nodes_for(desired, gpr, rec.node_pool.gpus) if gpr > 0 else 0
+    nodes_planned = nodes.nodes_for(ahead, gpr, rec.node_pool.gpus) if gpr > 0 else 0
+    spare, asks = None, ps.spare_asks  # None: the recipe's headroom_nodes
+    if gpr > 0 and snap.nodes:
+        used = nodes.nodes_for(desired, gpr, rec.node_pool.gpus)
+        held, asks = sustained(asks, now, max(0, nodes_planned - used))
+        spare = max(rec.autoscaling.headroom_nodes, held)
     reason = (
         f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out), "
         f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}); forecast {fc.value * nominal:.2f} req/s "
@@ -166,6 +193,7 @@ def decide(
         f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
         + (f": {why}" if why else "")
         + ")"
+        + (f"; {spare} spare node(s) kept" if spare else "")
         + (f"; {note}" if note else "")
     )
     d = decision_mod.Decision(
@@ -185,7 +213,8 @@ def decide(
             "replicas_planned": plan,
             "nodes_planned": nodes_planned,
         },
+        spare_nodes=spare,
     )
     new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since,
-                  last_queue=(now, ld.queued))  # fmt: skip
+                  last_queue=(now, ld.queued), spare_asks=asks)  # fmt: skip
     return d, replace(state, plan=new)
