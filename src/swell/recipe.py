@@ -509,6 +509,9 @@ class Workers(Model):
     target_queue_per_worker: Annotated[float, Field(gt=0)] = 1.0
     worker_start_s: Seconds = 5.0  # a new worker process starts and loads the model (simulator)
     scale_down_stabilization_s: Seconds = 30.0  # fewer workers only if no larger ask in this window
+    # one worker's memory until it is measured (TorchServe's memoryUsage) and in the simulator:
+    # workers beyond what resources.memory_gib holds are not started (None: no bound before a measurement)
+    memory_per_worker_mib: Annotated[float, Field(gt=0, le=65536 * 1024)] | None = None
 
     @model_validator(mode="after")
     def _order(self) -> Workers:
@@ -567,6 +570,16 @@ class Recipe(Model):
                 f"exceeds the GPUs of one node of shape {self.node_pool.shape!r} "
                 f"({self.node_pool.gpus}): the replica can never be scheduled",
             )
+        w = self.workers
+        if w is not None and w.memory_per_worker_mib is not None:
+            need = w.min_workers * w.memory_per_worker_mib
+            if need > self.resources.memory_gib * 1024:
+                raise FieldProblem(
+                    "workers.memory_per_worker_mib",
+                    w.memory_per_worker_mib,
+                    f"min_workers ({w.min_workers}) at this much must fit in resources.memory_gib "
+                    f"({self.resources.memory_gib:g} GiB = {self.resources.memory_gib * 1024:g} MiB)",
+                )
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -137,3 +138,51 @@ def test_the_worker_memory_is_part_of_the_persisted_policy_state() -> None:
     assert back == ctl.state
     again = loop.Controller(worker_recipe(), state=back)  # a restarted controller remembers
     assert again.state.workers == d.workers.desired and again.state.worker_asks == ctl.state.worker_asks
+
+
+def memory_recipe(memory_gib: float, cfg: recipe.Workers = CFG) -> recipe.Recipe:
+    rec = worker_recipe(cfg)
+    return rec.model_copy(update={"resources": rec.resources.model_copy(update={"memory_gib": memory_gib})})
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "latency", "want_workers", "want_replicas", "memory_said"),
+    [
+        (1.0, 300.0, 2, 3, True),
+        (8.0, 300.0, 4, 3, False),
+        (1.0, 50.0, 2, 1, True),
+    ],
+    ids=[
+        "1 GiB holds 2 workers of 400 MB: the queue's 4 are capped at 2 and the replicas grow",
+        "8 GiB holds the 4 the queue asks for",
+        "the cap binds whatever the replica signal says",
+    ],
+)
+def test_step_caps_the_workers_at_what_the_replica_memory_holds(
+    memory_gib: float, latency: float, want_workers: int, want_replicas: int, memory_said: bool
+) -> None:
+    ctl = loop.Controller(memory_recipe(memory_gib))
+    reps = (snapshot.Replica(name="a", state="ready"),)
+    obs = (
+        workers.Observed(
+            replica="a", workers=2, queue=8.0, worker_memory_bytes=400e6, base_memory_bytes=None
+        ),
+    )
+    state = world.ClusterState(current=1, replicas=reps, workers=obs)
+    d = ctl.step(0.0, state, {"latency": snapshot.Reading(value=latency)})
+    assert d.workers is not None and d.workers.desired == want_workers
+    assert d.desired == want_replicas
+    assert ("memory 1 GiB allows 2 workers at 400 MB each" in d.workers.reason) is memory_said
+    assert world.worker_changes(state, d) == ([] if want_workers == 2 else [("a", want_workers)])
+
+
+async def test_the_loop_brings_workers_above_the_memory_cap_down_to_it() -> None:
+    # 4 workers running when the first measurement arrives: memory holds 2 of them
+    class Measured(WorkerCluster):
+        async def observe_workers(self) -> list[workers.Observed]:
+            got = await super().observe_workers()
+            return [replace(o, worker_memory_bytes=400e6) for o in got]
+
+    cluster = Measured([[8.0]], [4])
+    assert await run_ticks(memory_recipe(1.0), cluster, 2) == [2, 2]
+    assert cluster.set_calls == [("r0", 2)]

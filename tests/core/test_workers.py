@@ -75,3 +75,136 @@ def test_the_worker_start_time_must_not_be_negative() -> None:
     assert recipe.parse({**data, "workers": {"max_workers": 2}}).workers == recipe.Workers(
         max_workers=2, worker_start_s=5.0
     )
+
+
+# ---- memory: the workers a replica's memory holds ------------------------------------------
+
+MB = 1e6
+
+
+def seen(per: float | None, base: float | None = None, name: str = "r0") -> workers.Observed:
+    return workers.Observed(
+        replica=name, workers=1, queue=0.0, worker_memory_bytes=per, base_memory_bytes=base
+    )
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "observed", "prior_mib", "want"),
+    [
+        (4.0, [seen(None)], None, None),
+        (4.0, [seen(210 * MB)], None, 20),
+        (4.0, [seen(231 * MB, base=240 * MB)], None, 17),
+        (1.0, [seen(None)], 300.0, 3),
+        (1.0, [seen(500 * MB)], 100.0, 2),
+        (1.0, [seen(200 * MB, name="a"), seen(400 * MB, name="b")], None, 2),
+        (1.0, [seen(0.0)], None, None),
+        (1.0, [seen(0.0)], 512.0, 2),
+        (1.0, [seen(200 * MB, base=2000 * MB)], None, 0),
+        (2.0, [seen(231 * MB, base=240 * MB), seen(231 * MB, base=None, name="b")], None, 8),
+    ],
+    ids=[
+        "no measurement and no prior: memory bounds nothing",
+        "4 GiB at 210 MB a worker: 20",
+        "the memory beside the workers is taken off first: 17",
+        "memory_per_worker_mib stands in before a measurement: 3",
+        "a measurement overrides the prior: 2",
+        "the largest worker measured on any replica counts: 2",
+        "a zero reading is no measurement",
+        "a zero reading falls back to the prior",
+        "more beside the workers than the replica has: none fit",
+        "a replica without a base reading takes the other's",
+    ],
+)
+def test_the_memory_cap(
+    memory_gib: float, observed: list[workers.Observed], prior_mib: float | None, want: int | None
+) -> None:
+    cfg = recipe.Workers(max_workers=64, memory_per_worker_mib=prior_mib)
+    cap = workers.memory_cap(cfg, memory_gib, observed)
+    assert (None if cap is None else cap.workers) == want
+
+
+def test_the_cap_says_what_it_was_computed_from() -> None:
+    cfg = recipe.Workers(max_workers=4)
+    cap = workers.memory_cap(cfg, 1.0, [seen(400 * MB, base=200 * MB)])
+    assert (
+        cap is not None and cap.why == "memory 1 GiB less 200 MB beside them allows 2 workers at 400 MB each"
+    )
+    prior = workers.memory_cap(recipe.Workers(max_workers=4, memory_per_worker_mib=300), 1.0, [seen(None)])
+    assert prior is not None and prior.why.endswith("allows 3 workers at 315 MB each (memory_per_worker_mib)")
+
+
+CAPPED = workers.MemoryCap(workers=2, why="memory 1 GiB allows 2 workers at 400 MB each")
+NONE_FIT = workers.MemoryCap(workers=1, why="memory 0.5 GiB allows 1 worker at 400 MB each")
+ROOMY = workers.MemoryCap(workers=40, why="memory 16 GiB allows 40 workers at 400 MB each")
+TWO_UP = recipe.Workers(min_workers=2, max_workers=4)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "queue", "current", "cap", "want", "says"),
+    [
+        (CFG, 8.0, 2, CAPPED, 2, "asks 4; memory 1 GiB allows 2 workers at 400 MB each"),
+        (CFG, 100.0, 1, CAPPED, 2, "memory 1 GiB allows 2"),
+        (CFG, 2.0, 1, CAPPED, 1, None),
+        (CFG, 8.0, 4, CAPPED, 2, "memory 1 GiB allows 2"),
+        (CFG, None, 4, CAPPED, 2, "no value: keep the workers; memory 1 GiB allows 2"),
+        (CFG, None, 2, CAPPED, 2, None),
+        (CFG, 8.0, 2, ROOMY, 4, None),
+        (TWO_UP, 8.0, 2, NONE_FIT, 2, "fewer than min_workers, keeping 2"),
+        (TWO_UP, 0.0, 2, NONE_FIT, 2, "fewer than min_workers, keeping 2"),
+    ],
+    ids=[
+        "the queue asks 4, memory allows 2: 2, and the reason says memory bound it",
+        "a burst: memory bounds the step too",
+        "an ask within the memory: memory is not mentioned",
+        "above what memory allows: down to it at once",
+        "no queue value above what memory allows: down to it at once",
+        "no queue value within the memory: hold, memory not mentioned",
+        "memory allowing more than max_workers binds nothing",
+        "even min_workers do not fit: min_workers, and the reason says so",
+        "even min_workers do not fit, at the floor anyway: still said",
+    ],
+)
+def test_memory_bounds_the_worker_decision(
+    cfg: recipe.Workers,
+    queue: float | None,
+    current: int,
+    cap: workers.MemoryCap,
+    want: int,
+    says: str | None,
+) -> None:
+    d, _ = workers.decide(cfg, queue, current, cap=cap)
+    assert d.desired == want
+    if says is None:
+        assert "memory" not in d.reason
+    else:
+        assert says in d.reason
+
+
+@pytest.mark.parametrize(
+    ("section", "resources", "rule"),
+    [
+        ({"memory_per_worker_mib": 0}, {}, "greater than 0"),
+        ({"memory_per_worker_mib": -5}, {}, "greater than 0"),
+        ({"min_workers": 3, "max_workers": 4, "memory_per_worker_mib": 1000}, {"memory_gib": 2},
+         "min_workers (3) at this much must fit in resources.memory_gib (2 GiB = 2048 MiB)"),
+    ],
+    ids=["zero MiB a worker", "negative MiB a worker", "min_workers do not fit the replica's memory"],
+)  # fmt: skip
+def test_a_bad_memory_per_worker_names_the_field_value_and_rule(
+    section: dict[str, float], resources: dict[str, float], rule: str
+) -> None:
+    data = {"service": {"name": "s"}, "resources": resources, "workers": {"max_workers": 2, **section}}
+    with pytest.raises(errors.RecipeError) as info:
+        recipe.parse(data)
+    text = str(info.value)
+    assert "workers.memory_per_worker_mib" in text and str(section["memory_per_worker_mib"]) in text
+    assert rule in text
+    fits = {**data, "workers": {"min_workers": 2, "max_workers": 4, "memory_per_worker_mib": 1024}}
+    assert recipe.parse({**fits, "resources": {"memory_gib": 2}}).workers.memory_per_worker_mib == 1024  # type: ignore[union-attr]
+
+
+def test_a_burst_bound_by_memory_names_memory_not_the_step_limit() -> None:
+    d, _ = workers.decide(CFG, 100.0, 1, cap=CAPPED)
+    assert d.desired == 2 and "moving at most" not in d.reason and "memory 1 GiB allows 2" in d.reason
+    d, _ = workers.decide(CFG, 100.0, 1, cap=ROOMY)
+    assert d.desired == 3 and "moving at most 2 per tick" in d.reason

@@ -34,6 +34,7 @@ def test_config_binds_every_listener_to_loopback_with_prometheus_metrics(tmp_pat
     assert (cfg["grpc_inference_address"], cfg["grpc_inference_port"]) == ("127.0.0.1", "18083")
     assert (cfg["grpc_management_address"], cfg["grpc_management_port"]) == ("127.0.0.1", "18084")
     assert cfg["metrics_mode"] == "prometheus"  # else /metrics is empty
+    assert cfg["metric_time_interval"] == "10"  # each worker's memoryUsage: measured every 10 s, not 60
     assert cfg["disable_token_authorization"] == "true"  # see the function's docstring
     assert cfg["load_models"] == "digest=digest.mar" and cfg["model_store"] == str(tmp_path / "store")
     assert cfg["default_workers_per_model"] == "2"

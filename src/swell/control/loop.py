@@ -98,7 +98,9 @@ class Controller:
             obs = cluster.workers
             st = self.state
             running = workers.current(obs, st.workers if st.workers is not None else cfg.min_workers)
-            w, asks = workers.decide(cfg, workers.queue_per_replica(obs), running, now=now, recent=st.worker_asks)
+            cap = workers.memory_cap(cfg, self.recipe.resources.memory_gib, obs)
+            queue = workers.queue_per_replica(obs)
+            w, asks = workers.decide(cfg, queue, running, now=now, recent=st.worker_asks, cap=cap)
             self.state = replace(st, workers=w.desired, worker_asks=asks)
             d = replace(d, workers=w)
         self.history.add(d, snap)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HANDLER = Path(__file__).with_name("torchserve_handler.py")
+METRIC_INTERVAL_S = 10  # TorchServe measures worker memory this often (a short Python process)
 
 
 def config_text(args: argparse.Namespace, store: Path, mar: str) -> str:
@@ -38,6 +39,9 @@ def config_text(args: argparse.Namespace, store: Path, mar: str) -> str:
         "grpc_management_address": args.host,
         "grpc_management_port": str(args.grpc_management_port),
         "metrics_mode": "prometheus",
+        # each worker's resident memory (`memoryUsage` in GET /models/NAME) is measured by the
+        # system metrics collector every metric_time_interval seconds (default 60; 0 until then)
+        "metric_time_interval": str(METRIC_INTERVAL_S),
         "disable_token_authorization": "true",
         "model_store": str(store),
         "load_models": f"{args.name}={mar}",

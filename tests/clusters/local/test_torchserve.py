@@ -27,6 +27,7 @@ import pytest
 
 from swell import recipe
 from swell.clusters.local import cluster, engines
+from swell.core.policies import workers as workers_mod
 from swell.runtime import local
 from tests.clusters.local import helpers
 
@@ -54,12 +55,12 @@ pytestmark = [
 MODEL = "digest"
 
 
-def ts_recipe(rounds: int = 4000, **workers: Any) -> recipe.Recipe:
+def ts_recipe(rounds: int = 4000, memory_gib: float = 2.0, **workers: Any) -> recipe.Recipe:
     """One TorchServe replica of the built-in model; workers sized on the queue, quick loops."""
     return recipe.parse(
         {
             "service": {"name": MODEL, "engine": "torchserve", "env": {"SWELL_TS_ROUNDS": str(rounds)}},
-            "resources": {"cpu": 1, "memory_gib": 2},
+            "resources": {"cpu": 1, "memory_gib": memory_gib},
             "autoscaling": {
                 "min_replicas": 1,
                 "max_replicas": 1,
@@ -293,6 +294,57 @@ async def test_the_loop_grows_workers_under_a_load_step_and_shrinks_them_after(
         asked = [w.desired for e in rt.history if (w := e.decision.workers) is not None]
         assert 3 in asked and asked[-1] == 1, asked
     assert not processes_naming(str(tmp_path)), "processes of the stopped runtime still alive"
+
+
+def resident(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def test_the_loop_runs_only_the_workers_the_replica_memory_holds(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """0.75 GiB: the ~250 MB beside the workers (guard, launcher, Java) leave room for 2 workers
+    of ~230 MB; 4 clients ask for 4 (target 1 a worker), the loop keeps 2."""
+    rec = ts_recipe(memory_gib=0.75, max_workers=4, target_queue_per_worker=1, scale_down_stabilization_s=2)
+    async with local.LocalRuntime(rec, run_dir=tmp_path) as rt:
+        c = rt.cluster
+        await helpers.wait_until(lambda: len(ready_names(c)) == 1, "a ready TorchServe replica", 90)
+        (name,) = ready_names(c)
+        deadline = time.monotonic() + 40  # TorchServe measures its workers every 10 s
+        while not ((seen := await c.observe_workers()) and seen[0].worker_memory_bytes):
+            assert time.monotonic() < deadline, f"no worker memory measured: {seen}"
+            await asyncio.sleep(0.5)
+        (obs,) = seen
+        assert obs.worker_memory_bytes is not None and obs.base_memory_bytes is not None
+        (worker,) = (await model_status(session, c, name))["workers"]
+        assert abs(obs.worker_memory_bytes - resident(worker["pid"])) < 0.2 * resident(worker["pid"]), (
+            "memoryUsage is the worker's resident memory"
+        )
+        java = java_of(tmp_path / name)
+        assert sum(map(resident, java)) < obs.base_memory_bytes < 1e9, "Java and the launcher beside it"
+        cap = workers_mod.memory_cap(rec.workers, 0.75, seen)  # type: ignore[arg-type]
+        assert cap is not None and cap.workers == 2, f"this machine's measurements do not leave 2: {cap}"
+
+        async with load(session, rt.endpoint, users=4, limit=3_000) as codes:
+            await helpers.wait_until(
+                lambda: any("allows 2 workers" in r for r in worker_reasons(rt)),
+                "memory bounding the workers",
+                40,
+            )
+            await until_model(session, c, name, lambda m: ready_count(m) == 2, "2 READY workers")
+            done = len(codes)
+            await helpers.wait_until(lambda: len(codes) >= done + 40, "requests at 2 workers", 60)
+            assert (await model_status(session, c, name))["minWorkers"] == 2
+        asked = [w.desired for e in rt.history if (w := e.decision.workers) is not None]
+        assert max(asked) == 2, f"the loop asked for more than memory holds: {asked}"
+        assert any("queue" in r and "asks 4" in r for r in worker_reasons(rt)), "the queue asked for 4"
+        assert codes and set(codes) == {200}, f"failed requests: {[x for x in codes if x != 200][:10]}"
+    assert not processes_naming(str(tmp_path)), "processes of the stopped runtime still alive"
+
+
+def worker_reasons(rt: local.LocalRuntime) -> list[str]:
+    return [w.reason for e in rt.history if (w := e.decision.workers) is not None]
 
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "torchserve-workers.yaml"

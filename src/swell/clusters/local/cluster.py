@@ -9,20 +9,48 @@ from __future__ import annotations
 
 import socket
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 
 from swell import errors, recipe
-from swell.clusters.local import engines
+from swell.clusters.local import engines, memory
 from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.core import decision, snapshot, world
 from swell.core.policies import workers
 
 WORKERS_TIMEOUT_S = 30.0  # a management API call (a synchronous scale-down takes ~20 ms)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStatus:
+    """What swell reads of TorchServe's `GET /models/{m}` answer."""
+
+    workers: int  # minWorkers: the count set
+    pending: int  # jobQueueStatus.pendingRequests
+    worker_memory_bytes: float | None  # memoryUsage averaged over READY workers; None: not measured
+    worker_pids: tuple[int, ...]  # every listed worker's pid
+
+
+def model_status(model: Mapping[str, Any]) -> ModelStatus:
+    """The status from one model of the answer. TorchServe's system metrics collector fills each
+    worker's `memoryUsage` (resident bytes) every `metric_time_interval`; before its first run it
+    is 0, which is no measurement, not zero memory."""
+    listed, queue = model.get("workers") or [], model.get("jobQueueStatus") or {}
+    if not isinstance(listed, list) or not isinstance(queue, dict):
+        raise TypeError(f"workers {listed!r:.80}, jobQueueStatus {queue!r:.80}")
+    ready = [float(w["memoryUsage"]) for w in listed if w.get("status") == "READY" and w.get("memoryUsage")]
+    return ModelStatus(
+        workers=int(model["minWorkers"]),
+        pending=int(queue.get("pendingRequests", 0)),
+        worker_memory_bytes=sum(ready) / len(ready) if ready else None,
+        worker_pids=tuple(int(w["pid"]) for w in listed if int(w.get("pid") or -1) > 0),
+    )
 
 
 class StartStop:
@@ -130,13 +158,15 @@ class LocalCluster(StartStop):
         return self._mgmt_session
 
     async def observe_workers(self) -> tuple[workers.Observed, ...] | None:
-        """Each ready TorchServe replica's worker count (`minWorkers` of `GET /models/{m}`) and its
-        queue: the requests the gateway has at it, waiting or being served (never fewer than
-        TorchServe's own pending count). None for engines without workers; a replica whose
-        management API does not answer is left out."""
+        """Each ready TorchServe replica's worker count (`minWorkers` of `GET /models/{m}`), its
+        queue (the requests the gateway has at it, waiting or being served; never fewer than
+        TorchServe's own pending count) and memory: one worker's (TorchServe's measurement) and
+        what runs beside the workers (from /proc, below the replica's guard). None for engines
+        without workers; a replica whose management API does not answer is left out."""
         specs = self.manager.ready_specs()
         if self.recipe.service.engine != "torchserve":
             return None
+        guards = {r.name: r.pid for r in self.manager.replicas()}
         session = await self._management()
         out = []
         for name, spec in specs.items():
@@ -145,9 +175,18 @@ class LocalCluster(StartStop):
             got = await self._model_status(session, f"{spec.management_url}/models/{spec.model_name}")
             if got is None:
                 continue
-            count, pending = got
-            queue = max(self.gateway.in_flight(name), pending)
-            out.append(workers.Observed(replica=name, workers=count, queue=float(queue)))
+            queue = max(self.gateway.in_flight(name), got.pending)
+            guard = guards.get(name)
+            base = memory.beside_workers(guard, got.worker_pids) if guard is not None else None
+            out.append(
+                workers.Observed(
+                    replica=name,
+                    workers=got.workers,
+                    queue=float(queue),
+                    worker_memory_bytes=got.worker_memory_bytes,
+                    base_memory_bytes=base,
+                )
+            )
         return tuple(out)
 
     async def set_workers(self, replica: str, count: int) -> None:
@@ -165,7 +204,7 @@ class LocalCluster(StartStop):
         session = await self._management()
         url = f"{spec.management_url}/models/{spec.model_name}"
         got = await self._model_status(session, url)
-        if got is not None and count >= got[0]:
+        if got is not None and count >= got.workers:
             await self._put_workers(session, replica, url, count, synchronous=False)
             return
         self.gateway.remove_backend(replica)
@@ -176,15 +215,13 @@ class LocalCluster(StartStop):
             if replica in self.manager.ready_specs():  # still ready and kept: traffic again
                 self.gateway.add_backend(replica, spec.base_url)
 
-    async def _model_status(self, session: aiohttp.ClientSession, url: str) -> tuple[int, int] | None:
-        """(workers, pending requests) from `GET /models/{m}` (`minWorkers`, `jobQueueStatus`);
-        None when it cannot be read."""
+    async def _model_status(self, session: aiohttp.ClientSession, url: str) -> ModelStatus | None:
+        """`model_status` of `GET /models/{m}`; None when it cannot be read."""
         try:
             async with session.get(url) as resp:
                 if resp.status != 200:
                     return None
-                model = (await resp.json(content_type=None))[0]
-            return int(model["minWorkers"]), int(model.get("jobQueueStatus", {}).get("pendingRequests", 0))
+                return model_status((await resp.json(content_type=None))[0])
         except (
             aiohttp.ClientError,
             TimeoutError,
