@@ -2,7 +2,8 @@
 
 Nodes are created Ready with `nvidia.com/gpu` allocatable, a node-pool label and the usual GPU
 taint; pods the scheduler bound in the tests' namespaces turn Running and Ready after a delay
-(a model load); pods being deleted are deleted with grace 0, which a kubelet would confirm.
+(a model load), with the podIP their `swell-e2e/pod-ip` annotation names (else 10.244.0.10);
+pods being deleted are deleted with grace 0, which a kubelet would confirm.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 GPU = "nvidia.com/gpu"
 POOL = "swell-e2e/pool"
 PREFIX = "e2e-"  # namespaces the emulator runs pods in
+POD_IP = "swell-e2e/pod-ip"  # a pod annotation: the podIP to report (a server on this machine)
 
 
 def now() -> str:
@@ -64,6 +66,7 @@ class Kubelet:
 
     def _run_pod(self, pod: client.V1Pod) -> None:
         t = now()
+        ip = (pod.metadata.annotations or {}).get(POD_IP, "10.244.0.10")
         self.core.patch_namespaced_pod_status(
             pod.metadata.name,
             pod.metadata.namespace,
@@ -71,7 +74,7 @@ class Kubelet:
                 "status": {
                     "phase": "Running",
                     "hostIP": "127.0.0.2",
-                    "podIP": "10.244.0.10",
+                    "podIP": ip,
                     "startTime": t,
                     "conditions": [
                         {"type": c, "status": "True", "lastTransitionTime": t}

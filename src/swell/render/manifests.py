@@ -43,13 +43,16 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
     opts = opts or workload.Options()
     scaler, warnings = MODES[mode](rec, opts)
     if mode == "kserve":  # the InferenceService is the workload: KServe makes Deployment and Service
-        return Bundle(objects=tuple(scaler), warnings=(*workload.notes(rec), *warnings))
+        return Bundle(
+            objects=(*scaler, *workload.extras(rec, opts)), warnings=(*workload.notes(rec), *warnings)
+        )
     replicas = max(rec.autoscaling.min_replicas, 1 if mode in ("hpa", "cronhpa") else 0)
     objects = [
         workload.deployment(rec, opts, replicas),
         workload.service(rec, opts),
         workload.service_monitor(rec, opts),
         *scaler,
+        *workload.extras(rec, opts),
     ]
     return Bundle(objects=tuple(objects), warnings=(*workload.notes(rec), *warnings))
 

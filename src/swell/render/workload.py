@@ -16,6 +16,7 @@ from swell import errors, recipe
 from swell.clusters.kubernetes import scalingrecipe
 from swell.clusters.local import engines
 from swell.engines import catalog
+from swell.render import torchserve
 
 Obj = dict[str, Any]
 SWELL_IMAGE = catalog.SWELL_IMAGE
@@ -86,6 +87,8 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
 def notes(rec: recipe.Recipe) -> list[str]:
     """What the reader of the workload manifests should know."""
     svc = rec.service
+    if svc.engine == "torchserve":
+        return torchserve.notes(rec)
     if svc.engine in engines.SERVER_MODULES and svc.image and svc.image != SWELL_IMAGE:
         module = engines.SERVER_MODULES[svc.engine]
         return [
@@ -152,6 +155,9 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     if svc.engine == "vllm":
         container["volumeMounts"].append({"name": "dshm", "mountPath": "/dev/shm"})
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+    if svc.engine == "torchserve":
+        container = torchserve.container(rec, container)
+        volumes.append(torchserve.volume(rec))
     where = placement(rec, opts)
     pod: Obj = {"containers": [container], "volumes": volumes}
     if where.node_selector:
@@ -170,17 +176,34 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     }
 
 
+def metrics_port(rec: recipe.Recipe) -> str:
+    """The port name Prometheus scrapes: TorchServe has a metrics listener of its own."""
+    return "metrics" if rec.service.engine == "torchserve" else "http"
+
+
 def service(rec: recipe.Recipe, opts: Options) -> Obj:
     port = rec.service.container_port
+    ports = [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]
+    if metrics_port(rec) != "http":
+        ports.append(
+            {"name": "metrics", "port": torchserve.METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}
+        )
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta(rec, opts),
-        "spec": {
-            "selector": {"app.kubernetes.io/name": rec.service.name},
-            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
-        },
+        "spec": {"selector": {"app.kubernetes.io/name": rec.service.name}, "ports": ports},
     }
+
+
+def extras(rec: recipe.Recipe, opts: Options) -> list[Obj]:
+    """What an engine needs beside its Deployment: TorchServe's config and management NetworkPolicy."""
+    if rec.service.engine != "torchserve":
+        return []
+    return [
+        torchserve.config_map(rec, meta(rec, opts, name=torchserve.config_map_name(rec))),
+        torchserve.network_policy(rec, meta(rec, opts, name=f"{rec.service.name}-management")),
+    ]
 
 
 def service_monitor(rec: recipe.Recipe, opts: Options) -> Obj:
@@ -193,6 +216,6 @@ def service_monitor(rec: recipe.Recipe, opts: Options) -> Obj:
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": rec.service.name}},
             "namespaceSelector": {"matchNames": [opts.namespace]},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
+            "endpoints": [{"port": metrics_port(rec), "path": "/metrics", "interval": interval}],
         },
     }

@@ -3,7 +3,8 @@ and its scoped Prometheus source.
 
 A RecipeLoop runs the same `control.loop.Controller` as local and sim over a KubernetesCluster and
 a Scoped PrometheusSource; it starts from the policy state in the CR status and writes it back,
-with conditions, events and headroom: when something a reader acts on changed
+with conditions, events, headroom and, for TorchServe, the workers in each pod (the loop's
+`WorkerControl`, `clusters.kubernetes.workers`): when something a reader acts on changed
 (`status.what_changed`), else every `status_heartbeat_ticks` ticks, as the HPA writes its status
 when it changes. The operator process around it (watch, lease,
 /metrics) is `runtime.kubernetes`.
@@ -28,9 +29,10 @@ from swell.clusters.kubernetes import (
     status,
     telemetry,
 )
+from swell.clusters.kubernetes import workers as torchserve_workers
 from swell.control import loop
 from swell.core import decision, snapshot, world
-from swell.core.policies import steps
+from swell.core.policies import steps, workers
 from swell.metrics import prometheus
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,12 @@ class RecipeLoop:
         preempted = int((previous.get("headroom") or {}).get("preemptions", 0))
         self.headroom = headroom.Headroom(client, preempted, home=opts.headroom_namespace)
         self.source = source
+        # workers inside the pods (TorchServe's management API), and their memory where it can resize
+        self.workers = (
+            torchserve_workers.TorchServe(client, spec, dry_run=opts.dry_run or spec.paused, may_act=may_act)
+            if spec.recipe.workers is not None and spec.recipe.service.engine == "torchserve"
+            else None
+        )
         self.obs: controller.Observation | None = None
         self.clock: clock_mod.Clock = clock_mod.SystemClock()
         self.next_due = 0.0
@@ -157,6 +165,16 @@ class RecipeLoop:
                 "Warning",
             )
         return world.ClusterState(current=obs.current, replicas=obs.replicas, nodes=obs.nodes)
+
+    async def observe_workers(self) -> tuple[workers.Observed, ...] | None:
+        """core.world.WorkerControl: each ready pod's TorchServe workers (None: no workers here)."""
+        if self.workers is None or self.obs is None:
+            return None
+        return await self.workers.observe(self.obs.pods)
+
+    async def set_workers(self, replica: str, count: int) -> None:
+        if self.workers is not None:
+            await self.workers.set_workers(replica, count)
 
     async def apply(self, d: decision.Decision) -> None:
         if await self.cluster.scale_to(d.desired, d.reason):
@@ -220,6 +238,8 @@ class RecipeLoop:
         conds = status.conditions(
             d, readings, dry_run=self.opts.dry_run, error=error, paused=self.spec.paused
         )
+        if self.workers is not None:
+            conds.append(self.workers.condition())
         body: api.Obj = {
             "observedGeneration": self.spec.generation,
             "scaleTargetRef": f"{self.spec.target.kind}/{self.spec.target.name}",
@@ -251,6 +271,9 @@ class RecipeLoop:
             body["signalSummary"] = status.signal_summary(self.spec.recipe, readings)
         if report is not None:
             body["headroom"] = report.to_json()
+        if self.workers is not None:
+            wanted = d.workers.desired if d is not None and d.workers is not None else None
+            body["workers"] = self.workers.to_json(wanted)
         return body
 
     def news(self, shown: tuple[api.Obj, dict[str, float]]) -> str:

@@ -26,6 +26,7 @@ TargetRef = scalingrecipe.TargetRef
 
 RECIPES = f"/apis/{scalingrecipe.API_VERSION}"
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +81,10 @@ class Api(Protocol):
     def watch_all(
         self, resource: str, resource_version: str, timeout_s: float, namespace: str | None = None
     ) -> AsyncIterator[Obj]: ...
+
+    async def patch_pod_resize(self, namespace: str, name: str, body: Obj) -> None:
+        """Strategic-merge-patch a pod's `resize` subresource (Kubernetes >= 1.33)."""
+        ...
 
     async def get_buffer(self, namespace: str, name: str) -> Obj | None: ...
 
@@ -367,6 +372,14 @@ class KubeApi:
         """Whether the API server serves `plural` in `api_version` (discovery)."""
         doc = await self._call("GET", _group_path(api_version), missing_ok=True)
         return doc is not None and any(r.get("name") == plural for r in doc.get("resources", []))
+
+    async def patch_pod_resize(self, namespace: str, name: str, body: Obj) -> None:
+        await self._call(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/pods/{name}/resize",
+            body=body,
+            content_type=STRATEGIC_PATCH,
+        )
 
     def _buffer_path(self, namespace: str, name: str = "") -> str:
         path = f"/apis/{BUFFER_API}/namespaces/{namespace}/capacitybuffers"

@@ -53,6 +53,7 @@ class Observation:
     nodes: tuple[snapshot.NodeInfo, ...]
     headroom: tuple[snapshot.Replica, ...]  # placeholder pods, as replica states
     external_change: tuple[int, int] | None = None  # (what swell had set, what it is now)
+    pods: tuple[api.Obj, ...] = ()  # the target's pods as read (IPs and ports: workers.TorchServe)
 
 
 def rfc3339(t: float) -> str:
@@ -88,7 +89,7 @@ class KubernetesCluster:
     async def observe(self) -> Observation:
         ref = self.spec.target
         scale = await self._call(lambda: self.api.get_scale(ref), f"get scale of {ref}")
-        target_pods, nodes, headroom = await asyncio.gather(
+        (target_pods, found), nodes, headroom = await asyncio.gather(
             self._target_pods(scale), self._nodes(), self._headroom_pods()
         )
         change = None
@@ -109,25 +110,28 @@ class KubernetesCluster:
             nodes=nodes,
             headroom=headroom,
             external_change=change,
+            pods=found,
         )
 
-    async def _target_pods(self, scale: api.Scale) -> tuple[snapshot.Replica, ...]:
+    async def _target_pods(
+        self, scale: api.Scale
+    ) -> tuple[tuple[snapshot.Replica, ...], tuple[api.Obj, ...]]:
+        """The target's replicas, and its pods as read (none without a selector)."""
         if not scale.selector:
             # A custom resource without labelSelectorPath: count what its status reports as ready.
             why = "no pod selector on the scale subresource: counted from status.replicas"
             return tuple(
                 snapshot.Replica(name=f"replica-{i}", state="ready", reason=why)
                 for i in range(scale.observed)
-            )
+            ), ()
         ns = self.spec.namespace
         found = await self._call(
             lambda: self.api.list_pods(ns, labels=scale.selector), f"list pods of {self.spec.target}"
         )
-        return tuple(
-            pods.replica_of(p)
-            for p in found
-            if pods.HEADROOM_LABEL not in ((p.get("metadata") or {}).get("labels") or {})
+        own = tuple(
+            p for p in found if pods.HEADROOM_LABEL not in ((p.get("metadata") or {}).get("labels") or {})
         )
+        return tuple(pods.replica_of(p) for p in own), own
 
     async def _nodes(self) -> tuple[snapshot.NodeInfo, ...]:
         labels = pods.selector(self.spec.placement.node_selector)

@@ -280,6 +280,21 @@ class FakeApi:
         await self._enter("serves", api_version, plural)
         return (api_version, plural) in self.served
 
+    async def patch_pod_resize(self, namespace: str, name: str, body: Obj) -> None:
+        """The `resize` subresource where discovery finds it (`served` has ("v1", "pods/resize")):
+        each container's resources merged by name, as a strategic merge patch does; else 404."""
+        await self._enter("patch_pod_resize", namespace, name, copy.deepcopy(body))
+        pod = self.pods.get((namespace, name))
+        if pod is None or ("v1", "pods/resize") not in self.served:
+            raise errors.KubernetesError(f"pods/{name}/resize: HTTP 404 (not found)", status=404)
+        have = {c.get("name"): c for c in pod.setdefault("spec", {}).setdefault("containers", [])}
+        for c in (body.get("spec") or {}).get("containers") or []:
+            if c.get("name") not in have:
+                raise errors.KubernetesError(f"pods/{name}/resize: no container {c.get('name')}", status=422)
+            have[c["name"]]["resources"] = merge_patch(
+                have[c["name"]].get("resources") or {}, c.get("resources") or {}
+            )
+
     async def get_buffer(self, namespace: str, name: str) -> Obj | None:
         await self._enter("get_buffer", namespace, name)
         return copy.deepcopy(self.buffers.get((namespace, name)))

@@ -1,7 +1,7 @@
 """The ScalingRecipe custom resource (group swell.dev): its spec read as a recipe and a target.
 
 The spec is the recipe's own sections, keys as in a recipe file (`autoscaling`, `resources`,
-`node_pool`, `schedules`), plus a `scaleTargetRef` to anything with a scale subresource and an
+`node_pool`, `schedules`, `workers`), plus a `scaleTargetRef` to anything with a scale subresource and an
 optional `placement` (node selector and tolerations of the GPU node pool, used to find its nodes
 and to place headroom pods). No import of the kubernetes client here: `swell render` uses it too.
 """
@@ -20,7 +20,9 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ScalingRecipe"
 PLURAL = "scalingrecipes"
-RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules")
+# `workers`: TorchServe workers inside each pod, set through its management API (the only engine
+# with workers on Kubernetes; `spec_of` writes it for engine torchserve only)
+RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules", "workers")
 PAUSE_ANNOTATION = "swell.dev/paused"  # "true": decide and report, act on nothing
 
 Obj = dict[str, Any]
@@ -115,6 +117,8 @@ def parse(obj: Obj) -> Spec:
             )
         )
     data: Obj = {"service": {"name": service_name(name)}}
+    if spec.get("workers") is not None:  # workers on Kubernetes are TorchServe's
+        data["service"]["engine"] = "torchserve"
     data.update({k: spec[k] for k in RECIPE_KEYS if spec.get(k) is not None})
     try:
         rec = recipe.parse(data, source)
@@ -161,6 +165,10 @@ def spec_of(
     if metric_labels is not None:
         out["metricLabels"] = dict(metric_labels)
     out.update({k: dumped[k] for k in RECIPE_KEYS if dumped.get(k)})
+    if rec.workers is not None and rec.service.engine == "torchserve":
+        out["workers"] = rec.workers.model_dump(mode="json", by_alias=True)
+    else:
+        out.pop("workers", None)
     auto = rec.autoscaling  # the bounds and the policy are worth reading even when they are defaults
     out["autoscaling"] = {
         "policy": auto.policy,
