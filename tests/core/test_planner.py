@@ -300,7 +300,9 @@ def test_nodes_ahead_are_spare_nodes_and_replicas_fill_ready_ones(
 ) -> None:
     state = aged()
     for t in (BEFORE_PEAK - planner.SPARE_HOLD_S, BEFORE_PEAK):  # a need held SPARE_HOLD_S buys nodes
-        d, state = planner.decide(rec(schedules=PEAK), replace(snap(t, reps(*layout), rps), nodes=nodes_), state)
+        d, state = planner.decide(
+            rec(schedules=PEAK), replace(snap(t, reps(*layout), rps), nodes=nodes_), state
+        )
     assert (d.desired, d.spare_nodes) == (expect, spare)
     assert d.desired >= d.proposals[0].replicas, "what the load needs now is never deferred"
     assert d.details["nodes_planned"] == 3 and d.to_json()["spare_nodes"] == spare

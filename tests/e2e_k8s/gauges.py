@@ -17,6 +17,7 @@ class Gauges:
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, str], float] = {}
+        self.named: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.port = env.free_ports(1)[0]
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -25,11 +26,21 @@ class Gauges:
     def set(self, test: str, value: float, service: str = "llm") -> None:
         self.values[(test, service)] = value
 
+    def series(self, test: str, metric: str, value: float, kind: str = "counter", service: str = "llm") -> None:
+        """Any other series for namespace `test` (e.g. vLLM's counters the planner reads)."""
+        self.named[(test, metric, service)] = (kind, value)
+
     async def _metrics(self, request: web.Request) -> web.Response:
         lines = ["# TYPE e2e_queue gauge"] + [
             f'e2e_queue{{test="{ns}",namespace="{ns}",service="{svc}"}} {v}'
             for (ns, svc), v in sorted(self.values.items())
         ]
+        typed: set[str] = set()
+        for (ns, metric, svc), (kind, v) in sorted(self.named.items(), key=lambda kv: kv[0][1]):
+            if metric not in typed:  # one TYPE line per metric, before all its series
+                typed.add(metric)
+                lines.append(f"# TYPE {metric} {kind}")
+            lines.append(f'{metric}{{test="{ns}",namespace="{ns}",service="{svc}"}} {v}')
         return web.Response(text="\n".join(lines) + "\n")
 
     def _serve(self) -> None:

@@ -71,6 +71,7 @@ class Cluster:
         prometheus: str,
         test: str,
         target: Obj | None = None,
+        spec: Obj | None = None,
         **auto: Any,
     ) -> None:
         autoscaling: Obj = {
@@ -101,7 +102,8 @@ class Cluster:
                 "resources": {"gpus": 1, "cpu": 0.1, "memory_gib": 0.1},
                 "node_pool": {"gpus_per_node": 2, "max_nodes": 4},
                 "autoscaling": autoscaling,
-            },
+            }
+            | (spec or {}),
         }
         self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 

@@ -22,11 +22,12 @@ from swell.core.policies import plan_state, rules, schedule, steps
 NAME = "planner"
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
-NODES_AHEAD = True
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
 
 
-def sustained(asks: tuple[tuple[float, int], ...], now: float, want: int) -> tuple[int, tuple[tuple[float, int], ...]]:
+def sustained(
+    asks: tuple[tuple[float, int], ...], now: float, want: int
+) -> tuple[int, tuple[tuple[float, int], ...]]:
     """(spare nodes to keep, asks to remember): the least the plan asked over the last SPARE_HOLD_S
     (a forecast spike of one tick buys no node; less is given back at once); 0 until the asks span
     SPARE_HOLD_S."""
@@ -148,7 +149,7 @@ def decide(
     elif known > max(need_now, need_ahead) and known == plan:
         bound = "schedule"
     ahead, gpr, why = target, rec.resources.gpus, ""
-    if NODES_AHEAD and gpr > 0 and snap.nodes and target > snap.current:
+    if gpr > 0 and snap.nodes and target > snap.current:
         # nodes ahead: replicas go where a node is ready (or its placeholder yields); what the plan
         # needs beyond that waits as spare nodes, not as Pending replicas, and fills them once ready
         must = steps.clamp(max(need_now, surge), lo, hi)

@@ -1,0 +1,64 @@
+"""The planner on the real control plane: a scheduled floor inside the node lead time is bought
+as headroom sized from the plan (placeholder pods for the spare node), while the replicas take
+only the GPUs a Ready node has; no replica waits Pending for the coming node."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e_k8s import env, gauges, workloads
+from tests.support import prometheus as support_prometheus
+
+pytestmark = [pytest.mark.k8s, pytest.mark.prometheus, pytest.mark.slow]
+
+
+def test_the_planners_spare_node_becomes_headroom_placeholders(
+    cluster: workloads.Cluster,
+    namespace: str,
+    nodes: Callable[[str, int, int], list[str]],
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
+    controllers: Callable[..., workloads.Controller],
+) -> None:
+    test, pool = namespace, f"{namespace}-pool"
+    nodes(pool, 1, 2)  # one Ready node with 2 GPUs
+    cluster.deployment(namespace, "llm", 1, pool=pool)
+    metric.set(test, 0.0)
+    for name in ("vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"):
+        metric.series(test, name, 100.0)  # served before, nothing now: a rate of 0
+    metric.series(test, "vllm:num_requests_waiting", 0.0, kind="gauge")
+    # a floor of 4 replicas from 5 minutes on (UTC): inside H (the default pool's ~16 min lead)
+    at = time.gmtime(time.time() + 300)
+    peak = {"name": "peak", "start": f"{at.tm_min} {at.tm_hour} * * *", "end": f"{at.tm_min} {(at.tm_hour + 1) % 24} * * *",
+            "min_replicas": 4}  # fmt: skip
+    cluster.recipe(namespace, "llm", pool, prometheus.url, test, spec={"schedules": [peak]}, policy="planner",
+                   max_replicas=6)  # fmt: skip
+    controllers("solo", "--prometheus-url", prometheus.url)
+
+    env.wait_for("the free GPU's replica", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
+    # the 2 replicas the Ready node cannot hold: one spare node, held a minute (SPARE_HOLD_S), then
+    # 2 placeholders (a node's worth of 1-GPU replicas), Pending until the node autoscaler adds it
+    env.wait_for(
+        "headroom for one spare node",
+        lambda: cluster.status(namespace, "llm").get("headroom", {}).get("desired") == 2,
+        timeout=120,
+    )
+    st = cluster.status(namespace, "llm")
+    assert st["replicas"].get("pending", 0) == 0, "no replica waits Pending for the coming node"
+    assert cluster.replicas(namespace, "llm")[0] == 2
+    assert "2 more once spare nodes are ready" in st["lastDecisions"][0]["reason"]  # newest first
+    placeholders = f"swell.dev/headroom=llm,swell.dev/headroom-namespace={namespace}"
+    env.wait_for(
+        "2 placeholder pods", lambda: len(cluster.pods("swell-system", placeholders)) == 2, timeout=30
+    )
+
+    nodes(pool, 1, 2)  # the node autoscaler's node arrives: replicas take it, the headroom goes
+    env.wait_for("4 replicas", lambda: cluster.replicas(namespace, "llm")[0] == 4, timeout=60)
+    env.wait_for(
+        "no headroom left once the plan is placed",
+        lambda: cluster.status(namespace, "llm").get("headroom", {}).get("desired") == 0,
+        timeout=60,
+    )
