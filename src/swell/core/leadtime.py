@@ -26,11 +26,12 @@ class LeadTimes:
     warm_replica_s: float  # replica scheduled on a node with the image → ready
     samples: int = 0
     seen: tuple[str, ...] = ()
+    new_nodes: bool = True  # more replicas need new nodes (False: one machine's slots, always there)
 
     @property
     def horizon_s(self) -> float:
-        """H: from asking for a node to a replica serving on it."""
-        return self.node_s + self.cold_replica_s
+        """H: from asking for a node to a replica serving on it; on one machine, a replica's start."""
+        return self.node_s + self.cold_replica_s if self.new_nodes else self.warm_replica_s
 
     @staticmethod
     def of(pool: recipe.NodePool, probe_delay_s: float = 0.0) -> LeadTimes:
@@ -41,6 +42,13 @@ class LeadTimes:
             warm_replica_s=p.model_load_s + probe_delay_s,
         )
 
+    @staticmethod
+    def on_one_machine(pool: recipe.NodePool) -> LeadTimes:
+        """Locally the nodes are the machine's slots, already there: H is a replica's start (the
+        model load; nothing to pull), learned from the replicas that start."""
+        load = pool.provisioning.model_load_s
+        return LeadTimes(node_s=0.0, cold_replica_s=load, warm_replica_s=load, new_nodes=False)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "node_s": self.node_s,
@@ -48,6 +56,7 @@ class LeadTimes:
             "warm_replica_s": self.warm_replica_s,
             "samples": self.samples,
             "seen": list(self.seen),
+            "new_nodes": self.new_nodes,
         }
 
     @staticmethod
@@ -58,6 +67,7 @@ class LeadTimes:
             warm_replica_s=float(data["warm_replica_s"]),
             samples=int(data.get("samples", 0)),
             seen=tuple(str(s) for s in data.get("seen", ())),
+            new_nodes=bool(data.get("new_nodes", True)),
         )
 
 

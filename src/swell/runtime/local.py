@@ -24,7 +24,8 @@ from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.control import history as history_mod
 from swell.control import loop
-from swell.core import signals, snapshot, world
+from swell.core import leadtime, signals, snapshot, world
+from swell.core.policies import plan_state, steps
 from swell.metrics import embedded, prometheus
 from swell.metrics import gateway as gateway_names
 
@@ -73,7 +74,9 @@ class LocalRuntime(cluster_mod.StartStop):
         self.recipe = rec
         self.clock = clock or clock_mod.SystemClock()
         self.cluster = cluster_mod.LocalCluster(rec, run_dir=run_dir, port=port, initial=initial)
-        self.controller = loop.Controller(rec, policy=policy)
+        # the planner's lead time here is a replica's start: no node to ask for
+        lead = plan_state.PlanState(lead=leadtime.LeadTimes.on_one_machine(rec.node_pool))
+        self.controller = loop.Controller(rec, policy=policy, state=steps.State(plan=lead))
         self.timeline: deque[Point] = deque(maxlen=50_000)
         m = rec.autoscaling.metrics
         self.embedded: embedded.EmbeddedSource | None = None

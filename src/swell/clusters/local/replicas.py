@@ -132,7 +132,14 @@ class ReplicaManager:
         return (*active, *(self._info(r) for r, _ in self._stopping.values()))
 
     def snapshot_replicas(self) -> tuple[snapshot.Replica, ...]:
-        return tuple(snapshot.Replica(name=i.name, state=i.state, reason=i.reason) for i in self.replicas())
+        """The replicas as the loop sees them, with when each was started (`scheduled_at`: there is
+        no node to wait for here) and first ready, from which the planner learns a replica's start."""
+        return tuple(
+            snapshot.Replica(
+                name=i.name, state=i.state, reason=i.reason, scheduled_at=i.created_at, ready_at=i.ready_at
+            )
+            for i in self.replicas()
+        )
 
     def scrape_urls(self) -> dict[str, str]:
         """{replica: base URL} of the scrape targets: every replica kept whose current process has

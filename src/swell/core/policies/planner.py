@@ -78,6 +78,12 @@ def _latency_ok(rec: recipe.Recipe, snap: snapshot.Snapshot) -> bool | None:
     return got[1] <= slo / 2
 
 
+def _lead_words(lead: leadtime.LeadTimes) -> str:
+    if not lead.new_nodes:
+        return f"replica start {lead.warm_replica_s:.0f} s"
+    return f"node {lead.node_s:.0f} s + replica {lead.cold_replica_s:.0f} s"
+
+
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision_mod.Decision, steps.State]:
@@ -190,7 +196,7 @@ def decide(
     reason = (
         f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out), "
         f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}); forecast {fc.value * nominal:.2f} req/s "
-        f"over H {horizon:.0f} s ({fc.which}; node {lead.node_s:.0f} s + replica {lead.cold_replica_s:.0f} s); "
+        f"over H {horizon:.0f} s ({fc.which}; {_lead_words(lead)}); "
         f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
         + (f": {why}" if why else "")
         + ")"
