@@ -351,6 +351,16 @@ def test_lead_times_start_from_the_recipe() -> None:
     assert (lt.node_s, lt.cold_replica_s, lt.warm_replica_s, lt.horizon_s) == (100.0, 20.0, 20.0, 120.0)
 
 
+def test_on_one_machine_the_lead_time_is_a_replica_start_learned_from_the_replicas() -> None:
+    lt = leadtime.LeadTimes.on_one_machine(rec().node_pool)
+    assert (lt.node_s, lt.horizon_s, lt.new_nodes) == (0.0, 20.0, False)
+    s = snapshot.Snapshot(now=10.0, current=1, replicas=(
+        snapshot.Replica(name="r", state="ready", node="host", scheduled_at=0.0, ready_at=2.0),))  # fmt: skip
+    got, _ = leadtime.learn(lt, s)
+    assert got.horizon_s == pytest.approx(0.7 * 20.0 + 0.3 * 2.0), "a local start is a warm start"
+    assert leadtime.LeadTimes.from_json(json.loads(json.dumps(got.to_json()))) == got
+
+
 @pytest.mark.parametrize(
     ("node", "replica", "expect"),
     [
