@@ -11,6 +11,7 @@ from __future__ import annotations
 from swell import errors, recipe
 from swell.clusters.sim import replicas
 from swell.core import capacity
+from swell.core.policies import workers as workers_policy
 from swell.engines import fixed, presets
 
 
@@ -32,7 +33,12 @@ def of(rec: recipe.Recipe) -> capacity.Profile | None:
             kv_cache_tokens=preset.kv_cache_tokens,
         )
     if kind == "fixed" and isinstance(preset, fixed.ServicePreset):
-        workers = rec.workers.max_workers if rec.workers is not None else preset.workers
+        workers = preset.workers
+        if rec.workers is not None:  # the most workers a replica runs: max_workers, or what its memory holds
+            workers = rec.workers.max_workers
+            cap = workers_policy.memory_cap(rec.workers, rec.resources.memory_gib, ())
+            if cap is not None:
+                workers = min(workers, max(cap.workers, rec.workers.min_workers))
         return capacity.Profile(
             kind="classic", source=preset.name, service_s=preset.mean_s, workers=max(1, workers)
         )

@@ -1,0 +1,38 @@
+"""The planner's capacity profile from the recipe's engine: a classic model's workers per replica
+are max_workers, or what the replica's memory holds, so the replica plan (and the spare nodes it
+asks for) counts only the workers that can run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from swell import recipe
+from swell.control import profile
+
+
+def classic(memory_gib: float, **workers: Any) -> recipe.Recipe:
+    return recipe.parse(
+        {
+            "service": {"name": "digest", "engine": "torchserve", "preset": "resnet50-t4"},
+            "resources": {"gpus": 0, "cpu": 2, "memory_gib": memory_gib},
+            "workers": {"min_workers": 1, "max_workers": 4} | workers,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "workers", "expect"),
+    [
+        pytest.param(8.0, {}, 4, id="no per-worker memory known: max_workers"),
+        pytest.param(8.0, {"memory_per_worker_mib": 1024}, 4, id="memory holds all of max_workers"),
+        pytest.param(2.5, {"memory_per_worker_mib": 1024}, 2, id="memory holds 2 of 4: the plan counts 2"),
+    ],
+)
+def test_a_classic_replicas_workers_are_what_its_memory_holds(
+    memory_gib: float, workers: dict[str, Any], expect: int
+) -> None:
+    prof = profile.of(classic(memory_gib, **workers))
+    assert prof is not None and prof.kind == "classic"
+    assert prof.workers == expect
