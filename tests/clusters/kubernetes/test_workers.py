@@ -16,6 +16,7 @@ from swell import errors, recipe
 from swell.clusters.kubernetes import fake, scalingrecipe
 from swell.clusters.kubernetes import workers as ts
 from swell.core import snapshot
+from swell.engines import torchserve
 from swell.runtime import kubernetes as rt
 from tests.clusters.kubernetes.builders import node, pod, recipe_cr, target
 from tests.support import torchserve_management
@@ -231,7 +232,7 @@ def test_memory_quantities(quantity: str, expected: int | None) -> None:
 @pytest.mark.parametrize("answer", [[], {}, [{"workers": []}], [{"minWorkers": "x"}], "text"])
 def test_an_answer_that_is_not_a_model_description_is_refused(answer: object) -> None:
     with pytest.raises(ValueError, match="not a TorchServe model description"):
-        ts.model_of(answer)
+        torchserve.model_status(answer)
 
 
 def test_a_scalingrecipe_with_workers_is_a_torchserve_recipe_and_only_torchserve_renders_them() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from swell.clusters.local import cluster, memory
+from swell.clusters.local import memory
+from swell.engines import torchserve
 
 
 def worker(status: str, usage: float, pid: int) -> dict[str, Any]:
@@ -40,14 +41,14 @@ def test_the_model_status_reads_each_workers_memory(
     listed: list[dict[str, Any]], want_memory: float | None, want_pids: tuple[int, ...]
 ) -> None:
     model = {"minWorkers": 2, "workers": listed, "jobQueueStatus": {"pendingRequests": 3}}
-    got = cluster.model_status(model)
+    got = torchserve.model_status([model])
     assert (got.workers, got.pending) == (2, 3)
     assert got.worker_memory_bytes == want_memory and got.worker_pids == want_pids
 
 
 def test_an_odd_workers_field_is_unreadable_not_zero() -> None:
-    with pytest.raises(TypeError):
-        cluster.model_status({"minWorkers": 1, "workers": "none"})
+    with pytest.raises(ValueError, match="not a TorchServe model description"):
+        torchserve.model_status({"minWorkers": 1, "workers": "none"})
 
 
 def test_the_memory_beside_the_workers_leaves_out_every_child_of_their_parent() -> None:

@@ -25,6 +25,7 @@ import aiohttp
 from swell import errors
 from swell.clusters.kubernetes import api, controller, pods, scalingrecipe, status
 from swell.core.policies import workers
+from swell.engines import torchserve
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -98,33 +99,6 @@ def target_of(pod: Obj) -> Target | None:
     return None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Model:
-    """What `GET /models/{m}` says: the workers set, requests waiting, the memory of one worker
-    (bytes, averaged over the READY workers; None where TorchServe has not measured it yet)."""
-
-    workers: int
-    pending: int
-    per_worker: float | None
-
-
-def model_of(answer: object) -> Model:
-    """Parse TorchServe's answer (a list of one model description). Raises ValueError."""
-    try:
-        model = answer[0]  # type: ignore[index]
-        used = [
-            float(w.get("memoryUsage") or 0) for w in model.get("workers") or [] if w.get("status") == "READY"
-        ]
-        measured = [u for u in used if u > 0]
-        return Model(
-            workers=int(model["minWorkers"]),
-            pending=int((model.get("jobQueueStatus") or {}).get("pendingRequests", 0)),
-            per_worker=sum(measured) / len(measured) if measured else None,
-        )
-    except (LookupError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"not a TorchServe model description: {exc!r}") from None
-
-
 class TorchServe:
     """The workers of one ScalingRecipe's TorchServe pods (engine `torchserve`)."""
 
@@ -145,7 +119,7 @@ class TorchServe:
         self.timeout_s, self.drain_s, self._sleep = timeout_s, drain_s, sleep
         self.resize: bool | None = None  # pods/resize served; None: not known (yet)
         self.targets: dict[str, Target] = {}  # ready pods with a management port, last observed
-        self.seen: dict[str, Model] = {}  # what each answered
+        self.seen: dict[str, torchserve.ModelStatus] = {}  # what each answered
         self.problems: dict[str, str] = {}  # pod -> why its workers could not be read or set
 
     # ---- discovery -------------------------------------------------------------------------
@@ -164,14 +138,14 @@ class TorchServe:
     def _session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
 
-    async def _read(self, session: aiohttp.ClientSession, t: Target) -> Model:
+    async def _read(self, session: aiohttp.ClientSession, t: Target) -> torchserve.ModelStatus:
         url = f"{t.url}/models/{self.model}"
         try:
             async with session.get(url) as resp:
                 text = await resp.text()
                 if resp.status != 200:
                     raise errors.ClusterError(f"GET {url}: HTTP {resp.status} {text[:200]}")
-            return model_of(json.loads(text))
+            return torchserve.model_status(json.loads(text))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise errors.ClusterError(f"GET {url}: {exc or type(exc).__name__}") from None
 
@@ -199,7 +173,7 @@ class TorchServe:
                     replica=name,
                     workers=g.workers,
                     queue=float(g.pending),
-                    worker_memory_bytes=g.per_worker,
+                    worker_memory_bytes=g.worker_memory_bytes,
                     # the frontend cannot be measured from outside the pod: the estimate BASE_MIB
                     base_memory_bytes=float(BASE_MIB * MIB),
                 )
@@ -212,8 +186,8 @@ class TorchServe:
         """Bytes one worker takes: as TorchServe measured it in this pod, else the recipe's
         `workers.memory_per_worker_mib`, else WORKER_MIB."""
         seen = self.seen.get(pod)
-        if seen is not None and seen.per_worker:
-            return seen.per_worker
+        if seen is not None and seen.worker_memory_bytes:
+            return seen.worker_memory_bytes
         cfg = self.spec.recipe.workers
         return (cfg.memory_per_worker_mib if cfg and cfg.memory_per_worker_mib else WORKER_MIB) * MIB
 
@@ -290,7 +264,9 @@ class TorchServe:
             self.problems[pod] = f"setting {want} workers: {exc}"
             log.warning("%s/%s: %s", t.namespace, pod, self.problems[pod])
             return
-        self.seen[pod] = Model(workers=want, pending=0, per_worker=seen.per_worker if seen else None)
+        self.seen[pod] = torchserve.ModelStatus(
+            workers=want, pending=0, worker_memory_bytes=seen.worker_memory_bytes if seen else None
+        )
         self.problems.pop(pod, None)
 
     async def _drain(self, session: aiohttp.ClientSession, t: Target) -> None:

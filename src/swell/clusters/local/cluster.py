@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import socket
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import aiohttp
 
@@ -23,34 +21,9 @@ from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
 from swell.core import decision, snapshot, world
 from swell.core.policies import workers
+from swell.engines import torchserve
 
 WORKERS_TIMEOUT_S = 30.0  # a management API call (a synchronous scale-down takes ~20 ms)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelStatus:
-    """What swell reads of TorchServe's `GET /models/{m}` answer."""
-
-    workers: int  # minWorkers: the count set
-    pending: int  # jobQueueStatus.pendingRequests
-    worker_memory_bytes: float | None  # memoryUsage averaged over READY workers; None: not measured
-    worker_pids: tuple[int, ...]  # every listed worker's pid
-
-
-def model_status(model: Mapping[str, Any]) -> ModelStatus:
-    """The status from one model of the answer. TorchServe's system metrics collector fills each
-    worker's `memoryUsage` (resident bytes) every `metric_time_interval`; before its first run it
-    is 0, which is no measurement, not zero memory."""
-    listed, queue = model.get("workers") or [], model.get("jobQueueStatus") or {}
-    if not isinstance(listed, list) or not isinstance(queue, dict):
-        raise TypeError(f"workers {listed!r:.80}, jobQueueStatus {queue!r:.80}")
-    ready = [float(w["memoryUsage"]) for w in listed if w.get("status") == "READY" and w.get("memoryUsage")]
-    return ModelStatus(
-        workers=int(model["minWorkers"]),
-        pending=int(queue.get("pendingRequests", 0)),
-        worker_memory_bytes=sum(ready) / len(ready) if ready else None,
-        worker_pids=tuple(int(w["pid"]) for w in listed if int(w.get("pid") or -1) > 0),
-    )
 
 
 class StartStop:
@@ -215,13 +188,13 @@ class LocalCluster(StartStop):
             if replica in self.manager.ready_specs():  # still ready and kept: traffic again
                 self.gateway.add_backend(replica, spec.base_url)
 
-    async def _model_status(self, session: aiohttp.ClientSession, url: str) -> ModelStatus | None:
+    async def _model_status(self, session: aiohttp.ClientSession, url: str) -> torchserve.ModelStatus | None:
         """`model_status` of `GET /models/{m}`; None when it cannot be read."""
         try:
             async with session.get(url) as resp:
                 if resp.status != 200:
                     return None
-                return model_status((await resp.json(content_type=None))[0])
+                return torchserve.model_status(await resp.json(content_type=None))
         except (
             aiohttp.ClientError,
             TimeoutError,
