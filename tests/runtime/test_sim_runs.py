@@ -8,7 +8,7 @@ import pytest
 from swell.clusters.sim import outcomes
 from swell.runtime import sim
 from swell.workload import arrivals, spec
-from tests.clusters.sim.simhelp import FAST_NODES, SURGE, sim_recipe, surge_recipe
+from tests.clusters.sim.simhelp import SURGE, scheduled_peak_recipe, surge_recipe
 
 POLICIES = ["recipe", "swell", "seed-hpa-latency", "corrino-keda", "gpu-util-hpa", "knative-kpa"]
 
@@ -104,12 +104,7 @@ def test_requests_still_running_at_the_end_count_as_unfinished() -> None:
 def test_the_planner_buys_nodes_ahead_of_a_scheduled_peak_as_spare_nodes_not_pending_replicas() -> None:
     """A floor of 4 replicas from minute 5 on 2-GPU nodes that take ~35 s: the node for replicas 3-4
     is asked for before the window with no replica Pending, and all 4 are ready when it opens."""
-    rec = sim_recipe(
-        node_pool=FAST_NODES | {"gpus_per_node": 2},
-        autoscaling={"min_replicas": 1, "max_replicas": 6, "policy": "planner"},
-        slo={"ttft_s": 2.0, "e2e_s": 20.0},
-        schedules=[{"name": "peak", "start": "5 0 * * *", "end": "10 0 * * *", "min_replicas": 4}],
-    )
+    rec = scheduled_peak_recipe()
     w = spec.parse("poisson:rate=1,input=100,output=50")
     run = sim.simulate(rec, arrivals.collect(w, seed=0, horizon_s=420.0), horizon_s=420.0, policy="recipe")
     tl = run.timeline

@@ -59,3 +59,13 @@ def classic_recipe(max_workers: int = 4, **over: Any) -> recipe.Recipe:
         slo={"ttft_s": 0.5, "e2e_s": 0.5},
         **over,
     )
+
+
+def scheduled_peak_recipe() -> recipe.Recipe:
+    """The planner with a floor of 4 replicas from minute 5 on 2-GPU nodes that take ~35 s."""
+    return sim_recipe(
+        node_pool=FAST_NODES | {"gpus_per_node": 2},
+        autoscaling={"min_replicas": 1, "max_replicas": 6, "policy": "planner"},
+        slo={"ttft_s": 2.0, "e2e_s": 20.0},
+        schedules=[{"name": "peak", "start": "5 0 * * *", "end": "10 0 * * *", "min_replicas": 4}],
+    )

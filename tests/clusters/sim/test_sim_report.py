@@ -7,8 +7,8 @@ import pytest
 
 from swell.clusters.sim import outcomes, report
 from swell.runtime import sim
-from swell.workload import spec
-from tests.clusters.sim.simhelp import SURGE, surge_recipe
+from swell.workload import arrivals, spec
+from tests.clusters.sim.simhelp import SURGE, scheduled_peak_recipe, surge_recipe
 
 
 def test_the_planner_figure_shows_its_forecast_and_plan_and_other_policies_do_not() -> None:
@@ -24,6 +24,18 @@ def test_the_planner_figure_shows_its_forecast_and_plan_and_other_policies_do_no
     fig = report.policy_figure(planner, comp.arrivals.t, None)
     labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
     assert "forecast over the lead time" in labels and "planned (forecast need)" in labels
+
+
+def test_the_spare_nodes_the_planner_asked_for_are_drawn_on_the_nodes_panel() -> None:
+    w = spec.parse("poisson:rate=1,input=100,output=50")
+    run = sim.simulate(scheduled_peak_recipe(), arrivals.collect(w, seed=0, horizon_s=420.0), horizon_s=420.0)
+    (spare,) = report.spare_series(run, 60.0)
+    assert max(spare.y) >= 1 and run.decisions[0].to_json().get("spare_nodes") == 0
+    fig = report.policy_figure(run, run.requests.arrival, None)
+    labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
+    assert "spare asked" in labels
+    swell = sim.compare(surge_recipe(), spec.parse(SURGE), ["swell"], seed=3, with_oracle=False).runs[0]
+    assert report.spare_series(swell, 60.0) == [], "a policy that asks for no spare node draws none"
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,8 @@ class Summary:
 
 class Logged(NamedTuple):
     """One decision as the log keeps it: a fraction of a Decision's memory (a tick every few seconds
-    for weeks adds up), with each signal's (name, value, proposed replicas) and, when the recipe
-    scales workers, the workers per replica (current, desired, reason)."""
+    for weeks adds up), with each signal's (name, value, proposed replicas), when the recipe
+    scales workers the workers per replica (current, desired, reason), and the spare nodes asked."""
 
     t: float
     current: int
@@ -154,13 +154,14 @@ class Logged(NamedTuple):
     reason: str
     proposals: tuple[tuple[str, float | None, int | None], ...]
     workers: tuple[int, int, str] | None = None
+    spare_nodes: int | None = None  # the spare nodes the decision asked for (None: headroom_nodes)
 
     @staticmethod
     def of(d: decision.Decision) -> Logged:
         props = tuple((p.signal, p.value, p.replicas) for p in d.proposals)
         w = d.workers
         return Logged(d.t, d.current, d.desired, d.bound_by, d.reason, props,
-                      None if w is None else (w.current, w.desired, w.reason))  # fmt: skip
+                      None if w is None else (w.current, w.desired, w.reason), d.spare_nodes)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -174,6 +175,8 @@ class Logged(NamedTuple):
         }
         if self.workers is not None:
             out["workers"] = dict(zip(("current", "desired", "reason"), self.workers, strict=True))
+        if self.spare_nodes is not None:
+            out["spare_nodes"] = self.spare_nodes
         return out
 
 

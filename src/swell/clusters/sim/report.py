@@ -28,6 +28,7 @@ def _width(horizon_s: float) -> float:
 
 
 PLAN_LOAD, PLAN_FORECAST = "planner:load", "planner:forecast"
+PALETTE_SPARE = "#8c8c8c"
 
 
 def planner_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
@@ -54,6 +55,17 @@ def planner_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
         plots.Series(label="planned (forecast need)", t=t, y=need, style="step", color=plots.PALETTE[4],
                      linestyle=":"),
     ]  # fmt: skip
+
+
+def spare_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
+    """The spare nodes the policy asked to keep ahead of its replicas (the planner's nodes ahead);
+    empty where no decision asked for any."""
+    asked = [(d.t / scale, d.spare_nodes) for d in run.decisions if d.spare_nodes is not None]
+    if not any(n for _, n in asked):
+        return []
+    t, n = zip(*asked, strict=True)
+    return [plots.Series(label="spare asked", t=list(t), y=list(n), style="step", color=PALETTE_SPARE,
+                         linestyle="--")]  # fmt: skip
 
 
 def policy_figure(
@@ -111,6 +123,7 @@ def policy_figure(
     nodes = (
         plots.Series(label="ready", t=x, y=tl.nodes, style="step", color=pal[4]),
         plots.Series(label="provisioning", t=x, y=tl.nodes_provisioning, style="step", color=pal[5]),
+        *spare_series(run, scale),
     )
     return stacked.figure(
         [
