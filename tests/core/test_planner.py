@@ -338,6 +338,15 @@ def test_the_recipes_headroom_is_a_floor_under_the_planned_spare_nodes() -> None
     assert (d.desired, d.spare_nodes) == (1, 2)
 
 
+def test_on_one_machine_there_are_no_nodes_to_buy_so_no_spare_nodes() -> None:
+    r = rec(schedules=PEAK)
+    local = steps.State(plan=plan_state.PlanState(lead=leadtime.LeadTimes.on_one_machine(r.node_pool),
+                                                  history=forecast.History(first=-1000.0)))  # fmt: skip
+    s = replace(snap(10 * 3600.0 - 10.0, reps("ready@host"), 1.0), nodes=(node("host", 1, gpus=4),))
+    d, _ = planner.decide(r, s, local)
+    assert (d.desired, d.spare_nodes) == (6, None)
+
+
 def test_without_node_reports_the_plan_is_replicas_and_the_recipe_keeps_the_headroom() -> None:
     d, _ = planner.decide(rec(schedules=PEAK), snap(BEFORE_PEAK, reps("ready@a"), 1.0), aged())
     assert (d.desired, d.spare_nodes) == (6, None)

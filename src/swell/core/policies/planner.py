@@ -155,7 +155,8 @@ def decide(
     elif known > max(need_now, need_ahead) and known == plan:
         bound = "schedule"
     ahead, gpr, why = target, rec.resources.gpus, ""
-    if gpr > 0 and snap.nodes and target > snap.current:
+    buys_nodes = gpr > 0 and bool(snap.nodes) and lead.new_nodes  # one machine has no nodes to buy
+    if buys_nodes and target > snap.current:
         # nodes ahead: replicas go where a node is ready (or its placeholder yields); what the plan
         # needs beyond that waits as spare nodes, not as Pending replicas, and fills them once ready
         must = steps.clamp(max(need_now, surge), lo, hi)
@@ -189,7 +190,7 @@ def decide(
         below_since = None
     nodes_planned = nodes.nodes_for(ahead, gpr, rec.node_pool.gpus) if gpr > 0 else 0
     spare, asks = None, ps.spare_asks  # None: the recipe's headroom_nodes
-    if gpr > 0 and snap.nodes:
+    if buys_nodes:
         used = nodes.nodes_for(desired, gpr, rec.node_pool.gpus)
         held, asks = sustained(asks, now, max(0, nodes_planned - used))
         spare = max(rec.autoscaling.headroom_nodes, held)
