@@ -360,6 +360,17 @@ def test_lead_times_start_from_the_recipe() -> None:
     assert (lt.node_s, lt.cold_replica_s, lt.warm_replica_s, lt.horizon_s) == (100.0, 20.0, 20.0, 120.0)
 
 
+def test_a_node_asked_for_before_the_planner_watched_is_not_learned_from() -> None:
+    lt = leadtime.LeadTimes.of(rec().node_pool)
+    old = snapshot.NodeInfo(
+        name="old", gpus=2, used_gpus=2, ready=True, requested_at=-5000.0, ready_at=-4990.0
+    )
+    new = snapshot.NodeInfo(name="new", gpus=2, used_gpus=0, ready=True, requested_at=10.0, ready_at=410.0)
+    s = snapshot.Snapshot(now=500.0, current=1, nodes=(old, new))
+    got, notes = leadtime.learn(lt, s, since=0.0)
+    assert got.node_s == pytest.approx(0.7 * 100.0 + 0.3 * 400.0) and notes == ["new ready 400 s after asked"]
+
+
 def test_on_one_machine_the_lead_time_is_a_replica_start_learned_from_the_replicas() -> None:
     lt = leadtime.LeadTimes.on_one_machine(rec().node_pool)
     assert (lt.node_s, lt.horizon_s, lt.new_nodes) == (0.0, 20.0, False)

@@ -75,9 +75,11 @@ def _ewma(old: float, new: float) -> float:
     return (1.0 - WEIGHT) * old + WEIGHT * new
 
 
-def learn(lt: LeadTimes, snap: snapshot.Snapshot) -> tuple[LeadTimes, list[str]]:
+def learn(lt: LeadTimes, snap: snapshot.Snapshot, since: float | None = None) -> tuple[LeadTimes, list[str]]:
     """Fold every node and replica that became ready since the last call into the lead times;
-    returns the new values and what was learned, in words."""
+    returns the new values and what was learned, in words. A node asked for before `since` (when
+    the planner began watching) is not learned from: what it reports of its ask may be an old
+    pod's, not the ask."""
     seen = set(lt.seen)
     new_seen: list[str] = []
     notes: list[str] = []
@@ -86,6 +88,8 @@ def learn(lt: LeadTimes, snap: snapshot.Snapshot) -> tuple[LeadTimes, list[str]]
     for nd in snap.nodes:
         key = "node/" + nd.name
         if key in seen or nd.ready_at is None or nd.requested_at is None or nd.ready_at <= nd.requested_at:
+            continue
+        if since is not None and nd.requested_at < since:
             continue
         new_seen.append(key)
         node_s, n = _ewma(node_s, nd.ready_at - nd.requested_at), n + 1

@@ -73,3 +73,48 @@ def test_node_counts_gpus_of_pods_that_hold_them() -> None:
 def test_selector_and_gpu_nodes() -> None:
     assert pods.selector({"pool": "a10", "zone": "x"}) == "pool=a10,zone=x"
     assert pods.is_gpu_node(node("n1", 2)) and not pods.is_gpu_node(node("n2", 0))
+
+
+def _at(obj: dict, created: str | None = None, **conditions: str) -> dict:
+    """`obj` with a creationTimestamp and True conditions at the given times."""
+    if created:
+        obj["metadata"]["creationTimestamp"] = created
+    conds = obj.setdefault("status", {}).setdefault("conditions", [])
+    for kind, when in conditions.items():
+        conds[:] = [c for c in conds if c.get("type") != kind]
+        conds.append({"type": kind, "status": "True", "lastTransitionTime": when})
+    return obj
+
+
+T0 = pods.timestamp("2026-12-06T01:00:00Z")
+
+
+def test_a_bound_pod_reports_its_node_and_when_it_was_scheduled_and_became_ready() -> None:
+    p = _at(pod("web-0", node="n1", phase="Running", ready=True), PodScheduled="2026-12-06T01:00:00Z",
+            Ready="2026-12-06T01:02:30Z")  # fmt: skip
+    r = pods.replica_of(p)
+    assert (r.state, r.node, r.scheduled_at, r.ready_at) == ("ready", "n1", T0, T0 + 150.0)
+    starting = pods.replica_of(
+        _at(pod("web-1", node="n1", phase="Running"), PodScheduled="2026-12-06T01:00:00Z")
+    )
+    assert (starting.state, starting.node, starting.ready_at) == ("starting", "n1", None)
+    pending = pods.replica_of(pod("web-2", unschedulable="0/1 nodes are available"))
+    assert (pending.node, pending.scheduled_at) == ("", None)
+
+
+@pytest.mark.parametrize(
+    ("pod_created", "expect"),
+    [
+        pytest.param("2026-12-06T00:58:00Z", T0 - 120.0, id="a pod that waited for the node: the ask is its creation"),
+        pytest.param("2026-12-06T01:05:00Z", None, id="only pods created after the node: the ask is unknown"),
+    ],
+)  # fmt: skip
+def test_a_nodes_ask_is_read_from_the_pods_that_waited_for_it(pod_created: str, expect: float | None) -> None:
+    n = _at(node("n1", 2), "2026-12-06T01:00:00Z", Ready="2026-12-06T01:03:00Z")
+    waiting = _at(pod("web-0", node="n1", phase="Running", gpus=1), pod_created)
+    info = pods.node_info(n, [waiting])
+    assert (info.requested_at, info.ready_at) == (expect, T0 + 180.0)
+
+
+def test_an_unreadable_time_is_no_time() -> None:
+    assert pods.timestamp("yesterday") is None and pods.timestamp(None) is None

@@ -9,6 +9,8 @@ cannot start by itself (CrashLoopBackOff, image pull errors) is failed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from swell.core import snapshot
@@ -32,8 +34,37 @@ def _conditions(obj: Obj) -> dict[str, Obj]:
     return {c.get("type", ""): c for c in (obj.get("status") or {}).get("conditions") or []}
 
 
+def timestamp(value: object) -> float | None:
+    """An API server time (RFC 3339, `2026-12-06T01:06:01Z`) in seconds since the epoch; None when
+    absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _since(conds: Mapping[str, Obj], kind: str) -> float | None:
+    """When condition `kind` last became True (None: not True, or no time)."""
+    c = conds.get(kind) or {}
+    return timestamp(c.get("lastTransitionTime")) if c.get("status") == "True" else None
+
+
 def replica_of(pod: Obj) -> snapshot.Replica:
-    """One pod -> ready / starting / pending / terminating / failed, and why."""
+    """One pod -> ready / starting / pending / terminating / failed, and why; for a bound pod its
+    node, when it was scheduled (PodScheduled) and when it became Ready: the planner learns a
+    replica's start from them, and its scale-down empties nodes by them."""
+    replica = _state_of(pod)
+    node = (pod.get("spec") or {}).get("nodeName") or ""
+    if not node:
+        return replica
+    conds = _conditions(pod)
+    ready_at = _since(conds, "Ready") if replica.state == "ready" else None
+    return replace(replica, node=node, scheduled_at=_since(conds, "PodScheduled"), ready_at=ready_at)
+
+
+def _state_of(pod: Obj) -> snapshot.Replica:
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     name = meta.get("name", "")
     if meta.get("deletionTimestamp"):
@@ -104,10 +135,27 @@ def node_info(node: Obj, pods: Iterable[Obj]) -> snapshot.NodeInfo:
         gpus=_count((status.get("allocatable") or {}).get(GPU, 0)),
         used_gpus=sum(pod_gpus(p) for p in held),
         ready=ready,
+        requested_at=_asked_at(meta, held),
+        ready_at=_since(_conditions(node), "Ready") if ready else None,
         headroom_pods=sum(
             1 for p in held if HEADROOM_LABEL in ((p.get("metadata") or {}).get("labels") or {})
         ),
     )
+
+
+def _asked_at(meta: Obj, pods: Iterable[Obj]) -> float | None:
+    """When the node was asked for, as the API server shows it: the Node object appears only when
+    its kubelet registers, after the machine booted, so the ask is taken from the pods that waited
+    for it: the oldest pod on it created before the node was (a Pending replica or headroom
+    placeholder, which the node autoscaler answered within seconds). None when no pod waited."""
+    made = timestamp(meta.get("creationTimestamp"))
+    if made is None:
+        return None
+    waited = [
+        t for p in pods if (t := timestamp((p.get("metadata") or {}).get("creationTimestamp"))) is not None
+    ]
+    waited = [t for t in waited if t < made]
+    return min(waited) if waited else None
 
 
 def selector(labels: Mapping[str, str]) -> str:

@@ -91,7 +91,9 @@ def decide(
     if prof is None:
         return _fallback(rec, snap, state, "no capacity model for this engine")
     ps = state.plan or initial(rec)
-    lead, _ = leadtime.learn(ps.lead, snap)
+    lead, _ = leadtime.learn(
+        ps.lead, snap, since=ps.history.first if ps.history.first is not None else snap.now
+    )
     horizon = lead.horizon_s
     now = snap.now
     ld = load.read(snap)
