@@ -13,10 +13,8 @@ where torch, torchserve and Java are installed (skipped, saying why, where they 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,20 +29,10 @@ from swell import recipe
 from swell.clusters.kubernetes import workers as k8s_workers
 from swell.render import manifests, workload
 from tests.e2e_k8s import env, kubelet, workloads
-from tests.support import torchserve_management
+from tests.support import torchserve_install, torchserve_management
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow, pytest.mark.timeout(240)]
-NO_TORCHSERVE = [
-    what
-    for what, found in (
-        ("torchserve", shutil.which("torchserve")),
-        ("torch-model-archiver", shutil.which("torch-model-archiver")),
-        ("java", shutil.which("java")),
-        ("pyyaml", importlib.util.find_spec("yaml")),
-        ("the torchserve package", importlib.util.find_spec("ts")),
-    )
-    if not found
-]
+NO_TORCHSERVE = torchserve_install.missing()
 
 
 def ts_recipe() -> recipe.Recipe:

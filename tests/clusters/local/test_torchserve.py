@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -30,26 +28,15 @@ from swell.clusters.local import cluster, engines
 from swell.core.policies import workers as workers_mod
 from swell.runtime import local
 from tests.clusters.local import helpers
+from tests.support import torchserve_install
 
-MISSING = [
-    what
-    for what, found in (
-        ("torchserve", shutil.which("torchserve")),
-        ("torch-model-archiver", shutil.which("torch-model-archiver")),
-        ("java", shutil.which("java")),
-        ("pyyaml", importlib.util.find_spec("yaml")),
-        ("the torchserve package in this Python", importlib.util.find_spec("ts")),
-        ("psutil", importlib.util.find_spec("psutil")),
-    )
-    if not found
-]
+MISSING = torchserve_install.missing("psutil")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
     pytest.mark.skipif(
         bool(MISSING),
-        reason=f"real TorchServe needs {', '.join(MISSING)}: pip install torch==2.13.0 && "
-        "pip install -e '.[torchserve]' (and a Java 17 runtime)",
+        reason=f"real TorchServe needs {', '.join(MISSING)}: {torchserve_install.INSTALL}",
     ),
 ]
 MODEL = "digest"
