@@ -81,6 +81,7 @@ def _outcome(entries: list[history.Entry], pending: bool = False) -> demo_report
 def test_the_verdict_counts_scale_ups_and_downs_and_says_when_the_machine_was_the_limit() -> None:
     fine = demo_report.verdict(_outcome([_entry(1, 1, 2, "panic"), _entry(9, 2, 1, "metrics")]))
     assert (fine.scale_ups, fine.scale_downs, fine.machine_limited) == (1, 1, False)
+    assert "at most 2 of the 2" in fine.limit_text, "panic's 2 counts though no signal proposed it"
     capped = demo_report.verdict(_outcome([_entry(1, 1, 2, "panic"), _entry(2, 2, 2, "max")]))
     assert capped.machine_limited and "more than the 2 replicas" in capped.limit_text
     assert demo_report.verdict(_outcome([], pending=True)).machine_limited

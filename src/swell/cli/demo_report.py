@@ -49,7 +49,9 @@ def verdict(o: Outcome) -> Verdict:
     ds = [e.decision for e in o.decisions]
     cap = o.recipe.autoscaling.max_replicas
     capped = sum(1 for d in ds if d.bound_by == "max" and d.desired >= cap)
-    wanted = max((p.replicas for d in ds for p in d.proposals if p.replicas is not None), default=0)
+    # what any signal proposed, or a decision asked (panic mode asks beyond its signals' proposals)
+    asked = [p.replicas for d in ds for p in d.proposals if p.replicas is not None] + [d.desired for d in ds]
+    wanted = max(asked, default=0)
     if capped or wanted > cap:
         text = f"yes: the signals asked for more than the {cap} replicas it has room for"
         text += f" ({capped} decisions held at max_replicas)" if capped else ""
