@@ -49,6 +49,12 @@ def test_envelope(name: str, fn, now: float, expect: float) -> None:  # type: ig
     assert f.value == pytest.approx(expect, rel=0.02)
 
 
+def test_with_a_horizon_of_seconds_a_burst_halves_every_ten_seconds_after_its_minute() -> None:
+    h = feed(series(lambda t: 8.0 if t < 60 else 1.0, 0.0, 140.0))
+    # the burst's minute ended at 60 s; held 2 H = 4 s, then halved every 10 s: at 84 s, 8 / 4
+    assert forecast.envelope(h, 84.0, 2.0) == pytest.approx(2.0, rel=0.01)
+
+
 def test_a_clean_ramp_is_projected_over_the_whole_horizon_by_its_slope() -> None:
     slope = 0.01  # per second
     h = feed(series(lambda t: 1.0 + slope * t, 0.0, 1200.0))

@@ -1,8 +1,8 @@
 """The planner on the local cluster: real simulated-llm replica processes, the gateway and the
 embedded metrics, through a load step and back. Locally the lead time is a replica's start and
 the nodes are the machine's slots, so the plan is replicas only (no spare nodes); the recent peak
-is held, then halves every minute (the forecast's per-minute history), so the way down takes a
-few minutes of wall time."""
+is kept per minute, held 2 H once its minute has passed, then halves every 10 s, so the way down
+takes about a minute of wall time."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ async def test_the_planner_scales_real_replicas_through_a_load_step_and_back() -
                             timeout_s=60.0)  # fmt: skip
         load = asyncio.ensure_future(runner.run(o, stop=stop))
         await helpers.wait_until(lambda: rt.cluster.target >= 2, "the step's scale-up", timeout_s=40)
-        # back to one once the held peak has decayed (a few minutes), the light load still running
+        # back to one once the held peak has decayed (about a minute), the light load still running
         await helpers.wait_until(lambda: rt.cluster.target == 1, "the way back to one", timeout_s=240)
         await helpers.wait_until(lambda: len(rt.cluster.manager.replicas()) == 1, "the drained replica gone")
         stop.set()

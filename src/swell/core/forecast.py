@@ -24,6 +24,7 @@ RAMP_RISE = 0.8  # ... rising cleanly by at least this share of its starting lev
 RAMP_MAX = 4.0  # ... and projected over H to at most this many times the last minute's mean
 HOLD = 2.0  # the recent peak is held this many horizons before it decays (a burst that came back
 # within 2 H met its capacity: the Azure code trace went from 98.98 % to 99.50 % of requests within the SLO)
+MIN_HALF_S = 10.0  # the fastest the held peak halves (one machine: H is a replica's start, seconds)
 PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
 
 
@@ -98,8 +99,8 @@ class Forecast:
 
 def envelope(h: History, now: float, horizon_s: float) -> float:
     """The recent peak: held for HOLD horizons (a burst seen lately may come back, and capacity given
-    back takes H to return), then halving every horizon_s / 2."""
-    half = max(MINUTE, horizon_s / 2.0)
+    back takes H to return), then halving every horizon_s / 2 (at least MIN_HALF_S)."""
+    half = max(MIN_HALF_S, horizon_s / 2.0)
     hold = HOLD * horizon_s
     best = 0.0
     for t, v in h.peaks() if PEAKS else h.means():
