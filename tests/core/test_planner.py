@@ -110,6 +110,23 @@ def test_batch_limit(profile: capacity.Profile, mix: capacity.Mix, e2e: float | 
     assert capacity.batch_limit(profile, mix, e2e) == pytest.approx(expect)
 
 
+def test_prefill_attention_counts_the_spread_of_prompt_lengths() -> None:
+    """The attention term grows with n², so a mean prompt of n costs PROMPT_SPREAD·n²/2 pairs."""
+    base = capacity.Profile(kind="llm", prefill_per_token_s=0.001, max_num_seqs=1000)
+    attn = replace(base, prefill_per_token_pair_s=1e-6)
+    mix = capacity.Mix(input_tokens=1000, output_tokens=1)
+    extra = capacity.seconds_per_request(attn, mix) - capacity.seconds_per_request(base, mix)
+    assert extra == pytest.approx(1e-6 * capacity.PROMPT_SPREAD * 1000 * 1000 / 2)
+    assert capacity.rps(attn, mix) < capacity.rps(base, mix)
+
+
+def test_an_llm_is_planned_below_its_full_batch_throughput_a_classic_model_at_its_workers_rate() -> None:
+    mix = capacity.Mix(input_tokens=10, output_tokens=10)
+    assert capacity.rps(LLM, mix) == pytest.approx(capacity.UTILIZATION * capacity.rps(LLM, mix, utilization=1.0))
+    assert capacity.UTILIZATION < 1.0
+    assert capacity.rps(PROFILE, mix) == pytest.approx(10.0)
+
+
 def test_a_few_first_requests_barely_move_the_mix_from_the_default() -> None:
     early = capacity.mix_of(PROFILE, 0.1, 1000.0, 100.0, seen_s=10.0)  # one request of 10000/1000
     prior = capacity.PRIOR_REQUESTS

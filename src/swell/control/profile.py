@@ -26,6 +26,7 @@ def of(rec: recipe.Recipe) -> capacity.Profile | None:
             source=preset.name,
             prefill_base_s=preset.prefill_base_s,
             prefill_per_token_s=preset.prefill_per_token_s,
+            prefill_per_token_pair_s=preset.prefill_per_token_pair_s,
             decode_base_s=preset.decode_base_s,
             decode_per_seq_s=preset.decode_per_seq_s,
             decode_per_context_token_s=preset.decode_per_context_token_s,

@@ -26,6 +26,8 @@ HOLD = 2.0  # the recent peak is held this many horizons before it decays (a bur
 # within 2 H met its capacity: the Azure code trace went from 98.98 % to 99.50 % of requests within the SLO)
 MIN_HALF_S = 10.0  # the fastest the held peak halves (one machine: H is a replica's start, seconds)
 PEAKS = True  # the envelope of per-minute peaks of the load (else of per-minute means)
+PEAK_SHARE = 0.5  # a minute reads halfway from its mean to its highest tick: the peak tick alone (1.0)
+# sized the Azure conversation trace at 9.1 GPU-hours for 99.99 %, the mean (0.0) missed the diurnal day
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +58,7 @@ class History:
         return [(t, s / n) for t, s, n, _ in self.minutes if n > 0]
 
     def peaks(self) -> list[tuple[float, float]]:
-        return [(t, p) for t, _, n, p in self.minutes if n > 0]
+        return [(t, s / n + PEAK_SHARE * (p - s / n)) for t, s, n, p in self.minutes if n > 0]
 
 
 def _peak(buckets: tuple[tuple[float, float], ...], start: float, value: float, keep_from: float
