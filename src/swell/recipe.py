@@ -315,7 +315,7 @@ class MetricsSource(Model):
         return self
 
 
-PolicyName = Literal["hpa", "threshold", "panic", "swell", "planner"]
+PolicyName = Literal["hpa", "threshold", "panic", "swell", "reactive", "planner"]  # planner: an earlier name of swell
 
 
 class Autoscaling(Model):

@@ -36,3 +36,20 @@ def test_a_classic_replicas_workers_are_what_its_memory_holds(
     prof = profile.of(classic(memory_gib, **workers))
     assert prof is not None and prof.kind == "classic"
     assert prof.workers == expect
+
+
+@pytest.mark.parametrize(
+    ("service", "expect"),
+    [
+        pytest.param({"engine": "llama-cpp"}, None, id="llama.cpp on a CPU: no engine model, the reactive rules decide"),
+        pytest.param({"engine": "command", "command": ["serve"]}, None, id="a command: no engine model"),
+        pytest.param({"engine": "llama-cpp", "preset": "tiny-cpu"}, "tiny-cpu",
+                     id="a preset named in the recipe is taken as the engine's model"),
+        pytest.param({"engine": "simulated-llm", "preset": "tiny-cpu"}, "tiny-cpu", id="the simulated LLM runs its preset"),
+        pytest.param({"engine": "vllm", "preset": "llama3-8b-a10"}, "llama3-8b-a10", id="vLLM with its preset"),
+    ],
+)  # fmt: skip
+def test_only_an_engine_a_preset_describes_gets_a_capacity_profile(service: dict[str, Any], expect: str | None) -> None:
+    rec = recipe.parse({"service": {"name": "svc"} | service, "resources": {"gpus": 0, "cpu": 1}})
+    prof = profile.of(rec)
+    assert (prof.source if prof is not None else None) == expect

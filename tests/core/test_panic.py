@@ -1,4 +1,4 @@
-"""Knative KPA panic mode and the swell default policy's reactive rules, panic window included.
+"""Knative KPA panic mode and the reactive rules (swell's default before the planner), panic window included.
 
 Inputs apart from expectations; case ids read as specifications. A row's `before` ticks run
 first, on the same recipe, each carrying its state to the next; only the row's own tick is judged.
@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from swell.core import decision, signals, snapshot
-from swell.core.policies import panic, steps, swell_default
+from swell.core.policies import panic, reactive, steps
 from tests.conftest import make_recipe
 from tests.core.ticks import Read, Tick, observe
 
-DECIDE = {panic.NAME: panic.decide, swell_default.NAME: swell_default.decide}
+DECIDE = {panic.NAME: panic.decide, reactive.NAME: reactive.decide}
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ def kpa(policy: str = "panic") -> dict[str, Any]:
 
 
 def kv_cache_down_at_once() -> dict[str, Any]:
-    """swell on a KV-cache gauge (target 0.8), 1 to 10 replicas, scale-down neither held nor limited."""
+    """The reactive rules on a KV-cache gauge (target 0.8), 1 to 10 replicas, scale-down neither held nor limited."""
     rule = {"stabilization_window_s": 0, "policies": [{"type": "Percent", "value": 100, "period_s": 15}]}
     return {
-        "policy": "swell",
+        "policy": "reactive",
         "min_replicas": 1,
         "max_replicas": 10,
         "signals": [{"name": "kv", "kind": "gauge", "metric": "k", "target": 0.8}],
@@ -156,27 +156,27 @@ CASES = [
         auto=kpa(),
     ),
     Case(
-        "swell: a surge in the panic window scales up within the rate policies (panic wants 8, +4 pods per 15 s allow 6)",
+        "reactive: a surge in the panic window scales up within the rate policies (panic wants 8, +4 pods per 15 s allow 6)",
         now=2.0,
         current=2,
         read=windows(stable=25, quick=80),
         want=6,
         bound="rate",
-        auto=kpa("swell"),
+        auto=kpa("reactive"),
         before=(CALM,),
     ),
     Case(
-        "swell: still panicking, the rest of the panic need once the rate policies allow it",
+        "reactive: still panicking, the rest of the panic need once the rate policies allow it",
         now=20.0,
         current=6,
         read=windows(stable=30, quick=30),
         want=8,
         bound="panic",
-        auto=kpa("swell"),
+        auto=kpa("reactive"),
         before=(CALM, SURGE),
     ),
     Case(
-        "swell: a fleet still starting is not scaled down (the HPA would ask ceil(0.9 / 0.8 x 0 ready) = 0 -> 1)",
+        "reactive: a fleet still starting is not scaled down (the HPA would ask ceil(0.9 / 0.8 x 0 ready) = 0 -> 1)",
         now=0.0,
         current=6,
         read={"kv": 0.9},
@@ -199,6 +199,6 @@ def _run(c: Case) -> decision.Decision:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_panic_and_swell_rules(case: Case) -> None:
+def test_panic_and_reactive_rules(case: Case) -> None:
     d = _run(case)
     assert (d.desired, d.bound_by) == (case.want, case.bound)

@@ -258,9 +258,35 @@ def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect
     assert "req/s per replica" in d.reason and "H 120 s" in d.reason
 
 
+def test_to_zero_after_the_cooldown_and_back_on_activity_as_keda_does() -> None:
+    """min_replicas 0: KEDA's steps come first, as in the reactive rules (cooldown 300 s by default)."""
+    r = rec(autoscaling={"policy": "swell", "min_replicas": 0, "max_replicas": 4, "signals": [WAITING, TTFT]})
+    state = aged()
+    d, state = planner.decide(r, snap(0.0, reps("ready@a"), 0.0, waiting=0.0, ttft_p90=0.0), state)
+    assert d.desired == 1 and d.bound_by != "cooldown"  # idle, but not for the cooldown yet
+    d, state = planner.decide(r, snap(301.0, reps("ready@a"), 0.0, waiting=0.0, ttft_p90=0.0), state)
+    assert (d.desired, d.bound_by) == (0, "cooldown") and "scale to zero" in d.reason
+    d, state = planner.decide(r, snap(320.0, (), None, current=0, waiting=0.0, ttft_p90=0.0), state)
+    assert (d.desired, d.bound_by) == (0, "cooldown")  # idle at zero
+    d, _ = planner.decide(r, snap(330.0, (), None, current=0, waiting=3.0, ttft_p90=0.0), state)
+    assert (d.desired, d.bound_by) == (1, "activation")
+
+
+def test_a_missing_signal_is_no_evidence_of_idleness_for_the_cooldown() -> None:
+    r = rec(autoscaling={"policy": "swell", "min_replicas": 0, "max_replicas": 4, "signals": [WAITING]})
+    state = aged()
+    _, state = planner.decide(r, snap(0.0, reps("ready@a"), 0.0, waiting=0.0), state)
+    blind = snap(301.0, reps("ready@a"), 0.0)
+    blind = replace(blind, signals={k: v for k, v in blind.signals.items() if k != "waiting"})
+    d, _ = planner.decide(r, blind, state)
+    assert d.desired == 1
+    seen, _ = planner.decide(r, snap(301.0, reps("ready@a"), 0.0, waiting=0.0), state)
+    assert seen.desired == 0  # the same tick with the signal read: to zero
+
+
 def test_without_a_capacity_model_the_reactive_rules_decide() -> None:
     d, _ = planner.decide(rec(), snap(0.0, reps("ready@a"), 25.0, profile=None, waiting=40.0), steps.State())
-    assert d.policy == "planner" and d.reason.startswith("no capacity model")
+    assert d.policy == planner.NAME == "swell" and d.reason.startswith("no capacity model")
     assert d.desired == 5  # the reactive waiting signal: 40 / 8
 
 

@@ -78,7 +78,7 @@ async def test_the_planner_scales_real_replicas_through_a_load_step_and_back() -
         stop.set()
         result = await load
     ds = [e.decision for e in rt.history]
-    assert all(d.policy == "planner" for d in ds)
+    assert all(d.policy == "swell" for d in ds)
     up = next(d for d in ds if d.desired > d.current)
     assert "forecast" in up.reason and "req/s per replica" in up.reason
     assert up.details["capacity_rps"] > 0 and up.details["nodes_planned"] == 0

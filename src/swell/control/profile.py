@@ -3,7 +3,9 @@
 The same engine preset the simulator and the simulated server use (`engines`, chosen by the
 simulator's `engine_factory`, which honours the vLLM flags in `service.args`) becomes plain
 `core.capacity.Profile` data, so the pure policy never imports an engine. A service with no known
-engine model gets None: the planner then leaves the decision to its reactive rules.
+engine model gets None: the planner then leaves the decision to its reactive rules. So does an
+engine the presets do not describe (llama.cpp on a CPU, a `command`; `catalog.Engine.modelled`) unless
+the recipe names a `service.preset`: the LLM preset the simulator stands in for it is not its capacity.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from swell import errors, recipe
 from swell.clusters.sim import replicas
 from swell.core import capacity
 from swell.core.policies import workers as workers_policy
-from swell.engines import fixed, presets
+from swell.engines import catalog, fixed, presets
 
 
 def of(rec: recipe.Recipe) -> capacity.Profile | None:
+    if not catalog.ENGINES[rec.service.engine].modelled and rec.service.preset is None:
+        return None
     try:
         kind, preset = replicas.engine_factory(rec)
     except errors.SwellError:

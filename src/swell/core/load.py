@@ -23,7 +23,7 @@ GATEWAY_REQUESTS = PREFIX + "gateway_requests"
 BUFFERED = PREFIX + "buffered"
 RATE_WINDOW_S = 30.0
 MIX_WINDOW_S = 300.0  # the request mix (tokens per request) over a longer window: it is noisy
-POLICIES = ("planner",)
+POLICIES = ("swell", "planner")  # the policies that read offered load (the planner, by either name)
 
 
 def signals() -> tuple[recipe.Signal, ...]:

@@ -23,12 +23,15 @@ class Engine:
     server_module: str | None = None  # a built-in server: `python -m <module>`
     image: str | None = None  # None: the recipe must name one (`service.image`)
     classic_preset: str | None = None  # simulated as this fixed-service preset (else as an LLM)
+    modelled: bool = True  # an engine preset describes what it serves (False: llama.cpp on a CPU, any
+    # command: the simulator still stands an LLM preset in for it, but the planner plans with no model)
 
 
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
-        Engine(name="llama-cpp", protocol="openai", server_module="swell.servers.llama_cpp", image=SWELL_IMAGE),
+        Engine(name="llama-cpp", protocol="openai", server_module="swell.servers.llama_cpp", image=SWELL_IMAGE,
+               modelled=False),
         Engine(name="simulated-llm", protocol="openai", server_module="swell.servers.simulated_llm",
                image=SWELL_IMAGE),
         Engine(name="sklearn-iris", protocol="kserve-v1", server_module="swell.servers.sklearn_iris",
@@ -36,7 +39,7 @@ ENGINES: dict[str, Engine] = {
         Engine(name="vllm", protocol="openai", image="vllm/vllm-openai:latest"),
         Engine(name="torchserve", protocol="http", server_module="swell.servers.torchserve",
                classic_preset="resnet50-cpu"),
-        Engine(name="command", protocol="http"),
+        Engine(name="command", protocol="http", modelled=False),
     )
 }  # fmt: skip
 

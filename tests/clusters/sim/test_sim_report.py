@@ -12,15 +12,15 @@ from tests.clusters.sim.simhelp import SURGE, scheduled_peak_recipe, surge_recip
 
 
 def test_the_planner_figure_shows_its_forecast_and_plan_and_other_policies_do_not() -> None:
-    comp = sim.compare(surge_recipe(), spec.parse(SURGE), ["planner", "swell"], seed=3, with_oracle=False,
+    comp = sim.compare(surge_recipe(), spec.parse(SURGE), ["swell", "reactive"], seed=3, with_oracle=False,
                        with_baselines=False)  # fmt: skip
-    planner, swell = comp.runs
+    planner, reactive = comp.runs
     series = report.planner_series(planner, 60.0)
     assert [s.label for s in series] == ["load the planner saw", "forecast over the lead time",
                                          "planned (forecast need)"]  # fmt: skip
     forecast = np.asarray(series[1].y, dtype=float)
     assert len(forecast) >= len(planner.decisions) // 2 and np.nanmax(forecast) > np.nanmin(forecast)
-    assert report.planner_series(swell, 60.0) == []
+    assert report.planner_series(reactive, 60.0) == []
     fig = report.policy_figure(planner, comp.arrivals.t, None)
     labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
     assert "forecast over the lead time" in labels and "planned (forecast need)" in labels
@@ -34,8 +34,8 @@ def test_the_spare_nodes_the_planner_asked_for_are_drawn_on_the_nodes_panel() ->
     fig = report.policy_figure(run, run.requests.arrival, None)
     labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
     assert "spare asked" in labels
-    swell = sim.compare(surge_recipe(), spec.parse(SURGE), ["swell"], seed=3, with_oracle=False).runs[0]
-    assert report.spare_series(swell, 60.0) == [], "a policy that asks for no spare node draws none"
+    reactive = sim.compare(surge_recipe(), spec.parse(SURGE), ["reactive"], seed=3, with_oracle=False).runs[0]
+    assert report.spare_series(reactive, 60.0) == [], "a policy that asks for no spare node draws none"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@ now is what H needs, so nodes are requested (through Pending replicas) before th
 replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
 A scale-down removes only Pending replicas and whole nodes' worth (`core.nodes.emptying`). A
 safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
-half the ready replicas at once.
+half the ready replicas at once. Scale to and from zero (min_replicas 0) are KEDA's steps, as in
+the reactive rules (`rules.zero_step`); without a capacity model or a load reading those rules decide.
+This is swell's default policy (`swell`; `planner` is its earlier name).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from swell.core import capacity, forecast, leadtime, load, nodes, snapshot
 from swell.core import decision as decision_mod
 from swell.core.policies import plan_state, rules, schedule, steps
 
-NAME = "planner"
+NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
@@ -90,6 +92,11 @@ def decide(
     prof = snap.capacity
     if prof is None:
         return _fallback(rec, snap, state, "no capacity model for this engine")
+    # KEDA's part, as the reactive rules do it: activation from zero, and to zero after the cooldown
+    # (min_replicas 0); a signal without value is no evidence of idleness
+    early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), schedule.bounds(rec, snap.now), NAME)
+    if early is not None:
+        return early, state
     ps = state.plan or initial(rec)
     lead, _ = leadtime.learn(
         ps.lead, snap, since=ps.history.first if ps.history.first is not None else snap.now

@@ -132,8 +132,9 @@ def knative_kpa(rec: recipe.Recipe) -> recipe.Recipe:
     })  # fmt: skip
 
 
-def swell(rec: recipe.Recipe) -> recipe.Recipe:
-    """swell's default with today's rules: LLM-native signals, a panic window, a safe scale-down.
+def reactive(rec: recipe.Recipe) -> recipe.Recipe:
+    """The reactive rules (swell's default before the planner): LLM-native signals, a panic window,
+    a safe scale-down.
 
     Running requests (the batch; AverageValue 32 per replica, the batch at which an 8B model on
     one GPU keeps TTFT and TPOT low) size decode-heavy traffic; the 90th percentile TTFT over 1 m
@@ -158,17 +159,18 @@ def swell(rec: recipe.Recipe) -> recipe.Recipe:
         "scale_down": {"stabilization_window_s": 300, "policies": [{"type": "Pods", "value": 1, "period_s": 60}]},
     }  # fmt: skip
     return _with(rec, {
-        "policy": "swell", "signals": sigs, "panic": panic, "behavior": behavior, "polling_interval_s": 5.0,
+        "policy": "reactive", "signals": sigs, "panic": panic, "behavior": behavior, "polling_interval_s": 5.0,
         "metrics": _scrape(1.0),
     })  # fmt: skip
 
 
-def planner(rec: recipe.Recipe) -> recipe.Recipe:
-    """The planner (core.policies.planner): replicas from offered load ÷ one replica's capacity
-    (the engine's model, corrected online), forecast over the node lead time, nodes asked ahead,
-    node-aware scale-down; the `swell` preset's signals and panic window are its safety net."""
-    reactive = swell(rec).autoscaling.model_dump(by_alias=True)
-    return _with(rec, reactive | {"policy": "planner"})
+def swell(rec: recipe.Recipe) -> recipe.Recipe:
+    """swell's default, the planner (core.policies.planner): replicas from offered load ÷ one
+    replica's capacity (the engine's model, corrected online), forecast over the node lead time,
+    nodes asked ahead, node-aware scale-down; the `reactive` preset's signals and panic window are
+    its safety net."""
+    rules = reactive(rec).autoscaling.model_dump(by_alias=True)
+    return _with(rec, rules | {"policy": "swell"})
 
 
 def as_written(rec: recipe.Recipe) -> recipe.Recipe:
@@ -182,8 +184,8 @@ CANONICAL: dict[str, Preset] = {
     "hpa-gpu-util": gpu_util_hpa,
     "hpa-cpu": cpu_hpa,
     "kpa-concurrency": knative_kpa,
+    "reactive": reactive,
     "swell": swell,
-    "planner": planner,
     "recipe": as_written,
 }
 # Earlier names, still accepted everywhere a preset is named (not listed).
@@ -193,6 +195,7 @@ ALIASES: dict[str, str] = {
     "gpu-util-hpa": "hpa-gpu-util",
     "cpu-hpa": "hpa-cpu",
     "knative-kpa": "kpa-concurrency",
+    "planner": "swell",
 }
 NAMES = tuple(CANONICAL)
 PRESETS: dict[str, Preset] = CANONICAL | {old: CANONICAL[new] for old, new in ALIASES.items()}
