@@ -95,15 +95,15 @@ def main() -> None:
     if args.case in ("azure", "all"):
         results.append(case("azure-conv, 20 replicas", chat_recipe(20, 20), "azure-conv", "recipe"))
     if args.case in ("azure-autoscale", "all"):
-        results.append(case("azure-conv, swell 1-20", chat_recipe(1, 20), "azure-conv", "swell"))
+        results.append(case("azure-conv, reactive 1-20", chat_recipe(1, 20), "azure-conv", "reactive"))
     if args.case in ("servegen", "all"):
         days = args.servegen_days
         results.append(
             case(
-                f"servegen m-small, {days:g} days, rate x{args.servegen_scale:g}, swell 1-20",
+                f"servegen m-small, {days:g} days, rate x{args.servegen_scale:g}, reactive 1-20",
                 chat_recipe(1, 20),
                 f"servegen:m-small,scale={args.servegen_scale:g}",
-                "swell",
+                "reactive",
                 horizon_s=days * 86400.0,
             )
         )

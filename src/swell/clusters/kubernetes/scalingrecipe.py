@@ -116,9 +116,11 @@ def parse(obj: Obj) -> Spec:
                 rule="must not be set: the recipe's own namespace is always the scope",
             )
         )
-    data: Obj = {"service": {"name": service_name(name)}}
-    if spec.get("workers") is not None:  # workers on Kubernetes are TorchServe's
-        data["service"]["engine"] = "torchserve"
+    # the Deployment a ScalingRecipe scales serves an LLM with vLLM (the planner's capacity model and
+    # offered-load reads are vLLM's), or, with workers, a TorchServe model (workers on Kubernetes are
+    # TorchServe's)
+    engine = "torchserve" if spec.get("workers") is not None else "vllm"
+    data: Obj = {"service": {"name": service_name(name), "engine": engine}}
     data.update({k: spec[k] for k in RECIPE_KEYS if spec.get(k) is not None})
     try:
         rec = recipe.parse(data, source)
