@@ -18,6 +18,8 @@ import aiohttp
 import pytest
 import yaml
 
+from swell.cli import up as up_cmd
+from swell.core import load, snapshot
 from tests.clusters.local import helpers
 from tests.clusters.local.helpers import no_replica_left  # noqa: F401
 
@@ -187,3 +189,12 @@ async def test_stopping_lets_the_streams_in_flight_finish(
     assert all(b.rstrip().endswith("data: [DONE]") and "tok9" in b for b in bodies)  # none cut short
     assert await s.finish() == 0, s.output
     assert "requests in flight finish" in s.output
+
+
+def test_the_status_shows_the_recipes_signals_and_only_the_planners_reads_that_have_a_value() -> None:
+    readings = {
+        "concurrency": snapshot.Reading.of(None),
+        load.REQUESTS: snapshot.Reading.of(None),  # llama.cpp has no vLLM counters
+        load.GATEWAY_REQUESTS: snapshot.Reading.of(0.4),
+    }
+    assert list(up_cmd.shown(readings)) == ["concurrency", load.GATEWAY_REQUESTS]

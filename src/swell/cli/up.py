@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from rich.text import Text
 from swell import errors, recipe
 from swell.cli import checks
 from swell.clusters.local import engines, procs
+from swell.core import load, snapshot
 from swell.runtime import local
 
 DEFAULT_RECIPE = "default-recipe.yaml"
@@ -77,7 +78,7 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
     for col in ("signal", "value", "target", "wants", "note"):
         sigs.add_column(col, overflow="fold")
     props = {p.signal: p for p in st.last.decision.proposals} if st.last else {}
-    for name, reading in st.signals.items():
+    for name, reading in shown(st.signals).items():
         p = props.get(name)
         sigs.add_row(
             name,
@@ -109,11 +110,17 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
     return Group(*parts)
 
 
+def shown(readings: Mapping[str, snapshot.Reading]) -> dict[str, snapshot.Reading]:
+    """The readings worth a column: the recipe's signals, and the planner's own load reads only where
+    they have a value (an engine without vLLM's counters leaves most of them empty)."""
+    return {k: v for k, v in readings.items() if v.value is not None or not k.startswith(load.PREFIX)}
+
+
 def status_line(st: local.Status) -> str:
     """One plain line for logs and terminals without live display."""
     counts = {s: sum(1 for r in st.replicas if r.state == s) for s in STATE_STYLE}
     last = st.last.decision if st.last else None
-    sig = ", ".join(f"{k}={_fmt(v.value)}" for k, v in st.signals.items())
+    sig = ", ".join(f"{k}={_fmt(v.value)}" for k, v in shown(st.signals).items())
     why = f"{last.current}→{last.desired} ({last.bound_by}): {last.reason}" if last else "no decision yet"
     if last is not None and last.workers is not None:
         why += f" | workers {last.workers.current}→{last.workers.desired}: {last.workers.reason}"
