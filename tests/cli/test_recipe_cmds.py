@@ -59,6 +59,22 @@ def test_plan_warns_when_an_average_value_fraction_cannot_reach_max(tmp_path: Pa
     del data
 
 
+def test_plan_says_when_the_default_policy_has_no_capacity_model_of_the_engine(tmp_path: Path) -> None:
+    def warnings(service: str) -> list[str]:
+        path = tmp_path / "r.yaml"
+        path.write_text(
+            f"service: {service}\nautoscaling:\n  policy: swell\n  max_replicas: 2\n  signals:\n"
+            "    - {name: q, kind: gauge, metric: vllm:num_requests_waiting, target: 8, target_type: AverageValue}\n"
+        )
+        r = runner.invoke(main.app, ["plan", "--json", str(path)])
+        assert r.exit_code == 0, r.output
+        return [w for w in json.loads(r.output)["warnings"] if "no capacity model" in w]
+
+    (llama,) = warnings("{name: s, engine: llama-cpp}")
+    assert "engine 'llama-cpp'" in llama and "reactive rules" in llama and "service.preset" in llama
+    assert warnings("{name: s, engine: simulated-llm, preset: tiny-cpu}") == []
+
+
 def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:
     lines = []
     for t in range(0, 600, 15):

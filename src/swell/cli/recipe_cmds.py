@@ -19,8 +19,8 @@ from rich.table import Table
 
 from swell import errors, recipe
 from swell.cli import checks
-from swell.control import loop
-from swell.core import nodes, snapshot, world
+from swell.control import loop, profile
+from swell.core import load, nodes, snapshot, world
 from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
@@ -78,6 +78,11 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
         )
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
+    if auto.policy in load.POLICIES and profile.of(rec) is None:
+        out.append(
+            f"policy {auto.policy!r}: swell has no capacity model of engine {rec.service.engine!r}, so the "
+            "planner leaves every decision to its reactive rules; name a `service.preset` to plan with one"
+        )
     return out
 
 

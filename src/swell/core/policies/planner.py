@@ -3,7 +3,7 @@
 Replicas needed = offered load ÷ what one replica sustains within the SLO (`core.capacity`, the
 engine's model corrected online). The load's upper envelope is forecast over H = node lead time +
 replica start (`core.forecast`, lead times learned in `core.leadtime`), and the count asked for
-now is what H needs, so nodes are requested (through Pending replicas) before the load arrives;
+now is what H needs, so nodes are asked for (as spare nodes) before the load arrives;
 replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
 A scale-down removes only Pending replicas and whole nodes' worth (`core.nodes.emptying`). A
 safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
