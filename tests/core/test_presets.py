@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from swell import recipe
-from swell.core import signals
-from swell.core.policies import presets
+from swell.core import policies, signals
+from swell.core.policies import planner, presets, reactive
 
 BASE = recipe.parse({
     "service": {"name": "chat", "engine": "simulated-llm", "preset": "llama3-8b-h100"},
@@ -113,3 +113,12 @@ def test_presets_are_named_for_what_they_do_and_the_earlier_names_still_work() -
         assert old not in presets.NAMES
         assert presets.canonical(old) == new
         assert presets.apply(old, BASE) == presets.apply(new, BASE)
+
+
+def test_swell_is_the_planner_with_the_reactive_rules_as_its_safety_net() -> None:
+    swell, rules = presets.apply("swell", BASE).autoscaling, presets.apply("reactive", BASE).autoscaling
+    assert (swell.policy, rules.policy) == ("swell", "reactive")
+    assert swell.signals == rules.signals and swell.panic == rules.panic  # the safety net's signals
+    assert policies.get("swell") is planner.decide and policies.get("reactive") is reactive.decide
+    assert policies.get("planner") is planner.decide  # the planner's earlier name, still accepted
+    assert presets.canonical("planner") == "swell"
