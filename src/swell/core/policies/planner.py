@@ -94,7 +94,8 @@ def decide(
         return _fallback(rec, snap, state, "no capacity model for this engine")
     # KEDA's part, as the reactive rules do it: activation from zero, and to zero after the cooldown
     # (min_replicas 0); a signal without value is no evidence of idleness
-    early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), schedule.bounds(rec, snap.now), NAME)
+    b = schedule.bounds(rec, snap.now)
+    early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), b, NAME)
     if early is not None:
         return early, state
     ps = state.plan or initial(rec)
@@ -135,7 +136,6 @@ def decide(
     fc = forecast.forecast(history, now, horizon)
     need_now = steps.ceil(units / factor)
     need_ahead = steps.ceil(fc.value / factor)
-    b = schedule.bounds(rec, now)
     # a scheduled floor within H (and the spare-node hold and a tick: a replica starts on its node
     # at the first tick after the node is ready): its nodes are asked for now
     known = schedule.bounds(rec, now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s).lo
