@@ -139,18 +139,21 @@ class LocalCluster(StartStop):
         specs = self.manager.ready_specs()
         if self.recipe.service.engine != "torchserve":
             return None
-        guards = {r.name: r.pid for r in self.manager.replicas()}
         session = await self._management()
-        out = []
+        answered = []
         for name, spec in specs.items():
             if spec.management_url is None:
                 continue
             got = await self._model_status(session, f"{spec.management_url}/models/{spec.model_name}")
-            if got is None:
-                continue
-            queue = max(self.gateway.in_flight(name), got.pending)
+            if got is not None:
+                answered.append((name, got, max(self.gateway.in_flight(name), got.pending)))
+        # /proc once for every replica, after the answers that list the worker pids it is matched to
+        guards = {r.name: r.pid for r in self.manager.replicas()}
+        parent_of = memory.parents() if answered else {}
+        out = []
+        for name, got, queue in answered:
             guard = guards.get(name)
-            base = memory.beside_workers(guard, got.worker_pids) if guard is not None else None
+            base = memory.beside_workers(guard, got.worker_pids, parent_of) if guard is not None else None
             out.append(
                 workers.Observed(
                     replica=name,

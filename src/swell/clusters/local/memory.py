@@ -15,8 +15,8 @@ from collections.abc import Iterable
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process, from /proc/PID/stat."""
+def parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from /proc/PID/stat (read once a tick for all replicas)."""
     out: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -39,21 +39,24 @@ def _resident(pid: int) -> int:
 
 def _below(roots: Iterable[int], parent_of: dict[int, int]) -> set[int]:
     """The roots and every process below them."""
+    children: dict[int, list[int]] = {}
+    for c, pp in parent_of.items():
+        children.setdefault(pp, []).append(c)
     found = set(roots)
     frontier = list(found)
     while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parent_of.items() if pp == p and c not in found]
+        kids = [c for c in children.get(frontier.pop(), ()) if c not in found]
         found.update(kids)
         frontier += kids
     return found
 
 
-def beside_workers(root: int, worker_pids: Iterable[int]) -> float | None:
+def beside_workers(root: int, worker_pids: Iterable[int], parent_of: dict[int, int] | None = None) -> float | None:
     """Resident bytes of `root` (the replica's guard) and the processes below it that are not
     workers (below the listed workers' parent); None when no worker is listed (their parent is
-    unknown, so a starting worker could count as base) or `root` is gone."""
-    parent_of = _parents()
+    unknown, so a starting worker could count as base) or `root` is gone. `parent_of`: `parents()`,
+    read once for every replica of a tick (read here when not given)."""
+    parent_of = parents() if parent_of is None else parent_of
     listed = [p for p in worker_pids if p in parent_of]
     if root not in parent_of or not listed:
         return None
