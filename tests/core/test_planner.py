@@ -149,7 +149,8 @@ def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
     [
         pytest.param(15.0, 0.0, True, 1.025, False, id="serving 1.5x the model without a queue: up 5 % of the gap"),
         pytest.param(7.0, 4.0, None, 0.97, False, id="a queue while serving 0.7 of the model: down 10 % of the gap"),
-        pytest.param(7.0, 0.0, False, 0.97, False, id="latency over target while serving 0.7: down"),
+        pytest.param(7.0, 0.0, False, 1.0, False,
+                     id="latency over target without a queue: a drained backlog's latency, no evidence, unchanged"),
         pytest.param(
             5.0, 4.0, False, 1.0, False, id="a queue while serving half: not saturated (a backlog), unchanged"
         ),

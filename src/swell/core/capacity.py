@@ -119,20 +119,23 @@ def correct(factor: float, *, served_per_replica: float, modelled: float, queued
     """The online correction of the modelled capacity, one bounded step per decision.
 
     Replicas serving more than modelled with no queue and latency within target: the model is
-    pessimistic, move up toward what they serve. A queue building (or latency over target) while
-    they serve less than modelled but close to it (at least 0.6 of it: replicas far below the model
-    are not saturated, their latency comes from a backlog or a burst), the model is optimistic, move
-    down toward what they serve. Never down while `undersized` (fewer ready replicas than the current
-    model says the load needs: capacity still on its way, a backlog draining): a queue is then
-    expected and says nothing about the model, and a factor lowered by it would stay low, since
-    replicas sized by it are never saturated enough to raise it again."""
+    pessimistic, move up toward what they serve. A queue building while they serve less than
+    modelled but close to it (at least 0.6 of it: replicas far below the model are not saturated,
+    their queue comes from a backlog or a burst), the model is optimistic, move down toward what
+    they serve. Latency over target without a queue is no evidence against the model: a latency
+    quantile still holds the requests of a backlog already drained (black-friday's plateau lowered
+    the model to x0.89 on it right after the surge). Never down while `undersized` (fewer ready
+    replicas than the current model says the load needs: capacity still on its way, a backlog
+    draining, replicas just ready): a queue is then expected and says nothing about the model,
+    and a factor lowered by it would stay low, since replicas sized by it are never saturated
+    enough to raise it again."""
     if modelled <= 0 or served_per_replica <= 0:
         return factor, ""
     seen = served_per_replica / modelled  # observed throughput in units of the current model
     new = factor
     if queued_per_replica < 0.5 and latency_ok is not False and seen > factor:
         new = factor + UP_RATE * (seen - factor)
-    elif not undersized and (queued_per_replica >= 2.0 or latency_ok is False) and DOWN_BAND * factor <= seen < factor:
+    elif not undersized and queued_per_replica >= 2.0 and DOWN_BAND * factor <= seen < factor:
         new = factor + 0.1 * (seen - factor)
     new = min(FACTOR_MAX, max(FACTOR_MIN, new))
     if math.isclose(new, factor, rel_tol=1e-3):

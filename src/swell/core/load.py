@@ -2,8 +2,9 @@
 
 `signals.required` adds these for the planner (as it adds panic-window copies), so the embedded
 store, Prometheus and the simulator's emitter all serve them without new plumbing: vLLM's served
-requests and tokens per second, its queue, and the gateway's served requests and buffer (for
-engines without vLLM's counters). `read(snap)` turns their readings into one `Load`.
+requests and tokens per second, its queue, and the gateway's answered requests (every status
+code: those shed at the SLO's deadline are demand too, and engines without vLLM's counters have
+only these) and its buffer. `read(snap)` turns their readings into one `Load`.
 """
 
 from __future__ import annotations
@@ -48,18 +49,20 @@ def signals() -> tuple[recipe.Signal, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class Load:
-    served_rps: float | None  # requests/s completed over the last RATE_WINDOW_S (None: unknown)
+    served_rps: float | None  # requests/s the replicas completed over the last RATE_WINDOW_S (None: unknown)
+    answered_rps: float | None  # requests/s answered in all: served, and refused or shed at the gateway
     mix_rps: float | None  # requests/s over MIX_WINDOW_S, the denominator of the mix
     prompt_tps: float | None  # over MIX_WINDOW_S
     generation_tps: float | None
     queued: float  # requests waiting in the engines and buffered at the gateway now
-    source: str  # which counters gave served_rps
+    source: str  # which counters gave answered_rps
 
     def offered(self, drain_s: float) -> float | None:
-        """Requests/s offered: served, plus the queue drained within `drain_s`."""
-        if self.served_rps is None:
+        """Requests/s offered: answered (a request shed at the SLO's deadline was demand too),
+        plus the queue drained within `drain_s`."""
+        if self.answered_rps is None:
             return None
-        return self.served_rps + self.queued / drain_s
+        return self.answered_rps + self.queued / drain_s
 
 
 def _value(snap: snapshot.Snapshot, name: str) -> float | None:
@@ -68,13 +71,17 @@ def _value(snap: snapshot.Snapshot, name: str) -> float | None:
 
 
 def read(snap: snapshot.Snapshot) -> Load:
+    """vLLM's completions are what replicas serve; the gateway's answers (every status code) are
+    the demand when they are more (requests shed or refused there), or the only count there is."""
     served, source = _value(snap, REQUESTS), "vllm:request_success_total"
     gw = _value(snap, GATEWAY_REQUESTS)
-    if served is None or (gw is not None and gw > served):
-        served, source = (gw, "swell_gateway_requests_total") if gw is not None else (served, source)
+    answered = served
+    if gw is not None and (served is None or gw > served):
+        answered, source = gw, "swell_gateway_requests_total"
     queued = (_value(snap, WAITING) or 0.0) + (_value(snap, BUFFERED) or 0.0)
     return Load(
-        served_rps=served,
+        served_rps=served if served is not None else gw,
+        answered_rps=answered,
         mix_rps=_value(snap, MIX_REQUESTS),
         prompt_tps=_value(snap, PROMPT),
         generation_tps=_value(snap, GENERATION),

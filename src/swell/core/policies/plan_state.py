@@ -19,6 +19,8 @@ class PlanState:
     below_since: float | None = None  # since when the plan has stayed below the current count
     last_queue: tuple[float, float] | None = None  # (t, requests queued) at the last decision
     spare_asks: tuple[tuple[float, int], ...] = ()  # (t, spare nodes the plan asked), recent ones
+    unsettled_until: float | None = None  # the capacity model is not lowered before this time
+    last_ready: int | None = None  # ready replicas at the last decision
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,8 @@ class PlanState:
             "below_since": self.below_since,
             "last_queue": None if self.last_queue is None else list(self.last_queue),
             "spare_asks": [list(a) for a in self.spare_asks],
+            "unsettled_until": self.unsettled_until,
+            "last_ready": self.last_ready,
         }
 
     @staticmethod
@@ -41,4 +45,6 @@ class PlanState:
             if data.get("last_queue") is None
             else (float(data["last_queue"][0]), float(data["last_queue"][1])),
             spare_asks=tuple((float(t), int(n)) for t, n in data.get("spare_asks") or ()),
+            unsettled_until=data.get("unsettled_until"),
+            last_ready=data.get("last_ready"),
         )

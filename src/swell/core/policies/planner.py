@@ -24,6 +24,9 @@ from swell.core.policies import plan_state, rules, schedule, steps
 NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
+SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve says nothing of the model
+# for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
+# latency stays in the TTFT window (black-friday's plateau lowered the model to x0.89 right after its surge)
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
 
 
@@ -115,21 +118,25 @@ def decide(
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
     ready = max(1, snap.ready)
+    short = snap.ready < offered / (nominal * ps.factor)
+    unsettled = ps.unsettled_until
+    if short or (ps.last_ready is not None and snap.ready > ps.last_ready):
+        unsettled = now + SETTLE_S
     factor, note = capacity.correct(
         ps.factor,
         served_per_replica=(ld.served_rps or 0.0) / ready,
         modelled=nominal,
         queued_per_replica=ld.queued / ready,
         latency_ok=_latency_ok(rec, snap),
-        undersized=snap.ready < offered / (nominal * ps.factor),
+        undersized=short or (unsettled is not None and now < unsettled),
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
     # the forecast learns arrivals: served plus the queue's growth (a backlog drained fast is not
     # demand to hold for H, and a queue building is demand the replicas could not serve)
     arrived = offered
-    if ld.served_rps is not None and snap.ready > 0:
-        arrived = ld.served_rps
+    if ld.answered_rps is not None and snap.ready > 0:
+        arrived = ld.answered_rps
         if ps.last_queue is not None and now > ps.last_queue[0]:
             arrived = max(0.0, arrived + (ld.queued - ps.last_queue[1]) / (now - ps.last_queue[0]))
     history = forecast.observe(ps.history, now, arrived / nominal)
@@ -178,8 +185,10 @@ def decide(
     if target < snap.current:
         below_since = below_since if below_since is not None else now
         young = history.first is None or now - history.first < horizon
-        if partial or panicking:
-            desired, bound, why = snap.current, "no_data" if partial else "panic", "no scale-down now"
+        if partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
+            # down what the safety net just added would have it fire again at the next tick
+            desired, bound = snap.current, "no_data" if partial else "panic"
+            why = "no scale-down now" + ("" if partial else f": {alarm}")
         elif young:  # the envelope needs H of history before it can say a peak will not come back
             desired, bound = snap.current, "stabilization"
             why = f"no scale-down before {horizon:.0f} s of load history"
@@ -233,5 +242,6 @@ def decide(
         spare_nodes=spare,
     )
     new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since,
-                  last_queue=(now, ld.queued), spare_asks=asks)  # fmt: skip
+                  last_queue=(now, ld.queued), spare_asks=asks, unsettled_until=unsettled,
+                  last_ready=snap.ready)  # fmt: skip
     return d, replace(state, plan=new)
