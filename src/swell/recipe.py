@@ -523,9 +523,25 @@ class Workers(Model):
 
 
 class SLO(Model):
+    """The service-level objective, and what the gateway does with a request that can no longer
+    meet it: `deadline_s` sheds a request with no first token that long after it arrived (503 with
+    Retry-After, its work on the replica cancelled) instead of keeping it queued up to the client's
+    own timeout, so a burst the replicas cannot absorb costs the requests over capacity, not every
+    request behind them. None: never shed."""
+
     ttft_s: PositiveSeconds | None = None
     e2e_s: PositiveSeconds | None = None
     percentile: Annotated[float, Field(gt=0, le=100)] = 95.0
+    deadline_s: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _deadline_after_ttft(self) -> SLO:
+        if self.deadline_s is not None and self.ttft_s is not None and self.deadline_s < self.ttft_s:
+            raise FieldProblem(
+                "deadline_s", self.deadline_s,
+                f"must be at least ttft_s ({self.ttft_s:g}): it would shed requests that can still meet the SLO",
+            )  # fmt: skip
+        return self
 
 
 class Local(Model):

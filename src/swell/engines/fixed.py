@@ -113,6 +113,11 @@ class Service:
         self._start_jobs(now)
         return True
 
+    def answering(self, request_id: str) -> bool:
+        """Whether a request is being served (or is no longer here); False while it is queued."""
+        job = self._jobs.get(request_id)
+        return job is None or job.start >= 0
+
     def abort(self, now: float, request_id: str) -> bool:
         self._move_to(now)
         job = self._jobs.pop(request_id, None)

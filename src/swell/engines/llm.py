@@ -128,6 +128,12 @@ class Replica:
         self._waiting.append(s)
         self._cut_segment(now)
 
+    def answering(self, request_id: str) -> bool:
+        """Whether a request has had its first token (or is no longer here); False while it waits
+        or is still in its first prefill."""
+        s = self._seqs.get(request_id)
+        return s is None or s.first_token is not None
+
     def abort(self, now: float, request_id: str) -> bool:
         """Drop a request (client went away). False if it is unknown or already finished."""
         self._move_to(now)

@@ -60,6 +60,7 @@ class SimCluster:
         self._max_tokens = replicas.make_engine(self.kind, self.preset, loop.rng).max_tokens()
         self._prov = rec.node_pool.provisioning
         self.worker_control = self.kind == "fixed" and rec.workers is not None
+        self._deadline_s = rec.slo.deadline_s
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class SimCluster:
         inp, out = max(1, ins[i]), max(1, outs[i])
         rid = self.requests.add(now, inp, out)
         follow = [events.Event(now + self.options.request_timeout_s, events.TIMEOUT, self._timeout, rid)]
+        if self._deadline_s is not None and self._deadline_s < self.options.request_timeout_s:
+            follow.append(events.Event(now + self._deadline_s, events.TIMEOUT, self._deadline, rid))
         if inp >= self._max_tokens:
             self.requests.end(rid, outcomes.DROPPED, now)
         else:
@@ -146,11 +149,27 @@ class SimCluster:
                 )
 
     def _timeout(self, now: float, rid: int) -> None:
+        """The client gave up: the request ends timed out, its work on the replica cancelled."""
+        if self.requests.status[rid] == outcomes.IN_FLIGHT:
+            self._cancel(now, rid, outcomes.TIMED_OUT)
+
+    def _deadline(self, now: float, rid: int) -> None:
+        """The SLO's deadline_s passed: a request with no first token yet (buffered, queued on its
+        replica, or in its first prefill) is shed; one already answering goes on."""
         reqs = self.requests
         if reqs.status[rid] != outcomes.IN_FLIGHT:
             return
-        reqs.end(rid, outcomes.TIMED_OUT, now)
         rep = reqs.where.get(rid)
+        if rep is not None and rep.engine is not None:
+            self._sync(rep, now)  # what finished or started answering by now
+            if reqs.status[rid] != outcomes.IN_FLIGHT or rep.engine.answering(rid):
+                return
+        self._cancel(now, rid, outcomes.SHED)
+
+    def _cancel(self, now: float, rid: int, status: int) -> None:
+        reqs = self.requests
+        rep = reqs.where.get(rid)  # before `end`, which forgets where the request was
+        reqs.end(rid, status, now)
         if rep is not None and rep.engine is not None:
             rep.engine.abort(now, rid)
             self._sync(rep, now)
@@ -365,7 +384,8 @@ class SimCluster:
         for rep in ready:
             self._sync(rep, now)
         self.emitter.scrape(now, ready)
-        self.emitter.gateway(now, self.requests.in_flight, len(self.buffer), len(ready), self.requests.served)
+        self.emitter.gateway(now, self.requests.in_flight, len(self.buffer), len(ready), self.requests.served,
+                             None if self._deadline_s is None else self.requests.shed)
 
     @staticmethod
     def _info(rep: replicas.SimReplica) -> snapshot.Replica:

@@ -75,9 +75,11 @@ class Emitter:
         self._conc = gateway.Concurrency(now=lambda: self._clock)
         self._gw = frozenset({(signals.REPLICA_LABEL, gateway.GATEWAY_TARGET)})
 
-    def gateway(self, now: float, in_system: int, buffered: int, ready: int, served: int) -> None:
-        """The gateway's own families, as the local gateway serves them. The request-seconds
-        integral is sampled at each scrape (the count since the last scrape times the interval)."""
+    def gateway(self, now: float, in_system: int, buffered: int, ready: int, served: int,
+                shed: int | None = None) -> None:  # fmt: skip
+        """The gateway's own families, as the local gateway serves them: requests answered by code,
+        200 for those served and, with a deadline (`shed` not None), 503 for those shed. The
+        request-seconds integral is sampled at each scrape (the count since the last scrape times the interval)."""
         if not self.gateway_wanted:
             return
         self._clock = now
@@ -92,6 +94,9 @@ class Emitter:
         for name in self.gateway_wanted:
             labels = self._gw | {("code", "200")} if name == gateway.REQUESTS else self._gw
             self.store.record(now, name, labels, values[name])
+            if name == gateway.REQUESTS and shed is not None:
+                self.store.record(now, name, self._gw | {("code", "503")}, float(shed))
+                self.samples += 1
         self.samples += len(self.gateway_wanted)
 
     def _put(self, rep: replicas.SimReplica, key: object, name: str, now: float, value: float,

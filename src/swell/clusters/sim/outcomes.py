@@ -1,8 +1,8 @@
 """What a simulation produced: each request's fate, the cluster over time, and their summary.
 
 Requests are kept in flat lists while the run goes (cheap appends) and turned into numpy arrays
-once at the end. SLO attainment counts every offered request: a dropped, timed-out or unfinished
-request misses the SLO, so a policy cannot look good by shedding load.
+once at the end. SLO attainment counts every offered request: a dropped, shed, timed-out or
+unfinished request misses the SLO, so a policy cannot look good by shedding load.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy.typing as npt
 from swell import recipe
 from swell.core import decision
 
-IN_FLIGHT, SERVED, DROPPED, TIMED_OUT, UNFINISHED = 0, 1, 2, 3, 4
-STATUS_NAMES = ("in_flight", "served", "dropped", "timed_out", "unfinished")
+IN_FLIGHT, SERVED, DROPPED, TIMED_OUT, UNFINISHED, SHED = 0, 1, 2, 3, 4, 5
+STATUS_NAMES = ("in_flight", "served", "dropped", "timed_out", "unfinished", "shed")
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
@@ -39,6 +39,7 @@ class Requests:
         self.where: dict[int, Any] = {}  # request id -> the replica holding it
         self.in_flight = 0
         self.served = 0
+        self.shed = 0
 
     def add(self, t: float, input_tokens: int, output_tokens: int) -> int:
         rid = len(self.arrival)
@@ -62,9 +63,10 @@ class Requests:
         self.served += 1
 
     def end(self, rid: int, status: int, now: float) -> None:
-        """A request that was not served: dropped, timed out or unfinished."""
+        """A request that was not served: dropped, shed, timed out or unfinished."""
         if self.status[rid] == IN_FLIGHT:
             self.in_flight -= 1
+            self.shed += status == SHED
         self.status[rid] = status
         self.where.pop(rid, None)
 
@@ -114,6 +116,7 @@ class Summary:
     dropped: int
     timed_out: int
     unfinished: int
+    shed: int  # no first token by the SLO's deadline_s: cancelled, answered 503
     attainment: float  # share of all requests meeting the SLO (0..1)
     ttft: dict[str, float | None]  # p50, p95, p99 over served requests
     e2e: dict[str, float | None]
@@ -136,6 +139,7 @@ class Summary:
             dropped=int((r.status == DROPPED).sum()),
             timed_out=int((r.status == TIMED_OUT).sum()),
             unfinished=int((r.status == UNFINISHED).sum()),
+            shed=int((r.status == SHED).sum()),
             attainment=float(r.met(slo).mean()) if n else 1.0,
             ttft=pct(r.ttft),
             e2e=pct(r.e2e),
@@ -248,6 +252,7 @@ class Run:
             "dropped": s.dropped,
             "timed_out": s.timed_out,
             "unfinished": s.unfinished,
+            "shed": s.shed,
             "slo_attainment": s.attainment,
             "ttft_s": s.ttft,
             "e2e_s": s.e2e,

@@ -50,6 +50,9 @@ class LlmEngine:
     def abort(self, now: float, rid: int) -> bool:
         return self.replica.abort(now, str(rid))
 
+    def answering(self, rid: int) -> bool:
+        return self.replica.answering(str(rid))
+
     def advance(self, until: float) -> list[Done]:
         return [
             Done(int(e.request_id), e.reason != "abort", e.ttft, e.e2e)
@@ -97,6 +100,9 @@ class FixedEngine:
 
     def abort(self, now: float, rid: int) -> bool:
         return self.service.abort(now, str(rid))
+
+    def answering(self, rid: int) -> bool:
+        return self.service.answering(str(rid))
 
     def advance(self, until: float) -> list[Done]:
         return [

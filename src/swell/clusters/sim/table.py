@@ -1,7 +1,8 @@
 """The comparison's rows, one per run, as the CLI, the HTML report and the scorecard print them.
 
 Policies first, then the baselines (best fixed fleet, max fleet), then the replayed oracle.
-×oracle is given only to a run that met its SLO (a miss is marked ✗ and has no ratio); cost is
+"drop" counts the requests refused: dropped (no room, too long) and shed (no first token by the SLO's
+deadline_s). ×oracle is given only to a run that met its SLO (a miss is marked ✗ and has no ratio); cost is
 unknown ("—") when the node pool has no price; GPU-hours are dropped for CPU-only recipes.
 """
 
@@ -33,7 +34,7 @@ def row(run: outcomes.Run, oracle_gpu_hours: float | None, *, gpu: bool = True) 
         outcomes.percent(s.attainment) + ("" if run.meets_slo else " ✗"),
         seconds(s.ttft["p50"], s.ttft["p95"]),
         seconds(s.e2e["p50"], s.e2e["p95"]),
-        str(s.dropped),
+        str(s.dropped + s.shed),
         str(s.timed_out + s.unfinished),
         f"{run.gpu_hours:.3g}",
         f"{run.node_hours:.3g}",
