@@ -72,6 +72,7 @@ class LocalCluster(StartStop):
             max_connections=local.max_connections,
             header_timeout_s=local.header_timeout_s,
             read_timeout_s=local.read_timeout_s,
+            deadline_s=rec.slo.deadline_s,
         )
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
         self._mgmt_session: aiohttp.ClientSession | None = None

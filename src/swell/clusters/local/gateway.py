@@ -7,7 +7,11 @@ bounded buffer until one is ready (Knative's activator), else 503 with Retry-Aft
 the gateway's own (`gateway_metrics`); every other path is proxied. Metadata (`/health`,
 `/v1/models`, KServe's `/v1/models/NAME`) is proxied while a replica is ready and answered by the
 gateway itself while none is; it never waits in the buffer and never counts as demand: only
-inference requests move the concurrency signal or wake a service scaled to zero.
+inference requests move the concurrency signal or wake a service scaled to zero. With a deadline
+(the recipe's `slo.deadline_s`) a request with no first token that long after it arrived is shed:
+503 with Retry-After, its connection to the replica closed so the engine drops its work. The first
+token is the first response chunk of a streamed request; a request that does not stream is shed
+only while it waits for a replica (its first byte is its whole answer).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -66,6 +72,21 @@ def _refused(tried: set[str]) -> str:
     return f"{len(tried)} replica(s) refused the connection"
 
 
+def streams(body: bytes) -> bool:
+    """Whether a request body asks for a streamed answer (OpenAI's `"stream": true`)."""
+    if b'"stream"' not in body:
+        return False
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("stream") is True
+
+
+class Shed(Exception):
+    """The deadline passed before the request's first token."""
+
+
 class Gateway:
     """Routes requests to backends the replica manager adds and removes (it is its `Routing`)."""
 
@@ -83,8 +104,10 @@ class Gateway:
         max_connections: int = 1000,
         header_timeout_s: float = 10.0,
         read_timeout_s: float = 300.0,
+        deadline_s: float | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.deadline_s = deadline_s  # no first token by then: shed (None: never)
         self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
         self.max_request_bytes = max_request_bytes  # larger bodies get a 413 (engines cap theirs too)
         self.read_timeout_s = read_timeout_s  # a replica silent this long (no header, no chunk): 504 / abort
@@ -105,6 +128,7 @@ class Gateway:
         self._in_flight = 0
         self.requests = 0
         self.errors = 0
+        self.shed = 0
         self.conc = gateway_metrics.Concurrency()
         self.metrics = gateway_metrics.GatewayMetrics(
             self.conc, lambda: self._in_flight, lambda: self._buffered, self._backend_counts
@@ -221,7 +245,7 @@ class Gateway:
         self._rr += 1
         return best[self._rr % len(best)]
 
-    async def _wait_for_backend(self, tried: set[str]) -> tuple[str, str] | str:
+    async def _wait_for_backend(self, tried: set[str], until: float | None = None) -> tuple[str, str] | str:
         """Wait in the buffer while no replica is ready, until one it has not tried is; the reason
         instead when every ready replica already refused this request, the buffer is full, or the
         wait timed out.
@@ -229,7 +253,8 @@ class Gateway:
         The buffer is for a service with no ready replica (scaled to zero, all starting, the only
         one restarting). A request that failed to connect on every ready replica is answered at
         once (503, Retry-After): holding it for the whole buffer timeout would only hide the
-        failure, and the replicas it tried may never come back.
+        failure, and the replicas it tried may never come back. `until` (monotonic): the request's
+        deadline, when it comes before the buffer timeout (raises Shed).
         """
         if self._closing:
             return "swell is stopping"
@@ -238,6 +263,10 @@ class Gateway:
         if self._buffered >= self.buffer_requests:
             return f"the buffer of {self.buffer_requests} requests is full"
         deadline = time.monotonic() + self.buffer_timeout_s
+        sheds = until is not None and until < deadline
+        if sheds:
+            assert until is not None
+            deadline = until
         self._buffered += 1
         try:
             while (choice := self._pick(tried)) is None:
@@ -249,6 +278,8 @@ class Gateway:
                 try:
                     await asyncio.wait_for(self._changed.wait(), max(0.0, remaining))
                 except TimeoutError:
+                    if sheds:
+                        raise Shed from None
                     return f"no replica became ready within {self.buffer_timeout_s:g} s"
             return choice
         finally:
@@ -322,47 +353,78 @@ class Gateway:
             return web.Response(status=400)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         tried: set[str] = set()
+        until = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        first_by = until if until is not None and streams(body) else None  # the first chunk's deadline
         self.conc.change(+1)
         try:
-            for _attempt in range(self.max_attempts):
-                choice = self._pick(tried) or await self._wait_for_backend(tried)
-                if isinstance(choice, str):
-                    return self._answer(503, f"no ready replica to take it: {choice}", retry_after=True)
-                name, url = choice
-                self._counts[name] = self._counts.get(name, 0) + 1
-                self.routed[name] = self.routed.get(name, 0) + 1
-                self._in_flight += 1
-                try:
-                    assert self._session is not None
-                    upstream = await self._session.request(
-                        request.method, url + request.rel_url.raw_path_qs, headers=headers, data=_payload(body),
-                        allow_redirects=False,
-                    )  # fmt: skip
-                except aiohttp.ServerTimeoutError:
-                    log.warning("%s sent no response within %g s (read timeout)", name, self.read_timeout_s)
-                    return self._answer(504, f"the replica sent no response within {self.read_timeout_s:g} s")
-                except RETRYABLE as exc:
-                    tried.add(url)
-                    self.metrics.retries.inc()
-                    log.info("%s: %s before any response byte; trying another replica", name, exc)
-                    continue
-                else:
-                    try:
-                        return await self._relay(request, upstream, started)
-                    finally:
-                        upstream.release()
-                finally:
-                    self._counts[name] -= 1
-                    self._in_flight -= 1
-                    if self._counts[name] == 0 and name not in self._backends:
-                        del self._counts[name]
-            return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True)
+            return await self._route(request, body, headers, tried, started, until, first_by)
+        except Shed:
+            return self._shed()
         finally:
             self.conc.change(-1)
 
+    def _shed(self) -> web.Response:
+        self.shed += 1
+        return self._answer(
+            503, f"shed: no first token within the deadline of {self.deadline_s:g} s (the service is "
+            "over capacity; retry later)", retry_after=True,
+        )  # fmt: skip
+
+    async def _route(
+        self, request: web.Request, body: bytes, headers: dict[str, str], tried: set[str], started: float,
+        until: float | None, first_by: float | None,
+    ) -> web.StreamResponse:  # fmt: skip
+        """Send the request to a replica (retrying another on a refused connection) and relay its answer."""
+        for _attempt in range(self.max_attempts):
+            choice = self._pick(tried) or await self._wait_for_backend(tried, until)
+            if isinstance(choice, str):
+                return self._answer(503, f"no ready replica to take it: {choice}", retry_after=True)
+            name, url = choice
+            self._counts[name] = self._counts.get(name, 0) + 1
+            self.routed[name] = self.routed.get(name, 0) + 1
+            self._in_flight += 1
+            try:
+                assert self._session is not None
+                sent = self._session.request(
+                    request.method, url + request.rel_url.raw_path_qs, headers=headers, data=_payload(body),
+                    allow_redirects=False,
+                )  # fmt: skip
+                upstream = await (sent if first_by is None else _by(sent, first_by))
+            except aiohttp.ServerTimeoutError:
+                log.warning("%s sent no response within %g s (read timeout)", name, self.read_timeout_s)
+                return self._answer(504, f"the replica sent no response within {self.read_timeout_s:g} s")
+            except RETRYABLE as exc:
+                tried.add(url)
+                self.metrics.retries.inc()
+                log.info("%s: %s before any response byte; trying another replica", name, exc)
+                continue
+            else:
+                try:
+                    return await self._relay(request, upstream, started, first_by)
+                finally:
+                    upstream.release()
+            finally:
+                self._counts[name] -= 1
+                self._in_flight -= 1
+                if self._counts[name] == 0 and name not in self._backends:
+                    del self._counts[name]
+        return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True)
+
     async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, started: float
+        self, request: web.Request, upstream: aiohttp.ClientResponse, started: float, first_by: float | None
     ) -> web.StreamResponse:
+        chunks = upstream.content.iter_any()
+        early: bytes | Exception | None = None  # the first chunk, read before the client hears anything
+        if first_by is not None:  # a streamed request with a deadline may still be shed
+            try:
+                early = await _by(chunks.__anext__(), first_by)
+            except StopAsyncIteration:
+                early = b""
+            except Shed:
+                upstream.close()  # the replica sees the client go and drops the request's work
+                raise
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                early = exc  # the replica failed before its first chunk: answered as below
         resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for k, v in upstream.headers.items():
             if k.lower() not in HOP_BY_HOP:
@@ -370,12 +432,18 @@ class Gateway:
         if upstream.headers.get("Content-Length") is not None:
             resp.content_length = int(upstream.headers["Content-Length"])
         first = True
-        chunks = upstream.content.iter_any()
         try:
             await resp.prepare(request)
             while True:
                 try:
-                    chunk = await chunks.__anext__()
+                    if isinstance(early, Exception):
+                        raise early
+                    if early is not None:
+                        chunk, early = early, None
+                        if not chunk:
+                            break
+                    else:
+                        chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     break
                 except (aiohttp.ClientError, TimeoutError) as exc:  # the replica died mid-response
@@ -404,3 +472,16 @@ class Gateway:
         if upstream.status >= 500:
             self.errors += 1
         return resp
+
+
+async def _by(awaitable: Any, until: float) -> Any:
+    """Await it until the monotonic time `until`: Shed when that passes first (a timeout of its own,
+    such as the replica's read timeout, goes on as it is)."""
+    limit = asyncio.timeout(max(0.0, until - time.monotonic()))
+    try:
+        async with limit:
+            return await awaitable
+    except TimeoutError:
+        if limit.expired():
+            raise Shed from None
+        raise
