@@ -306,6 +306,48 @@ def test_safety_net_ttft_over_the_slo_with_nothing_on_its_way_adds_half_the_read
     assert d.desired == 5, "capacity already on its way: no more"
 
 
+def test_while_the_safety_net_alarms_nothing_is_removed_even_with_capacity_on_its_way() -> None:
+    """A backlog's TTFT outlives the surge it fired on: were the replicas it added removed at the
+    next tick (something is starting, so no surge is added), it would fire again, and so on."""
+    layout = reps(*["ready@a"] * 4, *["starting@b"] * 4)  # 8 replicas for 20 req/s (2 needed)
+    d, _ = planner.decide(rec(gpus_per_node=8), snap(0.0, layout, 20.0, ttft_p90=5.0), aged())
+    assert (d.desired, d.bound_by) == (8, "panic") and "no scale-down now: ttft_p90 5.00 s > SLO 2 s" in d.reason
+    calm, _ = planner.decide(rec(gpus_per_node=8), snap(0.0, layout, 20.0, ttft_p90=0.5), aged())
+    assert calm.desired < 8  # the same fleet without the alarm: scaled down
+
+
+def e2e_rec() -> recipe.Recipe:
+    return rec(slo={"ttft_s": 2.0, "e2e_s": 30.0})
+
+
+@pytest.mark.parametrize(
+    ("e2e_p99", "moves"),
+    [
+        pytest.param(None, True, id="no e2e reading: TTFT alone judges, up"),
+        pytest.param(25.0, True, id="99th percentile e2e within its SLO: up"),
+        pytest.param(31.0, False, id="99th percentile e2e over its SLO: long answers are the limit, unchanged"),
+    ],
+)  # fmt: skip
+def test_the_model_moves_up_only_while_the_e2e_tail_is_within_its_slo(e2e_p99: float | None, moves: bool) -> None:
+    more = {"ttft_p90": 0.5} | ({} if e2e_p99 is None else {load.E2E: e2e_p99})
+    s = snap(0.0, reps("ready@a", "ready@a"), 30.0, **more)  # 15 req/s a replica, modelled at 10
+    _, state = planner.decide(e2e_rec(), s, aged())
+    assert state.plan is not None and (state.plan.factor > 1.0) is moves
+
+
+def test_the_model_is_not_lowered_while_new_replicas_settle() -> None:
+    """Replicas just ready complete nothing for a while: what the fleet serves per replica then
+    says nothing of the model, even with a queue. After SETTLE_S the same evidence lowers it."""
+    before = snap(0.0, reps("ready@a", "ready@a"), 16.0)  # 2 ready, 8 req/s each: within the model
+    _, state = planner.decide(rec(), before, aged())
+    grown = reps("ready@a", "ready@a", "ready@b", "ready@b")  # 2 more ready: 4 x 8 req/s, a queue of 40
+    for t in (5.0, 5.0 + planner.SETTLE_S - 5.0):
+        _, state = planner.decide(rec(), snap(t, grown, 32.0, queued=40.0), state)
+        assert state.plan is not None and state.plan.factor == 1.0
+    _, state = planner.decide(rec(), snap(5.0 + planner.SETTLE_S + 5.0, grown, 32.0, queued=40.0), state)
+    assert state.plan is not None and state.plan.factor < 1.0
+
+
 def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
     r = rec(schedules=[{"name": "peak", "start": "0 10 * * *", "end": "0 11 * * *", "min_replicas": 6}])
     before = 10 * 3600.0 - 60.0  # one minute before the window, H = 120 s

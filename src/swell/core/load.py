@@ -22,7 +22,9 @@ GENERATION = PREFIX + "generation_tokens"
 WAITING = PREFIX + "waiting"
 GATEWAY_REQUESTS = PREFIX + "gateway_requests"
 BUFFERED = PREFIX + "buffered"
+E2E = PREFIX + "e2e_p99"
 RATE_WINDOW_S = 30.0
+E2E_WINDOW_S = 300.0  # the 99th percentile of end-to-end latency needs a few hundred requests
 MIX_WINDOW_S = 300.0  # the request mix (tokens per request) over a longer window: it is noisy
 POLICIES = ("swell", "planner")  # the policies that read offered load (the planner, by either name)
 
@@ -44,6 +46,8 @@ def signals() -> tuple[recipe.Signal, ...]:
         gauge(WAITING, "vllm:num_requests_waiting"),
         rate(GATEWAY_REQUESTS, "swell_gateway_requests_total"),
         gauge(BUFFERED, "swell_gateway_requests_buffered"),
+        recipe.Signal(name=E2E, kind="histogram_quantile", metric="vllm:e2e_request_latency_seconds",
+                      quantile=0.99, window_s=E2E_WINDOW_S, target=1.0),
     )
 
 
@@ -56,6 +60,7 @@ class Load:
     generation_tps: float | None
     queued: float  # requests waiting in the engines and buffered at the gateway now
     source: str  # which counters gave answered_rps
+    e2e_p99_s: float | None = None  # vLLM's 99th percentile end-to-end latency over E2E_WINDOW_S
 
     def offered(self, drain_s: float) -> float | None:
         """Requests/s offered: answered (a request shed at the SLO's deadline was demand too),
@@ -87,4 +92,5 @@ def read(snap: snapshot.Snapshot) -> Load:
         generation_tps=_value(snap, GENERATION),
         queued=queued,
         source=source,
+        e2e_p99_s=_value(snap, E2E),
     )

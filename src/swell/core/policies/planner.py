@@ -23,6 +23,7 @@ from swell.core.policies import plan_state, rules, schedule, steps
 
 NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
+E2E_MARGIN = 1.0  # the capacity model moves up only while the 99th percentile e2e is within this share of its SLO
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
 SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve says nothing of the model
 # for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
@@ -75,12 +76,19 @@ def _ttft(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[str, float] | No
     return None
 
 
-def _latency_ok(rec: recipe.Recipe, snap: snapshot.Snapshot) -> bool | None:
-    """TTFT within half the SLO (the margin the reactive rules keep); None: nothing to judge by."""
-    got, slo = _ttft(rec, snap), rec.slo.ttft_s
-    if got is None or slo is None or snap.ready == 0:
+def _latency_ok(rec: recipe.Recipe, snap: snapshot.Snapshot, e2e_p99_s: float | None) -> bool | None:
+    """TTFT within half the SLO (the margin the reactive rules keep) and the 99th percentile end to
+    end within E2E_MARGIN of its SLO (long answers make the tail, not the mean, the limit); None:
+    nothing to judge by."""
+    if snap.ready == 0:
         return None
-    return got[1] <= slo / 2
+    checks = []
+    got, slo = _ttft(rec, snap), rec.slo.ttft_s
+    if got is not None and slo is not None:
+        checks.append(got[1] <= slo / 2)
+    if e2e_p99_s is not None and rec.slo.e2e_s is not None:
+        checks.append(e2e_p99_s <= E2E_MARGIN * rec.slo.e2e_s)
+    return all(checks) if checks else None
 
 
 def _lead_words(lead: leadtime.LeadTimes) -> str:
@@ -127,7 +135,7 @@ def decide(
         served_per_replica=(ld.served_rps or 0.0) / ready,
         modelled=nominal,
         queued_per_replica=ld.queued / ready,
-        latency_ok=_latency_ok(rec, snap),
+        latency_ok=_latency_ok(rec, snap, ld.e2e_p99_s),
         undersized=short or (unsettled is not None and now < unsettled),
     )
     per = nominal * factor
