@@ -1,14 +1,15 @@
-"""How much of its full-batch throughput one LLM replica serves within the SLO (capacity.UTILIZATION).
+"""How much of its full-batch throughput an LLM replica serves within the SLO (capacity.UTILIZATION).
 
 The planner sizes replicas by `capacity.rps`: UTILIZATION × the full-batch throughput of the engine
-model for the request mix. This runs one replica alone in the simulator (the engine model, the real
-trace's request mix and arrivals, rate-scaled) at shares of that full-batch rate and prints JSON:
-per case the modelled full-batch rate, the SLO attainment at each share, and the largest share
-that kept 99 % of requests within the scorecard's SLO (TTFT ≤ 5 s, e2e ≤ 60 s).
+model for the request mix. This runs a fixed fleet of N replicas behind the simulated gateway (the
+engine model, the real trace's request mix and arrivals, rate-scaled) at shares of the fleet's
+full-batch rate and prints JSON: per case and fleet size the modelled full-batch rate, the SLO
+attainment at each share, and the largest share that kept 99 % of requests within the
+scorecard's SLO (TTFT ≤ 5 s, e2e ≤ 60 s, shed at the recipe's deadline).
 
-    python bench/replica_capacity.py [--shares 0.5,0.6,0.7,0.8,0.9,1.0] [--duration 1800]
+    python bench/replica_capacity.py [--shares 0.5,0.6,0.7,0.8,0.9,1.0] [--replicas 1,2,4,8] [--duration 1800]
 
-Needs ../shared/traces (the Azure LLM 2023 conversation trace); ~1 min on one core.
+Needs ../shared/traces (the Azure LLM 2023 conversation trace); ~7 s a fleet size on one core.
 """
 
 from __future__ import annotations
@@ -38,16 +39,16 @@ def mix_and_rate(workload: str, duration_s: float) -> tuple[capacity.Mix, float]
     return capacity.Mix(input_tokens=ins / n, output_tokens=outs / n), n / duration_s
 
 
-def run(name: str, shares: list[float], duration_s: float) -> dict[str, object]:
+def run(name: str, shares: list[float], duration_s: float, replicas: int = 1) -> dict[str, object]:
     entry = next(e for e in scorecard.SUITE if e.name == name)
     rec = scorecard.entry_recipe(scorecard.base_recipe(), entry)
-    one = rec.autoscaling.model_copy(update={"min_replicas": 1, "max_replicas": 1})
-    rec = rec.model_copy(update={"autoscaling": one})
+    fixed = rec.autoscaling.model_copy(update={"min_replicas": replicas, "max_replicas": replicas})
+    rec = rec.model_copy(update={"autoscaling": fixed})
     prof = profile.of(rec)
     assert prof is not None
     mix, rate = mix_and_rate(entry.workload, duration_s)
-    full = capacity.rps(prof, mix, rec.slo.e2e_s, utilization=1.0)
-    opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=1)
+    full = replicas * capacity.rps(prof, mix, rec.slo.e2e_s, utilization=1.0)
+    opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=replicas)
     points = []
     for share in shares:
         wl = rescale.rescale(spec.parse(f"{entry.workload}:scale={share * full / rate:.5f}"))
@@ -55,10 +56,12 @@ def run(name: str, shares: list[float], duration_s: float) -> dict[str, object]:
                         with_baselines=False)  # fmt: skip
         att = c.runs[0].summary.attainment
         points.append({"share": share, "rps": round(share * full, 3), "attainment": round(att, 4)})
-        print(f"  {name}: {share:.2f} of {full:.2f} req/s -> {att * 100:.1f} %", file=sys.stderr, flush=True)
+        print(f"  {name} x{replicas}: {share:.2f} of {full:.2f} req/s -> {att * 100:.1f} %", file=sys.stderr,
+              flush=True)  # fmt: skip
     met = [p["share"] for p in points if float(p["attainment"]) >= 0.99]  # type: ignore[arg-type]
     return {
         "case": name,
+        "replicas": replicas,
         "preset": rec.service.preset,
         "mix": {"input_tokens": round(mix.input_tokens), "output_tokens": round(mix.output_tokens)},
         "full_batch_rps": round(full, 3),
@@ -73,16 +76,23 @@ def main() -> int:
     ap.add_argument("--shares", default="0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
                     help="shares of the full-batch rate to run (comma-separated)")  # fmt: skip
     ap.add_argument("--duration", type=float, default=1800.0, help="simulated seconds per point")
+    ap.add_argument("--replicas", default="1", help="fleet sizes behind one gateway (comma-separated)")
     args = ap.parse_args()
     try:
         shares = [float(x) for x in args.shares.split(",")]
     except ValueError:
         ap.error(f"--shares: expected numbers separated by commas, got {args.shares!r}")
+    try:
+        fleets = [int(x) for x in args.replicas.split(",")]
+    except ValueError:
+        ap.error(f"--replicas: expected whole numbers separated by commas, got {args.replicas!r}")
+    if any(n < 1 or n > 20 for n in fleets):
+        ap.error(f"--replicas: each fleet must be 1..20 replicas (the scorecard's max), got {args.replicas!r}")
     if not traces.traces_dir().is_dir():
         print(f"replica_capacity: needs the public trace files in {traces.traces_dir()}", file=sys.stderr)
         return 2
     t0 = time.process_time()
-    out = [run(name, shares, args.duration) for name in CASES]
+    out = [run(name, shares, args.duration, n) for name in CASES for n in fleets]
     print(json.dumps({"cases": out, "cpu_s": round(time.process_time() - t0, 1)}, indent=2))
     return 0
 
