@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -15,33 +15,7 @@ from aiohttp import web
 from swell import recipe
 from swell.clusters.local import cluster, engines, gateway, gateway_metrics
 from swell.metrics import scrape
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Backends:
-    """Start small aiohttp servers on loopback; all cleaned up by the fixture."""
-
-    def __init__(self) -> None:
-        self.runners: list[web.AppRunner] = []
-
-    async def start(self, handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[Backends]:
-    b = Backends()
-    yield b
-    for r in b.runners:
-        await r.cleanup()
+from tests.clusters.local.backends import Backends, Handler
 
 
 @pytest.fixture
@@ -50,12 +24,6 @@ async def gw() -> AsyncIterator[gateway.Gateway]:
     await g.start()
     yield g
     await g.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def named(name: str, gate: asyncio.Event | None = None) -> Handler:

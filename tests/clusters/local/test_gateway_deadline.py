@@ -16,19 +16,12 @@ from aiohttp import web
 from swell import errors, recipe
 from swell.clusters.local import cluster, gateway
 from swell.metrics import scrape
-from tests.clusters.local.test_gateway import Backends, helpers_wait
+from tests.clusters.local.backends import Backends
+from tests.clusters.local.test_gateway import helpers_wait
 
 STREAM = json.dumps({"model": "m", "prompt": "hi", "stream": True}).encode()
 WHOLE = json.dumps({"model": "m", "prompt": "hi"}).encode()
 DEADLINE_S = 0.5
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[Backends]:
-    b = Backends()
-    yield b
-    for r in b.runners:
-        await r.cleanup()
 
 
 @pytest.fixture
@@ -37,12 +30,6 @@ async def gw() -> AsyncIterator[gateway.Gateway]:
     await g.start()
     yield g
     await g.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 class Slow:
@@ -132,7 +119,10 @@ async def test_shed_requests_are_counted_as_answered_503s(
 def test_the_recipe_sets_the_deadline_and_it_may_not_come_before_the_ttft_slo(tmp_path: pathlib.Path) -> None:
     rec = recipe.parse({"service": {"name": "x"}, "slo": {"ttft_s": 2, "deadline_s": 4}})
     assert cluster.LocalCluster(rec, run_dir=tmp_path).gateway.deadline_s == 4.0
-    assert cluster.LocalCluster(recipe.parse({"service": {"name": "x"}}), run_dir=tmp_path).gateway.deadline_s is None
+    assert (
+        cluster.LocalCluster(recipe.parse({"service": {"name": "x"}}), run_dir=tmp_path).gateway.deadline_s
+        is None
+    )
     with pytest.raises(errors.RecipeError) as exc:
         recipe.parse({"service": {"name": "x"}, "slo": {"ttft_s": 2, "deadline_s": 1}})
     assert "slo.deadline_s" in str(exc.value) and "at least ttft_s (2)" in str(exc.value)
