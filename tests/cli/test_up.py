@@ -16,10 +16,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import rich.console
 import yaml
 
+from swell import recipe
 from swell.cli import up as up_cmd
+from swell.clusters.local import gateway
 from swell.core import load, snapshot
+from swell.runtime import local
 from tests.clusters.local import helpers
 from tests.clusters.local.helpers import no_replica_left  # noqa: F401
 
@@ -198,3 +202,27 @@ def test_the_status_shows_the_recipes_signals_and_only_the_planners_reads_that_h
         load.GATEWAY_REQUESTS: snapshot.Reading.of(0.4),
     }
     assert list(up_cmd.shown(readings)) == ["concurrency", load.GATEWAY_REQUESTS]
+
+
+@pytest.mark.parametrize(
+    ("slo", "expect"),
+    [
+        pytest.param(
+            {"ttft_s": 2.0, "deadline_s": 4.0}, "3 errors (2 shed at the 4 s deadline)", id="with a deadline"
+        ),
+        pytest.param({"ttft_s": 2.0}, "3 errors, 0 in flight", id="without one: nothing said of shedding"),
+    ],
+)
+def test_the_status_line_says_how_many_requests_were_shed(
+    slo: dict[str, float], expect: str, tmp_path: Path
+) -> None:
+    rec = helpers.tiny_recipe().model_copy(update={"slo": recipe.SLO(**slo)})
+    gw = gateway.Stats(
+        ready=1, in_flight=0, buffered=0, requests=10, errors=3, shed=2 if "deadline_s" in slo else 0
+    )
+    st = local.Status(
+        endpoint="http://127.0.0.1:1", run_dir=tmp_path, target=1, replicas=(), gateway=gw, last=None
+    )
+    console = rich.console.Console(width=400, record=True)
+    console.print(up_cmd.render_status(rec, st))
+    assert expect in console.export_text()

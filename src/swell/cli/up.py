@@ -58,8 +58,9 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
         "\n",
         f"replicas: target {st.target} · ",
         *[(f"{n} {s}  ", STATE_STYLE[s]) for s, n in counts.items() if n or s == "ready"],
-        f"· gateway: {st.gateway.requests} requests, {st.gateway.errors} errors, "
-        f"{st.gateway.in_flight} in flight, {st.gateway.buffered} buffered",
+        f"· gateway: {st.gateway.requests} requests, {st.gateway.errors} errors"
+        + (f" ({st.gateway.shed} shed at the {rec.slo.deadline_s:g} s deadline)" if rec.slo.deadline_s else "")
+        + f", {st.gateway.in_flight} in flight, {st.gateway.buffered} buffered",
     )
     reps = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
     for col in ("replica", "state", "slot", "address", "pid", "restarts", "reason"):

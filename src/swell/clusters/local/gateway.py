@@ -66,6 +66,7 @@ class Stats:
     buffered: int
     requests: int
     errors: int  # 5xx answered or aborted
+    shed: int = 0  # of those errors, shed at the deadline (503)
 
 
 def _refused(tried: set[str]) -> str:
@@ -172,6 +173,7 @@ class Gateway:
             buffered=self._buffered,
             requests=self.requests,
             errors=self.errors,
+            shed=self.shed,
         )
 
     # ------------------------------------------------------------------ lifecycle
