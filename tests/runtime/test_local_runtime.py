@@ -2,8 +2,9 @@
 
 Scale 1 → N under load and back to 1 with no failed request; from zero, the first request is
 buffered and answered; an unreadable replica holds the replica count; the same loop on a real
-Prometheus; the real llama.cpp engine streaming to the official `openai` client; a busy replica
-failing readiness stays in the signals.
+Prometheus; the real llama.cpp engine streaming to the official `openai` client, and dropping
+the work of the requests the gateway sheds at the SLO's deadline; a busy replica failing
+readiness stays in the signals.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from pathlib import Path
 import aiohttp
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from swell import recipe
 from swell.cli import up
 from swell.core import snapshot
 from swell.runtime import local
+from swell.servers import llama_cpp
 from tests.clusters.local import helpers
 from tests.clusters.local.helpers import no_replica_left  # noqa: F401
 from tests.support import prometheus
+
+MAX_TOKENS = 400
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -163,6 +168,52 @@ async def test_openai_client_streams_from_real_llama_cpp_through_the_gateway() -
         finally:
             await client.close()
         assert rt.cluster.gateway.stats().requests >= 2
+
+
+async def test_real_llama_cpp_drops_the_work_of_the_requests_the_gateway_shed(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Six long streamed completions at one llama.cpp replica with two slots and a 1 s deadline:
+    the four that wait for a slot are shed, and llama.cpp, seeing their connections close, never
+    generates them (its predicted tokens count only the answers served)."""
+    base = up.load_recipe(None)
+    data = base.model_dump(by_alias=True)
+    data["autoscaling"] |= {"min_replicas": 1, "max_replicas": 1}
+    data["slo"] = {"ttft_s": 1.0, "e2e_s": 60.0, "deadline_s": 1.0}
+    rec = recipe.Recipe.model_validate(data)
+    body = {"model": "SmolLM2-135M-Instruct", "prompt": "Count: one, two,", "max_tokens": MAX_TOKENS,
+            "ignore_eos": True, "temperature": 0, "stream": True}  # fmt: skip
+    async with local.LocalRuntime(rec, port=0) as rt:
+        await helpers.wait_until(lambda: ready(rt) == 1, "llama.cpp ready", 60)
+
+        async def one() -> tuple[int, str]:
+            async with session.post(rt.endpoint + "/v1/completions", json=body) as r:
+                return r.status, await r.text()
+
+        answers = await asyncio.gather(*(one() for _ in range(6)))
+        served = [t for code, t in answers if code == 200]
+        shed = [t for code, t in answers if code == 503]
+        assert len(served) + len(shed) == 6 and served and shed, [c for c, _ in answers]
+        assert all("shed: no first token within the deadline of 1 s" in t for t in shed)
+        assert rt.cluster.gateway.stats().shed == len(shed)
+        url = rt.cluster.manager.replicas()[0].url
+        assert url is not None
+
+        async def metrics() -> str:
+            async with session.get(url + "/metrics") as r:
+                return await r.text()
+
+        for _ in range(200):  # bounded: until llama.cpp has nothing processing or deferred
+            if llama_cpp.busy_requests(await metrics()) == 0:
+                break
+            await asyncio.sleep(0.1)
+        predicted = next(
+            s.value for f in text_string_to_metric_families(await metrics()) for s in f.samples
+            if s.name == "llamacpp:tokens_predicted_total"
+        )  # fmt: skip
+        # the answers served, each up to MAX_TOKENS, and less than one more: had llama.cpp generated
+        # what was shed it would be about 6 x MAX_TOKENS
+        assert predicted < MAX_TOKENS * (len(served) + 1), (predicted, len(served))
 
 
 async def test_a_busy_replica_failing_readiness_keeps_its_queue_in_the_signals(
