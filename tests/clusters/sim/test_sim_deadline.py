@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swell.clusters.sim import cluster, outcomes
+from swell.clusters.sim import cluster, events, outcomes
 from swell.core import load
 from swell.metrics import gateway
 from tests.clusters.sim.simhelp import sim_recipe
@@ -22,7 +22,7 @@ def run(deadline_s: float | None) -> tuple[cluster.SimCluster, outcomes.RequestA
     c.start(0.0)
     feed(c, BURST, inp=200, out=50)
     for t in range(1, 300):
-        loop.at(float(t), 5, lambda now, _: c.scrape(now))
+        loop.at(float(t), events.SCRAPE, lambda now, _: c.scrape(now))
     loop.run(until=300.0)
     c.finish(300.0)
     return c, c.requests.arrays()

@@ -264,11 +264,9 @@ class Gateway:
             return _refused(tried)
         if self._buffered >= self.buffer_requests:
             return f"the buffer of {self.buffer_requests} requests is full"
-        deadline = time.monotonic() + self.buffer_timeout_s
-        sheds = until is not None and until < deadline
-        if sheds:
-            assert until is not None
-            deadline = until
+        timeout_at = time.monotonic() + self.buffer_timeout_s
+        deadline = timeout_at if until is None else min(timeout_at, until)
+        sheds = deadline < timeout_at  # the request's deadline comes first: shed, not timed out
         self._buffered += 1
         try:
             while (choice := self._pick(tried)) is None:

@@ -54,13 +54,13 @@ def _fallback(
     return replace(d, policy=NAME, reason=f"{why}: the reactive rules decide; {d.reason}"), state
 
 
-def _alarm(rec: recipe.Recipe, snap: snapshot.Snapshot, queued: float) -> str:
+def _alarm(rec: recipe.Recipe, snap: snapshot.Snapshot, queued: float, ttft: tuple[str, float] | None) -> str:
     """Why the reactive safety net fires ('' when it does not): TTFT over the SLO, or a queue of
     more than QUEUE_ALARM requests per ready replica."""
     ready = max(1, snap.ready)
     if queued > QUEUE_ALARM * ready:
         return f"queue {queued:g} > {QUEUE_ALARM:g} per ready replica"
-    slo, got = rec.slo.ttft_s, _ttft(rec, snap)
+    slo, got = rec.slo.ttft_s, ttft
     if slo is not None and got is not None and got[1] > slo:
         return f"{got[0]} {got[1]:.2f} s > SLO {slo:g} s"
     return ""
@@ -76,14 +76,16 @@ def _ttft(rec: recipe.Recipe, snap: snapshot.Snapshot) -> tuple[str, float] | No
     return None
 
 
-def _latency_ok(rec: recipe.Recipe, snap: snapshot.Snapshot, e2e_p99_s: float | None) -> bool | None:
+def _latency_ok(
+    rec: recipe.Recipe, snap: snapshot.Snapshot, ttft: tuple[str, float] | None, e2e_p99_s: float | None
+) -> bool | None:
     """TTFT within half the SLO (the margin the reactive rules keep) and the 99th percentile end to
     end within E2E_MARGIN of its SLO (long answers make the tail, not the mean, the limit); None:
     nothing to judge by."""
     if snap.ready == 0:
         return None
     checks = []
-    got, slo = _ttft(rec, snap), rec.slo.ttft_s
+    got, slo = ttft, rec.slo.ttft_s
     if got is not None and slo is not None:
         checks.append(got[1] <= slo / 2)
     if e2e_p99_s is not None and rec.slo.e2e_s is not None:
@@ -126,6 +128,7 @@ def decide(
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
     ready = max(1, snap.ready)
+    ttft = _ttft(rec, snap)  # the recipe's TTFT quantile this tick: judged by the correction and the safety net
     short = snap.ready < offered / (nominal * ps.factor)
     unsettled = ps.unsettled_until
     if short or (ps.last_ready is not None and snap.ready > ps.last_ready):
@@ -135,7 +138,7 @@ def decide(
         served_per_replica=(ld.served_rps or 0.0) / ready,
         modelled=nominal,
         queued_per_replica=ld.queued / ready,
-        latency_ok=_latency_ok(rec, snap, ld.e2e_p99_s),
+        latency_ok=_latency_ok(rec, snap, ttft, ld.e2e_p99_s),
         undersized=short or (unsettled is not None and now < unsettled),
     )
     per = nominal * factor
@@ -161,7 +164,7 @@ def decide(
         decision_mod.Proposal(signal="planner:forecast", value=fc.value * nominal, target=per, replicas=need_ahead,
                               note=f"{fc.which} over {horizon:.0f} s"),
     ]  # fmt: skip
-    panicking, surge, alarm = False, 0, _alarm(rec, snap, ld.queued)
+    panicking, surge, alarm = False, 0, _alarm(rec, snap, ld.queued, ttft)
     if alarm and snap.starting + snap.pending == 0:  # a surprise, and nothing on its way yet
         panicking = True
         surge = snap.current + max(1, snap.ready // 2)
