@@ -417,6 +417,34 @@ def test_spare_nodes_are_bought_for_a_need_held_over_the_window(
     assert remembered[-1] == (50.0, want) and all(t > 50.0 - planner.SPARE_HOLD_S for t, _ in remembered[1:])
 
 
+@pytest.mark.parametrize(
+    ("plans", "plan", "expect"),
+    [
+        pytest.param((), 3, 3, id="no history: the plan itself"),
+        pytest.param(((10.0, 6),), 3, 6, id="a higher plan within the window holds a scale-down"),
+        pytest.param(((-200.0, 9), (10.0, 6)), 3, 6, id="one older than the window no longer counts"),
+        pytest.param(((10.0, 6),), 8, 8, id="a rise is never held back"),
+    ],
+)  # fmt: skip
+def test_a_scale_down_goes_no_lower_than_the_highest_plan_of_the_window(
+    plans: tuple[tuple[float, int], ...], plan: int, expect: int
+) -> None:
+    got, remembered = planner.stabilized(plans, 50.0, plan)
+    assert got == expect
+    assert remembered[-1] == (50.0, plan)
+    assert all(t > 50.0 - planner.DOWN_WINDOW_S and n > plan for t, n in remembered[:-1]), "only what can still bound"
+
+
+def test_a_lapsed_forecast_gives_nothing_back_within_the_window_then_the_emptied_node_goes() -> None:
+    layout = reps("ready@a", "ready@a", "ready@b", "ready@b")
+    state = aged()
+    state = replace(state, plan=replace(state.plan, recent_plans=((0.0, 4),)))
+    d, state = planner.decide(rec(), snap(60.0, layout, 15.0), state)
+    assert (d.desired, d.bound_by) == (4, "stabilization") and "highest plan of the last" in d.reason
+    d, _ = planner.decide(rec(), snap(planner.DOWN_WINDOW_S + 1.0, layout, 15.0), state)
+    assert d.desired == 2 and "node(s) emptied" in d.reason
+
+
 def test_the_recipes_headroom_is_a_floor_under_the_planned_spare_nodes() -> None:
     s = replace(snap(0.0, reps("ready@a"), 1.0), nodes=(node("a", 1),))
     d, _ = planner.decide(rec(autoscaling={"policy": "planner", "max_replicas": 20, "headroom_nodes": 2,

@@ -16,7 +16,7 @@ class PlanState:
     lead: leadtime.LeadTimes
     history: forecast.History = field(default_factory=forecast.History)
     factor: float = 1.0  # online correction of the modelled per-replica capacity
-    below_since: float | None = None  # since when the plan has stayed below the current count
+    recent_plans: tuple[tuple[float, int], ...] = ()  # (t, replicas planned): those that bound a scale-down
     last_queue: tuple[float, float] | None = None  # (t, requests queued) at the last decision
     spare_asks: tuple[tuple[float, int], ...] = ()  # (t, spare nodes the plan asked), recent ones
     unsettled_until: float | None = None  # the capacity model is not lowered before this time
@@ -27,7 +27,7 @@ class PlanState:
             "lead": self.lead.to_json(),
             "history": self.history.to_json(),
             "factor": self.factor,
-            "below_since": self.below_since,
+            "recent_plans": [list(p) for p in self.recent_plans],
             "last_queue": None if self.last_queue is None else list(self.last_queue),
             "spare_asks": [list(a) for a in self.spare_asks],
             "unsettled_until": self.unsettled_until,
@@ -40,7 +40,7 @@ class PlanState:
             lead=leadtime.LeadTimes.from_json(data["lead"]),
             history=forecast.History.from_json(data.get("history") or {}),
             factor=float(data.get("factor", 1.0)),
-            below_since=data.get("below_since"),
+            recent_plans=tuple((float(t), int(n)) for t, n in data.get("recent_plans") or ()),
             last_queue=None
             if data.get("last_queue") is None
             else (float(data["last_queue"][0]), float(data["last_queue"][1])),

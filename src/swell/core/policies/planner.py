@@ -29,6 +29,9 @@ SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve 
 # for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
 # latency stays in the TTFT window (black-friday's plateau lowered the model to x0.89 right after its surge)
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
+DOWN_WINDOW_S = 180.0  # a scale-down goes no lower than the highest plan of this window (the HPA's
+# scale-down stabilization): a ramp forecast that lapses a minute after it fired is no reason to give
+# back what it asked for (servegen-busy: 14 -> 12 at minute 129, then a burst at 131 met 12)
 
 
 def sustained(
@@ -41,6 +44,16 @@ def sustained(
     older = [a for a in asks if a[0] <= now - SPARE_HOLD_S]
     window = ([older[-1]] if older else []) + kept + [(now, want)]
     return (min(n for _, n in window) if older else 0), tuple(window)
+
+
+def stabilized(
+    plans: tuple[tuple[float, int], ...], now: float, plan: int
+) -> tuple[int, tuple[tuple[float, int], ...]]:
+    """(the count a scale-down may go to, plans to remember): the highest plan of the last
+    DOWN_WINDOW_S, this one included; only a rise is remembered past the running maximum's end
+    (a plan equal to or below a later one can never be the window's highest)."""
+    kept = [p for p in plans if p[0] > now - DOWN_WINDOW_S and p[1] > plan]
+    return max([plan, *(n for _, n in kept)]), (*kept, (now, plan))
 
 
 def initial(rec: recipe.Recipe) -> plan_state.PlanState:
@@ -191,12 +204,15 @@ def decide(
         if now_target < target:
             why = f"{target - now_target} more once spare nodes are ready"
             target = now_target
-    desired, below_since = target, ps.below_since
+    desired = target
     partial = any(snap.reading(s.name).partial for s in load.signals())
+    floor, plans = stabilized(ps.recent_plans, now, target)
     if target < snap.current:
-        below_since = below_since if below_since is not None else now
         young = history.first is None or now - history.first < horizon
-        if partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
+        if floor >= snap.current:
+            desired, bound = snap.current, "stabilization"
+            why = f"no scale-down below the highest plan of the last {DOWN_WINDOW_S:.0f} s ({floor})"
+        elif partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
             # down what the safety net just added would have it fire again at the next tick
             desired, bound = snap.current, "no_data" if partial else "panic"
             why = "no scale-down now" + ("" if partial else f": {alarm}")
@@ -205,18 +221,20 @@ def decide(
             why = f"no scale-down before {horizon:.0f} s of load history"
         else:
             keep = min(snap.pending, nodes.coming(snap.nodes, rec.resources.gpus))
-            take, emptied = nodes.emptying(snap.replicas, snap.current - target, keep_pending=keep)
+            to = max(target, floor)
+            take, emptied = nodes.emptying(snap.replicas, snap.current - to, keep_pending=keep)
             desired = snap.current - take
-            if take < snap.current - target:
+            if to > target:
+                bound = "stabilization"
+                why = f"the highest plan of the last {DOWN_WINDOW_S:.0f} s: {to}"
+            if take < snap.current - to:
                 bound = "capacity"
-                why = (f"removing {snap.current - target} would empty no more nodes: remove {take} "
+                why = (f"removing {snap.current - to} would empty no more nodes: remove {take} "
                        f"({emptied} node(s) emptied)")  # fmt: skip
                 if keep:
                     why += f"; {keep} Pending kept for the node(s) already coming"
             elif emptied:
-                why = f"{emptied} node(s) emptied"
-    else:
-        below_since = None
+                why += ("; " if why else "") + f"{emptied} node(s) emptied"
     nodes_planned = nodes.nodes_for(ahead, gpr, rec.node_pool.gpus) if gpr > 0 else 0
     spare, asks = None, ps.spare_asks  # None: the recipe's headroom_nodes
     if buys_nodes:
@@ -252,7 +270,7 @@ def decide(
         },
         spare_nodes=spare,
     )
-    new = replace(ps, lead=lead, history=history, factor=factor, below_since=below_since,
+    new = replace(ps, lead=lead, history=history, factor=factor, recent_plans=plans,
                   last_queue=(now, ld.queued), spare_asks=asks, unsettled_until=unsettled,
                   last_ready=snap.ready)  # fmt: skip
     return d, replace(state, plan=new)
