@@ -348,6 +348,23 @@ def test_the_model_is_not_lowered_while_new_replicas_settle() -> None:
     assert state.plan is not None and state.plan.factor < 1.0
 
 
+def test_while_the_replicas_are_saturated_the_mix_is_the_one_read_before() -> None:
+    """Under a queue the requests that complete are the short ones (long prompts shed, long answers
+    preempted): their mix would make a replica look twice as capable. It is held instead."""
+    llm = capacity.Profile(kind="llm", decode_per_seq_s=0.01, prefill_per_token_s=0.0001, max_num_seqs=1000)
+    two = reps("ready@a", "ready@a")
+    calm = snap(0.0, two, 10.0, profile=llm, **{load.MIX_REQUESTS: 10.0, load.PROMPT: 8000.0, load.GENERATION: 2000.0})
+    _, state = planner.decide(rec(), calm, aged())
+    assert state.plan is not None and state.plan.mix is not None
+    assert (state.plan.mix.input_tokens, state.plan.mix.output_tokens) == pytest.approx((800, 200), rel=0.01)
+    short = {load.MIX_REQUESTS: 10.0, load.PROMPT: 4000.0, load.GENERATION: 1000.0}  # 400/100 survivors
+    d, held = planner.decide(rec(), snap(5.0, two, 10.0, queued=4.0, profile=llm, **short), state)
+    assert "(801/200 tokens in/out)" in d.reason and "mix held at 801/200 while saturated" in d.reason
+    assert held.plan is not None and held.plan.mix == state.plan.mix
+    d, _ = planner.decide(rec(), snap(5.0, two, 10.0, queued=3.0, profile=llm, **short), state)
+    assert "(402/100 tokens in/out)" in d.reason, "below QUEUE_SATURATED per replica the mix read is used"
+
+
 def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
     r = rec(schedules=[{"name": "peak", "start": "0 10 * * *", "end": "0 11 * * *", "min_replicas": 6}])
     before = 10 * 3600.0 - 60.0  # one minute before the window, H = 120 s

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swell.core import forecast, leadtime
+from swell.core import capacity, forecast, leadtime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +21,7 @@ class PlanState:
     spare_asks: tuple[tuple[float, int], ...] = ()  # (t, spare nodes the plan asked), recent ones
     unsettled_until: float | None = None  # the capacity model is not lowered before this time
     last_ready: int | None = None  # ready replicas at the last decision
+    mix: capacity.Mix | None = None  # the request mix last read while the replicas were not saturated
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class PlanState:
             "spare_asks": [list(a) for a in self.spare_asks],
             "unsettled_until": self.unsettled_until,
             "last_ready": self.last_ready,
+            "mix": None if self.mix is None else [self.mix.input_tokens, self.mix.output_tokens],
         }
 
     @staticmethod
@@ -47,4 +49,7 @@ class PlanState:
             spare_asks=tuple((float(t), int(n)) for t, n in data.get("spare_asks") or ()),
             unsettled_until=data.get("unsettled_until"),
             last_ready=data.get("last_ready"),
+            mix=None
+            if data.get("mix") is None
+            else capacity.Mix(input_tokens=float(data["mix"][0]), output_tokens=float(data["mix"][1])),
         )

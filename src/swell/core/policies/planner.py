@@ -24,6 +24,10 @@ from swell.core.policies import plan_state, rules, schedule, steps
 NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 E2E_MARGIN = 1.0  # the capacity model moves up only while the 99th percentile e2e is within this share of its SLO
+QUEUE_SATURATED = 2.0  # waiting requests per ready replica at which what completes no longer shows the
+# mix that arrives: long prompts are shed at the deadline and long answers preempted, so the survivors
+# are short (black-friday's surge read 464/132 tokens in/out for an 850/210 mix: a replica's modelled
+# capacity doubled and the load in replicas halved, then "rose" as a ramp when capacity came)
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
 SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve says nothing of the model
 # for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
@@ -139,6 +143,11 @@ def decide(
         return d, replace(state, plan=replace(ps, lead=lead))
     seen = load.MIX_WINDOW_S if ps.history.first is None else min(load.MIX_WINDOW_S, now - ps.history.first)
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
+    saturated = ld.queued >= QUEUE_SATURATED * max(1, snap.ready)
+    mix_note = ""
+    if saturated and ps.mix is not None:  # the mix last read while the replicas kept up
+        mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
+        mix = ps.mix
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
     ready = max(1, snap.ready)
     ttft = _ttft(rec, snap)  # the recipe's TTFT quantile this tick: judged by the correction and the safety net
@@ -250,6 +259,7 @@ def decide(
         + ")"
         + (f"; {spare} spare node(s) kept" if spare else "")
         + (f"; {note}" if note else "")
+        + mix_note
     )
     d = decision_mod.Decision(
         t=now,
@@ -270,7 +280,7 @@ def decide(
         },
         spare_nodes=spare,
     )
-    new = replace(ps, lead=lead, history=history, factor=factor, recent_plans=plans,
+    new = replace(ps, lead=lead, history=history, factor=factor, recent_plans=plans, mix=mix,
                   last_queue=(now, ld.queued), spare_asks=asks, unsettled_until=unsettled,
                   last_ready=snap.ready)  # fmt: skip
     return d, replace(state, plan=new)
