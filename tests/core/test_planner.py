@@ -570,3 +570,26 @@ def test_trajectory_is_identical_after_the_state_round_trips_through_json() -> N
     assert restored == state
     s = snap(600.0, reps("ready@a"), 12.0)
     assert planner.decide(r, s, restored)[0] == planner.decide(r, s, state)[0]
+
+
+# ---- offered load ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("readings", "served", "answered", "source"),
+    [
+        pytest.param({load.REQUESTS: 8.0, load.ABORTED: 3.0}, 5.0, 8.0, "vllm:request_success_total",
+                     id="aborted requests are demand, not served"),
+        pytest.param({load.REQUESTS: 8.0, load.ABORTED: None}, 8.0, 8.0, "vllm:request_success_total",
+                     id="no abort series (an engine that never aborted): all served"),
+        pytest.param({load.REQUESTS: 8.0, load.ABORTED: 0.0, load.GATEWAY_REQUESTS: 10.0}, 8.0, 10.0,
+                     "swell_gateway_requests_total", id="more answered at the gateway: refused there are demand"),
+        pytest.param({load.GATEWAY_REQUESTS: 4.0}, 4.0, 4.0, "swell_gateway_requests_total",
+                     id="an engine without vLLM's counters: the gateway is all there is"),
+    ],
+)  # fmt: skip
+def test_offered_load(readings: dict[str, float | None], served: float, answered: float, source: str) -> None:
+    s = snapshot.Snapshot(now=0.0, current=1, replicas=reps("ready@a"),
+                          signals={k: snapshot.Reading.of(v) for k, v in readings.items()})  # fmt: skip
+    got = load.read(s)
+    assert (got.served_rps, got.answered_rps, got.source) == (served, answered, source)
