@@ -35,7 +35,8 @@ SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve 
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
 DOWN_WINDOW_S = 180.0  # a scale-down goes no lower than the highest plan of this window (the HPA's
 # scale-down stabilization): a ramp forecast that lapses a minute after it fired is no reason to give
-# back what it asked for (servegen-busy: 14 -> 12 at minute 129, then a burst at 131 met 12)
+# back what it asked for (servegen-busy: 14 -> 12 at minute 129, then a burst at 131 met 12); at most
+# the lead time H: on one machine, where a replica is back in seconds, a minute is not held for it
 
 
 def sustained(
@@ -51,12 +52,12 @@ def sustained(
 
 
 def stabilized(
-    plans: tuple[tuple[float, int], ...], now: float, plan: int
+    plans: tuple[tuple[float, int], ...], now: float, plan: int, window_s: float = DOWN_WINDOW_S
 ) -> tuple[int, tuple[tuple[float, int], ...]]:
     """(the count a scale-down may go to, plans to remember): the highest plan of the last
-    DOWN_WINDOW_S, this one included; only a rise is remembered past the running maximum's end
-    (a plan equal to or below a later one can never be the window's highest)."""
-    kept = [p for p in plans if p[0] > now - DOWN_WINDOW_S and p[1] > plan]
+    `window_s`, this one included; only what can still be the window's highest is remembered
+    (a plan equal to or below a later one never is)."""
+    kept = [p for p in plans if p[0] > now - window_s and p[1] > plan]
     return max([plan, *(n for _, n in kept)]), (*kept, (now, plan))
 
 
@@ -215,12 +216,13 @@ def decide(
             target = now_target
     desired = target
     partial = any(snap.reading(s.name).partial for s in load.signals())
-    floor, plans = stabilized(ps.recent_plans, now, target)
+    window = min(DOWN_WINDOW_S, horizon)
+    floor, plans = stabilized(ps.recent_plans, now, target, window)
     if target < snap.current:
         young = history.first is None or now - history.first < horizon
         if floor >= snap.current:
             desired, bound = snap.current, "stabilization"
-            why = f"no scale-down below the highest plan of the last {DOWN_WINDOW_S:.0f} s ({floor})"
+            why = f"no scale-down below the highest plan of the last {window:.0f} s ({floor})"
         elif partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
             # down what the safety net just added would have it fire again at the next tick
             desired, bound = snap.current, "no_data" if partial else "panic"
@@ -235,7 +237,7 @@ def decide(
             desired = snap.current - take
             if to > target:
                 bound = "stabilization"
-                why = f"the highest plan of the last {DOWN_WINDOW_S:.0f} s: {to}"
+                why = f"the highest plan of the last {window:.0f} s: {to}"
             if take < snap.current - to:
                 bound = "capacity"
                 why = (f"removing {snap.current - to} would empty no more nodes: remove {take} "
