@@ -64,7 +64,21 @@ class ControlPlane:
         return r.stdout if r.returncode == 0 else r.stderr
 
 
-def start(run_dir: Path) -> ControlPlane:
+def start(run_dir: Path, attempts: int = 2) -> ControlPlane:
+    """Start etcd and the control plane on free loopback ports. The ports are free when picked and
+    bound only when each binary starts, so another process may take one meanwhile (a component then
+    exits during start-up): a failed start is tried again on new ports, in a directory of its own."""
+    failures = []
+    for n in range(attempts):
+        try:
+            return _start(run_dir / f"try{n}")
+        except RuntimeError as e:
+            failures.append(str(e))
+    raise RuntimeError("\n".join(failures))
+
+
+def _start(run_dir: Path) -> ControlPlane:
+    run_dir.mkdir(parents=True, exist_ok=True)
     etcd, peer, api, kcm, sched = free_ports(5)
     env = dict(os.environ)
     env.update(
