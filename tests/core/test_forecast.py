@@ -141,3 +141,15 @@ def test_a_ramp_is_projected_to_at_most_four_times_the_last_minute() -> None:
     h = feed(series(_flat_then_ramp(1.0, 2.0, 1800.0), 0.0, 2100.0))
     last = h.means()[-1][1]
     assert forecast.ramp(h, 2100.0, H) == pytest.approx(forecast.RAMP_MAX * last)
+
+
+def test_the_minute_the_history_began_in_is_neither_a_ramp_nor_a_trend() -> None:
+    """The first minute is part of one, read while the rate windows fill: from nothing to the load.
+    The same five readings a minute later, with that minute settled, are still no ramp; a rise of
+    the load after it is one."""
+    warming = [(5.0 * i, min(4.0, 0.2 * i)) for i in range(12)]  # 0 -> 4 within the first minute
+    h = feed(warming + series(lambda t: 4.0 + (t - 60.0) / 60.0 * 0.1, 60.0, 300.0))
+    assert len(h.means()) == 5 and len(h.settled_means()) == 4
+    assert forecast.ramp(h, 300.0, H) == 0.0 and forecast.trend(h, 300.0, H) == pytest.approx(h.means()[-1][1])
+    fed_from_the_start = feed(series(lambda t: 4.0, 0.0, 60.0) + series(_flat_then_ramp(4.0, 4.0, 60.0), 60.0, 360.0))
+    assert forecast.ramp(fed_from_the_start, 360.0, H) > 0.0

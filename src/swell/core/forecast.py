@@ -57,6 +57,12 @@ class History:
     def means(self) -> list[tuple[float, float]]:
         return [(t, s / n) for t, s, n, _ in self.minutes if n > 0]
 
+    def settled_means(self) -> list[tuple[float, float]]:
+        """The means without the minute the history began in: part of a minute, read while the
+        rate windows were still filling (a ramp from nothing to the load, not a ramp of the load)."""
+        start = None if self.first is None else self.first - self.first % MINUTE
+        return [(t, v) for t, v in self.means() if t != start]
+
     def peaks(self) -> list[tuple[float, float]]:
         return [(t, s / n + PEAK_SHARE * (p - s / n)) for t, s, n, p in self.minutes if n > 0]
 
@@ -116,7 +122,7 @@ def trend(h: History, now: float, horizon_s: float) -> float:
     """The last minute's mean projected ahead by the least-squares slope of the last 10 minutes'
     means: over the whole horizon when the fit is clean (R² >= 0.8, a ramp), else at most 5 minutes
     scaled by R² (noise). Rising only: a falling trend never lowers the envelope."""
-    pts = [(t, v) for t, v in h.means() if t >= now - TREND_S - MINUTE]
+    pts = [(t, v) for t, v in h.settled_means() if t >= now - TREND_S - MINUTE]
     if not pts:
         return 0.0
     last = pts[-1][1]
@@ -147,7 +153,7 @@ def ramp(h: History, now: float, horizon_s: float) -> float:
     of where they started are projected over the whole horizon by their slope (at most RAMP_MAX
     times the last mean), before the 10-minute trend's fit, diluted by the flat minutes before the
     ramp, would call it clean. 0 when there is no such ramp."""
-    pts = [(t, v) for t, v in h.means() if t >= now - RAMP_S - MINUTE]
+    pts = [(t, v) for t, v in h.settled_means() if t >= now - RAMP_S - MINUTE]
     if len(pts) < 5:
         return 0.0
     slope, r2, start = _fit(pts)
