@@ -5,7 +5,8 @@ engine's model corrected online). The load's upper envelope is forecast over H =
 replica start (`core.forecast`, lead times learned in `core.leadtime`), and the count asked for
 now is what H needs, so nodes are asked for (as spare nodes) before the load arrives;
 replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
-A scale-down removes only Pending replicas and whole nodes' worth (`core.nodes.emptying`). A
+A scale-down goes no lower than the highest plan of the last DOWN_WINDOW_S and removes only
+Pending replicas and whole nodes' worth (`core.nodes.emptying`). A
 safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
 half the ready replicas at once. Scale to and from zero (min_replicas 0) are KEDA's steps, as in
 the reactive rules (`rules.zero_step`); without a capacity model or a load reading those rules decide.
