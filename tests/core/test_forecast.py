@@ -145,8 +145,8 @@ def test_a_ramp_is_projected_to_at_most_four_times_the_last_minute() -> None:
 
 def test_the_minute_the_history_began_in_is_neither_a_ramp_nor_a_trend() -> None:
     """The first minute is part of one, read while the rate windows fill: from nothing to the load.
-    The same five readings a minute later, with that minute settled, are still no ramp; a rise of
-    the load after it is one."""
+    Without it four minutes of a load rising 2.5 % a minute are neither a ramp nor a trend above the
+    last minute (with it the trend read one); a ramp of the load after a settled first minute is seen."""
     warming = [(5.0 * i, min(4.0, 0.2 * i)) for i in range(12)]  # 0 -> 4 within the first minute
     h = feed(warming + series(lambda t: 4.0 + (t - 60.0) / 60.0 * 0.1, 60.0, 300.0))
     assert len(h.means()) == 5 and len(h.settled_means()) == 4

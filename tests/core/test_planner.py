@@ -349,8 +349,9 @@ def test_the_model_is_not_lowered_while_new_replicas_settle() -> None:
 
 
 def test_while_the_replicas_are_saturated_the_mix_is_the_one_read_before() -> None:
-    """Under a queue the requests that complete are the short ones (long prompts shed, long answers
-    preempted): their mix would make a replica look twice as capable. It is held instead."""
+    """Under a queue the requests shed at the deadline finish (aborted) without tokens, and long
+    prompts are the ones shed: the mix read then would make a replica look twice as capable. The
+    mix read before is held instead."""
     llm = capacity.Profile(kind="llm", decode_per_seq_s=0.01, prefill_per_token_s=0.0001, max_num_seqs=1000)
     two = reps("ready@a", "ready@a")
     calm = snap(0.0, two, 10.0, profile=llm, **{load.MIX_REQUESTS: 10.0, load.PROMPT: 8000.0, load.GENERATION: 2000.0})
