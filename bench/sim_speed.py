@@ -3,6 +3,9 @@
 Pinned to one core, each case times the simulation apart from drawing the workload and the
 oracle, and prints JSON: wall time, requests per second, events, speed-up over real time.
     python bench/sim_speed.py [--case azure|azure-autoscale|servegen|all] [--servegen-scale 0.001]
+                              [--deadline-s 2]
+With --deadline-s the recipe sheds requests with no first token by then (`slo.deadline_s`, as the
+scorecard's does): one more event per request.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from swell.runtime import sim
 from swell.workload import arrivals, spec
 
 
-def chat_recipe(min_replicas: int, max_replicas: int) -> recipe.Recipe:
+def chat_recipe(min_replicas: int, max_replicas: int, deadline_s: float | None = None) -> recipe.Recipe:
     """Llama 3 8B on H100s (one GPU per replica), 8-GPU nodes: a typical chat service."""
     return recipe.parse(
         {
@@ -35,7 +38,7 @@ def chat_recipe(min_replicas: int, max_replicas: int) -> recipe.Recipe:
                 ],
             },
             "node_pool": {"shape": "BM.GPU.H100.8", "max_nodes": 3, "price_per_gpu_hour": 4.0},
-            "slo": {"ttft_s": 2.0, "e2e_s": 30.0, "percentile": 95},
+            "slo": {"ttft_s": 2.0, "e2e_s": 30.0, "percentile": 95, "deadline_s": deadline_s},
         }
     )  # fmt: skip
 
@@ -88,20 +91,23 @@ def main() -> None:
     ap.add_argument("--case", default="all", choices=["azure", "azure-autoscale", "servegen", "all"])
     ap.add_argument("--servegen-scale", type=float, default=0.001)
     ap.add_argument("--servegen-days", type=float, default=14.0)
+    ap.add_argument("--deadline-s", type=float, default=None, help="shed at this deadline (slo.deadline_s)")
     args = ap.parse_args()
+    dl = args.deadline_s
     pinned = one_core()
-    out: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(), "cpu": pinned}
+    out: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(), "cpu": pinned,
+                           "deadline_s": dl}  # fmt: skip
     results = []
     if args.case in ("azure", "all"):
-        results.append(case("azure-conv, 20 replicas", chat_recipe(20, 20), "azure-conv", "recipe"))
+        results.append(case("azure-conv, 20 replicas", chat_recipe(20, 20, dl), "azure-conv", "recipe"))
     if args.case in ("azure-autoscale", "all"):
-        results.append(case("azure-conv, reactive 1-20", chat_recipe(1, 20), "azure-conv", "reactive"))
+        results.append(case("azure-conv, reactive 1-20", chat_recipe(1, 20, dl), "azure-conv", "reactive"))
     if args.case in ("servegen", "all"):
         days = args.servegen_days
         results.append(
             case(
                 f"servegen m-small, {days:g} days, rate x{args.servegen_scale:g}, reactive 1-20",
-                chat_recipe(1, 20),
+                chat_recipe(1, 20, dl),
                 f"servegen:m-small,scale={args.servegen_scale:g}",
                 "reactive",
                 horizon_s=days * 86400.0,
