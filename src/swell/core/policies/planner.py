@@ -145,13 +145,13 @@ def decide(
         return d, replace(state, plan=replace(ps, lead=lead))
     seen = load.MIX_WINDOW_S if ps.history.first is None else min(load.MIX_WINDOW_S, now - ps.history.first)
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
-    saturated = ld.queued >= QUEUE_SATURATED * max(1, snap.ready)
+    ready = max(1, snap.ready)
     mix_note = ""
-    if saturated and ps.mix is not None:  # the mix last read while the replicas kept up
+    if ld.queued >= QUEUE_SATURATED * ready and ps.mix is not None:  # saturated: the mix last read
+        # while the replicas kept up
         mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
         mix = ps.mix
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
-    ready = max(1, snap.ready)
     ttft = _ttft(rec, snap)  # the recipe's TTFT quantile this tick: judged by the correction and the safety net
     short = snap.ready < offered / (nominal * ps.factor)
     unsettled = ps.unsettled_until
