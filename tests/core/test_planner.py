@@ -174,6 +174,21 @@ def test_online_correction_is_bounded_and_said(
                             latency_ok=True)[0] == capacity.FACTOR_MAX  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("served", "saturated", "expect"),
+    [
+        pytest.param(15.0, True, 1.0 + capacity.UP_RATE * (capacity.SATURATED_SHARE * 1.5 - 1.0),
+                     id="saturated serving 1.5x the model: up toward SATURATED_SHARE of what they serve"),
+        pytest.param(10.5, True, 1.0, id="saturated serving about the model: its share is below the model, unchanged"),
+        pytest.param(15.0, False, 1.0, id="a queue while serving 1.5x, not known to be saturated: unchanged"),
+    ],
+)  # fmt: skip
+def test_saturated_replicas_show_their_full_throughput(served: float, saturated: bool, expect: float) -> None:
+    new, _ = capacity.correct(1.0, served_per_replica=served, modelled=10.0, queued_per_replica=4.0,
+                              latency_ok=False, undersized=True, saturated=saturated)  # fmt: skip
+    assert new == pytest.approx(expect)
+
+
 # ---- node-aware scale-down --------------------------------------------------------------------
 
 
@@ -364,6 +379,25 @@ def test_while_the_replicas_are_saturated_the_mix_is_the_one_read_before() -> No
     assert held.plan is not None and held.plan.mix == state.plan.mix
     d, _ = planner.decide(rec(), snap(5.0, two, 10.0, queued=3.0, profile=llm, **short), state)
     assert "(402/100 tokens in/out)" in d.reason, "below QUEUE_SATURATED per replica the mix read is used"
+
+
+@pytest.mark.parametrize(
+    ("counters", "learns"),
+    [
+        pytest.param({load.REQUESTS: 30.0, load.ABORTED: 0.0}, True,
+                     id="the engine's completions without its aborts: full throughput, the model moves up"),
+        pytest.param({load.REQUESTS: None, load.GATEWAY_REQUESTS: 30.0}, False,
+                     id="only the gateway's answers (they count what it shed too): unchanged"),
+    ],
+)  # fmt: skip
+def test_a_standing_queue_shows_what_replicas_serve_at_full_throughput(
+    counters: dict[str, float | None], learns: bool
+) -> None:
+    """Two ready replicas with 10 requests waiting serve 15 req/s each against a model of 10: the
+    model learns from it only where the count is the engine's, without the requests it aborted."""
+    s = snap(0.0, reps("ready@a", "ready@a"), None, queued=10.0, **counters)
+    _, state = planner.decide(rec(), s, aged())
+    assert state.plan is not None and (state.plan.factor > 1.0) is learns
 
 
 def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
@@ -594,3 +628,4 @@ def test_offered_load(readings: dict[str, float | None], served: float, answered
                           signals={k: snapshot.Reading.of(v) for k, v in readings.items()})  # fmt: skip
     got = load.read(s)
     assert (got.served_rps, got.answered_rps, got.source) == (served, answered, source)
+    assert got.served_by_engine is (readings.get(load.REQUESTS) is not None)

@@ -67,6 +67,8 @@ class Load:
     queued: float  # requests waiting in the engines and buffered at the gateway now
     source: str  # which counters gave answered_rps
     e2e_p99_s: float | None = None  # vLLM's 99th percentile end-to-end latency over E2E_WINDOW_S
+    served_by_engine: bool = False  # served_rps is the engine's count without its aborts (else the
+    # gateway's answers, which count what it refused or shed too)
 
     def offered(self, drain_s: float) -> float | None:
         """Requests/s offered: answered (a request shed at the SLO's deadline was demand too),
@@ -106,4 +108,5 @@ def read(snap: snapshot.Snapshot) -> Load:
         queued=queued,
         source=source,
         e2e_p99_s=_value(snap, E2E),
+        served_by_engine=served is not None,
     )

@@ -25,7 +25,8 @@ from swell.core.policies import plan_state, rules, schedule, steps
 NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 E2E_MARGIN = 1.0  # the capacity model moves up only while the 99th percentile e2e is within this share of its SLO
-QUEUE_SATURATED = 2.0  # waiting requests per ready replica at which the mix read no longer shows the mix
+QUEUE_SATURATED = 2.0  # waiting requests per ready replica at which the replicas serve at full throughput
+# (what they serve then corrects the capacity model upward, `capacity.correct`) and the mix read no longer shows the mix
 # that arrives: requests shed at the deadline finish (aborted) with no tokens, and long prompts are the
 # ones shed (black-friday's surge read 464/132 tokens in/out for an 850/210 mix: a replica's modelled
 # capacity doubled and the load in replicas halved, then "rose" as a ramp when capacity came)
@@ -146,8 +147,9 @@ def decide(
     seen = load.MIX_WINDOW_S if ps.history.first is None else min(load.MIX_WINDOW_S, now - ps.history.first)
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
     ready = max(1, snap.ready)
+    saturated = ld.queued >= QUEUE_SATURATED * ready
     mix_note = ""
-    if ld.queued >= QUEUE_SATURATED * ready and ps.mix is not None:  # saturated: the mix last read
+    if saturated and ps.mix is not None:  # saturated: the mix last read
         # while the replicas kept up
         mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
         mix = ps.mix
@@ -164,6 +166,7 @@ def decide(
         queued_per_replica=ld.queued / ready,
         latency_ok=_latency_ok(rec, snap, ttft, ld.e2e_p99_s),
         undersized=short or (unsettled is not None and now < unsettled),
+        saturated=saturated and ld.served_by_engine,
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
