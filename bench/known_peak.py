@@ -52,11 +52,7 @@ def main() -> int:
         print(f"{ENTRY}, {label}: swell and reactive ...", file=sys.stderr, flush=True)
         comp = sim.compare(rec, workload, ["swell", "reactive"], seed=args.seed, duration_s=entry.duration_s,
                            options=opts, with_oracle=False, with_baselines=False)  # fmt: skip
-        runs.extend(
-            {"recipe": label, "policy": r.policy, "attainment": round(r.summary.attainment, 5),
-             "meets_slo": r.meets_slo, "gpu_hours": round(r.gpu_hours, 2), "scale_events": r.scale_events}
-            for r in comp.runs
-        )  # fmt: skip
+        runs.extend({"recipe": label} | r.brief() for r in comp.runs)
     out = {
         "workload": entry.workload,
         "schedule": {"start": args.start, "end": args.end, "min_replicas": args.min_replicas},

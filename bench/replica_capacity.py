@@ -47,7 +47,7 @@ def run(name: str, shares: list[float], duration_s: float, replicas: int = 1) ->
     prof = profile.of(rec)
     assert prof is not None
     mix, rate = mix_and_rate(entry.workload, duration_s)
-    full = replicas * capacity.rps(prof, mix, rec.slo.e2e_s, utilization=1.0)
+    full = replicas * capacity.rps(prof, mix, rec.slo.e2e_s, target=1.0)
     opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=replicas)
     points = []
     for share in shares:

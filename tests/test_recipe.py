@@ -94,6 +94,10 @@ def test_all_problems_are_reported_at_once_with_path_value_and_rule() -> None:
             "can never be scheduled",
         ),
         ({"service": {"name": "a", "engine": "command"}}, "service.command", "needs `command`"),
+        ({"service": {"name": "a"}, "autoscaling": {"target_utilization": 1.5}}, "autoscaling.target_utilization",
+         "less than or equal to 1"),
+        ({"service": {"name": "a"}, "autoscaling": {"target_utilization": 0}}, "autoscaling.target_utilization",
+         "greater than 0"),
         (
             {
                 "service": {"name": "a"},
@@ -129,6 +133,8 @@ def test_all_problems_are_reported_at_once_with_path_value_and_rule() -> None:
         "no signal to scale on",
         "replica bigger than a node",
         "command without argv",
+        "target utilization above 1",
+        "target utilization of 0",
         "raw PromQL without Prometheus",
         "bad cron",
         "bad timezone",

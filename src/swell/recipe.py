@@ -332,6 +332,9 @@ class Autoscaling(Model):
     panic: Panic | None = None
     metrics: MetricsSource = MetricsSource()
     headroom_nodes: Nodes = 0  # spare nodes kept warm by placeholder pods
+    # the planner (policy swell) plans a replica at this share of its full throughput; None: the
+    # engine's default (0.7 for an LLM, 1.0 for a classic model). Lower buys headroom for bursts
+    target_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:

@@ -90,7 +90,7 @@ LLM = capacity.Profile(kind="llm", decode_per_seq_s=0.01, max_num_seqs=1000, kv_
 )  # fmt: skip
 def test_requests_per_second_one_replica_sustains(profile: capacity.Profile, mix: capacity.Mix, e2e: float | None,
                                                   expect: float) -> None:  # fmt: skip
-    assert capacity.rps(profile, mix, e2e, utilization=1.0) == pytest.approx(expect)
+    assert capacity.rps(profile, mix, e2e, target=1.0) == pytest.approx(expect)
 
 
 @pytest.mark.parametrize(
@@ -122,9 +122,39 @@ def test_prefill_attention_counts_the_spread_of_prompt_lengths() -> None:
 
 def test_an_llm_is_planned_below_its_full_batch_throughput_a_classic_model_at_its_workers_rate() -> None:
     mix = capacity.Mix(input_tokens=10, output_tokens=10)
-    assert capacity.rps(LLM, mix) == pytest.approx(capacity.UTILIZATION * capacity.rps(LLM, mix, utilization=1.0))
+    assert capacity.rps(LLM, mix) == pytest.approx(capacity.UTILIZATION * capacity.rps(LLM, mix, target=1.0))
     assert capacity.UTILIZATION < 1.0
     assert capacity.rps(PROFILE, mix) == pytest.approx(10.0)
+
+
+CLASSIC = capacity.Profile(kind="classic", service_s=0.1, workers=1)
+
+
+@pytest.mark.parametrize(
+    ("profile", "target", "planned", "after_saturation"),
+    [
+        pytest.param(LLM, None, capacity.UTILIZATION, capacity.SATURATED_SHARE, id="an LLM by default"),
+        pytest.param(CLASSIC, None, 1.0, capacity.SATURATED_SHARE, id="a classic model by default: its workers' rate"),
+        pytest.param(LLM, 0.35, 0.35, capacity.SATURATED_SHARE / 2,
+                     id="half the default target: half the share after a burst too"),
+        pytest.param(LLM, 0.9, 0.9, 1.0, id="above the default: at most the full throughput seen saturated"),
+    ],
+)  # fmt: skip
+def test_the_recipes_target_utilization(
+    profile: capacity.Profile, target: float | None, planned: float, after_saturation: float
+) -> None:
+    assert capacity.utilization(profile, target) == pytest.approx(planned)
+    assert capacity.saturated_share(profile, target) == pytest.approx(after_saturation)
+
+
+def test_a_lower_target_utilization_plans_more_replicas_for_the_same_load() -> None:
+    s = snap(0.0, reps("ready@a", "ready@a"), 20.0)  # 20 req/s; PROFILE's workers serve 10 a replica
+    (default, _), (half, _) = (
+        planner.decide(r, s, aged())
+        for r in (rec(), rec(autoscaling=rec().autoscaling.model_dump() | {"target_utilization": 0.5}))
+    )
+    assert (default.desired, half.desired) == (2, 4)
+    assert "at 0.5 of its throughput" in half.reason and "of its throughput" not in default.reason
 
 
 def test_a_few_first_requests_barely_move_the_mix_from_the_default() -> None:

@@ -11,7 +11,7 @@ from swell.core.policies import planner, presets, reactive
 BASE = recipe.parse({
     "service": {"name": "chat", "engine": "simulated-llm", "preset": "llama3-8b-h100"},
     "resources": {"gpus": 1, "cpu": 4},
-    "autoscaling": {"min_replicas": 2, "max_replicas": 9, "headroom_nodes": 1,
+    "autoscaling": {"min_replicas": 2, "max_replicas": 9, "headroom_nodes": 1, "target_utilization": 0.6,
                     "signals": [{"name": "w", "kind": "gauge", "metric": "m", "target": 1}]},
     "node_pool": {"shape": "BM.GPU.H100.8", "max_nodes": 2, "price_per_gpu_hour": 3.5},
     "slo": {"ttft_s": 2.0, "e2e_s": 30.0, "percentile": 99},
@@ -28,7 +28,7 @@ def test_every_preset_keeps_the_service_the_bounds_and_the_slo(name: str) -> Non
         BASE.slo,
     )
     a = out.autoscaling
-    assert (a.min_replicas, a.max_replicas, a.headroom_nodes) == (2, 9, 1)
+    assert (a.min_replicas, a.max_replicas, a.headroom_nodes, a.target_utilization) == (2, 9, 1, 0.6)
     assert a.signals and signals.metric_names(signals.required(a))
 
 

@@ -111,16 +111,30 @@ def seconds_per_request(p: Profile, mix: Mix, e2e_s: float | None = None) -> flo
     return max(1e-9, decode + prefill)
 
 
-def rps(p: Profile, mix: Mix, e2e_s: float | None = None, utilization: float | None = None) -> float:
-    """Requests/s one replica serves within the SLO: `utilization` of its full-batch throughput
-    (UTILIZATION for an LLM; a classic model's workers at their full rate, as nothing here measured
-    theirs: its online factor corrects it)."""
-    u = utilization if utilization is not None else (UTILIZATION if p.kind == "llm" else 1.0)
-    return u / seconds_per_request(p, mix, e2e_s)
+def rps(p: Profile, mix: Mix, e2e_s: float | None = None, target: float | None = None) -> float:
+    """Requests/s one replica serves within the SLO: `utilization(p, target)` of its full-batch
+    throughput (UTILIZATION for an LLM; a classic model's workers at their full rate, as nothing
+    here measured theirs: its online factor corrects it)."""
+    return utilization(p, target) / seconds_per_request(p, mix, e2e_s)
+
+
+def utilization(p: Profile, target: float | None = None) -> float:
+    """The share of its full throughput a replica is planned at: `target` (the recipe's
+    autoscaling.target_utilization), else UTILIZATION for an LLM and 1.0 for a classic model."""
+    if target is not None:
+        return target
+    return UTILIZATION if p.kind == "llm" else 1.0
+
+
+def saturated_share(p: Profile, target: float | None = None) -> float:
+    """SATURATED_SHARE, moved with the recipe's target against the default (a target below it
+    keeps that much more headroom after a burst too), at most 1."""
+    return min(1.0, SATURATED_SHARE * utilization(p, target) / utilization(p))
 
 
 def correct(factor: float, *, served_per_replica: float, modelled: float, queued_per_replica: float,
-            latency_ok: bool | None, undersized: bool = False, saturated: bool = False) -> tuple[float, str]:  # fmt: skip
+            latency_ok: bool | None, undersized: bool = False, saturated: bool = False,
+            saturated_share: float = SATURATED_SHARE) -> tuple[float, str]:  # fmt: skip
     """The online correction of the modelled capacity, one bounded step per decision.
 
     Replicas serving more than modelled with no queue and latency within target: the model is
@@ -135,7 +149,7 @@ def correct(factor: float, *, served_per_replica: float, modelled: float, queued
     and a factor lowered by it would stay low, since replicas sized by it are never saturated
     enough to raise it again. `saturated` (a standing queue, and what replicas serve counted by the
     engine, without the requests it aborted): what they serve is their full throughput, and the
-    model moves up toward SATURATED_SHARE of it (a burst over capacity shows what the replicas
+    model moves up toward `saturated_share` of it (a burst over capacity shows what the replicas
     can do; up only, as a replica slowed by something else serves less and says nothing)."""
     if modelled <= 0 or served_per_replica <= 0:
         return factor, ""
@@ -143,8 +157,8 @@ def correct(factor: float, *, served_per_replica: float, modelled: float, queued
     new = factor
     if queued_per_replica < 0.5 and latency_ok is not False and seen > factor:
         new = factor + UP_RATE * (seen - factor)
-    elif saturated and SATURATED_SHARE * seen > factor:
-        new = factor + UP_RATE * (SATURATED_SHARE * seen - factor)
+    elif saturated and saturated_share * seen > factor:
+        new = factor + UP_RATE * (saturated_share * seen - factor)
     elif not undersized and queued_per_replica >= 2.0 and DOWN_BAND * factor <= seen < factor:
         new = factor + 0.1 * (seen - factor)
     new = min(FACTOR_MAX, max(FACTOR_MIN, new))

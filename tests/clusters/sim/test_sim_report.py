@@ -49,3 +49,13 @@ def test_the_spare_nodes_the_planner_asked_for_are_drawn_on_the_nodes_panel() ->
 )
 def test_attainment_is_shown_rounded_down(share: float, shown: str) -> None:
     assert outcomes.percent(share) == shown
+
+
+def test_a_runs_brief_is_its_full_record_rounded() -> None:
+    w = spec.parse("poisson:rate=1,input=100,output=50")
+    run = sim.simulate(scheduled_peak_recipe(), arrivals.collect(w, seed=0, horizon_s=120.0), horizon_s=120.0)
+    full, brief = run.to_json(), run.brief()
+    assert brief == {"policy": full["policy"], "attainment": round(full["slo_attainment"], 5),
+                     "meets_slo": full["meets_slo"], "gpu_hours": round(full["gpu_hours"], 2),
+                     "scale_events": full["scale_events"]}  # fmt: skip
+    assert brief["gpu_hours"] > 0

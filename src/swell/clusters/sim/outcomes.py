@@ -241,6 +241,11 @@ class Run:
             return None
         return self.gpu_hours / oracle_gpu_hours
 
+    def brief(self) -> dict[str, Any]:
+        """What a benchmark prints of a run: attainment, whether it met the SLO, GPU-hours, scale events."""
+        return {"policy": self.policy, "attainment": round(self.summary.attainment, 5), "meets_slo": self.meets_slo,
+                "gpu_hours": round(self.gpu_hours, 2), "scale_events": self.scale_events}  # fmt: skip
+
     def to_json(self, oracle_gpu_hours: float | None = None) -> dict[str, Any]:
         s = self.summary
         return {

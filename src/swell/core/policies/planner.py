@@ -153,7 +153,8 @@ def decide(
         # while the replicas kept up
         mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
         mix = ps.mix
-    nominal = capacity.rps(prof, mix, rec.slo.e2e_s)
+    target_u = rec.autoscaling.target_utilization
+    nominal = capacity.rps(prof, mix, rec.slo.e2e_s, target_u)
     ttft = _ttft(rec, snap)  # the recipe's TTFT quantile this tick: judged by the correction and the safety net
     short = snap.ready < offered / (nominal * ps.factor)
     unsettled = ps.unsettled_until
@@ -167,6 +168,7 @@ def decide(
         latency_ok=_latency_ok(rec, snap, ttft, ld.e2e_p99_s),
         undersized=short or (unsettled is not None and now < unsettled),
         saturated=saturated and ld.served_by_engine,
+        saturated_share=capacity.saturated_share(prof, target_u),
     )
     per = nominal * factor
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
@@ -256,9 +258,10 @@ def decide(
         used = nodes.nodes_for(desired, gpr, rec.node_pool.gpus)
         held, asks = sustained(asks, now, max(0, nodes_planned - used))
         spare = max(rec.autoscaling.headroom_nodes, held)
+    utilization_note = "" if target_u is None else f" at {target_u:g} of its throughput"
     reason = (
         f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out), "
-        f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}); forecast {fc.value * nominal:.2f} req/s "
+        f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}{utilization_note}); forecast {fc.value * nominal:.2f} req/s "
         f"over H {horizon:.0f} s ({fc.which}; {_lead_words(lead)}); "
         f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
         + (f": {why}" if why else "")

@@ -19,12 +19,14 @@ E2E = "vllm:e2e_request_latency_seconds"
 
 
 def _with(rec: recipe.Recipe, autoscaling: dict[str, Any]) -> recipe.Recipe:
-    """The recipe with its autoscaling replaced, keeping min/max replicas and headroom."""
+    """The recipe with its autoscaling replaced, keeping min/max replicas, headroom and the
+    planner's target utilization (the user's bounds and dial, not the policy's)."""
     a = rec.autoscaling
     keep = {
         "min_replicas": a.min_replicas,
         "max_replicas": a.max_replicas,
         "headroom_nodes": a.headroom_nodes,
+        "target_utilization": a.target_utilization,
     }
     data = rec.model_dump(by_alias=True, exclude={"autoscaling"})
     data["autoscaling"] = keep | autoscaling
