@@ -23,7 +23,6 @@ from swell import recipe
 from swell.runtime import scorecard, sim
 from swell.workload import rescale, spec, traces
 
-
 STARTS = {"azure-conv": 6, "azure-code": 20, "servegen-busy": 6, "diurnal": 2, "black-friday": 2, "long-context": 6}
 
 
