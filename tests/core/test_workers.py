@@ -208,3 +208,15 @@ def test_a_burst_bound_by_memory_names_memory_not_the_step_limit() -> None:
     assert d.desired == 2 and "moving at most" not in d.reason and "memory 1 GiB allows 2" in d.reason
     d, _ = workers.decide(CFG, 100.0, 1, cap=ROOMY)
     assert d.desired == 3 and "moving at most 2 per tick" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("limit", "base", "per", "expect"),
+    [
+        pytest.param(1000.0, 200.0, 100.0, 8, id="what is left after the base, in whole workers"),
+        pytest.param(1000.0, 250.0, 100.0, 7, id="a part of a worker does not count"),
+        pytest.param(100.0, 200.0, 100.0, 0, id="a base over the limit: none, never negative"),
+    ],
+)
+def test_workers_fitting_in_memory(limit: float, base: float, per: float, expect: int) -> None:
+    assert workers.fitting(limit, base, per) == expect

@@ -200,7 +200,7 @@ class TorchServe:
         t = self.targets.get(pod)
         if t is None or t.memory is None:
             return None
-        return max(1, math.floor((t.memory - BASE_MIB * MIB) / self.per_worker(pod)))
+        return max(1, workers.fitting(t.memory, BASE_MIB * MIB, self.per_worker(pod)))
 
     def resize_body(self, pod: str, count: int) -> Obj:
         """The strategic merge patch of the pod's `resize` subresource for `count` workers."""

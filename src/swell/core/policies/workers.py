@@ -54,6 +54,11 @@ GIB = 2**30
 MIB = 2**20
 
 
+def fitting(limit_bytes: float, base_bytes: float, per_worker_bytes: float) -> int:
+    """Whole workers of `per_worker_bytes` each that fit in `limit_bytes` less `base_bytes` (0: none)."""
+    return max(0, math.floor((limit_bytes - base_bytes) / per_worker_bytes))
+
+
 @dataclass(frozen=True, kw_only=True)
 class MemoryCap:
     """The most workers a replica's memory holds, and the words that say why."""
@@ -72,7 +77,7 @@ def memory_cap(cfg: recipe.Workers, memory_gib: float, observed: Sequence[Observ
     if per <= 0:
         return None
     base = max((o.base_memory_bytes for o in observed if o.base_memory_bytes), default=0.0)
-    fit = max(0, math.floor((memory_gib * GIB - base) / per))
+    fit = fitting(memory_gib * GIB, base, per)
     source = "" if measured else " (memory_per_worker_mib)"
     beside = f" less {base / 1e6:.0f} MB beside them" if base else ""
     noun = "worker" if fit == 1 else "workers"
