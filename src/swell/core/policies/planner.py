@@ -26,10 +26,10 @@ NAME = "swell"  # the default policy; recipes may also name it "planner" (its na
 DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
 E2E_MARGIN = 1.0  # the capacity model moves up only while the 99th percentile e2e is within this share of its SLO
 QUEUE_SATURATED = 2.0  # waiting requests per ready replica at which the replicas serve at full throughput
-# (what they serve then corrects the capacity model upward, `capacity.correct`) and the mix read no longer shows the mix
-# that arrives: requests shed at the deadline finish (aborted) with no tokens, and long prompts are the
-# ones shed (black-friday's surge read 464/132 tokens in/out for an 850/210 mix: a replica's modelled
-# capacity doubled and the load in replicas halved, then "rose" as a ramp when capacity came)
+# (what they serve then corrects the capacity model upward, `capacity.correct`) and the mix read no
+# longer shows the mix that arrives: requests shed at the deadline finish (aborted) with no tokens, and
+# long prompts are the ones shed (black-friday's surge read 464/132 tokens in/out for an 850/210 mix: a
+# replica's modelled capacity doubled and the load in replicas halved, then "rose" as a ramp when capacity came)
 QUEUE_ALARM = 16.0  # waiting requests per ready replica that set off the safety net
 SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve says nothing of the model
 # for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
