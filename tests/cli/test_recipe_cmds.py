@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from swell.cli import main
@@ -73,6 +74,21 @@ def test_plan_says_when_the_default_policy_has_no_capacity_model_of_the_engine(t
     (llama,) = warnings("{name: s, engine: llama-cpp}")
     assert "engine 'llama-cpp'" in llama and "reactive rules" in llama and "service.preset" in llama
     assert warnings("{name: s, engine: simulated-llm, preset: tiny-cpu}") == []
+
+
+@pytest.mark.parametrize(("policy", "warned"), [("hpa", True), ("threshold", True), ("swell", False)])
+def test_plan_says_when_the_policy_ignores_the_target_utilization(tmp_path: Path, policy: str, warned: bool) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        f"service: {{name: s, engine: simulated-llm, preset: tiny-cpu}}\nautoscaling:\n  policy: {policy}\n"
+        "  target_utilization: 0.6\n  max_replicas: 2\n  signals:\n"
+        "    - {name: q, kind: gauge, metric: vllm:num_requests_waiting, target: 8, target_type: AverageValue}\n"
+    )
+    r = runner.invoke(main.app, ["plan", "--json", str(path)])
+    assert r.exit_code == 0, r.output
+    hits = [w for w in json.loads(r.output)["warnings"] if "target_utilization" in w]
+    assert (len(hits) == 1) is warned
+    assert all(f"policy {policy!r} ignores" in w for w in hits)
 
 
 def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:

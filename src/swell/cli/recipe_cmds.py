@@ -78,6 +78,11 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
         )
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
+    if auto.target_utilization is not None and auto.policy not in load.POLICIES:
+        out.append(
+            f"policy {auto.policy!r} ignores `target_utilization` (the planner's share of a replica's "
+            "throughput); use policy 'swell'"
+        )
     if auto.policy in load.POLICIES and profile.of(rec) is None:
         out.append(
             f"policy {auto.policy!r}: swell has no capacity model of engine {rec.service.engine!r}, so the "
