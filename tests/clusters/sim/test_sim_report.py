@@ -24,6 +24,24 @@ def test_the_planner_figure_shows_its_forecast_and_plan_and_other_policies_do_no
     fig = report.policy_figure(planner, comp.arrivals.t, None)
     labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
     assert "forecast over the lead time" in labels and "planned (forecast need)" in labels
+    assert "ready replicas serve (model)" in labels
+
+
+def test_what_the_ready_replicas_serve_by_the_model_is_ready_times_capacity_at_each_decision() -> None:
+    comp = sim.compare(surge_recipe(), spec.parse(SURGE), ["swell", "reactive"], seed=3, with_oracle=False,
+                       with_baselines=False)  # fmt: skip
+    planner, reactive = comp.runs
+    (line,) = report.capacity_series(planner, 1.0)
+    logged = [d for d in planner.decisions if d.capacity_rps is not None]
+    assert len(line.t) == len(logged) > 0
+    tl = planner.timeline
+    for k in (0, len(logged) // 2, len(logged) - 1):
+        d = logged[k]
+        ready = tl.ready[np.searchsorted(tl.t, d.t, side="right") - 1]
+        assert line.y[k] == pytest.approx(ready * d.capacity_rps)
+    assert max(line.y) > min(line.y), "the line moves with the ready replicas and the model"
+    assert report.capacity_series(reactive, 1.0) == [], "a policy without a capacity model draws none"
+    assert planner.decisions[-1].to_json()["capacity_rps"] == logged[-1].capacity_rps
 
 
 def test_the_spare_nodes_the_planner_asked_for_are_drawn_on_the_nodes_panel() -> None:

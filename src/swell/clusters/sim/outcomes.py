@@ -159,13 +159,16 @@ class Logged(NamedTuple):
     proposals: tuple[tuple[str, float | None, int | None], ...]
     workers: tuple[int, int, str] | None = None
     spare_nodes: int | None = None  # the spare nodes the decision asked for (None: headroom_nodes)
+    capacity_rps: float | None = None  # what the planner's model says one replica serves within the SLO
 
     @staticmethod
     def of(d: decision.Decision) -> Logged:
         props = tuple((p.signal, p.value, p.replicas) for p in d.proposals)
         w = d.workers
+        cap = d.details.get("capacity_rps")
         return Logged(d.t, d.current, d.desired, d.bound_by, d.reason, props,
-                      None if w is None else (w.current, w.desired, w.reason), d.spare_nodes)  # fmt: skip
+                      None if w is None else (w.current, w.desired, w.reason), d.spare_nodes,
+                      None if cap is None else float(cap))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -181,6 +184,8 @@ class Logged(NamedTuple):
             out["workers"] = dict(zip(("current", "desired", "reason"), self.workers, strict=True))
         if self.spare_nodes is not None:
             out["spare_nodes"] = self.spare_nodes
+        if self.capacity_rps is not None:
+            out["capacity_rps"] = self.capacity_rps
         return out
 
 

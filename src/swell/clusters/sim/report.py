@@ -57,6 +57,21 @@ def planner_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
     ]  # fmt: skip
 
 
+def capacity_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
+    """What the ready replicas serve within the SLO by the planner's model (ready x capacity per
+    replica, req/s) at each decision: the line offered load should stay under, moving as the model
+    learns. Empty for policies without a capacity model."""
+    tl = run.timeline
+    pts = [(d.t, d.capacity_rps) for d in run.decisions if d.capacity_rps is not None]
+    if not pts or not len(tl.t):
+        return []
+    t = np.array([p[0] for p in pts])
+    at = np.clip(np.searchsorted(tl.t, t, side="right") - 1, 0, len(tl.t) - 1)
+    y = tl.ready[at] * np.array([p[1] for p in pts])
+    return [plots.Series(label="ready replicas serve (model)", t=t / scale, y=y, style="step",
+                         color=plots.PALETTE[2], linestyle="-.")]  # fmt: skip
+
+
 def spare_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
     """The spare nodes the policy asked to keep ahead of its replicas (the planner's nodes ahead);
     empty where no decision asked for any."""
@@ -79,7 +94,7 @@ def policy_figure(
     pal = plots.PALETTE
     plan = planner_series(run, scale)
     offered = [plots.Series(label="offered" if plan else "", t=t0 / scale, y=load, color=pal[0])]
-    load_panel = stacked.Panel(ylabel="offered req/s", series=(*offered, *plan[:2]))
+    load_panel = stacked.Panel(ylabel="offered req/s", series=(*offered, *plan[:2], *capacity_series(run, scale)))
     req = run.requests
     served = req.status == outcomes.SERVED
     latency: list[plots.Series] = []
