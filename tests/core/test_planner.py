@@ -135,7 +135,7 @@ CLASSIC = capacity.Profile(kind="classic", service_s=0.1, workers=1)
     [
         pytest.param(LLM, None, capacity.UTILIZATION, capacity.SATURATED_SHARE, id="an LLM by default"),
         pytest.param(CLASSIC, None, 1.0, capacity.SATURATED_SHARE, id="a classic model by default: its workers' rate"),
-        pytest.param(LLM, 0.35, 0.35, capacity.SATURATED_SHARE / 2,
+        pytest.param(LLM, capacity.UTILIZATION / 2, capacity.UTILIZATION / 2, capacity.SATURATED_SHARE / 2,
                      id="half the default target: half the share after a burst too"),
         pytest.param(LLM, 0.9, 0.9, 1.0, id="above the default: at most the full throughput seen saturated"),
     ],

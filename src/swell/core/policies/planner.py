@@ -149,8 +149,7 @@ def decide(
     ready = max(1, snap.ready)
     saturated = ld.queued >= QUEUE_SATURATED * ready
     mix_note = ""
-    if saturated and ps.mix is not None:  # saturated: the mix last read
-        # while the replicas kept up
+    if saturated and ps.mix is not None:  # the mix last read while the replicas kept up
         mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
         mix = ps.mix
     target_u = rec.autoscaling.target_utilization
