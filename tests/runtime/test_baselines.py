@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from swell.clusters.sim import oracle as oracle_mod
 from swell.runtime import baselines, scorecard, sim
 from swell.workload import arrivals, spec
 from tests.clusters.sim.simhelp import SURGE, sim_recipe, surge_recipe
@@ -134,3 +135,51 @@ def test_a_peak_before_any_new_node_could_serve_is_said_plainly() -> None:
     slow = sim.compare(sim_recipe(), spec.parse(SURGE), ["swell"], seed=1, with_oracle=False,
                        with_baselines=False)  # fmt: skip  (seed 000's provisioning: ~16 min a node)
     assert any("busiest minute starts at minute" in w and "16 min" in w for w in slow.warnings), slow.warnings
+
+
+def _schedule(needs: list[int]) -> oracle_mod.Oracle:
+    return oracle_mod.Oracle(capacity_rps=1.0, bucket_s=60.0, t=np.arange(len(needs)) * 60.0,
+                             replicas=np.array(needs, dtype=np.int64), gpu_hours=0.0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("t", "lead_s", "start", "hold_s", "fleet"),
+    [
+        (0.0, 120.0, 2, 0.0, 2),  # the start, what the need asks at once
+        (0.0, 120.0, 4, 0.0, 2),  # more than the need: given back at once
+        (130.0, 120.0, 2, 0.0, 2),  # the step to 6 came at 120: asked then, it arrives at 240
+        (130.0, 120.0, 4, 0.0, 2),  # the start's 4 went back at 0; the 6 is not here yet
+        (130.0, 200.0, 4, 0.0, 4),  # the lead not yet passed since the start: what the run began with
+        (250.0, 120.0, 2, 0.0, 6),  # asked at 130, here
+        (300.0, 120.0, 2, 0.0, 2),  # the need fell at 300: given back at once
+        (300.0, 120.0, 2, 120.0, 6),  # ... unless each ask is held: the peak of the last 2 minutes
+        (420.0, 120.0, 2, 120.0, 2),  # the hold ends, the ask goes back to the need
+    ],
+    ids=lambda v: str(v),
+)
+def test_perfect_reaction_gets_what_it_asks_one_lead_time_later_and_gives_back_at_once(
+    t: float, lead_s: float, start: int, hold_s: float, fleet: int
+) -> None:
+    plan = baselines.behind(_schedule([2, 2, 6, 6, 6, 2, 2, 2]), lead_s, start, hold_s)
+    assert plan(t) == fleet
+
+
+def test_perfect_reaction_reaches_a_surge_with_no_lead_and_not_one_that_is_over_before_its_lead(
+    surge: sim.Comparison,
+) -> None:
+    rec = surge_recipe()
+    o, start = surge.oracle, surge.initial_replicas
+    assert o is not None and o.reachable and start is not None
+
+    def react(lead_s: float) -> oracle_mod.Oracle:
+        return baselines.search_reaction(
+            sim.simulate, rec, surge.arrivals, surge.horizon_s, surge.capacity_rps, start=1, lead_s=lead_s,
+            first=o.factor, seed=3, options=sim.cluster_mod.Options(initial_replicas=1),
+        )  # fmt: skip
+
+    quick = react(0.0)
+    assert quick.reachable and quick.replayed is not None and quick.replayed.meets_slo
+    assert quick.gpu_hours >= o.gpu_hours - 1e-9  # at least what the oracle spends: it also sees ahead
+    late = react(10 * surge.horizon_s)  # nothing asked arrives before the run ends: one replica throughout
+    assert not late.reachable and late.note.startswith("out of reach")
+    assert late.replayed is not None and late.replayed.timeline.ready.max() <= 1

@@ -1,10 +1,12 @@
-"""The yardsticks every policy is judged against: fixed fleets and the replayed oracle.
+"""The yardsticks every policy is judged against: fixed fleets, the replayed oracle, perfect reaction.
 
 `search_fixed` finds the best fixed fleet (the fewest whole nodes whose constant fleet meets the
 SLO, replayed through the simulator) and runs the max fleet. `search_oracle` sizes the oracle's
 schedule from the engine model, replays it with instant provisioning and searches the sizing
-factor for the cheapest schedule whose replay meets the SLO over the whole run. Both only run
-simulations: nothing here knows a policy.
+factor for the cheapest schedule whose replay meets the SLO over the whole run. `search_reaction`
+does the same for a schedule that knows each minute's need only when it comes and gets capacity a
+lead time later: what reacting perfectly can do, the yardstick between a policy and the oracle.
+All only run simulations: nothing here knows a policy.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def meets(run: outcomes.Run) -> bool:
     return run.summary.attainment >= run.slo.percentile / 100.0 - 1e-12
 
 
-def instant(rec: recipe.Recipe) -> recipe.Recipe:
+def instant(rec: recipe.Recipe, *, keep_unneeded: bool = False) -> recipe.Recipe:
     """The recipe on a node pool whose nodes are ready, pulled and loaded the moment they are asked
-    for, and removed the moment they are empty (the oracle's world)."""
+    for, and removed the moment they are empty (the oracle's world); with `keep_unneeded`, still
+    billed for the pool's unneeded_time_s after they empty (perfect reaction's world: the node
+    autoscaler it works with is the real one)."""
     pool = rec.node_pool
     prov = pool.provisioning.model_copy(
         update={
@@ -48,8 +52,9 @@ def instant(rec: recipe.Recipe) -> recipe.Recipe:
             "model_load_s": 0.0,
         }
     )
+    unneeded = pool.unneeded_time_s if keep_unneeded else 0.0
     return rec.model_copy(
-        update={"node_pool": pool.model_copy(update={"provisioning": prov, "unneeded_time_s": 0.0})}
+        update={"node_pool": pool.model_copy(update={"provisioning": prov, "unneeded_time_s": unneeded})}
     )
 
 
@@ -131,9 +136,65 @@ def search_oracle(
     Starts from the engine model's sizing (factor 1), moves the factor by GROW until the replay's
     verdict flips, then bisects REFINE times. Each replay starts from what its schedule asks for at
     t = 0 (the world is instant). Out of reach when even the schedule at the max fleet misses."""
+    lead = _instant_lead(rec)
+    return _search(simulate, rec, instant(rec), arr, horizon_s, capacity_rps, lambda o: _ahead(o, lead),
+                   label="oracle", seed=seed, options=options, progress=progress)  # fmt: skip
+
+
+def search_reaction(
+    simulate: Simulate,
+    rec: recipe.Recipe,
+    arr: arrivals_mod.Arrivals,
+    horizon_s: float,
+    capacity_rps: float,
+    *,
+    start: int,
+    lead_s: float,
+    hold_s: float = 0.0,
+    first: float = 1.0,
+    seed: int,
+    options: cluster_mod.Options,
+    progress: Progress | None = None,
+) -> oracle.Oracle:
+    """Perfect reaction: the cheapest schedule that knows each minute's need exactly when it comes
+    (the oracle's sizing, nothing of the minutes after) and gets what it asks for `lead_s` later
+    (`behind`), whose replay meets the SLO. Its factor below the oracle's is the headroom a policy
+    that only reacts needs on this workload; out of reach when no headroom up to the max fleet
+    meets the SLO (the lead time, not the sizing, decides). `first`: the factor to start from (the
+    oracle's saves replays)."""
+    lead = _instant_lead(rec)
+    return _search(simulate, rec, instant(rec, keep_unneeded=True), arr, horizon_s, capacity_rps,
+                   lambda o: behind(o, lead_s + lead, start, hold_s), label="perfect reaction", first=first,
+                   start=start, seed=seed, options=options, progress=progress)  # fmt: skip
+
+
+def _instant_lead(rec: recipe.Recipe) -> float:
+    """What even the instant world takes to put a replica to work: a decision, a node scan, a
+    readiness probe."""
     auto = rec.autoscaling
-    fast = instant(rec)
-    lead = auto.polling_interval_s + sim_nodes.SCAN_INTERVAL_S + rec.service.probes.readiness.period_s
+    return auto.polling_interval_s + sim_nodes.SCAN_INTERVAL_S + rec.service.probes.readiness.period_s
+
+
+def _search(
+    simulate: Simulate,
+    rec: recipe.Recipe,
+    world: recipe.Recipe,
+    arr: arrivals_mod.Arrivals,
+    horizon_s: float,
+    capacity_rps: float,
+    plan_of: Callable[[oracle.Oracle], Callable[[float], int]],
+    *,
+    label: str,
+    seed: int,
+    options: cluster_mod.Options,
+    progress: Progress | None,
+    first: float = 1.0,
+    start: int | None = None,
+) -> oracle.Oracle:
+    """The factor search shared by the oracle and perfect reaction: the oracle's per-minute sizing
+    at each factor, replayed in `world` (an instant one) through `plan_of`, from `start` replicas
+    (None: what the plan asks at t = 0)."""
+    auto = rec.autoscaling
     seen: dict[float, tuple[oracle.Oracle, outcomes.Run]] = {}
 
     def replay(f: float) -> tuple[oracle.Oracle, outcomes.Run]:
@@ -141,10 +202,11 @@ def search_oracle(
             o = oracle.compute(arr.t, horizon_s, capacity_rps, rec.node_pool, rec.resources.gpus, factor=f,
                                min_replicas=auto.min_replicas, max_replicas=auto.max_replicas)  # fmt: skip
             same = next((r for q, r in seen.values() if np.array_equal(q.replicas, o.replicas)), None)
-            plan = _ahead(o, lead)
-            opts = dataclasses.replace(options, model_load_samples=(), initial_replicas=plan(0.0))
-            r = same or simulate(fast, arr, horizon_s=horizon_s, seed=seed, options=opts, progress=progress,
-                                 schedule=plan, label="oracle")  # fmt: skip
+            plan = plan_of(o)
+            at0 = plan(0.0) if start is None else start
+            opts = dataclasses.replace(options, model_load_samples=(), initial_replicas=at0)
+            r = same or simulate(world, arr, horizon_s=horizon_s, seed=seed, options=opts, progress=progress,
+                                 schedule=plan, label=label)  # fmt: skip
             seen[f] = (o, r)
         return seen[f]
 
@@ -154,7 +216,7 @@ def search_oracle(
         capacity_rps = 1e9
     good: float | None = None
     bad: float | None = None
-    f = 1.0
+    f = first
     for _ in range(MAX_STEPS):
         o, r = replay(f)
         if meets(r):
@@ -222,6 +284,25 @@ def _ahead(o: oracle.Oracle, lead_s: float) -> Callable[[float], int]:
     """Perfect knowledge: at t, the most the schedule needs until t + lead (a node and its replica
     still take a scan and a readiness probe to arrive)."""
     return lambda t: max(o.replicas_at(t), o.replicas_at(t + lead_s))
+
+
+def behind(o: oracle.Oracle, lead_s: float, start: int, hold_s: float = 0.0) -> Callable[[float], int]:
+    """Perfect reaction to the schedule's need: what is asked at t arrives at t + lead_s, what is
+    given back goes at once, so the fleet at t is the lesser of the ask now and the ask lead_s ago
+    (`start` before the run began). With `hold_s` each ask is the most the need asked over the last
+    hold_s (a peak held, as a policy that keeps capacity after a burst does)."""
+
+    def asked(s: float) -> int:
+        if s < 0:
+            return start
+        if hold_s <= 0:
+            return o.replicas_at(s)
+        last = len(o.replicas) - 1
+        i1 = min(last, int(s // o.bucket_s))
+        i0 = min(i1, max(0, int((s - hold_s) // o.bucket_s)))
+        return int(o.replicas[i0 : i1 + 1].max())
+
+    return lambda t: min(asked(t), asked(t - lead_s))
 
 
 def _saturated(o: oracle.Oracle, rec: recipe.Recipe) -> bool:
