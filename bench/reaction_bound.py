@@ -58,7 +58,7 @@ def markdown(data: dict[str, Any]) -> str:
         if not r["meets_slo"]:
             best = max(t[1] for t in r["tried"])
             return f"out of reach (at most {outcomes.percent(best)})"
-        return f"{r['gpu_hours']:.3g} GPU-h ({r['oracle_ratio']:.2f}×, +{100 * r['headroom']:.0f} % headroom)"
+        return f"{r['gpu_hours']:.3g} GPU-h ({r['oracle_ratio']:.2f}×, headroom {100 * r['headroom']:+.0f} %)"
 
     for w in data["workloads"]:
         if "skipped" in w:

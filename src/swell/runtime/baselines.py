@@ -165,7 +165,7 @@ def search_reaction(
     lead = _instant_lead(rec)
     return _search(simulate, rec, instant(rec, keep_unneeded=True), arr, horizon_s, capacity_rps,
                    lambda o: behind(o, lead_s + lead, start, hold_s), label="perfect reaction", first=first,
-                   start=start, seed=seed, options=options, progress=progress)  # fmt: skip
+                   start=start, steps=2 * MAX_STEPS, seed=seed, options=options, progress=progress)  # fmt: skip
 
 
 def _instant_lead(rec: recipe.Recipe) -> float:
@@ -190,6 +190,7 @@ def _search(
     progress: Progress | None,
     first: float = 1.0,
     start: int | None = None,
+    steps: int = MAX_STEPS,
 ) -> oracle.Oracle:
     """The factor search shared by the oracle and perfect reaction: the oracle's per-minute sizing
     at each factor, replayed in `world` (an instant one) through `plan_of`, from `start` replicas
@@ -217,7 +218,7 @@ def _search(
     good: float | None = None
     bad: float | None = None
     f = first
-    for _ in range(MAX_STEPS):
+    for _ in range(steps):
         o, r = replay(f)
         if meets(r):
             good = f if good is None else max(good, f)
@@ -239,7 +240,8 @@ def _search(
     tried = tuple(sorted((k, r.summary.attainment, r.gpu_hours) for k, (_, r) in seen.items()))
     if good is None:
         top_o, top_r = replay(min(seen))
-        note = f"out of reach: {100 * top_r.summary.attainment:.1f} % at the max fleet"
+        where = "at the max fleet" if _saturated(top_o, rec) else f"with the most capacity tried (factor {min(seen):.3g})"
+        note = f"out of reach: {100 * top_r.summary.attainment:.1f} % {where}"
         return dataclasses.replace(top_o, gpu_hours=math.nan, replayed=top_r, note=note, tried=tried)
     o, r = replay(good)
     best = dataclasses.replace(o, gpu_hours=r.gpu_hours, replayed=r, tried=tried)
