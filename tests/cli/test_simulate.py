@@ -66,6 +66,27 @@ def test_compare_prints_a_table_and_writes_json_and_an_html_report(
     assert "scaling decisions" in html and "data:image/png;base64" in html and "best fixed" in html
 
 
+def test_reaction_adds_perfect_reaction_as_a_baseline_and_says_what_it_is(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, [
+        "simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell", "--seed", "2", "--reaction",
+        "--json", str(out), "--quiet", "--speedup", "2",
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "perfect reaction (" in res.output and "each minute's load known when it comes" in res.output
+    data = json.loads(out.read_text())
+    react = [b for b in data["baselines"] if b["policy"].startswith("perfect reaction")]
+    assert len(react) == 1 and "capacity 1 min after it is asked for" in react[0]["about"]
+    assert react[0]["meets_slo"] and react[0]["gpu_hours"] > 0
+    # it knows each minute as it comes and nothing after: never cheaper than the oracle, which sees ahead
+    assert react[0]["gpu_hours"] >= data["oracle"]["gpu_hours"] - 1e-9
+    plain = CliRunner().invoke(app, ["simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell",
+                                     "--seed", "2", "--quiet", "--speedup", "2", "--no-oracle"])  # fmt: skip
+    assert plain.exit_code == 0 and "perfect reaction" not in plain.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

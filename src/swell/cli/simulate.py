@@ -133,6 +133,11 @@ def simulate(
         typer.Option(help="Replicas ready at the start: a number, or 'auto' (what the first minute needs)."),
     ] = "auto",
     oracle: Annotated[bool, typer.Option(help="Compute the oracle's lower bound on GPU-hours.")] = True,
+    reaction: Annotated[
+        bool,
+        typer.Option(help="Also run perfect reaction: each minute's load known when it comes, capacity a node "
+                          "lead time later (what reacting alone can reach on this workload)."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     console = Console(stderr=json_out == Path("-"))
@@ -189,6 +194,7 @@ def simulate(
                 duration_s=dur,
                 options=opts,
                 with_oracle=oracle,
+                with_reaction=reaction,
                 progress=progress,
             )
     except errors.SwellError as exc:

@@ -22,7 +22,7 @@ from swell import clock, errors, recipe
 from swell.clusters.sim import cluster as cluster_mod
 from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop
-from swell.core import signals, windows
+from swell.core import leadtime, signals, windows
 from swell.core.policies import presets
 from swell.runtime import baselines
 from swell.workload import arrivals as arrivals_mod
@@ -261,10 +261,13 @@ def compare(
     options: cluster_mod.Options = DEFAULT_OPTIONS,
     with_oracle: bool = True,
     with_baselines: bool = True,
+    with_reaction: bool = False,
     progress: Progress | None = None,
 ) -> Comparison:
     """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
-    fleet and the replayed oracle, all from the same starting fleet.
+    fleet and the replayed oracle, all from the same starting fleet; `with_reaction` adds perfect
+    reaction (`baselines.reaction_run`: each minute's load known when it comes, capacity a node
+    lead time later) to the baselines.
 
     `options.initial_replicas` None means auto: what the arrivals need before a new node could serve
     (the node lead time), as the oracle's replayed schedule has it (bursts included), else as the
@@ -315,8 +318,14 @@ def compare(
         fixed = baselines.search_fixed(
             simulate, rec, arr, horizon, seed=seed, options=opts, progress=progress
         )
-        if orc is not None:
-            orc = baselines.cheaper(orc, fixed)
+    reaction: tuple[outcomes.Run, ...] = ()
+    if with_reaction and 0 < cap < math.inf:
+        lead_s = leadtime.LeadTimes.of(rec.node_pool).horizon_s
+        first = orc.factor if orc is not None and orc.reachable else 1.0
+        reaction = (baselines.reaction_run(simulate, rec, arr, horizon, cap, start=start, lead_s=lead_s,
+                                           oracle_factor=first, seed=seed, options=opts, progress=progress),)  # fmt: skip
+    if fixed is not None and orc is not None:
+        orc = baselines.cheaper(orc, fixed)
     return Comparison(
         runs=runs,
         oracle=orc,
@@ -324,7 +333,7 @@ def compare(
         horizon_s=horizon,
         workload=workload.description,
         seed=seed,
-        baselines=() if fixed is None else fixed.runs,
+        baselines=(() if fixed is None else fixed.runs) + reaction,
         initial_replicas=start,
         capacity_rps=cap,
         warnings=tuple(warnings),

@@ -72,7 +72,8 @@ def notes(
     slo: str, capacity_rps: float | None, orc: oracle_mod.Oracle | None, baselines: Sequence[outcomes.Run],
     warnings: Sequence[str] = (), engine: str = "",
 ) -> list[str]:  # fmt: skip
-    """The lines under the table: the SLO, the engine preset, one replica's capacity, the oracle's note, warnings."""
+    """The lines under the table: the SLO, the engine preset, one replica's capacity, the oracle's note,
+    what a baseline that says (`extra["about"]`: perfect reaction) is, warnings."""
     out = [f"latencies in s; SLO {slo}"]
     if engine:
         out.append(engine)
@@ -83,7 +84,9 @@ def notes(
             out.append("oracle: out of reach even one request at a time")
         elif orc.note:
             out.append(f"oracle: {orc.note}")
-    if baselines and not any(r.policy.startswith("best fixed") for r in baselines):
-        out.append(f"no fixed fleet within the bounds meets the SLO ({baselines[-1].policy} does not)")
+    fleets = [r for r in baselines if not r.extra.get("about")]
+    if fleets and not any(r.policy.startswith("best fixed") for r in fleets):
+        out.append(f"no fixed fleet within the bounds meets the SLO ({fleets[-1].policy} does not)")
+    out.extend(f"{r.policy.split(' (')[0]}: {r.extra['about']}" for r in baselines if r.extra.get("about"))
     out.extend(f"warning: {w}" for w in warnings)
     return out
