@@ -171,6 +171,13 @@ def search_reaction(
 REACTION_HOLD = 2.0  # the held variant keeps each ask this many lead times (the planner holds a peak 2 H)
 
 
+def reaction_holds(rec: recipe.Recipe, lead_s: float) -> tuple[float, float]:
+    """The holds perfect reaction is tried with: the pool's unneeded_time_s (a replica given back
+    sooner saves nothing, its node is billed that long after it empties, and one kept there comes
+    back without the lead time) and REACTION_HOLD lead times (a peak held as the planner holds it)."""
+    return rec.node_pool.unneeded_time_s, max(rec.node_pool.unneeded_time_s, REACTION_HOLD * lead_s)
+
+
 def reaction_run(
     simulate: Simulate,
     rec: recipe.Recipe,
@@ -185,11 +192,12 @@ def reaction_run(
     options: cluster_mod.Options,
     progress: Progress | None = None,
 ) -> outcomes.Run:
-    """Perfect reaction as a baseline run: searched without a hold and with each ask held
-    REACTION_HOLD lead times, the cheaper that meets the SLO (else the one that came closer),
-    labelled with its headroom over the oracle's sizing; `extra["about"]` says what it is."""
+    """Perfect reaction as a baseline run: searched with each ask held `reaction_holds` (what its node
+    is billed after it empties anyway, and REACTION_HOLD lead times), the cheaper that meets the SLO
+    (else the one that came closer), labelled with its headroom over the oracle's sizing;
+    `extra["about"]` says what it is."""
     tries = []
-    for hold_s in (0.0, REACTION_HOLD * lead_s):
+    for hold_s in reaction_holds(rec, lead_s):
         bound = search_reaction(simulate, rec, arr, horizon_s, capacity_rps, start=start, lead_s=lead_s,
                                 hold_s=hold_s, first=oracle_factor, seed=seed, options=options, progress=progress)  # fmt: skip
         tries.append((hold_s, bound))
@@ -202,9 +210,8 @@ def reaction_run(
     run = best.replayed
     assert run is not None  # capacity_rps > 0: every search replays
     tag = f"{100 * (oracle_factor / best.factor - 1):+.0f} %" if met else "out of reach"
-    held = f", each ask held {hold / 60:.0f} min" if hold else ""
     about = (f"each minute's load known when it comes, capacity {lead_s / 60:.0f} min after it is asked for, "
-             f"given back at once{held}; {best.note or 'the oracle sizing'}")  # fmt: skip
+             f"each ask held {hold / 60:.0f} min; {best.note or 'the oracle sizing'}")  # fmt: skip
     return dataclasses.replace(run, policy=f"perfect reaction ({tag})", extra={**run.extra, "about": about})
 
 
