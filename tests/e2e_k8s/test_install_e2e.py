@@ -92,7 +92,8 @@ def test_kubectl_shows_the_status_columns_explains_the_spec_and_rejects_a_bad_on
         "apiVersion": "swell.dev/v1alpha1",
         "kind": "ScalingRecipe",
         "metadata": {"name": "bad", "namespace": namespace},
-        "spec": {"scaleTargetRef": {"name": "x"}, "autoscaling": {"min_replicas": "one", "policy": "guess"}},
+        "spec": {"scaleTargetRef": {"name": "x"},
+                 "autoscaling": {"min_replicas": "one", "policy": "guess", "target_utilization": 0}},
     }
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     r = subprocess.run(
@@ -101,6 +102,7 @@ def test_kubectl_shows_the_status_columns_explains_the_spec_and_rejects_a_bad_on
     )  # fmt: skip
     assert r.returncode != 0 and "is invalid" in r.stderr  # the API server, not kubectl
     assert "spec.autoscaling.min_replicas" in r.stderr and "spec.autoscaling.policy" in r.stderr
+    assert "spec.autoscaling.target_utilization" in r.stderr  # > 0, from the CRD's schema
 
 
 @pytest.mark.parametrize("mode", ["swell", "keda", "cronhpa", "hpa"])

@@ -35,7 +35,7 @@ def test_the_planners_spare_node_becomes_headroom_placeholders(
     peak = {"name": "peak", "start": f"{at.tm_min} {at.tm_hour} * * *", "end": f"{at.tm_min} {(at.tm_hour + 1) % 24} * * *",
             "min_replicas": 4}  # fmt: skip
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, spec={"schedules": [peak]}, policy="planner",
-                   max_replicas=6)  # fmt: skip
+                   max_replicas=6, target_utilization=0.6)  # fmt: skip
     controllers("solo", "--prometheus-url", prometheus.url)
 
     env.wait_for("the free GPU's replica", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
@@ -49,7 +49,9 @@ def test_the_planners_spare_node_becomes_headroom_placeholders(
     st = cluster.status(namespace, "llm")
     assert st["replicas"].get("pending", 0) == 0, "no replica waits Pending for the coming node"
     assert cluster.replicas(namespace, "llm")[0] == 2
-    assert "2 more once spare nodes are ready" in st["lastDecisions"][0]["reason"]  # newest first
+    reason = st["lastDecisions"][0]["reason"]  # newest first
+    assert "2 more once spare nodes are ready" in reason
+    assert "at 0.6 of its throughput" in reason  # the recipe's target_utilization, through the CRD
     placeholders = f"swell.dev/headroom=llm,swell.dev/headroom-namespace={namespace}"
     env.wait_for(
         "2 placeholder pods", lambda: len(cluster.pods("swell-system", placeholders)) == 2, timeout=30
