@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from typing import Any
 
+from swell import errors
 from swell.clusters.sim import oracle as oracle_mod
 from swell.clusters.sim import outcomes
 from swell.core import leadtime
 from swell.runtime import baselines, scorecard, sim
-from swell.workload import rescale, spec, traces
+from swell.workload import rescale, spec
 
 
 def reaction_row(bound: oracle_mod.Oracle, orc: oracle_mod.Oracle, hold_s: float) -> dict[str, Any]:
@@ -68,7 +68,8 @@ def markdown(data: dict[str, Any]) -> str:
         short, long = sorted(w["reaction"], key=lambda r: r["hold_s"])
         lines.append(f"| {w['workload']} (from {w['start']}) | {mine} | {cell(short)} | {cell(long)} "
                      f"| {w['oracle_gpu_hours']:.3g} |")  # fmt: skip
-    lines.append(f"\n(lead {data['lead_s']:.0f} s; wall {data['wall_s']:.0f} s, CPU {data['cpu_s']:.0f} s)")
+    lead = "" if data["lead_s"] is None else f"lead {data['lead_s']:.0f} s; "
+    lines.append(f"\n({lead}wall {data['wall_s']:.0f} s, CPU {data['cpu_s']:.0f} s)")
     return "\n".join(lines)
 
 
@@ -78,44 +79,42 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", action="store_true", help="print the table docs/benchmarks.md carries")
     args = ap.parse_args()
-    names = [e.name for e in scorecard.SUITE]
-    only = [n for n in args.only.split(",") if n]
-    unknown = [n for n in only if n not in names]
-    if unknown:
-        raise SystemExit(f"error: --only: {', '.join(unknown)}: not a scorecard workload; known: {', '.join(names)}")
+    try:
+        picked = scorecard.entries(args.only)
+    except errors.RecipeError as exc:
+        raise SystemExit(f"error: {exc}") from None
     t0, c0 = time.perf_counter(), time.process_time()
     rows: list[dict[str, Any]] = []
-    lead_s = math.nan
-    for entry in scorecard.SUITE:
-        if only and entry.name not in only:
-            continue
-        if entry.traces and not traces.traces_dir().is_dir():
-            rows.append({"workload": entry.name, "skipped": f"{traces.traces_dir()} is not a directory"})
+    lead_s: float | None = None
+    for entry in picked:
+        if why := scorecard.missing(entry):
+            rows.append({"workload": entry.name, "skipped": why})
             continue
         rec = scorecard.entry_recipe(scorecard.base_recipe(), entry)
-        lead_s = leadtime.LeadTimes.of(rec.node_pool).horizon_s
+        lead = leadtime.LeadTimes.of(rec.node_pool).horizon_s
+        lead_s = lead
         print(f"{entry.name}: oracle and swell ...", file=sys.stderr, flush=True)
         comp = sim.compare(rec, rescale.rescale(spec.parse(entry.workload)), ["swell"], seed=args.seed,
                            duration_s=entry.duration_s, with_baselines=False)  # fmt: skip
-        orc = comp.oracle
-        assert orc is not None  # with_oracle is on
-        opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=comp.initial_replicas)
+        orc, cap, start = comp.oracle, comp.capacity_rps, comp.initial_replicas
+        assert orc is not None and cap is not None and start is not None  # compare sets them with the oracle on
+        opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=start)
         reaction = []
-        for hold_s in baselines.reaction_holds(rec, lead_s):
+        for hold_s in baselines.reaction_holds(rec, lead):
             print(f"{entry.name}: perfect reaction, each ask held {hold_s:.0f} s ...", file=sys.stderr, flush=True)
             bound = baselines.search_reaction(
-                sim.simulate, rec, comp.arrivals, comp.horizon_s, comp.capacity_rps, start=comp.initial_replicas,
-                lead_s=lead_s, hold_s=hold_s, first=orc.factor if orc.reachable else 1.0, seed=args.seed,
+                sim.simulate, rec, comp.arrivals, comp.horizon_s, cap, start=start,
+                lead_s=lead, hold_s=hold_s, first=orc.factor if orc.reachable else 1.0, seed=args.seed,
                 options=opts,
             )  # fmt: skip
             reaction.append(reaction_row(bound, orc, hold_s))
         rows.append({
-            "workload": entry.name, "start": comp.initial_replicas,
+            "workload": entry.name, "start": start,
             "oracle_gpu_hours": round(orc.gpu_hours, 2), "oracle_attainment": orc.attainment,
             "swell": comp.runs[0].brief(), "reaction": reaction,
         })  # fmt: skip
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    data = {"seed": args.seed, "lead_s": round(lead_s, 1), "workloads": rows, "wall_s": round(wall, 1),
+    data = {"seed": args.seed, "lead_s": None if lead_s is None else round(lead_s, 1), "workloads": rows, "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1)}  # fmt: skip
     print(markdown(data) if args.markdown else json.dumps(data, indent=2))
     return 0

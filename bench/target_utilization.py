@@ -19,9 +19,9 @@ import sys
 import time
 from typing import Any
 
-from swell import recipe
+from swell import errors, recipe
 from swell.runtime import scorecard, sim
-from swell.workload import rescale, spec, traces
+from swell.workload import rescale, spec
 
 STARTS = {"azure-conv": 6, "azure-code": 20, "servegen-busy": 6, "diurnal": 2, "black-friday": 2, "long-context": 6}
 
@@ -50,19 +50,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     vals = values_of(args.values)
-    names = [e.name for e in scorecard.SUITE]
-    only = [n for n in args.only.split(",") if n]
-    unknown = [n for n in only if n not in names]
-    if unknown:
-        raise SystemExit(f"error: --only: {', '.join(unknown)}: not a scorecard workload; known: {', '.join(names)}")
+    try:
+        picked = scorecard.entries(args.only)
+    except errors.RecipeError as exc:
+        raise SystemExit(f"error: {exc}") from None
     t0, c0 = time.perf_counter(), time.process_time()
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
-    for entry in scorecard.SUITE:
-        if only and entry.name not in only:
-            continue
-        if entry.traces and not traces.traces_dir().is_dir():
-            skipped[entry.name] = f"needs the public traces: {traces.traces_dir()} is not a directory"
+    for entry in picked:
+        if why := scorecard.missing(entry):
+            skipped[entry.name] = why
             continue
         base = scorecard.entry_recipe(scorecard.base_recipe(), entry)
         workload = rescale.rescale(spec.parse(entry.workload))

@@ -145,6 +145,31 @@ def _lean(data: dict[str, object]) -> dict[str, object]:
     return data
 
 
+def entries(only: str | Sequence[str] = (), suite: Sequence[Entry] = SUITE) -> list[Entry]:
+    """The entries of `suite` named in `only` (names, or one comma-separated string; all of them when
+    empty), in the suite's order; a name that is not a workload of the suite is a RecipeError naming
+    it and the known ones."""
+    if isinstance(only, str):
+        only = [n.strip() for n in only.split(",") if n.strip()]
+    names = [e.name for e in suite]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise errors.RecipeError(
+            "--scorecard",
+            [errors.Problem(path="only", value=n, rule=f"not a scorecard workload; known: {', '.join(names)}")
+             for n in unknown],
+        )  # fmt: skip
+    return [e for e in suite if not only or e.name in only]
+
+
+def missing(entry: Entry) -> str:
+    """Why `entry` cannot run here ('' when it can): it replays public trace files not found."""
+    if entry.traces and not traces.traces_dir().is_dir():
+        return (f"needs the public trace files: {traces.traces_dir()} is not a directory "
+                "(set SWELL_TRACES to a directory holding them; docs/simulator.md)")  # fmt: skip
+    return ""
+
+
 def run(
     *,
     only: Sequence[str] = (),
@@ -155,23 +180,12 @@ def run(
 ) -> Scorecard:
     """Run the suite (or the entries named in `only`); workloads whose trace files are missing are
     skipped with the reason."""
-    names = [e.name for e in suite]
-    unknown = [n for n in only if n not in names]
-    if unknown:
-        raise errors.RecipeError(
-            "--scorecard",
-            [errors.Problem(path="only", value=n, rule=f"not a scorecard workload; known: {', '.join(names)}")
-             for n in unknown],
-        )  # fmt: skip
+    picked = entries(only, suite)
     base = base or base_recipe()
     out: list[Result] = []
-    for entry in suite:
-        if only and entry.name not in only:
-            continue
-        if entry.traces and not traces.traces_dir().is_dir():
-            out.append(Result(entry=entry, comparison=None,
-                              skipped=f"needs the public trace files: {traces.traces_dir()} is not a directory "
-                                      "(set SWELL_TRACES to a directory holding them; docs/simulator.md)"))  # fmt: skip
+    for entry in picked:
+        if why := missing(entry):
+            out.append(Result(entry=entry, comparison=None, skipped=why))
             continue
         rec = entry_recipe(base, entry)
         report = None if progress is None else (lambda what, f, e=entry.name: progress(e, what, f))
