@@ -183,3 +183,16 @@ def test_perfect_reaction_reaches_a_surge_with_no_lead_and_not_one_that_is_over_
     late = react(10 * surge.horizon_s)  # nothing asked arrives before the run ends: one replica throughout
     assert not late.reachable and late.note.startswith("out of reach")
     assert late.replayed is not None and late.replayed.timeline.ready.max() <= 1
+
+
+def test_scorecard_workloads_are_picked_by_name_and_a_missing_trace_directory_is_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert [e.name for e in scorecard.entries("diurnal, azure-conv")] == ["azure-conv", "diurnal"]  # suite order
+    assert scorecard.entries(()) == list(scorecard.SUITE)
+    with pytest.raises(sim.errors.RecipeError, match="not a scorecard workload; known: azure-conv"):
+        scorecard.entries("azure-conv,nope")
+    monkeypatch.setenv("SWELL_TRACES", str(tmp_path / "nowhere"))
+    conv, diurnal = scorecard.entries("azure-conv,diurnal")
+    assert "nowhere is not a directory" in scorecard.missing(conv)
+    assert scorecard.missing(diurnal) == ""  # synthetic: needs no files
