@@ -168,6 +168,22 @@ def test_a_few_first_requests_barely_move_the_mix_from_the_default() -> None:
     assert settled.input_tokens == pytest.approx(2000, rel=0.02)
 
 
+def test_the_first_decision_plans_on_the_default_mix_not_on_its_first_seconds_of_counters() -> None:
+    """Before the first decision the counters have seen seconds, not a window: prompts counted as
+    they are admitted over the few requests already finished read 9,588 tokens a request (servegen-
+    busy's first tick), which planned 9 replicas for 6 that served the load. The next decision
+    weighs what 15 s of completions showed against the default, as PRIOR_REQUESTS says."""
+    llm = capacity.Profile(kind="llm", decode_per_seq_s=0.01, prefill_per_token_s=0.0001, max_num_seqs=1000)
+    early = {load.MIX_REQUESTS: 0.4, load.PROMPT: 0.4 * 9588, load.GENERATION: 0.4 * 819}
+    two = reps("ready@a", "ready@a")
+    d, state = planner.decide(rec(), snap(5.0, two, 0.4, profile=llm, **early), steps.State())
+    assert "(1000/250 tokens in/out)" in d.reason and d.desired == 2
+    d, _ = planner.decide(rec(), snap(20.0, two, 0.4, profile=llm, **early), state)
+    n = 0.4 * 15.0  # six requests' worth against PRIOR_REQUESTS
+    w = n / (n + capacity.PRIOR_REQUESTS)
+    assert f"({w * 9588 + (1 - w) * 1000:.0f}/{w * 819 + (1 - w) * 250:.0f} tokens in/out)" in d.reason
+
+
 def test_the_mix_comes_from_token_counters_else_the_profiles_default() -> None:
     assert capacity.mix_of(PROFILE, 2.0, 2000.0, 500.0) == capacity.Mix(input_tokens=1000, output_tokens=250)
     assert capacity.mix_of(PROFILE, None, 2000.0, 500.0).input_tokens == PROFILE.default_input_tokens
