@@ -159,8 +159,8 @@ def search_reaction(
     """Perfect reaction: the cheapest schedule that knows each minute's need exactly when it comes
     (the oracle's sizing, nothing of the minutes after) and gets what it asks for `lead_s` later
     (`behind`), whose replay meets the SLO. Its factor below the oracle's is the headroom a policy
-    that only reacts needs on this workload; out of reach when no headroom up to the max fleet
-    meets the SLO (the lead time, not the sizing, decides). `first`: the factor to start from (the
+    that only reacts needs on this workload; out of reach when no headroom up to the max fleet (or
+    within twice the oracle's search steps) meets the SLO: the lead time, not the sizing, decides. `first`: the factor to start from (the
     oracle's saves replays)."""
     lead = _instant_lead(rec)
     return _search(simulate, rec, instant(rec, keep_unneeded=True), arr, horizon_s, capacity_rps,
@@ -197,7 +197,7 @@ def reaction_run(
     (else the one that came closer), labelled with its headroom over the oracle's sizing;
     `extra["about"]` says what it is."""
     tries = []
-    for hold_s in reaction_holds(rec, lead_s):
+    for hold_s in sorted(set(reaction_holds(rec, lead_s))):
         bound = search_reaction(simulate, rec, arr, horizon_s, capacity_rps, start=start, lead_s=lead_s,
                                 hold_s=hold_s, first=oracle_factor, seed=seed, options=options, progress=progress)  # fmt: skip
         tries.append((hold_s, bound))
@@ -209,7 +209,8 @@ def reaction_run(
     )  # fmt: skip
     run = best.replayed
     assert run is not None  # capacity_rps > 0: every search replays
-    tag = f"{100 * (oracle_factor / best.factor - 1):+.0f} %" if met else "out of reach"
+    headroom = oracle_factor / best.factor - 1
+    tag = "out of reach" if not met else f"+{100 * headroom:.0f} %" if headroom > 0.005 else "no headroom"
     about = (f"each minute's load known when it comes, capacity {lead_s / 60:.0f} min after it is asked for, "
              f"each ask held {hold / 60:.0f} min; {best.note or 'the oracle sizing'}")  # fmt: skip
     return dataclasses.replace(run, policy=f"perfect reaction ({tag})", extra={**run.extra, "about": about})
