@@ -196,3 +196,20 @@ def test_scorecard_workloads_are_picked_by_name_and_a_missing_trace_directory_is
     conv, diurnal = scorecard.entries("azure-conv,diurnal")
     assert "nowhere is not a directory" in scorecard.missing(conv)
     assert scorecard.missing(diurnal) == ""  # synthetic: needs no files
+
+
+def test_the_scorecard_with_reaction_ranks_perfect_reaction_beside_the_policies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scorecard, "policies", lambda: ["swell"])
+    suite = (scorecard.Entry(name="surge", workload=SURGE, about="a short surge"),)
+    card = scorecard.run(suite=suite, base=surge_recipe(), seed=2, with_reaction=True)
+    comp = card.results[0].comparison
+    assert comp is not None
+    react = [r for r in comp.baselines if r.policy.startswith("perfect reaction (")]
+    assert len(react) == 1 and react[0].extra["about"].startswith("each minute's load known when it comes")
+    names = {s.policy: s for s in card.standings()}
+    assert names["perfect reaction"].ran == 1
+    plain = scorecard.run(suite=suite, base=surge_recipe(), seed=2)
+    assert plain.results[0].comparison is not None
+    assert not any(r.policy.startswith("perfect reaction") for r in plain.results[0].comparison.baselines)

@@ -136,7 +136,8 @@ def simulate(
     reaction: Annotated[
         bool,
         typer.Option(help="Also run perfect reaction: each minute's load known when it comes, capacity a node "
-                          "lead time later (what reacting alone can reach on this workload)."),
+                          "lead time later (what reacting alone can reach on this workload; with --scorecard, "
+                          "on each of its workloads)."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -144,7 +145,7 @@ def simulate(
     if not console.is_terminal:
         console.width = max(console.width, 132)  # a pipe or a file: keep every column readable
     if scorecard_flag:
-        _run_scorecard(console, path, workload, only, seed, json_out, report_out, quiet)
+        _run_scorecard(console, path, workload, only, seed, json_out, report_out, quiet, reaction)
         return
     try:
         if path is None:
@@ -248,6 +249,7 @@ def _run_scorecard(
     json_out: Path | None,
     report_out: Path | None,
     quiet: bool,
+    reaction: bool = False,
 ) -> None:
     from swell.runtime import scorecard, scorecard_report
 
@@ -266,7 +268,7 @@ def _run_scorecard(
                     tasks[key] = bar.add_task(key, total=1.0)
                 bar.update(tasks[key], completed=fraction)
 
-            card = scorecard.run(only=names, seed=seed, progress=progress)
+            card = scorecard.run(only=names, seed=seed, progress=progress, with_reaction=reaction)
     except errors.SwellError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -177,9 +177,11 @@ def run(
     progress: Callable[[str, str, float], None] | None = None,
     suite: Sequence[Entry] = SUITE,
     base: recipe.Recipe | None = None,
+    with_reaction: bool = False,
 ) -> Scorecard:
     """Run the suite (or the entries named in `only`); workloads whose trace files are missing are
-    skipped with the reason."""
+    skipped with the reason. `with_reaction` adds perfect reaction to every workload's baselines
+    (about as much CPU again)."""
     picked = entries(only, suite)
     base = base or base_recipe()
     out: list[Result] = []
@@ -190,6 +192,6 @@ def run(
         rec = entry_recipe(base, entry)
         report = None if progress is None else (lambda what, f, e=entry.name: progress(e, what, f))
         comp = sim.compare(rec, rescale.rescale(spec.parse(entry.workload)), policies(), seed=seed,
-                           duration_s=entry.duration_s, progress=report)  # fmt: skip
+                           duration_s=entry.duration_s, with_reaction=with_reaction, progress=report)  # fmt: skip
         out.append(Result(entry=entry, comparison=comp))
     return Scorecard(results=tuple(out), seed=seed)
