@@ -22,6 +22,7 @@ from swell import recipe
 from swell.clusters.sim import cluster as cluster_mod
 from swell.clusters.sim import nodes as sim_nodes
 from swell.clusters.sim import oracle, outcomes
+from swell.core import leadtime
 from swell.core import nodes as sizing
 from swell.workload import arrivals as arrivals_mod
 
@@ -178,6 +179,41 @@ def reaction_holds(rec: recipe.Recipe, lead_s: float) -> tuple[float, float]:
     return rec.node_pool.unneeded_time_s, max(rec.node_pool.unneeded_time_s, REACTION_HOLD * lead_s)
 
 
+def reaction_lead(rec: recipe.Recipe) -> float:
+    """The lead time perfect reaction waits: the recipe's node lead and replica start, the planner's
+    H before it learns any."""
+    return leadtime.LeadTimes.of(rec.node_pool).horizon_s
+
+
+def oracle_first(orc: oracle.Oracle | None) -> float:
+    """The factor a reaction search starts from: the oracle's, where it reached the SLO (saves replays)."""
+    return orc.factor if orc is not None and orc.reachable else 1.0
+
+
+def reaction_tries(
+    simulate: Simulate,
+    rec: recipe.Recipe,
+    arr: arrivals_mod.Arrivals,
+    horizon_s: float,
+    capacity_rps: float,
+    *,
+    start: int,
+    orc: oracle.Oracle | None,
+    seed: int,
+    options: cluster_mod.Options,
+    progress: Progress | None = None,
+) -> list[tuple[float, oracle.Oracle]]:
+    """(hold, search) of perfect reaction for each distinct hold of `reaction_holds`, over
+    `reaction_lead`, each search starting from the oracle's factor."""
+    lead_s = reaction_lead(rec)
+    return [
+        (hold_s, search_reaction(simulate, rec, arr, horizon_s, capacity_rps, start=start, lead_s=lead_s,
+                                 hold_s=hold_s, first=oracle_first(orc), seed=seed, options=options,
+                                 progress=progress))
+        for hold_s in sorted(set(reaction_holds(rec, lead_s)))
+    ]  # fmt: skip
+
+
 def reaction_run(
     simulate: Simulate,
     rec: recipe.Recipe,
@@ -186,21 +222,17 @@ def reaction_run(
     capacity_rps: float,
     *,
     start: int,
-    lead_s: float,
-    oracle_factor: float = 1.0,
+    orc: oracle.Oracle | None,
     seed: int,
     options: cluster_mod.Options,
     progress: Progress | None = None,
 ) -> outcomes.Run:
-    """Perfect reaction as a baseline run: searched with each ask held `reaction_holds` (what its node
-    is billed after it empties anyway, and REACTION_HOLD lead times), the cheaper that meets the SLO
+    """Perfect reaction as a baseline run: of `reaction_tries` (each ask held while its node is
+    billed after it empties anyway, and REACTION_HOLD lead times), the cheaper that meets the SLO
     (else the one that came closer), labelled with its headroom over the oracle's sizing;
     `extra["about"]` says what it is."""
-    tries = []
-    for hold_s in sorted(set(reaction_holds(rec, lead_s))):
-        bound = search_reaction(simulate, rec, arr, horizon_s, capacity_rps, start=start, lead_s=lead_s,
-                                hold_s=hold_s, first=oracle_factor, seed=seed, options=options, progress=progress)  # fmt: skip
-        tries.append((hold_s, bound))
+    tries = reaction_tries(simulate, rec, arr, horizon_s, capacity_rps, start=start, orc=orc, seed=seed,
+                           options=options, progress=progress)  # fmt: skip
     done = [(h, b) for h, b in tries if b.replayed is not None]
     met = [(h, b) for h, b in done if b.reachable]
     hold, best = (
@@ -209,9 +241,9 @@ def reaction_run(
     )  # fmt: skip
     run = best.replayed
     assert run is not None  # capacity_rps > 0: every search replays
-    headroom = oracle_factor / best.factor - 1
+    headroom = oracle_first(orc) / best.factor - 1
     tag = "out of reach" if not met else f"+{100 * headroom:.0f} %" if headroom > 0.005 else "no headroom"
-    about = (f"each minute's load known when it comes, capacity {lead_s / 60:.0f} min after it is asked for, "
+    about = (f"each minute's load known when it comes, capacity {reaction_lead(rec) / 60:.0f} min after it is asked for, "
              f"each ask held {hold / 60:.0f} min; {best.note or 'the oracle sizing'}")  # fmt: skip
     return dataclasses.replace(run, policy=f"perfect reaction ({tag})", extra={**run.extra, "about": about})
 

@@ -22,7 +22,7 @@ from swell import clock, errors, recipe
 from swell.clusters.sim import cluster as cluster_mod
 from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop
-from swell.core import leadtime, signals, windows
+from swell.core import signals, windows
 from swell.core.policies import presets
 from swell.runtime import baselines
 from swell.workload import arrivals as arrivals_mod
@@ -320,10 +320,8 @@ def compare(
         )
     reaction: tuple[outcomes.Run, ...] = ()
     if with_reaction and 0 < cap < math.inf:
-        lead_s = leadtime.LeadTimes.of(rec.node_pool).horizon_s
-        first = orc.factor if orc is not None and orc.reachable else 1.0
-        reaction = (baselines.reaction_run(simulate, rec, arr, horizon, cap, start=start, lead_s=lead_s,
-                                           oracle_factor=first, seed=seed, options=opts, progress=progress),)  # fmt: skip
+        reaction = (baselines.reaction_run(simulate, rec, arr, horizon, cap, start=start, orc=orc, seed=seed,
+                                           options=opts, progress=progress),)  # fmt: skip
     if fixed is not None and orc is not None:
         orc = baselines.cheaper(orc, fixed)
     return Comparison(
