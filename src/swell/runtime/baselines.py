@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,24 +215,12 @@ def reaction_tries(
 
 
 def reaction_run(
-    simulate: Simulate,
-    rec: recipe.Recipe,
-    arr: arrivals_mod.Arrivals,
-    horizon_s: float,
-    capacity_rps: float,
-    *,
-    start: int,
-    orc: oracle.Oracle | None,
-    seed: int,
-    options: cluster_mod.Options,
-    progress: Progress | None = None,
+    rec: recipe.Recipe, tries: Sequence[tuple[float, oracle.Oracle]], orc: oracle.Oracle | None
 ) -> outcomes.Run:
-    """Perfect reaction as a baseline run: of `reaction_tries` (each ask held while its node is
-    billed after it empties anyway, and REACTION_HOLD lead times), the cheaper that meets the SLO
-    (else the one that came closer), labelled with its headroom over the oracle's sizing;
+    """Perfect reaction as a baseline run: of `tries` (`reaction_tries`: each ask held while its
+    node is billed after it empties anyway, and REACTION_HOLD lead times), the cheaper that meets
+    the SLO (else the one that came closer), labelled with its headroom over the oracle's sizing;
     `extra["about"]` says what it is."""
-    tries = reaction_tries(simulate, rec, arr, horizon_s, capacity_rps, start=start, orc=orc, seed=seed,
-                           options=options, progress=progress)  # fmt: skip
     done = [(h, b) for h, b in tries if b.replayed is not None]
     met = [(h, b) for h, b in done if b.reachable]
     hold, best = (

@@ -266,7 +266,7 @@ def compare(
 ) -> Comparison:
     """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
     fleet and the replayed oracle, all from the same starting fleet; `with_reaction` adds perfect
-    reaction (`baselines.reaction_run`: each minute's load known when it comes, capacity a node
+    reaction (`baselines.reaction_tries` and `reaction_run`: each minute's load known when it comes, capacity a node
     lead time later) to the baselines.
 
     `options.initial_replicas` None means auto: what the arrivals need before a new node could serve
@@ -320,8 +320,9 @@ def compare(
         )
     reaction: tuple[outcomes.Run, ...] = ()
     if with_reaction and 0 < cap < math.inf:
-        reaction = (baselines.reaction_run(simulate, rec, arr, horizon, cap, start=start, orc=orc, seed=seed,
-                                           options=opts, progress=progress),)  # fmt: skip
+        tries = baselines.reaction_tries(simulate, rec, arr, horizon, cap, start=start, orc=orc, seed=seed,
+                                         options=opts, progress=progress)  # fmt: skip
+        reaction = (baselines.reaction_run(rec, tries, orc),)
     if fixed is not None and orc is not None:
         orc = baselines.cheaper(orc, fixed)
     return Comparison(
