@@ -304,7 +304,7 @@ def aged(since: float = -1000.0) -> steps.State:
     ("layout", "rps", "queued", "expect", "bound"),
     [
         pytest.param(("ready@a",), 25.0, 0.0, 3, "metrics", id="25 req/s at 10 per replica: 3 at once"),
-        pytest.param(("ready@a",), 10.0, 600.0, 2, "metrics", id="a queue is load, drained within 60 s"),
+        pytest.param(("ready@a",), 10.0, 600.0, 2, "metrics", id="a queue is load, drained within DRAIN_S (120 s)"),
         pytest.param(("ready@a", "starting@a", "pending"), 25.0, 0.0, 3, "metrics",
                      id="credits: starting and pending replicas count, nothing asked twice"),
         pytest.param(("ready@a", "ready@a", "ready@b", "ready@b"), 25.0, 0.0, 4, "capacity",
@@ -318,6 +318,62 @@ def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect
     d, _ = planner.decide(rec(), snap(0.0, reps(*layout), rps, queued), aged())
     assert (d.desired, d.bound_by) == (expect, bound)
     assert "req/s per replica" in d.reason and "H 120 s" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("slo", "expect"),
+    [
+        pytest.param({"ttft_s": 2.0, "e2e_s": 20.0}, 20.0,
+                     id="nothing shed: a queue drains within the e2e SLO, every later request waits behind it"),
+        pytest.param({"ttft_s": 2.0, "e2e_s": 600.0}, planner.DRAIN_S, id="nothing shed, a long e2e SLO: DRAIN_S"),
+        pytest.param({"ttft_s": 2.0}, planner.DRAIN_S, id="no e2e SLO: DRAIN_S"),
+        pytest.param({"ttft_s": 5.0, "e2e_s": 20.0, "deadline_s": 5.0}, planner.DRAIN_S,
+                     id="shed at the deadline: the queue cannot grow past it, DRAIN_S"),
+    ],
+)  # fmt: skip
+def test_how_soon_a_queue_is_planned_to_drain(slo: dict[str, float], expect: float) -> None:
+    assert planner.drain_s(recipe.SLO(**slo)) == expect
+
+
+@pytest.mark.parametrize(
+    ("queued", "arrived", "served", "deadline", "expect"),
+    [
+        pytest.param(50.0, 12.0, 10.0, None, 50.0 + 2.0 * 120.0,
+                     id="the queue grows by what arrives beyond what is served, for H (120 s)"),
+        pytest.param(50.0, 8.0, 10.0, None, 50.0, id="served faster than it arrives: today's queue, no less"),
+        pytest.param(50.0, 12.0, 10.0, 5.0, 60.0, id="shed at a 5 s deadline: at most 5 s of arrivals"),
+    ],
+)  # fmt: skip
+def test_the_backlog_when_capacity_asked_now_is_ready(
+    queued: float, arrived: float, served: float, deadline: float | None, expect: float
+) -> None:
+    ld = load.Load(served_rps=served, answered_rps=served, mix_rps=None, prompt_tps=None, generation_tps=None,
+                   queued=queued, source="test")  # fmt: skip
+    assert planner.backlog(ld, arrived, 120.0, deadline) == pytest.approx(expect)
+
+
+@pytest.mark.parametrize(
+    ("slo", "expect"),
+    [
+        # 10 req/s served, the queue 20 -> 70 in 5 s: 20 req/s arrive; in H (120 s) the queue grows
+        # to 70 + 10 x 120 = 1270, drained in 20 s: 20 + 63.5 = 83.5 req/s, 9 replicas of 10
+        pytest.param({"ttft_s": 2.0, "e2e_s": 20.0}, 9, id="nothing shed: arrivals and the backlog H leaves, in 20 s"),
+        # shed at 5 s: the queue holds at most 5 s of arrivals (100): 20 + 100 / 120 = 20.8 -> 3
+        pytest.param({"ttft_s": 2.0, "e2e_s": 20.0, "deadline_s": 5.0}, 3,
+                     id="shed at a deadline: the arrivals, and at most the deadline's queue"),
+    ],
+)  # fmt: skip
+def test_saturated_replicas_plan_for_what_arrives_not_what_they_serve(slo: dict[str, float], expect: int) -> None:
+    """One replica serving its full 10 req/s while its queue grows: completions under-read the
+    load. Read as served plus the queue over DRAIN_S it plans 2; the planner plans for what arrives."""
+    r = rec(gpus_per_node=1, slo=slo)
+    one = reps("ready@a")
+    _, state = planner.decide(r, snap(0.0, one, 10.0, queued=20.0), aged())
+    d, _ = planner.decide(r, snap(5.0, one, 10.0, queued=70.0), state)
+    assert d.desired == expect, d.reason
+    note = d.proposals[0].note
+    assert "20.00 req/s arriving" in note and f"drained in {planner.drain_s(r.slo):g} s" in note
+    assert "(saturated: 20.00 req/s arriving" in d.reason
 
 
 def test_to_zero_after_the_cooldown_and_back_on_activity_as_keda_does() -> None:

@@ -23,7 +23,9 @@ from swell.core import decision as decision_mod
 from swell.core.policies import plan_state, rules, schedule, steps
 
 NAME = "swell"  # the default policy; recipes may also name it "planner" (its name before)
-DRAIN_S = 120.0  # a queue seen now is planned to drain within this time
+DRAIN_S = 120.0  # a queue seen now is planned to drain within this time (at most the e2e SLO where
+# nothing is shed: every later request waits behind it; 20 s instead of 120 on the diurnal day, which
+# sheds at its deadline, cost 2.5 GPU-hours and saved no request)
 E2E_MARGIN = 1.0  # the capacity model moves up only while the 99th percentile e2e is within this share of its SLO
 QUEUE_SATURATED = 2.0  # waiting requests per ready replica at which the replicas serve at full throughput
 # (what they serve then corrects the capacity model upward, `capacity.correct`) and the mix read no
@@ -51,6 +53,22 @@ def sustained(
     older = [a for a in asks if a[0] <= now - SPARE_HOLD_S]
     window = ([older[-1]] if older else []) + kept + [(now, want)]
     return (min(n for _, n in window) if older else 0), tuple(window)
+
+
+def drain_s(slo: recipe.SLO) -> float:
+    """How soon a queue is planned to drain: DRAIN_S, or within the e2e SLO where requests are
+    never shed (no `slo.deadline_s`): a backlog then delays every request that comes after it."""
+    if slo.deadline_s is None and slo.e2e_s is not None:
+        return min(DRAIN_S, slo.e2e_s)
+    return DRAIN_S
+
+
+def backlog(ld: load.Load, arrived: float, horizon_s: float, deadline_s: float | None) -> float:
+    """The queue when capacity asked for now is ready: today's, grown for `horizon_s` by what
+    arrives beyond what is served; where requests are shed at `deadline_s`, at most that many
+    seconds of arrivals."""
+    q = ld.queued + max(0.0, arrived - (ld.served_rps or 0.0)) * horizon_s
+    return q if deadline_s is None else min(q, arrived * deadline_s)
 
 
 def stabilized(
@@ -138,7 +156,8 @@ def decide(
     horizon = lead.horizon_s
     now = snap.now
     ld = load.read(snap)
-    offered = ld.offered(DRAIN_S)
+    drain = drain_s(rec.slo)
+    offered = ld.offered(drain)
     if offered is None and snap.ready == 0:
         offered = ld.queued / DRAIN_S if ld.queued > 0 else None
     if offered is None:
@@ -173,7 +192,6 @@ def decide(
         saturated_share=capacity.saturated_share(prof, target_u),
     )
     per = nominal * factor
-    units = offered / nominal  # replicas the load needs at the engine's modelled capacity
     # the forecast learns arrivals: served plus the queue's growth (a backlog drained fast is not
     # demand to hold for H, and a queue building is demand the replicas could not serve)
     arrived = offered
@@ -181,6 +199,14 @@ def decide(
         arrived = ld.answered_rps
         if ps.last_queue is not None and now > ps.last_queue[0]:
             arrived = max(0.0, arrived + (ld.queued - ps.last_queue[1]) / (now - ps.last_queue[0]))
+    backlog_note = ""
+    if saturated:  # what replicas serve is what they can, not what comes: plan for what arrives,
+        # and for the backlog the lead time leaves to drain (toy surge: 54 -> 83 % on seed 0)
+        left = backlog(ld, arrived, horizon, rec.slo.deadline_s)
+        if arrived + left / drain > offered:
+            offered = arrived + left / drain
+            backlog_note = f"{arrived:.2f} req/s arriving, {left:.0f} queued in H, drained in {drain:g} s"
+    units = offered / nominal  # replicas the load needs at the engine's modelled capacity
     history = forecast.observe(ps.history, now, arrived / nominal)
     fc = forecast.forecast(history, now, horizon)
     need_now = steps.ceil(units / factor)
@@ -191,7 +217,7 @@ def decide(
     plan = max(need_now, need_ahead, known)
     props = [
         decision_mod.Proposal(signal="planner:load", value=offered, target=per, replicas=need_now,
-                              note=f"{ld.source}, queue {ld.queued:g}"),
+                              note=f"{ld.source}, queue {ld.queued:g}" + (f"; {backlog_note}" if backlog_note else "")),
         decision_mod.Proposal(signal="planner:forecast", value=fc.value * nominal, target=per, replicas=need_ahead,
                               note=f"{fc.which} over {horizon:.0f} s"),
     ]  # fmt: skip
@@ -262,7 +288,8 @@ def decide(
         spare = max(rec.autoscaling.headroom_nodes, held)
     utilization_note = "" if target_u is None else f" at {target_u:g} of its throughput"
     reason = (
-        f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out), "
+        f"load {offered:.2f} req/s ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} tokens in/out)"
+        + (f" (saturated: {backlog_note})" if backlog_note else "") + ", "
         f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}{utilization_note}); forecast {fc.value * nominal:.2f} req/s "
         f"over H {horizon:.0f} s ({fc.which}; {_lead_words(lead)}); "
         f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
