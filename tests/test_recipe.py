@@ -30,7 +30,17 @@ def test_examples_cover_every_scenario() -> None:
         "qwen-gpu-util",
         "cronhpa-schedule",
         "torchserve-workers",
+        "llama3-8b-a10",
     } <= names
+
+
+def test_the_llama_example_is_the_scorecards_recipe() -> None:
+    """The README's `swell simulate` example: the recipe the scorecard judges policies on, so what a
+    user tries first is what the scorecard numbers are about."""
+    from swell.runtime import scorecard
+
+    example = recipe.load(Path(__file__).parent.parent / "examples" / "llama3-8b-a10.yaml")
+    assert example == scorecard.base_recipe()
 
 
 def problems_of(data: object) -> list[errors.Problem]:
