@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from swell import recipe
-from swell.core import capacity, forecast, leadtime, load, nodes, snapshot
+from swell.core import capacity, forecast, leadtime, load, nodes, signals, snapshot
 from swell.core.policies import plan_state, planner, steps
 
 PROFILE = capacity.Profile(kind="classic", source="test", service_s=0.1)
@@ -441,8 +441,8 @@ def e2e_rec() -> recipe.Recipe:
     ("e2e_p99", "moves"),
     [
         pytest.param(None, True, id="no e2e reading: TTFT alone judges, up"),
-        pytest.param(25.0, True, id="99th percentile e2e within its SLO: up"),
-        pytest.param(31.0, False, id="99th percentile e2e over its SLO: long answers are the limit, unchanged"),
+        pytest.param(25.0, True, id="e2e at the SLO's percentile within its SLO: up"),
+        pytest.param(31.0, False, id="e2e at the SLO's percentile over its SLO: long answers are the limit, unchanged"),
     ],
 )  # fmt: skip
 def test_the_model_moves_up_only_while_the_e2e_tail_is_within_its_slo(e2e_p99: float | None, moves: bool) -> None:
@@ -450,6 +450,21 @@ def test_the_model_moves_up_only_while_the_e2e_tail_is_within_its_slo(e2e_p99: f
     s = snap(0.0, reps("ready@a", "ready@a"), 30.0, **more)  # 15 req/s a replica, modelled at 10
     _, state = planner.decide(e2e_rec(), s, aged())
     assert state.plan is not None and (state.plan.factor > 1.0) is moves
+
+
+@pytest.mark.parametrize(
+    ("slo", "quantile"),
+    [
+        pytest.param(None, 0.99, id="no SLO given: the 99th percentile"),
+        pytest.param({"e2e_s": 30.0, "percentile": 95}, 0.95, id="a 95 % SLO is judged at the 95th, not held to the 99th"),
+        pytest.param({"e2e_s": 30.0, "percentile": 99.9}, 0.999, id="a 99.9 % SLO is not let off at the 99th"),
+    ],
+)  # fmt: skip
+def test_the_e2e_the_planner_judges_is_at_the_slos_percentile(slo: dict[str, float] | None, quantile: float) -> None:
+    r = rec(**({} if slo is None else {"slo": slo}))
+    got = {s.name: s for s in signals.required(r.autoscaling, None if slo is None else r.slo)}
+    assert got[load.E2E].kind == "histogram_quantile" and got[load.E2E].quantile == pytest.approx(quantile)
+    assert got[load.E2E].metric == "vllm:e2e_request_latency_seconds"
 
 
 def test_the_model_is_not_lowered_while_new_replicas_settle() -> None:

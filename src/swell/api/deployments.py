@@ -242,7 +242,7 @@ class Manager:
         rec = apply_patch(dep.recipe, body)
         ctl = dep.rt.controller
         ctl.recipe = rec
-        ctl.signals = signals.required(rec.autoscaling)
+        ctl.signals = signals.required(rec.autoscaling, rec.slo)
         dep.patch = merged
         self.store.set_patch(name, merged)
         return dep

@@ -76,7 +76,7 @@ class Controller:
         self.decide = policies_mod.get(self.policy_name)
         self.state = state if state is not None else steps.State()
         self.history = history if history is not None else history_mod.History()
-        self.signals = signals.required(rec.autoscaling)
+        self.signals = signals.required(rec.autoscaling, rec.slo)
         # one replica's capacity model for the planner: the engine's, unless the caller gives one
         self.capacity = profile.of(rec) if capacity == "engine" else capacity
 

@@ -23,14 +23,16 @@ GENERATION = PREFIX + "generation_tokens"
 WAITING = PREFIX + "waiting"
 GATEWAY_REQUESTS = PREFIX + "gateway_requests"
 BUFFERED = PREFIX + "buffered"
-E2E = PREFIX + "e2e_p99"
+E2E = PREFIX + "e2e_at_slo"  # the e2e latency at the SLO's percentile (99 when the recipe has none)
 RATE_WINDOW_S = 30.0
-E2E_WINDOW_S = 300.0  # the 99th percentile of end-to-end latency needs a few hundred requests
+E2E_WINDOW_S = 300.0  # a high percentile of end-to-end latency needs a few hundred requests
 MIX_WINDOW_S = 300.0  # the request mix (tokens per request) over a longer window: it is noisy
 POLICIES = ("swell", "planner")  # the policies that read offered load (the planner, by either name)
 
 
-def signals() -> tuple[recipe.Signal, ...]:
+def signals(percentile: float = 99.0) -> tuple[recipe.Signal, ...]:
+    """The planner's reads; `percentile` is the SLO's (the e2e quantile judged against it)."""
+
     def rate(name: str, metric: str, window_s: float = RATE_WINDOW_S, **labels: str) -> recipe.Signal:
         return recipe.Signal(name=name, kind="rate", metric=metric, window_s=window_s, target=1.0, labels=labels)
 
@@ -53,7 +55,7 @@ def signals() -> tuple[recipe.Signal, ...]:
         rate(GATEWAY_REQUESTS, "swell_gateway_requests_total"),
         gauge(BUFFERED, "swell_gateway_requests_buffered"),
         recipe.Signal(name=E2E, kind="histogram_quantile", metric="vllm:e2e_request_latency_seconds",
-                      quantile=0.99, window_s=E2E_WINDOW_S, target=1.0),
+                      quantile=percentile / 100.0, window_s=E2E_WINDOW_S, target=1.0),
     )
 
 
@@ -66,7 +68,7 @@ class Load:
     generation_tps: float | None
     queued: float  # requests waiting in the engines and buffered at the gateway now
     source: str  # which counters gave answered_rps
-    e2e_p99_s: float | None = None  # vLLM's 99th percentile end-to-end latency over E2E_WINDOW_S
+    e2e_at_slo_s: float | None = None  # vLLM's end-to-end latency at the SLO's percentile over E2E_WINDOW_S
     served_by_engine: bool = False  # served_rps is the engine's count without its aborts (else the
     # gateway's answers, which count what it refused or shed too)
 
@@ -107,6 +109,6 @@ def read(snap: snapshot.Snapshot) -> Load:
         generation_tps=_value(snap, GENERATION),
         queued=queued,
         source=source,
-        e2e_p99_s=_value(snap, E2E),
+        e2e_at_slo_s=_value(snap, E2E),
         served_by_engine=served is not None,
     )

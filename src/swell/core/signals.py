@@ -27,8 +27,9 @@ PANIC_SUFFIX = ":panic"
 # which signals a recipe needs read each tick
 
 
-def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
-    """The recipe's signals plus, for a panic section, its signal over the panic window."""
+def required(auto: recipe.Autoscaling, slo: recipe.SLO | None = None) -> tuple[recipe.Signal, ...]:
+    """The recipe's signals plus, for a panic section, its signal over the panic window, and for
+    the planner its offered-load reads (the e2e quantile at the `slo`'s percentile)."""
     out = list(auto.signals)
     if auto.panic is not None:
         base = next(s for s in auto.signals if s.name == auto.panic.signal)
@@ -36,7 +37,7 @@ def required(auto: recipe.Autoscaling) -> tuple[recipe.Signal, ...]:
             base.model_copy(update={"name": base.name + PANIC_SUFFIX, "window_s": auto.panic.panic_window_s})
         )
     if auto.policy in load.POLICIES:  # the planner's offered-load reads
-        out.extend(load.signals())
+        out.extend(load.signals(99.0 if slo is None else slo.percentile))
     return tuple(out)
 
 

@@ -89,7 +89,7 @@ def simulate(
     name = label or policy
     prec = rec if schedule is not None else policy_recipe(rec, policy)
     auto = prec.autoscaling
-    sigs = signals.required(auto) if schedule is None else []
+    sigs = signals.required(auto, prec.slo) if schedule is None else []
     scrape_s = auto.metrics.scrape_interval_s
     store = windows.Store(retention_s=signals.retention_s(auto, sigs), wanted=signals.metric_names(sigs))
     ev = events.Loop(seed)

@@ -145,7 +145,7 @@ def ready(conds: Sequence[Condition], *, paused: bool = False) -> Condition:
 def signal_summary(rec: recipe.Recipe, readings: Mapping[str, snapshot.Reading]) -> str:
     """One line for `kubectl get`: each signal's value/target ("-" without a value)."""
     parts = []
-    for sig in signals.required(rec.autoscaling):
+    for sig in signals.required(rec.autoscaling, rec.slo):
         r = readings.get(sig.name)
         value = f"{r.value:.3g}" if r is not None and r.ok and r.value is not None else "-"
         parts.append(f"{sig.name}={value}/{sig.target:g}")
@@ -199,7 +199,7 @@ def signals_json(
     scoped queries; else the signal rendered unscoped)."""
     proposals = {p.signal: p for p in (d.proposals if d else ())}
     out = []
-    for sig in signals.required(rec.autoscaling):
+    for sig in signals.required(rec.autoscaling, rec.slo):
         r = readings.get(sig.name) or snapshot.Reading.missing("not read")
         p = proposals.get(sig.name)
         item: Obj = {
