@@ -355,8 +355,9 @@ def test_the_backlog_when_capacity_asked_now_is_ready(
 @pytest.mark.parametrize(
     ("slo", "expect"),
     [
-        # 10 req/s served, the queue 20 -> 70 in 5 s: 20 req/s arrive; in H (120 s) the queue grows
-        # to 70 + 10 x 120 = 1270, drained in 20 s: 20 + 63.5 = 83.5 req/s, 9 replicas of 10
+        # 10 req/s served, the queue 20 -> 70 in 5 s: 20 req/s arrive; by the time what was asked
+        # when the queue began (5 s ago) is ready, 115 s on, it grows to 70 + 10 x 115 = 1220,
+        # drained in 20 s: 20 + 61 = 81 req/s, 9 replicas of 10
         pytest.param({"ttft_s": 2.0, "e2e_s": 20.0}, 9, id="nothing shed: arrivals and the backlog H leaves, in 20 s"),
         # shed at 5 s: the queue holds at most 5 s of arrivals (100): 20 + 100 / 120 = 20.8 -> 3
         pytest.param({"ttft_s": 2.0, "e2e_s": 20.0, "deadline_s": 5.0}, 3,
@@ -374,6 +375,24 @@ def test_saturated_replicas_plan_for_what_arrives_not_what_they_serve(slo: dict[
     note = d.proposals[0].note
     assert "20.00 req/s arriving" in note and f"drained in {planner.drain_s(r.slo):g} s" in note
     assert "(saturated: 20.00 req/s arriving" in d.reason
+
+
+def test_a_queue_growing_as_projected_asks_for_no_more_than_when_it_began() -> None:
+    """The queue is projected to grow until what was asked when it began is ready, not for a whole
+    H from each tick: a minute later, 550 more waiting (as projected), the plan is the same 9; from
+    each tick it would have compounded to 12. The state carries when it began through JSON."""
+    r = rec(gpus_per_node=1, slo={"ttft_s": 2.0, "e2e_s": 20.0})
+    one = reps("ready@a")
+    _, state = planner.decide(r, snap(0.0, one, 10.0, queued=20.0), aged())
+    first, state = planner.decide(r, snap(5.0, one, 10.0, queued=70.0), state)
+    state = steps.State.from_json(json.loads(json.dumps(state.to_json())))
+    assert state.plan is not None and state.plan.saturated_since == 0.0
+    asked = reps("ready@a", *["pending"] * (first.desired - 1))
+    later, state = planner.decide(r, snap(60.0, asked, 10.0, queued=620.0), state)
+    assert (first.desired, later.desired) == (9, 9), later.reason
+    assert "1220 queued when capacity comes" in later.reason
+    _, state = planner.decide(r, snap(65.0, asked, 10.0, queued=1.0), state)
+    assert state.plan is not None and state.plan.saturated_since is None
 
 
 def test_to_zero_after_the_cooldown_and_back_on_activity_as_keda_does() -> None:

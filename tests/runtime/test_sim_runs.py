@@ -132,4 +132,4 @@ def test_on_a_surge_faster_than_a_node_with_nothing_shed_the_planner_serves_no_f
     planner_run, reactive_run = c.runs
     assert planner_run.summary.attainment >= reactive_run.summary.attainment
     assert planner_run.timeline.desired.max() == 6
-    assert any("arriving" in d.reason and "queued in H" in d.reason for d in planner_run.decisions)
+    assert any("arriving" in d.reason and "queued when capacity comes" in d.reason for d in planner_run.decisions)

@@ -22,6 +22,7 @@ class PlanState:
     unsettled_until: float | None = None  # the capacity model is not lowered before this time
     last_ready: int | None = None  # ready replicas at the last decision
     mix: capacity.Mix | None = None  # the request mix last read while the replicas were not saturated
+    saturated_since: float | None = None  # when the replicas' standing queue began (None: not saturated)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class PlanState:
             "unsettled_until": self.unsettled_until,
             "last_ready": self.last_ready,
             "mix": None if self.mix is None else [self.mix.input_tokens, self.mix.output_tokens],
+            "saturated_since": self.saturated_since,
         }
 
     @staticmethod
@@ -52,4 +54,5 @@ class PlanState:
             mix=None
             if data.get("mix") is None
             else capacity.Mix(input_tokens=float(data["mix"][0]), output_tokens=float(data["mix"][1])),
+            saturated_since=data.get("saturated_since"),
         )
