@@ -160,7 +160,7 @@ def decide(
     drain = drain_s(rec.slo)
     offered = ld.offered(drain)
     if offered is None and snap.ready == 0:
-        offered = ld.queued / DRAIN_S if ld.queued > 0 else None
+        offered = ld.queued / drain if ld.queued > 0 else None
     if offered is None:
         d, state = _fallback(rec, snap, state, "no load reading yet")
         return d, replace(state, plan=replace(ps, lead=lead))
