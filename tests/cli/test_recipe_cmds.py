@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swell.cli import main
+from swell import recipe
+from swell.cli import main, recipe_cmds
 
 ROOT = Path(__file__).parent.parent.parent
 runner = CliRunner()
@@ -89,6 +90,25 @@ def test_plan_says_when_the_policy_ignores_the_target_utilization(tmp_path: Path
     hits = [w for w in json.loads(r.output)["warnings"] if "target_utilization" in w]
     assert (len(hits) == 1) is warned
     assert all(f"policy {policy!r} ignores" in w for w in hits)
+
+
+@pytest.mark.parametrize(("e2e_s", "warned"), [(5.0, True), (60.0, False)])
+def test_plan_says_when_the_planner_would_plan_one_request_at_a_time(
+    tmp_path: Path, e2e_s: float, warned: bool
+) -> None:
+    """The Corrino A10 example's SLO (e2e 5 s for 50 %) under the planner: 250 answer tokens at
+    30 ms a step take 7.5 s even alone, so its model plans one request at a time per replica."""
+    data = json.loads((ROOT / "examples" / "corrino-a10-advanced.json").read_text())
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    rec = recipe.load(path)
+    swapped = rec.model_copy(update={
+        "autoscaling": rec.autoscaling.model_copy(update={"policy": "swell"}),
+        "slo": rec.slo.model_copy(update={"e2e_s": e2e_s}),
+    })  # fmt: skip
+    hits = [w for w in recipe_cmds.warnings_for(swapped) if "one request at a time" in w]
+    assert (len(hits) == 1) is warned
+    assert all("policy 'swell'" in w and f"slo.e2e_s {e2e_s:g} s" in w and "policy 'reactive'" in w for w in hits)
 
 
 def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:

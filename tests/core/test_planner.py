@@ -110,6 +110,28 @@ def test_batch_limit(profile: capacity.Profile, mix: capacity.Mix, e2e: float | 
     assert capacity.batch_limit(profile, mix, e2e) == pytest.approx(expect)
 
 
+@pytest.mark.parametrize(
+    ("profile", "e2e", "warned"),
+    [
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.03, decode_per_seq_s=0.0006, max_num_seqs=256), 5.0,
+                     True, id="250 answer tokens at 30 ms a step take 7.5 s alone: an e2e SLO of 5 s plans one at a time"),
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.03, decode_per_seq_s=0.0006, max_num_seqs=256), 60.0,
+                     False, id="an e2e SLO of 60 s leaves room for a batch"),
+        pytest.param(capacity.Profile(kind="llm", decode_base_s=0.03, max_num_seqs=256), None, False,
+                     id="no e2e SLO: nothing to reach"),
+        pytest.param(PROFILE, 0.01, False, id="a classic model has no batch to limit"),
+    ],
+)  # fmt: skip
+def test_an_e2e_slo_the_mean_request_cannot_meet_alone_is_said(
+    profile: capacity.Profile, e2e: float | None, warned: bool
+) -> None:
+    why = capacity.e2e_out_of_reach(profile, e2e, 50.0)
+    assert bool(why) is warned
+    if warned:
+        assert "one request at a time" in why and "slo.e2e_s 5 s" in why and "50 % SLO" in why
+        assert capacity.batch_limit(profile, capacity.mix_of(profile, None, None, None), e2e) == 1.0
+
+
 def test_prefill_attention_counts_the_spread_of_prompt_lengths() -> None:
     """The attention term grows with n², so a mean prompt of n costs PROMPT_SPREAD·n²/2 pairs."""
     base = capacity.Profile(kind="llm", prefill_per_token_s=0.001, max_num_seqs=1000)

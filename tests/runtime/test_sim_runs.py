@@ -10,7 +10,7 @@ import pytest
 from swell.clusters.sim import outcomes
 from swell.runtime import sim
 from swell.workload import arrivals, spec
-from tests.clusters.sim.simhelp import SURGE, scheduled_peak_recipe, surge_recipe
+from tests.clusters.sim.simhelp import SURGE, scheduled_peak_recipe, sim_recipe, surge_recipe
 
 POLICIES = ["recipe", "swell", "seed-hpa-latency", "corrino-keda", "gpu-util-hpa", "knative-kpa"]
 
@@ -133,3 +133,13 @@ def test_on_a_surge_faster_than_a_node_with_nothing_shed_the_planner_serves_no_f
     assert planner_run.summary.attainment >= reactive_run.summary.attainment
     assert planner_run.timeline.desired.max() == 6
     assert any("arriving" in d.reason and "queued when capacity comes" in d.reason for d in planner_run.decisions)
+
+
+def test_the_comparison_warns_when_the_planner_would_plan_one_request_at_a_time() -> None:
+    """An e2e SLO the engine's mean answer cannot meet even alone: the comparison says so for the
+    planner, and not for a policy that does not plan on the capacity model."""
+    rec = sim_recipe(slo={"ttft_s": 1.0, "e2e_s": 0.5, "percentile": 90})
+    w = spec.parse("poisson:rate=1,input=100,output=50")
+    got = sim.compare(rec, w, ["swell", "reactive"], duration_s=30.0, with_oracle=False, with_baselines=False)
+    hits = [x for x in got.warnings if "one request at a time" in x]
+    assert len(hits) == 1 and hits[0].startswith("swell: slo.e2e_s 0.5 s")

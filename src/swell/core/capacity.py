@@ -28,6 +28,7 @@ SATURATED_SHARE = 0.9  # what a replica sustains within the SLO, as a share of w
 # replicas shedding at the deadline, showed x1.5 of the model: the plateau then took 10 replicas, not 12
 # (30.6 -> 27.0 GPU-h, no more misses); 0.8 moved nothing, 1.0 planned so close that it ran short
 KV_FILL = 0.9  # share of the KV cache the batch may fill before vLLM starts preempting
+E2E_BUDGET = 0.8  # the share of the e2e SLO a mean request's decode steps may take (the rest: prefill, a wait)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +91,7 @@ def batch_limit(p: Profile, mix: Mix, e2e_s: float | None = None) -> float:
     if p.kv_cache_tokens > 0:
         b = min(b, KV_FILL * p.kv_cache_tokens / context)
     if e2e_s is not None and mix.output_tokens > 0:
-        step = 0.8 * e2e_s / mix.output_tokens
+        step = E2E_BUDGET * e2e_s / mix.output_tokens
         per_seq = p.decode_per_seq_s + p.decode_per_context_token_s * context
         if per_seq > 0:
             b = min(b, max(1.0, (step - p.decode_base_s) / per_seq))
@@ -165,3 +166,21 @@ def correct(factor: float, *, served_per_replica: float, modelled: float, queued
     if math.isclose(new, factor, rel_tol=1e-3):
         return factor, ""
     return new, f"capacity ×{factor:.2f}→×{new:.2f} (replicas serve ×{seen:.2f} of the model)"
+
+
+def e2e_out_of_reach(p: Profile, e2e_s: float | None, percentile: float) -> str:
+    """Why this model would plan one request at a time per replica ('' if it would not): the
+    profile's mean answer does not finish within the e2e SLO, less the batch limit's margin, even
+    alone (the model sizes the batch for the mean request to meet it, whatever the percentile)."""
+    if p.kind != "llm" or e2e_s is None:
+        return ""
+    mix = mix_of(p, None, None, None)
+    if batch_limit(p, mix, e2e_s) > 1.0 or batch_limit(p, mix) <= 1.0:
+        return ""
+    return (
+        f"slo.e2e_s {e2e_s:g} s: a mean request of {p.source} ({mix.input_tokens:.0f}/{mix.output_tokens:.0f} "
+        f"tokens in/out) does not finish within {E2E_BUDGET * 100:.0f} % of it even alone, so the capacity "
+        f"model plans one request at a time, {rps(p, mix, e2e_s):.2g} req/s a replica, and the planner heads "
+        f"for max_replicas (a {percentile:g} % SLO met by short requests alone is not modelled); raise "
+        "slo.e2e_s or scale on latency with policy 'reactive'"
+    )
