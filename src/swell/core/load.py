@@ -59,6 +59,9 @@ def signals(percentile: float = 99.0) -> tuple[recipe.Signal, ...]:
     )
 
 
+NAMES = tuple(s.name for s in signals())  # the reads' names, the same at any SLO percentile
+
+
 @dataclass(frozen=True, kw_only=True)
 class Load:
     served_rps: float | None  # requests/s the replicas completed over the last RATE_WINDOW_S (None: unknown)

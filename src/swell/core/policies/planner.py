@@ -252,7 +252,7 @@ def decide(
             why = f"{target - now_target} more once spare nodes are ready"
             target = now_target
     desired = target
-    partial = any(snap.reading(s.name).partial for s in load.signals(rec.slo.percentile))
+    partial = any(snap.reading(name).partial for name in load.NAMES)
     window = min(DOWN_WINDOW_S, horizon)
     floor, plans = stabilized(ps.recent_plans, now, target, window)
     if target < snap.current:
