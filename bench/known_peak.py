@@ -6,6 +6,8 @@ Black-friday's surge (minute 40, x6 over 15 minutes) rises faster than a GPU nod
 replicas. A user who knows the date declares it as a schedule (a CronHPA-style window with
 `min_replicas`); the planner plans a scheduled floor that starts within its lead time H now, so the
 nodes are Ready when the window opens, while the reactive rules apply the floor only from its start.
+A third pair: the windows `swell simulate --suggest-schedule` finds from the runs without one
+(`runtime/suggest.py`: the lead-bound episodes, floors lowered by bisection while the replay meets).
 Each run: SLO attainment, GPU-hours and scale events, on the scorecard's recipe and fair start.
     python bench/known_peak.py [--min-replicas 8] [--start "40 0 * * *"] [--end "0 2 * * *"] [--seed 0]
 """
@@ -48,16 +50,24 @@ def main() -> int:
     opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=START_REPLICAS)
     runs: list[dict[str, Any]] = []
     t0, c0 = time.perf_counter(), time.process_time()
+    suggested: list[dict[str, Any]] = []
     for label, rec in (("no schedule", plain), ("schedule", known)):
-        print(f"{ENTRY}, {label}: swell and reactive ...", file=sys.stderr, flush=True)
+        more = " and the schedules they suggest" if label == "no schedule" else ""
+        print(f"{ENTRY}, {label}: swell and reactive{more} ...", file=sys.stderr, flush=True)
         comp = sim.compare(rec, workload, ["swell", "reactive"], seed=args.seed, duration_s=entry.duration_s,
-                           options=opts, with_oracle=False, with_baselines=False)  # fmt: skip
+                           options=opts, with_oracle=False, with_baselines=False,
+                           with_suggestions=label == "no schedule")  # fmt: skip
         runs.extend({"recipe": label} | r.brief() for r in comp.runs)
+        for x in comp.suggestions:
+            if x.after is not None:
+                runs.append({"recipe": "suggested schedule"} | x.after.brief() | {"policy": x.policy})
+            suggested.append({"policy": x.policy, "schedules": x.to_json()["schedules"], "replays": len(x.tried)})
     out = {
         "workload": entry.workload,
         "schedule": {"start": args.start, "end": args.end, "min_replicas": args.min_replicas},
         "seed": args.seed,
         "runs": runs,
+        "suggested": suggested,
         "wall_s": round(time.perf_counter() - t0, 1),
         "cpu_s": round(time.process_time() - c0, 1),
     }

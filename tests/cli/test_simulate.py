@@ -87,6 +87,27 @@ def test_reaction_adds_perfect_reaction_as_a_baseline_and_says_what_it_is(
     assert plain.exit_code == 0 and "perfect reaction" not in plain.output
 
 
+def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_replay(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    out, page = tmp_path / "r.json", tmp_path / "r.html"
+    res = CliRunner().invoke(app, [
+        "simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell", "--initial-replicas", "1",
+        "--suggest-schedule", "--no-oracle", "--json", str(out), "--report", str(page), "--quiet",
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "suggested schedules (known peaks):" in res.output and "(meets the SLO)" in res.output
+    assert "- name: known-peak-1" in res.output and "min_replicas:" in res.output
+    (x,) = json.loads(out.read_text())["suggested_schedules"]
+    assert x["after"]["meets_slo"] and not x["before"]["meets_slo"] and x["schedules"]
+    html = page.read_text()
+    assert "Suggested schedules (known peaks)" in html and "swell + suggested schedule" in html
+    plain = CliRunner().invoke(app, ["simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell",
+                                     "--initial-replicas", "1", "--no-oracle", "--quiet"])  # fmt: skip
+    assert plain.exit_code == 0 and "suggested schedules" not in plain.output
+    assert "--suggest-schedule finds them" in " ".join(plain.output.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,6 +155,7 @@ def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> N
         (["simulate", "--scorecard", "--only", "azure-conv,nope"], "not a scorecard workload; known: azure-conv"),
         (["simulate", "some.yaml", "--scorecard"], "runs its own recipe and workloads: give neither"),
         (["simulate", "-w", "black-friday"], "give a recipe file (or --scorecard)"),
+        (["simulate", "--scorecard", "--suggest-schedule"], "--suggest-schedule: not with --scorecard"),
     ],
 )
 def test_scorecard_and_missing_arguments_are_clear_errors(app: typer.Typer, argv: list[str], message: str) -> None:

@@ -139,12 +139,23 @@ def simulate(
                           "lead time later (what reacting alone can reach on this workload; with --scorecard, "
                           "on each of its workloads)."),
     ] = False,
+    suggest_schedule: Annotated[
+        bool,
+        typer.Option("--suggest-schedule",
+                     help="For each policy that misses the SLO on surges faster than a node's lead time: "
+                          "schedule windows (known peaks) that meet it, checked by replaying the policy "
+                          "with them (a few more simulations)."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     console = Console(stderr=json_out == Path("-"))
     if not console.is_terminal:
         console.width = max(console.width, 132)  # a pipe or a file: keep every column readable
     if scorecard_flag:
+        if suggest_schedule:
+            why = "not with --scorecard (its recipe is fixed): give a recipe and a workload"
+            typer.echo(f"error: {_problem('--suggest-schedule', True, why)}", err=True)
+            raise typer.Exit(1)
         _run_scorecard(console, path, workload, only, seed, json_out, report_out, quiet, reaction)
         return
     try:
@@ -196,6 +207,7 @@ def simulate(
                 options=opts,
                 with_oracle=oracle,
                 with_reaction=reaction,
+                with_suggestions=suggest_schedule,
                 progress=progress,
             )
     except errors.SwellError as exc:
@@ -204,10 +216,15 @@ def simulate(
     if json_out is not None:
         _write_json(json_out, comp.to_json())
     console.print(_table(comp))
+    suggested = [line for x in comp.suggestions for line in x.lines()]
+    if suggested:
+        console.print("suggested schedules (known peaks):", highlight=False)
+        for line in suggested:
+            console.print(line, markup=False, highlight=False)
     if report_out is not None:
         written = report.write(
             report_out,
-            comp.runs,
+            [*comp.runs, *(x.after for x in comp.suggestions if x.after is not None)],
             comp.arrivals.t,
             comp.oracle,
             title=f"swell simulate: {rec.service.name}",
@@ -216,6 +233,7 @@ def simulate(
             baselines=comp.baselines,
             notes=table.notes(sim.slo_text(sim.slo_of(rec)), comp.capacity_rps, comp.oracle, comp.baselines,
                               comp.warnings, replicas.engine_note(rec)),
+            suggested=suggested,
         )
         console.print(f"report: {written}")
 

@@ -24,7 +24,7 @@ from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop, profile
 from swell.core import capacity, load, signals, windows
 from swell.core.policies import presets
-from swell.runtime import baselines
+from swell.runtime import baselines, suggest
 from swell.workload import arrivals as arrivals_mod
 
 DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
@@ -177,6 +177,7 @@ class Comparison:
     initial_replicas: int | None = None
     capacity_rps: float | None = None
     warnings: tuple[str, ...] = ()
+    suggestions: tuple[suggest.Suggestion, ...] = ()  # schedule windows for the runs that missed (--suggest-schedule)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -203,6 +204,7 @@ class Comparison:
             "oracle": orc,
             "policies": [r.to_json(ref) for r in self.runs],
             "baselines": [r.to_json(ref) for r in self.baselines],
+            "suggested_schedules": [x.to_json() for x in self.suggestions],
         } | self.extra
 
 
@@ -262,12 +264,15 @@ def compare(
     with_oracle: bool = True,
     with_baselines: bool = True,
     with_reaction: bool = False,
+    with_suggestions: bool = False,
     progress: Progress | None = None,
 ) -> Comparison:
     """Every policy on the same arrivals (drawn once from the seed), the best fixed fleet, the max
     fleet and the replayed oracle, all from the same starting fleet; `with_reaction` adds perfect
     reaction (`baselines.reaction_tries` and `reaction_run`: each minute's load known when it comes, capacity a node
-    lead time later) to the baselines.
+    lead time later) to the baselines. `with_suggestions`: for each policy that missed the SLO,
+    schedule windows over the surges it met a lead time late (`suggest.suggest`, a few replays
+    each); without it, a warning names such surges.
 
     `options.initial_replicas` None means auto: what the arrivals need before a new node could serve
     (the node lead time), as the oracle's replayed schedule has it (bursts included), else as the
@@ -318,6 +323,13 @@ def compare(
         simulate(rec, arr, horizon_s=horizon, policy=p, seed=seed, options=opts, progress=progress)
         for p in policies
     )
+    suggestions = tuple(
+        suggest.suggest(simulate, rec, arr, r, policy=p, horizon_s=horizon, seed=seed, options=opts, progress=progress)
+        for p, r in zip(policies, runs, strict=True)
+        if with_suggestions and not r.meets_slo
+    )
+    if not with_suggestions:
+        warnings += [w for w in (suggest.lead_bound_note(p, r) for p, r in zip(policies, runs, strict=True)) if w]
     fixed = None
     if with_baselines:
         fixed = baselines.search_fixed(
@@ -341,6 +353,7 @@ def compare(
         initial_replicas=start,
         capacity_rps=cap,
         warnings=tuple(warnings),
+        suggestions=suggestions,
     )
 
 

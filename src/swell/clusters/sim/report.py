@@ -190,9 +190,11 @@ def write(
     subtitle: str,
     baselines: Sequence[outcomes.Run] = (),
     notes: Sequence[str] = (),
+    suggested: Sequence[str] = (),
 ) -> pathlib.Path:
-    """The comparison table (policies, baselines, the oracle's replay), then one section per run
-    with its stacked figure and its decisions; the oracle's replay last."""
+    """The comparison table (policies, baselines, the oracle's replay), the suggested schedules
+    (`suggested`: preformatted lines; their replays come as runs), then one section per run with its
+    stacked figure and its decisions; the oracle's replay last."""
     gpu = not runs or runs[0].config.resources.gpus > 0
     rows = tuple(r for group in table.groups(runs, baselines, orc, gpu=gpu) for r in group)
     sections = [
@@ -202,6 +204,9 @@ def write(
             tables=(html.Table(columns=table.columns(gpu=gpu), rows=rows),),
         )
     ]
+    if suggested:
+        sections.append(html.Section(title="Suggested schedules (known peaks)",
+                                     html="<pre>" + html_mod.escape("\n".join(suggested)) + "</pre>"))  # fmt: skip
     shown = [*runs, *baselines]
     if orc is not None and orc.replayed is not None:
         shown.append(orc.replayed)
