@@ -227,8 +227,8 @@ def suggest(
         good, bad = 1.0, 0.0
         for _ in range(REFINE):
             mid = (good + bad) / 2.0
-            if _floors(chosen, mid) == _floors(chosen, good):
-                bad = mid
+            if _floors(chosen, mid) == _floors(chosen, good):  # the same windows: they meet
+                good = mid
                 continue
             w, r = replay(chosen, _floors(chosen, mid))
             if r.meets_slo:
@@ -236,10 +236,11 @@ def suggest(
             else:
                 bad = mid
     when = ("each opens as its episode begins: the planner provisions a window's floor a lead time ahead"
-            if plans_ahead else f"each opens {early / MINUTE:.0f} min (the lead time) before its episode: the "
-            "reactive rules apply a floor only from its start")  # fmt: skip
-    note = (f"{len(chosen)} of {len(found)} lead-bound episodes, at the lowest floors whose replay met the SLO "
-            f"(add a node's worth for a margin); {when}. Dates are the simulator's (the trace starts 1 January "
-            "00:00 UTC): put the event's own date in their place.")  # fmt: skip
+            if plans_ahead else f"each opens {early / MINUTE:.0f} min (the lead time) before its episode: a "
+            "policy that does not plan applies a floor only from its start")  # fmt: skip
+    floors = ("at the lowest floors whose replay met the SLO (add a node's worth for a margin)" if after.meets_slo
+              else "at what the policy asked for, and still short: the misses left are not all lead-bound")  # fmt: skip
+    note = (f"{len(chosen)} of {len(found)} lead-bound episodes, {floors}; {when}. Dates are the simulator's (the "
+            "trace starts 1 January 00:00 UTC): put the event's own date in their place.")  # fmt: skip
     return Suggestion(policy=policy, before=run, episodes=tuple(chosen),
                       windows=wins, after=after, opens_early_s=early, note=note, tried=tuple(tried))  # fmt: skip
