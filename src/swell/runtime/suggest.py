@@ -14,7 +14,8 @@ start, it opens a lead time earlier.
 
 The windows are on the simulator's clock: the trace starts on 1 January 00:00 UTC, so each cron
 carries that date, for the user to replace with the event's own (or `*` for every day).
-Everything here runs simulations through the `simulate` it is given; nothing knows a policy.
+Everything here runs simulations through the `simulate` it is given; of a policy it knows only
+whether it plans ahead (`load.POLICIES`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ GAP_S = 300.0  # lead-bound minutes this close together are one episode
 LOUD = 2.0  # a minute counts when it misses more than this many times the share the SLO allows
 REFINE = 3  # bisection steps on the floors once a replay meets the SLO
 MARGIN = 0.5  # windows are chosen until the misses left outside them are at most this share of those allowed
+MAX_ADDED = 4  # episodes added one replay at a time while the replay still misses
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,7 +221,7 @@ def suggest(
 
     chosen = sorted(order[:k], key=lambda e: e.start_s)
     wins, after = replay(chosen, _floors(chosen, 1.0))
-    while not after.meets_slo and k < len(order):
+    while not after.meets_slo and k < len(order) and len(tried) <= MAX_ADDED:
         k += 1
         chosen = sorted(order[:k], key=lambda e: e.start_s)
         wins, after = replay(chosen, _floors(chosen, 1.0))
