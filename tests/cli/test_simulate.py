@@ -106,6 +106,9 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
                                      "--initial-replicas", "1", "--no-oracle", "--quiet"])  # fmt: skip
     assert plain.exit_code == 0 and "suggested schedules" not in plain.output
     assert "--suggest-schedule finds them" in " ".join(plain.output.split())
+    met = CliRunner().invoke(app, ["simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell",
+                                   "--initial-replicas", "3", "--no-oracle", "--quiet", "--suggest-schedule"])  # fmt: skip
+    assert met.exit_code == 0 and "none, every policy met the SLO" in met.output
 
 
 @pytest.mark.parametrize(

@@ -217,6 +217,8 @@ def simulate(
         _write_json(json_out, comp.to_json())
     console.print(_table(comp))
     suggested = [line for x in comp.suggestions for line in x.lines()]
+    if suggest_schedule and not suggested:
+        console.print("suggested schedules (known peaks): none, every policy met the SLO", highlight=False)
     if suggested:
         console.print("suggested schedules (known peaks):", highlight=False)
         for line in suggested:
