@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,7 +12,7 @@ from swell import recipe
 from swell.clusters.sim import outcomes
 from swell.core import leadtime
 from swell.runtime import sim, suggest
-from swell.workload import spec
+from swell.workload import arrivals, spec
 from tests.clusters.sim.simhelp import SURGE, surge_recipe
 
 START = 1  # the surge's fair start: what its first minute needs
@@ -100,6 +101,28 @@ def test_the_printed_yaml_pasted_into_the_recipe_reproduces_the_replay(suggested
     assert x.after is not None
     assert again.summary.attainment == x.after.summary.attainment and again.gpu_hours == x.after.gpu_hours
     assert again.meets_slo and "schedules:" in "\n".join(x.lines())
+
+
+def test_the_windows_are_checked_on_other_arrivals_of_the_workload(suggested: sim.Comparison) -> None:
+    """The arrivals are drawn from the seed: the windows kept also meet the SLO on the next seed's
+    (the lowest floors that do), said in the lines and the JSON."""
+    for x in suggested.suggestions:
+        assert x.checked is not None and x.checked_seed == 1 and x.checked.meets_slo
+        assert x.to_json()["checked"]["seed"] == 1 and x.to_json()["checked"]["meets_slo"]
+        assert any("on other arrivals of the workload (seed 1)" in line for line in x.lines())
+
+
+def test_a_trace_brings_the_same_arrivals_on_every_seed_so_nothing_is_checked(tmp_path: Path) -> None:
+    drawn = arrivals.collect(spec.parse(SURGE), seed=0, horizon_s=540.0)
+    trace = tmp_path / "surge.csv"
+    rows = (f"{t:.3f},{i},{o}" for t, i, o in zip(drawn.t, drawn.input_tokens, drawn.output_tokens, strict=True))
+    trace.write_text("t,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=START)
+    comp = sim.compare(surge_recipe(), spec.parse(f"trace:{trace}"), ["swell"], seed=0, duration_s=540.0,
+                       options=opts, with_oracle=False, with_baselines=False, with_suggestions=True)  # fmt: skip
+    (x,) = comp.suggestions
+    assert x.after is not None and x.after.meets_slo and x.checked is None
+    assert not any("other arrivals" in line for line in x.lines())
 
 
 def test_the_comparison_json_carries_the_suggestions(suggested: sim.Comparison) -> None:

@@ -323,11 +323,16 @@ def compare(
         simulate(rec, arr, horizon_s=horizon, policy=p, seed=seed, options=opts, progress=progress)
         for p in policies
     )
+    missed = [(p, r) for p, r in zip(policies, runs, strict=True) if with_suggestions and not r.meets_slo]
+    check = None
+    if missed:  # other arrivals of the workload, unless it replays a trace (every seed brings the same)
+        other = arrivals_mod.collect(workload, seed=seed + 1, horizon_s=horizon)
+        check = None if np.array_equal(other.t, arr.t) else (seed + 1, other)
     suggestions = tuple(
-        suggest.suggest(simulate, rec, arr, r, policy=p, horizon_s=horizon, seed=seed, options=opts, progress=progress)
-        for p, r in zip(policies, runs, strict=True)
-        if with_suggestions and not r.meets_slo
-    )
+        suggest.suggest(simulate, rec, arr, r, policy=p, horizon_s=horizon, seed=seed, options=opts,
+                        progress=progress, check=check)
+        for p, r in missed
+    )  # fmt: skip
     if not with_suggestions:
         warnings += [w for w in (suggest.lead_bound_note(p, r) for p, r in zip(policies, runs, strict=True)) if w]
     fixed = None

@@ -135,6 +135,8 @@ class Suggestion:
     opens_early_s: float = 0.0  # how long before its episode each window opens
     note: str = ""
     tried: tuple[tuple[tuple[int, ...], float, float], ...] = ()  # (floors, attainment, GPU-hours)
+    checked: outcomes.Run | None = None  # the windows on other arrivals of the workload
+    checked_seed: int | None = None
 
     def yaml(self) -> str:
         """The windows as a recipe's `schedules:` block."""
@@ -151,8 +153,11 @@ class Suggestion:
             f"{head}; with the schedule below {_brief(self.after)} ({verdict})",
             *(f"  {e.text()}" for e in self.episodes),
             f"  {self.note}",
+            *([] if self.checked is None else [
+                f"  on other arrivals of the workload (seed {self.checked_seed}) the same windows give "
+                f"{_brief(self.checked)} ({'meets' if self.checked.meets_slo else 'misses'} the SLO)"]),
             *("  " + line for line in self.yaml().splitlines()),
-        ]
+        ]  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         brief = None if self.after is None else self.after.brief()
@@ -165,6 +170,7 @@ class Suggestion:
             "opens_early_s": self.opens_early_s,
             "note": self.note,
             "tried": [{"floors": list(f), "attainment": a, "gpu_hours": g} for f, a, g in self.tried],
+            "checked": None if self.checked is None else {"seed": self.checked_seed} | self.checked.brief(),
         }
 
 
@@ -188,10 +194,12 @@ def suggest(
     seed: int,
     options: cluster_mod.Options,
     progress: Progress | None = None,
+    check: tuple[int, arrivals_mod.Arrivals] | None = None,
 ) -> Suggestion:
     """Schedule windows that make `policy` (its run: `run`) meet the SLO on these arrivals, the
     fewest episodes first by misses, at the lowest floors a few replays find; or a note on why none
-    is suggested."""
+    is suggested. `check` (seed, arrivals): other arrivals of the same workload the windows that met
+    are replayed on once more, to show whether they hold beyond the replay that found them."""
     if run.meets_slo:
         return Suggestion(policy=policy, before=run, note="it meets the SLO: no schedule needed")
     found = episodes(run)
@@ -209,13 +217,16 @@ def suggest(
         k += 1
     tried: list[tuple[tuple[int, ...], float, float]] = []
 
+    def run_with(wins: tuple[recipe.ScheduleWindow, ...], on: arrivals_mod.Arrivals, seed: int) -> outcomes.Run:
+        with_sched = rec.model_copy(update={"schedules": (*rec.schedules, *wins)})
+        return simulate(with_sched, on, horizon_s=horizon_s, policy=policy, seed=seed, options=options,
+                        progress=progress, label=f"{policy} + suggested schedule")  # fmt: skip
+
     def replay(
         chosen: list[Episode], floors: list[int]
     ) -> tuple[tuple[recipe.ScheduleWindow, ...], outcomes.Run]:
         wins = windows_for(chosen, floors, early)
-        with_sched = rec.model_copy(update={"schedules": (*rec.schedules, *wins)})
-        r = simulate(with_sched, arr, horizon_s=horizon_s, policy=policy, seed=seed, options=options,
-                     progress=progress, label=f"{policy} + suggested schedule")  # fmt: skip
+        r = run_with(wins, arr, seed)
         tried.append((tuple(floors), r.summary.attainment, r.gpu_hours))
         return wins, r
 
@@ -225,6 +236,7 @@ def suggest(
         k += 1
         chosen = sorted(order[:k], key=lambda e: e.start_s)
         wins, after = replay(chosen, _floors(chosen, 1.0))
+    met = [(wins, after)] if after.meets_slo else []  # the windows that met, highest floors first
     if after.meets_slo:
         good, bad = 1.0, 0.0
         for _ in range(REFINE):
@@ -234,15 +246,32 @@ def suggest(
                 continue
             w, r = replay(chosen, _floors(chosen, mid))
             if r.meets_slo:
-                good, wins, after = mid, w, r
+                good = mid
+                met.append((w, r))
             else:
                 bad = mid
+    checked = None
+    for w, r in reversed(met):  # the lowest floors that also meet on the other arrivals
+        wins, after = w, r
+        if check is None:
+            break
+        checked = run_with(w, check[1], check[0])
+        if checked.meets_slo:
+            break
     when = ("each opens as its episode begins: the planner provisions a window's floor a lead time ahead"
             if plans_ahead else f"each opens {early / MINUTE:.0f} min (the lead time) before its episode: a "
             "policy that does not plan applies a floor only from its start")  # fmt: skip
-    floors = ("at the lowest floors whose replay met the SLO (add a node's worth for a margin)" if after.meets_slo
-              else "at what the policy asked for, and still short: the misses left are not all lead-bound")  # fmt: skip
+    if not after.meets_slo:
+        floors = "at what the policy asked for, and still short: the misses left are not all lead-bound"
+    elif check is None:
+        floors = "at the lowest floors whose replay met the SLO (add a node's worth for a margin)"
+    elif checked is not None and checked.meets_slo:
+        floors = f"at the lowest floors whose replay met the SLO here and on other arrivals (seed {check[0]})"
+    else:
+        floors = f"at what the policy asked for: no floors met the SLO on other arrivals (seed {check[0]}) too"
+
     note = (f"{len(chosen)} of {len(found)} lead-bound episodes, {floors}; {when}. Dates are the simulator's (the "
             "trace starts 1 January 00:00 UTC): put the event's own date in their place.")  # fmt: skip
-    return Suggestion(policy=policy, before=run, episodes=tuple(chosen),
-                      windows=wins, after=after, opens_early_s=early, note=note, tried=tuple(tried))  # fmt: skip
+    return Suggestion(policy=policy, before=run, episodes=tuple(chosen), windows=wins, after=after,
+                      opens_early_s=early, note=note, tried=tuple(tried), checked=checked,
+                      checked_seed=None if checked is None or check is None else check[0])  # fmt: skip
