@@ -61,7 +61,8 @@ def main() -> int:
         for x in comp.suggestions:
             if x.after is not None:
                 runs.append({"recipe": "suggested schedule"} | x.after.brief() | {"policy": x.policy})
-            suggested.append({"policy": x.policy, "schedules": x.to_json()["schedules"], "replays": len(x.tried)})
+            suggested.append({"policy": x.policy, "schedules": x.to_json()["schedules"], "replays": len(x.tried),
+                              "checked": x.to_json()["checked"]})
     out = {
         "workload": entry.workload,
         "schedule": {"start": args.start, "end": args.end, "min_replicas": args.min_replicas},
