@@ -56,6 +56,19 @@ def test_the_spare_nodes_the_planner_asked_for_are_drawn_on_the_nodes_panel() ->
     assert report.spare_series(reactive, 60.0) == [], "a policy that asks for no spare node draws none"
 
 
+def test_a_schedule_windows_floor_is_drawn_on_the_replicas_panel_minute_by_minute() -> None:
+    w = spec.parse("poisson:rate=1,input=100,output=50")
+    run = sim.simulate(scheduled_peak_recipe(), arrivals.collect(w, seed=0, horizon_s=720.0), horizon_s=720.0)
+    (floor,) = report.schedule_series(run, 60.0)
+    by_minute = dict(zip(np.asarray(floor.t).round().astype(int).tolist(), np.asarray(floor.y).tolist(), strict=True))
+    assert by_minute[4] == 1 and by_minute[5] == by_minute[9] == 4 and by_minute[10] == 1  # window 00:05-00:10
+    fig = report.policy_figure(run, run.requests.arrival, None)
+    labels = {t.get_text() for ax in fig.axes if (leg := ax.get_legend()) for t in leg.get_texts()}
+    assert "scheduled floor" in labels
+    plain = sim.simulate(surge_recipe(), arrivals.collect(w, seed=0, horizon_s=120.0), horizon_s=120.0)
+    assert report.schedule_series(plain, 60.0) == [], "no schedule, no line"
+
+
 @pytest.mark.parametrize(
     ("share", "shown"),
     [

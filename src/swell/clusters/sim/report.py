@@ -18,6 +18,7 @@ from matplotlib import figure as mpl_figure
 
 from swell.clusters.sim import oracle as oracle_mod
 from swell.clusters.sim import outcomes, table
+from swell.core.policies import schedule
 from swell.report import html, plots, stacked
 
 MAX_DECISION_ROWS = 300
@@ -83,6 +84,20 @@ def spare_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
                          linestyle="--")]  # fmt: skip
 
 
+def schedule_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
+    """The floor the recipe's schedule windows set, minute by minute; empty where no window raises
+    it above min_replicas (a schedule's known peak, as `--suggest-schedule` writes one)."""
+    rec = run.config
+    if not rec.schedules:
+        return []
+    t = np.arange(0.0, run.horizon_s + 60.0, 60.0)
+    lo = np.array([schedule.bounds(rec, x).lo for x in t])
+    if not (lo > rec.autoscaling.min_replicas).any():
+        return []
+    return [plots.Series(label="scheduled floor", t=t / scale, y=lo, style="step", color="#333333",
+                         linestyle=":")]  # fmt: skip
+
+
 def policy_figure(
     run: outcomes.Run, arrival_t: outcomes.Floats, orc: oracle_mod.Oracle | None
 ) -> mpl_figure.Figure:
@@ -126,6 +141,7 @@ def policy_figure(
             )
         )
     reps.extend(plan[2:])
+    reps.extend(schedule_series(run, scale))
     if tl.workers is not None:
         reps.append(
             plots.Series(label="workers (all replicas)", t=x, y=tl.workers, style="step", color=pal[6])
