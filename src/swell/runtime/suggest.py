@@ -175,7 +175,8 @@ class Suggestion:
 
 
 def _brief(run: outcomes.Run) -> str:
-    return f"{outcomes.percent(run.summary.attainment)} at {run.gpu_hours:.3g} GPU-h"
+    hours = f"{run.gpu_hours:.3g}" if run.gpu_hours < 10 else f"{run.gpu_hours:.1f}"
+    return f"{outcomes.percent(run.summary.attainment)} at {hours} GPU-h"
 
 
 def _floors(chosen: list[Episode], x: float) -> list[int]:
