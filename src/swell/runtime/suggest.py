@@ -270,7 +270,6 @@ def suggest(
         floors = f"at the lowest floors whose replay met the SLO here and on other arrivals (seed {check[0]})"
     else:
         floors = f"at what the policy asked for: no floors met the SLO on other arrivals (seed {check[0]}) too"
-
     note = (f"{len(chosen)} of {len(found)} lead-bound episodes, {floors}; {when}. Dates are the simulator's (the "
             "trace starts 1 January 00:00 UTC): put the event's own date in their place.")  # fmt: skip
     return Suggestion(policy=policy, before=run, episodes=tuple(chosen), windows=wins, after=after,
