@@ -20,7 +20,7 @@ from rich.table import Table
 from swell import errors, recipe
 from swell.cli import checks
 from swell.control import loop, profile
-from swell.core import capacity, load, nodes, snapshot, world
+from swell.core import load, nodes, snapshot, world
 from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
@@ -83,13 +83,12 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
             f"policy {auto.policy!r} ignores `target_utilization` (the planner's share of a replica's "
             "throughput); use policy 'swell'"
         )
-    prof = profile.of(rec) if auto.policy in load.POLICIES else None
-    if auto.policy in load.POLICIES and prof is None:
+    if auto.policy in load.POLICIES and profile.of(rec) is None:
         out.append(
             f"policy {auto.policy!r}: swell has no capacity model of engine {rec.service.engine!r}, so the "
             "planner leaves every decision to its reactive rules; name a `service.preset` to plan with one"
         )
-    if prof is not None and (why := capacity.e2e_out_of_reach(prof, rec.slo.e2e_s, rec.slo.percentile)):
+    if why := profile.e2e_warning(rec):
         out.append(f"policy {auto.policy!r}: {why}")
     return out
 

@@ -12,9 +12,18 @@ from __future__ import annotations
 
 from swell import errors, recipe
 from swell.clusters.sim import replicas
-from swell.core import capacity
+from swell.core import capacity, load
 from swell.core.policies import workers as workers_policy
 from swell.engines import catalog, fixed, presets
+
+
+def e2e_warning(rec: recipe.Recipe) -> str:
+    """`capacity.e2e_out_of_reach` for a recipe whose policy plans on the engine's model ('' for any
+    other policy, or an engine without one)."""
+    if rec.autoscaling.policy not in load.POLICIES:
+        return ""
+    prof = of(rec)
+    return "" if prof is None else capacity.e2e_out_of_reach(prof, rec.slo.e2e_s, rec.slo.percentile)
 
 
 def of(rec: recipe.Recipe) -> capacity.Profile | None:

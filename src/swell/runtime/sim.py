@@ -22,7 +22,7 @@ from swell import clock, errors, recipe
 from swell.clusters.sim import cluster as cluster_mod
 from swell.clusters.sim import events, oracle, outcomes
 from swell.control import history, loop, profile
-from swell.core import capacity, load, signals, windows
+from swell.core import signals, windows
 from swell.core.policies import presets
 from swell.runtime import baselines, suggest
 from swell.workload import arrivals as arrivals_mod
@@ -313,10 +313,8 @@ def compare(
         )
     if cap <= 0:
         warnings.append(f"one replica cannot meet the SLO ({slo_text(slo)}) even one request at a time")
-    prof = profile.of(rec)
     for name in policies:
-        why = "" if prof is None else capacity.e2e_out_of_reach(prof, slo.e2e_s, slo.percentile)
-        if why and policy_recipe(rec, name).autoscaling.policy in load.POLICIES:
+        if why := profile.e2e_warning(policy_recipe(rec, name)):
             warnings.append(f"{name}: {why}")
     opts = dataclasses.replace(options, initial_replicas=start)
     runs = tuple(

@@ -97,7 +97,7 @@ def lead_bound_note(name: str, run: outcomes.Run) -> str:
     if run.meets_slo:
         return ""
     eps = episodes(run)
-    missed = int(run.summary.requests - round(run.summary.attainment * run.summary.requests))
+    missed = run.summary.missed
     bound = sum(e.misses for e in eps)
     if not eps or bound * 2 < missed:
         return ""
@@ -211,7 +211,7 @@ def suggest(
     plans_ahead = run.config.autoscaling.policy in load.POLICIES
     early = 0.0 if plans_ahead else leadtime.LeadTimes.of(rec.node_pool).horizon_s
     order = sorted(found, key=lambda e: -e.misses)
-    missed = run.summary.requests - round(run.summary.attainment * run.summary.requests)
+    missed = run.summary.missed
     allowed = (1.0 - run.slo.percentile / 100.0) * run.summary.requests
     k = 1
     while k < len(order) and missed - sum(e.misses for e in order[:k]) > MARGIN * allowed:

@@ -121,6 +121,11 @@ class Summary:
     ttft: dict[str, float | None]  # p50, p95, p99 over served requests
     e2e: dict[str, float | None]
 
+    @property
+    def missed(self) -> int:
+        """Requests that did not meet the SLO."""
+        return self.requests - round(self.attainment * self.requests)
+
     @staticmethod
     def of(r: RequestArrays, slo: recipe.SLO) -> Summary:
         served = r.status == SERVED
