@@ -70,7 +70,8 @@ def test_simulator_tracks_the_local_cluster() -> None:
     # TTFT p95 sits where the surge's queued requests begin: a couple of requests move it a lot,
     # so it passes within 2x or inside the real run's own 95 % interval for that percentile
     ttft95 = m["ttft_p95"]
-    assert 0.5 <= _ratio(ttft95) <= 2.0 or ttft95["sim_within_ci"], ttft95
+    # (the machine's load average rides along: a busy shared machine slows the real arm only)
+    assert 0.5 <= _ratio(ttft95) <= 2.0 or ttft95["sim_within_ci"], (ttft95, out["machine"])
     # the same requests, one by one: the real path adds HTTP and the gateway, never seconds
     assert abs(out["per_request"]["e2e"]["median_diff_s"]) < 0.25 * m["e2e_p50"]["real_s"]
 

@@ -1,6 +1,7 @@
-"""Session fixtures for the end-to-end tests: one real control plane (private ports and run dir),
+"""Package fixtures for the end-to-end tests: one real control plane (private ports and run dir),
 deploy/ applied to it with kubectl, a kubeconfig of the controller's service account, a kubelet
-emulator, and one Prometheus scraping the tests' gauges. Everything stops at the end."""
+emulator, and one Prometheus scraping the tests' gauges. Everything stops when the package's last
+test is done, so the tests after it (real processes timed against the simulator) run without them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.support import prometheus as support_prometheus
 SCHEMAS = env.ROOT / "tests" / "fixtures" / "schemas"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[env.ControlPlane]:
     why = env.missing()
     if why:
@@ -63,7 +64,7 @@ def _crd_for_v1_20(name: str, tmp: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> str:
     """`kubectl apply -k deploy/` (after the Prometheus Operator's ServiceMonitor CRD); returns a
     kubeconfig that authenticates as the controller's service account (a TokenRequest token)."""
@@ -88,7 +89,7 @@ def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPath
     return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def autoscaler_crds(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> None:
     """KEDA's ScaledObject and Alibaba's CronHPA CRDs, as v1.20 takes them."""
     tmp = tmp_path_factory.mktemp("crds")
@@ -101,7 +102,7 @@ def autoscaler_crds(control_plane: env.ControlPlane, tmp_path_factory: pytest.Te
         established(cp, crd)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(control_plane: env.ControlPlane) -> Iterator[workloads.Cluster]:
     api = config.new_client_from_config(control_plane.kubeconfig)
     try:
@@ -110,7 +111,7 @@ def cluster(control_plane: env.ControlPlane) -> Iterator[workloads.Cluster]:
         api.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kubelet_emulator(control_plane: env.ControlPlane) -> Iterator[kubelet.Kubelet]:
     k = kubelet.Kubelet(control_plane.kubeconfig)
     k.start()
@@ -121,7 +122,7 @@ def kubelet_emulator(control_plane: env.ControlPlane) -> Iterator[kubelet.Kubele
         k.core.api_client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def metric() -> Iterator[gauges.Gauges]:
     g = gauges.Gauges()
     g.start()
@@ -131,11 +132,11 @@ def metric() -> Iterator[gauges.Gauges]:
         g.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def prometheus(
     metric: gauges.Gauges, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[support_prometheus.Prometheus]:
-    """One real Prometheus for the session, scraping the gauges every second."""
+    """One real Prometheus for the package, scraping the gauges every second."""
     with support_prometheus.running(tmp_path_factory.mktemp("prometheus")) as p:
         p.set_targets({"gauges": f"127.0.0.1:{metric.port}"})
         yield p
