@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from swell.cli import simulate
@@ -123,6 +124,7 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
         (["--duration", "soon"], "a duration such as 90"),
         (["--initial-replicas", "many"], "a whole number of replicas or 'auto'"),
         (["--initial-replicas", "9"], "must be within [0, max_replicas 6]"),
+        (["--start", "black friday"], "--start: an ISO 8601 date or date-time"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_a_traceback(
@@ -135,6 +137,26 @@ def test_bad_input_is_a_clear_error_without_a_traceback(
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_start_puts_the_run_on_a_date_and_its_dated_windows_fire(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    dated = tmp_path / "dated.yaml"
+    sale = {"name": "sale", "start": "1 9 27 11 *", "end": "4 9 27 11 *", "timezone": "UTC", "min_replicas": 5}
+    dated.write_text(yaml.safe_dump(yaml.safe_load(recipe_file.read_text()) | {"schedules": [sale]}))
+    peaks = {}
+    for start in ("2026-11-27T09:00:00+00:00", "2026-11-28"):
+        out = tmp_path / f"{start}.json"
+        res = CliRunner().invoke(app, ["simulate", str(dated), "-w", "constant:rate=1,input=100,output=50",
+                                       "--duration", "5m", "--compare", "reactive", "--initial-replicas", "1",
+                                       "--no-oracle", "--start", start, "--json", str(out), "-q"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert "at " + start[:10] in res.output  # the table's title says when the run starts
+        data = json.loads(out.read_text())
+        assert data["start"].startswith(start[:10])
+        peaks[start[:10]] = max(d["desired"] for d in data["policies"][0]["decisions"])
+    assert peaks == {"2026-11-27": 5, "2026-11-28": 1}, "the sale's floor on its day only"
 
 
 def test_a_missing_or_invalid_recipe_names_the_problem(app: typer.Typer, tmp_path: Path) -> None:

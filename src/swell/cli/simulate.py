@@ -8,6 +8,7 @@ writes an HTML page with the plots.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import sys
@@ -64,6 +65,19 @@ def _initial(value: str, top: int) -> int | None:
     return n
 
 
+def _start(value: str | None) -> float:
+    """--start as Unix seconds: an ISO 8601 date or date-time; one without an offset is UTC."""
+    if value is None:
+        return 0.0
+    try:
+        when = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _problem("--start", value, "an ISO 8601 date or date-time, e.g. 2026-11-27 or 2026-11-27T08:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 def _clean(value: object) -> object:
     """JSON without NaN or infinity (they become null): strict parsers reject them."""
     if isinstance(value, float):
@@ -80,6 +94,8 @@ def _table(comp: sim.Comparison) -> Table:
     rec = comp.runs[0].config if comp.runs else None
     gpu = rec is None or rec.resources.gpus > 0
     start = "" if comp.initial_replicas is None else f", starting from {comp.initial_replicas} replicas"
+    if comp.start_s:
+        start += f" at {cluster.start_text(comp.start_s)}"
     t = Table(
         title=f"{comp.workload}\n{len(comp.arrivals)} requests over {comp.horizon_s:.0f} s, seed {comp.seed}{start}"
     )
@@ -132,6 +148,13 @@ def simulate(
         str,
         typer.Option(help="Replicas ready at the start: a number, or 'auto' (what the first minute needs)."),
     ] = "auto",
+    start_at: Annotated[
+        str | None,
+        typer.Option("--start",
+                     help="When the workload starts on the calendar (ISO 8601, UTC unless it says: "
+                          "2026-11-27T08:00Z), for the recipe's schedule windows and the dates of suggested "
+                          "ones; default 1970-01-01T00:00Z, a Thursday."),
+    ] = None,
     oracle: Annotated[bool, typer.Option(help="Compute the oracle's lower bound on GPU-hours.")] = True,
     reaction: Annotated[
         bool,
@@ -189,6 +212,7 @@ def simulate(
             request_timeout_s=timeout,
             model_load_samples=_model_load(model_load),
             initial_replicas=start,
+            start_s=_start(start_at),
         )
         with _bar(quiet) as bar:
             tasks: dict[str, rich_progress.TaskID] = {}
@@ -231,7 +255,8 @@ def simulate(
             comp.oracle,
             title=f"swell simulate: {rec.service.name}",
             subtitle=f"{comp.workload}; {len(comp.arrivals)} requests; seed {seed}; "
-            f"starting from {comp.initial_replicas} replicas",
+            f"starting from {comp.initial_replicas} replicas"
+            + (f" at {cluster.start_text(comp.start_s)}" if comp.start_s else ""),
             baselines=comp.baselines,
             notes=table.notes(sim.slo_text(sim.slo_of(rec)), comp.capacity_rps, comp.oracle, comp.baselines,
                               comp.warnings, replicas.engine_note(rec)),

@@ -70,6 +70,7 @@ class Controller:
         state: steps.State | None = None,
         history: history_mod.History | None = None,
         capacity: capacity_mod.Profile | Literal["engine"] | None = "engine",
+        epoch_s: float = 0.0,
     ) -> None:
         self.recipe = rec
         self.policy_name = policy or rec.autoscaling.policy
@@ -79,6 +80,7 @@ class Controller:
         self.signals = signals.required(rec.autoscaling, rec.slo)
         # one replica's capacity model for the planner: the engine's, unless the caller gives one
         self.capacity = profile.of(rec) if capacity == "engine" else capacity
+        self.epoch_s = epoch_s  # Unix time at now = 0 (snapshot.Snapshot.epoch_s): the simulator's start date
 
     def step(
         self, now: float, cluster: world.ClusterState, readings: Mapping[str, snapshot.Reading]
@@ -91,6 +93,7 @@ class Controller:
             signals=dict(readings),
             nodes=cluster.nodes,
             capacity=self.capacity,
+            epoch_s=self.epoch_s,
         )
         d, self.state = self.decide(self.recipe, snap, self.state)
         cfg = self.recipe.workers

@@ -72,6 +72,13 @@ class Snapshot:
     signals: Mapping[str, Reading] = field(default_factory=dict)
     nodes: tuple[NodeInfo, ...] = ()
     capacity: capacity_mod.Profile | None = None  # one replica's performance model (from the engine)
+    epoch_s: float = 0.0  # Unix time at now = 0, for calendars: 0 where now is Unix time (local,
+    # Kubernetes); the simulator's start date (`swell simulate --start`), its now counting from 0
+
+    @property
+    def calendar_now(self) -> float:
+        """Unix time of this tick, what schedule windows' cron expressions are read against."""
+        return self.epoch_s + self.now
 
     def count(self, state: ReplicaState) -> int:
         return sum(1 for r in self.replicas if r.state == state)

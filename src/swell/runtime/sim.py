@@ -97,7 +97,7 @@ def simulate(
     decisions: list[outcomes.Logged] = []
     hist = history.History(maxlen=1)
     hist.listen(lambda e: decisions.append(outcomes.Logged.of(e.decision)))
-    ctrl = loop.Controller(prec, history=hist)
+    ctrl = loop.Controller(prec, history=hist, epoch_s=options.start_s)
     vclock = clock.ManualClock()
     rows: list[tuple[float, int, int, int, int, int, int]] = []
     worker_rows: list[int] = []
@@ -159,6 +159,7 @@ def simulate(
         wall_s=time.perf_counter() - started,
         events=ev.processed,
         node_timelines=nodes,  # type: ignore[arg-type]
+        start_s=options.start_s,
         extra={"samples": sim.emitter.samples, "nodes_given_up": sim.pool.given_up},
     )
 
@@ -178,6 +179,7 @@ class Comparison:
     capacity_rps: float | None = None
     warnings: tuple[str, ...] = ()
     suggestions: tuple[suggest.Suggestion, ...] = ()  # schedule windows for the runs that missed (--suggest-schedule)
+    start_s: float = 0.0  # Unix time of t = 0 on the calendar (cluster.Options.start_s)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -199,6 +201,7 @@ class Comparison:
             "horizon_s": self.horizon_s,
             "requests": len(self.arrivals),
             "initial_replicas": self.initial_replicas,
+            "start": cluster_mod.start_text(self.start_s),
             "capacity_rps": self.capacity_rps,
             "warnings": list(self.warnings),
             "oracle": orc,
@@ -357,6 +360,7 @@ def compare(
         capacity_rps=cap,
         warnings=tuple(warnings),
         suggestions=suggestions,
+        start_s=opts.start_s,
     )
 
 

@@ -12,8 +12,9 @@ meets the SLO. A planner policy (`swell`) provisions a window's floor a lead tim
 so its window opens with the episode; for the reactive rules, which apply a floor only from its
 start, it opens a lead time earlier.
 
-The windows are on the simulator's clock: the trace starts on 1 January 00:00 UTC, so each cron
-carries that date, for the user to replace with the event's own (or `*` for every day).
+The windows are on the run's calendar: the trace starts at `swell simulate --start` (default
+Thursday 1 January 1970, 00:00 UTC), so with the event's own start date the crons carry its date;
+without one, the user puts it in (or `*` for every day).
 Everything here runs simulations through the `simulate` it is given; of a policy it knows only
 whether it plans ahead (`load.POLICIES`).
 """
@@ -109,16 +110,17 @@ def lead_bound_note(name: str, run: outcomes.Run) -> str:
             "as schedules (--suggest-schedule finds them)")  # fmt: skip
 
 
-def cron_at(t: float) -> str:
-    """A cron expression for the minute `t` seconds into the simulator's clock (1 January 00:00 UTC)."""
-    d = dt.datetime.fromtimestamp(MINUTE * math.floor(max(0.0, t) / MINUTE), dt.UTC)
+def cron_at(t: float, start_s: float = 0.0) -> str:
+    """A cron expression (UTC) for the minute `t` seconds into a run that starts at Unix time `start_s`."""
+    d = dt.datetime.fromtimestamp(MINUTE * math.floor((start_s + max(0.0, t)) / MINUTE), dt.UTC)
     return f"{d.minute} {d.hour} {d.day} {d.month} *"
 
 
-def windows_for(chosen: list[Episode], floors: list[int], lead_s: float) -> tuple[recipe.ScheduleWindow, ...]:
+def windows_for(chosen: list[Episode], floors: list[int], lead_s: float, start_s: float = 0.0
+                ) -> tuple[recipe.ScheduleWindow, ...]:  # fmt: skip
     return tuple(
-        recipe.ScheduleWindow(name=f"known-peak-{i + 1}", start=cron_at(e.start_s - lead_s), end=cron_at(e.end_s),
-                              min_replicas=f)
+        recipe.ScheduleWindow(name=f"known-peak-{i + 1}", start=cron_at(e.start_s - lead_s, start_s),
+                              end=cron_at(e.end_s, start_s), min_replicas=f)
         for i, (e, f) in enumerate(zip(chosen, floors, strict=True))
     )  # fmt: skip
 
@@ -226,7 +228,7 @@ def suggest(
     def replay(
         chosen: list[Episode], floors: list[int]
     ) -> tuple[tuple[recipe.ScheduleWindow, ...], outcomes.Run]:
-        wins = windows_for(chosen, floors, early)
+        wins = windows_for(chosen, floors, early, options.start_s)
         r = run_with(wins, arr, seed)
         tried.append((tuple(floors), r.summary.attainment, r.gpu_hours))
         return wins, r
@@ -270,8 +272,10 @@ def suggest(
         floors = f"at the lowest floors whose replay met the SLO here and on other arrivals (seed {check[0]})"
     else:
         floors = f"at what the policy asked for: no floors met the SLO on other arrivals (seed {check[0]}) too"
-    note = (f"{len(chosen)} of {len(found)} lead-bound episodes, {floors}; {when}. Dates are the simulator's (the "
-            "trace starts 1 January 00:00 UTC): put the event's own date in their place.")  # fmt: skip
+    dates = (f"Dates are the run's: it starts {cluster_mod.start_text(options.start_s)}" if options.start_s else
+             "Dates are the simulator's (the trace starts 1 January 00:00 UTC; --start gives its own): put the "
+             "event's own date in their place")  # fmt: skip
+    note = f"{len(chosen)} of {len(found)} lead-bound episodes, {floors}; {when}. {dates}."
     return Suggestion(policy=policy, before=run, episodes=tuple(chosen), windows=wins, after=after,
                       opens_early_s=early, note=note, tried=tuple(tried), checked=checked,
                       checked_seed=None if checked is None or check is None else check[0])  # fmt: skip

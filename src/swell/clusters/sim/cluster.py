@@ -12,6 +12,7 @@ controller in.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,13 @@ class Options:
     grace_period_s: float = GRACE_PERIOD_S
     model_load_samples: Sequence[float] = ()  # empty: the recipe's fixed model_load_s
     initial_replicas: int | None = None  # None: min_replicas (at least 1 when the max allows)
+    start_s: float = 0.0  # Unix time of the run's t = 0, for the calendar: schedule windows' cron
+    # fire at start_s + t (0: Thursday 1 January 1970, 00:00 UTC)
+
+
+def start_text(start_s: float) -> str:
+    """A run's start on the calendar, ISO 8601 in UTC ('1970-01-01T00:00:00Z' by default)."""
+    return dt.datetime.fromtimestamp(start_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class SimCluster:

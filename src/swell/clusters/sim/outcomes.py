@@ -230,6 +230,7 @@ class Run:
     events: int
     node_timelines: tuple[dict[str, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    start_s: float = 0.0  # Unix time of t = 0 on the calendar (cluster.Options.start_s)
 
     @property
     def meets_slo(self) -> bool:

@@ -91,7 +91,7 @@ def schedule_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
     if not rec.schedules:
         return []
     t = np.arange(0.0, run.horizon_s + 60.0, 60.0)
-    lo = np.array([schedule.bounds(rec, x).lo for x in t])
+    lo = np.array([schedule.bounds(rec, run.start_s + x).lo for x in t])
     if not (lo > rec.autoscaling.min_replicas).any():
         return []
     return [plots.Series(label="scheduled floor", t=t / scale, y=lo, style="step", color="#333333",

@@ -19,7 +19,7 @@ NAME = "hpa"
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision.Decision, steps.State]:
-    b = schedule.bounds(rec, snap.now)
+    b = schedule.bounds(rec, snap.calendar_now)
     if snap.current == 0 and rec.autoscaling.min_replicas > 0:
         return rules.hold(snap, NAME, "disabled", "the target is scaled to zero: autoscaling is disabled"), state
     early = rules.out_of_bounds(snap, b, NAME)

@@ -22,7 +22,7 @@ def decide(
 ) -> tuple[decision.Decision, steps.State]:
     p = rec.autoscaling.panic
     assert p is not None, "policy 'panic' needs autoscaling.panic (the recipe validator checks this)"
-    b = schedule.bounds(rec, snap.now)
+    b = schedule.bounds(rec, snap.calendar_now)
     sig = rec.signal(p.signal)
     reading = snap.reading(sig.name)
     prop = decision.Proposal(

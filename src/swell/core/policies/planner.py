@@ -146,7 +146,7 @@ def decide(
         return _fallback(rec, snap, state, "no capacity model for this engine")
     # KEDA's part, as the reactive rules do it: activation from zero, and to zero after the cooldown
     # (min_replicas 0); a signal without value is no evidence of idleness
-    b = schedule.bounds(rec, snap.now)
+    b = schedule.bounds(rec, snap.calendar_now)
     early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), b, NAME)
     if early is not None:
         return early, state
@@ -216,7 +216,7 @@ def decide(
     need_ahead = steps.ceil(fc.value / factor)
     # a scheduled floor within H (and the spare-node hold and a tick: a replica starts on its node
     # at the first tick after the node is ready): its nodes are asked for now
-    known = schedule.bounds(rec, now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s).lo
+    known = schedule.bounds(rec, snap.calendar_now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s).lo
     plan = max(need_now, need_ahead, known)
     props = [
         decision_mod.Proposal(signal="planner:load", value=offered, target=per, replicas=need_now,

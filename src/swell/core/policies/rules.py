@@ -229,7 +229,7 @@ def on_missing(
     fb = rec.autoscaling.fallback
     what = describe_missing(props)
     if fb is not None and failures >= fb.failure_threshold and snap.current > 0:
-        b = schedule.bounds(rec, snap.now)
+        b = schedule.bounds(rec, snap.calendar_now)
         n = steps.clamp(fb.replicas, max(b.lo, 1), b.hi)  # never zero, within the schedule
         reason = f"{failures} failed reads in a row ({what}): fallback to {n}"
         state = steps.record_scale(state, snap.now, snap.current, n, rec.autoscaling.behavior)
@@ -301,7 +301,7 @@ def keda_steps(
 ) -> tuple[decision.Decision | Wanted, steps.State]:
     """Missing data and fallback, activation and cooldown, bounds, partial data — or what the
     signals want, for the HPA rules to stabilize and limit (shared by threshold and swell)."""
-    b = schedule.bounds(rec, snap.now)
+    b = schedule.bounds(rec, snap.calendar_now)
     props = proposals(rec, snap)
     missed, state = on_missing(rec, snap, state, props, policy)
     if missed is not None:
