@@ -73,10 +73,38 @@ def test_a_noisy_rise_is_projected_at_most_five_minutes_scaled_by_its_fit() -> N
     assert f.trend < h.means()[-1][1] + 0.002 * 300.0 + 1e-9
 
 
-def test_a_falling_trend_never_lowers_the_forecast_below_the_recent_peak() -> None:
+def test_a_clean_fall_lowers_the_held_peaks_to_where_it_has_taken_the_load() -> None:
     h = feed(series(lambda t: 20.0 - 0.01 * t, 0.0, 1200.0))
+    assert forecast.decline(h, 1200.0, H) == pytest.approx(-0.01, rel=0.01)
     f = forecast.forecast(h, 1200.0, H)
-    assert f.value >= 20.0 - 0.01 * (1200 - H) - 0.5  # the peak within H stands
+    # the line is at 8 now; the last minute reads halfway to its highest tick, 8.3 to 8.6
+    assert 8.0 <= f.value <= 8.6 and f.which == "recent peak"
+
+
+def _zigzag(t: float) -> float:  # falling 0.2 a minute, but ±6 from one minute to the next
+    return 20.0 - 0.2 * (t // 60) + (6.0 if int(t // 60) % 2 else -6.0)
+
+
+@pytest.mark.parametrize(
+    ("fn", "now"),
+    [
+        (lambda t: 10.0 if 600 <= t < 660 else 2.0, 1500.0),
+        (_zigzag, 1800.0),
+        (lambda t: 2.0 + 0.01 * t, 1800.0),
+        (lambda t: 20.0 - 0.01 * t, 300.0),
+    ],
+    ids=[
+        "a-burst-that-fell-back-at-once-is-no-clean-fall",
+        "a-fall-too-noisy-to-fit-is-none",
+        "a-rise-is-none",
+        "five-minutes-are-too-few-to-tell",
+    ],
+)
+def test_no_clean_fall_keeps_the_held_peak(fn, now: float) -> None:  # type: ignore[no-untyped-def]
+    h = feed(series(fn, 0.0, now))
+    assert forecast.decline(h, now, H) == 0.0
+    highest = max(v for _, v in h.peaks())
+    assert forecast.envelope(h, now, H) == pytest.approx(highest)  # every peak is within its 2 H hold
 
 
 def test_a_day_of_history_brings_yesterdays_peak_of_the_coming_window() -> None:
