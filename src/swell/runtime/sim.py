@@ -179,8 +179,12 @@ class Comparison:
     capacity_rps: float | None = None
     warnings: tuple[str, ...] = ()
     suggestions: tuple[suggest.Suggestion, ...] = ()  # schedule windows for the runs that missed (--suggest-schedule)
-    start_s: float = 0.0  # Unix time of t = 0 on the calendar (cluster.Options.start_s)
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def start_s(self) -> float:
+        """Unix time of t = 0 on the calendar: the runs' (cluster.Options.start_s, the same for all)."""
+        return self.runs[0].start_s if self.runs else 0.0
 
     @property
     def oracle_gpu_hours(self) -> float | None:
@@ -360,7 +364,6 @@ def compare(
         capacity_rps=cap,
         warnings=tuple(warnings),
         suggestions=suggestions,
-        start_s=opts.start_s,
     )
 
 
