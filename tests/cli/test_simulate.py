@@ -125,6 +125,7 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
         (["--initial-replicas", "many"], "a whole number of replicas or 'auto'"),
         (["--initial-replicas", "9"], "must be within [0, max_replicas 6]"),
         (["--start", "black friday"], "--start: an ISO 8601 date or date-time"),
+        (["--start", "auto"], "'auto' takes the date a trace file records (the workload is not a trace replay)"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_a_traceback(
@@ -157,6 +158,24 @@ def test_start_puts_the_run_on_a_date_and_its_dated_windows_fire(
         assert data["start"].startswith(start[:10])
         peaks[start[:10]] = max(d["desired"] for d in data["policies"][0]["decisions"])
     assert peaks == {"2026-11-27": 5, "2026-11-28": 1}, "the sale's floor on its day only"
+
+
+def test_start_auto_replays_a_dated_trace_on_its_own_date(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    trace = tmp_path / "azure.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     + "".join(f"2023-11-16 18:{15 + i // 60:02d}:{i % 60:02d}.0000000,300,40\n" for i in range(90)))  # fmt: skip
+    out = tmp_path / "auto.json"
+    res = CliRunner().invoke(app, ["simulate", str(recipe_file), "-w", f"trace:{trace}", "--compare", "swell",
+                                   "--initial-replicas", "1", "--no-oracle", "--start", "auto", "--json", str(out),
+                                   "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "at 2023-11-16T18:15:00Z" in res.output
+    assert json.loads(out.read_text())["start"].startswith("2023-11-16T18:15:00")
+    fast = CliRunner().invoke(app, ["simulate", str(recipe_file), "-w", f"trace:{trace}", "--speedup", "2",
+                                    "--compare", "swell", "--no-oracle", "--start", "auto", "-q"])  # fmt: skip
+    assert fast.exit_code == 1 and "replayed ×2 faster" in fast.output and "Traceback" not in fast.output
 
 
 def test_a_missing_or_invalid_recipe_names_the_problem(app: typer.Typer, tmp_path: Path) -> None:

@@ -90,6 +90,24 @@ def test_plain_csv_jsonl_and_gzip_read_the_same(tmp_path: pathlib.Path) -> None:
     assert replay.t.tolist() == [0.0, 0.125, 0.25]
 
 
+def test_a_dated_trace_keeps_its_first_date_and_a_replay_its_calendar(tmp_path: pathlib.Path) -> None:
+    azure = tmp_path / "azure.csv"
+    azure.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     "2023-11-16 18:15:50.9951690,396,109\n2023-11-16 18:15:46.6805900,374,44\n")  # fmt: skip
+    first = datetime.datetime(2023, 11, 16, 18, 15, 46, 680590, tzinfo=datetime.UTC).timestamp()
+    assert traces.first_date(azure) == pytest.approx(first, abs=1e-6)  # the earliest row, read as UTC
+    assert traces.load(azure).t.tolist() == pytest.approx([0.0, 4.314579])
+    assert traces.Replay(path=azure).calendar() == (pytest.approx(first, abs=1e-6), "")
+    assert traces.Replay(path=azure, start_s=3600).calendar()[0] == pytest.approx(first + 3600, abs=1e-6)
+    when, why = traces.Replay(path=azure, speedup=10).calendar()
+    assert when is None and "×10 faster" in why
+    plain = tmp_path / "r.csv"
+    plain.write_text("t,input_tokens,output_tokens\n0,10,5\n")
+    assert traces.first_date(plain) is None
+    when, why = traces.Replay(path=plain).calendar()
+    assert when is None and "relative times" in why
+
+
 @pytest.mark.parametrize(
     ("content", "where"),
     [

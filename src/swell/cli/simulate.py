@@ -65,10 +65,16 @@ def _initial(value: str, top: int) -> int | None:
     return n
 
 
-def _start(value: str | None) -> float:
-    """--start as Unix seconds: an ISO 8601 date or date-time; one without an offset is UTC."""
+def _start(value: str | None, wl: object = None) -> float:
+    """--start as Unix seconds: an ISO 8601 date or date-time (one without an offset is UTC), or
+    'auto': the date a trace's file records for its first request."""
     if value is None:
         return 0.0
+    if value.strip().lower() == "auto":
+        dated, why = wl.calendar() if isinstance(wl, traces.Replay) else (None, "the workload is not a trace replay")
+        if dated is None:
+            raise _problem("--start", value, f"'auto' takes the date a trace file records ({why}): give a date")
+        return dated
     try:
         when = dt.datetime.fromisoformat(value.strip())
     except ValueError:
@@ -152,7 +158,8 @@ def simulate(
         str | None,
         typer.Option("--start",
                      help="When the workload starts on the calendar (ISO 8601, UTC unless it says: "
-                          "2026-11-27T08:00Z), for the recipe's schedule windows and the dates of suggested "
+                          "2026-11-27T08:00Z; or 'auto': the date a trace file records, e.g. the Azure "
+                          "traces'), for the recipe's schedule windows and the dates of suggested "
                           "ones; default 1970-01-01T00:00Z, a Thursday."),
     ] = None,
     oracle: Annotated[bool, typer.Option(help="Compute the oracle's lower bound on GPU-hours.")] = True,
@@ -212,7 +219,7 @@ def simulate(
             request_timeout_s=timeout,
             model_load_samples=_model_load(model_load),
             initial_replicas=start,
-            start_s=_start(start_at),
+            start_s=_start(start_at, wl),
         )
         with _bar(quiet) as bar:
             tasks: dict[str, rich_progress.TaskID] = {}

@@ -64,7 +64,8 @@ def _open_text(path: pathlib.Path) -> io.TextIOBase:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int) -> arrivals.Arrivals:
+def _load_cached(path: str, mtime_ns: int) -> tuple[arrivals.Arrivals, float | None]:
+    """(the arrivals, the Unix time of the first request where the file carries dates, else None)."""
     del mtime_ns  # part of the cache key only: a changed file is read again
     file = pathlib.Path(path)
     source = f"trace {path}"
@@ -75,14 +76,14 @@ def _load_cached(path: str, mtime_ns: int) -> arrivals.Arrivals:
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise _problem(source, "file", path, f"cannot be read: {exc}") from exc
     if first.startswith("{"):
-        return _from_jsonl(source, first + "\n" + body)
+        return _from_jsonl(source, first + "\n" + body), None
     columns = [c.strip().lower() for c in first.split(",")]
     if columns[:3] == ["timestamp", "contexttokens", "generatedtokens"]:
         return _from_azure(source, body)
     if columns[:3] == ["t", "input_tokens", "output_tokens"]:
-        return _from_plain_csv(source, body)
+        return _from_plain_csv(source, body), None
     if columns[:4] == _BURSTGPT:
-        return _from_burstgpt(source, first, body)
+        return _from_burstgpt(source, first, body), None
     raise _problem(
         source,
         "header",
@@ -104,13 +105,14 @@ def _table(source: str, body: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
     return [rows[name] for name in rows.dtype.names or ()]
 
 
-def _from_azure(source: str, body: str) -> arrivals.Arrivals:
+def _from_azure(source: str, body: str) -> tuple[arrivals.Arrivals, float]:
+    """Azure's TIMESTAMP column: dates and times without an offset, read as UTC."""
     stamps, ctx, gen = _table(source, body, ("U32", "i8", "i8"))
     try:
         ns = np.array(stamps, dtype="datetime64[ns]").astype(np.int64)
     except ValueError as exc:
         raise _problem(source, "TIMESTAMP", str(exc)[:80], "must be a date and time") from exc
-    return _finish(source, (ns - ns.min()) / 1e9, ctx, gen)
+    return _finish(source, (ns - ns.min()) / 1e9, ctx, gen), float(ns.min()) / 1e9
 
 
 def _from_plain_csv(source: str, body: str) -> arrivals.Arrivals:
@@ -195,12 +197,22 @@ def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arr
     )
 
 
-def load(path: str | os.PathLike[str]) -> arrivals.Arrivals:
-    """A trace file as arrivals, times relative to its first request (read once, then cached)."""
+def _read(path: str | os.PathLike[str]) -> tuple[arrivals.Arrivals, float | None]:
     file = pathlib.Path(path)
     if not file.is_file():
         raise _problem(f"trace {file}", "file", str(file), "no such file")
     return _load_cached(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+def load(path: str | os.PathLike[str]) -> arrivals.Arrivals:
+    """A trace file as arrivals, times relative to its first request (read once, then cached)."""
+    return _read(path)[0]
+
+
+def first_date(path: str | os.PathLike[str]) -> float | None:
+    """The Unix time of a trace's first request where its file carries dates (Azure's TIMESTAMP);
+    None where it holds only relative times (plain CSV, BurstGPT, JSON lines, Mooncake)."""
+    return _read(path)[1]
 
 
 def named_path(name: str) -> pathlib.Path:
@@ -255,6 +267,16 @@ class Replay:
             ]
         )
         return f"trace {self.path.name}{extra}"
+
+    def calendar(self) -> tuple[float | None, str]:
+        """(the Unix time of the replay's t = 0, or None, and why not): the trace's own date where
+        its file carries dates, moved by `start_s`; a replay run faster than recorded has none."""
+        first = first_date(self.path)
+        if first is None:
+            return None, f"{self.path.name} holds relative times, not dates"
+        if self.speedup != 1:
+            return None, f"replayed ×{self.speedup:g} faster, its hours are not the calendar's"
+        return first + self.start_s, ""
 
     @property
     def natural_duration_s(self) -> float | None:
