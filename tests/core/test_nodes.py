@@ -76,3 +76,20 @@ def test_keeps_spare_nodes_for_headroom() -> None:
         spare_nodes=1,
     )
     assert (p.add, p.remove) == (0, ())
+
+
+@pytest.mark.parametrize(
+    ("nodes_", "gpus_per_replica", "expect"),
+    [
+        pytest.param((node("a", 1), node("b", 2)), 1, 5, id="the free GPUs of nodes running a replica: 3 + 2"),
+        pytest.param((node("a", 0), node("b", 4)), 1, 0, id="empty and full nodes have none to fill"),
+        pytest.param((node("a", 1, ready=False),), 1, 0, id="a node not Ready has none"),
+        pytest.param((node("a", 2, gpus=8),), 2, 3, id="2-GPU replicas: 6 free GPUs hold 3"),
+        pytest.param((node("a", 3, gpus=4),), 2, 0, id="one free GPU holds no 2-GPU replica"),
+        pytest.param((node("a", 1),), 0, 0, id="CPU-only replicas take no GPU"),
+    ],
+)
+def test_unfilled_counts_replicas_for_the_free_gpus_of_partly_used_nodes(
+    nodes_: tuple[snapshot.NodeInfo, ...], gpus_per_replica: int, expect: int
+) -> None:
+    assert nodes.unfilled(nodes_, gpus_per_replica) == expect

@@ -656,10 +656,69 @@ def test_a_lapsed_forecast_gives_nothing_back_within_the_window_then_the_emptied
 
 
 def test_the_recipes_headroom_is_a_floor_under_the_planned_spare_nodes() -> None:
-    s = replace(snap(0.0, reps("ready@a"), 1.0), nodes=(node("a", 1),))
+    s = replace(snap(0.0, reps("ready@a", "ready@a"), 1.0), nodes=(node("a", 2),))
     d, _ = planner.decide(rec(autoscaling={"policy": "planner", "max_replicas": 20, "headroom_nodes": 2,
                                            "signals": [WAITING]}), s, aged())  # fmt: skip
-    assert (d.desired, d.spare_nodes) == (1, 2)
+    assert (d.desired, d.spare_nodes) == (2, 2)
+
+
+# ---- the free GPUs of nodes already billed --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "nodes_", "rps", "max_replicas", "expect"),
+    [
+        pytest.param(("ready@a",), (node("a", 1),), 1.0, 20, 2,
+                     id="a node running one replica of two: its free GPU serves too, for nothing more"),
+        pytest.param(("ready@a", "ready@b"), (node("a", 1), node("b", 1, gpus=4)), 15.0, 20, 6,
+                     id="every partly used node is filled, whatever its size"),
+        pytest.param(("ready@a",), (node("a", 1), node("b", 0)), 1.0, 20, 2,
+                     id="an empty node is not filled: a spare bought ahead, or one being given back"),
+        pytest.param(("ready@a", "ready@a"), (node("a", 2), node("b", 0)), 15.0, 20, 2,
+                     id="full nodes: nothing to fill"),
+        pytest.param(("ready@a", "starting@b"), (node("a", 1), node("b", 1)), 15.0, 20, 2,
+                     id="not while a replica is starting: it may be the one meant for that GPU"),
+        pytest.param(("ready@a", "pending"), (node("a", 1),), 15.0, 20, 2,
+                     id="not while one is Pending: it takes the free GPU"),
+        pytest.param(("ready@a", "ready@b"), (node("a", 1), node("b", 1)), 15.0, 3, 3,
+                     id="never above max_replicas"),
+        pytest.param(("ready@a",), (node("a", 1, ready=False),), 1.0, 20, 1, id="a node not Ready is not filled"),
+    ],
+)  # fmt: skip
+def test_a_node_already_billed_is_filled_once_nothing_is_on_its_way(
+    layout: tuple[str, ...], nodes_: tuple[snapshot.NodeInfo, ...], rps: float, max_replicas: int, expect: int
+) -> None:
+    r = rec(autoscaling={"policy": "planner", "min_replicas": 1, "max_replicas": max_replicas, "signals": [WAITING]})
+    d, _ = planner.decide(r, replace(snap(0.0, reps(*layout), rps), nodes=nodes_), aged())
+    assert d.desired == expect
+    assert d.details["replicas_planned"] == -(-rps // 10), "the plan is the load's: the filled GPUs are not in it"
+    filled = expect - len(layout)
+    assert (f"{filled} free GPU(s) of nodes already billed filled" in d.reason) == (filled > 0), d.reason
+
+
+def test_no_fill_while_a_replica_asked_for_is_not_yet_created() -> None:
+    """Kubernetes: the Deployment says 2, one pod exists; the second may be the one for the free GPU."""
+    s = replace(snap(0.0, reps("ready@a"), 15.0, current=2), nodes=(node("a", 1),))
+    d, _ = planner.decide(rec(), s, aged())
+    assert d.desired == 2 and "filled" not in d.reason
+
+
+def test_two_half_used_nodes_give_one_back_rather_than_fill_it() -> None:
+    """A scale-down comes first: the load needs one replica, and one of two half-used nodes empties."""
+    d, _ = planner.decide(rec(), replace(snap(0.0, reps("ready@a", "ready@b"), 1.0),
+                                         nodes=(node("a", 1), node("b", 1))), aged())  # fmt: skip
+    assert d.desired == 1 and "1 node(s) emptied" in d.reason
+
+
+def test_a_filled_replica_goes_only_with_its_node() -> None:
+    """The plan drops by one replica on two full nodes: removing one would empty no node, so none
+    goes; by two, a whole node goes (its filled GPU with it)."""
+    layout = reps("ready@a", "ready@a", "ready@b", "ready@b")
+    full = (node("a", 2), node("b", 2))
+    d, _ = planner.decide(rec(), replace(snap(0.0, layout, 25.0), nodes=full), aged())
+    assert d.desired == 4 and "would empty no more nodes" in d.reason
+    d, _ = planner.decide(rec(), replace(snap(0.0, layout, 15.0), nodes=full), aged())
+    assert d.desired == 2 and "1 node(s) emptied" in d.reason
 
 
 def test_on_one_machine_there_are_no_nodes_to_buy_so_no_spare_nodes() -> None:

@@ -55,6 +55,17 @@ def free_slots(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int
     return sum(max(0, n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready)
 
 
+def unfilled(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int:
+    """Replicas that fit in the free GPUs of Ready nodes partly used (by replicas or headroom
+    placeholders): a node is billed whole whatever it runs, and one in use is kept. An empty node
+    is not counted: a spare bought ahead, or one being given back."""
+    if gpus_per_replica <= 0:
+        return 0
+    return sum(
+        (n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready and 0 < n.used_gpus < n.gpus
+    )
+
+
 def room(
     nodes: Sequence[snapshot.NodeInfo], replicas: Sequence[snapshot.Replica], gpus_per_replica: int
 ) -> int:
