@@ -78,18 +78,34 @@ def test_keeps_spare_nodes_for_headroom() -> None:
     assert (p.add, p.remove) == (0, ())
 
 
+def _on(*layout: str) -> tuple[snapshot.Replica, ...]:
+    """'ready@a' / 'terminating@b' / 'pending' -> replicas r0, r1, ..."""
+    out = []
+    for i, spec in enumerate(layout):
+        state, _, where = spec.partition("@")
+        out.append(snapshot.Replica(name=f"r{i}", state=state, node=where or None))  # type: ignore[arg-type]
+    return tuple(out)
+
+
 @pytest.mark.parametrize(
-    ("nodes_", "gpus_per_replica", "expect"),
+    ("nodes_", "replicas", "gpus_per_replica", "expect"),
     [
-        pytest.param((node("a", 1), node("b", 2)), 1, 5, id="the free GPUs of nodes running a replica: 3 + 2"),
-        pytest.param((node("a", 0), node("b", 4)), 1, 0, id="empty and full nodes have none to fill"),
-        pytest.param((node("a", 1, ready=False),), 1, 0, id="a node not Ready has none"),
-        pytest.param((node("a", 2, gpus=8),), 2, 3, id="2-GPU replicas: 6 free GPUs hold 3"),
-        pytest.param((node("a", 3, gpus=4),), 2, 0, id="one free GPU holds no 2-GPU replica"),
-        pytest.param((node("a", 1),), 0, 0, id="CPU-only replicas take no GPU"),
+        pytest.param((node("a", 1), node("b", 2)), _on("ready@a", "ready@b", "starting@b"), 1, 5,
+                     id="the free GPUs of nodes running a replica of ours: 3 + 2"),
+        pytest.param((node("a", 4), node("b", 0, ready=False)), _on(*["ready@a"] * 4), 1, 0,
+                     id="full nodes, and one not Ready, have none to fill"),
+        pytest.param((node("a", 1), node("b", 0)), _on("ready@a"), 1, 0,
+                     id="none while a Ready node is empty: a new replica may land there, not in the free GPUs"),
+        pytest.param((node("a", 1), node("b", 1)), _on("ready@a", "terminating@b"), 1, 0,
+                     id="none while a node holds only a replica on its way out: it is being given back"),
+        pytest.param((node("a", 1), node("b", 1)), _on("ready@a"), 1, 3,
+                     id="a node busy with pods not ours is kept, but not ours to fill"),
+        pytest.param((node("a", 2, gpus=8),), _on("ready@a"), 2, 3, id="2-GPU replicas: 6 free GPUs hold 3"),
+        pytest.param((node("a", 3),), _on("ready@a"), 2, 0, id="one free GPU holds no 2-GPU replica"),
+        pytest.param((node("a", 1),), _on("ready@a"), 0, 0, id="CPU-only replicas take no GPU"),
     ],
-)
-def test_unfilled_counts_replicas_for_the_free_gpus_of_partly_used_nodes(
-    nodes_: tuple[snapshot.NodeInfo, ...], gpus_per_replica: int, expect: int
+)  # fmt: skip
+def test_unfilled_counts_replicas_for_the_free_gpus_of_nodes_in_use(
+    nodes_: tuple[snapshot.NodeInfo, ...], replicas: tuple[snapshot.Replica, ...], gpus_per_replica: int, expect: int
 ) -> None:
-    assert nodes.unfilled(nodes_, gpus_per_replica) == expect
+    assert nodes.unfilled(nodes_, replicas, gpus_per_replica) == expect

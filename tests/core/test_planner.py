@@ -672,8 +672,8 @@ def test_the_recipes_headroom_is_a_floor_under_the_planned_spare_nodes() -> None
                      id="a node running one replica of two: its free GPU serves too, for nothing more"),
         pytest.param(("ready@a", "ready@b"), (node("a", 1), node("b", 1, gpus=4)), 15.0, 20, 6,
                      id="every partly used node is filled, whatever its size"),
-        pytest.param(("ready@a",), (node("a", 1), node("b", 0)), 1.0, 20, 2,
-                     id="an empty node is not filled: a spare bought ahead, or one being given back"),
+        pytest.param(("ready@a",), (node("a", 1), node("b", 0)), 1.0, 20, 1,
+                     id="nothing while a node is empty (a spare, or one being given back): a replica may land there"),
         pytest.param(("ready@a", "ready@a"), (node("a", 2), node("b", 0)), 15.0, 20, 2,
                      id="full nodes: nothing to fill"),
         pytest.param(("ready@a", "starting@b"), (node("a", 1), node("b", 1)), 15.0, 20, 2,
@@ -699,6 +699,15 @@ def test_a_node_already_billed_is_filled_once_nothing_is_on_its_way(
 def test_no_fill_while_a_replica_asked_for_is_not_yet_created() -> None:
     """Kubernetes: the Deployment says 2, one pod exists; the second may be the one for the free GPU."""
     s = replace(snap(0.0, reps("ready@a"), 15.0, current=2), nodes=(node("a", 1),))
+    d, _ = planner.decide(rec(), s, aged())
+    assert d.desired == 2 and "filled" not in d.reason
+
+
+def test_no_fill_while_a_node_is_being_given_back() -> None:
+    """Node b's last replica drains after a scale-down: a new replica could land on b (the least
+    allocated node) and keep it, or be removed at the next tick to give it back, and come again."""
+    s = replace(snap(0.0, reps("ready@a", "ready@a", "terminating@b"), 15.0),
+                nodes=(node("a", 2, gpus=4), node("b", 1)))  # fmt: skip
     d, _ = planner.decide(rec(), s, aged())
     assert d.desired == 2 and "filled" not in d.reason
 

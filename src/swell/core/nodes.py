@@ -55,15 +55,25 @@ def free_slots(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int
     return sum(max(0, n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready)
 
 
-def unfilled(nodes: Sequence[snapshot.NodeInfo], gpus_per_replica: int) -> int:
-    """Replicas that fit in the free GPUs of Ready nodes partly used (by replicas or headroom
-    placeholders): a node is billed whole whatever it runs, and one in use is kept. An empty node
-    is not counted: a spare bought ahead, or one being given back."""
+def unfilled(
+    nodes: Sequence[snapshot.NodeInfo], replicas: Sequence[snapshot.Replica], gpus_per_replica: int
+) -> int:
+    """Replicas that fit in the free GPUs of Ready nodes that run one of ours (starting or ready): a
+    node is billed whole whatever it runs, and one in use is kept. None while a Ready node holds
+    nothing but replicas of ours on their way out, or nothing at all (a spare bought ahead, or one
+    being given back): a new replica may land there instead (Kubernetes' default scoring spreads
+    pods to the least allocated node, and so does the simulator), and would keep that node, or be
+    removed to give it back, and come again."""
     if gpus_per_replica <= 0:
         return 0
-    return sum(
-        (n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready and 0 < n.used_gpus < n.gpus
-    )
+    live = {r.node for r in replicas if r.node and r.state in ("starting", "ready")}
+    leaving: dict[str, int] = {}
+    for r in replicas:
+        if r.node and r.state == "terminating":
+            leaving[r.node] = leaving.get(r.node, 0) + gpus_per_replica
+    if any(n.ready and n.name not in live and n.used_gpus <= leaving.get(n.name, 0) for n in nodes):
+        return 0
+    return sum((n.gpus - n.used_gpus) // gpus_per_replica for n in nodes if n.ready and n.name in live)
 
 
 def room(

@@ -289,7 +289,7 @@ def decide(
         # hour held 7 replicas on 4 nodes; the 8th met its first burst: 759 -> 493 misses, 40.9 ->
         # 40.4 GPU-h); only once every replica asked for is ready, so none is counted twice (one
         # starting, Pending, or not yet created may be the one meant for that GPU)
-        fill = min(hi, snap.current + nodes.unfilled(snap.nodes, gpr))
+        fill = min(hi, snap.current + nodes.unfilled(snap.nodes, snap.replicas, gpr))
         if fill > desired:
             why = (why + "; " if why else "") + f"{fill - desired} free GPU(s) of nodes already billed filled"
             desired = fill
