@@ -287,7 +287,7 @@ def decide(
     if buys_nodes and desired >= snap.current == snap.ready:
         # a GPU of a node already billed serves for nothing: fill it (servegen-busy's calm first
         # hour held 7 replicas on 4 nodes; the 8th met its first burst: 759 -> 493 misses, 40.9 ->
-        # 40.4 GPU-h); only once every replica asked for is ready, so none is counted twice (one
+        # 40.3 GPU-h); only once every replica asked for is ready, so none is counted twice (one
         # starting, Pending, or not yet created may be the one meant for that GPU)
         fill = min(hi, snap.current + nodes.unfilled(snap.nodes, snap.replicas, gpr))
         if fill > desired:
