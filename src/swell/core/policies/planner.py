@@ -7,7 +7,8 @@ now is what H needs, so nodes are asked for (as spare nodes) before the load arr
 replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
 A scale-down goes no lower than the highest plan of the last DOWN_WINDOW_S and removes only
 Pending replicas and whole nodes' worth (`core.nodes.emptying`); a GPU left free on a node that
-already runs a replica (billed whole whatever it runs) is filled once nothing is on its way. A
+already runs a replica (billed whole whatever it runs) is filled once every replica asked for is
+ready and no node is being given back (`core.nodes.unfilled`). A
 safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
 half the ready replicas at once. Scale to and from zero (min_replicas 0) are KEDA's steps, as in
 the reactive rules (`rules.zero_step`); without a capacity model or a load reading those rules decide.
