@@ -1,6 +1,7 @@
 """The planner on the real control plane: a scheduled floor inside the node lead time is bought
 as headroom sized from the plan (placeholder pods for the spare node), while the replicas take
-only the GPUs a Ready node has; no replica waits Pending for the coming node."""
+only the GPUs a Ready node has; no replica waits Pending for the coming node. And a node in use is
+used whole: its free GPU gets a replica once the one there is Ready."""
 
 from __future__ import annotations
 
@@ -64,3 +65,36 @@ def test_the_planners_spare_node_becomes_headroom_placeholders(
         lambda: cluster.status(namespace, "llm").get("headroom", {}).get("desired") == 0,
         timeout=60,
     )
+
+
+def test_the_planner_fills_the_free_gpu_of_a_node_in_use(
+    cluster: workloads.Cluster,
+    namespace: str,
+    nodes: Callable[[str, int, int], list[str]],
+    metric: gauges.Gauges,
+    prometheus: support_prometheus.Prometheus,
+    controllers: Callable[..., workloads.Controller],
+) -> None:
+    """No load, one replica on a Ready 2-GPU node: the node is billed whole, so once that replica is
+    Ready the planner asks for a second on the free GPU; the node is then full and nothing more
+    comes (no Pending replica, no node asked for)."""
+    test, pool = namespace, f"{namespace}-pool"
+    nodes(pool, 1, 2)
+    cluster.deployment(namespace, "llm", 1, pool=pool)
+    metric.set(test, 0.0)
+    for name in ("vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"):
+        metric.series(test, name, 100.0)  # served before, nothing now: a rate of 0
+    metric.series(test, "vllm:num_requests_waiting", 0.0, kind="gauge")
+    cluster.recipe(namespace, "llm", pool, prometheus.url, test, policy="planner", max_replicas=6)
+    controllers("solo", "--prometheus-url", prometheus.url)
+
+    env.wait_for("the free GPU filled", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
+    env.wait_for(
+        "both replicas ready", lambda: cluster.status(namespace, "llm")["replicas"].get("ready") == 2, timeout=60
+    )
+    reasons = [d["reason"] for d in cluster.status(namespace, "llm")["lastDecisions"]]
+    assert any("1 free GPU(s) of nodes already billed filled" in r for r in reasons), reasons
+    time.sleep(3)  # a few more ticks on a full node
+    st = cluster.status(namespace, "llm")
+    assert cluster.replicas(namespace, "llm")[0] == 2 and st["replicas"].get("pending", 0) == 0, st
+    assert st.get("headroom", {}).get("desired", 0) == 0, "no node asked for"
