@@ -16,6 +16,24 @@ from tests.support import prometheus as support_prometheus
 pytestmark = [pytest.mark.k8s, pytest.mark.prometheus, pytest.mark.slow]
 
 
+def _one_replica_no_load(
+    cluster: workloads.Cluster,
+    namespace: str,
+    nodes: Callable[[str, int, int], list[str]],
+    metric: gauges.Gauges,
+) -> tuple[str, str]:
+    """One Ready node with 2 GPUs in a pool of the test's own, one replica of 'llm' on it, and vLLM's
+    counters flat (served before, nothing now: a rate of 0): (the metrics' test label, the pool)."""
+    test, pool = namespace, f"{namespace}-pool"
+    nodes(pool, 1, 2)
+    cluster.deployment(namespace, "llm", 1, pool=pool)
+    metric.set(test, 0.0)
+    for name in ("vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"):
+        metric.series(test, name, 100.0)
+    metric.series(test, "vllm:num_requests_waiting", 0.0, kind="gauge")
+    return test, pool
+
+
 def test_the_planners_spare_node_becomes_headroom_placeholders(
     cluster: workloads.Cluster,
     namespace: str,
@@ -24,13 +42,7 @@ def test_the_planners_spare_node_becomes_headroom_placeholders(
     prometheus: support_prometheus.Prometheus,
     controllers: Callable[..., workloads.Controller],
 ) -> None:
-    test, pool = namespace, f"{namespace}-pool"
-    nodes(pool, 1, 2)  # one Ready node with 2 GPUs
-    cluster.deployment(namespace, "llm", 1, pool=pool)
-    metric.set(test, 0.0)
-    for name in ("vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"):
-        metric.series(test, name, 100.0)  # served before, nothing now: a rate of 0
-    metric.series(test, "vllm:num_requests_waiting", 0.0, kind="gauge")
+    test, pool = _one_replica_no_load(cluster, namespace, nodes, metric)
     # a floor of 4 replicas from 5 minutes on (UTC): inside H (the default pool's ~16 min lead)
     at = time.gmtime(time.time() + 300)
     peak = {"name": "peak", "start": f"{at.tm_min} {at.tm_hour} * * *", "end": f"{at.tm_min} {(at.tm_hour + 1) % 24} * * *",
@@ -78,13 +90,7 @@ def test_the_planner_fills_the_free_gpu_of_a_node_in_use(
     """No load, one replica on a Ready 2-GPU node: the node is billed whole, so once that replica is
     Ready the planner asks for a second on the free GPU; the node is then full and nothing more
     comes (no Pending replica, no node asked for)."""
-    test, pool = namespace, f"{namespace}-pool"
-    nodes(pool, 1, 2)
-    cluster.deployment(namespace, "llm", 1, pool=pool)
-    metric.set(test, 0.0)
-    for name in ("vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total"):
-        metric.series(test, name, 100.0)  # served before, nothing now: a rate of 0
-    metric.series(test, "vllm:num_requests_waiting", 0.0, kind="gauge")
+    test, pool = _one_replica_no_load(cluster, namespace, nodes, metric)
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, policy="planner", max_replicas=6)
     controllers("solo", "--prometheus-url", prometheus.url)
 
