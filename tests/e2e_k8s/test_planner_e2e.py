@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -94,13 +95,18 @@ def test_the_planner_fills_the_free_gpu_of_a_node_in_use(
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, policy="planner", max_replicas=6)
     controllers("solo", "--prometheus-url", prometheus.url)
 
+    def ready(st: dict[str, Any]) -> int | None:  # the status is written by parts: read what is there
+        return (st.get("replicas") or {}).get("ready")
+
     env.wait_for("the free GPU filled", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
-    env.wait_for(
-        "both replicas ready", lambda: cluster.status(namespace, "llm")["replicas"].get("ready") == 2, timeout=60
-    )
-    reasons = [d["reason"] for d in cluster.status(namespace, "llm")["lastDecisions"]]
+    env.wait_for("both replicas ready", lambda: ready(cluster.status(namespace, "llm")) == 2, timeout=60)
+    reasons = [d.get("reason", "") for d in cluster.status(namespace, "llm").get("lastDecisions") or []]
     assert any("1 free GPU(s) of nodes already billed filled" in r for r in reasons), reasons
     time.sleep(3)  # a few more ticks on a full node
-    st = cluster.status(namespace, "llm")
-    assert cluster.replicas(namespace, "llm")[0] == 2 and st["replicas"].get("pending", 0) == 0, st
-    assert st.get("headroom", {}).get("desired", 0) == 0, "no node asked for"
+    def full() -> dict[str, Any] | None:
+        st = cluster.status(namespace, "llm")
+        return st if ready(st) == 2 else None
+
+    st = env.wait_for("a status with both replicas ready", full, timeout=30)
+    assert cluster.replicas(namespace, "llm")[0] == 2 and (st.get("replicas") or {}).get("pending", 0) == 0, st
+    assert (st.get("headroom") or {}).get("desired", 0) == 0, "no node asked for"
