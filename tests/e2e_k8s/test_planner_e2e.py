@@ -35,6 +35,21 @@ def _one_replica_no_load(
     return test, pool
 
 
+def _status_when(
+    cluster: workloads.Cluster, namespace: str, what: str, check: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    """The recipe's status once it holds replicas, decisions and headroom and `check` is true of it.
+    The controller writes the status by parts, so a read between two writes may lack some: wait for
+    a whole one rather than index into a half-written one."""
+
+    def whole() -> dict[str, Any] | None:
+        st = cluster.status(namespace, "llm")
+        parts = all(isinstance(st.get(k), (dict, list)) for k in ("replicas", "lastDecisions", "headroom"))
+        return st if parts and check(st) else None
+
+    return env.wait_for(what, whole, timeout=timeout)
+
+
 def test_the_planners_spare_node_becomes_headroom_placeholders(
     cluster: workloads.Cluster,
     namespace: str,
@@ -55,12 +70,9 @@ def test_the_planners_spare_node_becomes_headroom_placeholders(
     env.wait_for("the free GPU's replica", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
     # the 2 replicas the Ready node cannot hold: one spare node, held a minute (SPARE_HOLD_S), then
     # 2 placeholders (a node's worth of 1-GPU replicas), Pending until the node autoscaler adds it
-    env.wait_for(
-        "headroom for one spare node",
-        lambda: cluster.status(namespace, "llm").get("headroom", {}).get("desired") == 2,
-        timeout=120,
+    st = _status_when(
+        cluster, namespace, "headroom for one spare node", lambda st: st["headroom"].get("desired") == 2, 120
     )
-    st = cluster.status(namespace, "llm")
     assert st["replicas"].get("pending", 0) == 0, "no replica waits Pending for the coming node"
     assert cluster.replicas(namespace, "llm")[0] == 2
     reason = st["lastDecisions"][0]["reason"]  # newest first
@@ -95,18 +107,14 @@ def test_the_planner_fills_the_free_gpu_of_a_node_in_use(
     cluster.recipe(namespace, "llm", pool, prometheus.url, test, policy="planner", max_replicas=6)
     controllers("solo", "--prometheus-url", prometheus.url)
 
-    def ready(st: dict[str, Any]) -> int | None:  # the status is written by parts: read what is there
-        return (st.get("replicas") or {}).get("ready")
+    def both_ready(st: dict[str, Any]) -> bool:
+        return bool(st["replicas"].get("ready") == 2)
 
     env.wait_for("the free GPU filled", lambda: cluster.replicas(namespace, "llm")[0] == 2, timeout=60)
-    env.wait_for("both replicas ready", lambda: ready(cluster.status(namespace, "llm")) == 2, timeout=60)
-    reasons = [d.get("reason", "") for d in cluster.status(namespace, "llm").get("lastDecisions") or []]
+    st = _status_when(cluster, namespace, "both replicas ready", both_ready, 60)
+    reasons = [d.get("reason", "") for d in st["lastDecisions"]]
     assert any("1 free GPU(s) of nodes already billed filled" in r for r in reasons), reasons
     time.sleep(3)  # a few more ticks on a full node
-    def full() -> dict[str, Any] | None:
-        st = cluster.status(namespace, "llm")
-        return st if ready(st) == 2 else None
-
-    st = env.wait_for("a status with both replicas ready", full, timeout=30)
-    assert cluster.replicas(namespace, "llm")[0] == 2 and (st.get("replicas") or {}).get("pending", 0) == 0, st
-    assert (st.get("headroom") or {}).get("desired", 0) == 0, "no node asked for"
+    st = _status_when(cluster, namespace, "a status with both replicas ready", both_ready, 30)
+    assert cluster.replicas(namespace, "llm")[0] == 2 and st["replicas"].get("pending", 0) == 0, st
+    assert st["headroom"].get("desired", 0) == 0, "no node asked for"
