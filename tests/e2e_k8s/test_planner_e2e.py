@@ -36,7 +36,11 @@ def _one_replica_no_load(
 
 
 def _status_when(
-    cluster: workloads.Cluster, namespace: str, what: str, check: Callable[[dict[str, Any]], bool], timeout: float
+    cluster: workloads.Cluster,
+    namespace: str,
+    what: str,
+    check: Callable[[dict[str, Any]], bool],
+    timeout: float,
 ) -> dict[str, Any]:
     """The recipe's status once it holds replicas, decisions and headroom and `check` is true of it.
     The controller writes the status by parts, so a read between two writes may lack some: wait for
@@ -47,7 +51,9 @@ def _status_when(
         parts = all(isinstance(st.get(k), (dict, list)) for k in ("replicas", "lastDecisions", "headroom"))
         return st if parts and check(st) else None
 
-    return env.wait_for(what, whole, timeout=timeout)
+    st = env.wait_for(what, whole, timeout=timeout)
+    assert st is not None  # wait_for returns only a truthy value
+    return st
 
 
 def test_the_planners_spare_node_becomes_headroom_placeholders(
