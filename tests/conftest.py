@@ -11,8 +11,9 @@ from swell.core import snapshot
 
 
 def make_recipe(**autoscaling: Any) -> recipe.Recipe:
-    """A recipe with one latency signal unless `signals` is given; keys override autoscaling."""
+    """An HPA recipe with one latency signal unless `signals` is given; keys override autoscaling."""
     auto: dict[str, Any] = {
+        "policy": "hpa",
         "min_replicas": 1,
         "max_replicas": 10,
         "signals": [

@@ -480,3 +480,12 @@ def test_aliases_within_the_limits_still_load() -> None:
     merged = "base: &b {name: a}\nservice: {<<: *b, engine: vllm}\n"
     with pytest.raises(errors.RecipeError, match="base: unknown field"):
         recipe.load_text(merged, "merge.yaml")  # the anchor's own key is still checked
+
+
+def test_a_recipe_that_names_no_policy_gets_swells_planner() -> None:
+    """The default policy is `swell` (the planner, with the reactive rules as its safety net);
+    the HPA's own semantics are one line away, `policy: hpa`."""
+    bare = recipe.parse({"service": {"name": "a"}})
+    assert bare.autoscaling.policy == "swell"
+    hpa = recipe.parse({"service": {"name": "a"}, "autoscaling": {"policy": "hpa"}})
+    assert hpa.autoscaling.policy == "hpa"

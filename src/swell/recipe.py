@@ -322,7 +322,7 @@ class Autoscaling(Model):
     min_replicas: Replicas = 1
     max_replicas: Annotated[int, Whole, Field(ge=1, le=MAX_REPLICAS)] = 1
     polling_interval_s: Interval = 15.0
-    policy: PolicyName = "hpa"
+    policy: PolicyName = "swell"
     signals: tuple[Signal, ...] = ()
     tolerance: Tolerance = Tolerance()
     behavior: Behavior = Behavior()

@@ -95,6 +95,10 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["render", "examples/gpt2-vllm-latency-hpa.yaml", "-o", "/proc/no/such/dir/out.yaml"], 1, "error:"),
         (["validate", "examples"], 1, "cannot read file"),
         (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
+        (["demo", "--port", "70000"], 2, "Invalid value for '--port'"),
+        (["demo", "--report", "/proc/no/such/demo.html"], 1, "--report: its folder /proc/no/such does not exist"),
+        (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "--seed", "-1"], 2, "seed: must be >= 0"),
+        (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "--json", "/tmp"], 2, "--json: is a directory"),
     ],
     ids=[
         "up bad policy",
@@ -104,6 +108,10 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "render unwritable",
         "validate a directory",
         "unknown command",
+        "demo port out of range",
+        "demo report nowhere, before any load",
+        "bench negative seed",
+        "bench json into a directory",
     ],
 )
 def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:

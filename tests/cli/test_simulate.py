@@ -126,6 +126,10 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
         (["--initial-replicas", "9"], "must be within [0, max_replicas 6]"),
         (["--start", "black friday"], "--start: an ISO 8601 date or date-time"),
         (["--start", "auto"], "'auto' takes the date a trace file records (the workload is not a trace replay)"),
+        (["--duration", "0.001"], "--duration: at least 1 s"),
+        (["--only", "azure-conv"], "--only: only with --scorecard"),
+        (["--json", "/proc/no/such/out.json"], "--json: its folder /proc/no/such does not exist"),
+        (["--report", "/tmp"], "--report: is a directory: give a file name"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_a_traceback(
@@ -200,6 +204,10 @@ def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> N
         (["simulate", "some.yaml", "--scorecard"], "runs its own recipe and workloads: give neither"),
         (["simulate", "-w", "black-friday"], "give a recipe file (or --scorecard)"),
         (["simulate", "--scorecard", "--suggest-schedule"], "--suggest-schedule: not with --scorecard"),
+        (["simulate", "--scorecard", "--only", "black-friday", "--duration", "60"], "--duration: not with --scorecard"),
+        (["simulate", "--scorecard", "--scale", "2", "--start", "2026-11-27"], "--start: not with --scorecard"),
+        (["simulate", "--scorecard", "--only", ","], "--only: name at least one workload"),
+        (["simulate", "--scorecard", "--json", "/proc/no/such/out.json"], "--json: its folder"),
     ],
 )
 def test_scorecard_and_missing_arguments_are_clear_errors(app: typer.Typer, argv: list[str], message: str) -> None:

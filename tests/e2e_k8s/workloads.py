@@ -74,7 +74,8 @@ class Cluster:
         spec: Obj | None = None,
         **auto: Any,
     ) -> None:
-        autoscaling: Obj = {
+        autoscaling: Obj = {  # an HPA recipe on one gauge unless `auto` says otherwise
+            "policy": "hpa",
             "min_replicas": 1,
             "max_replicas": 4,
             "polling_interval_s": 1,

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors
+from swell.cli import checks
 from swell.loadgen import charts, export, options, protocols, runner, summary
 from swell.report import html
 from swell.workload import shapes, spec
@@ -257,6 +258,8 @@ def bench(
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {body[1:]}: {exc.strerror}", param_hint="--body") from None
     try:
+        for option, out in (("--json", json_out), ("--csv", csv_out), ("--report", report)):
+            checks.output_file(option, out)
         opts = options.Options(
             url=url, protocol=protocol, model=model, stream=stream, concurrency=concurrency, rate=rate,
             burstiness=burstiness, pattern=pattern, trace=trace, speedup=speedup, duration_s=_duration(duration),

@@ -3,7 +3,12 @@ option, the value and the rule (so the CLI prints a message, never a traceback).
 
 from __future__ import annotations
 
+import math
+import os
+import re
 import typing
+import urllib.parse
+from pathlib import Path
 
 from swell import errors, recipe
 
@@ -18,3 +23,58 @@ def policy(name: str | None) -> str | None:
             [errors.Problem(path="--policy", value=name, rule=f"one of {', '.join(POLICY_NAMES)}")],
         )
     return name
+
+
+def output_file(option: str, path: Path | None) -> None:
+    """Refuse, before any work, an output file that cannot be written: a directory, or a file in a
+    folder that does not exist or is not writable ('-', stdout, and None, no file, pass)."""
+    if path is None or str(path) == "-":
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    rule = ""
+    if path.is_dir():
+        rule = "is a directory: give a file name"
+    elif not folder.is_dir():
+        rule = f"its folder {folder} does not exist"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        rule = "cannot be written here (permissions)"
+    if rule:
+        raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # a Kubernetes namespace (RFC 1123 label)
+
+
+def namespace_problems(option: str, value: str | None, *, many: bool = False) -> list[errors.Problem]:
+    """A namespace (or, `many`, a comma-separated list of them) that Kubernetes would refuse."""
+    if value is None:
+        return []
+    names = [n.strip() for n in value.split(",")] if many else [value]
+    rule = ("a Kubernetes namespace: lower-case letters, digits and '-', starting and ending with a letter "
+            "or digit, at most 63 characters")  # fmt: skip
+    return [errors.Problem(path=option, value=n, rule=rule) for n in names if len(n) > 63 or not DNS_LABEL.match(n)]
+
+
+def url_problems(option: str, value: str | None) -> list[errors.Problem]:
+    """An HTTP(S) URL with a host, e.g. http://prometheus.monitoring:9090 (None passes)."""
+    if value is None:
+        return []
+    u = urllib.parse.urlsplit(value)
+    if u.scheme in ("http", "https") and u.hostname:
+        return []
+    return [errors.Problem(path=option, value=value, rule="an http:// or https:// URL with a host, "
+                           "e.g. http://prometheus.monitoring:9090")]  # fmt: skip
+
+
+def positive_problems(values: dict[str, float]) -> list[errors.Problem]:
+    """Each option that is not a finite number > 0."""
+    return [
+        errors.Problem(path=name, value=v, rule="must be a number > 0")
+        for name, v in values.items()
+        if not (v > 0 and math.isfinite(v))
+    ]
+
+
+def raise_problems(source: str, problems: list[errors.Problem]) -> None:
+    if problems:
+        raise errors.RecipeError(source, problems)

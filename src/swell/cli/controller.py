@@ -19,6 +19,9 @@ from typing import Annotated, Any
 import typer
 
 from swell import errors
+from swell.cli import checks
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _identity() -> str:
@@ -27,8 +30,10 @@ def _identity() -> str:
 
 def _bind(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
-    if not port.isdigit():
-        raise errors.ClusterError(f"--metrics-bind-address {addr!r}: expected HOST:PORT, e.g. 0.0.0.0:8080")
+    if not port.isdigit() or int(port) > 65535:
+        raise errors.ClusterError(
+            f"--metrics-bind-address {addr!r}: expected HOST:PORT with a port 0-65535, e.g. 0.0.0.0:8080"
+        )
     return host or "0.0.0.0", int(port)
 
 
@@ -145,18 +150,28 @@ def controller(
             help="write a recipe's status when it changes, else every N ticks (1: every tick)",
         ),
     ] = 8,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if capacity_buffers not in ("auto", "on", "off"):
-        raise errors.ClusterError(f"--capacity-buffers {capacity_buffers!r}: one of auto, on, off")
     in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     secure = in_pod if metrics_secure is None else metrics_secure
     host, port = _bind(metrics_bind_address or ("0.0.0.0:8443" if in_pod else "127.0.0.1:8080"))
+    problems = checks.positive_problems({"--lease-duration": lease_duration, "--renew-deadline": renew_deadline,
+                                         "--retry-period": retry_period, "--resync": resync})  # fmt: skip
+    if capacity_buffers not in ("auto", "on", "off"):
+        problems.append(errors.Problem(path="--capacity-buffers", value=capacity_buffers, rule="one of auto, on, off"))
+    if log_level.lower() not in LOG_LEVELS:
+        problems.append(errors.Problem(path="--log-level", value=log_level, rule=f"one of {', '.join(LOG_LEVELS)}"))
+    problems += checks.namespace_problems("--namespace", namespace, many=True)
+    problems += checks.namespace_problems("--lease-namespace", lease_namespace)
+    problems += checks.namespace_problems("--headroom-namespace", headroom_namespace)
+    problems += checks.url_problems("--prometheus-url", prometheus_url)
+    for url in allow_prometheus_url or ():
+        problems += checks.url_problems("--allow-prometheus-url", url)
+    checks.raise_problems("swell controller", problems)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     runtime = _runtime()
     opts = runtime.Options(
         identity=identity or _identity(),

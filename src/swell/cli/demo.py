@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from swell import errors, recipe
-from swell.cli import demo_report
+from swell.cli import checks, demo_report
 from swell.cli import up as up_cmd
 from swell.loadgen import charts, options, runner, summary
 from swell.report import html, stacked
@@ -363,7 +363,9 @@ def demo(
     recipe_path: Annotated[
         Path | None, typer.Option("--recipe", help="Recipe (default: the embedded llama-cpp recipe).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Gateway port (default: the recipe's, 8000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Gateway port (default: the recipe's, 8000).")
+    ] = None,
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("swell-demo.html"),
 ) -> None:
     """Serve the default model, drive a compressed Black Friday sized to this machine, show the
@@ -374,6 +376,7 @@ def demo(
             raise errors.RecipeError(
                 "demo options", [errors.Problem(path=name, value=value, rule="must be a positive number")]
             )
+    checks.output_file("--report", report)  # before minutes of load, not after
     with contextlib.suppress(KeyboardInterrupt):
         outcomes = asyncio.run(
             _demo(

@@ -22,11 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from swell import errors, recipe
+from swell.cli import checks
 from swell.clusters.sim import cluster, nodes, replicas, report, router, table
 from swell.core.policies import presets
 from swell.runtime import sim
 from swell.workload import rescale, spec, traces
 
+MIN_DURATION_S = 1.0  # --duration: less offers no request to decide on
 ALIBABA_LOAD = "alibaba_genai_2026/basemodel_update_latency_anon.csv.gz"
 HELP = (
     "Replay a workload against a simulated GPU cluster and compare scaling policies side by side.\n\n"
@@ -182,13 +184,27 @@ def simulate(
     if not console.is_terminal:
         console.width = max(console.width, 132)  # a pipe or a file: keep every column readable
     if scorecard_flag:
-        if suggest_schedule:
-            why = "not with --scorecard (its recipe is fixed): give a recipe and a workload"
-            typer.echo(f"error: {_problem('--suggest-schedule', True, why)}", err=True)
+        fixed = {  # what the scorecard fixes itself, given anyway: (given, value)
+            "--suggest-schedule": (suggest_schedule, True), "--compare": (compare != "recipe", compare),
+            "--scale": (scale != 1.0, scale), "--speedup": (speedup != 1.0, speedup),
+            "--duration": (duration is not None, duration), "--router": (route != "least-outstanding", route),
+            "--model-load": (model_load != "fixed", model_load), "--timeout": (timeout != 600.0, timeout),
+            "--initial-replicas": (initial_replicas != "auto", initial_replicas),
+            "--start": (start_at is not None, start_at), "--no-oracle": (not oracle, True),
+        }  # fmt: skip
+        why = ("not with --scorecard: its recipe, workloads, lengths, fair starts and yardsticks are fixed "
+               "(choose workloads with --only, arrivals with --seed; or give a recipe and a workload)")  # fmt: skip
+        problems = [errors.Problem(path=k, value=v, rule=why) for k, (given, v) in fixed.items() if given]
+        if problems:
+            typer.echo(f"error: {errors.RecipeError('swell simulate --scorecard', problems)}", err=True)
             raise typer.Exit(1)
         _run_scorecard(console, path, workload, only, seed, json_out, report_out, quiet, reaction)
         return
     try:
+        if only is not None:
+            raise _problem("--only", only, "only with --scorecard (it picks the scorecard's workloads)")
+        for option, out in (("--json", json_out), ("--report", report_out)):
+            checks.output_file(option, out)
         if path is None:
             raise _problem("PATH", None, "give a recipe file (or --scorecard)")
         if workload is None:
@@ -213,6 +229,8 @@ def simulate(
                 dur = spec._duration(duration)
             except ValueError:
                 raise _problem("--duration", duration, "a duration such as 90, 90s, 5m or 2h") from None
+            if dur < MIN_DURATION_S:
+                raise _problem("--duration", duration, f"at least {MIN_DURATION_S:g} s (a few scrapes and decisions)")
         wl = rescale.rescale(spec.parse(workload), scale=scale, speedup=speedup)
         opts = cluster.Options(
             router=route,  # checked against router.KINDS above
@@ -311,6 +329,10 @@ def _run_scorecard(
         if seed < 0:
             raise _problem("--seed", seed, "must be >= 0")
         names = [n.strip() for n in (only or "").split(",") if n.strip()]
+        if only is not None and not names:
+            raise _problem("--only", only, "name at least one workload (or leave --only out for all of them)")
+        for option, out in (("--json", json_out), ("--report", report_out)):
+            checks.output_file(option, out)
         with _bar(quiet) as bar:
             tasks: dict[str, rich_progress.TaskID] = {}
 

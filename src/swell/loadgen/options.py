@@ -98,6 +98,8 @@ def plan(options: Options) -> Plan:
         ok = value >= minimum if minimum else value > 0
         if not ok or math.isnan(value) or (name != "burstiness" and math.isinf(value)):
             problems.append(errors.Problem(path=name, value=value, rule=rule))
+    if options.seed < 0:
+        problems.append(errors.Problem(path="seed", value=options.seed, rule="must be >= 0"))
     if options.speedup != 1 and options.trace is None:
         problems.append(errors.Problem(path="speedup", value=options.speedup, rule="applies to --trace only"))
     if options.burstiness != 1 and options.rate is None:

@@ -268,7 +268,7 @@ class RecipeLoop:
             body["lastDecisions"] = status.add_decision(prev.get("lastDecisions") or [], d)
             sent = getattr(self.source, "last", None)
             body["signals"] = status.signals_json(self.spec.recipe, d, readings, sent)
-            body["signalSummary"] = status.signal_summary(self.spec.recipe, readings)
+            body["signalSummary"] = status.signal_summary(self.spec.recipe, readings, d)
         if report is not None:
             body["headroom"] = report.to_json()
         if self.workers is not None:

@@ -57,7 +57,9 @@ def node(name: str, gpus: int, labels: dict[str, str] | None = None, ready: bool
 
 
 def recipe_cr(name: str = "web", namespace: str = "default", **autoscaling: Any) -> Obj:
+    """A ScalingRecipe object for an HPA recipe on one gauge; keys override autoscaling."""
     auto: Obj = {
+        "policy": "hpa",
         "min_replicas": 1,
         "max_replicas": 6,
         "polling_interval_s": 1,

@@ -42,8 +42,16 @@ def kubeconfig(tmp_path: Path) -> str:
             ["--lease-duration", "1", "--renew-deadline", "2"],
             "retry period < renew deadline < lease duration",
         ),
+        (["--metrics-bind-address", "127.0.0.1:99999"], "with a port 0-65535"),
+        (["--retry-period", "0", "--resync", "-1"], "--resync: must be a number > 0 (got -1.0)"),
+        (["--log-level", "loud"], "--log-level: one of debug, info, warning, error (got 'loud')"),
+        (["-n", "default,Bad_NS!"], "--namespace: a Kubernetes namespace"),
+        (["--prometheus-url", "prometheus:9090"], "--prometheus-url: an http:// or https:// URL with a host"),
+        (["--allow-prometheus-url", "ftp://x"], "--allow-prometheus-url: an http:// or https:// URL"),
     ],
-    ids=["missing kubeconfig", "bad bind address", "lease durations that do not nest"],
+    ids=["missing kubeconfig", "bad bind address", "lease durations that do not nest", "bind port out of range",
+         "non-positive periods", "unknown log level", "invalid namespace", "URL without a scheme",
+         "URL that is not HTTP"],
 )
 def test_bad_input_is_one_line_and_exit_1(kubeconfig: str, args: list[str], message: str) -> None:
     res = swell("--kubeconfig", kubeconfig, *args)

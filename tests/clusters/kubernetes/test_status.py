@@ -6,6 +6,7 @@ import pytest
 
 from swell.clusters.kubernetes import status
 from swell.core import decision, snapshot
+from tests.conftest import make_recipe
 
 OK = {"q": snapshot.Reading(value=3.0)}
 MISSING = {"q": snapshot.Reading.missing("prometheus unreachable")}
@@ -85,3 +86,16 @@ def test_decisions_newest_first_repeats_counted_not_listed() -> None:
     for t in range(40):
         hist = status.add_decision(hist, d(t, t + 1, "metrics", t=100 + t))
     assert len(hist) == status.KEEP_DECISIONS
+
+
+def test_the_signal_summary_of_a_planner_recipe_shows_its_plan_not_its_internal_reads() -> None:
+    """`kubectl get`'s Signals column: the planner's load, forecast and capacity per replica, then
+    the recipe's own signals; its `planner:…` reads (each with a target of 1) are left to `signals`."""
+    rec = make_recipe(policy="swell")
+    reads = {"latency": snapshot.Reading(value=80.0), "planner:requests": snapshot.Reading(value=5.0)}
+    planned = decision.Decision(t=0.0, policy="swell", current=3, desired=4, bound_by="metrics", reason="r",
+                                details={"load_rps": 5.2, "forecast_rps": 7.14, "capacity_rps": 1.25})  # fmt: skip
+    line = status.signal_summary(rec, reads, planned)
+    assert line == "load=5.2/s forecast=7.14/s per-replica=1.25/s, latency=80/100"
+    assert "planner:" not in status.signal_summary(rec, reads)  # before its first decision: signals only
+    assert status.signal_summary(make_recipe(), reads, d(1, 2, "metrics")) == "latency=80/100"  # an HPA recipe

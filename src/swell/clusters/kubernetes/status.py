@@ -14,7 +14,7 @@ from typing import Any
 
 from swell import recipe
 from swell.clusters.kubernetes import controller, scalingrecipe
-from swell.core import decision, signals, snapshot
+from swell.core import decision, load, signals, snapshot
 
 Obj = dict[str, Any]
 KEEP_DECISIONS = 10
@@ -142,10 +142,20 @@ def ready(conds: Sequence[Condition], *, paused: bool = False) -> Condition:
     return Condition(type="Ready", status="True", reason="Scaling", message="the recipe is being served")
 
 
-def signal_summary(rec: recipe.Recipe, readings: Mapping[str, snapshot.Reading]) -> str:
-    """One line for `kubectl get`: each signal's value/target ("-" without a value)."""
+def signal_summary(
+    rec: recipe.Recipe, readings: Mapping[str, snapshot.Reading], d: decision.Decision | None = None
+) -> str:
+    """One line for `kubectl get`: the planner's load, forecast and capacity per replica when it
+    decided on them, then each of the recipe's signals as value/target ("-" without a value). The
+    planner's own reads (`planner:…`) stay in `signals`: a target of 1 says nothing there."""
     parts = []
+    details = d.details if d is not None else {}
+    if {"load_rps", "forecast_rps", "capacity_rps"} <= details.keys():
+        parts.append(f"load={details['load_rps']:.3g}/s forecast={details['forecast_rps']:.3g}/s "
+                     f"per-replica={details['capacity_rps']:.3g}/s")  # fmt: skip
     for sig in signals.required(rec.autoscaling, rec.slo):
+        if sig.name.startswith(load.PREFIX):
+            continue
         r = readings.get(sig.name)
         value = f"{r.value:.3g}" if r is not None and r.ok and r.value is not None else "-"
         parts.append(f"{sig.name}={value}/{sig.target:g}")
