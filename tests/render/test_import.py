@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from swell import recipe
+from swell import errors, recipe
 from swell.cli import main
 from swell.render import importers, manifests, workload
 
@@ -159,3 +159,44 @@ def test_the_cli_writes_recipes_and_lists_what_it_left_out(tmp_path: Path) -> No
     empty.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n")
     res = CliRunner().invoke(main.app, ["import", str(empty)])
     assert res.exit_code == 1 and "no HPA, ScaledObject" in str(res.exception)
+
+
+HPA: dict[str, Any] = {
+    "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+    "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 4,
+             "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                                                           "target": {"type": "Utilization", "averageUtilization": 60}}}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"spec": 5}, "HorizontalPodAutoscaler web: spec: must be a mapping (got 5)"),
+        ({"spec": HPA["spec"] | {"scaleTargetRef": 5}}, "web: spec.scaleTargetRef: must be a mapping (got 5)"),
+        ({"spec": HPA["spec"] | {"metrics": 7}}, "web: spec.metrics: must be a list (got 7)"),
+        ({"spec": HPA["spec"] | {"metrics": [42]}}, "web: spec.metrics[0]: must be a mapping (got 42)"),
+        ({"spec": HPA["spec"] | {"maxReplicas": "four"}}, "web: spec.maxReplicas: must be a number (got 'four')"),
+        ({"metadata": []}, "HorizontalPodAutoscaler (unnamed): metadata: must be a mapping (got [])"),
+    ],
+    ids=["spec a number", "target a number", "metrics not a list", "a metric not a mapping",
+         "max replicas a word", "metadata a list"],
+)  # fmt: skip
+def test_a_malformed_manifest_names_the_object_and_the_field(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        importers.run([HPA | change])
+    assert message in str(info.value)
+    (ok,), _ = importers.run([HPA])  # the well-formed one imports
+    assert ok.name == "web"
+
+
+def test_import_refuses_a_malformed_manifest_and_an_output_that_is_a_file(tmp_path: Path) -> None:
+    bad = tmp_path / "hpa.yaml"
+    bad.write_text(yaml.safe_dump(HPA | {"spec": HPA["spec"] | {"metrics": [42]}}))
+    res = CliRunner().invoke(main.app, ["import", str(bad)])  # main() prints a SwellError; here it is raised
+    assert res.exit_code == 1 and "spec.metrics[0]: must be a mapping (got 42)" in str(res.exception)
+    good, file = tmp_path / "good.yaml", tmp_path / "out.yaml"
+    good.write_text(yaml.safe_dump(HPA))
+    file.write_text("")
+    res = CliRunner().invoke(main.app, ["import", str(good), "-o", str(file)])
+    assert res.exit_code == 1 and "--output: a directory (the recipes go in it)" in str(res.exception)

@@ -293,6 +293,12 @@ def test_cli_writes_a_kustomization_and_reports_bad_input_without_traceback(tmp_
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "--mode: one of" in bad.stderr
     sel = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--node-selector", "pool")
     assert sel.returncode == 1 and "KEY=VALUE" in sel.stderr
+    names = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "-n", "Bad_NS!", "--mode", "keda",
+                  "--prometheus-url", "prometheus:9090", "-o", str(tmp_path / "kustomization.yaml"))  # fmt: skip
+    assert names.returncode == 1 and "Traceback" not in names.stderr
+    for problem in ("--namespace: a Kubernetes namespace", "--prometheus-url: an http:// or https:// URL",
+                    "--output: a directory (the manifests go in it)"):  # fmt: skip
+        assert problem in names.stderr, names.stderr
 
 
 def test_kserve_mode_is_a_raw_inference_service_scaled_by_swell() -> None:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from swell import errors, recipe
+from swell.cli import checks
 from swell.render import manifests, workload
 
 
@@ -52,6 +53,14 @@ def render(
     ] = None,
 ) -> None:
     """Write the manifests a user would otherwise write by hand: workload plus what scales it."""
+    problems = [
+        *checks.namespace_problems("--namespace", namespace),
+        *checks.namespace_problems("--adapter-namespace", adapter_namespace),
+        *checks.url_problems("--prometheus-url", prometheus_url),
+    ]
+    if output is not None and output.exists() and not output.is_dir():
+        problems.append(errors.Problem(path="--output", value=str(output), rule="a directory (the manifests go in it)"))
+    checks.raise_problems("swell render", problems)
     rec = recipe.load(path)
     opts = workload.Options(
         namespace=namespace,

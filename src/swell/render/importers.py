@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from swell import errors
 from swell.core import signals
 
 Obj = dict[str, Any]
@@ -428,14 +429,67 @@ class Importer:
             )
 
 
+# Fields that are mappings, lists or numbers wherever they appear in the kinds imported (the
+# Kubernetes API would refuse them otherwise): `shape_problem` names the first one that is not.
+MAPPINGS = frozenset({"metadata", "spec", "scaleTargetRef", "behavior", "scaleUp", "scaleDown", "resource",
+                      "containerResource", "pods", "external", "object", "metric", "target", "selector",
+                      "describedObject", "fallback", "advanced", "horizontalPodAutoscalerConfig", "predictor",
+                      "labels", "annotations", "matchLabels", "data"})  # fmt: skip
+LISTS = frozenset({"metrics", "triggers", "policies", "jobs", "matchExpressions"})
+NUMBERS = frozenset({"minReplicas", "maxReplicas", "averageUtilization", "minReplicaCount", "maxReplicaCount",
+                     "pollingInterval", "cooldownPeriod", "stabilizationWindowSeconds", "periodSeconds",
+                     "failureThreshold", "replicas"})  # fmt: skip
+
+
+def shape_problem(value: Any, path: str = "") -> tuple[str, str, Any] | None:
+    """The first field of a manifest whose value is of the wrong kind, as (path, what it must be, the
+    value): ('spec.metrics[0]', 'a mapping', 42); None if there is none. Items of `LISTS` are mappings."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = shape_problem(item, f"{path}[{i}]")
+            if found:
+                return found
+    if not isinstance(value, dict):
+        return None
+    for k, v in value.items():
+        where = f"{path}.{k}" if path else str(k)
+        want = ("a mapping" if k in MAPPINGS and not isinstance(v, dict) else
+                "a list" if k in LISTS and not isinstance(v, list) else
+                "a number" if k in NUMBERS and (isinstance(v, bool) or not isinstance(v, int | float)) else "")  # fmt: skip
+        if want and v is not None:
+            return where, want, v
+        if k in LISTS and isinstance(v, list):
+            for i, item in enumerate(v):
+                if not isinstance(item, dict):
+                    return f"{where}[{i}]", "a mapping", item
+        found = shape_problem(v, where)
+        if found:
+            return found
+    return None
+
+
+IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler")
+
+
 def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
-    """Every object -> recipes (one per scale target) and the objects it could not read at all."""
+    """Every object -> recipes (one per scale target) and the objects it could not read at all. A
+    manifest with a field of the wrong kind is an errors.RecipeError naming the object and the field."""
     imp = Importer()
     objs = [o for o in objects if isinstance(o, dict)]
+    problems = []
+    for o in objs:
+        wrong = shape_problem(o) if o.get("kind") in IMPORTED else None
+        if wrong is not None:
+            meta = o.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            where, want, got = wrong
+            problems.append(errors.Problem(path=f"{o.get('kind') or 'object'} {name or '(unnamed)'}: {where}",
+                                           value=got, rule=f"must be {want}"))  # fmt: skip
+    if problems:
+        raise errors.RecipeError("swell import", problems)
     for o in objs:
         imp.add(o)
-    order = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler")
-    for kind in order:  # HPAs first: a CronHPA may drive one
+    for kind in IMPORTED:  # HPAs first: a CronHPA may drive one
         for o in objs:
             if o.get("kind") != kind:
                 continue
