@@ -57,3 +57,18 @@ def test_bad_input_is_one_line_and_exit_1(kubeconfig: str, args: list[str], mess
     res = swell("--kubeconfig", kubeconfig, *args)
     assert res.returncode == 1
     assert message in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "not a kubeconfig (expected a mapping with clusters, contexts and users, got an empty file)"),
+     ("clusters: [1,\n", "not YAML"),
+     ("- 1\n", "not a kubeconfig (expected a mapping with clusters, contexts and users, got list)")],
+    ids=["empty", "not YAML", "a list"],
+)  # fmt: skip
+def test_a_kubeconfig_that_is_no_kubeconfig_is_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    res = swell("--kubeconfig", str(path))
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "unexpected error" not in res.stderr
+    assert f"kubeconfig {path}: {message}" in res.stderr, res.stderr

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+import yaml
 from kubernetes.aio import client, config
 from kubernetes.aio.config import config_exception
 
@@ -153,6 +154,21 @@ def _group_path(api_version: str) -> str:
     return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
+def _check_kubeconfig(path: str) -> None:
+    """A kubeconfig the client can read: YAML holding a mapping (the client's own reader fails on
+    anything else with an error that names nothing)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise errors.ClusterError(f"kubeconfig {path}: not YAML ({exc})".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise errors.ClusterError(
+            f"kubeconfig {path}: not a kubeconfig (expected a mapping with clusters, contexts and users, "
+            f"got {type(data).__name__ if data is not None else 'an empty file'})"
+        )
+
+
 class KubeApi:
     """`Api` over the official client's asyncio API; raw paths, so any kind with /scale works."""
 
@@ -179,11 +195,14 @@ class KubeApi:
                     raise errors.ClusterError(
                         f"no kubeconfig at {where} (give --kubeconfig, set $KUBECONFIG, or run in a pod)"
                     )
+                _check_kubeconfig(where)
                 await config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=path, context=context, client_configuration=cfg
                 )
         except (config_exception.ConfigException, OSError, ValueError) as exc:
             raise errors.ClusterError(f"cannot load the Kubernetes configuration: {exc}") from None
+        except (TypeError, KeyError, AttributeError) as exc:  # the client's reader on a malformed file
+            raise errors.ClusterError(f"cannot load the Kubernetes configuration: not a valid kubeconfig ({exc})") from None
         return cls(cfg)
 
     async def close(self) -> None:
