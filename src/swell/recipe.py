@@ -65,7 +65,10 @@ Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)]
 
 def _whole(value: Any) -> Any:
     """1e20 as a whole number, so that it meets the bound (pydantic stops at 64 bits first); also
-    when YAML 1.1 left it as text ('1e20' without a dot is a string to PyYAML)."""
+    when YAML 1.1 left it as text ('1e20' without a dot is a string to PyYAML). true/false is no
+    count (pydantic would read it as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError("a whole number, not true/false")
     if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d*)?[eE]\+?\d+\s*", value):
         value = float(value)
     return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -38,6 +38,12 @@ def test_validate_ok_and_bad_recipe_exit_codes_without_traceback(tmp_path: Path)
     assert "Traceback" not in res.stderr
     assert "autoscaling.min_replicas: must not exceed max_replicas (1) (got 3)" in res.stderr
     assert "service.pollng: unknown field" in res.stderr
+    preset = tmp_path / "preset.yaml"  # well-formed, but no engine model of that name: simulate would refuse it
+    preset.write_text("service: {name: x, engine: vllm, preset: gpt-17}\n")
+    for cmd in ("validate", "plan"):
+        res = swell(cmd, str(preset))
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert "service.preset: unknown engine preset; known: " in res.stderr, res.stderr
 
 
 def test_plan_warns_when_an_average_value_fraction_cannot_reach_max(tmp_path: Path) -> None:

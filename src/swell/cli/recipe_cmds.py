@@ -33,6 +33,7 @@ RecipeArg = Annotated[
 def validate(path: RecipeArg) -> None:
     """Check a recipe: exit 0 if valid, else 1 with every problem (field, value, rule)."""
     rec = recipe.load(path)
+    profile.check(rec, str(path))
     typer.echo(
         f"{path}: valid recipe for service {rec.service.name!r} "
         f"({rec.service.engine}, policy {rec.autoscaling.policy}, "
@@ -165,6 +166,7 @@ def plan(
     import time
 
     rec = recipe.load(path)
+    profile.check(rec, str(path))
     data = plan_data(rec, time.time())
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -26,6 +26,15 @@ def e2e_warning(rec: recipe.Recipe) -> str:
     return "" if prof is None else capacity.e2e_out_of_reach(prof, rec.slo.e2e_s, rec.slo.percentile)
 
 
+def check(rec: recipe.Recipe, source: str) -> None:
+    """The recipe's engine model can be built: a known `service.preset`, engine flags in
+    `service.args` that parse (errors.RecipeError from `source` naming the field otherwise)."""
+    try:
+        replicas.engine_factory(rec)
+    except errors.RecipeError as exc:
+        raise errors.RecipeError(source, exc.problems) from None
+
+
 def of(rec: recipe.Recipe) -> capacity.Profile | None:
     if not catalog.ENGINES[rec.service.engine].modelled and rec.service.preset is None:
         return None
