@@ -99,6 +99,8 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["demo", "--report", "/proc/no/such/demo.html"], 1, "--report: its folder /proc/no/such does not exist"),
         (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "--seed", "-1"], 2, "seed: must be >= 0"),
         (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "--json", "/tmp"], 2, "--json: is a directory"),
+        (["up", "examples/gpt2-vllm-latency-hpa.yaml", "--run-dir", "README.md"], 1, "--run-dir: is a file"),
+        (["api", "--data-dir", "README.md/state"], 1, "--data-dir: README.md is a file, not a directory"),
     ],
     ids=[
         "up bad policy",
@@ -112,6 +114,8 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "demo report nowhere, before any load",
         "bench negative seed",
         "bench json into a directory",
+        "up run dir a file",
+        "api data dir inside a file",
     ],
 )
 def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:

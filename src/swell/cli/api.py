@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from swell.cli import checks
+
 
 async def _serve(host: str, port: int, data_dir: Path | None, token: str | None, allow_command: bool) -> None:
     from swell.api import server
@@ -129,6 +131,7 @@ def api(
     """Serve the deployment API and live dashboard: POST recipes or Corrino payloads to run them here."""
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    checks.directory("--data-dir", data_dir)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: the API is reachable beyond this machine", err=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -78,3 +78,19 @@ def positive_problems(values: dict[str, float]) -> list[errors.Problem]:
 def raise_problems(source: str, problems: list[errors.Problem]) -> None:
     if problems:
         raise errors.RecipeError(source, problems)
+
+
+def directory(option: str, path: Path | None) -> None:
+    """A directory option that can be used: one that exists, or one that can be made (not a file,
+    nor inside one)."""
+    if path is None:
+        return
+    rule = ""
+    if path.exists() and not path.is_dir():
+        rule = "is a file: give a directory"
+    else:
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            rule = f"{above} is a file, not a directory"
+    if rule:
+        raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
