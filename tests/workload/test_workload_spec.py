@@ -73,7 +73,7 @@ BAD = {
     "nope": ("kind", "unknown workload kind"),
     "poisson": ("poisson", "needs rate"),
     "poisson:rate=abc": ("rate", "must be a number"),
-    "poisson:rate=-1": ("poisson", "rate must be a finite number > 0"),
+    "poisson:rate=-1": ("rate", "must be a finite number > 0"),
     "gamma:rate=1,foo=2": ("foo", "unknown key for 'gamma'"),
     "gamma:rate=1,rate=2": ("rate", "given twice"),
     "steps:rates=1/2,at=0/0": ("steps", "must begin at 0 and increase"),
@@ -82,7 +82,10 @@ BAD = {
     "black-friday:7": ("7", "only KEY=VALUE"),
     "trace": ("trace", "needs a file"),
     "trace:/no/such/file.csv": ("file", "no such file"),
-    "poisson:5,input=1/2/3": ("poisson", "MEAN or MEAN/STDDEV"),
+    "poisson:5,input=1/2/3": ("input", "must be MEAN or MEAN/STDDEV"),
+    "gamma:rate=1,burstiness=0": ("burstiness", "must be > 0"),
+    "poisson:rate=1,input=-5": ("input", "its mean must be >= 1"),
+    "poisson:rate=1,output=100/-3": ("output", "its stddev must be >= 0"),
 }
 
 
@@ -93,6 +96,10 @@ def test_bad_strings_name_the_key_and_the_rule(text: str) -> None:
         spec.parse(text)
     assert any(p.path == path and rule in p.rule for p in info.value.problems), info.value
     assert text in str(info.value)
+
+
+def test_a_trailing_comma_is_no_second_rate() -> None:
+    assert spec.parse("poisson:1,") == spec.parse("poisson:1")
 
 
 def test_every_problem_is_reported_at_once() -> None:

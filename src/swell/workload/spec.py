@@ -134,11 +134,21 @@ def parse(text: str, *, shape: shapes.Shape | None = None) -> Spec:
         try:
             return _build(kind, values, shape)
         except ValueError as exc:
-            rule = re.sub(r",? got .*$", "", str(exc))  # the Problem shows the value itself
-            problems.append(errors.Problem(path=kind, value=rest, rule=rule))
+            problems.append(_named(kind, rest, args, re.sub(r",? got .*$", "", str(exc))))  # the Problem shows the value
         except errors.RecipeError as exc:
             problems.extend(exc.problems)
     raise errors.RecipeError(source, problems)
+
+
+def _named(kind: str, rest: str, args: dict[str, str], rule: str) -> errors.Problem:
+    """A model's complaint about one of the keys given ('burstiness must be > 0', 'input_mean must be
+    >= 1') as a problem of that key with the value written for it; else of the whole workload."""
+    word = rule.split(" ", 1)[0]
+    key = word.split("_", 1)[0] if word.startswith(("input_", "output_")) else word
+    if key not in args or " " not in rule:
+        return errors.Problem(path=kind, value=rest, rule=rule)
+    part = word.split("_", 1)[1] if key != word else ""
+    return errors.Problem(path=key, value=args[key], rule=(f"its {part} " if part else "") + rule.split(" ", 1)[1])
 
 
 def _is_bare_path(text: str) -> bool:
@@ -152,7 +162,7 @@ def _is_bare_path(text: str) -> bool:
 def _split(kind: str, rest: str, problems: list[errors.Problem]) -> dict[str, str]:
     allowed = (*_KEYS[kind], *_SHAPE_KEYS)
     args: dict[str, str] = {}
-    for item in (part.strip() for part in rest.split(",") if rest.strip()):
+    for item in (part.strip() for part in rest.split(",") if part.strip()):  # 'poisson:1,' is 'poisson:1'
         key, eq, value = item.partition("=")
         if not eq:
             key, value = _POSITIONAL.get(kind, ""), item
