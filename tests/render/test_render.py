@@ -299,6 +299,9 @@ def test_cli_writes_a_kustomization_and_reports_bad_input_without_traceback(tmp_
     for problem in ("--namespace: a Kubernetes namespace", "--prometheus-url: an http:// or https:// URL",
                     "--output: a directory (the manifests go in it)"):  # fmt: skip
         assert problem in names.stderr, names.stderr
+    image = swell(str(schemas.ROOT / "examples" / "torchserve-workers.yaml"))  # valid, but no image to run
+    assert image.returncode == 1 and "torchserve-workers.yaml: 1 problem(s)" in image.stderr
+    assert "service.image: engine 'torchserve' needs an image" in image.stderr
 
 
 def test_kserve_mode_is_a_raw_inference_service_scaled_by_swell() -> None:

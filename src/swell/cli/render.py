@@ -68,7 +68,10 @@ def render(
         adapter_namespace=adapter_namespace,
         node_selector=_selector(node_selector or []),
     )
-    bundle = manifests.render(rec, mode, opts)
+    try:
+        bundle = manifests.render(rec, mode, opts)
+    except errors.RecipeError as exc:  # what the recipe lacks for Kubernetes: named against its file
+        raise errors.RecipeError(str(path), exc.problems) from None
     for w in bundle.warnings:
         typer.echo(f"warning: {w}", err=True)
     if output is None:
