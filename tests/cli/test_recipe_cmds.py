@@ -173,6 +173,10 @@ def test_decide_null_is_no_value_and_bad_lines_are_all_named(tmp_path: Path) -> 
         "line 3.replicas.ready: a whole number in [0, 100000]",
     ):
         assert fragment in res.stderr
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n")
+    res = swell("decide", rec, "--observations", str(blank))
+    assert res.returncode == 1 and "--observations: holds no observation" in res.stderr
 
 
 def test_every_command_has_help() -> None:

@@ -352,6 +352,10 @@ def decide(
             parsed.append(obs)
         if isinstance(obs.get("t"), int | float) and not any(p.path.endswith(".t") for p in probs):
             last_t = obs["t"]
+    if not problems and not parsed:
+        problems.append(errors.Problem(path="--observations", value=str(observations),
+                                       rule="holds no observation: one JSON object per line, e.g. "
+                                            '{"t": 0, "replicas": {"ready": 1}, "signals": {...}}'))  # fmt: skip
     if problems:
         raise errors.RecipeError(str(observations), problems)
     current: int | None = None
