@@ -101,6 +101,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "--json", "/tmp"], 2, "--json: is a directory"),
         (["up", "examples/gpt2-vllm-latency-hpa.yaml", "--run-dir", "README.md"], 1, "--run-dir: is a file"),
         (["api", "--data-dir", "README.md/state"], 1, "--data-dir: README.md is a file, not a directory"),
+        (["api", "--host", "not a host!"], 1, "--host: an IP address or a host name"),
     ],
     ids=[
         "up bad policy",
@@ -116,6 +117,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "bench json into a directory",
         "up run dir a file",
         "api data dir inside a file",
+        "api host not a host",
     ],
 )
 def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:

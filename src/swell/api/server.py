@@ -41,7 +41,8 @@ class Server(cluster_mod.StartStop):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address in a URL (RFC 3986)
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
         self.store = store_mod.Store(self.data_dir / store_mod.FILE_NAME)

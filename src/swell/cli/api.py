@@ -132,6 +132,7 @@ def api(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     checks.directory("--data-dir", data_dir)
+    checks.host("--host", host)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: the API is reachable beyond this machine", err=True)
     with contextlib.suppress(KeyboardInterrupt):

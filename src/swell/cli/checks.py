@@ -3,6 +3,7 @@ option, the value and the rule (so the CLI prints a message, never a traceback).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -94,3 +95,18 @@ def directory(option: str, path: Path | None) -> None:
             rule = f"{above} is a file, not a directory"
     if rule:
         raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+
+
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def host(option: str, value: str) -> None:
+    """An address to listen on: an IP address or a host name (RFC 1123)."""
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    if not HOSTNAME.match(value):
+        raise errors.RecipeError(option, [errors.Problem(path=option, value=value,
+                                                         rule="an IP address or a host name, e.g. 127.0.0.1 or ::1")])  # fmt: skip
