@@ -216,6 +216,11 @@ def test_corrino_unknown_key_and_bad_duration_are_named() -> None:
     assert got["recipe_pod_autoscaling_params.collect_metrics_timespan"].value == "five minutes"
 
 
+def test_corrino_payload_with_swell_service_keys_that_are_no_mapping_is_named() -> None:
+    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "service": [1]})}
+    assert "a mapping" in got["service"].rule and got["service"].value == [1]
+
+
 def test_corrino_unknown_shape_without_gpu_count_is_a_clear_error() -> None:
     got = {
         p.path: p

@@ -302,4 +302,8 @@ def translate(data: dict[str, Any]) -> Translation:
     _shape_defaults(service, node_pool)
     if isinstance(own.get("service"), dict):  # swell's own service keys beside Corrino's win (a local
         service.update(own["service"])  # engine, e.g. {"engine": "simulated-llm"}, to run it here)
+    elif "service" in own:
+        problems.append(errors.Problem(path="service", value=own["service"],
+                                       rule="swell's service keys beside Corrino's: a mapping, e.g. "
+                                            '{"engine": "simulated-llm"}'))  # fmt: skip
     return Translation(data=own | recipe, problems=tuple(problems), origins=_origins(data, pod, node))
