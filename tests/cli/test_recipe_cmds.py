@@ -44,6 +44,10 @@ def test_validate_ok_and_bad_recipe_exit_codes_without_traceback(tmp_path: Path)
         res = swell(cmd, str(preset))
         assert res.returncode == 1 and "Traceback" not in res.stderr
         assert "service.preset: unknown engine preset; known: " in res.stderr, res.stderr
+    flags = tmp_path / "flags.yaml"  # a model the presets do not describe: its flags are not held to a stand-in's
+    flags.write_text("service: {name: x, engine: vllm, model: Qwen/Qwen2.5-7B-Instruct, "
+                     "args: [--max-model-len, '32768']}\n")  # fmt: skip
+    assert swell("validate", str(flags)).returncode == 0
 
 
 def test_plan_warns_when_an_average_value_fraction_cannot_reach_max(tmp_path: Path) -> None:

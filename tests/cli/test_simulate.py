@@ -128,7 +128,8 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
         (["--start", "auto"], "'auto' takes the date a trace file records (the workload is not a trace replay)"),
         (["--duration", "0.001"], "--duration: at least 1 s"),
         (["--only", "azure-conv"], "--only: only with --scorecard"),
-        (["--json", "/proc/no/such/out.json"], "--json: its folder /proc/no/such does not exist"),
+        (["--json", "/proc/version/out.json"], "--json: /proc/version is a file, not a directory"),
+        (["--report", "-"], "--report: standard output ('-') is not offered here"),
         (["--report", "/tmp"], "--report: is a directory: give a file name"),
     ],
 )
@@ -207,10 +208,19 @@ def test_help_lists_the_policies_and_the_workload_grammar(app: typer.Typer) -> N
         (["simulate", "--scorecard", "--only", "black-friday", "--duration", "60"], "--duration: not with --scorecard"),
         (["simulate", "--scorecard", "--scale", "2", "--start", "2026-11-27"], "--start: not with --scorecard"),
         (["simulate", "--scorecard", "--only", ","], "--only: name at least one workload"),
-        (["simulate", "--scorecard", "--json", "/proc/no/such/out.json"], "--json: its folder"),
+        (["simulate", "--scorecard", "--json", "/proc/version/out.json"], "--json: /proc/version is a file"),
     ],
 )
 def test_scorecard_and_missing_arguments_are_clear_errors(app: typer.Typer, argv: list[str], message: str) -> None:
     res = CliRunner().invoke(app, [*argv, "-q"])
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_json_and_report_go_into_folders_made_for_them(app: typer.Typer, recipe_file: Path, tmp_path: Path) -> None:
+    out, page = tmp_path / "runs" / "today" / "run.json", tmp_path / "pages" / "run.html"
+    res = CliRunner().invoke(app, ["simulate", str(recipe_file), "-w", "constant:rate=1,input=100,output=50",
+                                   "--duration", "2m", "--compare", "reactive", "--initial-replicas", "1",
+                                   "--no-oracle", "--json", str(out), "--report", str(page), "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["policies"][0]["decisions"] and "<html" in page.read_text().lower()

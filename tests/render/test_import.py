@@ -190,6 +190,27 @@ def test_a_malformed_manifest_names_the_object_and_the_field(change: dict[str, A
     assert ok.name == "web"
 
 
+def test_fields_the_importers_do_not_read_are_not_held_to_a_shape() -> None:
+    """Free-form maps may hold any key: a label named `target`, a trigger's `labels` string, KEDA's
+    scalingModifiers `target` (a string) import as before."""
+    keda = next(o for o in importers.documents({"k": (FIXTURES / "keda-mixed.yaml").read_text()})
+                if o["kind"] == "ScaledObject")  # fmt: skip
+    keda["metadata"]["labels"] = {"target": "prod", "metric": "x"}
+    keda["spec"]["advanced"] = {"scalingModifiers": {"target": "2", "formula": "waiting"}}
+    keda["spec"]["triggers"].append({"type": "github-runner", "metadata": {"labels": "gpu,linux"}})
+    (found,), _ = importers.run([keda])
+    assert found.name == "chat"
+
+
+def test_a_value_that_does_not_read_names_its_object() -> None:
+    keda = next(o for o in importers.documents({"k": (FIXTURES / "keda-mixed.yaml").read_text()})
+                if o["kind"] == "ScaledObject")  # fmt: skip
+    keda["spec"]["triggers"][0]["metadata"]["threshold"] = "abc"
+    with pytest.raises(errors.RecipeError) as info:
+        importers.run([keda])
+    assert "ScaledObject chat: a value does not read" in str(info.value) and "abc" in str(info.value)
+
+
 def test_import_refuses_a_malformed_manifest_and_an_output_that_is_a_file(tmp_path: Path) -> None:
     bad = tmp_path / "hpa.yaml"
     bad.write_text(yaml.safe_dump(HPA | {"spec": HPA["spec"] | {"metrics": [42]}}))

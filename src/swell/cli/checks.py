@@ -26,19 +26,23 @@ def policy(name: str | None) -> str | None:
     return name
 
 
-def output_file(option: str, path: Path | None) -> None:
-    """Refuse, before any work, an output file that cannot be written: a directory, or a file in a
-    folder that does not exist or is not writable ('-', stdout, and None, no file, pass)."""
-    if path is None or str(path) == "-":
+def output_file(option: str, path: Path | None, *, stdout: bool = False) -> None:
+    """Refuse, before any work, an output file that cannot be written: a directory, a path under a
+    file, or a folder that cannot be written to (a missing folder is fine: the writers make it).
+    `stdout`: '-' means standard output (else it is refused, not written as a file named '-')."""
+    if path is None:
         return
-    folder = path.parent if str(path.parent) else Path(".")
     rule = ""
-    if path.is_dir():
+    if str(path) == "-":
+        rule = "" if stdout else "standard output ('-') is not offered here: give a file name"
+    elif path.is_dir():
         rule = "is a directory: give a file name"
-    elif not folder.is_dir():
-        rule = f"its folder {folder} does not exist"
-    elif not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        rule = "cannot be written here (permissions)"
+    else:
+        above = next((p for p in path.parents if p.exists()), Path("."))
+        if not above.is_dir():
+            rule = f"{above} is a file, not a directory"
+        elif not os.access(above, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            rule = "cannot be written here (permissions)"
     if rule:
         raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
 
@@ -50,7 +54,7 @@ def namespace_problems(option: str, value: str | None, *, many: bool = False) ->
     """A namespace (or, `many`, a comma-separated list of them) that Kubernetes would refuse."""
     if value is None:
         return []
-    names = [n.strip() for n in value.split(",")] if many else [value]
+    names = [n.strip() for n in value.split(",") if n.strip()] if many else [value]  # '' or 'a,': as the runtime reads it
     rule = ("a Kubernetes namespace: lower-case letters, digits and '-', starting and ending with a letter "
             "or digit, at most 63 characters")  # fmt: skip
     return [errors.Problem(path=option, value=n, rule=rule) for n in names if len(n) > 63 or not DNS_LABEL.match(n)]
@@ -61,6 +65,10 @@ def url_problems(option: str, value: str | None) -> list[errors.Problem]:
     if value is None:
         return []
     u = urllib.parse.urlsplit(value)
+    try:
+        u.port  # noqa: B018 (read for its check: 'http://p:abc' or a port over 65535 raise)
+    except ValueError:
+        return [errors.Problem(path=option, value=value, rule="its port must be a number 0-65535")]
     if u.scheme in ("http", "https") and u.hostname:
         return []
     return [errors.Problem(path=option, value=value, rule="an http:// or https:// URL with a host, "

@@ -21,7 +21,7 @@ import typer
 from swell import errors
 from swell.cli import checks
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")  # the logging module's names
 
 
 def _identity() -> str:
@@ -150,7 +150,7 @@ def controller(
             help="write a recipe's status when it changes, else every N ticks (1: every tick)",
         ),
     ] = 8,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error, critical")] = "info",
 ) -> None:
     """Scale every ScalingRecipe's target on Prometheus signals; keep GPU headroom; one leader acts."""
     in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))

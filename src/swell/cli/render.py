@@ -71,6 +71,8 @@ def render(
     try:
         bundle = manifests.render(rec, mode, opts)
     except errors.RecipeError as exc:  # what the recipe lacks for Kubernetes: named against its file
+        if all(p.path.startswith("--") for p in exc.problems):
+            raise  # an option's problem, not the file's
         raise errors.RecipeError(str(path), exc.problems) from None
     for w in bundle.warnings:
         typer.echo(f"warning: {w}", err=True)

@@ -203,8 +203,8 @@ def simulate(
     try:
         if only is not None:
             raise _problem("--only", only, "only with --scorecard (it picks the scorecard's workloads)")
-        for option, out in (("--json", json_out), ("--report", report_out)):
-            checks.output_file(option, out)
+        checks.output_file("--json", json_out, stdout=True)
+        checks.output_file("--report", report_out)
         if path is None:
             raise _problem("PATH", None, "give a recipe file (or --scorecard)")
         if workload is None:
@@ -307,6 +307,7 @@ def _write_json(json_out: Path, data: object) -> None:
     if json_out == Path("-"):
         sys.stdout.write(text + "\n")
     else:
+        json_out.parent.mkdir(parents=True, exist_ok=True)  # as the report's writer does
         json_out.write_text(text, encoding="utf-8")
 
 
@@ -331,8 +332,8 @@ def _run_scorecard(
         names = [n.strip() for n in (only or "").split(",") if n.strip()]
         if only is not None and not names:
             raise _problem("--only", only, "name at least one workload (or leave --only out for all of them)")
-        for option, out in (("--json", json_out), ("--report", report_out)):
-            checks.output_file(option, out)
+        checks.output_file("--json", json_out, stdout=True)
+        checks.output_file("--report", report_out)
         with _bar(quiet) as bar:
             tasks: dict[str, rich_progress.TaskID] = {}
 

@@ -429,81 +429,109 @@ class Importer:
             )
 
 
-# Fields that are mappings, lists or numbers wherever they appear in the kinds imported (the
-# Kubernetes API would refuse them otherwise): `shape_problem` names the first one that is not.
-MAPPINGS = frozenset({"metadata", "spec", "scaleTargetRef", "behavior", "scaleUp", "scaleDown", "resource",
-                      "containerResource", "pods", "external", "object", "metric", "target", "selector",
-                      "describedObject", "fallback", "advanced", "horizontalPodAutoscalerConfig", "predictor",
-                      "labels", "annotations", "matchLabels", "data"})  # fmt: skip
-LISTS = frozenset({"metrics", "triggers", "policies", "jobs", "matchExpressions"})
-NUMBERS = frozenset({"minReplicas", "maxReplicas", "averageUtilization", "minReplicaCount", "maxReplicaCount",
-                     "pollingInterval", "cooldownPeriod", "stabilizationWindowSeconds", "periodSeconds",
-                     "failureThreshold", "replicas"})  # fmt: skip
+# What the importers read of each kind, and what it must be (the Kubernetes API would refuse
+# anything else): `shape_problem` names the first that is not. Paths only: free-form maps (labels,
+# a trigger's metadata, a pod spec) are not walked. `[]` is every item of a list.
+_M, _L, _N = "a mapping", "a list", "a number"
+_BEHAVIOR = {"": _M, ".scaleUp": _M, ".scaleDown": _M, ".scaleUp.policies": _L, ".scaleDown.policies": _L,
+             ".scaleUp.policies[]": _M, ".scaleDown.policies[]": _M,
+             ".scaleUp.stabilizationWindowSeconds": _N, ".scaleDown.stabilizationWindowSeconds": _N}  # fmt: skip
+SHAPES: dict[str, dict[str, str]] = {
+    "HorizontalPodAutoscaler": {
+        "metadata": _M, "spec": _M, "spec.scaleTargetRef": _M, "spec.minReplicas": _N, "spec.maxReplicas": _N,
+        "spec.metrics": _L, "spec.metrics[]": _M,
+        **{f"spec.metrics[].{k}": _M for k in ("resource", "containerResource", "pods", "external", "object")},
+        **{f"spec.metrics[].{k}.{f}": _M for k in ("resource", "containerResource", "pods", "external", "object")
+           for f in ("target", "metric")},
+        **{f"spec.metrics[].{k}.target.averageUtilization": _N for k in ("resource", "containerResource")},
+        **{f"spec.behavior{k}": v for k, v in _BEHAVIOR.items()},
+    },
+    "ScaledObject": {
+        "metadata": _M, "spec": _M, "spec.scaleTargetRef": _M, "spec.triggers": _L, "spec.triggers[]": _M,
+        "spec.triggers[].metadata": _M, "spec.minReplicaCount": _N, "spec.maxReplicaCount": _N,
+        "spec.pollingInterval": _N, "spec.cooldownPeriod": _N, "spec.fallback": _M,
+        "spec.fallback.failureThreshold": _N, "spec.fallback.replicas": _N, "spec.advanced": _M,
+        "spec.advanced.horizontalPodAutoscalerConfig": _M,
+        **{f"spec.advanced.horizontalPodAutoscalerConfig.behavior{k}": v for k, v in _BEHAVIOR.items()},
+    },
+    "CronHorizontalPodAutoscaler": {"metadata": _M, "spec": _M, "spec.scaleTargetRef": _M, "spec.jobs": _L,
+                                    "spec.jobs[]": _M},
+    "InferenceService": {"metadata": _M, "spec": _M, "spec.predictor": _M, "spec.predictor.minReplicas": _N,
+                         "spec.predictor.maxReplicas": _N},
+}  # fmt: skip
 
 
-def shape_problem(value: Any, path: str = "") -> tuple[str, str, Any] | None:
-    """The first field of a manifest whose value is of the wrong kind, as (path, what it must be, the
-    value): ('spec.metrics[0]', 'a mapping', 42); None if there is none. Items of `LISTS` are mappings."""
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = shape_problem(item, f"{path}[{i}]")
-            if found:
-                return found
-    if not isinstance(value, dict):
-        return None
-    for k, v in value.items():
-        where = f"{path}.{k}" if path else str(k)
-        want = ("a mapping" if k in MAPPINGS and not isinstance(v, dict) else
-                "a list" if k in LISTS and not isinstance(v, list) else
-                "a number" if k in NUMBERS and (isinstance(v, bool) or not isinstance(v, int | float)) else "")  # fmt: skip
-        if want and v is not None:
-            return where, want, v
-        if k in LISTS and isinstance(v, list):
-            for i, item in enumerate(v):
-                if not isinstance(item, dict):
-                    return f"{where}[{i}]", "a mapping", item
-        found = shape_problem(v, where)
-        if found:
-            return found
+def _at(value: Any, path: str, where: str = "") -> list[tuple[str, Any]]:
+    """The (concrete path, value) pairs `path` names in `value` ('spec.metrics[].pods' gives one per
+    metric); a missing step names nothing (defaults are the importers' business)."""
+    if not path:
+        return [(where, value)]
+    step, _, rest = path.partition(".")
+    key, each = (step[:-2], True) if step.endswith("[]") else (step, False)
+    if not isinstance(value, dict) or value.get(key) is None:
+        return []
+    here, child = f"{where}.{key}" if where else key, value[key]
+    if not each:
+        return _at(child, rest, here)
+    if not isinstance(child, list):
+        return []
+    return [pair for i, item in enumerate(child) for pair in _at(item, rest, f"{here}[{i}]")]
+
+
+def shape_problem(obj: dict[str, Any]) -> tuple[str, str, Any] | None:
+    """The first field the importers read of `obj` whose value is of the wrong kind, as (path, what
+    it must be, the value): ('spec.metrics[0]', 'a mapping', 42); None if there is none."""
+    for path, want in SHAPES.get(str(obj.get("kind")), {}).items():
+        for where, v in _at(obj, path):
+            ok = (isinstance(v, dict) if want == _M else isinstance(v, list) if want == _L
+                  else isinstance(v, int | float) and not isinstance(v, bool))  # fmt: skip
+            if not ok:
+                return where, want, v
     return None
 
 
 IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler")
 
 
+def _label(o: Obj) -> str:
+    meta = o.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return f"{o.get('kind') or 'object'} {name or '(unnamed)'}"
+
+
 def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
     """Every object -> recipes (one per scale target) and the objects it could not read at all. A
-    manifest with a field of the wrong kind is an errors.RecipeError naming the object and the field."""
+    manifest with a field of the wrong kind, or a value that does not read (a threshold 'abc'), is an
+    errors.RecipeError naming the object (and the field, where known); every one at once."""
     imp = Importer()
     objs = [o for o in objects if isinstance(o, dict)]
     problems = []
     for o in objs:
-        wrong = shape_problem(o) if o.get("kind") in IMPORTED else None
+        wrong = shape_problem(o)
         if wrong is not None:
-            meta = o.get("metadata")
-            name = meta.get("name") if isinstance(meta, dict) else None
             where, want, got = wrong
-            problems.append(errors.Problem(path=f"{o.get('kind') or 'object'} {name or '(unnamed)'}: {where}",
-                                           value=got, rule=f"must be {want}"))  # fmt: skip
+            problems.append(errors.Problem(path=f"{_label(o)}: {where}", value=got, rule=f"must be {want}"))
     if problems:
         raise errors.RecipeError("swell import", problems)
     for o in objs:
         imp.add(o)
+    read = {"ScaledObject": imp.scaled_object, "CronHorizontalPodAutoscaler": imp.cronhpa,
+            "InferenceService": imp.inference_service}  # fmt: skip
     for kind in IMPORTED:  # HPAs first: a CronHPA may drive one
         for o in objs:
             if o.get("kind") != kind:
                 continue
-            if kind == "HorizontalPodAutoscaler" and str(o.get("apiVersion")) in (
-                "autoscaling/v2",
-                "autoscaling/v2beta2",
-            ):
-                imp.hpa(o)
-            elif kind == "ScaledObject":
-                imp.scaled_object(o)
-            elif kind == "CronHorizontalPodAutoscaler":
-                imp.cronhpa(o)
-            elif kind == "InferenceService":
-                imp.inference_service(o)
+            step = read.get(kind)
+            if kind == "HorizontalPodAutoscaler" and str(o.get("apiVersion")) in ("autoscaling/v2", "autoscaling/v2beta2"):
+                step = imp.hpa
+            if step is None:
+                continue
+            try:
+                step(o)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                problems.append(errors.Problem(path=_label(o), value=str(exc), rule="a value does not read"))
+    if problems:
+        raise errors.RecipeError("swell import", problems)
     return list(imp.out.values()), imp.unknown
 
 

@@ -99,3 +99,22 @@ def test_the_signal_summary_of_a_planner_recipe_shows_its_plan_not_its_internal_
     assert line == "load=5.2/s forecast=7.14/s per-replica=1.25/s, latency=80/100"
     assert "planner:" not in status.signal_summary(rec, reads)  # before its first decision: signals only
     assert status.signal_summary(make_recipe(), reads, d(1, 2, "metrics")) == "latency=80/100"  # an HPA recipe
+
+
+def test_the_planners_reads_count_as_one_load_read_either_counter_gives() -> None:
+    """On Kubernetes there is no swell gateway and aborts may never have been counted: the planner's
+    load is read when vLLM's request counter or the gateway's has a value; only neither is missing."""
+    none = snapshot.Reading.missing("empty result")
+    vllm_only = {"planner:requests": snapshot.Reading(value=5.0), "planner:gateway_requests": none,
+                 "planner:aborted": none, "q": snapshot.Reading(value=3.0)}  # fmt: skip
+    got = by_type(status.conditions(d(2, 2, "metrics"), vllm_only, dry_run=False, error=""))
+    assert got["MetricsAvailable"] == ("True", "AllSignalsRead")
+    neither = vllm_only | {"planner:requests": none}
+    conds = {c.type: c for c in status.conditions(d(2, 2, "no_data"), neither, dry_run=False, error="")}
+    assert (conds["MetricsAvailable"].status, conds["MetricsAvailable"].reason) == ("False", "NoValue")
+    assert "planner load: no value for vllm:request_success_total" in conds["MetricsAvailable"].message
+    assert conds["ScalingActive"].status == "True"  # the recipe's own signal still reads
+    all_gone = {k: none for k in neither}
+    conds = {c.type: c for c in status.conditions(d(2, 2, "no_data"), all_gone, dry_run=False, error="")}
+    assert (conds["ScalingActive"].status, conds["ScalingActive"].reason) == ("False", "FailedGetMetrics")
+    assert status.signal_summary(make_recipe(policy="swell", signals=[], max_replicas=1), all_gone) == "-"
