@@ -52,3 +52,15 @@ def test_many_events_are_marked_but_not_labelled() -> None:
 
 def test_no_slo_is_said_so() -> None:
     assert stacked.slo_text(ttft_s=None, e2e_s=None) == "no SLO"
+
+
+def test_a_series_above_the_panels_top_is_noted_not_drawn_to_its_peak() -> None:
+    t = np.arange(0.0, 60.0, 1.0)
+    load = plots.Series(label="offered", t=t, y=10 + t / 10)
+    forecast = plots.Series(label="forecast", t=t, y=np.where(t > 30, 95.0, 12.0))
+    fig = stacked.figure([stacked.Panel(ylabel="req/s", series=(load, forecast), top=32.0)])
+    ax = fig.axes[0]
+    assert ax.get_ylim() == (0.0, 32.0)
+    assert [x.get_text() for x in ax.texts] == ["off the chart: forecast up to 95"]
+    under = stacked.figure([stacked.Panel(ylabel="req/s", series=(load,), top=32.0)]).axes[0]
+    assert not under.texts and under.get_ylim()[1] < 32.0  # nothing above: the axis fits the data

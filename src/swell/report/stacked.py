@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib import figure as mpl_figure
 from matplotlib.axes import Axes
 
@@ -52,6 +53,7 @@ class Panel:
     log: bool = False
     height: float = 1.0
     from_zero: bool = True
+    top: float | None = None  # the y axis ends here; a series above it is noted as off the chart
 
 
 def _merged(lines: Sequence[Line]) -> list[Line]:
@@ -81,6 +83,23 @@ def _events(ax: Axes, events: Sequence[Event]) -> None:
                 fontsize=7,
                 color=color,
             )
+
+
+def _clip(ax: Axes, panel: Panel) -> None:
+    """End the y axis at `panel.top`, and say which series go above it and how far (a forecast 5x the
+    load would otherwise flatten the load it is read against)."""
+    assert panel.top is not None
+    over = []
+    for s in panel.series:
+        y = np.asarray(s.y, dtype=float)
+        peak = float(np.nanmax(y)) if y.size and not np.all(np.isnan(y)) else 0.0
+        if peak > panel.top:
+            over.append(f"{s.label or 'a series'} up to {peak:.3g}")
+    if not over:
+        return
+    ax.set_ylim(top=panel.top)
+    ax.annotate("off the chart: " + "; ".join(over), (1.0, 1.0), xycoords="axes fraction", xytext=(-2, 3),
+                textcoords="offset points", fontsize=7, color="#555555", horizontalalignment="right")
 
 
 def figure(
@@ -116,6 +135,8 @@ def figure(
             ax.set_yscale("log")
         elif panel.from_zero:
             ax.set_ylim(bottom=0)
+        if panel.top is not None:
+            _clip(ax, panel)
         ax.grid(alpha=0.3)
         if any(s.label for s in panel.series):
             ax.legend(fontsize=8, loc="upper left", ncol=min(4, len(panel.series)), framealpha=0.7)

@@ -98,6 +98,16 @@ def schedule_series(run: outcomes.Run, scale: float) -> list[plots.Series]:
                          linestyle=":")]  # fmt: skip
 
 
+TOP_SHARE = 2.0  # a panel's y axis ends at this times the highest of what ran (load, capacity, replicas)
+
+
+def _top(series: list[plots.Series]) -> float | None:
+    """Where a panel's axis ends: TOP_SHARE x the highest of `series` (what ran: a forecast or plan far
+    above it is noted, not drawn to its peak); None without a value."""
+    peaks = [float(np.nanmax(y)) for s in series if (y := np.asarray(s.y, dtype=float)).size and not np.all(np.isnan(y))]
+    return TOP_SHARE * max(peaks) if peaks and max(peaks) > 0 else None
+
+
 def policy_figure(
     run: outcomes.Run, arrival_t: outcomes.Floats, orc: oracle_mod.Oracle | None
 ) -> mpl_figure.Figure:
@@ -109,7 +119,9 @@ def policy_figure(
     pal = plots.PALETTE
     plan = planner_series(run, scale)
     offered = [plots.Series(label="offered" if plan else "", t=t0 / scale, y=load, color=pal[0])]
-    load_panel = stacked.Panel(ylabel="offered req/s", series=(*offered, *plan[:2], *capacity_series(run, scale)))
+    cap = capacity_series(run, scale)
+    load_panel = stacked.Panel(ylabel="offered req/s", series=(*offered, *plan[:2], *cap),
+                               top=_top([*offered, *plan[:1], *cap]))  # fmt: skip
     req = run.requests
     served = req.status == outcomes.SERVED
     latency: list[plots.Series] = []
@@ -140,6 +152,7 @@ def policy_figure(
                 label="oracle", t=orc.t / scale, y=orc.replicas, style="step", color="#8c8c8c", linestyle="--"
             )
         )
+    reps_top = _top(reps)  # what the forecast needs may go far above what ran: noted, not drawn to its peak
     reps.extend(plan[2:])
     reps.extend(schedule_series(run, scale))
     if tl.workers is not None:
@@ -163,6 +176,7 @@ def policy_figure(
                 ylabel="replicas" if tl.workers is None else "replicas, workers",
                 series=tuple(reps),
                 events=events,
+                top=reps_top,
             ),
             stacked.Panel(ylabel="nodes", series=nodes, height=0.7),
             stacked.Panel(ylabel="latency (s)", series=tuple(latency), lines=slo_lines, log=True),
