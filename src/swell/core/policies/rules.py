@@ -200,9 +200,8 @@ def wanted_or_hold(
     the rest would scale down (the HPA's rule for invalid metrics)."""
     valid = [p.replicas for p in props if p.replicas is not None]
     if not valid:
-        return hold(
-            snap, policy, "no_data", f"no signal has a value ({describe_missing(props)}): hold", props
-        )
+        why = f"no signal has a value ({describe_missing(props)})" if props else "the recipe has no signals"
+        return hold(snap, policy, "no_data", f"{why}: hold", props)
     wanted = max(valid)
     if len(valid) < len(props) and wanted < snap.current:
         why = (
