@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from swell.core import snapshot
-from swell.core.policies import hpa, steps
+from swell.core.policies import hpa, rules, steps
 from tests.conftest import make_recipe, snap
 
 
@@ -319,8 +319,6 @@ def test_every_policy_the_recipe_names_exists() -> None:
 def test_a_recipe_without_signals_holds_and_says_so() -> None:
     """The reactive rules on a recipe that declares no signal (the planner's fallback for an engine
     it has no model of): a hold that names the cause, not an empty list of missing signals."""
-    from swell.core.policies import rules
-
     d = rules.wanted_or_hold(snap(0.0, 2), (), "reactive")
     assert not isinstance(d, int)
     assert (d.desired, d.bound_by, d.reason) == (2, "no_data", "the recipe has no signals: hold")
