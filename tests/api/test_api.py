@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from swell.api import server
 from tests.api import apihelp
 
 AUTH = apihelp.AUTH
@@ -196,7 +197,5 @@ async def test_restart_with_the_old_port_taken_moves_the_gateway(tmp_path: Path)
 
 
 def test_the_url_of_an_ipv6_address_has_brackets(tmp_path: Path) -> None:
-    from swell.api import server
-
     assert server.Server(data_dir=tmp_path, host="::1", port=8080).url == "http://[::1]:8080"
     assert server.Server(data_dir=tmp_path, host="127.0.0.1", port=8080).url == "http://127.0.0.1:8080"
