@@ -220,4 +220,4 @@ def test_import_refuses_a_malformed_manifest_and_an_output_that_is_a_file(tmp_pa
     good.write_text(yaml.safe_dump(HPA))
     file.write_text("")
     res = CliRunner().invoke(main.app, ["import", str(good), "-o", str(file)])
-    assert res.exit_code == 1 and "--output: a directory (the recipes go in it)" in str(res.exception)
+    assert res.exit_code == 1 and "--output: is a file: give a directory" in str(res.exception)

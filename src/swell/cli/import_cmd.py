@@ -12,6 +12,7 @@ import typer
 import yaml
 
 from swell import errors, recipe
+from swell.cli import checks
 from swell.render import importers
 
 
@@ -26,9 +27,7 @@ def import_(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
 ) -> None:
     """Write swell recipes equivalent to HPA / KEDA / CronHPA / KServe manifests."""
-    if output is not None and output.exists() and not output.is_dir():
-        raise errors.RecipeError("swell import", [errors.Problem(path="--output", value=str(output),
-                                                                 rule="a directory (the recipes go in it)")])  # fmt: skip
+    checks.directory("--output", output)  # the recipes go in it
     texts = {str(f): recipe.read_text(f) for f in files}
     try:
         objs = importers.documents(texts)

@@ -58,9 +58,8 @@ def render(
         *checks.namespace_problems("--adapter-namespace", adapter_namespace),
         *checks.url_problems("--prometheus-url", prometheus_url),
     ]
-    if output is not None and output.exists() and not output.is_dir():
-        problems.append(errors.Problem(path="--output", value=str(output), rule="a directory (the manifests go in it)"))
     checks.raise_problems("swell render", problems)
+    checks.directory("--output", output)  # the manifests go in it
     rec = recipe.load(path)
     opts = workload.Options(
         namespace=namespace,
