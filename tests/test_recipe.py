@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -496,3 +497,20 @@ def test_a_recipe_that_names_no_policy_gets_swells_planner() -> None:
     assert bare.autoscaling.policy == "swell"
     hpa = recipe.parse({"service": {"name": "a"}, "autoscaling": {"policy": "hpa"}})
     assert hpa.autoscaling.policy == "hpa"
+
+
+@pytest.mark.parametrize(
+    ("data", "slots"),
+    [
+        ({"resources": {"gpus": 0}, "local": {"cpu_slots": 3}}, 3),
+        ({"resources": {"gpus": 0}}, 4),  # local.cpu_slots' default
+        ({"resources": {"gpus": 1}, "local": {"gpu_ids": [0, 1, 2, 3]}}, 4),
+        ({"resources": {"gpus": 1}}, 1),
+        ({"resources": {"gpus": 0}, "node_pool": {"shape": "local", "gpus_per_node": 2}}, 2),  # given: kept
+        ({"resources": {"gpus": 0}, "node_pool": {"shape": "VM.GPU.A10.2"}}, 2),  # a cloud shape: its own
+    ],
+    ids=["cpu slots", "cpu slots default", "gpu ids", "one gpu", "size given", "cloud shape"],
+)
+def test_one_machine_sizes_a_local_pool_as_swell_up_runs_it(data: dict[str, Any], slots: int) -> None:
+    rec = recipe.as_one_machine(recipe.parse({"service": {"name": "a"}, **data}))
+    assert rec.node_pool.gpus == slots

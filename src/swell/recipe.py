@@ -617,6 +617,19 @@ class Recipe(Model):
         raise KeyError(name)
 
 
+def as_one_machine(rec: Recipe) -> Recipe:
+    """The recipe with a `local` node pool that gives no size sized as `swell up` runs it: one node,
+    this machine, with `local.cpu_slots` slots for CPU replicas or its `local.gpu_ids` for GPU ones
+    (without this the simulator and `swell plan` saw one slot, where the local cluster runs four)."""
+    pool = rec.node_pool
+    if pool.shape != "local" or pool.gpus_per_node is not None:
+        return rec
+    slots = rec.local.cpu_slots if rec.resources.gpus == 0 else max(1, len(rec.local.gpu_ids))
+    if slots == pool.gpus:
+        return rec
+    return rec.model_copy(update={"node_pool": pool.model_copy(update={"gpus_per_node": slots})})
+
+
 # ---------------------------------------------------------------------------------------------
 # loading, with every problem reported at once
 

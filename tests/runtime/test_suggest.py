@@ -158,3 +158,23 @@ def test_misses_with_capacity_ready_are_no_case_for_a_schedule() -> None:
                         horizon_s=comp.horizon_s, seed=0, options=sim.DEFAULT_OPTIONS)  # fmt: skip
     assert x.windows == () and "target_utilization" in x.note
     assert not [w for w in comp.warnings if "on their way" in w]
+
+
+def test_replicas_pending_where_no_node_can_come_are_no_lead_bound_episode() -> None:
+    """A CPU recipe on this machine asking for more replicas than its slots: the ones over wait
+    Pending for good. Its misses are capacity, not lead time: no episode, no note blaming it."""
+    rec = recipe.parse({
+        "service": {"name": "m", "engine": "simulated-llm", "preset": "tiny-cpu"},
+        "resources": {"gpus": 0},
+        "autoscaling": {"policy": "reactive", "min_replicas": 1, "max_replicas": 6, "polling_interval_s": 1,
+                        "signals": [{"name": "running", "kind": "gauge", "metric": "vllm:num_requests_running",
+                                     "aggregate": "sum", "target": 2, "target_type": "AverageValue"}]},
+        "slo": {"ttft_s": 1.0, "e2e_s": 5.0, "percentile": 95},
+        "local": {"cpu_slots": 2},
+    })  # fmt: skip
+    opts = dataclasses.replace(sim.DEFAULT_OPTIONS, initial_replicas=2)
+    run = sim.compare(rec, spec.parse("poisson:rate=30"), ["recipe"], seed=0, duration_s=120.0, options=opts,
+                      with_oracle=False, with_baselines=False).runs[0]  # fmt: skip
+    assert not run.meets_slo and max(run.timeline.ready) == 2  # the machine's two slots, no more
+    assert max(run.timeline.desired) > 2 and max(run.timeline.pending) > 0  # asked for more: Pending
+    assert suggest.episodes(run) == [] and suggest.lead_bound_note("recipe", run) == ""

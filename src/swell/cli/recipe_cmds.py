@@ -167,6 +167,7 @@ def plan(
 
     rec = recipe.load(path)
     profile.check(rec, str(path))
+    rec = recipe.as_one_machine(rec)  # a local pool that gives no size: this machine's slots
     data = plan_data(rec, time.time())
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -87,6 +87,7 @@ def simulate(
     schedule says at each tick (the fixed fleets and the oracle's replay). `label` names the run."""
     started = time.perf_counter()
     name = label or policy
+    rec = recipe.as_one_machine(rec)
     prec = rec if schedule is not None else policy_recipe(rec, policy)
     auto = prec.autoscaling
     sigs = signals.required(auto, prec.slo) if schedule is None else []
@@ -284,6 +285,7 @@ def compare(
     `options.initial_replicas` None means auto: what the arrivals need before a new node could serve
     (the node lead time), as the oracle's replayed schedule has it (bursts included), else as the
     engine model sizes it."""
+    rec = recipe.as_one_machine(rec)
     for name in policies:
         policy_recipe(rec, name)  # fail on a bad name before any work
     horizon = horizon_of(workload, duration_s)

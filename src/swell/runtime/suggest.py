@@ -64,8 +64,8 @@ class Episode:
 
 def episodes(run: outcomes.Run, gap_s: float = GAP_S) -> list[Episode]:
     """The run's lead-bound episodes, in time order: minutes whose requests missed the SLO more than
-    LOUD times its allowance while the policy wanted more replicas than were ready, merged when at
-    most `gap_s` apart."""
+    LOUD times its allowance while the policy wanted more replicas than were ready and capacity was on
+    its way (a replica starting, a node provisioning), merged when at most `gap_s` apart."""
     req, tl = run.requests, run.timeline
     if not len(req.arrival) or not len(tl.t):
         return []
@@ -75,7 +75,10 @@ def episodes(run: outcomes.Run, gap_s: float = GAP_S) -> list[Episode]:
     missed = np.bincount(minute, weights=~req.met(run.slo), minlength=n_min)
     tick = np.floor(np.asarray(tl.t) / MINUTE).astype(int)
     short = np.zeros(n_min, dtype=bool)
-    np.logical_or.at(short, tick, np.asarray(tl.desired) > np.asarray(tl.ready))
+    # wanted more than were ready, with capacity on its way: a replica starting or a node coming (a
+    # replica Pending where no node can come, the pool at max_nodes, waits for nothing a schedule buys)
+    coming = (np.asarray(tl.starting) > 0) | (np.asarray(tl.nodes_provisioning) > 0)
+    np.logical_or.at(short, tick, (np.asarray(tl.desired) > np.asarray(tl.ready)) & coming)
     allow = 1.0 - run.slo.percentile / 100.0
     bad = np.flatnonzero((total > 0) & (missed > LOUD * allow * total) & short)
     spans: list[list[int]] = []
