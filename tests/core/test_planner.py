@@ -565,6 +565,14 @@ def test_a_scheduled_floor_within_the_lead_time_is_started_now() -> None:
     assert (d.desired, d.bound_by) == (6, "schedule")
 
 
+def test_min_replicas_over_the_need_is_bound_by_min_not_by_a_schedule() -> None:
+    """No load, no window: the plan is min_replicas, and the decision says `min` (it said `schedule`,
+    as min_replicas is the floor schedule.bounds reports without a window)."""
+    r = rec(autoscaling={"policy": "planner", "min_replicas": 2, "max_replicas": 20, "signals": [WAITING, TTFT]})
+    d, _ = planner.decide(r, snap(600.0, reps("ready@a", "ready@a"), 0.0), aged())
+    assert (d.desired, d.bound_by) == (2, "min")
+
+
 # ---- nodes ahead: spare nodes, not Pending replicas ----------------------------------------------
 
 

@@ -218,7 +218,8 @@ def decide(
     need_ahead = steps.ceil(fc.value / factor)
     # a scheduled floor within H (and the spare-node hold and a tick: a replica starts on its node
     # at the first tick after the node is ready): its nodes are asked for now
-    known = schedule.bounds(rec, snap.calendar_now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s).lo
+    soon = schedule.bounds(rec, snap.calendar_now + horizon + SPARE_HOLD_S + rec.autoscaling.polling_interval_s)
+    known = soon.lo
     plan = max(need_now, need_ahead, known)
     props = [
         decision_mod.Proposal(signal="planner:load", value=offered, target=per, replicas=need_now,
@@ -242,7 +243,7 @@ def decide(
     if target != plan:
         bound = schedule.which(b, "max" if target < plan else "min")
     elif known > max(need_now, need_ahead) and known == plan:
-        bound = "schedule"
+        bound = "schedule" if soon.floor_raised else "min"  # a window's floor, or min_replicas itself
     ahead, gpr, why = target, rec.resources.gpus, ""
     buys_nodes = gpr > 0 and bool(snap.nodes) and lead.new_nodes  # one machine has no nodes to buy
     if buys_nodes and target > snap.current:
