@@ -7,6 +7,7 @@ Conditions follow the HPA's (`AbleToScale`, `ScalingActive`, `ScalingLimited`) p
 from __future__ import annotations
 
 from swell.api import deployments, schemas
+from swell.core import load
 
 
 def replicas(dep: deployments.Deployment) -> schemas.Replicas:
@@ -52,8 +53,8 @@ def conditions(dep: deployments.Deployment) -> list[schemas.Condition]:
         out.append(_cond("MetricsAvailable", None, "NoDecisionYet", "no signal has been read yet"))
         out.append(_cond("ScalingLimited", None, "NoDecisionYet", "no decision has been made yet"))
     else:
-        missing = {k: r.error or "no value" for k, r in last.snapshot.signals.items() if r.value is None}
-        have = len(last.snapshot.signals) - len(missing)
+        missing, read = load.missing(last.snapshot.signals)
+        have = read - len(missing)
         out.append(
             _cond("ScalingActive", True, "ValidMetricFound", f"{have} signal(s) had a value")
             if have

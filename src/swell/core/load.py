@@ -9,6 +9,7 @@ only these) and its buffer. `read(snap)` turns their readings into one `Load`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from swell import recipe
@@ -115,3 +116,18 @@ def read(snap: snapshot.Snapshot) -> Load:
         e2e_at_slo_s=_value(snap, E2E),
         served_by_engine=served is not None,
     )
+
+
+def missing(readings: Mapping[str, snapshot.Reading]) -> tuple[dict[str, str], int]:
+    """(what has no value and why, how many reads were judged), for a status: the recipe's own
+    signals each, and the planner's reads as one, its load, which either vLLM's request counter or
+    the gateway's gives (on Kubernetes there is no swell gateway, and a counter of aborts may never
+    have been written: neither is a metric missing)."""
+    own = {k: r for k, r in readings.items() if not k.startswith(PREFIX)}
+    out = {k: r.error or "no value" for k, r in own.items() if not r.ok}
+    planner = [readings[k] for k in (REQUESTS, GATEWAY_REQUESTS) if k in readings]
+    if planner and not any(r.ok for r in planner):
+        out["planner load"] = "no value for vllm:request_success_total nor swell_gateway_requests_total: " + "; ".join(
+            r.error or "no value" for r in planner
+        )
+    return out, len(own) + (1 if planner else 0)

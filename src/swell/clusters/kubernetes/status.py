@@ -52,22 +52,6 @@ def conditions(
     ]
 
 
-def _missing(readings: Mapping[str, snapshot.Reading]) -> tuple[dict[str, str], int]:
-    """(what has no value and why, how many reads were judged): the recipe's own signals each, and
-    the planner's reads as one, its load, which either vLLM's request counter or the gateway's gives
-    (on Kubernetes there is no swell gateway, and a counter of aborts may never have been written:
-    neither is a metric missing)."""
-    own = {k: r for k, r in readings.items() if not k.startswith(load.PREFIX)}
-    missing = {k: r.error or "no value" for k, r in own.items() if not r.ok}
-    planner = [readings[k] for k in (load.REQUESTS, load.GATEWAY_REQUESTS) if k in readings]
-    if planner and not any(r.ok for r in planner):
-        missing["planner load"] = (
-            "no value for vllm:request_success_total nor swell_gateway_requests_total: "
-            + "; ".join(r.error or "no value" for r in planner)
-        )
-    return missing, len(own) + (1 if planner else 0)
-
-
 def _conditions(
     d: decision.Decision | None,
     readings: Mapping[str, snapshot.Reading],
@@ -101,7 +85,7 @@ def _conditions(
         able = Condition(
             type="AbleToScale", status="True", reason="ReadyForNewScale", message="the target can be scaled"
         )
-    missing, read = _missing(readings)
+    missing, read = load.missing(readings)
     if not readings:
         metrics = Condition(
             type="MetricsAvailable", status="Unknown", reason="NoSignals", message="no signals"

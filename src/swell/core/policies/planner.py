@@ -307,7 +307,7 @@ def decide(
         + (f" (saturated: {backlog_note})" if backlog_note else "") + ", "
         f"{per:.2f} req/s per replica ({prof.source} ×{factor:.2f}{utilization_note}); forecast {fc.value * nominal:.2f} req/s "
         f"over H {horizon:.0f} s ({fc.which}; {_lead_words(lead)}); "
-        f"plan {plan} replicas on {nodes_planned} node(s) -> {desired} ({bound}"
+        f"plan {plan} replicas" + (f" on {nodes_planned} node(s)" if gpr > 0 else "") + f" -> {desired} ({bound}"
         + (f": {why}" if why else "")
         + ")"
         + (f"; {spare} spare node(s) kept" if spare else "")
