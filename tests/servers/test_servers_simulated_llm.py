@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -60,6 +61,26 @@ def test_chat_streams_one_chunk_per_token_with_usage(sim: Proc) -> None:
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 25 and chunks[-1].usage.prompt_tokens == 104  # 400/4 + 4
+
+
+def test_a_chat_streams_its_first_byte_with_its_first_token_as_vllm_does(sim: Proc) -> None:
+    """The assistant's role comes with the first token, after the prefill (as vLLM sends it), not at
+    once: a proxy timing the first byte (swell's gateway) reads that as the TTFT. Compared in one
+    run: the client's wait for the first byte against the server's own TTFT of the same request."""
+    before = total(scrape(sim)["vllm:time_to_first_token_seconds"], "_sum")
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x" * 7600}], "max_tokens": 3, "stream": True}
+    host, port = sim.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=20)
+    started = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    r = conn.getresponse()  # the headers: sent at once
+    first = r.read1()
+    waited = time.perf_counter() - started
+    rest = r.read()
+    conn.close()
+    ttft = total(scrape(sim)["vllm:time_to_first_token_seconds"], "_sum") - before
+    assert b'"role":"assistant"' in first + rest and ttft > 0
+    assert waited >= 0.8 * ttft, (waited, ttft)  # at once, it was a thousandth of it
 
 
 def test_completions_stream_and_full(sim: Proc) -> None:

@@ -157,12 +157,15 @@ class SimulatedLlm:
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        if out.chat:
-            await resp.write(out.sse(out.role_chunk()))
+        role = out.chat  # vLLM sends the assistant's role with the first token, after the prefill: not
+        # before it, where a proxy timing the first byte (swell's gateway) would read it as the TTFT
         sent = 0
         while True:
             await live.changed.wait()
             live.changed.clear()
+            if role and live.generated > 0:
+                await resp.write(out.sse(out.role_chunk()))
+                role = False
             while sent < live.generated:
                 last = live.finished is not None and sent == live.generated - 1
                 await resp.write(out.sse(out.token_chunk(sent, "length" if last else None)))
