@@ -21,8 +21,9 @@ import yaml
 
 from swell import recipe
 from swell.cli import up as up_cmd
+from swell.control import history
 from swell.clusters.local import gateway
-from swell.core import load, snapshot
+from swell.core import decision, load, snapshot
 from swell.runtime import local
 from tests.clusters.local import helpers
 from tests.clusters.local.helpers import no_replica_left  # noqa: F401
@@ -226,3 +227,24 @@ def test_the_status_line_says_how_many_requests_were_shed(
     console = rich.console.Console(width=400, record=True)
     console.print(up_cmd.render_status(rec, st))
     assert expect in console.export_text()
+
+
+def test_the_status_shows_each_signals_target_and_the_planners_plan(tmp_path: Path) -> None:
+    """Under the planner the recipe's signals get no proposal (they are its safety net): their row still
+    shows the recipe's target, and the planner's load and forecast come as rows of their own."""
+    rec = helpers.tiny_recipe()
+    sig = rec.autoscaling.signals[0]
+    plan = decision.Decision(t=0.0, policy="swell", current=1, desired=2, bound_by="metrics", reason="r", proposals=(
+        decision.Proposal(signal="planner:load", value=1.5, target=0.8, replicas=2, note="vllm counters"),
+        decision.Proposal(signal="planner:forecast", value=2.4, target=0.8, replicas=3, note="recent peak"),
+    ))  # fmt: skip
+    snap = snapshot.Snapshot(now=0.0, current=1, replicas=(), signals={})
+    st = local.Status(endpoint="http://127.0.0.1:1", run_dir=tmp_path, target=2, replicas=(),
+                      gateway=gateway.Stats(ready=1, in_flight=0, buffered=0, requests=0, errors=0, shed=0),
+                      last=history.Entry(decision=plan, snapshot=snap),
+                      signals={sig.name: snapshot.Reading.of(0.7)})  # fmt: skip
+    console = rich.console.Console(width=400, record=True)
+    console.print(up_cmd.render_status(rec, st))
+    rows = {line.split()[0]: line.split() for line in console.export_text().splitlines() if line.strip()}
+    assert rows[sig.name][1:3] == ["0.7", f"{sig.target:.3g}"]
+    assert rows["planner:load"][1:4] == ["1.5", "0.8", "2"] and rows["planner:forecast"][1:4] == ["2.4", "0.8", "3"]

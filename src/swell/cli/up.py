@@ -79,15 +79,20 @@ def render_status(rec: recipe.Recipe, st: local.Status, extra: RenderableType | 
     for col in ("signal", "value", "target", "wants", "note"):
         sigs.add_column(col, overflow="fold")
     props = {p.signal: p for p in st.last.decision.proposals} if st.last else {}
+    targets = {s.name: s.target for s in rec.autoscaling.signals}
     for name, reading in shown(st.signals).items():
         p = props.get(name)
+        target = p.target if p else targets.get(name)
         sigs.add_row(
             name,
             _fmt(reading.value),
-            _fmt(p.target) if p else "",
+            "" if target is None else _fmt(target),
             "" if p is None or p.replicas is None else str(p.replicas),
             reading.error or (p.note if p else ""),
         )
+    for p in (p for name, p in props.items() if name.startswith(load.PREFIX)):  # the planner's plan: load
+        # and forecast (req/s) against what one replica serves, and the replicas each needs
+        sigs.add_row(p.signal, _fmt(p.value), _fmt(p.target), "" if p.replicas is None else str(p.replicas), p.note)
     parts: list[RenderableType] = [head, reps, sigs]
     if st.last is not None:
         d = st.last.decision
