@@ -21,8 +21,8 @@ import yaml
 
 from swell import recipe
 from swell.cli import up as up_cmd
-from swell.control import history
 from swell.clusters.local import gateway
+from swell.control import history
 from swell.core import decision, load, snapshot
 from swell.runtime import local
 from tests.clusters.local import helpers
