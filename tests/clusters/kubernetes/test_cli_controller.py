@@ -44,7 +44,7 @@ def kubeconfig(tmp_path: Path) -> str:
         ),
         (["--metrics-bind-address", "127.0.0.1:99999"], "with a port 0-65535"),
         (["--retry-period", "0", "--resync", "-1"], "--resync: must be a number > 0 (got -1.0)"),
-        (["--log-level", "loud"], "--log-level: one of debug, info, warning, error (got 'loud')"),
+        (["--log-level", "loud"], "--log-level: one of debug, info, warning, warn, error, critical (got 'loud')"),
         (["-n", "default,Bad_NS!"], "--namespace: a Kubernetes namespace"),
         (["--prometheus-url", "prometheus:9090"], "--prometheus-url: an http:// or https:// URL with a host"),
         (["--allow-prometheus-url", "ftp://x"], "--allow-prometheus-url: an http:// or https:// URL"),
