@@ -38,13 +38,19 @@ def output_file(option: str, path: Path | None, *, stdout: bool = False) -> None
     elif path.is_dir():
         rule = "is a directory: give a file name"
     else:
-        above = next((p for p in path.parents if p.exists()), Path("."))
+        above = _above(path)
         if not above.is_dir():
             rule = f"{above} is a file, not a directory"
         elif not os.access(above, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
             rule = "cannot be written here (permissions)"
     if rule:
-        raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+        raise_problems(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+
+
+def _above(path: Path) -> Path:
+    """The nearest folder above `path` that exists (or the working directory): where the writer
+    makes the rest, unless it is a file."""
+    return next((p for p in path.parents if p.exists()), Path("."))
 
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # a Kubernetes namespace (RFC 1123 label)
@@ -97,12 +103,10 @@ def directory(option: str, path: Path | None) -> None:
     rule = ""
     if path.exists() and not path.is_dir():
         rule = "is a file: give a directory"
-    else:
-        above = next((p for p in path.parents if p.exists()), None)
-        if above is not None and not above.is_dir():
-            rule = f"{above} is a file, not a directory"
+    elif not (above := _above(path)).is_dir():
+        rule = f"{above} is a file, not a directory"
     if rule:
-        raise errors.RecipeError(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+        raise_problems(option, [errors.Problem(path=option, value=str(path), rule=rule)])
 
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -116,5 +120,5 @@ def host(option: str, value: str) -> None:
     except ValueError:
         pass
     if not HOSTNAME.match(value):
-        raise errors.RecipeError(option, [errors.Problem(path=option, value=value,
-                                                         rule="an IP address or a host name, e.g. 127.0.0.1 or ::1")])  # fmt: skip
+        raise_problems(option, [errors.Problem(path=option, value=value,
+                                               rule="an IP address or a host name, e.g. 127.0.0.1 or ::1")])  # fmt: skip

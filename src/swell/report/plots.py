@@ -109,6 +109,12 @@ def time_series(
     return fig
 
 
+def peak(s: Series) -> float | None:
+    """The highest value of a series, its gaps (NaN) skipped; None when it has none."""
+    y = np.asarray(s.y, dtype=float)
+    return float(np.nanmax(y)) if y.size and not np.all(np.isnan(y)) else None
+
+
 def draw(ax: Axes, s: Series, color: str) -> None:
     """One series on `ax` in its style."""
     t, y = np.asarray(s.t, dtype=np.float64), np.asarray(s.y, dtype=np.float64)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from matplotlib import figure as mpl_figure
 from matplotlib.axes import Axes
 
@@ -91,9 +90,8 @@ def _clip(ax: Axes, panel: Panel) -> None:
     assert panel.top is not None
     over = []
     for s in panel.series:
-        y = np.asarray(s.y, dtype=float)
-        peak = float(np.nanmax(y)) if y.size and not np.all(np.isnan(y)) else 0.0
-        if peak > panel.top:
+        peak = plots.peak(s)
+        if peak is not None and peak > panel.top:
             over.append(f"{s.label or 'a series'} up to {peak:.3g}")
     if not over:
         return

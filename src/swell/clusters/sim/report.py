@@ -104,7 +104,7 @@ TOP_SHARE = 2.0  # a panel's y axis ends at this times the highest of what ran (
 def _top(series: list[plots.Series]) -> float | None:
     """Where a panel's axis ends: TOP_SHARE x the highest of `series` (what ran: a forecast or plan far
     above it is noted, not drawn to its peak); None without a value."""
-    peaks = [float(np.nanmax(y)) for s in series if (y := np.asarray(s.y, dtype=float)).size and not np.all(np.isnan(y))]
+    peaks = [p for s in series if (p := plots.peak(s)) is not None]
     return TOP_SHARE * max(peaks) if peaks and max(peaks) > 0 else None
 
 
