@@ -124,3 +124,7 @@ def test_the_planner_fills_the_free_gpu_of_a_node_in_use(
     st = _status_when(cluster, namespace, "a status with both replicas ready", both_ready, 30)
     assert cluster.replicas(namespace, "llm")[0] == 2 and st["replicas"].get("pending", 0) == 0, st
     assert st["headroom"].get("desired", 0) == 0, "no node asked for"
+    # vLLM's counters read, the gateway's and the abort counter never written (there is no swell
+    # gateway on Kubernetes): the planner's load is read, and no metric is missing
+    metrics = next(c for c in st["conditions"] if c["type"] == "MetricsAvailable")
+    assert (metrics["status"], metrics["reason"]) == ("True", "AllSignalsRead"), metrics
