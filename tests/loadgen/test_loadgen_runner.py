@@ -216,3 +216,24 @@ def test_run_sync_works_without_a_loop(threaded_server: fake_llm.Server) -> None
     result = runner.run_sync(_opts(threaded_server, requests=2, headers=(("X-TTFT", "0"), ("X-ITL", "0"))))
     assert result.summary.ok == 2
     assert json.loads(json.dumps(result.summary.errors)) == {}
+
+
+@pytest.mark.parametrize(
+    ("trace", "speedup", "text"),
+    [
+        ("azure-conv", 10.0, "azure-conv:speedup=10"),
+        ("servegen:m-small", 2.0, "servegen:m-small,speedup=2"),
+        ("azure-code", 1.0, "azure-code"),
+        ("reqs.csv", 4.0, "trace:reqs.csv,speedup=4"),
+    ],
+    ids=["a bare named trace takes its speedup after a colon", "a named trace with options after a comma",
+         "no speedup adds nothing", "a file becomes a trace spec"],
+)  # fmt: skip
+def test_trace_and_speedup_make_one_workload_spec(
+    trace: str, speedup: float, text: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert options._trace_spec(trace, speedup) == text
+    monkeypatch.setenv("SWELL_TRACES", str(tmp_path))  # no trace files: parsing stops at the file, past the kind
+    with pytest.raises(errors.RecipeError) as info:
+        options.plan(options.Options(url="http://x", trace=trace, speedup=speedup))
+    assert [p.path for p in info.value.problems] in (["file"], ["directory"]), info.value

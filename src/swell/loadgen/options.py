@@ -65,7 +65,9 @@ def _trace_spec(trace: str, speedup: float) -> str:
         text = trace
     else:
         text = f"trace:{pathlib.Path(trace)}"
-    return text if speedup == 1 else f"{text},speedup={speedup:g}"
+    if speedup == 1:
+        return text
+    return f"{text}{',' if ':' in text else ':'}speedup={speedup:g}"
 
 
 def plan(options: Options) -> Plan:
