@@ -221,3 +221,37 @@ def test_import_refuses_a_malformed_manifest_and_an_output_that_is_a_file(tmp_pa
     file.write_text("")
     res = CliRunner().invoke(main.app, ["import", str(good), "-o", str(file)])
     assert res.exit_code == 1 and "--output: is a file: give a directory" in str(res.exception)
+
+
+def test_a_ratio_held_to_a_value_comes_back_from_its_hpa_render() -> None:
+    """A ratio signal with a Value target renders to `(a / b > -Inf) or (b == 0)` (0 where nothing was
+    counted, not no data); importing that render gives the ratio back, not a raw query."""
+    rec = recipe.load(Path(__file__).parents[2] / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    (sig,) = [s for s in rec.autoscaling.signals if s.kind == "ratio" and s.target_type == "Value"]
+    objs = manifests.render(rec, "hpa", workload.Options()).objects
+    assert any("-Inf" in yaml.safe_dump(o) for o in objs), "the render guards the ratio"
+    found, _ = importers.run(yaml.safe_load(yaml.safe_dump(objs)))
+    (back,) = found
+    (got,) = back.autoscaling["signals"]
+    assert (got["kind"], got["numerator"], got["denominator"], got["target_type"]) == (
+        "ratio", sig.numerator, sig.denominator, "Value")  # fmt: skip
+    recipe.parse(back.recipe())
+
+
+def test_an_hpa_on_a_raw_query_imports_with_a_prometheus_server_named() -> None:
+    """An adapter rule no signal kind renders to (a histogram quantile) is a raw PromQL signal; the HPA
+    names no Prometheus server, so the recipe gets the render default and says so."""
+    adapter = {"kind": "ConfigMap", "metadata": {"name": "adapter"}, "data": {"config.yaml": yaml.safe_dump({
+        "rules": [{"seriesQuery": 'vllm:time_to_first_token_seconds_bucket{namespace!=""}',
+                   "name": {"as": "ttft_p95"},
+                   "metricsQuery": "histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (le))"}]})}}
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "chat"},
+           "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "chat"}, "minReplicas": 1, "maxReplicas": 5,
+                    "metrics": [{"type": "Pods", "pods": {"metric": {"name": "ttft_p95"},
+                                                          "target": {"type": "AverageValue", "averageValue": "2"}}}]}}  # fmt: skip
+    (imp,), _ = importers.run([adapter, hpa])
+    (sig,) = imp.autoscaling["signals"]
+    assert sig["kind"] == "promql" and "histogram_quantile" in sig["query"]
+    assert imp.autoscaling["metrics"] == {"source": "prometheus", "prometheus_url": workload.Options().prometheus_url}
+    assert any("prometheus_url" in n and sig["name"] in n for n in imp.left_out)
+    assert recipe.parse(imp.recipe()).autoscaling.metrics.source == "prometheus"

@@ -17,6 +17,7 @@ import yaml
 
 from swell import errors
 from swell.core import signals
+from swell.render import workload
 
 Obj = dict[str, Any]
 SUFFIX = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
@@ -58,6 +59,9 @@ def signal_from_query(name: str, query: str) -> Obj:
 def _signal_from_query(name: str, query: str) -> Obj:
     q = " ".join(query.split())
     q = re.sub(r"\s*by\s*\([^)]*\)\s*", " ", q).strip()  # a per-pod grouping: swell aggregates itself
+    guarded = re.fullmatch(r"\(\s*(.+?)\s*>\s*-Inf\s*\)\s*or\s*\(.+==\s*0\s*\)", q)
+    if guarded:  # `(a / b > -Inf) or (b == 0)`: swell's own render of a ratio (0 where nothing was counted)
+        q = guarded.group(1)
     ratio = re.fullmatch(
         rf"\(?\s*sum\s*\(\s*rate\s*\(\s*{_METRIC}({_SEL})\s*{_WINDOW}\s*\)\s*\)\s*/\s*"
         rf"sum\s*\(\s*rate\s*\(\s*{_METRIC}({_SEL})\s*{_WINDOW}\s*\)\s*\)\s*\)?",
@@ -532,7 +536,24 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
                 problems.append(errors.Problem(path=_label(o), value=str(exc), rule="a value does not read"))
     if problems:
         raise errors.RecipeError("swell import", problems)
+    for e in imp.out.values():
+        _needs_prometheus(e)
     return list(imp.out.values()), imp.unknown
+
+
+def _needs_prometheus(e: Imported) -> None:
+    """A raw PromQL signal is only read from a Prometheus server: name one where the manifests did not
+    (an HPA reads through prometheus-adapter, whose server address is not in its rules)."""
+    auto = e.autoscaling
+    raw = [s["name"] for s in auto.get("signals", []) if s.get("kind") == "promql"]
+    if not raw or (auto.get("metrics") or {}).get("source") == "prometheus":
+        return
+    url = workload.Options().prometheus_url
+    auto["metrics"] = {"source": "prometheus", "prometheus_url": url}
+    e.left_out.append(
+        f"signal(s) {', '.join(raw)}: PromQL only a Prometheus server evaluates; metrics.prometheus_url set to "
+        f"{url}: point it at the server prometheus-adapter reads"
+    )
 
 
 def documents(texts: Mapping[str, str]) -> list[Obj]:
