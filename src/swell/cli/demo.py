@@ -353,7 +353,7 @@ def demo(
     base_rps: Annotated[
         float | None,
         typer.Option(
-            help="Quiet load in requests per second (default: a quarter of what one replica serves)."
+            help="Quiet load in requests per second (default: a fifth of what one replica serves)."
         ),
     ] = None,
     compare: Annotated[
