@@ -29,7 +29,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
     pytest.mark.skipif(
-        dashboard.plotly_js() is None, reason="plotly is not installed (pip install 'swell[api]')"
+        dashboard.plotly_js() is None, reason="plotly is not installed (pip install plotly)"
     ),
 ]
 FLAGS = (

@@ -122,25 +122,12 @@ def test_plan_says_when_the_planner_would_plan_one_request_at_a_time(
 
 
 def test_decide_reproduces_hpa_scale_up_then_scale_down() -> None:
-    lines = []
-    for t in range(0, 600, 15):
-        # average latency 0.6 s (3x the 0.2 s target) from t=30 to t=135, then 0.05 s
-        lines.append(
-            json.dumps(
-                {
-                    "t": t,
-                    "replicas": {"ready": 1, "starting": 0, "pending": 0},
-                    "signals": {"avg_e2e_latency": 0.6 if 30 <= t < 150 else 0.05},
-                }
-            )
-        )
-    res = swell(
-        "decide",
-        str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"),
-        "--observations",
-        "-",
-        stdin="\n".join(lines),
-    )
+    """The README's `swell decide` example: the shipped observations (one ready replica; average
+    latency 0.6 s, 3x the 0.2 s target, from t=30 to t=135, then 0.05 s; a 15 s tick)."""
+    obs = ROOT / "examples" / "observations" / "gpt2-latency-spike.jsonl"
+    lines = obs.read_text().splitlines()
+    assert [json.loads(x)["signals"]["avg_e2e_latency"] for x in lines[1:4]] == [0.05, 0.6, 0.6]
+    res = swell("decide", str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--observations", str(obs))
     assert res.returncode == 0, res.stderr
     out = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(out) == 40

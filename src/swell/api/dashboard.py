@@ -35,7 +35,7 @@ async def vendor(request: web.Request) -> web.StreamResponse:
     if path is None:
         return web.Response(
             status=404,
-            text="// plotly is not installed: pip install 'swell[api]' for the dashboard's charts\n",
+            text="// plotly is not installed: pip install plotly (swell's api extra) for the dashboard's charts\n",
             content_type="application/javascript",
         )
     return web.FileResponse(path, headers={"Cache-Control": "max-age=86400"})

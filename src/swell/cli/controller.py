@@ -42,7 +42,7 @@ def _runtime() -> Any:
         return importlib.import_module("swell.runtime.kubernetes")
     except ImportError as exc:
         raise errors.ClusterError(
-            f"swell controller needs the Kubernetes client ({exc}): pip install 'swell[kubernetes]'"
+            f"swell controller needs the Kubernetes client ({exc}): pip install kubernetes cryptography (swell's kubernetes extra)"
         ) from None
 
 

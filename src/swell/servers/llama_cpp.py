@@ -58,7 +58,7 @@ def build_params(model: Path, *, host: str, port: int, threads: int, parallel: i
         import xllamacpp
     except ImportError as e:  # pragma: no cover - xllamacpp is a declared dependency of the llm extra
         raise EngineError(
-            "the llama-cpp server needs the 'xllamacpp' package (pip install swell[llm])"
+            "the llama-cpp server needs the 'xllamacpp' package (pip install xllamacpp: swell's llm extra)"
         ) from e
     p = xllamacpp.CommonParams()
     p.model.path = str(model)

@@ -110,7 +110,7 @@ function layout() {
 function draw(d) {
   const el = d.node.querySelector(".chart");
   if (typeof Plotly === "undefined") {
-    el.textContent = "charts need plotly: pip install 'swell[api]'";
+    el.textContent = "charts need plotly: pip install plotly (swell's api extra)";
     return;
   }
   Plotly.react(el, traces(d), layout(), { displaylogo: false, responsive: true });
