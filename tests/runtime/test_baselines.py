@@ -79,6 +79,32 @@ def test_a_cold_fleet_against_a_hot_start_is_warned_about() -> None:
     assert not any("starts hot" in w for w in auto.warnings)
 
 
+@pytest.mark.parametrize(("rate", "warned"), [(5.0, False), (60.0, True)],
+                         ids=["two replicas of a node held whole serve a light start", "a start two cannot serve"])  # fmt: skip
+def test_a_start_below_a_whole_node_is_hot_only_if_the_load_needs_more(rate: float, warned: bool) -> None:
+    """On 8-GPU nodes the fair start is a whole node's 8 replicas, but a fleet of 2 that serves the
+    opening load is not starting hot: the warning compares with the replicas the load needs."""
+    from swell import recipe
+
+    rec = recipe.parse({
+        "service": {"name": "chat", "engine": "simulated-llm", "preset": "llama3-8b-h100"},
+        "resources": {"gpus": 1},
+        "autoscaling": {"min_replicas": 1, "max_replicas": 16, "signals": [
+            {"name": "waiting", "kind": "gauge", "metric": "vllm:num_requests_waiting", "target": 2}]},
+        "node_pool": {"shape": "BM.GPU.H100.8", "max_nodes": 2},
+        "slo": {"ttft_s": 2.0, "e2e_s": 30.0, "percentile": 95},
+    })  # fmt: skip
+    comp = sim.compare(rec, spec.parse(f"poisson:rate={rate:g},input=200,output=200"), ["swell"], seed=1,
+                       duration_s=60.0, options=sim.cluster_mod.Options(initial_replicas=2), with_oracle=False,
+                       with_baselines=False)  # fmt: skip
+    assert comp.initial_replicas == 2
+    hot = [w for w in comp.warnings if "starts hot" in w]
+    assert bool(hot) is warned, comp.warnings
+    if warned:
+        need = int(re.search(r"need (\d+) replicas", hot[0]).group(1))  # type: ignore[union-attr]
+        assert 2 < need <= 16
+
+
 def test_an_slo_no_fleet_within_the_bounds_meets_is_out_of_reach() -> None:
     comp = sim.compare(surge_recipe(max_replicas=1), spec.parse(SURGE), ["swell"], seed=3)
     assert [r.policy for r in comp.baselines] == ["max fleet (1)"]

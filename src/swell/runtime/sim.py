@@ -242,6 +242,24 @@ def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> floa
     return float(edges[int(np.argmax(np.histogram(arrival_t, bins=edges)[0]))])
 
 
+def opening_rate(arrival_t: arrivals_mod.FloatArray, window_s: float) -> float:
+    """The busiest minute's arrival rate within the first `window_s` (req/s)."""
+    edges = np.arange(0.0, max(60.0, window_s) + 1e-9, 60.0)
+    if len(edges) < 2 or not len(arrival_t):
+        return 0.0
+    return float(np.histogram(arrival_t, bins=edges)[0].max()) / 60.0
+
+
+def replicas_for(rec: recipe.Recipe, rate: float, capacity_rps: float) -> int:
+    """Replicas `rate` needs by the engine model, within the recipe's bounds (not rounded to whole
+    nodes: a fleet below a node's worth may serve it, on a node billed whole)."""
+    auto = rec.autoscaling
+    floor = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+    if capacity_rps <= 0 or not math.isfinite(capacity_rps):
+        return floor
+    return min(auto.max_replicas, max(floor, math.ceil(rate / capacity_rps - 1e-9)))
+
+
 def opening_need(
     rec: recipe.Recipe,
     arr: arrivals_mod.Arrivals,
@@ -307,10 +325,10 @@ def compare(
     start = options.initial_replicas
     if start is None:
         start = auto_start
-    elif start < auto_start:
+    elif start < auto_start and start < (need := replicas_for(rec, opening_rate(arr.t, window), cap)):
         warnings.append(
-            f"the trace starts hot: its first {window / 60:.0f} min need {auto_start} replicas (before then no "
-            f"new node can serve), the fleet starts with {start}"
+            f"the trace starts hot: its first {window / 60:.0f} min need {need} replicas at its busiest minute "
+            f"(before then no new node can serve), the fleet starts with {start}"
         )
     peak = busiest_minute(arr.t, horizon)
     if rec.resources.gpus > 0 and lead > peak:
