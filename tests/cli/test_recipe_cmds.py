@@ -215,6 +215,21 @@ def test_plan_shows_an_unknown_price_as_unknown_not_zero(tmp_path: Path) -> None
     )
 
 
+def test_plan_sizes_nodes_and_cost_at_the_most_replicas_max_nodes_hold(tmp_path: Path) -> None:
+    """max_replicas 10 of 8 GPUs each on 2 nodes of 8: 2 replicas reachable, on 2 nodes, 16 GPUs
+    priced (not the 10 nodes and 80 GPUs max_replicas alone would take), and the warning says why."""
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "service: {name: s, engine: simulated-llm}\nresources: {gpus: 8}\n"
+        "autoscaling: {max_replicas: 10, signals: [{name: q, kind: gauge, metric: q, target: 1}]}\n"
+        "node_pool: {shape: BM.GPU.H100.8, max_nodes: 2, price_per_gpu_hour: 4}\n"
+    )
+    plan = json.loads(runner.invoke(main.app, ["plan", "--json", str(path)]).output)
+    assert (plan["max_reachable_replicas"], plan["nodes_for_max_replicas"]) == (2, 2)
+    assert plan["cost_per_hour_at_max"] == 2 * 8 * 4 and "16 GPUs" in plan["cost_note"]
+    assert any("max_replicas 10 exceeds" in w for w in plan["warnings"]), plan["warnings"]
+
+
 def test_decide_rejects_an_observation_without_replicas() -> None:
     rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
     obs = (

@@ -109,15 +109,20 @@ def capacity_steps(rec: recipe.Recipe) -> dict[str, float]:
 
 
 def cost_per_hour(rec: recipe.Recipe) -> tuple[float | None, str]:
-    """The node pool's cost per hour at max replicas, or None with why it is unknown."""
-    auto, pool, gpus = rec.autoscaling, rec.node_pool, rec.resources.gpus
+    """The node pool's cost per hour at the most replicas reachable, or None with why it is unknown."""
+    pool, gpus = rec.node_pool, rec.resources.gpus
     if gpus == 0:
         return None, "unknown: a CPU-only recipe has no price (node_pool prices GPUs)"
     if "price_per_gpu_hour" not in pool.model_fields_set:
         return None, "unknown: set node_pool.price_per_gpu_hour"
-    nodes_at_max = nodes.nodes_for(auto.max_replicas, gpus, pool.gpus)
+    nodes_at_max = nodes.nodes_for(reachable(rec), gpus, pool.gpus)
     cost = round(nodes_at_max * pool.gpus * pool.price_per_gpu_hour, 2)
     return cost, f"{cost:g} ({nodes_at_max * pool.gpus} GPUs x {pool.price_per_gpu_hour:g} per GPU-hour)"
+
+
+def reachable(rec: recipe.Recipe) -> int:
+    """The most replicas the recipe can run: max_replicas, or fewer where max_nodes holds fewer."""
+    return min(rec.autoscaling.max_replicas, nodes.capacity(rec.node_pool, rec.resources.gpus))
 
 
 def plan_data(rec: recipe.Recipe, now: float) -> dict[str, Any]:
@@ -139,8 +144,8 @@ def plan_data(rec: recipe.Recipe, now: float) -> dict[str, Any]:
         },
         "gpus_per_replica": gpus,
         "replicas_per_node": nodes.per_node(gpus, pool.gpus),
-        "max_reachable_replicas": min(auto.max_replicas, nodes.capacity(pool, gpus)),
-        "nodes_for_max_replicas": nodes.nodes_for(auto.max_replicas, gpus, pool.gpus),
+        "max_reachable_replicas": reachable(rec),
+        "nodes_for_max_replicas": nodes.nodes_for(reachable(rec), gpus, pool.gpus),
         "time_to_capacity_s": {
             "new_node": round(sum(steps.values()), 1),
             "new_node_steps": steps,
@@ -191,10 +196,10 @@ def plan(
         ("GPUs per replica", "none (CPU only)" if cpu_only else str(data["gpus_per_replica"])),
         ("replicas per node", str(data["replicas_per_node"])),
         ("most replicas reachable", str(data["max_reachable_replicas"])),
-        ("nodes at max replicas", str(data["nodes_for_max_replicas"])),
+        ("nodes at the most replicas", str(data["nodes_for_max_replicas"])),
         ("time to capacity, new node", f"{ttc['new_node']:.0f} s ({steps_txt})"),
         ("time to capacity, warm node", f"{ttc['warm_node']:.0f} s (model load)"),
-        ("cost per hour at max", data["cost_note"]),
+        ("cost per hour at the most", data["cost_note"]),
         (
             "signals",
             ", ".join(
