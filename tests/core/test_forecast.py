@@ -181,3 +181,23 @@ def test_the_minute_the_history_began_in_is_neither_a_ramp_nor_a_trend() -> None
     assert forecast.ramp(h, 300.0, H) == 0.0 and forecast.trend(h, 300.0, H) == pytest.approx(h.means()[-1][1])
     fed_from_the_start = feed(series(lambda t: 4.0, 0.0, 60.0) + series(_flat_then_ramp(4.0, 4.0, 60.0), 60.0, 360.0))
     assert forecast.ramp(fed_from_the_start, 360.0, H) > 0.0
+
+
+@pytest.mark.parametrize(
+    ("values", "now", "expect"),
+    [
+        pytest.param([5.0] * 10, 600.0, None, id="load read: not silent"),
+        pytest.param([5.0] * 5 + [0.0] * 5, 600.0, 300.0, id="silent since the first minute with no reading above 0"),
+        pytest.param([5.0] * 9 + [0.0], 600.0, 540.0, id="a whole minute of zeros is a silence"),
+        pytest.param([5.0] * 9 + [0.0], 599.0, None, id="a minute not yet over is not"),
+        pytest.param([0.0, 5.0] * 5, 600.0, None, id="zeros between readings are not a silence"),
+    ],
+)  # fmt: skip
+def test_a_silence_is_a_whole_minute_or_more_with_no_load_at_all(
+    values: list[float], now: float, expect: float | None
+) -> None:
+    h = forecast.History()
+    for i, v in enumerate(values):  # one minute each: readings at its start and 30 s in
+        h = forecast.observe(h, 60.0 * i, v)
+        h = forecast.observe(h, 60.0 * i + 30.0, v)
+    assert forecast.silent(h, now) == expect

@@ -830,6 +830,32 @@ def test_trajectory_a_load_step_up_at_once_held_over_the_lead_time_then_down() -
     assert all(n >= 1 for n in traj.values())
 
 
+def test_trajectory_a_sudden_silence_holds_the_replicas_for_its_return() -> None:
+    """25 req/s (3 replicas) stops at once at t=600 (an outage upstream) and comes back at t=1400,
+    read over a minute as a rate window fills: the 3 replicas are there when it does, and stay while
+    it is read back; a silence past SILENCE_HOLD lead times lets them go."""
+    r = rec(gpus_per_node=1)
+    h = leadtime.LeadTimes.of(r.node_pool).horizon_s
+
+    def outage(t: float) -> float:
+        return 25.0 if t < 600 else 0.0 if t < 1400 else 25.0 * min(1.0, (t - 1395.0) / 60.0)
+
+    back = dict(run(r, outage, until=1500.0))
+    assert back[595.0] == 3 and min(n for t, n in back.items() if 600 <= t <= 1500) == 3, back
+    gone = run(r, lambda t: 25.0 if t < 600 else 0.0, until=600.0 + planner.SILENCE_HOLD * h + 600.0)
+    held = [t for t, n in gone if n == 3 and t >= 600]
+    assert max(held) >= 600.0 + planner.SILENCE_HOLD * h - 60.0, "held for the whole hold"
+    assert gone[-1][1] == 1, "then down once it has passed"
+
+
+def test_trajectory_a_load_falling_to_nothing_holds_only_what_it_fell_to() -> None:
+    """A fall to zero over 20 minutes is not a sudden stop: the replicas follow it down as the
+    envelope decays, and the silence at its end holds what is left, not the peak."""
+    r = rec(gpus_per_node=1)
+    traj = dict(run(r, lambda t: 25.0 if t < 600 else max(0.0, 25.0 * (1.0 - (t - 600.0) / 1200.0)), until=3000.0))
+    assert traj[595.0] == 3 and traj[3000.0] == 1, traj
+
+
 def test_trajectory_is_identical_after_the_state_round_trips_through_json() -> None:
     r = rec(gpus_per_node=1)
     state = steps.State()

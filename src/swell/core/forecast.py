@@ -156,6 +156,20 @@ def trend(h: History, now: float, horizon_s: float) -> float:
     return last + slope * ahead
 
 
+def silent(h: History, now: float) -> float | None:
+    """When the load stopped, if the last complete minute saw none at all (every reading 0): the
+    start of the run of such minutes ending there; None while any load is read."""
+    done = [(t, p) for t, _, n, p in h.minutes if n > 0 and t + MINUTE <= now]
+    if not done or done[-1][1] > 0:
+        return None
+    since = done[-1][0]
+    for t, p in reversed(done):
+        if p > 0:
+            break
+        since = t
+    return since
+
+
 def _fit(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
     """Least squares over (t, v): (slope, R², fitted value at the first t)."""
     mt = sum(t for t, _ in pts) / len(pts)

@@ -23,6 +23,7 @@ class PlanState:
     last_ready: int | None = None  # ready replicas at the last decision
     mix: capacity.Mix | None = None  # the request mix last read while the replicas were not saturated
     saturated_since: float | None = None  # when the replicas' standing queue began (None: not saturated)
+    silence: tuple[float, int] | None = None  # (since, replicas held): the load stopped at once (None: it did not)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class PlanState:
             "last_ready": self.last_ready,
             "mix": None if self.mix is None else [self.mix.input_tokens, self.mix.output_tokens],
             "saturated_since": self.saturated_since,
+            "silence": None if self.silence is None else list(self.silence),
         }
 
     @staticmethod
@@ -55,4 +57,5 @@ class PlanState:
             if data.get("mix") is None
             else capacity.Mix(input_tokens=float(data["mix"][0]), output_tokens=float(data["mix"][1])),
             saturated_since=data.get("saturated_since"),
+            silence=None if not data.get("silence") else (float(data["silence"][0]), int(data["silence"][1])),
         )

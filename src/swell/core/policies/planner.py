@@ -39,6 +39,10 @@ SETTLE_S = 120.0  # after a shortage or new ready replicas, what replicas serve 
 # for this long: new replicas complete their first requests only after a few e2e times, and a backlog's
 # latency stays in the TTFT window (black-friday's plateau lowered the model to x0.89 right after its surge)
 SPARE_HOLD_S = 60.0  # a spare node is bought for a need the plan has kept this long, not one tick's
+SILENCE_HOLD = 8.0  # lead times a sudden silence holds the replicas it found: no request at all for a
+# minute or more, from a load that needed them, is an outage upstream as often as the end of demand,
+# and an outage ends with the load it stopped, at once (ServeGen m-small's days 10-11: the trace's
+# 10-70-minute gaps; the planner scaled to 2 in the 70-minute one and met its return with them)
 DOWN_WINDOW_S = 180.0  # a scale-down goes no lower than the highest plan of this window (the HPA's
 # scale-down stabilization): a ramp forecast that lapses a minute after it fired is no reason to give
 # back what it asked for (servegen-busy: 14 -> 12 at minute 129, then a burst at 131 met 12); at most
@@ -214,6 +218,9 @@ def decide(
     units = offered / nominal  # replicas the load needs at the engine's modelled capacity
     history = forecast.observe(ps.history, now, arrived / nominal)
     fc = forecast.forecast(history, now, horizon)
+    quiet = forecast.silent(history, now) if offered <= 0 and ld.queued <= 0 else None
+    silence = None if quiet is None else (ps.silence or (quiet, snap.current))
+    held = silence[1] if silence is not None and now - silence[0] < SILENCE_HOLD * horizon else 0
     need_now = steps.ceil(units / factor)
     need_ahead = steps.ceil(fc.value / factor)
     # a scheduled floor within H (and the spare-node hold and a tick: a replica starts on its node
@@ -257,10 +264,15 @@ def decide(
     desired = target
     partial = any(snap.reading(name).partial for name in load.NAMES)
     window = min(DOWN_WINDOW_S, horizon)
-    floor, plans = stabilized(ps.recent_plans, now, target, window)
+    floor, plans = stabilized(ps.recent_plans, now, max(target, held), window)  # a silence's hold outlasts it by the window
     if target < snap.current:
         young = history.first is None or now - history.first < horizon
-        if floor >= snap.current:
+        if held >= snap.current and silence is not None:
+            desired, bound = snap.current, "stabilization"
+            why = (f"no request since {(now - silence[0]) / 60:.0f} min ago: the {held} replicas held up to "
+                   f"{SILENCE_HOLD:g} H ({SILENCE_HOLD * horizon / 60:.0f} min), as a load that stops at once "
+                   "comes back at once")  # fmt: skip
+        elif floor >= snap.current:
             desired, bound = snap.current, "stabilization"
             why = f"no scale-down below the highest plan of the last {window:.0f} s ({floor})"
         elif partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
@@ -272,12 +284,13 @@ def decide(
             why = f"no scale-down before {horizon:.0f} s of load history"
         else:
             keep = min(snap.pending, nodes.coming(snap.nodes, rec.resources.gpus))
-            to = max(target, floor)
+            to = max(target, floor, held)
             take, emptied = nodes.emptying(snap.replicas, snap.current - to, keep_pending=keep)
             desired = snap.current - take
             if to > target:
                 bound = "stabilization"
-                why = f"the highest plan of the last {window:.0f} s: {to}"
+                why = (f"the {held} replicas held through a silence" if held > floor
+                       else f"the highest plan of the last {window:.0f} s: {to}")  # fmt: skip
             if take < snap.current - to:
                 bound = "capacity"
                 why = (f"removing {snap.current - to} would empty no more nodes: remove {take} "
@@ -335,5 +348,6 @@ def decide(
     )
     new = replace(ps, lead=lead, history=history, factor=factor, recent_plans=plans, mix=mix,
                   last_queue=(now, ld.queued), spare_asks=asks, unsettled_until=unsettled,
-                  last_ready=snap.ready, saturated_since=(since if saturated else None))  # fmt: skip
+                  last_ready=snap.ready, saturated_since=(since if saturated else None),
+                  silence=silence)  # fmt: skip
     return d, replace(state, plan=new)
