@@ -846,6 +846,10 @@ def test_trajectory_a_sudden_silence_holds_the_replicas_for_its_return() -> None
     held = [t for t, n in gone if n == 3 and t >= 600]
     assert max(held) >= 600.0 + planner.SILENCE_HOLD * h - 60.0, "held for the whole hold"
     assert gone[-1][1] == 1, "then down once it has passed"
+    state = steps.State()
+    for t in range(0, 900, 5):  # the reason says why the count holds
+        d, state = planner.decide(r, snap(float(t), reps(*["ready@n0"] * 3), 25.0 if t < 600 else 0.0), state)
+    assert d.bound_by == "stabilization" and "no request since 5 min ago: the 3 replicas held up to 8 H" in d.reason, d.reason
 
 
 def test_trajectory_a_load_falling_to_nothing_holds_only_what_it_fell_to() -> None:

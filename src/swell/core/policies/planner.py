@@ -264,7 +264,8 @@ def decide(
     desired = target
     partial = any(snap.reading(name).partial for name in load.NAMES)
     window = min(DOWN_WINDOW_S, horizon)
-    floor, plans = stabilized(ps.recent_plans, now, max(target, held), window)  # a silence's hold outlasts it by the window
+    # a silence's hold is remembered as a plan: it outlasts the silence by the window, while the load is read back
+    floor, plans = stabilized(ps.recent_plans, now, max(target, held), window)
     if target < snap.current:
         young = history.first is None or now - history.first < horizon
         if held >= snap.current and silence is not None:
@@ -284,12 +285,12 @@ def decide(
             why = f"no scale-down before {horizon:.0f} s of load history"
         else:
             keep = min(snap.pending, nodes.coming(snap.nodes, rec.resources.gpus))
-            to = max(target, floor, held)
+            to = max(target, floor)
             take, emptied = nodes.emptying(snap.replicas, snap.current - to, keep_pending=keep)
             desired = snap.current - take
             if to > target:
                 bound = "stabilization"
-                why = (f"the {held} replicas held through a silence" if held > floor
+                why = (f"the {held} replicas held through a silence" if held == to
                        else f"the highest plan of the last {window:.0f} s: {to}")  # fmt: skip
             if take < snap.current - to:
                 bound = "capacity"
