@@ -852,6 +852,17 @@ def test_trajectory_a_sudden_silence_holds_the_replicas_for_its_return() -> None
     assert d.bound_by == "stabilization" and "no request since 5 min ago: the 3 replicas held up to 8 H" in d.reason, d.reason
 
 
+def test_a_service_that_has_had_no_load_yet_is_not_held_for_its_return() -> None:
+    """No request since the start is no silence after load: the scale-down waits only for H of
+    history, as before."""
+    r = rec(gpus_per_node=1)
+    h = leadtime.LeadTimes.of(r.node_pool).horizon_s
+    state, layout = steps.State(), reps("ready@n0", "ready@n1", "ready@n2")
+    for t in range(0, int(h) + 300, 5):
+        d, state = planner.decide(r, snap(float(t), layout, 0.0), state)
+    assert d.desired == 1 and "no request since" not in d.reason, d.reason
+
+
 def test_trajectory_a_load_falling_to_nothing_holds_only_what_it_fell_to() -> None:
     """A fall to zero over 20 minutes is not a sudden stop: the replicas follow it down as the
     envelope decays, and the silence at its end holds what is left, not the peak."""

@@ -158,7 +158,8 @@ def trend(h: History, now: float, horizon_s: float) -> float:
 
 def silent(h: History, now: float) -> float | None:
     """When the load stopped, if the last complete minute saw none at all (every reading 0): the
-    start of the run of such minutes ending there; None while any load is read."""
+    start of the run of such minutes ending there; None while any load is read. Whether any load
+    came before it: `read_before`."""
     done = [(t, p) for t, _, n, p in h.minutes if n > 0 and t + MINUTE <= now]
     if not done or done[-1][1] > 0:
         return None
@@ -168,6 +169,11 @@ def silent(h: History, now: float) -> float | None:
             break
         since = t
     return since
+
+
+def read_before(h: History, t: float) -> bool:
+    """Whether a minute before `t` read any load."""
+    return any(p > 0 for m, _, n, p in h.minutes if m < t and n > 0)
 
 
 def _fit(pts: list[tuple[float, float]]) -> tuple[float, float, float]:

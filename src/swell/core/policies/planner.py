@@ -219,7 +219,9 @@ def decide(
     history = forecast.observe(ps.history, now, arrived / nominal)
     fc = forecast.forecast(history, now, horizon)
     quiet = forecast.silent(history, now) if offered <= 0 and ld.queued <= 0 else None
-    silence = None if quiet is None else (ps.silence or (quiet, snap.current))
+    silence = None  # a silence after load (a service that has had none yet is not waiting for its return)
+    if quiet is not None and (ps.silence is not None or forecast.read_before(history, quiet)):
+        silence = ps.silence or (quiet, snap.current)
     held = silence[1] if silence is not None and now - silence[0] < SILENCE_HOLD * horizon else 0
     need_now = steps.ceil(units / factor)
     need_ahead = steps.ceil(fc.value / factor)
