@@ -158,8 +158,8 @@ def trend(h: History, now: float, horizon_s: float) -> float:
 
 def silent(h: History, now: float) -> float | None:
     """When the load stopped, if the last complete minute saw none at all (every reading 0): the
-    start of the run of such minutes ending there; None while any load is read. Whether any load
-    came before it: `read_before`."""
+    start of the run of such minutes ending there; None while any load is read. The load before it:
+    `level_before`."""
     done = [(t, p) for t, _, n, p in h.minutes if n > 0 and t + MINUTE <= now]
     if not done or done[-1][1] > 0:
         return None
@@ -171,9 +171,10 @@ def silent(h: History, now: float) -> float | None:
     return since
 
 
-def read_before(h: History, t: float) -> bool:
-    """Whether a minute before `t` read any load."""
-    return any(p > 0 for m, _, n, p in h.minutes if m < t and n > 0)
+def level_before(h: History, t: float, span_s: float = 300.0) -> float:
+    """The mean load of the minutes in the `span_s` before `t` (0 without any)."""
+    vals = [s / n for m, s, n, _ in h.minutes if t - span_s <= m < t and n > 0]
+    return sum(vals) / len(vals) if vals else 0.0
 
 
 def _fit(pts: list[tuple[float, float]]) -> tuple[float, float, float]:
