@@ -539,25 +539,6 @@ def test_while_the_replicas_are_saturated_the_mix_is_the_one_read_before() -> No
     assert "(402/100 tokens in/out)" in d.reason, "below QUEUE_SATURATED per replica the mix read is used"
 
 
-def test_after_a_silence_the_mix_is_the_one_read_before_it_for_a_mix_window() -> None:
-    """Back from a silence, the mix window holds a few completions against the prompts of every
-    request admitted (3,622/391 tokens in/out on ServeGen for a 1,000/250 mix): the mix read before
-    the silence is held until the window has seen only the load that came back."""
-    llm = capacity.Profile(kind="llm", decode_per_seq_s=0.01, prefill_per_token_s=0.0001, max_num_seqs=1000)
-    two = reps("ready@a", "ready@a")
-    mix = {load.MIX_REQUESTS: 10.0, load.PROMPT: 8000.0, load.GENERATION: 2000.0}  # 800/200
-    state = aged()
-    for t in range(0, 300, 5):  # load, then a silence of three minutes
-        rps, counters = (10.0, mix) if t < 120 else (0.0, {load.MIX_REQUESTS: 0.0, load.PROMPT: 0.0, load.GENERATION: 0.0})
-        _, state = planner.decide(rec(), snap(float(t), two, rps, profile=llm, **counters), state)
-    assert state.plan is not None and state.plan.silence is not None
-    skewed = {load.MIX_REQUESTS: 1.0, load.PROMPT: 3622.0, load.GENERATION: 391.0}
-    d, after = planner.decide(rec(), snap(300.0, two, 5.0, profile=llm, **skewed), state)
-    assert "(801/200 tokens in/out)" in d.reason and "mix held at 801/200 since a silence" in d.reason, d.reason
-    d, _ = planner.decide(rec(), snap(300.0 + load.MIX_WINDOW_S + 5.0, two, 5.0, profile=llm, **skewed), after)
-    assert "mix held" not in d.reason, "a mix window after the silence the counters are read again"
-
-
 @pytest.mark.parametrize(
     ("counters", "learns"),
     [

@@ -24,7 +24,6 @@ class PlanState:
     mix: capacity.Mix | None = None  # the request mix last read while the replicas were not saturated
     saturated_since: float | None = None  # when the replicas' standing queue began (None: not saturated)
     silence: tuple[float, int] | None = None  # (since, replicas held): the load stopped at once (None: it did not)
-    mix_from: float | None = None  # the mix counters are read again from this time (after a silence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,7 +38,6 @@ class PlanState:
             "mix": None if self.mix is None else [self.mix.input_tokens, self.mix.output_tokens],
             "saturated_since": self.saturated_since,
             "silence": None if self.silence is None else list(self.silence),
-            "mix_from": self.mix_from,
         }
 
     @staticmethod
@@ -60,5 +58,4 @@ class PlanState:
             else capacity.Mix(input_tokens=float(data["mix"][0]), output_tokens=float(data["mix"][1])),
             saturated_since=data.get("saturated_since"),
             silence=None if not data.get("silence") else (float(data["silence"][0]), int(data["silence"][1])),
-            mix_from=data.get("mix_from"),
         )

@@ -45,7 +45,6 @@ SILENCE_HOLD = 8.0  # lead times a sudden silence holds the replicas it found: n
 # 10-70-minute gaps; the planner scaled to 2 in the 70-minute one and met its return with them)
 SILENCE_EXPECTED = 10.0  # ... after minutes that had this many requests a minute (Poisson: 1 in 22,000
 # such minutes is empty by chance)
-MINUTE = 60.0
 DOWN_WINDOW_S = 180.0  # a scale-down goes no lower than the highest plan of this window (the HPA's
 # scale-down stabilization): a ramp forecast that lapses a minute after it fired is no reason to give
 # back what it asked for (servegen-busy: 14 -> 12 at minute 129, then a burst at 131 met 12); at most
@@ -178,19 +177,11 @@ def decide(
     # and weighed as a whole window planned 9 replicas for 6 that served it: 41.8 -> 40.2 GPU-h)
     seen = 0.0 if ps.history.first is None else min(load.MIX_WINDOW_S, now - ps.history.first)
     mix = capacity.mix_of(prof, ld.mix_rps, ld.prompt_tps, ld.generation_tps, seen_s=max(seen, 0.0))
-    if ps.mix is not None and (ld.mix_rps is None or ld.mix_rps <= 0):
-        mix = ps.mix  # nothing completed in the mix window (idle, or a silence): the last mix read, not the default
     ready = max(1, snap.ready)
     saturated = ld.queued >= QUEUE_SATURATED * ready
     mix_note = ""
     if saturated and ps.mix is not None:  # the mix last read while the replicas kept up
         mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} while saturated"
-        mix = ps.mix
-    elif ps.mix_from is not None and now < ps.mix_from and ps.mix is not None:
-        # a silence and the mix window after it: the counters read nothing, then a few completions
-        # against the prompts of every request admitted (servegen day 10, back from a 10-minute gap:
-        # 3,622/391 tokens in/out for a 1,000/250 mix, and 20 replicas planned for what 8 served)
-        mix_note = f"; mix held at {ps.mix.input_tokens:.0f}/{ps.mix.output_tokens:.0f} since a silence"
         mix = ps.mix
     target_u = rec.autoscaling.target_utilization
     nominal = capacity.rps(prof, mix, rec.slo.e2e_s, target_u)
@@ -232,7 +223,7 @@ def decide(
     quiet = forecast.silent(history, now) if offered <= 0 and ld.queued <= 0 else None
     silence = None  # a silence where a minute without requests was unlikely (not a service with none yet,
     # nor one so quiet that an empty minute is chance)
-    before = 0.0 if quiet is None else forecast.level_before(history, quiet) * nominal * MINUTE
+    before = 0.0 if quiet is None else forecast.level_before(history, quiet) * nominal * forecast.MINUTE
     if quiet is not None and (ps.silence is not None or before >= SILENCE_EXPECTED):
         silence = ps.silence or (quiet, snap.current)
     held = silence[1] if silence is not None and now - silence[0] < SILENCE_HOLD * horizon else 0
@@ -365,5 +356,5 @@ def decide(
     new = replace(ps, lead=lead, history=history, factor=factor, recent_plans=plans, mix=mix,
                   last_queue=(now, ld.queued), spare_asks=asks, unsettled_until=unsettled,
                   last_ready=snap.ready, saturated_since=(since if saturated else None),
-                  silence=silence, mix_from=now + load.MIX_WINDOW_S if silence is not None else ps.mix_from)  # fmt: skip
+                  silence=silence)  # fmt: skip
     return d, replace(state, plan=new)
