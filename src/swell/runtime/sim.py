@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from swell import clock, errors, recipe
 from swell.clusters.sim import cluster as cluster_mod
@@ -234,27 +235,35 @@ def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> flo
     return natural
 
 
+def _minutes(arrival_t: arrivals_mod.FloatArray, end_s: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Minute edges from 0 up to (not including) `end_s`, and the arrivals in each minute between them."""
+    edges = np.arange(0.0, end_s, 60.0)
+    if len(edges) < 2:
+        return edges, np.zeros(0, dtype=np.int64)
+    return edges, np.histogram(arrival_t, bins=edges)[0]
+
+
 def busiest_minute(arrival_t: arrivals_mod.FloatArray, horizon_s: float) -> float:
     """When the minute with the most arrivals starts (0 without arrivals)."""
     if not len(arrival_t):
         return 0.0
-    edges = np.arange(0.0, horizon_s + 60.0, 60.0)
-    return float(edges[int(np.argmax(np.histogram(arrival_t, bins=edges)[0]))])
+    edges, counts = _minutes(arrival_t, horizon_s + 60.0)
+    return float(edges[int(np.argmax(counts))])
 
 
 def opening_rate(arrival_t: arrivals_mod.FloatArray, window_s: float) -> float:
     """The busiest minute's arrival rate within the first `window_s` (req/s)."""
-    edges = np.arange(0.0, max(60.0, window_s) + 1e-9, 60.0)
-    if len(edges) < 2 or not len(arrival_t):
+    _, counts = _minutes(arrival_t, max(60.0, window_s) + 1e-9)
+    if not len(counts) or not len(arrival_t):
         return 0.0
-    return float(np.histogram(arrival_t, bins=edges)[0].max()) / 60.0
+    return float(counts.max()) / 60.0
 
 
 def replicas_for(rec: recipe.Recipe, rate: float, capacity_rps: float) -> int:
     """Replicas `rate` needs by the engine model, within the recipe's bounds (not rounded to whole
     nodes: a fleet below a node's worth may serve it, on a node billed whole)."""
     auto = rec.autoscaling
-    floor = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+    floor = cluster_mod.fewest(auto)
     if capacity_rps <= 0 or not math.isfinite(capacity_rps):
         return floor
     return min(auto.max_replicas, max(floor, math.ceil(rate / capacity_rps - 1e-9)))
@@ -270,7 +279,7 @@ def opening_need(
     """The fleet the busiest minute within the first `window_s` needs by the engine model (whole
     nodes, within the recipe's bounds)."""
     auto = rec.autoscaling
-    floor = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+    floor = cluster_mod.fewest(auto)
     if capacity_rps <= 0:
         return floor
     cap = capacity_rps if math.isfinite(capacity_rps) else 1e9

@@ -27,6 +27,11 @@ from swell.workload import arrivals
 GRACE_PERIOD_S = 30.0  # Kubernetes terminationGracePeriodSeconds default
 
 
+def fewest(auto: recipe.Autoscaling) -> int:
+    """The fewest replicas a run holds: min_replicas, and at least 1 unless max_replicas is 0."""
+    return max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Options:
     router: router.Kind = "least-outstanding"
@@ -77,7 +82,7 @@ class SimCluster:
         auto = self.rec.autoscaling
         n = self.options.initial_replicas
         if n is None:
-            n = max(auto.min_replicas, 1 if auto.max_replicas > 0 else 0)
+            n = fewest(auto)
         for _ in range(nodes.initial_nodes(self.rec.node_pool, self.pool.gpr, n)):
             self.pool.warm(now)
         self.target = n

@@ -274,14 +274,13 @@ def decide(
     floor, plans = stabilized(ps.recent_plans, now, max(target, held), window)
     if target < snap.current:
         young = history.first is None or now - history.first < horizon
-        if held >= snap.current and silence is not None:
-            desired, bound = snap.current, "stabilization"
-            why = (f"no request since {(now - silence[0]) / 60:.0f} min ago: the {held} replicas held up to "
-                   f"{SILENCE_HOLD:g} H ({SILENCE_HOLD * horizon / 60:.0f} min), as a load that stops at once "
-                   "comes back at once")  # fmt: skip
-        elif floor >= snap.current:
+        if floor >= snap.current:  # the window's highest plan, or the replicas a silence holds
             desired, bound = snap.current, "stabilization"
             why = f"no scale-down below the highest plan of the last {window:.0f} s ({floor})"
+            if silence is not None and held >= snap.current:
+                why = (f"no request since {(now - silence[0]) / 60:.0f} min ago: the {held} replicas held up to "
+                       f"{SILENCE_HOLD:g} H ({SILENCE_HOLD * horizon / 60:.0f} min), as a load that stops at once "
+                       "comes back at once")  # fmt: skip
         elif partial or alarm:  # an alarm holds the count even with capacity on its way: scaling
             # down what the safety net just added would have it fire again at the next tick
             desired, bound = snap.current, "no_data" if partial else "panic"
