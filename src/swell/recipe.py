@@ -275,12 +275,28 @@ class Tolerance(Model):
     down: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+FallbackBehavior = Literal["static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower"]
+
+
 class Fallback(Model):
-    """After `failure_threshold` consecutive reads without a value, go to `replicas` (KEDA)."""
+    """After `failure_threshold` consecutive reads without a value, go to `replicas` as `behavior` says (KEDA)."""
+
+    # KEDA's four behaviors under their KEDA names; swell's default, currentReplicasIfHigher, goes up to
+    # `replicas` and never down on missing data (KEDA's own default, static, goes to `replicas` either way)
 
     failure_threshold: Annotated[int, Field(ge=1)] = 3
     # never 0: no scaling to zero because a metric went missing
     replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)]
+    behavior: FallbackBehavior = "currentReplicasIfHigher"
+
+    def target(self, current: int) -> int:
+        """The count the fallback asks for with `current` replicas."""
+        return {
+            "static": self.replicas,
+            "currentReplicas": current,
+            "currentReplicasIfHigher": max(current, self.replicas),
+            "currentReplicasIfLower": min(current, self.replicas),
+        }[self.behavior]
 
 
 class Panic(Model):

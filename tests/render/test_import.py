@@ -117,7 +117,8 @@ def test_keda_triggers_and_kserve_and_what_is_left_out() -> None:
         "target": 5.0, "target_type": "AverageValue",
     }  # fmt: skip
     assert chat.autoscaling["signals"][1]["resource"] == "cpu"
-    assert chat.autoscaling["fallback"] == {"failure_threshold": 3, "replicas": 4}
+    assert chat.autoscaling["fallback"] == {"failure_threshold": 3, "replicas": 4, "behavior": "static"}
+    assert chat.autoscaling["policy"] == "threshold"  # KEDA's activation, cooldown and fallback, then the HPA rule
     assert chat.schedules[0] | {"name": ""} == {"name": "", "start": "0 8 * * 1-5", "end": "0 18 * * 1-5",
                                                 "timezone": "Europe/Paris", "min_replicas": 3}  # fmt: skip
     assert any("kafka" in n for n in chat.left_out) and any("ignoreNullValues" in n for n in chat.left_out)
@@ -200,6 +201,68 @@ def test_fields_the_importers_do_not_read_are_not_held_to_a_shape() -> None:
     keda["spec"]["triggers"].append({"type": "github-runner", "metadata": {"labels": "gpu,linux"}})
     (found,), _ = importers.run([keda])
     assert found.name == "chat"
+
+
+def keda_chat() -> dict[str, Any]:
+    return next(o for o in importers.documents({"k": (FIXTURES / "keda-mixed.yaml").read_text()})
+                if o["kind"] == "ScaledObject")  # fmt: skip
+
+
+def _set(obj: dict[str, Any], path: str, value: Any) -> None:
+    *head, last = path.split(".")
+    for key in head:
+        obj = obj[int(key)] if isinstance(obj, list) else obj.setdefault(key, {})
+    obj[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fallback", "activation", "noted"),
+    [
+        ("spec.fallback.behavior", "currentReplicasIfHigher", "currentReplicasIfHigher", None, None),
+        ("spec.fallback.behavior", "scalingModifiers", "static", None, "fallback.behavior scalingModifiers"),
+        ("spec.triggers.0.metadata.activationThreshold", "2", "static", 2.0, None),
+        ("spec.triggers.0.authenticationRef", {"name": "prom-auth"}, "static", None, "authenticationRef prom-auth"),
+        ("spec.triggers.0.metadata.customHeaders", "X-Scope-OrgID=team", "static", None, "customHeaders"),
+        ("spec.initialCooldownPeriod", 120, "static", None, "initialCooldownPeriod 120"),
+        ("spec.idleReplicaCount", 0, "static", None, "idleReplicaCount 0"),
+        ("metadata.annotations", {"autoscaling.keda.sh/paused-replicas": "2"}, "static", None,
+         "paused-replicas 2"),
+    ],
+    ids=["a fallback behavior is carried", "scalingModifiers' fallback is static, and said",
+         "an activation threshold is carried", "authentication is listed as not carried",
+         "custom headers are listed as not carried", "initialCooldownPeriod is listed",
+         "idleReplicaCount is listed", "paused-replicas is listed"],
+)  # fmt: skip
+def test_keda_fields_are_carried_or_listed(path: str, value: Any, fallback: str, activation: float | None,
+                                           noted: str | None) -> None:  # fmt: skip
+    keda = keda_chat()
+    _set(keda, path, value)
+    (found,), _ = importers.run([keda])
+    assert found.autoscaling["fallback"]["behavior"] == fallback
+    assert found.autoscaling.get("activation_threshold") == activation
+    if noted is not None:
+        assert any(noted in n for n in found.left_out), found.left_out
+    recipe.parse(found.recipe())  # what is carried is a valid recipe
+
+
+def test_keda_per_trigger_activation_thresholds_become_the_lowest_and_that_is_said() -> None:
+    keda = keda_chat()
+    first = keda["spec"]["triggers"][0]
+    first["metadata"]["activationThreshold"] = "2"
+    second = {**first, "name": "waiting-2", "metadata": {**first["metadata"], "activationThreshold": "0.5"}}
+    keda["spec"]["triggers"].insert(1, second)
+    (found,), _ = importers.run([keda])
+    assert found.autoscaling["activation_threshold"] == 0.5
+    assert any("activationThreshold per trigger (2, 0.5)" in n for n in found.left_out)
+
+
+def test_keda_fallback_behavior_renders_and_imports_back() -> None:
+    keda = keda_chat()
+    keda["spec"]["fallback"]["behavior"] = "currentReplicasIfLower"
+    (found,), _ = importers.run([keda])
+    objs, back = round_trip(found, "keda")
+    assert by_kind(objs)["ScaledObject"]["spec"]["fallback"]["behavior"] == "currentReplicasIfLower"
+    assert back.autoscaling["fallback"] == found.autoscaling["fallback"]
 
 
 def test_a_value_that_does_not_read_names_its_object() -> None:

@@ -214,6 +214,7 @@ def keda(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
         spec["fallback"] = {
             "failureThreshold": auto.fallback.failure_threshold,
             "replicas": auto.fallback.replicas,
+            "behavior": auto.fallback.behavior,  # KEDA >= 2.15; its own default is static
         }
     warn = [] if triggers else ["the recipe has no signals: KEDA needs at least one trigger"]
     return [

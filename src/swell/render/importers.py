@@ -292,7 +292,7 @@ class Importer:
         auto = e.autoscaling
         auto.update(
             {
-                "policy": "hpa",
+                "policy": "threshold",  # KEDA's own steps (activation, cooldown to zero, fallback) + the HPA rule
                 "min_replicas": spec.get("minReplicaCount", 0),
                 "max_replicas": spec.get("maxReplicaCount", 100),
             }
@@ -303,18 +303,28 @@ class Importer:
             auto["cooldown_s"] = spec["cooldownPeriod"]
         fb = spec.get("fallback")
         if fb:
+            behavior = fb.get("behavior", "static")  # KEDA's default; swell's own is currentReplicasIfHigher
+            if behavior == "scalingModifiers":
+                e.left_out.append("fallback.behavior scalingModifiers (composite metrics): imported as static")
+                behavior = "static"
             auto["fallback"] = {
                 "failure_threshold": fb.get("failureThreshold", 3),
                 "replicas": fb.get("replicas", 1),
+                "behavior": behavior,
             }
+        e.left_out += _keda_left_out(meta, spec)
         beh = _behavior(
             ((spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("behavior")
         )
         if beh:
             auto["behavior"] = beh
         used = {s["name"] for s in auto.get("signals", [])}
+        activation: list[float] = []
         for t in spec.get("triggers") or []:
             md, ttype = t.get("metadata") or {}, t.get("type")
+            if t.get("authenticationRef"):
+                e.left_out.append(f"trigger {t.get('name') or ttype}: authenticationRef "
+                                  f"{(t['authenticationRef'] or {}).get('name')} (swell reads Prometheus without authentication)")  # fmt: skip
             mtype = t.get("metricType") or ("Utilization" if ttype in ("cpu", "memory") else "AverageValue")
             if ttype == "prometheus":
                 sig = signal_from_query(
@@ -328,7 +338,10 @@ class Importer:
                 if md.get("serverAddress"):
                     auto["metrics"] = {"source": "prometheus", "prometheus_url": md["serverAddress"]}
                 if "activationThreshold" in md:
-                    auto["activation_threshold"] = quantity(md["activationThreshold"])
+                    activation.append(quantity(md["activationThreshold"]))
+                for key in ("authModes", "customHeaders", "unsafeSsl"):
+                    if key in md:
+                        e.left_out.append(f"trigger {sig['name']}: {key} (swell reads Prometheus without authentication)")
                 if str(md.get("ignoreNullValues", "true")).lower() == "true":
                     e.left_out.append(
                         f"trigger {sig['name']}: ignoreNullValues true (no data read as 0); swell never does"
@@ -341,6 +354,11 @@ class Importer:
                                     "timezone": md.get("timezone", "UTC"), "min_replicas": int(md.get("desiredReplicas", 1))})  # fmt: skip
             else:
                 e.left_out.append(f"trigger {ttype} ({mtype}): not carried over")
+        if activation:  # one activation threshold for every signal: the lowest, so none activates later
+            auto["activation_threshold"] = min(activation)
+            if len(set(activation)) > 1:
+                e.left_out.append(f"activationThreshold per trigger ({', '.join(f'{a:g}' for a in activation)}): "
+                                  f"swell has one for every signal, imported as the lowest, {min(activation):g}")  # fmt: skip
 
     def cronhpa(self, obj: Obj) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
@@ -569,4 +587,19 @@ def documents(texts: Mapping[str, str]) -> list[Obj]:
                 out += [d for d in doc["items"] if isinstance(d, dict)]
             elif isinstance(doc, dict):
                 out.append(doc)
+    return out
+
+
+def _keda_left_out(meta: Obj, spec: Obj) -> list[str]:
+    """What a ScaledObject sets outside its triggers that a recipe does not carry."""
+    out = []
+    if spec.get("initialCooldownPeriod"):
+        out.append(f"initialCooldownPeriod {spec['initialCooldownPeriod']}: swell starts the cooldown at once")
+    if "idleReplicaCount" in spec:
+        out.append(f"idleReplicaCount {spec['idleReplicaCount']}: swell goes from min_replicas to 0 only when "
+                   "min_replicas is 0")  # fmt: skip
+    paused = (meta.get("annotations") or {}).get("autoscaling.keda.sh/paused-replicas")
+    if paused is not None:
+        out.append(f"annotation autoscaling.keda.sh/paused-replicas {paused}: annotate the "
+                   "ScalingRecipe swell.dev/paused: \"true\" and scale the target yourself")  # fmt: skip
     return out

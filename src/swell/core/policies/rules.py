@@ -228,11 +228,15 @@ def on_missing(
     fb = rec.autoscaling.fallback
     what = describe_missing(props)
     if fb is not None and failures >= fb.failure_threshold and snap.current > 0:
+        # KEDA feeds the fallback to the HPA as a metric: its stabilization window and rate
+        # policies apply to it as to any recommendation (never zero, within the schedule)
         b = schedule.bounds(rec, snap.calendar_now)
-        n = steps.clamp(fb.replicas, max(b.lo, 1), b.hi)  # never zero, within the schedule
-        reason = f"{failures} failed reads in a row ({what}): fallback to {n}"
-        state = steps.record_scale(state, snap.now, snap.current, n, rec.autoscaling.behavior)
-        return hold(snap, policy, "fallback", reason, props, desired=n), state
+        n = fb.target(snap.current)
+        d, state = normalize(rec, snap, state, n, props, policy, b, lo=max(b.lo, 1))
+        reason = f"{failures} failed reads in a row ({what}): fallback ({fb.behavior}) asks for {n}"
+        if d.bound_by == "metrics":
+            return replace(d, bound_by="fallback", reason=f"{reason}: {d.desired}"), state
+        return replace(d, reason=f"{reason}; {d.reason.split('; ', 1)[-1]}"), state
     if len(missing) == len(props):
         limit = f", fallback after {fb.failure_threshold}" if fb is not None else ""
         return hold(
