@@ -233,6 +233,18 @@ def test_keda_mode_is_seed_001_without_the_null_value_trap() -> None:
     )
 
 
+@pytest.mark.parametrize(("behavior", "warned"), [("currentReplicasIfHigher", True), ("static", False)],
+                         ids=["a fallback behavior other than static warns of KEDA before 2.17",
+                              "a static fallback, KEDA's default, does not"])  # fmt: skip
+def test_keda_mode_carries_the_fallback_behavior(behavior: str, warned: bool) -> None:
+    rec = example("corrino-a10-advanced.json")
+    fb = recipe.Fallback(failure_threshold=2, replicas=3, behavior=behavior)  # type: ignore[arg-type]
+    rec = rec.model_copy(update={"autoscaling": rec.autoscaling.model_copy(update={"fallback": fb})})
+    b = manifests.render(rec, "keda")
+    assert by_kind(b)["ScaledObject"]["spec"]["fallback"] == {"failureThreshold": 2, "replicas": 3, "behavior": behavior}
+    assert any("KEDA 2.17" in w for w in b.warnings) == warned
+
+
 def test_cronhpa_mode_is_seed_002_with_an_hpa_for_the_signals() -> None:
     b = manifests.render(example("cronhpa-schedule.yaml"), "cronhpa")
     cron = by_kind(b)["CronHorizontalPodAutoscaler"]

@@ -214,9 +214,12 @@ def keda(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
         spec["fallback"] = {
             "failureThreshold": auto.fallback.failure_threshold,
             "replicas": auto.fallback.replicas,
-            "behavior": auto.fallback.behavior,  # KEDA >= 2.15; its own default is static
+            "behavior": auto.fallback.behavior,  # KEDA >= 2.17; its own default is static
         }
     warn = [] if triggers else ["the recipe has no signals: KEDA needs at least one trigger"]
+    if auto.fallback is not None and auto.fallback.behavior != "static":
+        warn.append(f"fallback.behavior {auto.fallback.behavior} needs KEDA 2.17 or later: an older KEDA drops "
+                    "it and goes to fallback.replicas either way (static)")  # fmt: skip
     return [
         {
             "apiVersion": "keda.sh/v1alpha1",
