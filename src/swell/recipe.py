@@ -218,8 +218,16 @@ class RatePolicy(Model):
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 
 
+def _none_required(schema: dict[str, Any]) -> None:
+    schema.pop("required", None)
+
+
 class ScalingRules(Model):
     """One direction of the HPA `behavior`; keys left out take that direction's HPA default."""
+
+    # `Behavior` fills the keys left out before this model sees them, so its schema (the CRD's)
+    # requires none: `scale_down: {stabilization_window_s: 0}` is a whole direction, as in the HPA
+    model_config = ConfigDict(**Model.model_config, json_schema_extra=_none_required)
 
     stabilization_window_s: Annotated[int, Field(ge=0, le=3600)]
     select_policy: SelectPolicy = "Max"

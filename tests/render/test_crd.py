@@ -5,6 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
+from swell import recipe
 from swell.render import crd
 from tests.render import schemas
 
@@ -47,3 +48,22 @@ def test_the_schema_is_structural_and_rejects_a_bad_spec() -> None:
         obj = {**ok, "spec": {**ok["spec"], "autoscaling": {**ok["spec"]["autoscaling"], **bad}}}
         with pytest.raises(jsonschema.ValidationError):
             schemas.validate(obj)
+
+
+@pytest.mark.parametrize(
+    "behavior",
+    [
+        {"scale_down": {"stabilization_window_s": 0}},
+        {"scale_up": {"policies": [{"type": "Pods", "value": 1, "period_s": 60}]}},
+        {"scale_down": {"select_policy": "Disabled"}},
+    ],
+    ids=["a scale-down window alone", "scale-up policies alone", "a direction disabled alone"],
+)
+def test_a_partial_behavior_direction_is_accepted_as_the_recipe_accepts_it(behavior: dict) -> None:
+    """The recipe fills what a direction leaves out with the HPA's defaults; the API server must not
+    refuse what the recipe accepts."""
+    auto = {"min_replicas": 1, "max_replicas": 3, "behavior": behavior}
+    obj = {"apiVersion": "swell.dev/v1alpha1", "kind": "ScalingRecipe", "metadata": {"name": "x"},
+           "spec": {"scaleTargetRef": {"name": "x"}, "autoscaling": auto}}  # fmt: skip
+    schemas.validate(obj)
+    assert recipe.Behavior.model_validate(behavior) is not None

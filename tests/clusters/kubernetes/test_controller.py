@@ -123,3 +123,81 @@ async def test_a_count_changed_by_hand_is_noticed_once(api: fake.FakeApi) -> Non
 async def test_a_missing_target_is_a_cluster_error(api: fake.FakeApi) -> None:
     with pytest.raises(errors.KubernetesError, match="not found"):
         await cluster(api).observe()
+
+
+def costs(api: fake.FakeApi) -> dict[str, str]:
+    """Each target pod's pod-deletion-cost annotation, where it has one."""
+    out = {}
+    for (_, name), p in sorted(api.pods.items()):
+        cost = ((p.get("metadata") or {}).get("annotations") or {}).get(controller.DELETION_COST)
+        if cost is not None:
+            out[name] = cost
+    return out
+
+
+def three_on_two_nodes(api: fake.FakeApi, kind: str = "Deployment") -> None:
+    """web-1 alone on n1, web-2 and web-3 on n2: all Ready, 1 GPU each on 2-GPU nodes."""
+    ref = scalingrecipe.TargetRef(api_version="apps/v1", kind=kind, name="web", namespace="default")
+    api.add_target(ref, replicas=3, selector="app=web")
+    api.add(node("n1", 2))
+    api.add(node("n2", 2))
+    for name, where in (("web-1", "n1"), ("web-2", "n2"), ("web-3", "n2")):
+        api.add(pod(name, node=where, phase="Running", ready=True, gpus=1))
+
+
+async def test_a_scale_down_marks_the_pods_that_empty_a_node_with_the_lowest_deletion_cost(
+    api: fake.FakeApi,
+) -> None:
+    """The ReplicaSet's own tie-break deletes from the node with the most pods (n2), which empties
+    no node; the pod marked is the one whose leaving gives n1 back."""
+    three_on_two_nodes(api)
+    c = cluster(api)
+    await c.observe()
+    assert await c.scale_to(2, "r")
+    assert costs(api) == {"web-1": controller.VICTIM_COST}
+    assert api.target_replicas(target()) == 2
+    order = [op for op, _ in api.calls if op in ("annotate_pod", "patch_scale")]
+    assert order == ["annotate_pod", "patch_scale"], "the mark is there before the ReplicaSet chooses"
+
+
+async def test_a_later_choice_clears_the_earlier_marks_and_a_scale_up_marks_nothing(api: fake.FakeApi) -> None:
+    three_on_two_nodes(api)
+    api.add(pod("web-4", node="n1", phase="Running", ready=True, gpus=1))  # n1 is now full too
+    api.pods[("default", "web-3")]["metadata"]["annotations"] = {controller.DELETION_COST: controller.VICTIM_COST}
+    api.pods[("default", "web-2")]["metadata"]["annotations"] = {controller.DELETION_COST: "100"}  # a user's own
+    c = cluster(api)
+    await c.observe()
+    assert await c.scale_to(5, "up")  # a fifth pod not created yet: the ReplicaSet's business
+    assert costs(api) == {"web-2": "100", "web-3": controller.VICTIM_COST}, "a scale-up touches no mark"
+    await c.observe()
+    assert await c.scale_to(2, "down to 2 of the 4 pods: one node's worth")
+    # both nodes are full: one node's pair goes (n1's, the first of two equal ones); the earlier mark on
+    # web-3 is cleared, and the user's own cost on web-2, not chosen, is left as it is
+    assert costs(api) == {"web-1": controller.VICTIM_COST, "web-4": controller.VICTIM_COST, "web-2": "100"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "dry_run", "failing", "marked", "scaled"),
+    [
+        ("StatefulSet", False, False, {}, 2),
+        ("Deployment", True, False, {}, 3),
+        ("Deployment", False, True, {}, 2),
+    ],
+    ids=[
+        "a StatefulSet removes its highest ordinal whatever the cost: nothing marked",
+        "a dry run marks nothing",
+        "a pod that cannot be marked does not stop the scale-down",
+    ],
+)
+async def test_when_no_pod_is_marked(api: fake.FakeApi, kind: str, dry_run: bool, failing: bool,
+                                     marked: dict[str, str], scaled: int) -> None:  # fmt: skip
+    three_on_two_nodes(api, kind)
+    if failing:
+        api.fail("annotate_pod", 403)
+    cr = recipe_cr()
+    cr["spec"]["scaleTargetRef"]["kind"] = kind
+    c = controller.KubernetesCluster(api, scalingrecipe.parse(cr), sleep=no_sleep, dry_run=dry_run)
+    await c.observe()
+    await c.scale_to(2, "r")
+    ref = scalingrecipe.TargetRef(api_version="apps/v1", kind=kind, name="web", namespace="default")
+    assert costs(api) == marked and api.target_replicas(ref) == scaled

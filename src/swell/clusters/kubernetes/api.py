@@ -51,6 +51,10 @@ class Api(Protocol):
 
     async def delete_pod(self, namespace: str, name: str) -> None: ...
 
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        """Merge-patch a pod's annotations (None removes one)."""
+        ...
+
     async def list_nodes(self, labels: str = "") -> list[Obj]: ...
 
     async def list_recipes(self, namespace: str | None) -> list[Obj]: ...
@@ -305,6 +309,10 @@ class KubeApi:
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         await self._call("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", missing_ok=True)
+
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        body = {"metadata": {"annotations": annotations}}
+        await self._call("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}", body=body, content_type=MERGE_PATCH)
 
     async def list_nodes(self, labels: str = "") -> list[Obj]:
         query = [("labelSelector", labels)] if labels else []

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from swell import errors
 from swell.clusters.kubernetes import api, pods, scalingrecipe
+from swell.core import nodes as nodes_mod
 from swell.core import snapshot
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({0, 409, 429, 500, 502, 503, 504})  # 0: no answer at all
 COMPONENT = "swell-controller"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"  # the ReplicaSet deletes the lowest first
+VICTIM_COST = str(-(2**31))  # the lowest there is: swell's choice goes before any cost a user set
+# (Kubernetes >= 1.22, PodDeletionCost beta; it ranks after unscheduled, Pending and not-Ready pods)
+COST_KINDS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet")})  # the ReplicaSet reads it
 
 
 async def retrying(
@@ -82,6 +87,7 @@ class KubernetesCluster:
         self.may_act = may_act
         self.last_applied = last_applied
         self._sleep = sleep
+        self._seen: tuple[tuple[snapshot.Replica, ...], tuple[api.Obj, ...]] = ((), ())  # the last observe's pods
 
     async def _call(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         return await retrying(call, what, sleep=self._sleep)
@@ -103,6 +109,7 @@ class KubernetesCluster:
                 scale.replicas,
             )
         self.last_applied = scale.replicas
+        self._seen = (target_pods, found)
         return Observation(
             current=scale.replicas,
             observed=scale.observed,
@@ -166,6 +173,8 @@ class KubernetesCluster:
         if not self.may_act():
             raise errors.ClusterError(f"not the leader (any more): {ref} left as it is")
         old = self.last_applied
+        if old is not None and replicas < old:
+            await self._mark_victims(replicas)
         try:
             await self._call(lambda: self.api.patch_scale(ref, replicas), f"scale {ref}")
         except errors.KubernetesError as exc:
@@ -176,6 +185,32 @@ class KubernetesCluster:
         self.last_applied = replicas
         await self.event("SuccessfulRescale", f"New size: {replicas} (was {old}); reason: {reason}")
         return True
+
+    async def _mark_victims(self, replicas: int) -> None:
+        """Before a scale-down to `replicas`: the pods to go (those alive beyond it) get the lowest pod-deletion-cost, chosen as the
+        simulator chooses (`core.nodes.victims`: Pending first, then the emptiest nodes' pods), so the
+        ReplicaSet empties nodes instead of thinning them (its own tie-break deletes from the node
+        with the most pods); marks left from an earlier choice are cleared. Best effort: a pod that
+        cannot be marked is logged, and the scale-down goes ahead."""
+        ref = self.spec.target
+        if (ref.api_version, ref.kind) not in COST_KINDS:
+            return
+        seen, found = self._seen
+        alive = sum(1 for r in seen if r.state in ("pending", "starting", "ready"))
+        chosen = set(nodes_mod.victims(seen, alive - replicas))
+
+        async def mark(name: str, value: str | None) -> None:
+            note = {DELETION_COST: value}
+            try:
+                await self._call(lambda: self.api.annotate_pod(self.spec.namespace, name, note), f"mark pod {name}")
+            except errors.KubernetesError as exc:
+                log.warning("%s: pod %s: pod-deletion-cost not set (%s); the ReplicaSet chooses", ref, name, exc)
+
+        for pod in found:
+            meta = pod.get("metadata") or {}
+            name, marked = meta.get("name", ""), (meta.get("annotations") or {}).get(DELETION_COST) == VICTIM_COST
+            if (name in chosen) != marked:
+                await mark(name, VICTIM_COST if name in chosen else None)
 
     async def event(self, reason: str, message: str, kind: str = "Normal") -> None:
         """A Kubernetes Event on the ScalingRecipe (best effort: `kubectl describe` shows them)."""

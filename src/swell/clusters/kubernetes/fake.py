@@ -173,6 +173,13 @@ class FakeApi:
         await self._enter("delete_pod", namespace, name)
         self.pods.pop((namespace, name), None)
 
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        await self._enter("annotate_pod", namespace, name, dict(annotations))
+        pod = self.pods.get((namespace, name))
+        if pod is None:
+            raise errors.KubernetesError(f"pods/{name}: HTTP 404 (not found)", status=404)
+        self.pods[(namespace, name)] = merge_patch(pod, {"metadata": {"annotations": annotations}})
+
     async def list_nodes(self, labels: str = "") -> list[Obj]:
         await self._enter("list_nodes", labels)
         return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
