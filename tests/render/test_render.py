@@ -105,6 +105,22 @@ def test_deployment_probes_gpus_cache_and_placement() -> None:
     assert dep["spec"]["replicas"] == 1
 
 
+@pytest.mark.parametrize(
+    ("slo", "local", "grace"),
+    [({"e2e_s": 60}, {}, 80), ({}, {}, 50), ({"e2e_s": 5}, {"drain_timeout_s": 120, "grace_period_s": 0}, 130)],
+    ids=["an e2e SLO longer than the drain timeout is waited for", "no e2e SLO: the drain timeout",
+         "the longer drain timeout, no grace"],
+)  # fmt: skip
+def test_a_scaled_down_pod_drains_before_it_is_killed(slo: dict, local: dict, grace: int) -> None:
+    """preStop (the endpoint goes first), then the engine's drain, then SIGKILL: the grace period is
+    PRESTOP_S + the longer of the drain timeout (30 s) and the e2e SLO + the kill grace (10 s)."""
+    rec = example("gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"slo": recipe.SLO(**slo), "local": recipe.Local(**local)})
+    pod = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": workload.PRESTOP_S}}}
+
+
 def test_builtin_engines_run_from_the_swell_image() -> None:
     bundle = manifests.render(example("kserve-sklearn-iris.yaml"), "swell")
     dep = by_kind(bundle)["Deployment"]

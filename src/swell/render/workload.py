@@ -22,6 +22,8 @@ Obj = dict[str, Any]
 SWELL_IMAGE = catalog.SWELL_IMAGE
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 GPU = "nvidia.com/gpu"
+PRESTOP_S = 10  # before SIGTERM, a terminating pod waits this long: its Service endpoint is removed
+# and load balancers stop sending to it (Knative's queue-proxy and most ingress guides do the same)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +109,15 @@ def _probe(p: recipe.Probe) -> Obj:
     }
 
 
+def grace_period_s(rec: recipe.Recipe) -> int:
+    """A replica scaled down loses nothing in flight: PRESTOP_S for its endpoint to go, then the
+    engine's own SIGTERM drain for as long as a request may take (the longer of
+    `local.drain_timeout_s` and the e2e SLO, as `swell up` drains), then `local.grace_period_s`
+    before SIGKILL. Kubernetes' default, 30 s, is shorter than a 60 s e2e SLO."""
+    drain = max(rec.local.drain_timeout_s, rec.slo.e2e_s or 0.0)
+    return math.ceil(PRESTOP_S + drain + rec.local.grace_period_s)
+
+
 def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
     svc, res = rec.service, rec.resources
     image = svc.image or catalog.ENGINES[svc.engine].image
@@ -144,6 +155,7 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
             "failureThreshold": max(1, math.ceil(rec.startup_timeout_s / 10)),
         },
         "volumeMounts": [{"name": "model-cache", "mountPath": "/root/.cache"}],
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_S}}},  # Kubernetes >= 1.30
     }
     if command:
         container["command"] = command
@@ -159,7 +171,8 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
         container = torchserve.container(rec, container)
         volumes.append(torchserve.volume(rec))
     where = placement(rec, opts)
-    pod: Obj = {"containers": [container], "volumes": volumes}
+    pod: Obj = {"containers": [container], "volumes": volumes,
+                "terminationGracePeriodSeconds": grace_period_s(rec)}  # fmt: skip
     if where.node_selector:
         pod["nodeSelector"] = dict(where.node_selector)
     if where.tolerations:
