@@ -92,7 +92,7 @@ def test_deployment_probes_gpus_cache_and_placement() -> None:
     pod = dep["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["image"] == "vllm/vllm-openai:latest"
-    assert c["args"] == ["--model", "openai-community/gpt2", "--port", "8000"]
+    assert c["args"] == ["--model", "openai-community/gpt2", "--port", "8000", "--shutdown-timeout", "30"]
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert (c["readinessProbe"]["periodSeconds"], c["livenessProbe"]["periodSeconds"]) == (5, 10)
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
@@ -119,6 +119,16 @@ def test_a_scaled_down_pod_drains_before_it_is_killed(slo: dict, local: dict, gr
     pod = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == grace
     assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": workload.PRESTOP_S}}}
+    args = pod["containers"][0]["args"]
+    assert int(args[args.index("--shutdown-timeout") + 1]) == grace - workload.PRESTOP_S - rec.local.grace_period_s
+
+
+def test_a_vllm_image_of_ones_own_gets_a_note_not_a_flag_it_may_not_know() -> None:
+    rec = example("gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"service": rec.service.model_copy(update={"image": "vllm/vllm-openai:v0.8.5"})})
+    b = manifests.render(rec, "hpa")
+    assert "--shutdown-timeout" not in by_kind(b)["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert any("--shutdown-timeout 30" in n for n in b.warnings), b.warnings
 
 
 def test_builtin_engines_run_from_the_swell_image() -> None:

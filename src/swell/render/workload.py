@@ -22,6 +22,7 @@ Obj = dict[str, Any]
 SWELL_IMAGE = catalog.SWELL_IMAGE
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 GPU = "nvidia.com/gpu"
+SHUTDOWN_FLAG = "--shutdown-timeout"  # vLLM: on SIGTERM wait this long for requests in flight (else abort them)
 PRESTOP_S = 10  # before SIGTERM, a terminating pod waits this long: its Service endpoint is removed
 # and load balancers stop sending to it (Knative's queue-proxy and most ingress guides do the same)
 
@@ -79,6 +80,8 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
             args = [svc.model, *args]
         if "--port" not in args:
             args += ["--port", port]
+        if _published(svc) and SHUTDOWN_FLAG not in args:  # the published image's latest: recent enough
+            args += [SHUTDOWN_FLAG, str(math.ceil(drain_s(rec)))]
         return [], args
     argv = engines.argv_for(svc, host="0.0.0.0", port=svc.container_port, gpus="all", resources=rec.resources)
     if svc.engine in engines.SERVER_MODULES:
@@ -86,11 +89,20 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
     return list(argv), []
 
 
+def _published(svc: recipe.Service) -> bool:
+    """The engine's published image at its latest tag (no image named, or that one)."""
+    return svc.image in (None, catalog.ENGINES[svc.engine].image)
+
+
 def notes(rec: recipe.Recipe) -> list[str]:
     """What the reader of the workload manifests should know."""
     svc = rec.service
     if svc.engine == "torchserve":
         return torchserve.notes(rec)
+    if svc.engine == "vllm" and not _published(svc) and SHUTDOWN_FLAG not in svc.args:
+        return [f"image {svc.image}: vLLM aborts the requests in flight on SIGTERM unless started with "
+                f"{SHUTDOWN_FLAG} (vLLM releases from March 2026 on): add `{SHUTDOWN_FLAG} "
+                f"{math.ceil(drain_s(rec))}` to service.args so a replica scaled down loses none"]  # fmt: skip
     if svc.engine in engines.SERVER_MODULES and svc.image and svc.image != SWELL_IMAGE:
         module = engines.SERVER_MODULES[svc.engine]
         return [
@@ -109,13 +121,17 @@ def _probe(p: recipe.Probe) -> Obj:
     }
 
 
+def drain_s(rec: recipe.Recipe) -> float:
+    """How long a replica scaled down may take to finish what it has in flight: the longer of
+    `local.drain_timeout_s` (as `swell up` drains) and the e2e SLO."""
+    return max(rec.local.drain_timeout_s, rec.slo.e2e_s or 0.0)
+
+
 def grace_period_s(rec: recipe.Recipe) -> int:
     """A replica scaled down loses nothing in flight: PRESTOP_S for its endpoint to go, then the
-    engine's own SIGTERM drain for as long as a request may take (the longer of
-    `local.drain_timeout_s` and the e2e SLO, as `swell up` drains), then `local.grace_period_s`
-    before SIGKILL. Kubernetes' default, 30 s, is shorter than a 60 s e2e SLO."""
-    drain = max(rec.local.drain_timeout_s, rec.slo.e2e_s or 0.0)
-    return math.ceil(PRESTOP_S + drain + rec.local.grace_period_s)
+    engine's own SIGTERM drain (`drain_s`), then `local.grace_period_s` before SIGKILL.
+    Kubernetes' default, 30 s, is shorter than a 60 s e2e SLO."""
+    return math.ceil(PRESTOP_S + drain_s(rec) + rec.local.grace_period_s)
 
 
 def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
