@@ -245,3 +245,30 @@ def test_decide_refuses_a_deeply_nested_line_with_a_message() -> None:
     res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": ' + "[" * 5000 + "]" * 5000 + "}\n")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "line 1: nested too deeply" in res.stderr and "unexpected" not in res.stderr
+
+
+GAUGE = {"kind": "gauge", "aggregate": "sum", "target": 2, "target_type": "AverageValue"}
+
+
+@pytest.mark.parametrize(
+    ("signals", "min_replicas", "warned"),
+    [
+        ([GAUGE | {"name": "waiting", "metric": "vllm:num_requests_waiting"}], 0, True),
+        ([{"name": "gpu", "kind": "utilization", "resource": "gpu", "target": 70, "target_type": "Utilization"}], 0, True),
+        ([GAUGE | {"name": "waiting", "metric": "vllm:num_requests_waiting"},
+          GAUGE | {"name": "buffered", "metric": "swell_gateway_requests_buffered"}], 0, False),
+        ([GAUGE | {"name": "queue", "metric": "rabbitmq_queue_messages"}], 0, False),
+        ([GAUGE | {"name": "waiting", "metric": "vllm:num_requests_waiting"}], 1, False),
+    ],
+    ids=["vLLM's queue alone at min 0: nothing wakes it", "GPU utilization alone at min 0",
+         "with the gateway's buffer beside it", "a queue in front of the replicas",
+         "min 1: never at zero"],
+)  # fmt: skip
+def test_plan_says_when_nothing_could_scale_a_service_from_zero(
+    signals: list[dict], min_replicas: int, warned: bool
+) -> None:
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    auto = rec.autoscaling.model_dump() | {"policy": "threshold", "min_replicas": min_replicas, "signals": signals}
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    hits = [w for w in recipe_cmds.warnings_for(rec) if "scale the service from zero" in w]
+    assert len(hits) == (1 if warned else 0), recipe_cmds.warnings_for(rec)

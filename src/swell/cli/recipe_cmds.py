@@ -50,6 +50,19 @@ def fraction_bound(sig: recipe.Signal) -> float | None:
     return 1.0 if sig.kind == "histogram_fraction" else None
 
 
+REPLICA_PREFIXES = ("vllm:", "llamacpp:", "ts_", "DCGM_")  # series only a running replica (or its GPU) writes
+
+
+def from_replicas(sig: recipe.Signal) -> bool:
+    """Whether a signal's value comes only from running replicas: a resource's utilization, a
+    per-replica reading, or engine series (vLLM, llama.cpp, TorchServe, DCGM). At zero replicas
+    such a signal has no value, and nothing it says can scale a service from zero."""
+    if sig.kind == "utilization" or sig.per_replica:
+        return True
+    names = [n for n in (sig.metric, sig.numerator, sig.denominator) if n]
+    return bool(names) and all(n.startswith(REPLICA_PREFIXES) for n in names)
+
+
 def warnings_for(rec: recipe.Recipe) -> list[str]:
     auto, pool, gpus = rec.autoscaling, rec.node_pool, rec.resources.gpus
     out = []
@@ -76,6 +89,15 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
     if auto.min_replicas == 0 and auto.policy == "hpa":
         out.append(
             "min_replicas 0 with policy 'hpa': the HPA cannot scale from zero; use policy 'threshold' or 'swell'"
+        )
+    elif auto.min_replicas == 0 and auto.signals and all(from_replicas(s) for s in auto.signals):
+        names = ", ".join(repr(s.name) for s in auto.signals)
+        out.append(
+            f"min_replicas 0: every signal ({names}) is read from running replicas, and at zero there are "
+            "none: nothing would scale the service from zero. Add a signal that has a value at zero: the "
+            "gateway's (e.g. a gauge on swell_gateway_requests_buffered) on this machine and in the "
+            "simulator; on Kubernetes a queue or ingress metric (KEDA's and Knative's answer: demand read "
+            "in front of the replicas)"
         )
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
