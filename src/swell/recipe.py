@@ -316,6 +316,8 @@ class Panic(Model):
     panic_threshold: Annotated[float, Field(gt=1)] = 2.0
     max_scale_up_rate: Annotated[float, Field(gt=1)] = 1000.0
     max_scale_down_rate: Annotated[float, Field(gt=1)] = 2.0
+    # Knative's scale-down-delay: a scale-down applies only once the lower count held this long
+    scale_down_delay_s: Annotated[float, Field(ge=0, le=3600)] = 0.0
 
     @model_validator(mode="after")
     def _panic_shorter(self) -> Panic:

@@ -272,3 +272,18 @@ def test_plan_says_when_nothing_could_scale_a_service_from_zero(
     rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
     hits = [w for w in recipe_cmds.warnings_for(rec) if "scale the service from zero" in w]
     assert len(hits) == (1 if warned else 0), recipe_cmds.warnings_for(rec)
+
+
+@pytest.mark.parametrize(("policy", "behavior", "warned"), [("panic", True, True), ("panic", False, False),
+                                                          ("reactive", True, False)],
+                         ids=["panic with a behavior: said to be ignored", "panic without one: nothing said",
+                              "reactive reads its behavior: nothing said"])  # fmt: skip
+def test_plan_says_the_kpa_ignores_the_hpa_behavior(policy: str, behavior: bool, warned: bool) -> None:
+    auto: dict = {"policy": policy, "min_replicas": 1, "max_replicas": 8,
+                  "signals": [GAUGE | {"name": "c", "metric": "concurrency"}], "panic": {"signal": "c"}}  # fmt: skip
+    if behavior:
+        auto["behavior"] = {"scale_down": {"stabilization_window_s": 600}}
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    hits = [w for w in recipe_cmds.warnings_for(rec) if "scale_down_delay_s" in w]
+    assert len(hits) == (1 if warned else 0)

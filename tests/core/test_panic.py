@@ -77,7 +77,55 @@ SURGE = Tick(2.0, 2, windows(stable=25, quick=80))
 OVER = Tick(4.0, 8, windows(stable=30, quick=30))
 A_WINDOW_LATER = Tick(62.0, 8, windows(stable=30, quick=30))
 
+def delayed(delay_s: float) -> dict[str, Any]:
+    """kpa() with Knative's scale-down-delay."""
+    auto = kpa()
+    return auto | {"panic": auto["panic"] | {"scale_down_delay_s": delay_s}}
+
+
+BUSY_8 = Tick(0.0, 8, windows(stable=80, quick=80))  # 8 needed by 8 ready: no panic
+
 CASES = [
+    Case(
+        "scale-down delay: a lower count waits until it has held the delay",
+        now=100.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=8,
+        bound="stabilization",
+        auto=delayed(600),
+        before=(BUSY_8,),
+    ),
+    Case(
+        "scale-down delay: once the delay has passed the count goes down (at most halved a tick)",
+        now=700.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=4,
+        bound="metrics",
+        auto=delayed(600),
+        before=(BUSY_8,),
+    ),
+    Case(
+        "scale-down delay 0 (Knative's default): down at once",
+        now=100.0,
+        current=8,
+        read=windows(stable=30, quick=30),
+        want=4,
+        bound="metrics",
+        auto=delayed(0),
+        before=(BUSY_8,),
+    ),
+    Case(
+        "scale-down delay: a scale-up is never delayed",
+        now=100.0,
+        current=8,
+        read=windows(stable=120, quick=120),
+        want=12,
+        bound="metrics",
+        auto=delayed(600),
+        before=(BUSY_8,),
+    ),
     Case(
         "stable: 20 in flight at 10 per replica keeps 2",
         now=0.0,

@@ -99,6 +99,10 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
             "simulator; on Kubernetes a queue or ingress metric (KEDA's and Knative's answer: demand read "
             "in front of the replicas)"
         )
+    if auto.policy == "panic" and "behavior" in auto.model_fields_set:
+        out.append("policy 'panic' (Knative's KPA) ignores `behavior` (the HPA's windows and rate policies); "
+                   "its rates are panic.max_scale_up_rate and max_scale_down_rate, and Knative's "
+                   "scale-down-delay is panic.scale_down_delay_s")  # fmt: skip
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
     if auto.target_utilization is not None and auto.policy not in load.POLICIES:

@@ -4,10 +4,13 @@ Panic starts when the panic window asks for at least `panic_threshold` x the rea
 (200 % by default); while panicking the count never goes down and follows the highest panic need;
 panic ends after a whole stable window without crossing the threshold. Per tick the change is
 bounded by max_scale_up_rate x ready and ready / max_scale_down_rate (Knative defaults 1000, 2).
+A scale-down applies only once it has held `scale_down_delay_s` (Knative's scale-down-delay, 0 by
+default: the highest count of that window, as the HPA's scale-down stabilization keeps it).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from swell import recipe
@@ -15,6 +18,14 @@ from swell.core import decision, signals, snapshot
 from swell.core.policies import rules, schedule, steps
 
 NAME = "panic"
+
+
+@functools.lru_cache(maxsize=16)
+def _delay(delay_s: float) -> recipe.Behavior:
+    """Knative's scale-down delay as a behavior: the HPA's scale-down stabilization over it, no limits."""
+    free = {"select_policy": "Disabled", "policies": []}
+    return recipe.Behavior.model_validate({"scale_up": {"stabilization_window_s": 0, **free},
+                                           "scale_down": {"stabilization_window_s": round(delay_s), **free}})  # fmt: skip
 
 
 def decide(
@@ -56,6 +67,9 @@ def decide(
             note=f"panic window {p.panic_window_s:g} s",
         ),
     )
+    asked, delay = wanted, p.scale_down_delay_s
+    if delay > 0:
+        wanted, state = steps.stabilize(state, snap.now, snap.current, wanted, _delay(delay))
     final = steps.clamp(wanted, max(b.lo, 1), b.hi)
     bound: decision.BoundBy
     if final != wanted:
@@ -66,6 +80,9 @@ def decide(
         reason = (
             f"panic mode (panic window asks {dppc} for {max(1, snap.ready)} ready): {final}, no scale-down"
         )
+    elif wanted > asked:
+        bound = "stabilization"
+        reason = f"stable window asks for {asked}; the scale-down delay of {delay:g} s holds {wanted}"
     else:
         bound = "metrics"
         reason = f"stable window asks for {wanted}"
