@@ -10,6 +10,7 @@ import contextlib
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -27,10 +28,17 @@ def free_port() -> int:
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, scrape_interval_s: float = 1.0) -> None:
+    """`web`: Prometheus's web config (basic_auth_users, tls_server_config), which then guards
+    every endpoint; with TLS the URL is https://localhost (a certificate names a host, not an IP);
+    `ready_auth`: the Authorization header the readiness check sends."""
+
+    def __init__(self, workdir: Path, scrape_interval_s: float = 1.0, web: dict | None = None,
+                 ready_auth: str = "") -> None:  # fmt: skip
         self.dir = workdir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.web, self.ready_auth = web, ready_auth
+        tls = bool(web and web.get("tls_server_config"))
+        self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
         self.sd_file = workdir / "targets.json"
         self.scrape_interval_s = scrape_interval_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,21 +66,19 @@ class Prometheus:
             "        refresh_interval: 1s\n"
         )
         self._log = (self.dir / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={cfg}",
-                f"--storage.tsdb.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-        )
+        argv = ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]  # fmt: skip
+        if self.web:
+            (self.dir / "web.yml").write_text(json.dumps(self.web))  # JSON is YAML
+            argv.append(f"--web.config.file={self.dir / 'web.yml'}")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._log)
+        unverified = ssl.create_default_context()
+        unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+        ask = urllib.request.Request(f"{self.url}/-/ready", headers={"Authorization": self.ready_auth} if self.ready_auth else {})
         deadline = time.time() + 30
         while time.time() < deadline:
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).read()
+                urllib.request.urlopen(ask, timeout=1, context=unverified).read()
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
@@ -92,10 +98,11 @@ class Prometheus:
 
 
 @contextlib.contextmanager
-def running(workdir: Path, scrape_interval_s: float = 1.0) -> Iterator[Prometheus]:
+def running(workdir: Path, scrape_interval_s: float = 1.0, web: dict | None = None, ready_auth: str = ""
+            ) -> Iterator[Prometheus]:  # fmt: skip
     if shutil.which("prometheus") is None:
         pytest.skip("Debian's prometheus is not installed (scripts/install-test-deps.sh installs it)")
-    prom = Prometheus(workdir, scrape_interval_s)
+    prom = Prometheus(workdir, scrape_interval_s, web, ready_auth)
     prom.start()
     try:
         yield prom

@@ -108,6 +108,28 @@ def controller(
         list[str] | None,
         typer.Option(help="a Prometheus URL recipes may name besides --prometheus-url (repeatable)"),
     ] = None,
+    prometheus_header: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=VALUE sent to Prometheus with every query, e.g. X-Scope-OrgID=team (repeatable)"),
+    ] = None,
+    prometheus_bearer_token_file: Annotated[
+        str | None,
+        typer.Option(envvar="SWELL_PROMETHEUS_BEARER_TOKEN_FILE",
+                     help="a file holding the bearer token for Prometheus (re-read every minute)"),
+    ] = None,
+    prometheus_basic_auth_user: Annotated[
+        str | None, typer.Option(envvar="SWELL_PROMETHEUS_BASIC_AUTH_USER", help="basic-auth user for Prometheus")
+    ] = None,
+    prometheus_basic_auth_password_file: Annotated[
+        str | None,
+        typer.Option(envvar="SWELL_PROMETHEUS_BASIC_AUTH_PASSWORD_FILE", help="a file holding its password"),
+    ] = None,
+    prometheus_ca_file: Annotated[
+        str | None, typer.Option(envvar="SWELL_PROMETHEUS_CA_FILE", help="CA bundle for Prometheus's TLS certificate")
+    ] = None,
+    prometheus_insecure_skip_verify: Annotated[
+        bool, typer.Option(envvar="SWELL_PROMETHEUS_INSECURE_SKIP_VERIFY", help="do not verify Prometheus's TLS certificate")
+    ] = False,
     allow_any_namespace_queries: Annotated[
         bool,
         typer.Option(help="let a recipe's raw `query` read other namespaces (default: its own only)"),
@@ -168,6 +190,20 @@ def controller(
     problems += checks.url_problems("--prometheus-url", prometheus_url)
     for url in allow_prometheus_url or ():
         problems += checks.url_problems("--allow-prometheus-url", url)
+    from swell.metrics import prometheus  # aiohttp: only when the command runs
+
+    headers = {}
+    for h in prometheus_header or ():
+        name, sep, value = h.partition("=")
+        if not sep or not name.strip():
+            problems.append(errors.Problem(path="--prometheus-header", value=h, rule="NAME=VALUE"))
+        else:
+            headers[name.strip()] = value.strip()
+    auth = prometheus.Auth(headers=headers, bearer_token_file=prometheus_bearer_token_file,
+                           basic_auth_user=prometheus_basic_auth_user,
+                           basic_auth_password_file=prometheus_basic_auth_password_file,
+                           ca_file=prometheus_ca_file, insecure_skip_verify=prometheus_insecure_skip_verify)  # fmt: skip
+    problems += auth.problems()
     checks.raise_problems("swell controller", problems)
     logging.basicConfig(
         level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -193,6 +229,7 @@ def controller(
         metrics_cert_dir=metrics_cert_dir,
         any_namespace_queries=allow_any_namespace_queries,
         allowed_prometheus_urls=tuple(allow_prometheus_url or ()),
+        prometheus_auth=auth,
         status_heartbeat_ticks=status_heartbeat_ticks,
     )
     asyncio.run(_run(kubeconfig, context, opts, watch_cache))

@@ -152,7 +152,8 @@ class Runtime:
             return recipe_loop.NoMetrics()
         if self._session is None:
             self._session = aiohttp.ClientSession()  # shared by every recipe's queries
-        inner = prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=self._session)
+        inner = prometheus.PrometheusSource(url, resources=spec.recipe.resources, session=self._session,
+                                            auth=self.opts.prometheus_auth)  # fmt: skip
         return recipe_loop.Scoped(inner, spec, self.opts.any_namespace_queries)
 
     def refusal(self, spec: scalingrecipe.Spec) -> str:

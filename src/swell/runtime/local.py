@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swell import clock as clock_mod
-from swell import recipe
+from swell import errors, recipe
 from swell.clusters.local import cluster as cluster_mod
 from swell.clusters.local import gateway as gateway_mod
 from swell.clusters.local import replicas as replicas_mod
@@ -83,7 +83,10 @@ class LocalRuntime(cluster_mod.StartStop):
         self.source: world.SignalSource
         if m.source == "prometheus":
             assert m.prometheus_url is not None
-            self.source = prometheus.PrometheusSource(m.prometheus_url, resources=rec.resources)
+            auth = prometheus.Auth.from_env()  # SWELL_PROMETHEUS_BEARER_TOKEN_FILE, ... (docs/local.md)
+            if problems := auth.problems(prefix=prometheus.ENV):
+                raise errors.RecipeError("the environment", problems)
+            self.source = prometheus.PrometheusSource(m.prometheus_url, resources=rec.resources, auth=auth)
         else:
             retention = signals.retention_s(rec.autoscaling, self.controller.signals)
             wanted = signals.metric_names(self.controller.signals)

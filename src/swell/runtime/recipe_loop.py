@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swell import clock as clock_mod
 from swell import errors, recipe
@@ -59,6 +59,7 @@ class Options:
     capacity_buffers: str = "auto"  # auto: a CapacityBuffer where the cluster serves the API; on; off
     any_namespace_queries: bool = False  # raw `query` signals may read other namespaces' series
     allowed_prometheus_urls: tuple[str, ...] = ()  # besides prometheus_url, what a recipe may name
+    prometheus_auth: prometheus.Auth = field(default_factory=prometheus.Auth)  # headers, token or password files, TLS
     # the status is written when it changes, else after this many ticks (1: every tick); until
     # then a new leader would start from a policy state up to this many ticks old (times only)
     status_heartbeat_ticks: int = 8

@@ -48,10 +48,13 @@ def kubeconfig(tmp_path: Path) -> str:
         (["-n", "default,Bad_NS!"], "--namespace: a Kubernetes namespace"),
         (["--prometheus-url", "prometheus:9090"], "--prometheus-url: an http:// or https:// URL with a host"),
         (["--allow-prometheus-url", "ftp://x"], "--allow-prometheus-url: an http:// or https:// URL"),
+        (["--prometheus-bearer-token-file", "/no/such/token"],
+         "--prometheus-bearer-token-file: must be a file this process can read (got '/no/such/token')"),
+        (["--prometheus-header", "bad"], "--prometheus-header: NAME=VALUE (got 'bad')"),
     ],
     ids=["missing kubeconfig", "bad bind address", "lease durations that do not nest", "bind port out of range",
          "non-positive periods", "unknown log level", "invalid namespace", "URL without a scheme",
-         "URL that is not HTTP"],
+         "URL that is not HTTP", "an unreadable Prometheus token file", "a header that is not NAME=VALUE"],
 )
 def test_bad_input_is_one_line_and_exit_1(kubeconfig: str, args: list[str], message: str) -> None:
     res = swell("--kubeconfig", kubeconfig, *args)
