@@ -514,3 +514,18 @@ def test_a_recipe_that_names_no_policy_gets_swells_planner() -> None:
 def test_one_machine_sizes_a_local_pool_as_swell_up_runs_it(data: dict[str, Any], slots: int) -> None:
     rec = recipe.as_one_machine(recipe.parse({"service": {"name": "a"}, **data}))
     assert rec.node_pool.gpus == slots
+
+
+@pytest.mark.parametrize(("initial", "ok"), [(None, True), (0, True), (3, True), (4, False)],
+                         ids=["none: min_replicas", "0 with min 0: start at zero", "3 within [0, 3]",
+                              "4 above max_replicas 3"])  # fmt: skip
+def test_initial_replicas_lie_within_the_bounds(initial: int | None, ok: bool) -> None:
+    auto = {"min_replicas": 0, "max_replicas": 3, "initial_replicas": initial, "policy": "threshold",
+            "signals": [{"name": "x", "kind": "gauge", "metric": "m", "target": 1}]}  # fmt: skip
+    data = {"service": {"name": "a"}, "autoscaling": auto}
+    if ok:
+        rec = recipe.Recipe.model_validate(data)
+        assert rec.autoscaling.start_replicas == (0 if initial is None else initial)
+    else:
+        with pytest.raises(errors.RecipeError, match=r"autoscaling.initial_replicas: must lie within .*\[0, 3\]"):
+            recipe.parse(data)

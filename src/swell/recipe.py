@@ -364,6 +364,13 @@ class Autoscaling(Model):
     # the planner (policy swell) plans a replica at this share of its full throughput; None: the
     # engine's default (0.7 for an LLM, 1.0 for a classic model). Lower buys headroom for bursts
     target_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+    # the count a service starts with (Knative's initial-scale, Ray Serve's initial_replicas): `swell
+    # up`, the API and a rendered Deployment; None: min_replicas
+    initial_replicas: Replicas | None = None
+
+    @property
+    def start_replicas(self) -> int:
+        return self.min_replicas if self.initial_replicas is None else self.initial_replicas
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -385,6 +392,12 @@ class Autoscaling(Model):
                 "panic.signal",
                 self.panic.signal,
                 f"must name one of the signals ({', '.join(names) or 'none'})",
+            )
+        if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
+            raise FieldProblem(
+                "initial_replicas",
+                self.initial_replicas,
+                f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
             )
         if self.fallback is not None and not self.min_replicas <= self.fallback.replicas <= self.max_replicas:
             raise FieldProblem(

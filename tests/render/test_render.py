@@ -131,6 +131,18 @@ def test_a_vllm_image_of_ones_own_gets_a_note_not_a_flag_it_may_not_know() -> No
     assert any("--shutdown-timeout 30" in n for n in b.warnings), b.warnings
 
 
+@pytest.mark.parametrize(("mode", "initial", "replicas"), [("swell", None, 0), ("swell", 2, 2), ("keda", 1, 1),
+                                                          ("hpa", None, 1)],
+                         ids=["min 0, no initial: starts at zero", "initial 2", "initial 1 under KEDA",
+                              "an HPA is off at 0: at least 1"])  # fmt: skip
+def test_the_deployment_starts_at_initial_replicas(mode: str, initial: int | None, replicas: int) -> None:
+    rec = example("gpt2-vllm-latency-hpa.yaml")
+    auto = rec.autoscaling.model_dump() | {"min_replicas": 0, "max_replicas": 4, "initial_replicas": initial,
+                                           "policy": "threshold"}  # fmt: skip
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    assert by_kind(manifests.render(rec, mode))["Deployment"]["spec"]["replicas"] == replicas
+
+
 def test_builtin_engines_run_from_the_swell_image() -> None:
     bundle = manifests.render(example("kserve-sklearn-iris.yaml"), "swell")
     dep = by_kind(bundle)["Deployment"]

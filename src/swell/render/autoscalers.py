@@ -281,7 +281,7 @@ def kserve(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
     (`autoscalerClass: external`), and a ScalingRecipe on the `<name>-predictor` Deployment KServe
     creates, reading the predictor Service's series."""
     auto = rec.autoscaling
-    dep = workload.deployment(rec, opts, max(auto.min_replicas, 1))
+    dep = workload.deployment(rec, opts, max(auto.start_replicas, 1))
     pod = dep["spec"]["template"]["spec"]
     container = {**pod["containers"][0], "name": "kserve-container"}
     predictor: Obj = {k: v for k, v in pod.items() if k not in ("containers",)}

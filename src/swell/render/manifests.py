@@ -46,7 +46,7 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
         return Bundle(
             objects=(*scaler, *workload.extras(rec, opts)), warnings=(*workload.notes(rec), *warnings)
         )
-    replicas = max(rec.autoscaling.min_replicas, 1 if mode in ("hpa", "cronhpa") else 0)
+    replicas = max(rec.autoscaling.start_replicas, 1 if mode in ("hpa", "cronhpa") else 0)  # an HPA at 0 is off
     objects = [
         workload.deployment(rec, opts, replicas),
         workload.service(rec, opts),

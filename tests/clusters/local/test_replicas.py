@@ -358,3 +358,12 @@ async def test_a_replica_scaled_down_as_its_probe_passes_never_gets_traffic_agai
         if when == "first readiness":
             assert not any(e.kind == "ready" for e in c.manager.events)
         assert await complete(session, c.endpoint) == 503  # buffered, no replica: not routed to a dead one
+
+
+async def test_a_local_service_starts_at_initial_replicas() -> None:
+    """Knative's initial-scale: a recipe with min 1 and initial 2 starts with two real replicas."""
+    rec = helpers.tiny_recipe()
+    auto = rec.autoscaling.model_dump() | {"min_replicas": 1, "max_replicas": 3, "initial_replicas": 2}
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    async with cluster.LocalCluster(rec) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready", "ready"], "2 ready")

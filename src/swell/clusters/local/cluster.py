@@ -60,7 +60,7 @@ class LocalCluster(StartStop):
     ) -> None:
         self.recipe = rec
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix=f"swell-{rec.service.name}-"))
-        self.initial = rec.autoscaling.min_replicas if initial is None else initial
+        self.initial = rec.autoscaling.start_replicas if initial is None else initial
         local = rec.local
         self.gateway = gateway_mod.Gateway(
             host=local.host,
