@@ -181,6 +181,8 @@ class Signal(Model):
     target: Annotated[float, Field(gt=0)]
     target_type: TargetType = "Value"
     per_replica: bool = False  # reading kept per replica (HPA "Pods" metric rules)
+    # above this the service leaves zero (KEDA's per-trigger activationThreshold); None: autoscaling's
+    activation_threshold: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Signal:
@@ -367,6 +369,11 @@ class Autoscaling(Model):
     # the count a service starts with (Knative's initial-scale, Ray Serve's initial_replicas): `swell
     # up`, the API and a rendered Deployment; None: min_replicas
     initial_replicas: Replicas | None = None
+
+    def activation_for(self, signal: str) -> float:
+        """The activation threshold of one signal: its own, else the recipe's."""
+        own = next((s.activation_threshold for s in self.signals if s.name == signal), None)
+        return self.activation_threshold if own is None else own
 
     @property
     def start_replicas(self) -> int:

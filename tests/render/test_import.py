@@ -245,15 +245,20 @@ def test_keda_fields_are_carried_or_listed(path: str, value: Any, fallback: str,
     recipe.parse(found.recipe())  # what is carried is a valid recipe
 
 
-def test_keda_per_trigger_activation_thresholds_become_the_lowest_and_that_is_said() -> None:
+def test_keda_per_trigger_activation_thresholds_stay_per_signal_and_render_back() -> None:
     keda = keda_chat()
     first = keda["spec"]["triggers"][0]
     first["metadata"]["activationThreshold"] = "2"
     second = {**first, "name": "waiting-2", "metadata": {**first["metadata"], "activationThreshold": "0.5"}}
     keda["spec"]["triggers"].insert(1, second)
     (found,), _ = importers.run([keda])
-    assert found.autoscaling["activation_threshold"] == 0.5
-    assert any("activationThreshold per trigger (2, 0.5)" in n for n in found.left_out)
+    own = {s["name"]: s.get("activation_threshold") for s in found.autoscaling["signals"]}
+    assert own == {"waiting": 2.0, "waiting_2": 0.5, "cpu": None}
+    assert "activation_threshold" not in found.autoscaling
+    objs, back = round_trip(found, "keda")
+    sent = {t["name"]: t["metadata"]["activationThreshold"] for t in by_kind(objs)["ScaledObject"]["spec"]["triggers"]}
+    assert sent["waiting"] == "2" and sent["waiting_2"] == "0.5"
+    assert {s["name"]: s.get("activation_threshold") for s in back.autoscaling["signals"]} == own
 
 
 def test_keda_fallback_behavior_renders_and_imports_back() -> None:

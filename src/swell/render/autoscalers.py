@@ -196,7 +196,7 @@ def keda(rec: recipe.Recipe, opts: workload.Options) -> Rendered:
                     "serverAddress": url,
                     "query": promql(rec, sig, opts),
                     "threshold": f"{sig.target:g}",
-                    "activationThreshold": f"{auto.activation_threshold:g}",
+                    "activationThreshold": f"{auto.activation_for(sig.name):g}",
                     "ignoreNullValues": "false",
                 },
             }

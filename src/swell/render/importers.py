@@ -20,6 +20,8 @@ from swell.core import signals
 from swell.render import workload
 
 Obj = dict[str, Any]
+CREDENTIALS = ("a recipe carries no credentials: give the controller its own, --prometheus-header, "
+               "--prometheus-bearer-token-file, --prometheus-ca-file (docs/kubernetes.md)")  # fmt: skip
 SUFFIX = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 _WINDOW = r"\[(\d+(?:\.\d+)?)(ms|s|m|h)\]"
 _SEL = r"(?:\{[^}]*\})?"
@@ -319,12 +321,12 @@ class Importer:
         if beh:
             auto["behavior"] = beh
         used = {s["name"] for s in auto.get("signals", [])}
-        activation: list[float] = []
+        activation: dict[str, float] = {}  # per prometheus trigger (KEDA's default: 0)
         for t in spec.get("triggers") or []:
             md, ttype = t.get("metadata") or {}, t.get("type")
             if t.get("authenticationRef"):
                 e.left_out.append(f"trigger {t.get('name') or ttype}: authenticationRef "
-                                  f"{(t['authenticationRef'] or {}).get('name')} (swell reads Prometheus without authentication)")  # fmt: skip
+                                  f"{(t['authenticationRef'] or {}).get('name')} ({CREDENTIALS})")  # fmt: skip
             mtype = t.get("metricType") or ("Utilization" if ttype in ("cpu", "memory") else "AverageValue")
             if ttype == "prometheus":
                 sig = signal_from_query(
@@ -337,11 +339,10 @@ class Importer:
                 auto.setdefault("signals", []).append(sig)
                 if md.get("serverAddress"):
                     auto["metrics"] = {"source": "prometheus", "prometheus_url": md["serverAddress"]}
-                if "activationThreshold" in md:
-                    activation.append(quantity(md["activationThreshold"]))
+                activation[sig["name"]] = quantity(md.get("activationThreshold", 0))
                 for key in ("authModes", "customHeaders", "unsafeSsl"):
                     if key in md:
-                        e.left_out.append(f"trigger {sig['name']}: {key} (swell reads Prometheus without authentication)")
+                        e.left_out.append(f"trigger {sig['name']}: {key} ({CREDENTIALS})")
                 if str(md.get("ignoreNullValues", "true")).lower() == "true":
                     e.left_out.append(
                         f"trigger {sig['name']}: ignoreNullValues true (no data read as 0); swell never does"
@@ -354,11 +355,13 @@ class Importer:
                                     "timezone": md.get("timezone", "UTC"), "min_replicas": int(md.get("desiredReplicas", 1))})  # fmt: skip
             else:
                 e.left_out.append(f"trigger {ttype} ({mtype}): not carried over")
-        if activation:  # one activation threshold for every signal: the lowest, so none activates later
-            auto["activation_threshold"] = min(activation)
-            if len(set(activation)) > 1:
-                e.left_out.append(f"activationThreshold per trigger ({', '.join(f'{a:g}' for a in activation)}): "
-                                  f"swell has one for every signal, imported as the lowest, {min(activation):g}")  # fmt: skip
+        if len(set(activation.values())) == 1:  # one for all: the recipe's own
+            if (one := next(iter(activation.values()))) > 0:
+                auto["activation_threshold"] = one
+        else:  # each signal its own (a cpu or memory trigger has none: KEDA activates on them only at 0)
+            for sig in auto.get("signals", []):
+                if activation.get(sig["name"], 0) > 0:  # 0: the recipe's default, as KEDA's
+                    sig["activation_threshold"] = activation[sig["name"]]
 
     def cronhpa(self, obj: Obj) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}

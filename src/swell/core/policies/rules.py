@@ -258,7 +258,7 @@ def zero_step(
     A tick with a signal without value, or a partial reading, is not evidence of idleness: it
     neither starts nor ends the cooldown (no scaling to zero because a metric went missing)."""
     auto = rec.autoscaling
-    active = any(p.value is not None and p.value > auto.activation_threshold for p in props)
+    active = any(p.value is not None and p.value > auto.activation_for(p.signal) for p in props)
     doubted = doubt(snap, props)
     if active or state.last_active is None or doubted:
         state = replace(state, last_active=snap.now)
