@@ -607,6 +607,9 @@ class Local(Model):
     grace_period_s: Seconds = 10.0
     buffer_requests: Annotated[int, Field(ge=0, le=1_000_000)] = 256
     buffer_timeout_s: PositiveSeconds = 60.0
+    # at most this many requests in flight at one replica, the rest wait in the gateway's buffer
+    # (Knative's containerConcurrency, Ray Serve's max_ongoing_requests); 0: no limit
+    max_ongoing_requests: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     max_request_mb: Annotated[float, Field(gt=0, le=1024)] = 4.0  # a larger request body gets a 413
     max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # more client connections: 503
     header_timeout_s: PositiveSeconds = 10.0  # request headers not complete by then: 408, closed

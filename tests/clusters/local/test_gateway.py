@@ -415,3 +415,49 @@ async def test_an_idle_gateway_already_counts_zero_requests(
     async with session.get(f"{gw.url}/metrics") as r:
         samples = scrape.parse(await r.text())
     assert [s.value for s in samples if s.name == "swell_gateway_requests_total"] == [0.0]
+
+
+async def test_max_ongoing_holds_requests_in_the_buffer_until_a_slot_frees(
+    backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    """Knative's containerConcurrency 1: a replica holding a request takes no second one; the second
+    waits in the buffer (counted as buffered, the scaling signal) and goes as soon as the first ends."""
+    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1)
+    await g.start()
+    try:
+        gate = asyncio.Event()
+        g.add_backend("only", await backends.start(named("only", gate)))
+        first = asyncio.ensure_future(session.get(f"{g.url}/a"))
+        second = asyncio.ensure_future(session.get(f"{g.url}/b"))
+        for _ in range(200):
+            if g.stats().buffered == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert (g.in_flight("only"), g.stats().buffered) == (1, 1)
+        gate.set()
+        for f in (first, second):
+            r = await f
+            assert r.status == 200 and (await r.json())["backend"] == "only"
+            r.release()
+        assert g.stats().buffered == 0 and g.routed["only"] == 2
+    finally:
+        await g.stop()
+
+
+async def test_max_ongoing_full_for_the_buffer_timeout_answers_503_and_says_why(
+    backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=0.3, max_ongoing=1)
+    await g.start()
+    try:
+        gate = asyncio.Event()
+        g.add_backend("only", await backends.start(named("only", gate)))
+        first = asyncio.ensure_future(session.get(f"{g.url}/a"))
+        await asyncio.sleep(0.05)
+        async with session.get(f"{g.url}/b") as r:
+            assert r.status == 503 and r.headers.get("Retry-After") == "1"
+            assert "every replica held 1 requests for 0.3 s" in await r.text()
+        gate.set()
+        (await first).release()
+    finally:
+        await g.stop()

@@ -55,6 +55,41 @@ def test_least_outstanding_spreads_requests_and_round_robin_cycles() -> None:
         router.Router("random")  # type: ignore[arg-type]
 
 
+def test_a_capped_router_skips_full_replicas_and_has_no_room_when_all_are() -> None:
+    reps = [replicas.SimReplica(i, 0.0) for i in range(2)]
+    capped = router.Router("least-outstanding", cap=2)
+    for r in reps:
+        capped.add(r)
+    reps[0].live.update({1, 2})
+    reps[1].live.add(3)
+    assert capped.choose() is reps[1] and capped.has_room()
+    reps[1].live.add(4)
+    assert capped.choose() is None and not capped.has_room()
+
+
+@pytest.mark.parametrize(("cap", "most"), [(0, 10), (2, 2)], ids=["no cap: all ten at once", "cap 2: two at a time"])
+def test_max_ongoing_requests_queues_the_rest_in_the_gateway_and_serves_them_all(cap: int, most: int) -> None:
+    """One replica, ten requests at once: with max_ongoing_requests 2 it never holds more than two,
+    the rest wait in the gateway's buffer and are served as slots free (Knative's containerConcurrency)."""
+    rec = sim_recipe(autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []},
+                     local={"max_ongoing_requests": cap})  # fmt: skip
+    loop, c, _ = make(rec)
+    c.start(0.0)
+    feed(c, [1.0 + 0.001 * i for i in range(10)])
+    seen: list[int] = []
+
+    def look(now: float, _: object) -> None:
+        seen.append(len(c.replicas["replica-1"].live))
+        if now < 200:
+            loop.at(now + 0.05, events.CONTROL, look, None)
+
+    loop.at(1.01, events.CONTROL, look, None)
+    loop.run(until=300.0)
+    c.finish(300.0)
+    assert max(seen) == most
+    assert (c.requests.arrays().status == outcomes.SERVED).all()
+
+
 def test_requests_are_served_and_recorded_with_their_latencies() -> None:
     loop, c, _ = make(sim_recipe(autoscaling={"min_replicas": 2, "max_replicas": 2, "signals": []}))
     c.start(0.0)

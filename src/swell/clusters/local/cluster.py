@@ -73,6 +73,7 @@ class LocalCluster(StartStop):
             header_timeout_s=local.header_timeout_s,
             read_timeout_s=local.read_timeout_s,
             deadline_s=rec.slo.deadline_s,
+            max_ongoing=local.max_ongoing_requests,
         )
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
         self._mgmt_session: aiohttp.ClientSession | None = None

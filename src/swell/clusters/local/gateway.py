@@ -106,8 +106,10 @@ class Gateway:
         header_timeout_s: float = 10.0,
         read_timeout_s: float = 300.0,
         deadline_s: float | None = None,
+        max_ongoing: int = 0,
     ) -> None:
         self.host, self.port = host, port
+        self.max_ongoing = max_ongoing  # requests in flight a replica may hold; the rest wait buffered (0: no limit)
         self.deadline_s = deadline_s  # no first token by then: shed (None: never)
         self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
         self.max_request_bytes = max_request_bytes  # larger bodies get a 413 (engines cap theirs too)
@@ -237,9 +239,15 @@ class Gateway:
         body, ctype = self.metrics.render()
         return web.Response(body=body, headers={"Content-Type": ctype})
 
+    def _untried(self, tried: set[str]) -> list[tuple[str, str]]:
+        return [(n, u) for n, u in self._backends.items() if u not in tried]
+
     def _pick(self, tried: set[str]) -> tuple[str, str] | None:
-        """The untried backend with the fewest requests in flight (ties in turn)."""
-        options = [(n, u) for n, u in self._backends.items() if u not in tried]
+        """The untried backend with the fewest requests in flight (ties in turn), below the
+        `max_ongoing` cap when there is one."""
+        options = self._untried(tried)
+        if self.max_ongoing:
+            options = [o for o in options if self._counts.get(o[0], 0) < self.max_ongoing]
         if not options:
             return None
         least = min(self._counts.get(n, 0) for n, _ in options)
@@ -253,14 +261,14 @@ class Gateway:
         wait timed out.
 
         The buffer is for a service with no ready replica (scaled to zero, all starting, the only
-        one restarting). A request that failed to connect on every ready replica is answered at
+        one restarting), or whose replicas all hold `max_ongoing` requests. A request that failed to connect on every ready replica is answered at
         once (503, Retry-After): holding it for the whole buffer timeout would only hide the
         failure, and the replicas it tried may never come back. `until` (monotonic): the request's
         deadline, when it comes before the buffer timeout (raises Shed).
         """
         if self._closing:
             return "swell is stopping"
-        if self._backends:  # ready replicas, and `_pick` found none untried
+        if self._backends and not self._untried(tried):  # ready replicas, every one tried
             return _refused(tried)
         if self._buffered >= self.buffer_requests:
             return f"the buffer of {self.buffer_requests} requests is full"
@@ -272,7 +280,7 @@ class Gateway:
             while (choice := self._pick(tried)) is None:
                 if self._closing:
                     return "swell is stopping"
-                if self._backends:  # only replicas it already tried came back
+                if self._backends and not self._untried(tried):  # only replicas it already tried came back
                     return _refused(tried)
                 remaining = deadline - time.monotonic()
                 try:
@@ -280,6 +288,8 @@ class Gateway:
                 except TimeoutError:
                     if sheds:
                         raise Shed from None
+                    if self._backends:  # ready, but every one at max_ongoing the whole time
+                        return f"every replica held {self.max_ongoing} requests for {self.buffer_timeout_s:g} s"
                     return f"no replica became ready within {self.buffer_timeout_s:g} s"
             return choice
         finally:
@@ -408,6 +418,8 @@ class Gateway:
                 self._in_flight -= 1
                 if self._counts[name] == 0 and name not in self._backends:
                     del self._counts[name]
+                if self.max_ongoing:  # a slot freed: the buffer's turn
+                    self._notify()
         return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True)
 
     async def _relay(

@@ -61,7 +61,7 @@ class SimCluster:
         self.options = options = options or Options()
         self.kind, self.preset = replicas.engine_factory(rec)
         self.pool = nodes.Pool(rec.node_pool, rec.resources.gpus)
-        self.router = router.Router(options.router)
+        self.router = router.Router(options.router, cap=rec.local.max_ongoing_requests)
         self.emitter = emit.Emitter(store, sigs, rec)
         self.requests = outcomes.Requests()
         self.target = 0
@@ -151,7 +151,7 @@ class SimCluster:
         self._rewake(rep)
 
     def _flush(self, now: float) -> None:
-        while self.buffer and self.router.ready:
+        while self.buffer and self.router.has_room():
             rid = self.buffer.popleft()
             if self.requests.status[rid] == outcomes.IN_FLIGHT:
                 self._route(
@@ -186,6 +186,10 @@ class SimCluster:
         if rep is not None and rep.engine is not None:
             rep.engine.abort(now, rid)
             self._sync(rep, now)
+            if rid in rep.live:  # an engine that reports no abort: its slot is free all the same
+                rep.live.discard(rid)
+                if self.router.cap and self.buffer:
+                    self._flush(now)
         # a buffered request is skipped when the buffer is flushed (its status is no longer in flight)
 
     def _sync(self, rep: replicas.SimReplica, now: float) -> None:
@@ -193,6 +197,7 @@ class SimCluster:
         engine = rep.engine
         assert engine is not None
         reqs, live = self.requests, rep.live
+        before = len(live)
         for done in engine.advance(now):
             live.discard(done.rid)
             reqs.where.pop(done.rid, None)
@@ -202,6 +207,8 @@ class SimCluster:
             self._gone(now, rep)
         else:
             self._rewake(rep)
+        if self.router.cap and len(live) < before and self.buffer:  # a slot freed: the buffer's turn
+            self._flush(now)
 
     def _rewake(self, rep: replicas.SimReplica) -> None:
         assert rep.engine is not None

@@ -3,7 +3,8 @@
 Only ready replicas receive requests. Least outstanding requests (the gateway's default, like
 Envoy's LEAST_REQUEST without sampling) picks the replica holding the fewest unfinished requests,
 ties taken in turn; round-robin cycles through ready replicas as kube-proxy's load balancing
-roughly does.
+roughly does. With a cap (`max_ongoing_requests`) a replica holding that many takes no more: the
+request waits in the gateway's buffer, as the local gateway does (Knative's containerConcurrency).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ KINDS: tuple[Kind, ...] = ("least-outstanding", "round-robin")
 
 
 class Router:
-    def __init__(self, kind: Kind = "least-outstanding") -> None:
+    def __init__(self, kind: Kind = "least-outstanding", cap: int = 0) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown router {kind!r}; known: {', '.join(KINDS)}")
         self.kind = kind
+        self.cap = cap  # requests in flight a replica may hold (0: no limit)
         self.ready: list[replicas.SimReplica] = []
         self._next = 0
+
+    def has_room(self) -> bool:
+        """Some ready replica can take a request now."""
+        return any(len(r.live) < self.cap for r in self.ready) if self.cap else bool(self.ready)
 
     def add(self, rep: replicas.SimReplica) -> None:
         self.ready.append(rep)
@@ -32,7 +38,7 @@ class Router:
             self.ready.remove(rep)
 
     def choose(self) -> replicas.SimReplica | None:
-        ready = self.ready
+        ready = self.ready if not self.cap else [r for r in self.ready if len(r.live) < self.cap]
         if not ready:
             return None
         if self.kind == "round-robin":
