@@ -122,3 +122,29 @@ def test_swell_is_the_planner_with_the_reactive_rules_as_its_safety_net() -> Non
     assert policies.get("swell") is planner.decide and policies.get("reactive") is reactive.decide
     assert policies.get("planner") is planner.decide  # the planner's earlier name, still accepted
     assert presets.canonical("planner") == "swell"
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("kpa-concurrency:target=8", ""),
+        ("hpa-gpu-util:target=60", ""),
+        ("kpa-concurrency:target=0", "target='0': a positive number"),
+        ("kpa-concurrency:target=lots", "target='lots': a positive number"),
+        ("kpa-concurrency:window=30", "'window': a preset takes target="),
+        ("reactive:target=8", "scales on several signals"),
+        ("kpa-magic:target=8", "unknown policy preset; known: hpa-latency"),
+    ],
+    ids=["a KPA tuned to what a pod serves", "a GPU-utilization HPA at 60 %", "zero", "not a number",
+         "an unknown setting", "several signals", "an unknown preset"],
+)  # fmt: skip
+def test_a_preset_takes_its_one_signals_target(spec: str, problem: str) -> None:
+    if problem:
+        assert problem in presets.setting_problem(spec)
+    else:
+        assert presets.setting_problem(spec) == ""
+        name, settings = presets.split(spec)
+        (sig,) = presets.apply(spec, BASE).autoscaling.signals
+        (default,) = presets.apply(name, BASE).autoscaling.signals
+        assert sig.target == float(settings["target"]) != default.target
+        assert sig.model_copy(update={"target": default.target}) == default  # nothing else moved

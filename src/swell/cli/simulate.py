@@ -32,7 +32,8 @@ MIN_DURATION_S = 1.0  # --duration: less offers no request to decide on
 ALIBABA_LOAD = "alibaba_genai_2026/basemodel_update_latency_anon.csv.gz"
 HELP = (
     "Replay a workload against a simulated GPU cluster and compare scaling policies side by side.\n\n"
-    "Policies (--compare): " + ", ".join(presets.NAMES) + " ('recipe' is the recipe as written)."
+    "Policies (--compare): " + ", ".join(presets.NAMES) + " ('recipe' is the recipe as written); "
+    "a preset on one signal takes its target: kpa-concurrency:target=8."
 )
 EPILOG = "Workloads (--workload KIND[:KEY=VALUE,...]):\n\n" + spec.GRAMMAR
 

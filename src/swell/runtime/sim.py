@@ -42,17 +42,8 @@ def slo_of(rec: recipe.Recipe) -> recipe.SLO:
 
 def policy_recipe(rec: recipe.Recipe, name: str) -> recipe.Recipe:
     """The recipe scaled by a named preset; bad names are a RecipeError listing the known ones."""
-    if name not in presets.PRESETS:
-        raise errors.RecipeError(
-            "--compare",
-            [
-                errors.Problem(
-                    path="policy",
-                    value=name,
-                    rule=f"unknown policy preset; known: {', '.join(presets.NAMES)}",
-                )
-            ],
-        )
+    if why := presets.setting_problem(name):
+        raise errors.RecipeError("--compare", [errors.Problem(path="policy", value=name, rule=why)])
     out = presets.apply(name, rec)
     raw = [s.name for s in out.autoscaling.signals if s.kind == "promql"]
     if raw:

@@ -215,5 +215,47 @@ def get(name: str) -> Preset:
         raise KeyError(f"unknown policy preset {name!r}; known: {', '.join(NAMES)}") from None
 
 
-def apply(name: str, rec: recipe.Recipe) -> recipe.Recipe:
-    return get(name)(rec)
+def split(spec: str) -> tuple[str, dict[str, str]]:
+    """'kpa-concurrency:target=8' -> ('kpa-concurrency', {'target': '8'}): a preset and its settings."""
+    name, _, rest = spec.partition(":")
+    settings = dict(kv.partition("=")[::2] for kv in rest.split(";") if kv) if rest else {}
+    return name.strip(), {k.strip(): v.strip() for k, v in settings.items()}
+
+
+SETTINGS = ("target",)  # what `PRESET:KEY=VALUE` may set
+
+
+def setting_problem(spec: str) -> str:
+    """Why a preset spec cannot be applied ('' when it can): an unknown preset, an unknown setting,
+    a value that is not a positive number, or `target` on a preset with several signals."""
+    name, settings = split(spec)
+    if name not in PRESETS:
+        return f"unknown policy preset; known: {', '.join(NAMES)}"
+    for key, value in settings.items():
+        if key not in SETTINGS:
+            return f"{key!r}: a preset takes {', '.join(f'{s}=' for s in SETTINGS)} (e.g. kpa-concurrency:target=8)"
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not number > 0 or number == float("inf"):
+            return f"{key}={value!r}: a positive number"
+    if "target" in settings and name != "recipe" and len(get(name)(_PROBE).autoscaling.signals) != 1:
+        return f"target=: preset {name!r} scales on several signals; target= applies to a preset with one"
+    return ""
+
+
+def apply(spec: str, rec: recipe.Recipe) -> recipe.Recipe:
+    """The preset named by `spec` ('NAME' or 'NAME:target=N': the target of its one signal, as a KPA
+    user sets the per-pod concurrency target to what a pod serves), applied to `rec`."""
+    name, settings = split(spec)
+    out = get(name)(rec)
+    if "target" in settings:
+        (sig,) = out.autoscaling.signals
+        tuned = sig.model_copy(update={"target": float(settings["target"])})
+        out = out.model_copy(update={"autoscaling": out.autoscaling.model_copy(update={"signals": (tuned,)})})
+    return out
+
+
+_PROBE = recipe.Recipe.model_validate({"service": {"name": "probe"}, "autoscaling": {"max_replicas": 2, "signals": [
+    {"name": "q", "kind": "gauge", "metric": "m", "target": 1}]}})  # fmt: skip
