@@ -323,3 +323,46 @@ def test_an_hpa_on_a_raw_query_imports_with_a_prometheus_server_named() -> None:
     assert imp.autoscaling["metrics"] == {"source": "prometheus", "prometheus_url": workload.Options().prometheus_url}
     assert any("prometheus_url" in n and sig["name"] in n for n in imp.left_out)
     assert recipe.parse(imp.recipe()).autoscaling.metrics.source == "prometheus"
+
+
+def isvc(predictor: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": "llm", "namespace": "ml"}, "spec": {"predictor": predictor}}  # fmt: skip
+
+
+HF = {"model": {"modelFormat": {"name": "huggingface"}, "storageUri": "hf://meta-llama/Llama-3-8B"}}
+
+
+@pytest.mark.parametrize(
+    ("predictor", "query", "target", "policy"),
+    [
+        ({"minReplicas": 1, "maxReplicas": 4, "scaleMetric": "concurrency", "scaleTarget": 5, **HF},
+         "sum(vllm:num_requests_running) + sum(vllm:num_requests_waiting)", 5.0, "hpa"),
+        ({"minReplicas": 0, "maxReplicas": 4, "scaleMetric": "rps", **HF},
+         "sum(rate(vllm:request_success_total[1m]))", 200.0, "threshold"),
+        ({"minReplicas": 1, "maxReplicas": 3, "scaleMetric": "concurrency", "scaleTarget": 8,
+          "containers": [{"name": "kserve-container", "image": "vllm/vllm-openai:v0.9.0"}]},
+         "sum(vllm:num_requests_running) + sum(vllm:num_requests_waiting)", 8.0, "hpa"),
+    ],
+    ids=["Hugging Face runtime on concurrency", "rps with Knative's default target, from zero",
+         "a vLLM container on concurrency"],
+)  # fmt: skip
+def test_a_knative_metric_of_an_llm_predictor_is_carried_as_vllms_series(
+    predictor: dict[str, Any], query: str, target: float, policy: str
+) -> None:
+    (found,), _ = importers.run([isvc(predictor)])
+    (sig,) = found.autoscaling["signals"]
+    assert (sig["kind"], sig["query"], sig["target"], sig["target_type"]) == ("promql", query, target, "AverageValue")
+    assert found.autoscaling["policy"] == policy
+    assert any("Knative's queue-proxy metric" in n for n in found.left_out)
+    recipe.parse(found.recipe())
+
+
+def test_a_knative_metric_of_another_predictor_is_still_refused_with_why() -> None:
+    sk = {"minReplicas": 1, "maxReplicas": 3, "scaleMetric": "concurrency", "scaleTarget": 5,
+          "sklearn": {"storageUri": "gs://x"}}  # fmt: skip
+    (found,), _ = importers.run([isvc(sk)])
+    assert not found.autoscaling.get("signals")
+    assert any("Knative's own metric; add a Prometheus signal" in n for n in found.left_out)
+    with pytest.raises(errors.RecipeError, match="needs at least one signal"):
+        recipe.parse(found.recipe())

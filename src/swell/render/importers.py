@@ -20,6 +20,12 @@ from swell.core import signals
 from swell.render import workload
 
 Obj = dict[str, Any]
+KNATIVE_AS_VLLM = {  # Knative's metrics an LLM predictor's vLLM series stand for
+    "concurrency": ("sum(vllm:num_requests_running) + sum(vllm:num_requests_waiting)",
+                    "vLLM's requests running + waiting, per replica (what the queue-proxy counts in flight)"),
+    "rps": ("sum(rate(vllm:request_success_total[1m]))", "vLLM's finished requests a second, per replica"),
+}
+KNATIVE_TARGETS = {"concurrency": 100.0, "rps": 200.0}  # Knative's defaults where the predictor sets none
 CREDENTIALS = ("a recipe carries no credentials: give the controller its own, --prometheus-header, "
                "--prometheus-bearer-token-file, --prometheus-ca-file (docs/kubernetes.md)")  # fmt: skip
 SUFFIX = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
@@ -416,7 +422,7 @@ class Importer:
         e = self.entry(meta, ref, f"InferenceService {meta.get('name')}")
         notes = meta.get("annotations") or {}
         lo, hi = pred.get("minReplicas", 1), pred.get("maxReplicas", max(1, pred.get("minReplicas", 1)))
-        e.autoscaling.update({"policy": "hpa", "min_replicas": lo, "max_replicas": hi})
+        e.autoscaling.update({"policy": "threshold" if lo == 0 else "hpa", "min_replicas": lo, "max_replicas": hi})
         metric = pred.get("scaleMetric") or notes.get("autoscaling.knative.dev/metric") or "concurrency"
         target = pred.get("scaleTarget") or notes.get("autoscaling.knative.dev/target")
         cls = notes.get(
@@ -426,6 +432,12 @@ class Importer:
         if metric in ("cpu", "memory") and target is not None:
             e.autoscaling["signals"] = [{"name": metric, "kind": "utilization", "resource": metric,
                                          "target": float(target), "target_type": "Utilization"}]  # fmt: skip
+        elif metric in KNATIVE_AS_VLLM and _serves_vllm(pred):
+            # Knative's own metric, read from the queue-proxy, is no series in Prometheus; vLLM's are
+            query, what = KNATIVE_AS_VLLM[metric]
+            e.autoscaling["signals"] = [{"name": metric, "kind": "promql", "query": query,
+                                         "target": float(target or KNATIVE_TARGETS[metric]), "target_type": "AverageValue"}]  # fmt: skip
+            e.left_out.append(f"scaleMetric {metric} ({cls}): Knative's queue-proxy metric, carried as {what}: scope the query to this predictor's series and check the target")
         elif target is not None:
             e.left_out.append(
                 f"scaleMetric {metric} (target {target}, {cls}): Knative's own metric; add a Prometheus signal, e.g. the engine's running requests"
@@ -606,3 +618,11 @@ def _keda_left_out(meta: Obj, spec: Obj) -> list[str]:
         out.append(f"annotation autoscaling.keda.sh/paused-replicas {paused}: annotate the "
                    "ScalingRecipe swell.dev/paused: \"true\" and scale the target yourself")  # fmt: skip
     return out
+
+
+def _serves_vllm(pred: Obj) -> bool:
+    """A predictor that serves an LLM with vLLM: KServe's Hugging Face runtime (vLLM by default), a
+    vllm model format, or a container running a vLLM image."""
+    fmt = str(((pred.get("model") or {}).get("modelFormat") or {}).get("name", "")).lower()
+    images = [str(c.get("image", "")) for c in pred.get("containers") or [] if isinstance(c, dict)]
+    return fmt in ("huggingface", "vllm") or any("vllm" in i for i in images)
