@@ -118,7 +118,7 @@ def test_a_scaled_down_pod_drains_before_it_is_killed(slo: dict, local: dict, gr
     rec = rec.model_copy(update={"slo": recipe.SLO(**slo), "local": recipe.Local(**local)})
     pod = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == grace
-    assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": workload.PRESTOP_S}}}
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", str(workload.PRESTOP_S)]}}}
     args = pod["containers"][0]["args"]
     assert int(args[args.index("--shutdown-timeout") + 1]) == grace - workload.PRESTOP_S - rec.local.grace_period_s
 

@@ -103,6 +103,9 @@ def notes(rec: recipe.Recipe) -> list[str]:
         return [f"image {svc.image}: vLLM aborts the requests in flight on SIGTERM unless started with "
                 f"{SHUTDOWN_FLAG} (vLLM releases from March 2026 on): add `{SHUTDOWN_FLAG} "
                 f"{math.ceil(drain_s(rec))}` to service.args so a replica scaled down loses none"]  # fmt: skip
+    if svc.engine == "command":
+        return [f"the preStop hook runs `sleep {PRESTOP_S}` in image {svc.image}: an image without a sleep binary "
+                f"(distroless) fails it and the pod gets SIGTERM at once; on Kubernetes 1.30 or later use `lifecycle.preStop.sleep`"]  # fmt: skip
     if svc.engine in engines.SERVER_MODULES and svc.image and svc.image != SWELL_IMAGE:
         module = engines.SERVER_MODULES[svc.engine]
         return [
@@ -171,7 +174,8 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
             "failureThreshold": max(1, math.ceil(rec.startup_timeout_s / 10)),
         },
         "volumeMounts": [{"name": "model-cache", "mountPath": "/root/.cache"}],
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_S}}},  # Kubernetes >= 1.30
+        # `sleep` in the image, not the preStop `sleep` action: that one needs Kubernetes >= 1.30
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_S)]}}},
     }
     if command:
         container["command"] = command
