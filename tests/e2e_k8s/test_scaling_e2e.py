@@ -52,6 +52,7 @@ def test_scales_a_deployment_up_on_a_prometheus_metric(
     assert ctl.sample("swell_signal_value", recipe="llm", signal="queue") == 6.0
     assert (ctl.sample("swell_decisions_total", recipe="llm", bound_by="metrics") or 0) >= 1
     assert ctl.sample("swell_leader", identity="solo") == 1
+    assert (ctl.sample("swell_signal_read_seconds_count", namespace=namespace, recipe="llm") or 0) >= 1  # real reads, timed
 
 
 WIDGETS = {

@@ -13,6 +13,7 @@ when it changes. The operator process around it (watch, lease,
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Scoped:
     ) -> None:
         self.inner, self.spec, self.any_namespace = inner, spec, any_namespace
         self.last: dict[str, str] = {}
+        self.read_s: float | None = None  # how long the last read took (every query, concurrently)
 
     async def read(
         self, sigs: Sequence[recipe.Signal], now: float, state: object = None
@@ -102,7 +104,11 @@ class Scoped:
             for sig in sigs
         }
         raw = [sig.model_copy(update={"kind": "promql", "query": self.last[sig.name]}) for sig in sigs]
-        return await self.inner.read(raw, now, state)
+        started = time.perf_counter()
+        try:
+            return await self.inner.read(raw, now, state)
+        finally:
+            self.read_s = time.perf_counter() - started
 
 
 class RecipeLoop:
@@ -206,7 +212,10 @@ class RecipeLoop:
             except errors.SwellError as exc:
                 error = f"headroom: {exc}"
         body = self.status_body(d, readings, report, error, clock.now())
-        metrics.record(self.spec, d, readings, report, body, error)
+        read_s = None
+        if isinstance(self.source, Scoped):  # this tick's read, once
+            read_s, self.source.read_s = self.source.read_s, None
+        metrics.record(self.spec, d, readings, report, body, error, read_s=read_s)
         if self.cluster.may_act():  # a controller that lost the lease mid-tick leaves the status be
             await self.failures(body)
             await self.publish(body)

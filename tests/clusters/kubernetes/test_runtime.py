@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 import pytest
 
+import swell
 from swell import clock as clock_mod
 from swell import recipe
 from swell.clusters.kubernetes import fake, headroom, pods
@@ -336,3 +337,20 @@ async def test_the_planners_nodes_ahead_become_headroom_placeholders(api: fake.F
     held = [p for p in api.pods.values() if pods.HEADROOM_LABEL in p["metadata"]["labels"]]
     assert len(held) == 4
     assert "4 more once spare nodes are ready" in st["lastDecisions"][-1]["reason"]
+
+
+async def test_metrics_carry_the_bounds_the_pause_failed_reads_and_the_version(api: fake.FakeApi) -> None:
+    """What kube-state-metrics shows of an HPA (min and max) and KEDA of its scalers (errors), per recipe."""
+    setup(api, min_replicas=1, max_replicas=6)
+    sig, clock = Signals(), clock_mod.ManualClock(1000)
+    r = runtime(api, sig, clock)
+    for value in (None, None, 4.0):  # two ticks without a value, then one with
+        sig.values["queue"] = value
+        await r.step()
+        clock.advance(1)
+    text = r.metrics.exposition()[0].decode()
+    labels = 'namespace="default",recipe="web"'
+    assert f"swell_min_replicas{{{labels}}} 1.0" in text and f"swell_max_replicas{{{labels}}} 6.0" in text
+    assert f"swell_paused{{{labels}}} 0.0" in text
+    assert f'swell_signal_read_errors_total{{{labels},signal="queue"}} 2.0' in text
+    assert f'swell_build_info{{version="{swell.__version__}"}} 1.0' in text

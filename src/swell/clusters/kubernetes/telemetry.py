@@ -2,7 +2,9 @@
 
 Per ScalingRecipe: desired and current replicas, replicas by state, each signal's value and target
 (a signal without value has no sample — never 0 — and `swell_signal_available` 0), decisions by the
-rule that bound them, scale operations by result, headroom pods; per controller: leadership.
+rule that bound them, scale operations by result, headroom pods, the replica bounds, whether it
+is paused, failed signal reads and how long the reads took (KEDA's scaler errors and latency, the
+HPA's spec min/max in kube-state-metrics); per controller: leadership and its version.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, exposition
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, exposition
 
+import swell
 from swell.clusters.kubernetes import headroom, scalingrecipe
 from swell.core import decision, snapshot
 
@@ -58,10 +61,24 @@ class Metrics:
             "swell_leader", "1 while this controller holds the lease", ("identity",), registry=r
         )
         self.leader_child = self.leader.labels(identity)
+        self.min_replicas = Gauge("swell_min_replicas", "The recipe's min_replicas", rl, registry=r)
+        self.max_replicas = Gauge("swell_max_replicas", "The recipe's max_replicas", rl, registry=r)
+        self.paused = Gauge("swell_paused", "1 while the recipe carries the pause annotation", rl, registry=r)
+        self.read_errors = Counter(
+            "swell_signal_read_errors", "Ticks a signal had no value (unreachable, empty, NaN)", (*rl, "signal"),
+            registry=r,
+        )
+        self.read_seconds = Histogram(
+            "swell_signal_read_seconds", "Time to read a recipe's signals from Prometheus (all at once)", rl,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r,
+        )
+        Gauge("swell_build_info", "1, labelled with the controller's version", ("version",), registry=r).labels(
+            swell.__version__
+        ).set(1)
         self._seen: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
         self._children: dict[tuple[Any, str, str, tuple[str, ...]], Any] = {}  # labels() looked up once
 
-    def _at(self, metric: Gauge | Counter, ns: str, name: str, *more: str) -> Any:
+    def _at(self, metric: Gauge | Counter | Histogram, ns: str, name: str, *more: str) -> Any:
         """metric.labels(ns, name, *more), remembered so `forget` can remove the series."""
         key = (metric, ns, name, more)
         child = self._children.get(key)
@@ -78,10 +95,17 @@ class Metrics:
         report: headroom.Report | None,
         body: Mapping[str, Any],
         error: str,
+        read_s: float | None = None,
     ) -> None:
         ns, name = spec.namespace, spec.name
         if error:
             self._at(self.errors, ns, name).inc()
+        auto = spec.recipe.autoscaling
+        self._at(self.min_replicas, ns, name).set(auto.min_replicas)
+        self._at(self.max_replicas, ns, name).set(auto.max_replicas)
+        self._at(self.paused, ns, name).set(1 if spec.paused else 0)
+        if read_s is not None:
+            self._at(self.read_seconds, ns, name).observe(read_s)
         if "currentReplicas" in body:
             self._at(self.current, ns, name).set(body["currentReplicas"])
             for s in STATES:
@@ -97,6 +121,8 @@ class Metrics:
             ok = r is not None and r.ok and r.value is not None
             self._at(self.target, ns, name, sig.name).set(sig.target)
             self._at(self.available, ns, name, sig.name).set(1 if ok else 0)
+            if r is not None and not ok:
+                self._at(self.read_errors, ns, name, sig.name).inc()
             if r is not None and ok and r.value is not None:
                 self._at(self.value, ns, name, sig.name).set(r.value)
             elif self._children.pop((self.value, ns, name, (sig.name,)), None) is not None:
