@@ -461,3 +461,55 @@ async def test_max_ongoing_full_for_the_buffer_timeout_answers_503_and_says_why(
         (await first).release()
     finally:
         await g.stop()
+
+
+async def test_the_gateway_answers_its_own_health_and_readiness(
+    backends: Backends, session: aiohttp.ClientSession
+) -> None:
+    """/-/healthz and /-/ready are the gateway's, never a replica's: at zero the service is ready
+    (a request waits in the buffer and starts one); with the buffer full and nothing ready it is not."""
+    g = gateway.Gateway(port=0, buffer_requests=1, buffer_timeout_s=10.0)
+    await g.start()
+    try:
+        async def get(path: str) -> tuple[int, dict]:
+            async with session.get(g.url + path) as r:
+                return r.status, await r.json()
+
+        assert await get("/-/healthz") == (200, {"status": "ok"})
+        status, body = await get("/-/ready")
+        assert status == 200 and body["ready_replicas"] == 0 and "scaled to zero" in body["status"]
+        waiting = asyncio.ensure_future(session.get(g.url + "/v1/x"))  # fills the buffer of 1
+        for _ in range(200):
+            if g.stats().buffered == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert (await get("/-/ready"))[0] == 503
+        g.add_backend("a", await backends.start(named("a")))
+        (await waiting).release()
+        assert await get("/-/ready") == (200, {"ready_replicas": 1, "buffered": 0, "status": "ready"})
+        g.close_to_new_requests()
+        assert (await get("/-/healthz"))[0] == 503 and (await get("/-/ready"))[0] == 503
+    finally:
+        await g.stop()
+
+
+async def test_metadata_goes_to_a_replica_at_its_cap(backends: Backends, session: aiohttp.ClientSession) -> None:
+    """A replica holding max_ongoing requests still answers /health: metadata is no request."""
+    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1)
+    await g.start()
+    try:
+        gate = asyncio.Event()
+        g.add_backend("only", await backends.start(named("only", gate)))
+        busy = asyncio.ensure_future(session.get(f"{g.url}/a"))
+        for _ in range(200):
+            if g.in_flight("only") == 1:
+                break
+            await asyncio.sleep(0.01)
+        health = asyncio.ensure_future(session.get(f"{g.url}/health"))
+        await asyncio.sleep(0.05)
+        gate.set()
+        async with await health as r:
+            assert r.status == 200 and (await r.json())["backend"] == "only"
+        (await busy).release()
+    finally:
+        await g.stop()

@@ -187,6 +187,8 @@ class Gateway:
     async def start(self) -> None:
         app = web.Application(client_max_size=self.max_request_bytes)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/-/healthz", self._healthz)
+        app.router.add_get("/-/ready", self._ready)
         app.router.add_route("*", "/{tail:.*}", self._proxy)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
@@ -235,6 +237,24 @@ class Gateway:
 
     # ------------------------------------------------------------------ handlers
 
+    async def _healthz(self, request: web.Request) -> web.Response:
+        """The gateway's own liveness (Ray Serve's proxy `/-/healthz`): never passed to a replica."""
+        if self._closing:
+            return web.json_response({"status": "stopping"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        """Whether the service takes requests, for a load balancer: yes with a ready replica, and
+        yes at zero while the buffer has room (a request there starts one: Knative's activator),
+        unlike a replica's own `/health`, which no replica answers at zero."""
+        ready, buffered = len(self._backends), self._buffered
+        body: dict[str, object] = {"ready_replicas": ready, "buffered": buffered}
+        if self._closing:
+            return web.json_response(body | {"status": "stopping"}, status=503)
+        if not ready and buffered >= self.buffer_requests:
+            return web.json_response(body | {"status": "no replica ready and the buffer is full"}, status=503)
+        return web.json_response(body | {"status": "ready" if ready else "scaled to zero: requests wait in the buffer"})
+
     async def _metrics(self, request: web.Request) -> web.Response:
         body, ctype = self.metrics.render()
         return web.Response(body=body, headers={"Content-Type": ctype})
@@ -242,11 +262,11 @@ class Gateway:
     def _untried(self, tried: set[str]) -> list[tuple[str, str]]:
         return [(n, u) for n, u in self._backends.items() if u not in tried]
 
-    def _pick(self, tried: set[str]) -> tuple[str, str] | None:
+    def _pick(self, tried: set[str], capped: bool = True) -> tuple[str, str] | None:
         """The untried backend with the fewest requests in flight (ties in turn), below the
-        `max_ongoing` cap when there is one."""
+        `max_ongoing` cap when there is one (`capped`: metadata is no request, and goes anyway)."""
         options = self._untried(tried)
-        if self.max_ongoing:
+        if self.max_ongoing and capped:
             options = [o for o in options if self._counts.get(o[0], 0) < self.max_ongoing]
         if not options:
             return None
@@ -319,7 +339,7 @@ class Gateway:
     async def _metadata(self, request: web.Request) -> web.StreamResponse:
         """Health and model metadata: from a ready replica (the model list kept for later), else
         from the gateway; never buffered, never counted as demand."""
-        choice = self._pick(set())
+        choice = self._pick(set(), capped=False)
         if choice is None:
             return self._metadata_answer(request.path)
         name, url = choice
