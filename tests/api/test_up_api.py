@@ -70,11 +70,26 @@ def test_up_with_api_resumes_after_restart(tmp_path: Path) -> None:
         assert first
     finally:
         _stop(proc)
+    edited = recipe | {"autoscaling": recipe["autoscaling"] | {"max_replicas": recipe["autoscaling"]["max_replicas"] + 1}}
+    path.write_text(yaml.safe_dump(edited))  # the file edited between the two starts: said, not applied
     proc, lines = _run_until(cmd, env, "serving on")
     try:
         assert any("resumed chat" in line for line in lines)
+        was = recipe["autoscaling"]["max_replicas"]
+        assert any("the file differs from the stored chat" in line and f"autoscaling.max_replicas: {was} -> {was + 1}"
+                   in line for line in lines), lines  # fmt: skip
         assert not any(token in line for line in lines)  # not printed again
         again = _decisions(api_port, token)
         assert again[: len(first)] == first
     finally:
         _stop(proc)
+
+
+def test_differences_name_each_changed_path() -> None:
+    from swell.cli import api
+
+    old = {"service": {"name": "chat", "preset": "a"}, "autoscaling": {"max_replicas": 3}}
+    new = {"service": {"name": "chat", "preset": "b"}, "autoscaling": {"max_replicas": 2, "min_replicas": 1}}
+    assert api.differences(old, new) == ["autoscaling.max_replicas: 3 -> 2", "autoscaling.min_replicas: None -> 1",
+                                         "service.preset: 'a' -> 'b'"]  # fmt: skip
+    assert api.differences(old, old) == []

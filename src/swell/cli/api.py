@@ -87,6 +87,9 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
             dep = await srv.manager.create(payload)
         else:
             console.print(f"resumed {name} as stored, with its history (DELETE it to deploy the file anew)")
+            if changed := differences(dep.payload, payload):
+                shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
+                typer.echo(f"warning: the file differs from the stored {name}, which runs as stored: {shown}", err=True)
         console.print(
             f"serving on [bold cyan]{dep.rt.endpoint}[/] · API and dashboard {srv.url}/", highlight=False
         )
@@ -101,6 +104,17 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
         from swell import errors
 
         raise errors.ClusterError(failure)
+
+
+def differences(old: Any, new: Any, at: str = "") -> list[str]:
+    """Where two recipe payloads differ, as 'path: old -> new' (a key only one has counts as a change)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            here = f"{at}.{key}" if at else str(key)
+            out += differences(old.get(key), new.get(key), here)
+        return out
+    return [] if old == new else [f"{at or '(recipe)'}: {old!r} -> {new!r}"]
 
 
 def up_with_api(recipe_path: Path | None, port: int | None, policy: str | None, api_port: int) -> None:
