@@ -85,3 +85,10 @@ def test_the_verdict_counts_scale_ups_and_downs_and_says_when_the_machine_was_th
     capped = demo_report.verdict(_outcome([_entry(1, 1, 2, "panic"), _entry(2, 2, 2, "max")]))
     assert capped.machine_limited and "more than the 2 replicas" in capped.limit_text
     assert demo_report.verdict(_outcome([], pending=True)).machine_limited
+
+
+def test_a_demo_that_never_scaled_up_says_why_and_what_to_change() -> None:
+    plan = demo.LoadPlan(base_rps=0.5, peak_rps=1.2, capacity_rps=2.0)
+    quiet = demo.idle_note(_outcome([_entry(1, 1, 1, "metrics")]), plan)
+    assert "swell never scaled up" in quiet and "peak 1.20 req/s" in quiet and "--surge" in quiet
+    assert demo.idle_note(_outcome([_entry(1, 1, 2, "metrics")]), plan) == ""

@@ -304,6 +304,16 @@ async def _one_run(
     return outcome, plan, schedule
 
 
+def idle_note(o: demo_report.Outcome, plan: LoadPlan | None) -> str:
+    """Why a demo showed no scaling ('' when it scaled): the surge stayed within what the replicas
+    it started with serve by the recipe's own targets."""
+    if demo_report.verdict(o).scale_ups:
+        return ""
+    peak = f" (peak {plan.peak_rps:.2f} req/s)" if plan is not None else ""
+    return (f"{o.label} never scaled up: the surge{peak} stayed within what the replicas it started with "
+            "serve by the recipe's signals and targets; give a larger --surge or --base-rps, or lower a target")
+
+
 async def _demo(
     rec: recipe.Recipe,
     *,
@@ -340,6 +350,8 @@ async def _demo(
         f"({usable_cpus()} CPUs usable)",
     )
     console.print(demo_report.summary_table(outcomes, text))
+    if note := idle_note(first, plan):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"report: [bold]{report}[/]")
     return outcomes
 
