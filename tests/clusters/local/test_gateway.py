@@ -26,6 +26,17 @@ async def gw() -> AsyncIterator[gateway.Gateway]:
     await g.stop()
 
 
+def rejected(g: gateway.Gateway) -> dict[str, float]:
+    """swell_gateway_rejected_total by reason, from the gateway's own exposition."""
+    text = g.metrics.render()[0].decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith('swell_gateway_rejected_total{reason="'):
+            reason = line.split('"')[1]
+            out[reason] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def named(name: str, gate: asyncio.Event | None = None) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         if gate is not None:
@@ -139,6 +150,7 @@ async def test_full_buffer_answers_503_with_retry_after(
     async with session.get(f"{gw.url}/x") as r:
         assert r.status == 503 and r.headers["Retry-After"] == "1"
         assert "buffer" in (await r.json())["error"]["message"]
+    assert rejected(gw) == {"buffer_full": 1.0}
     for w in waiting:
         w.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
@@ -150,6 +162,7 @@ async def test_buffer_timeout_answers_503() -> None:
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{g.url}/x") as r:
             assert r.status == 503 and "within 0.2 s" in (await r.json())["error"]["message"]
+        assert rejected(g) == {"buffer_timeout": 1.0}
     finally:
         await g.stop()
 
@@ -457,6 +470,7 @@ async def test_max_ongoing_full_for_the_buffer_timeout_answers_503_and_says_why(
         async with session.get(f"{g.url}/b") as r:
             assert r.status == 503 and r.headers.get("Retry-After") == "1"
             assert "every replica held 1 requests for 0.3 s" in await r.text()
+        assert rejected(g) == {"busy": 1.0}
         gate.set()
         (await first).release()
     finally:

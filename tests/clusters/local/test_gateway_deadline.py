@@ -81,6 +81,7 @@ async def test_the_deadline_sheds_only_a_request_with_no_first_token(
         assert "shed: no first token within the deadline of 0.5 s" in json.loads(text)["error"]["message"]
         await asyncio.wait_for(slow.gone.wait(), 5)  # the replica saw the request go: its work is dropped
         assert gw.shed == 1
+        assert b'swell_gateway_rejected_total{reason="shed"} 1.0' in gw.metrics.render()[0]
     else:
         assert r.status == 200 and text == "data: 0\n\ndata: 1\n\ndata: 2\n\n"
         assert slow.finished and gw.shed == 0

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -67,6 +67,13 @@ class Stats:
     requests: int
     errors: int  # 5xx answered or aborted
     shed: int = 0  # of those errors, shed at the deadline (503)
+
+
+class Refusal(NamedTuple):
+    """Why a request gets no replica: `reason` labels swell_gateway_rejected_total, `text` is said."""
+
+    reason: str  # stopping, refused, buffer_full, buffer_timeout, busy
+    text: str
 
 
 def _refused(tried: set[str]) -> str:
@@ -275,7 +282,7 @@ class Gateway:
         self._rr += 1
         return best[self._rr % len(best)]
 
-    async def _wait_for_backend(self, tried: set[str], until: float | None = None) -> tuple[str, str] | str:
+    async def _wait_for_backend(self, tried: set[str], until: float | None = None) -> tuple[str, str] | Refusal:
         """Wait in the buffer while no replica is ready, until one it has not tried is; the reason
         instead when every ready replica already refused this request, the buffer is full, or the
         wait timed out.
@@ -287,11 +294,11 @@ class Gateway:
         deadline, when it comes before the buffer timeout (raises Shed).
         """
         if self._closing:
-            return "swell is stopping"
+            return Refusal("stopping", "swell is stopping")
         if self._backends and not self._untried(tried):  # ready replicas, every one tried
-            return _refused(tried)
+            return Refusal("refused", _refused(tried))
         if self._buffered >= self.buffer_requests:
-            return f"the buffer of {self.buffer_requests} requests is full"
+            return Refusal("buffer_full", f"the buffer of {self.buffer_requests} requests is full")
         timeout_at = time.monotonic() + self.buffer_timeout_s
         deadline = timeout_at if until is None else min(timeout_at, until)
         sheds = deadline < timeout_at  # the request's deadline comes first: shed, not timed out
@@ -299,9 +306,9 @@ class Gateway:
         try:
             while (choice := self._pick(tried)) is None:
                 if self._closing:
-                    return "swell is stopping"
+                    return Refusal("stopping", "swell is stopping")
                 if self._backends and not self._untried(tried):  # only replicas it already tried came back
-                    return _refused(tried)
+                    return Refusal("refused", _refused(tried))
                 remaining = deadline - time.monotonic()
                 try:
                     await asyncio.wait_for(self._changed.wait(), max(0.0, remaining))
@@ -309,14 +316,16 @@ class Gateway:
                     if sheds:
                         raise Shed from None
                     if self._backends:  # ready, but every one at max_ongoing the whole time
-                        return f"every replica held {self.max_ongoing} requests for {self.buffer_timeout_s:g} s"
-                    return f"no replica became ready within {self.buffer_timeout_s:g} s"
+                        return Refusal("busy", f"every replica held {self.max_ongoing} requests for {self.buffer_timeout_s:g} s")
+                    return Refusal("buffer_timeout", f"no replica became ready within {self.buffer_timeout_s:g} s")
             return choice
         finally:
             self._buffered -= 1
 
-    def _answer(self, code: int, text: str, retry_after: bool = False) -> web.Response:
+    def _answer(self, code: int, text: str, retry_after: bool = False, reason: str = "") -> web.Response:
         self.metrics.requests.labels(code=str(code)).inc()
+        if reason:
+            self.metrics.rejected.labels(reason=reason).inc()
         self.errors += 1
         headers = {"Retry-After": "1"} if retry_after else None
         return web.json_response({"error": {"message": text, "code": code}}, status=code, headers=headers)
@@ -373,7 +382,7 @@ class Gateway:
         if is_metadata(request.method, request.path):
             return await self._metadata(request)
         if self._closing:
-            return self._answer(503, "swell is stopping: no new requests", retry_after=True)
+            return self._answer(503, "swell is stopping: no new requests", retry_after=True, reason="stopping")
         self.requests += 1
         started = time.perf_counter()
         try:
@@ -397,7 +406,7 @@ class Gateway:
         self.shed += 1
         return self._answer(
             503, f"shed: no first token within the deadline of {self.deadline_s:g} s (the service is "
-            "over capacity; retry later)", retry_after=True,
+            "over capacity; retry later)", retry_after=True, reason="shed",
         )  # fmt: skip
 
     async def _route(
@@ -407,8 +416,9 @@ class Gateway:
         """Send the request to a replica (retrying another on a refused connection) and relay its answer."""
         for _attempt in range(self.max_attempts):
             choice = self._pick(tried) or await self._wait_for_backend(tried, until)
-            if isinstance(choice, str):
-                return self._answer(503, f"no ready replica to take it: {choice}", retry_after=True)
+            if isinstance(choice, Refusal):
+                return self._answer(503, f"no ready replica to take it: {choice.text}", retry_after=True,
+                                    reason=choice.reason)  # fmt: skip
             name, url = choice
             self._counts[name] = self._counts.get(name, 0) + 1
             self.routed[name] = self.routed.get(name, 0) + 1
@@ -422,7 +432,8 @@ class Gateway:
                 upstream = await (sent if first_by is None else _by(sent, first_by))
             except aiohttp.ServerTimeoutError:
                 log.warning("%s sent no response within %g s (read timeout)", name, self.read_timeout_s)
-                return self._answer(504, f"the replica sent no response within {self.read_timeout_s:g} s")
+                return self._answer(504, f"the replica sent no response within {self.read_timeout_s:g} s",
+                                    reason="read_timeout")  # fmt: skip
             except RETRYABLE as exc:
                 tried.add(url)
                 self.metrics.retries.inc()
@@ -440,7 +451,7 @@ class Gateway:
                     del self._counts[name]
                 if self.max_ongoing:  # a slot freed: the buffer's turn
                     self._notify()
-        return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True)
+        return self._answer(503, f"no ready replica to take it: {_refused(tried)}", retry_after=True, reason="refused")
 
     async def _relay(
         self, request: web.Request, upstream: aiohttp.ClientResponse, started: float, first_by: float | None

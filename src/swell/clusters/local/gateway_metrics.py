@@ -69,6 +69,11 @@ class GatewayMetrics:
             registry=self.registry,
         )  # fmt: skip
         self.requests.labels(code="200")  # the series exists from the start: an idle rate is 0, not missing
+        self.rejected = Counter(
+            PREFIX + "rejected", "Requests answered by the gateway itself with a 503 or 504, by why "
+            "(stopping, refused, buffer_full, buffer_timeout, busy, shed, read_timeout)", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
         self.retries = Counter(
             PREFIX + "retries", "Requests sent again to another replica after a connection failure",
             registry=self.registry,
