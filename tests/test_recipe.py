@@ -445,6 +445,18 @@ def test_corrino_advanced_keys_under_node_params_are_named_there() -> None:
             "service.probes.readiness.period_s",
             "less than or equal to 604800",
         ),
+        # `swell plan` printed an infinite cost or pull time (and `--json` wrote Infinity, not JSON)
+        ("node_pool: {price_per_gpu_hour: 1.0e+308}", "node_pool.price_per_gpu_hour", "less than or equal to 1000000"),
+        (
+            "node_pool: {provisioning: {image_size_gb: 1.0e+308}}",
+            "node_pool.provisioning.image_size_gb",
+            "must take at most a week (604800 s), not inf s",
+        ),
+        (
+            "node_pool: {provisioning: {image_size_gb: 20, pull_gbps: 1.0e-9}}",
+            "node_pool.provisioning.image_size_gb",
+            "its pull (image_size_gb x 8 / pull_gbps 1e-09) must take at most a week",
+        ),
     ],
 )
 def test_absurd_numbers_are_rejected_with_the_rule(text: str, path: str, rule: str) -> None:

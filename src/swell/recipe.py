@@ -39,6 +39,7 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 0.01, 3600.0  # loop and scrape intervals
 MAX_DEPTH = 64
 MAX_NODES_IN_FILE = 100_000
 MAX_TEXT = 1_000_000  # characters
+MAX_PRICE = 1_000_000.0  # per GPU-hour, in any currency: a cost at max_nodes stays a finite number
 
 # ---------------------------------------------------------------------------------------------
 # base
@@ -442,6 +443,17 @@ class Provisioning(Model):
     pull_gbps: Annotated[float, Field(gt=0)] = 0.45  # effective, incl. extraction: 20 GB ≈ 6 min
     model_load_s: Seconds = 60.0
 
+    @model_validator(mode="after")
+    def _pull_within_a_week(self) -> Provisioning:
+        if not self.image_pull_s <= WEEK_S:  # as every other step; 1e308 GB would be an infinite pull
+            raise FieldProblem(
+                "image_size_gb",
+                self.image_size_gb,
+                f"its pull (image_size_gb x 8 / pull_gbps {self.pull_gbps:g}) must take at most a week "
+                f"({WEEK_S:.0f} s), not {self.image_pull_s:.3g} s",
+            )
+        return self
+
     @property
     def image_pull_s(self) -> float:
         return self.image_size_gb * 8.0 / self.pull_gbps
@@ -466,7 +478,7 @@ class NodePool(Model):
     gpus_per_node: Annotated[int, Field(ge=1, le=MAX_GPUS)] | None = None
     min_nodes: Nodes = 0
     max_nodes: Annotated[int, Whole, Field(ge=1, le=MAX_NODES)] = 1
-    price_per_gpu_hour: Annotated[float, Field(ge=0)] = 0.0
+    price_per_gpu_hour: Annotated[float, Field(ge=0, le=MAX_PRICE)] = 0.0
     provisioning: Provisioning = Provisioning()
     unneeded_time_s: Seconds = 600.0
     max_node_provision_time_s: PositiveSeconds = 900.0

@@ -287,3 +287,54 @@ def test_plan_says_the_kpa_ignores_the_hpa_behavior(policy: str, behavior: bool,
     rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
     hits = [w for w in recipe_cmds.warnings_for(rec) if "scale_down_delay_s" in w]
     assert len(hits) == (1 if warned else 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        # the recipe has no `panic` section: the policy asserted, an "unexpected error"
+        (["--policy", "panic", "-o", "-"], b'{"t": 0, "replicas": {"ready": 1}}\n',
+         "--policy: policy 'panic' needs the recipe's autoscaling.panic section"),
+        # bytes on stdin: one "not JSON" problem per line of garbage, unlike the same bytes in a file
+        (["-o", "-"], b"\xff\xfe\x00{garbage\n\x80\x81\n", "--observations: not UTF-8 text: invalid start byte at byte 0"),
+    ],
+)  # fmt: skip
+def test_decide_names_a_policy_the_recipe_cannot_run_and_binary_stdin(
+    args: list[str], stdin: bytes, message: str
+) -> None:
+    rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    res = runner.invoke(main.app, ["decide", rec, *args], input=stdin)
+    assert res.exit_code == 1 and res.exception is not None, res.output
+    text = str(res.exception)
+    assert message in text and "line 2" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("pool", "message"),
+    [
+        ("price_per_gpu_hour: 1.0e+308", "node_pool.price_per_gpu_hour: Input should be less than or equal to 1000000"),
+        ("provisioning: {image_size_gb: 1.0e+308}", "node_pool.provisioning.image_size_gb: its pull"),
+        ("provisioning: {pull_gbps: 1.0e-300}", "must take at most a week (604800 s)"),
+        ("price_per_gpu_hour: 1000000", None),  # at the bounds: a cost, strict JSON
+        ("provisioning: {image_size_gb: 34020}", None),
+    ],
+)  # fmt: skip
+def test_plan_refuses_a_pool_that_would_cost_or_pull_for_ever(tmp_path: Path, pool: str, message: str | None) -> None:
+    """`plan --json` wrote `Infinity` (not JSON) for the cost and the image pull of such a pool."""
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        "service: {name: s}\nresources: {gpus: 64}\nautoscaling: {max_replicas: 10000, "
+        "signals: [{name: q, kind: gauge, metric: q, target: 1}]}\n"
+        f"node_pool: {{shape: x, gpus_per_node: 64, max_nodes: 10000, {pool}}}\n"
+    )
+    r = runner.invoke(main.app, ["plan", "--json", str(path)])
+    if message is not None:
+        assert r.exit_code == 1 and message in str(r.exception), (r.output, r.exception)
+        return
+    assert r.exit_code == 0, r.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"plan --json wrote {constant}, which is not JSON")
+
+    plan = json.loads(r.output, parse_constant=refuse)
+    assert plan["time_to_capacity_s"]["new_node"] < 2 * 604800

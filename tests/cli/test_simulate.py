@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from swell.cli import simulate
+from swell.runtime import sim
 from tests.clusters.sim.simhelp import FAST_NODES, SURGE
 
 RECIPE = f"""
@@ -131,6 +132,16 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
         (["--json", "/proc/version/out.json"], "--json: /proc/version is a file, not a directory"),
         (["--report", "-"], "--report: standard output ('-') is not offered here"),
         (["--report", "/tmp"], "--report: is a directory: give a file name"),
+        # hostile sizes: a MemoryError or a run that never ends before
+        (["--duration", "1e12"], "--duration: at most 31 days (the simulator steps through every second)"),
+        (["--workload", "steps:rates=1/2,every=1e12"], "lasts longer than 31 days (the simulator steps"),
+        (["--scale", "1e12"], "rate: at most 100000 req/s: lower the rate, --scale or --speedup"),
+        (["--speedup", "1e12"], "rate: at most 100000 req/s: lower the rate, --scale or --speedup"),
+        (["--workload", "poisson:rate=1e12", "--duration", "1m"], "rate: must be at most 100000 req/s"),
+        (["--workload", "gamma:rate=2,burstiness=1e-300", "--duration", "1m"], "burstiness: must be >= 0.001"),
+        # nonsense accepted before: a table of no requests, a policy run twice
+        (["--workload", "steps:rates=0/0"], "offers no request within 120 s"),
+        (["--compare", "swell,swell"], "--compare: names swell twice: each policy once"),
     ],
 )
 def test_bad_input_is_a_clear_error_without_a_traceback(
@@ -143,6 +154,30 @@ def test_bad_input_is_a_clear_error_without_a_traceback(
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_a_trace_scaled_past_its_bound_or_started_past_its_end_is_named(
+    app: typer.Typer, recipe_file: Path, tmp_path: Path
+) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("t,input_tokens,output_tokens\n0,100,20\n1,100,20\n")
+    for workload, extra, message in (
+        (f"trace:{trace},scale=600", ["--scale", "2"],  # a ValueError from the replay, an "unexpected error"
+         "--scale: must be at most 1000 (copies of each request) (the workload's scale=600 times --scale 2)"),
+        (f"trace:{trace},start=1e12", [], "offers no request within"),  # 100 % SLO over nothing
+    ):  # fmt: skip
+        res = CliRunner().invoke(app, ["simulate", str(recipe_file), "-w", workload, *extra, "-q", "--no-oracle"])
+        assert res.exit_code == 1, res.output
+        assert message in " ".join(res.output.split()) and "Traceback" not in res.output
+
+
+def test_more_requests_than_a_simulation_holds_is_refused_while_drawing(
+    app: typer.Typer, recipe_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sim, "MAX_REQUESTS", 100)  # 10,000,000 in earnest (servegen at scale 1: a billion)
+    res = CliRunner().invoke(app, ["simulate", str(recipe_file), "-w", "constant:rate=5", "--duration", "1m", "-q"])
+    assert res.exit_code == 1, res.output
+    assert "offers more requests than a simulation holds (100)" in " ".join(res.output.split())
 
 
 def test_start_puts_the_run_on_a_date_and_its_dated_windows_fire(

@@ -78,6 +78,17 @@ def test_trace_replay_with_speedup(threaded_server: fake_llm.Server, tmp_path: p
         (["-H", "no-colon"], "'Name: value'"),
         (["--body", "{not json"], "must be JSON"),
         (["--input-tokens", "0"], "input_mean must be >= 1"),
+        # hostile sizes: a MemoryError, a hang or a silent clip before
+        (["--rate", "1e12"], "rate: must be at most 100000 requests per second"),
+        (["--pattern", "poisson:rate=1e12"], "rate: must be at most 100000 req/s"),
+        (["-c", "100000000", "-n", "2"], "concurrency: must be at most 100000 users"),
+        (["--pattern", "closed:users=1000000000"], "users: must be within [1, 100000]"),
+        (["--rate", "5", "--burstiness", "1e-300"], "burstiness: must be >= 0.001"),
+        (["--input-tokens", "1e12"], "input_mean must be at most 32768 tokens"),
+        (["--output-tokens", "inf"], "output_mean must be at most 32768 tokens"),
+        (["--output-stddev", "inf"], "output_stddev must be a finite number of tokens"),
+        (["--body", '{"a": 1}'], "body: applies to --protocol kserve or http"),  # ignored, unsaid
+        (["-H", "Bad Name: x"], "a header name is letters, digits"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
@@ -86,6 +97,29 @@ def test_bad_options_exit_2_with_a_message_and_no_traceback(args: list[str], mes
     assert code == 2, text
     assert message in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[::1", "IPv6"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://127.0.0.1:abc", "port"),
+    ],
+)
+def test_a_url_that_does_not_parse_is_named_before_any_load(url: str, why: str) -> None:
+    code, text = bench(url, "-n", "1", "-q")
+    assert code == 2, text
+    assert "url: must be an http:// or https:// URL (" in text and why in text and "Traceback" not in text
+    assert "unexpected error" not in text and "swell bench http" not in text  # refused before the run starts
+
+
+def test_a_body_file_that_is_not_text_is_named(tmp_path: pathlib.Path) -> None:
+    blob = tmp_path / "body.bin"
+    blob.write_bytes(b"\xff\xfe\x00\x81 not text")
+    code, text = bench("http://127.0.0.1:9", "--protocol", "http", "--body", f"@{blob}", "-n", "1")
+    assert code == 2, text
+    assert "is not UTF-8 text (invalid start byte at byte 0)" in text and "UnicodeDecodeError" not in text
 
 
 def test_bad_url_and_unreachable_server(tmp_path: pathlib.Path) -> None:

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from swell.workload import arrivals, patterns, rates, shapes
+from swell import errors
+from swell.workload import arrivals, patterns, rates, rescale, shapes
 
 
 def _times(
@@ -130,3 +131,22 @@ def test_shapes_follow_mean_and_stddev_and_stay_positive() -> None:
     closed = patterns.ClosedLoop(users=3, shape=shapes.Shape(input_mean=10, input_stddev=0))
     sizes = closed.sizes(np.random.default_rng(0), 5)
     assert sizes.input_tokens.tolist() == [10] * 5
+
+
+@pytest.mark.parametrize(
+    ("schedule", "where"),
+    [
+        (rates.Scaled(inner=rates.Constant(rps=1), factor=1e12), "1e+12 req/s from t = 0 s"),  # --scale 1e12
+        (rescale.Compressed(inner=rates.Constant(rps=1), factor=1e12), "1e+12 req/s from t = 0 s"),  # --speedup
+        (rates.Scaled(inner=rates.Steps(starts=(0, 60), rates=(1, 80_000), last_s=60), factor=2),
+         "1.6e+05 req/s from t = 60 s"),  # within bounds until the second step
+    ],
+)  # fmt: skip
+def test_a_derived_rate_past_max_rps_is_refused_before_it_is_drawn(
+    schedule: rates.RateSchedule, where: str
+) -> None:
+    """A rate multiplied past rates.MAX_RPS asked numpy for terabytes (a MemoryError) or never ended."""
+    with pytest.raises(errors.RecipeError) as info:
+        arrivals.collect(patterns.OpenLoop(schedule=schedule), seed=0, horizon_s=120)
+    (p,) = info.value.problems
+    assert p.path == "rate" and p.value == where and "at most 100000 req/s" in p.rule

@@ -83,9 +83,23 @@ BAD = {
     "trace": ("trace", "needs a file"),
     "trace:/no/such/file.csv": ("file", "no such file"),
     "poisson:5,input=1/2/3": ("input", "must be MEAN or MEAN/STDDEV"),
-    "gamma:rate=1,burstiness=0": ("burstiness", "must be > 0"),
+    "gamma:rate=1,burstiness=0": ("burstiness", "must be >= 0.001"),
     "poisson:rate=1,input=-5": ("input", "its mean must be >= 1"),
     "poisson:rate=1,output=100/-3": ("output", "its stddev must be >= 0"),
+    # hostile sizes: refused by name instead of a MemoryError, a hang, or a silent clip
+    "poisson:rate=1e12": ("rate", "must be at most 100000 req/s"),
+    "ramp:from=1,to=1e6": ("to", "must be at most 100000 req/s"),
+    "diurnal:mean=60000": ("mean", "peak rate, mean x (1 + amplitude) = 108000 req/s, at most 100000"),
+    "black-friday:base=20000,surge=10": ("surge", "peak rate, base x surge = 200000 req/s"),
+    "gamma:rate=5,burstiness=1e-300": ("burstiness", "must be >= 0.001 (1 = Poisson"),
+    "closed:users=1000000000": ("users", "must be within [1, 100000]"),
+    "poisson:rate=1,input=1e12": ("input", "its mean must be at most 32768 tokens"),
+    "poisson:rate=1,output=inf": ("output", "its mean must be at most 32768 tokens"),
+    "poisson:rate=1,input=100/inf": ("input", "its stddev must be a finite number of tokens"),
+    f"trace:{pathlib.Path(__file__).parent / 'fixtures' / 'mooncake_sample.jsonl'},scale=1e12": (
+        "scale",
+        "must be at most 1000 (copies of each request)",
+    ),
 }
 
 

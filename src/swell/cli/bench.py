@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+import re
 import signal
 from typing import Annotated
 
@@ -50,14 +51,37 @@ def _duration(text: str | None) -> float | None:
         ) from None
 
 
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110): no spaces
+
+
 def _headers(values: list[str]) -> tuple[tuple[str, str], ...]:
     out = []
     for value in values:
         name, sep, content = value.partition(":")
         if not sep or not name.strip():
             raise typer.BadParameter(f"{value!r} is not 'Name: value'", param_hint="--header")
+        if not HEADER_NAME.match(name.strip()):
+            raise typer.BadParameter(
+                f"{name.strip()!r}: a header name is letters, digits and -_.!#$%&'*+^`|~ (no spaces)",
+                param_hint="--header",
+            )
         out.append((name.strip(), content.strip()))
     return tuple(out)
+
+
+def _body(body: str | None) -> str | None:
+    """--body, or the UTF-8 text of the file it names with @file."""
+    if body is None or not body.startswith("@"):
+        return body
+    try:
+        return pathlib.Path(body[1:]).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {body[1:]}: {exc.strerror}", param_hint="--body") from None
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(
+            f"{body[1:]} is not UTF-8 text ({exc.reason} at byte {exc.start}): give a JSON file",
+            param_hint="--body",
+        ) from None
 
 
 def _shape(
@@ -252,11 +276,7 @@ def bench(
         raise typer.BadParameter(
             f"{protocol!r}: choose one of {', '.join(protocols.NAMES)}", param_hint="--protocol"
         )
-    if body is not None and body.startswith("@"):
-        try:
-            body = pathlib.Path(body[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {body[1:]}: {exc.strerror}", param_hint="--body") from None
+    body = _body(body)
     try:
         for option, out in (("--json", json_out), ("--csv", csv_out), ("--report", report)):
             checks.output_file(option, out)

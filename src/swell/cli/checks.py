@@ -16,13 +16,16 @@ from swell import errors, recipe
 POLICY_NAMES: tuple[str, ...] = typing.get_args(recipe.PolicyName)
 
 
-def policy(name: str | None) -> str | None:
-    """`name` if it is a policy a recipe may name (or None: the recipe's own)."""
+def policy(name: str | None, rec: recipe.Recipe | None = None) -> str | None:
+    """`name` if it is a policy a recipe may name (or None: the recipe's own), and, given the
+    recipe, one it can run (the checks the recipe's validator makes of its own `policy`)."""
+    rule = ""
     if name is not None and name not in POLICY_NAMES:
-        raise errors.RecipeError(
-            "--policy",
-            [errors.Problem(path="--policy", value=name, rule=f"one of {', '.join(POLICY_NAMES)}")],
-        )
+        rule = f"one of {', '.join(POLICY_NAMES)}"
+    elif name == "panic" and rec is not None and rec.autoscaling.panic is None:
+        rule = "policy 'panic' needs the recipe's autoscaling.panic section (the signal its windows read)"
+    if rule:
+        raise errors.RecipeError("--policy", [errors.Problem(path="--policy", value=name, rule=rule)])
     return name
 
 

@@ -351,6 +351,21 @@ def _replicas(reps: dict[str, int]) -> tuple[snapshot.Replica, ...]:
     return tuple(snapshot.Replica(name=f"{s}-{i}", state=s) for s in states for i in range(reps.get(s, 0)))
 
 
+def _stdin_text() -> str:
+    """Standard input as UTF-8 text, or a RecipeError as for a file that is not (never one
+    problem per line of undecodable bytes)."""
+    data = (
+        sys.stdin.buffer.read()
+        if hasattr(sys.stdin, "buffer")
+        else sys.stdin.read().encode("utf-8", "surrogateescape")
+    )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise errors.RecipeError("-", [errors.Problem(path="--observations", value="-", rule=why)]) from None
+
+
 def decide(
     path: RecipeArg,
     observations: Annotated[
@@ -368,10 +383,10 @@ def decide(
 ) -> None:
     """Replay observations through the recipe's policy: one JSON decision per line."""
     rec = recipe.load(path)
-    checks.policy(policy)
+    checks.policy(policy, rec)
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
-    text = sys.stdin.read() if str(observations) == "-" else recipe.read_text(observations)
+    text = _stdin_text() if str(observations) == "-" else recipe.read_text(observations)
     parsed: list[dict[str, Any]] = []
     problems: list[errors.Problem] = []
     last_t: float | None = None

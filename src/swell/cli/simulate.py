@@ -222,6 +222,8 @@ def simulate(
         policies = [p.strip() for p in compare.split(",") if p.strip()]
         if not policies:
             raise _problem("--compare", compare, "name at least one policy")
+        if twice := sorted({p for p in policies if policies.count(p) > 1}):
+            raise _problem("--compare", compare, f"names {', '.join(twice)} twice: each policy once")
         for name in policies:
             sim.policy_recipe(rec, name)
         dur = None

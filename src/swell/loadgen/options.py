@@ -12,7 +12,7 @@ import pathlib
 from dataclasses import dataclass
 
 from swell import errors
-from swell.loadgen import summary
+from swell.loadgen import protocols, summary
 from swell.workload import arrivals, patterns, rates, shapes, spec
 
 DEFAULT_DURATION_S = 60.0
@@ -93,13 +93,23 @@ def plan(options: Options) -> Plan:
         ("max-in-flight", options.max_in_flight, 1, "must be >= 1"),
         ("timeout", options.timeout_s, 0, "must be > 0 seconds"),
         ("speedup", options.speedup, 0, positive),
-        ("burstiness", options.burstiness, 0, "must be > 0 (1 = Poisson)"),
-    ):
+        ("burstiness", options.burstiness, patterns.MIN_BURSTINESS,
+         f"must be >= {patterns.MIN_BURSTINESS:g} (1 = Poisson, smaller is burstier) or inf"),
+    ):  # fmt: skip
         if value is None:
             continue
         ok = value >= minimum if minimum else value > 0
         if not ok or math.isnan(value) or (name != "burstiness" and math.isinf(value)):
             problems.append(errors.Problem(path=name, value=value, rule=rule))
+    for name, value, most, unit in (  # more would not fit in memory (nor any server)
+        ("concurrency", options.concurrency, patterns.MAX_USERS, " users"),
+        ("rate", options.rate, rates.MAX_RPS, " requests per second"),
+    ):
+        if value is not None and math.isfinite(value) and value > most:
+            problems.append(errors.Problem(path=name, value=value, rule=f"must be at most {most:g}{unit}"))
+    if (why := protocols.url_problem(options.url)) is not None:
+        problems.append(errors.Problem(path="url", value=options.url, rule=why))
+    problems += protocols.body_problems(options.protocol, options.body)
     if options.seed < 0:
         problems.append(errors.Problem(path="seed", value=options.seed, rule="must be >= 0"))
     if options.speedup != 1 and options.trace is None:

@@ -142,6 +142,35 @@ def _endpoint(base: str, default_path: str) -> yarl.URL:
     return url
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be loaded (not http(s), no host, a bad port or IPv6 address), else None."""
+    try:
+        parsed = yarl.URL(url)
+        parsed.port  # noqa: B018 (read for its check)
+    except ValueError as exc:  # 'http://[::1', 'http://h:99999', 'http://h:abc'
+        return f"must be an http:// or https:// URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return "must be an http:// or https:// URL"
+    return None
+
+
+def body_problems(name: str, body: str | None) -> list[errors.Problem]:
+    """What is wrong with a --body template for protocol `name`: not JSON once filled, or given to
+    an OpenAI protocol, which builds its own body (it would be ignored, unsaid)."""
+    if body is None:
+        return []
+    problems = []
+    try:
+        json.loads(Template(url=yarl.URL(), template=body).body(0, "p", 1, 1))
+    except ValueError as exc:
+        rule = f"must be JSON once placeholders are filled ({exc})"
+        problems.append(errors.Problem(path="body", value=body, rule=rule))
+    if name in ("openai-chat", "openai-completions"):
+        rule = f"applies to --protocol kserve or http ({name} builds its own: prompt, max_tokens, stream)"
+        problems.append(errors.Problem(path="body", value=body, rule=rule))
+    return problems
+
+
 def make(
     name: str,
     url: str,
@@ -153,9 +182,9 @@ def make(
 ) -> WireProtocol:
     """The protocol `name` aimed at `url` (a base URL gets the protocol's usual path)."""
     problems = []
+    if (why := url_problem(url)) is not None:
+        raise errors.RecipeError("bench options", [errors.Problem(path="url", value=url, rule=why)])
     parsed = yarl.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        problems.append(errors.Problem(path="url", value=url, rule="must be an http:// or https:// URL"))
     if name not in NAMES:
         problems.append(errors.Problem(path="protocol", value=name, rule="one of " + ", ".join(NAMES)))
     if name == "kserve" and not model and ":predict" not in url:
@@ -164,12 +193,7 @@ def make(
                 path="model", value=model, rule="kserve needs --model (or a URL ending in :predict)"
             )
         )
-    if body is not None:
-        try:
-            json.loads(Template(url=parsed, template=body).body(0, "p", 1, 1))
-        except ValueError as exc:
-            rule = f"must be JSON once placeholders are filled ({exc})"
-            problems.append(errors.Problem(path="body", value=body, rule=rule))
+    problems += body_problems(name, body)
     if problems:
         raise errors.RecipeError("bench options", problems)
     if name in ("openai-chat", "openai-completions"):

@@ -30,6 +30,11 @@ from swell.workload import arrivals as arrivals_mod
 
 DEFAULT_SLO = recipe.SLO(ttft_s=2.0, percentile=95.0)
 BATCH = 4096
+# A simulation steps through every second of its horizon and keeps every request: a day takes
+# seconds to minutes and a million requests about a gigabyte. Past these bounds a run would not
+# end in any useful time (or would run out of memory): a typo like --duration 1e12.
+MAX_HORIZON_S = 31 * 86400.0
+MAX_REQUESTS = 10_000_000
 DEFAULT_OPTIONS = cluster_mod.Options()
 Progress = Callable[[str, float], None]
 Schedule = Callable[[float], int]
@@ -210,11 +215,15 @@ class Comparison:
 
 def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> float:
     """How long to offer load: --duration, else the workload's own length."""
+    days = f"{MAX_HORIZON_S / 86400:g} days (the simulator steps through every second)"
     if duration_s is not None:
         if not (math.isfinite(duration_s) and duration_s > 0):
             raise errors.RecipeError(
                 "--duration", [errors.Problem(path="duration", value=duration_s, rule="must be a time > 0")]
             )
+        if duration_s > MAX_HORIZON_S:
+            rule = f"at most {days}"
+            raise errors.RecipeError("--duration", [errors.Problem(path="--duration", value=duration_s, rule=rule)])
         return duration_s
     natural = workload.natural_duration_s
     if natural is None:
@@ -223,7 +232,37 @@ def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> flo
             [errors.Problem(path="duration", value=None,
                             rule=f"'{workload.description}' never ends by itself: give --duration (e.g. 10m)")],
         )  # fmt: skip
+    if natural > MAX_HORIZON_S:
+        raise errors.RecipeError(
+            "--workload",
+            [errors.Problem(path="duration", value=natural,
+                            rule=f"'{workload.description}' lasts longer than {days}: give --duration")],
+        )  # fmt: skip
     return natural
+
+
+def draw(workload: arrivals_mod.Workload, *, seed: int, horizon_s: float) -> arrivals_mod.Arrivals:
+    """All arrivals of `workload` before `horizon_s`; a RecipeError, before memory runs out, past
+    MAX_REQUESTS, and for a workload that offers no request at all (nothing to scale for)."""
+    parts, count = [], 0
+    for batch in workload.batches(arrivals_mod.generator(seed), horizon_s):
+        count += len(batch)
+        if count > MAX_REQUESTS:
+            raise errors.RecipeError(
+                "--workload",
+                [errors.Problem(path="requests", value=f"more than {MAX_REQUESTS:,} by t = {float(batch.t[-1]):.0f} s",
+                                rule=f"'{workload.description}' offers more requests than a simulation holds "
+                                     f"({MAX_REQUESTS:,}): give a shorter --duration or a lower rate or --scale")],
+            )  # fmt: skip
+        parts.append(batch)
+    if not count:
+        raise errors.RecipeError(
+            "--workload",
+            [errors.Problem(path="requests", value=0,
+                            rule=f"'{workload.description}' offers no request within {horizon_s:g} s (a rate of 0, "
+                                 "a start past the trace's end, or a --scale or --speedup that leaves none)")],
+        )  # fmt: skip
+    return arrivals_mod.concat(parts)
 
 
 def _minutes(arrival_t: arrivals_mod.FloatArray, end_s: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
@@ -307,7 +346,7 @@ def compare(
     for name in policies:
         policy_recipe(rec, name)  # fail on a bad name before any work
     horizon = horizon_of(workload, duration_s)
-    arr = arrivals_mod.collect(workload, seed=seed, horizon_s=horizon)
+    arr = draw(workload, seed=seed, horizon_s=horizon)
     slo = slo_of(rec)
     if progress is not None:
         progress("capacity", 0.0)

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from swell import errors
 from swell.workload import arrivals, rates, shapes
 
 CHUNK_S = 60.0  # arrivals are produced a minute at a time
 GRID_S = 0.05  # resolution of the cumulative-rate grid within a chunk
+# Below this gamma shape the draws underflow to zero gaps: the rate comes out wrong (1e-4: +60 %)
+# and at 1e-9 drawing never ends. 0.001 is a coefficient of variation of about 32.
+MIN_BURSTINESS = 0.001
+MAX_USERS = 100_000  # a closed loop's users, each a task sending its own requests
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,8 +33,10 @@ class OpenLoop:
     shape: shapes.Shape = field(default_factory=shapes.Shape)
 
     def __post_init__(self) -> None:
-        if not self.burstiness > 0:
-            raise ValueError(f"burstiness must be > 0 (or inf), got {self.burstiness!r}")
+        if not self.burstiness >= MIN_BURSTINESS:
+            raise ValueError(
+                f"burstiness must be >= {MIN_BURSTINESS:g} (1 = Poisson, smaller is burstier) or inf, got {self.burstiness!r}"
+            )
 
     @property
     def description(self) -> str:
@@ -63,6 +70,7 @@ class OpenLoop:
             mids = 0.5 * (grid[1:] + grid[:-1])
             cum = cum_start + np.concatenate(([0.0], np.cumsum(self.schedule.rate(mids) * np.diff(grid))))
             cum_end = float(cum[-1])
+            _check_chunk(cum_end - cum_start, start, end)
             # Draw gaps until the operational clock passes the end of this chunk.
             while len(pending) == 0 or pending[-1] < cum_end:
                 need = int((cum_end - (pending[-1] if len(pending) else last_u)) * 1.2) + 16
@@ -78,6 +86,18 @@ class OpenLoop:
     def batches(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.Arrivals]:
         for t in self.times(rng, horizon_s):
             yield shapes.attach(t, self.shape, rng)
+
+
+def _check_chunk(expected: float, start: float, end: float) -> None:
+    """Refuse, before drawing them, a chunk's arrivals when the schedule asks for more than
+    rates.MAX_RPS on average (a rate multiplied by --scale or compressed by --speedup)."""
+    rate = expected / max(end - start, 1e-9)
+    if not rate <= rates.MAX_RPS:
+        raise errors.RecipeError(
+            "workload",
+            [errors.Problem(path="rate", value=f"{rate:.3g} req/s from t = {start:g} s",
+                            rule=f"at most {rates.MAX_RPS:g} req/s: lower the rate, --scale or --speedup")],
+        )  # fmt: skip
 
 
 def _invert(
@@ -100,8 +120,8 @@ class ClosedLoop:
     shape: shapes.Shape = field(default_factory=shapes.Shape)
 
     def __post_init__(self) -> None:
-        if not self.users >= 1:
-            raise ValueError(f"users must be >= 1, got {self.users!r}")
+        if not 1 <= self.users <= MAX_USERS:
+            raise ValueError(f"users must be within [1, {MAX_USERS}], got {self.users!r}")
         if not self.think_s >= 0:
             raise ValueError(f"think time must be >= 0, got {self.think_s!r}")
 

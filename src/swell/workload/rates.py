@@ -15,6 +15,10 @@ import numpy as np
 
 from swell.workload import arrivals
 
+# The most requests per second a schedule may ask for: no inference service nor this load generator
+# sees more, and a chunk of arrivals at this rate still fits in memory (1e12 would need terabytes).
+MAX_RPS = 100_000.0
+
 
 class RateSchedule(Protocol):
     """Expected arrivals per second at each time `t` (seconds from the start)."""
@@ -34,6 +38,20 @@ def _check(name: str, value: float, *, positive: bool = False) -> None:
         raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
+def _check_rate(
+    name: str, value: float, *, positive: bool = False, peak: tuple[str, float] | None = None
+) -> None:
+    """A rate in req/s: finite, >= 0 (> 0 if `positive`), and at most MAX_RPS; or, given `peak`
+    (its formula, its value), the peak rate it leads to at most MAX_RPS."""
+    _check(name, value, positive=positive)
+    if peak is None and value > MAX_RPS:
+        raise ValueError(f"{name} must be at most {MAX_RPS:g} req/s, got {value!r}")
+    if peak is not None and peak[1] > MAX_RPS:
+        raise ValueError(
+            f"{name} must keep the peak rate, {peak[0]} = {peak[1]:g} req/s, at most {MAX_RPS:g} req/s, got {value!r}"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Constant:
     """The same rate for ever."""
@@ -41,7 +59,7 @@ class Constant:
     rps: float
 
     def __post_init__(self) -> None:
-        _check("rate", self.rps, positive=True)
+        _check_rate("rate", self.rps, positive=True)
 
     def rate(self, t: arrivals.FloatArray) -> arrivals.FloatArray:
         return np.full(np.shape(t), self.rps)
@@ -69,7 +87,7 @@ class Steps:
         if self.starts[0] != 0 or any(b <= a for a, b in zip(self.starts, self.starts[1:], strict=False)):
             raise ValueError(f"step start times must begin at 0 and increase, got {self.starts}")
         for r in self.rates:
-            _check("rate", r)
+            _check_rate("rate", r)
         _check("last step duration", self.last_s, positive=True)
 
     def rate(self, t: arrivals.FloatArray) -> arrivals.FloatArray:
@@ -96,8 +114,8 @@ class Ramp:
     hold_s: float = 60.0
 
     def __post_init__(self) -> None:
-        _check("from", self.start_rps)
-        _check("to", self.end_rps)
+        _check_rate("from", self.start_rps)
+        _check_rate("to", self.end_rps)
         _check("over", self.over_s, positive=True)
         _check("delay", self.delay_s)
         _check("hold", self.hold_s)
@@ -125,9 +143,14 @@ class Diurnal:
     peak_s: float = 0.5 * 86400.0
 
     def __post_init__(self) -> None:
-        _check("mean", self.mean_rps, positive=True)
         if not 0 <= self.amplitude <= 1:
             raise ValueError(f"amplitude must be within [0, 1], got {self.amplitude!r}")
+        _check_rate(
+            "mean",
+            self.mean_rps,
+            positive=True,
+            peak=("mean x (1 + amplitude)", self.mean_rps * (1 + self.amplitude)),
+        )
         _check("period", self.period_s, positive=True)
         _check("peak", self.peak_s)
 
@@ -159,8 +182,9 @@ class BlackFriday:
     decay_s: float = 180.0
 
     def __post_init__(self) -> None:
-        _check("base", self.base_rps, positive=True)
+        _check_rate("base", self.base_rps, positive=True)
         _check("surge", self.surge, positive=True)
+        _check_rate("surge", self.surge, peak=("base x surge", self.base_rps * max(1.0, self.surge)))
         _check("start", self.start_s)
         _check("ramp", self.ramp_s, positive=True)
         _check("plateau", self.plateau_s)

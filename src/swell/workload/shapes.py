@@ -7,6 +7,7 @@ those instead; a shape can still override them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,14 +33,18 @@ class Shape:
     maximum: int = 32768
 
     def __post_init__(self) -> None:
-        for name in ("input_mean", "output_mean"):
+        if not 1 <= self.minimum <= self.maximum:
+            raise ValueError(f"need 1 <= minimum <= maximum, got {self.minimum}, {self.maximum}")
+        for name in ("input_mean", "output_mean"):  # a mean above the maximum would be clipped to it unsaid
             if not getattr(self, name) >= 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+            if not getattr(self, name) <= self.maximum:
+                raise ValueError(f"{name} must be at most {self.maximum} tokens, got {getattr(self, name)!r}")
         for name in ("input_stddev", "output_stddev"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 1 <= self.minimum <= self.maximum:
-            raise ValueError(f"need 1 <= minimum <= maximum, got {self.minimum}, {self.maximum}")
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number of tokens, got {getattr(self, name)!r}")
 
     def sample(self, rng: np.random.Generator, n: int) -> tuple[arrivals.IntArray, arrivals.IntArray]:
         """`n` input lengths and `n` output lengths."""

@@ -28,6 +28,7 @@ from swell import errors
 from swell.workload import arrivals, shapes
 
 BATCH = 4096
+MAX_SCALE = 1000.0  # a replay's rate multiplier: 1e12 would copy each request a trillion times
 NAMED = {
     "azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv.gz",
     "azure-code": "azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz",
@@ -235,6 +236,8 @@ def check_replay(speedup: float, scale: float, start_s: float) -> None:
     for name, value in (("speedup", speedup), ("scale", scale)):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if scale > MAX_SCALE:
+        raise ValueError(f"scale must be at most {MAX_SCALE:g} (copies of each request), got {scale!r}")
     if not start_s >= 0:
         raise ValueError(f"start must be >= 0, got {start_s!r}")
 
