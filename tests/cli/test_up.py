@@ -248,3 +248,15 @@ def test_the_status_shows_each_signals_target_and_the_planners_plan(tmp_path: Pa
     rows = {line.split()[0]: line.split() for line in console.export_text().splitlines() if line.strip()}
     assert rows[sig.name][1:3] == ["0.7", f"{sig.target:.3g}"]
     assert rows["planner:load"][1:4] == ["1.5", "0.8", "2"] and rows["planner:forecast"][1:4] == ["2.4", "0.8", "3"]
+
+
+def test_up_names_a_policy_the_recipe_cannot_run() -> None:
+    """`swell up --policy panic` on a recipe with no panic section: the option named, no AssertionError."""
+    from typer.testing import CliRunner
+
+    from swell.cli import main
+
+    rec = str(Path(__file__).parents[2] / "examples" / "gpt2-vllm-latency-hpa.yaml")  # no panic section
+    res = CliRunner().invoke(main.app, ["up", rec, "--policy", "panic"])  # refused before anything starts
+    assert res.exit_code == 1 and "AssertionError" not in repr(res.exception)
+    assert "--policy: policy 'panic' needs the recipe's autoscaling.panic section" in str(res.exception)

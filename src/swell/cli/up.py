@@ -238,7 +238,7 @@ def up(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rec = load_recipe(recipe_path)
-    checks.policy(policy)
+    checks.policy(policy, rec)
     checks.directory("--run-dir", run_dir)
     if api:  # the recipe becomes a deployment of the API (swell.cli.api), kept in its state file
         from swell.cli import api as api_cmd
