@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import pathlib
@@ -430,22 +431,36 @@ async def test_an_idle_gateway_already_counts_zero_requests(
     assert [s.value for s in samples if s.name == "swell_gateway_requests_total"] == [0.0]
 
 
+@contextlib.asynccontextmanager
+async def started(**kw: object) -> AsyncIterator[gateway.Gateway]:
+    """A gateway on a free loopback port, stopped afterwards."""
+    g = gateway.Gateway(port=0, **kw)  # type: ignore[arg-type]
+    await g.start()
+    try:
+        yield g
+    finally:
+        await g.stop()
+
+
+async def until(ok: Callable[[], bool], what: str) -> None:
+    for _ in range(300):
+        if ok():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 async def test_max_ongoing_holds_requests_in_the_buffer_until_a_slot_frees(
     backends: Backends, session: aiohttp.ClientSession
 ) -> None:
     """Knative's containerConcurrency 1: a replica holding a request takes no second one; the second
     waits in the buffer (counted as buffered, the scaling signal) and goes as soon as the first ends."""
-    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1)
-    await g.start()
-    try:
+    async with started(buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1) as g:
         gate = asyncio.Event()
         g.add_backend("only", await backends.start(named("only", gate)))
         first = asyncio.ensure_future(session.get(f"{g.url}/a"))
         second = asyncio.ensure_future(session.get(f"{g.url}/b"))
-        for _ in range(200):
-            if g.stats().buffered == 1:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: g.stats().buffered == 1, "a request buffered")
         assert (g.in_flight("only"), g.stats().buffered) == (1, 1)
         gate.set()
         for f in (first, second):
@@ -453,16 +468,12 @@ async def test_max_ongoing_holds_requests_in_the_buffer_until_a_slot_frees(
             assert r.status == 200 and (await r.json())["backend"] == "only"
             r.release()
         assert g.stats().buffered == 0 and g.routed["only"] == 2
-    finally:
-        await g.stop()
 
 
 async def test_max_ongoing_full_for_the_buffer_timeout_answers_503_and_says_why(
     backends: Backends, session: aiohttp.ClientSession
 ) -> None:
-    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=0.3, max_ongoing=1)
-    await g.start()
-    try:
+    async with started(buffer_requests=4, buffer_timeout_s=0.3, max_ongoing=1) as g:
         gate = asyncio.Event()
         g.add_backend("only", await backends.start(named("only", gate)))
         first = asyncio.ensure_future(session.get(f"{g.url}/a"))
@@ -473,8 +484,6 @@ async def test_max_ongoing_full_for_the_buffer_timeout_answers_503_and_says_why(
         assert rejected(g) == {"busy": 1.0}
         gate.set()
         (await first).release()
-    finally:
-        await g.stop()
 
 
 async def test_the_gateway_answers_its_own_health_and_readiness(
@@ -482,9 +491,7 @@ async def test_the_gateway_answers_its_own_health_and_readiness(
 ) -> None:
     """/-/healthz and /-/ready are the gateway's, never a replica's: at zero the service is ready
     (a request waits in the buffer and starts one); with the buffer full and nothing ready it is not."""
-    g = gateway.Gateway(port=0, buffer_requests=1, buffer_timeout_s=10.0)
-    await g.start()
-    try:
+    async with started(buffer_requests=1, buffer_timeout_s=10.0) as g:
         async def get(path: str) -> tuple[int, dict]:
             async with session.get(g.url + path) as r:
                 return r.status, await r.json()
@@ -493,37 +500,25 @@ async def test_the_gateway_answers_its_own_health_and_readiness(
         status, body = await get("/-/ready")
         assert status == 200 and body["ready_replicas"] == 0 and "scaled to zero" in body["status"]
         waiting = asyncio.ensure_future(session.get(g.url + "/v1/x"))  # fills the buffer of 1
-        for _ in range(200):
-            if g.stats().buffered == 1:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: g.stats().buffered == 1, "a request buffered")
         assert (await get("/-/ready"))[0] == 503
         g.add_backend("a", await backends.start(named("a")))
         (await waiting).release()
         assert await get("/-/ready") == (200, {"ready_replicas": 1, "buffered": 0, "status": "ready"})
         g.close_to_new_requests()
         assert (await get("/-/healthz"))[0] == 503 and (await get("/-/ready"))[0] == 503
-    finally:
-        await g.stop()
 
 
 async def test_metadata_goes_to_a_replica_at_its_cap(backends: Backends, session: aiohttp.ClientSession) -> None:
     """A replica holding max_ongoing requests still answers /health: metadata is no request."""
-    g = gateway.Gateway(port=0, buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1)
-    await g.start()
-    try:
+    async with started(buffer_requests=4, buffer_timeout_s=10.0, max_ongoing=1) as g:
         gate = asyncio.Event()
         g.add_backend("only", await backends.start(named("only", gate)))
         busy = asyncio.ensure_future(session.get(f"{g.url}/a"))
-        for _ in range(200):
-            if g.in_flight("only") == 1:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: g.in_flight("only") == 1, "the replica busy")
         health = asyncio.ensure_future(session.get(f"{g.url}/health"))
         await asyncio.sleep(0.05)
         gate.set()
         async with await health as r:
             assert r.status == 200 and (await r.json())["backend"] == "only"
         (await busy).release()
-    finally:
-        await g.stop()
