@@ -53,6 +53,37 @@ def test_open_loop_rate_and_pattern(threaded_server: fake_llm.Server) -> None:
     assert "steps 20 → 40 req/s" in text
 
 
+def test_rate_inf_with_warmup_records_the_model_used(
+    threaded_server: fake_llm.Server, tmp_path: pathlib.Path
+) -> None:
+    code, text = bench(threaded_server.url, "--rate", "inf", "-n", "5", "--warmup", "2", *FAST, "-q",
+                       f"--json={tmp_path / 'b.json'}", f"--csv={tmp_path / 'b.csv'}")  # fmt: skip
+    assert code == 0, text
+    assert "all at once (rate inf)" in text and "after 2 warmup requests" in text
+    assert "warmup: 2 requests (0 failed), not counted" in text and "model: fake-llm" in text
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["options"]["model"] == "fake-llm"  # asked of the server, not null
+    assert data["options"]["rate"] == "inf" and data["options"]["warmup"] == 2
+    assert data["warmup"] == {"requests": 2, "failed": 0} and data["summary"]["sent"] == 5
+    assert len(threaded_server.seen.bodies) == 7
+    rows = (tmp_path / "b.csv").read_text().splitlines()
+    assert len(rows) == 6 and rows[1].split(",")[9] == "server"  # input_tokens_from
+
+
+@pytest.mark.parametrize(
+    ("goodput", "attainment"),
+    [("ttft:1000 tpot:50", 1.0), ("ttft:1000", 1.0), ("ttft:1", 0.0)],
+    ids=["one token meets any TPOT SLO (as vLLM)", "without TPOT", "a TTFT SLO still applies"],
+)
+def test_goodput_of_one_token_answers(
+    threaded_server: fake_llm.Server, tmp_path: pathlib.Path, goodput: str, attainment: float
+) -> None:
+    args = ["-H", "X-TTFT: 0.01", "-n", "3", "--output-tokens", "1", "-q", "--goodput", goodput]
+    code, text = bench(threaded_server.url, *args, f"--json={tmp_path / 'b.json'}")
+    assert code == 0, text
+    assert json.loads((tmp_path / "b.json").read_text())["summary"]["slo_attainment"] == attainment
+
+
 def test_trace_replay_with_speedup(threaded_server: fake_llm.Server, tmp_path: pathlib.Path) -> None:
     trace = tmp_path / "t.jsonl"
     trace.write_text(
@@ -89,6 +120,14 @@ def test_trace_replay_with_speedup(threaded_server: fake_llm.Server, tmp_path: p
         (["--output-stddev", "inf"], "output_stddev must be a finite number of tokens"),
         (["--body", '{"a": 1}'], "body: applies to --protocol kserve or http"),  # ignored, unsaid
         (["-H", "Bad Name: x"], "a header name is letters, digits"),
+        (["--rate", "inf"], "rate: inf sends every request at once: give --requests"),
+        (
+            ["-c", "2", "--max-in-flight", "3"],
+            "--max-in-flight applies to an open loop (--rate, --pattern, "
+            "--trace); in a closed loop (--concurrency N",
+        ),
+        (["--warmup", "-1"], "warmup: must be >= 0 requests"),
+        (["--rate", "nan", "-n", "2"], "rate: must be > 0 requests per second, or inf"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import pathlib
 
@@ -21,7 +22,11 @@ def _result(interrupted: bool = False) -> runner.Result:
         ]
         + [
             test_loadgen_summary.rec(40, start=2.0, error="http_503"),
-            test_loadgen_summary.rec(41, start=2.1, error="timeout", ttft=None),
+            dataclasses.replace(
+                test_loadgen_summary.rec(41, start=2.1, error="timeout", ttft=None),
+                error_detail="TimeoutError",
+                attempts=2,
+            ),
         ]
     )
     opts = options.Options(url="http://127.0.0.1:1", rate=10.0, headers=(("Authorization", "Bearer secret"),))
@@ -49,6 +54,8 @@ def test_json_has_options_summary_and_a_timeline(tmp_path: pathlib.Path) -> None
     assert sum(line["completed_rps"]) * 0.5 == 40 and sum(line["errors_rps"]) * 0.5 == 2
     assert line["e2e_p50_s"][-1] is None  # an interval with no successes has no latency, not 0
     assert data["started_at"].startswith("2023-11-14")
+    assert data["summary"]["error_examples"] == {"timeout": "TimeoutError"}
+    assert data["warmup"] == {"requests": 0, "failed": 0}
 
 
 def test_csv_has_a_row_per_request(tmp_path: pathlib.Path) -> None:
@@ -58,6 +65,8 @@ def test_csv_has_a_row_per_request(tmp_path: pathlib.Path) -> None:
     assert len(rows) == 42 and tuple(rows[0]) == export.CSV_COLUMNS
     assert float(rows[3]["e2e_s"]) == pytest.approx(0.8) and rows[41]["error"] == "timeout"
     assert rows[41]["ttft_s"] == "" and rows[0]["status"] == "200"
+    assert rows[0]["input_tokens_from"] == "requested" and rows[0]["error_detail"] == ""
+    assert rows[41]["error_detail"] == "TimeoutError" and rows[41]["attempts"] == "2"
 
 
 def test_html_report_plots_load_latency_and_errors(tmp_path: pathlib.Path) -> None:

@@ -55,6 +55,35 @@ def test_goodput_needs_every_threshold_and_the_values_they_name() -> None:
     assert summary.summarize(rows, duration_s=2.0).goodput_rps is None
 
 
+@pytest.mark.parametrize(
+    ("record", "met"),
+    [
+        (rec(0, out=1, ttft=0.1, e2e=0.1), True),
+        (rec(0, out=0, ttft=None, e2e=0.1), True),
+        (rec(0, out=1, ttft=None, e2e=0.1), True),
+        (rec(0, out=2, ttft=0.1, e2e=0.14), True),
+        (rec(0, out=2, ttft=0.1, e2e=0.2), False),
+        (rec(0, out=5, ttft=None, e2e=0.1), False),
+        (rec(0, out=1, ttft=0.1, e2e=0.1, error="timeout"), False),
+    ],
+    ids=[
+        "one token: TPOT 0, met (as vLLM)",
+        "no token",
+        "one token, not streamed",
+        "two tokens, 40 ms apart",
+        "two tokens, 100 ms apart",
+        "five tokens, not streamed: no TPOT to meet it",
+        "failed",
+    ],
+)
+def test_a_tpot_slo_and_requests_of_at_most_one_token(record: records.RequestRecord, met: bool) -> None:
+    assert summary.Slo(tpot_s=0.05).met(record) is met
+    s = summary.summarize([record], duration_s=1.0, slo=summary.Slo(tpot_s=0.05, ttft_s=1.0, e2e_s=1.0))
+    assert s.tpot.count == (record.tpot_s is not None)  # the TPOT statistic has no made-up zeros
+    if record.ttft_s is not None:
+        assert s.slo_attainment == float(met)
+
+
 def test_send_lag_is_measured_against_the_schedule() -> None:
     rows = [rec(0, start=1.002, scheduled=1.0), rec(1, start=2.004, scheduled=2.0)]
     s = summary.summarize(rows, duration_s=3.0)

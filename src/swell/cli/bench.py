@@ -125,6 +125,7 @@ class _Live:
 
     def __call__(self, p: runner.Progress) -> None:
         line = (
+            f"{'warmup  ' if p.phase == 'warmup' else ''}"
             f"{p.completion_rps:7.1f} req/s  sent {p.sent}  done {p.done}  in flight {p.in_flight}  "
             f"[{'red' if p.failed else 'green'}]errors {p.failed}[/]"
         )
@@ -150,6 +151,8 @@ def _print_summary(console: Console, result: runner.Result) -> None:
         console.print(
             "errors: " + ", ".join(f"{k} ×{v}" for k, v in result.summary.errors.items()), style="red"
         )
+        for kind, text in result.summary.error_examples.items():
+            console.print(f"  {kind}, e.g.: {text}", style="red", highlight=False, markup=False)
 
 
 async def _run(opts: options.Options, live: _Live) -> runner.Result:
@@ -184,7 +187,12 @@ def bench(
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option("--rate", "-r", help="Open loop: requests per second.", rich_help_panel=LOAD),
+        typer.Option(
+            "--rate",
+            "-r",
+            help="Open loop: requests per second; inf sends all --requests at once.",
+            rich_help_panel=LOAD,
+        ),
     ] = None,
     burstiness: Annotated[
         float, typer.Option(help="With --rate: gamma shape; 1 Poisson, <1 burstier.", rich_help_panel=LOAD)
@@ -217,6 +225,12 @@ def bench(
     requests: Annotated[
         int | None, typer.Option("--requests", "-n", help="Stop after N requests.", rich_help_panel=BOUNDS)
     ] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            help="Send N requests first and wait for them; no statistic counts them.", rich_help_panel=BOUNDS
+        ),
+    ] = 0,
     input_tokens: Annotated[
         float | None, typer.Option(help="Mean prompt tokens.", rich_help_panel=SHAPE)
     ] = None,
@@ -240,7 +254,10 @@ def bench(
         float, typer.Option(help="Per-request timeout, seconds.", rich_help_panel=HTTP)
     ] = 300.0,
     max_in_flight: Annotated[
-        int | None, typer.Option(help="Cap on requests in flight (open loop).", rich_help_panel=HTTP)
+        int | None,
+        typer.Option(
+            help="Cap on requests in flight (open loop; not with --concurrency).", rich_help_panel=HTTP
+        ),
     ] = None,
     body: Annotated[
         str | None,
@@ -285,7 +302,7 @@ def bench(
             burstiness=burstiness, pattern=pattern, trace=trace, speedup=speedup, duration_s=_duration(duration),
             requests=requests, shape=_shape(input_tokens, input_stddev, output_tokens, output_stddev), seed=seed,
             timeout_s=timeout, max_in_flight=max_in_flight, slo=summary.parse_slo(goodput) if goodput else None,
-            body=body, headers=_headers(header), ignore_eos=ignore_eos,
+            body=body, headers=_headers(header), ignore_eos=ignore_eos, warmup=warmup,
         )  # fmt: skip
         plan = options.plan(opts)
     except errors.SwellError as exc:
@@ -299,7 +316,8 @@ def bench(
         )
         if part
     )
-    console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}", highlight=False)
+    warm = f", after {opts.warmup} warmup requests" if opts.warmup else ""
+    console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}{warm}", highlight=False)
     try:
         result = asyncio.run(_run(opts, _Live(console, enabled=not quiet)))
     except errors.SwellError as exc:
@@ -307,6 +325,13 @@ def bench(
         raise typer.Exit(2) from None
     if result.interrupted:
         console.print("[yellow]interrupted: partial results[/]")
+    if result.warmup:
+        failed = sum(1 for r in result.warmup if not r.ok)
+        console.print(
+            f"warmup: {len(result.warmup)} requests ({failed} failed), not counted", highlight=False
+        )
+    if result.options.model:
+        console.print(f"model: {result.options.model}", highlight=False, markup=False)
     _print_summary(console, result)
     for path, write in ((json_out, export.write_json), (csv_out, export.write_csv), (report, charts.write)):
         if path is not None:

@@ -21,7 +21,7 @@ from swell.report import plots
 
 CSV_COLUMNS = (
     "index", "scheduled_s", "start_s", "end_s", "e2e_s", "ttft_s", "tpot_s", "mean_itl_s",
-    "input_tokens", "output_tokens", "status", "error",
+    "input_tokens", "input_tokens_from", "output_tokens", "status", "error", "error_detail", "attempts",
 )  # fmt: skip
 
 
@@ -97,6 +97,7 @@ def to_dict(result: runner.Result) -> dict[str, Any]:
         "started_at": datetime.datetime.fromtimestamp(result.started_at, datetime.UTC).isoformat(),
         "interrupted": result.interrupted,
         "options": options,
+        "warmup": {"requests": len(result.warmup), "failed": sum(1 for r in result.warmup if not r.ok)},
         "summary": _plain(result.summary),
         "timeline": timeline(result),
     }
@@ -120,7 +121,8 @@ def write_csv(result: runner.Result, path: str | pathlib.Path) -> pathlib.Path:
             mean_itl = sum(r.itl_s) / len(r.itl_s) if r.itl_s else None
             row = (
                 r.index, r.scheduled_s, r.start_s, r.end_s, r.e2e_s, r.ttft_s, r.tpot_s, mean_itl,
-                r.input_tokens, r.output_tokens, r.status, r.error,
+                r.input_tokens, r.input_tokens_from, r.output_tokens, r.status, r.error, r.error_detail,
+                r.attempts,
             )  # fmt: skip
             out.writerow(["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in row])
     return target

@@ -1,15 +1,19 @@
 """The options of a load run, the same for `swell bench` and the Python API, and their checks.
 
-Exactly one way to make load: `concurrency` (closed loop), `rate` (+`burstiness`), `pattern` (the
-workload grammar of swell.workload.spec), `trace` (a file or a named trace, with `speedup`), or a
-ready-made `workload` object. Every run is bounded by `duration_s` and/or `requests`.
+Exactly one way to make load: `concurrency` (closed loop), `rate` (+`burstiness`; inf sends every
+request at once, as `vllm bench serve --request-rate inf`), `pattern` (the workload grammar of
+swell.workload.spec), `trace` (a file or a named trace, with `speedup`), or a ready-made `workload`
+object. Every run is bounded by `duration_s` and/or `requests`; `warmup` requests go first, unmeasured.
 """
 
 from __future__ import annotations
 
 import math
 import pathlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from swell import errors
 from swell.loadgen import protocols, summary
@@ -44,6 +48,27 @@ class Options:
     body: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     ignore_eos: bool = False
+    warmup: int = 0  # requests sent and awaited before the run, in no statistic
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllAtOnce:
+    """Every request at t = 0 (`rate` inf): the run's request count bounds it."""
+
+    shape: shapes.Shape = field(default_factory=shapes.Shape)
+    batch: int = 1024
+
+    @property
+    def description(self) -> str:
+        return f"all at once (rate inf); {self.shape.description}"
+
+    @property
+    def natural_duration_s(self) -> float | None:
+        return None
+
+    def batches(self, rng: np.random.Generator, horizon_s: float) -> Iterator[arrivals.Arrivals]:
+        while horizon_s > 0:  # endless: the sender stops at its count
+            yield shapes.attach(np.zeros(self.batch), self.shape, rng)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +112,7 @@ def plan(options: Options) -> Plan:
     positive = "must be > 0"
     for name, value, minimum, rule in (
         ("concurrency", options.concurrency, 1, "must be >= 1"),
-        ("rate", options.rate, 0, "must be > 0 requests per second"),
+        ("rate", options.rate, 0, "must be > 0 requests per second, or inf (all at once)"),
         ("duration", options.duration_s, 0, "must be > 0 seconds"),
         ("requests", options.requests, 1, "must be >= 1"),
         ("max-in-flight", options.max_in_flight, 1, "must be >= 1"),
@@ -99,8 +124,19 @@ def plan(options: Options) -> Plan:
         if value is None:
             continue
         ok = value >= minimum if minimum else value > 0
-        if not ok or math.isnan(value) or (name != "burstiness" and math.isinf(value)):
+        if not ok or math.isnan(value) or (name not in ("burstiness", "rate") and math.isinf(value)):
             problems.append(errors.Problem(path=name, value=value, rule=rule))
+    if options.warmup < 0:
+        problems.append(errors.Problem(path="warmup", value=options.warmup, rule="must be >= 0 requests"))
+    if options.rate == math.inf and options.requests is None:
+        problems.append(
+            errors.Problem(path="rate", value=options.rate,
+                           rule="inf sends every request at once: give --requests to say how many")
+        )  # fmt: skip
+    if options.rate == math.inf and options.burstiness != 1:
+        problems.append(
+            errors.Problem(path="burstiness", value=options.burstiness, rule="applies to a finite --rate")
+        )
     for name, value, most, unit in (  # more would not fit in memory (nor any server)
         ("concurrency", options.concurrency, patterns.MAX_USERS, " users"),
         ("rate", options.rate, rates.MAX_RPS, " requests per second"),
@@ -121,6 +157,15 @@ def plan(options: Options) -> Plan:
     if problems:
         raise errors.RecipeError("bench options", problems)
     load = _load(options)
+    if isinstance(load, patterns.ClosedLoop) and options.max_in_flight is not None:
+        rule = (
+            "--max-in-flight applies to an open loop (--rate, --pattern, --trace); in a closed loop "
+            "(--concurrency N, a closed:users=N pattern, or one user when no load is chosen) the N users "
+            "already cap the requests in flight"
+        )
+        raise errors.RecipeError(
+            "bench options", [errors.Problem(path="max-in-flight", value=options.max_in_flight, rule=rule)]
+        )
     horizon = options.duration_s
     if horizon is None:
         natural = load.natural_duration_s
@@ -132,6 +177,8 @@ def _load(options: Options) -> Load:
     shape = options.shape
     if options.workload is not None:
         return options.workload
+    if options.rate == math.inf:
+        return AllAtOnce(shape=shape or shapes.Shape())
     if options.rate is not None:
         return patterns.OpenLoop(
             schedule=rates.Constant(rps=options.rate),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import yarl
 
@@ -21,11 +21,26 @@ from swell.loadgen import records
 NAMES = ("openai-chat", "openai-completions", "kserve", "http")
 
 
+class Usage(NamedTuple):
+    """The token counts a server reported in `usage`, None for each it did not give."""
+
+    prompt: int | None = None
+    completion: int | None = None
+
+
+NO_USAGE = Usage()
+
+
 class WireProtocol(Protocol):
     """One request format."""
 
     @property
     def url(self) -> yarl.URL: ...
+
+    @property
+    def model(self) -> str:
+        """The model the requests name ("" when the body has no model)."""
+        ...
 
     @property
     def streaming(self) -> bool: ...
@@ -35,20 +50,33 @@ class WireProtocol(Protocol):
 
     def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes: ...
 
-    def output_tokens(self, payload: bytes) -> int | None:
-        """Output tokens of a whole (non-streamed) response, when it says."""
+    def answer(self, payload: bytes) -> Usage:
+        """The token counts of a whole (non-streamed) response, where it says."""
         ...
 
-    def event(self, data: bytes) -> tuple[int, int | None]:
-        """One streamed SSE data payload → (content chunks in it, usage completion tokens or None)."""
+    def event(self, data: bytes) -> tuple[int, Usage]:
+        """One streamed SSE data payload → (token chunks in it: 0 or 1, the usage it carries)."""
         ...
 
 
-def _usage_tokens(obj: dict[str, Any]) -> int | None:
+def _count(usage: dict[str, Any], key: str) -> int | None:
+    value = usage.get(key)
+    # bool is an int; a null or a string count is no count (fall back), not an invalid response
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _usage_tokens(obj: dict[str, Any]) -> Usage:
+    """`usage.prompt_tokens` and `usage.completion_tokens` of an OpenAI-style response or chunk."""
     usage = obj.get("usage")
-    return (
-        int(usage["completion_tokens"]) if isinstance(usage, dict) and "completion_tokens" in usage else None
-    )
+    if not isinstance(usage, dict):
+        return NO_USAGE
+    return Usage(prompt=_count(usage, "prompt_tokens"), completion=_count(usage, "completion_tokens"))
+
+
+# What a chat delta carries that is generated text: the answer, and a reasoning model's thinking
+# (vLLM and llama.cpp: `reasoning_content`; newer vLLM, OpenRouter: `reasoning`). vLLM's bench
+# counts both as output tokens, so TTFT is the first token of either.
+DELTA_TEXT = ("content", "reasoning_content", "reasoning")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,23 +106,26 @@ class OpenAI:
             payload["ignore_eos"] = True
         return json.dumps(payload).encode()
 
-    def output_tokens(self, payload: bytes) -> int | None:
+    def answer(self, payload: bytes) -> Usage:
         obj = json.loads(payload)
         if "error" in obj:
             raise records.StreamError(str(obj["error"])[:200])
         return _usage_tokens(obj)
 
-    def event(self, data: bytes) -> tuple[int, int | None]:
+    def event(self, data: bytes) -> tuple[int, Usage]:
         obj = json.loads(data)
         if "error" in obj:
             raise records.StreamError(str(obj["error"])[:200])
         choices = obj.get("choices") or ()
         content = 0
         for choice in choices:
-            text = choice.get("delta", {}).get("content") if self.chat else choice.get("text")
-            if text:
+            if self.chat:
+                delta = choice.get("delta") or {}
+                if any(delta.get(key) for key in DELTA_TEXT):
+                    content = 1
+            elif choice.get("text"):
                 content = 1
-        return content, _usage_tokens(obj)
+        return content, _usage_tokens(obj) if "usage" in obj else NO_USAGE
 
 
 _PLACEHOLDER = re.compile(r'"\{\{(prompt|model)\}\}"|\{\{(input_tokens|output_tokens|index)\}\}')
@@ -123,14 +154,14 @@ class Template:
 
         return _PLACEHOLDER.sub(fill, self.template).encode()
 
-    def output_tokens(self, payload: bytes) -> int | None:
+    def answer(self, payload: bytes) -> Usage:
         if b'"usage"' not in payload:  # most JSON APIs have no token counts; don't parse for nothing
-            return None
+            return NO_USAGE
         obj = json.loads(payload)
-        return _usage_tokens(obj) if isinstance(obj, dict) else None
+        return _usage_tokens(obj) if isinstance(obj, dict) else NO_USAGE
 
-    def event(self, data: bytes) -> tuple[int, int | None]:
-        return 1, None
+    def event(self, data: bytes) -> tuple[int, Usage]:
+        return 1, NO_USAGE
 
 
 def _endpoint(base: str, default_path: str) -> yarl.URL:

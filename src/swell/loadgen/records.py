@@ -2,7 +2,8 @@
 
 Times are seconds on the run's clock (0 = the start of the run). A record is written once, when
 its request ends, so it is a frozen value; error kinds are short stable strings (`http_503`,
-`timeout`, `connection`, ...) that summaries count and users can grep.
+`timeout`, `connection`, ...) that summaries count and users can grep, and `error_detail` keeps
+the text behind each (the exception's message, or the start of an HTTP error's body).
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ STREAM_ERROR = "stream_error"
 CLIENT_ERROR = "client_error"
 CANCELLED = "cancelled"
 
+# Where a record's input_tokens come from: the server's `usage.prompt_tokens` (what it counted,
+# chat template included), or the length swell asked for when the server said nothing.
+FROM_SERVER = "server"
+FROM_REQUEST = "requested"
+DETAIL_CHARS = 300  # an error's text is kept up to this long
+
 
 class StreamError(Exception):
     """The server reported an error inside a stream that began with 200 OK."""
@@ -37,10 +44,13 @@ class RequestRecord:
     end_s: float
     ttft_s: float | None  # first content token (streaming only)
     itl_s: tuple[float, ...]  # gaps between content chunks (streaming only)
-    input_tokens: int
+    input_tokens: int  # the server's count when it gave one (input_tokens_from says which)
     output_tokens: int
     status: int | None  # HTTP status, None when no response came
     error: str | None  # None when the request succeeded
+    input_tokens_from: str = FROM_REQUEST  # FROM_SERVER or FROM_REQUEST
+    error_detail: str | None = None  # the text behind `error`
+    attempts: int = 1  # 2 when it was sent again on a fresh connection (a keep-alive closed under it)
 
     @property
     def ok(self) -> bool:
@@ -88,3 +98,10 @@ def classify(exc: BaseException) -> str:
 
 def http_error(status: int) -> str:
     return f"http_{status}"
+
+
+def detail(exc: BaseException) -> str:
+    """The text of an exception, for a record's error_detail: its type and message, cut short."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:DETAIL_CHARS]

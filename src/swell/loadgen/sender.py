@@ -1,14 +1,23 @@
 """Sending one request and timing it: status, first token, gaps between tokens, the end.
 
 A Sender is shared by all requests of a run; its `records` list grows as requests end. The hot
-path stays small (no per-request allocations beyond the body and the record) so one core can
-drive thousands of requests per second.
+path stays small (no per-request allocations beyond the body, one small state and the record) so
+one core can drive thousands of requests per second.
+
+A server may close a keep-alive connection after an answer without saying so (llama.cpp's server
+does after a stream); the next request put on that pooled connection then fails before any byte
+comes back ("Can not write request body", "Server disconnected"). That is no answer of the
+server's: such a request is sent once more on a fresh connection (RFC 9112 §9.3.1, as aiohttp
+does by itself for idempotent methods), and its record says `attempts=2`. A request that fails
+so on a new connection, or after a response began, is recorded as failed, never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import types
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -17,8 +26,54 @@ from swell.loadgen import protocols, records
 from swell.workload import prompts
 
 
+class _Attempt:
+    """What one try of a request saw so far (also the aiohttp trace context: was the connection
+    taken from the pool?)."""
+
+    __slots__ = ("gaps", "out", "prompt_tokens", "reused", "status", "ttft")
+
+    def __init__(self) -> None:
+        self.ttft: float | None = None
+        self.gaps: list[float] = []
+        self.out = 0
+        self.prompt_tokens: int | None = None
+        self.status: int | None = None
+        self.reused = False
+
+
+async def _on_reuse(session: aiohttp.ClientSession, ctx: types.SimpleNamespace, params: Any) -> None:
+    attempt = ctx.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
+def session(timeout_s: float) -> aiohttp.ClientSession:
+    """The HTTP session a Sender needs: no connection limit, and told when a pooled connection is
+    reused (a request that fails on one before any answer is sent again)."""
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_reuseconn.append(_on_reuse)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        trace_configs=[tracing],
+    )
+
+
+def _stale_connection(exc: Exception, attempt: _Attempt) -> bool:
+    """Did `attempt` fail on a pooled keep-alive connection the server had closed, before any
+    answer? (A refused or failed connect is a ClientConnectorError: a new connection, no retry.)"""
+    return (
+        attempt.reused
+        and attempt.status is None
+        and isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError))
+        and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
+
+
 class Sender:
-    """Sends requests of one wire protocol over one session and keeps their records."""
+    """Sends requests of one wire protocol over one session and keeps their records. Give it a
+    session from `session()`: with another, a stale keep-alive connection is never noticed (no
+    second try). `aclose()` when done."""
 
     def __init__(
         self,
@@ -36,6 +91,20 @@ class Sender:
         self.records: list[records.RequestRecord] = []
         self.failed = 0
         self.t0 = time.perf_counter()
+        self._fresh: aiohttp.ClientSession | None = None  # for second tries: never a pooled connection
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        if self._fresh is None:
+            self._fresh = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, force_close=True), timeout=self.session.timeout
+            )
+        return self._fresh
+
+    async def aclose(self) -> None:
+        """Close what the Sender opened itself (not the session it was given)."""
+        if self._fresh is not None:
+            await self._fresh.close()
+            self._fresh = None
 
     async def one(
         self, index: int, scheduled: float | None, n_in: int, n_out: int, limit: asyncio.Semaphore | None
@@ -43,85 +112,105 @@ class Sender:
         """Send request `index` now and record what happened."""
         prompt = prompts.prompt(n_in, self.rng) if self.wire.needs_prompt else ""
         body = self.wire.body(index, prompt, n_in, n_out)
-        ttft: float | None = None
-        gaps: list[float] = []
-        out = 0
-        status: int | None = None
+        attempt = _Attempt()
+        attempts = 1
         error: str | None = None
+        detail: str | None = None
         start = time.perf_counter()
         try:
-            async with self.session.post(self.wire.url, data=body, headers=self.headers) as resp:
-                status = resp.status
-                if status >= 400:
-                    await resp.read()
-                    error = records.http_error(status)
-                elif self.wire.streaming:
-                    ttft, out = await self._stream(resp, start, gaps)
-                else:
-                    out = self.wire.output_tokens(await resp.read()) or 0
+            try:
+                detail = await self._send(self.session, body, start, attempt)
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+                if not _stale_connection(exc, attempt):
+                    raise
+                attempt, attempts = _Attempt(), 2
+                detail = await self._send(self._fresh_session(), body, start, attempt)
+            if detail is not None:
+                error = records.http_error(attempt.status or 0)
         except asyncio.CancelledError:
-            error = records.CANCELLED
-            self._record(index, scheduled, start, ttft, gaps, n_in, out, status, error)
+            self._record(index, scheduled, start, attempt, n_in, attempts, records.CANCELLED, None)
             raise
         except Exception as exc:  # every failure is a measurement, never a crash of the run
-            error = records.classify(exc)
+            error, detail = records.classify(exc), records.detail(exc)
         finally:
             if limit is not None:
                 limit.release()
-        self._record(index, scheduled, start, ttft, gaps, n_in, out, status, error)
+        self._record(index, scheduled, start, attempt, n_in, attempts, error, detail)
 
-    async def _stream(
-        self, resp: aiohttp.ClientResponse, start: float, gaps: list[float]
-    ) -> tuple[float | None, int]:
-        ttft: float | None = None
+    async def _send(
+        self, session: aiohttp.ClientSession, body: bytes, start: float, attempt: _Attempt
+    ) -> str | None:
+        """One try: fills `attempt`; the text of an HTTP error status, else None."""
+        async with session.post(
+            self.wire.url, data=body, headers=self.headers, trace_request_ctx=attempt
+        ) as resp:
+            attempt.status = resp.status
+            if resp.status >= 400:
+                text = (await resp.read()).decode("utf-8", "replace").strip()
+                return f"{resp.status} {resp.reason or ''}: {text}".strip()[: records.DETAIL_CHARS]
+            if self.wire.streaming:
+                await self._stream(resp, start, attempt)
+            else:
+                usage = self.wire.answer(await resp.read())
+                attempt.out = usage.completion or 0
+                attempt.prompt_tokens = usage.prompt
+        return None
+
+    async def _stream(self, resp: aiohttp.ClientResponse, start: float, attempt: _Attempt) -> None:
         last = start
         chunks = 0
-        usage: int | None = None
+        completion: int | None = None
+        gaps = attempt.gaps
         async for line in resp.content:
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
             if data == b"[DONE]":
                 break
-            content, tokens = self.wire.event(data)
-            if tokens is not None:
-                usage = tokens
+            content, usage = self.wire.event(data)
+            if usage.completion is not None:
+                completion = usage.completion
+            if usage.prompt is not None:
+                attempt.prompt_tokens = usage.prompt
             if content:
                 now = time.perf_counter()
-                if ttft is None:
-                    ttft = now - start
+                if attempt.ttft is None:
+                    attempt.ttft = now - start
                 else:
                     gaps.append(now - last)
                 last = now
                 chunks += content
-        return ttft, usage if usage is not None else chunks
+        attempt.out = completion if completion is not None else chunks
 
     def _record(
         self,
         index: int,
         scheduled: float | None,
         start: float,
-        ttft: float | None,
-        gaps: list[float],
+        attempt: _Attempt,
         n_in: int,
-        out: int,
-        status: int | None,
+        attempts: int,
         error: str | None,
+        detail: str | None,
     ) -> None:
         if error is not None and error != records.CANCELLED:
             self.failed += 1
+        counted = attempt.prompt_tokens
         self.records.append(
             records.RequestRecord(
                 index=index,
                 scheduled_s=scheduled,
                 start_s=start - self.t0,
                 end_s=time.perf_counter() - self.t0,
-                ttft_s=ttft,
-                itl_s=tuple(gaps),
-                input_tokens=n_in,
-                output_tokens=out,
-                status=status,
+                ttft_s=attempt.ttft,
+                itl_s=tuple(attempt.gaps),
+                input_tokens=n_in if counted is None else counted,
+                output_tokens=attempt.out,
+                status=attempt.status,
                 error=error,
+                input_tokens_from=records.FROM_REQUEST if counted is None else records.FROM_SERVER,
+                error_detail=detail,
+                attempts=attempts,
             )
         )
 

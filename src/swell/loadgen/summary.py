@@ -2,7 +2,8 @@
 
 Percentiles are p50/p90/p95/p99 of TTFT, inter-token latency, TPOT and end-to-end latency over
 successful requests. Goodput counts requests meeting every SLO threshold, like `vllm bench serve
---goodput ttft:MS tpot:MS e2el:MS`. A statistic with no samples is None, never 0.
+--goodput ttft:MS tpot:MS e2el:MS` (and as there, a request of at most one output token has a
+TPOT of 0 for the SLO). A statistic with no samples is None, never 0.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class Slo:
     def met(self, record: records.RequestRecord) -> bool:
         if not record.ok:
             return False
-        checks = ((self.ttft_s, record.ttft_s), (self.tpot_s, record.tpot_s), (self.e2e_s, record.e2e_s))
+        tpot = record.tpot_s
+        if tpot is None and record.output_tokens <= 1:
+            tpot = 0.0  # no token after the first: nothing to be slow at (vLLM's goodput counts 0)
+        checks = ((self.ttft_s, record.ttft_s), (self.tpot_s, tpot), (self.e2e_s, record.e2e_s))
         # A threshold on a value the request lacks (TTFT without streaming) is not met.
         return all(limit is None or (value is not None and value <= limit) for limit, value in checks)
 
@@ -106,9 +110,19 @@ class Summary:
     e2e: Stats
     lag: Stats  # send time minus scheduled time (open loop): the generator's own delay
     errors: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)  # kind → the first request's text
     slo: Slo | None = None
     goodput_rps: float | None = None
     slo_attainment: float | None = None
+
+
+def _examples(rows: Sequence[records.RequestRecord]) -> dict[str, str]:
+    """The first failed request's error text of each kind (the records keep every one)."""
+    examples: dict[str, str] = {}
+    for r in rows:
+        if r.error is not None and r.error_detail and r.error not in examples:
+            examples[r.error] = r.error_detail
+    return examples
 
 
 def summarize(rows: Sequence[records.RequestRecord], duration_s: float, slo: Slo | None = None) -> Summary:
@@ -132,6 +146,7 @@ def summarize(rows: Sequence[records.RequestRecord], duration_s: float, slo: Slo
         e2e=stats(r.e2e_s for r in good),
         lag=stats(lag for r in rows if (lag := r.lag_s) is not None),
         errors=dict(Counter(r.error for r in rows if r.error is not None).most_common()),
+        error_examples=_examples(rows),
         slo=slo,
         goodput_rps=None if met is None else met * per_s,
         slo_attainment=None if met is None or not done else met / len(done),
