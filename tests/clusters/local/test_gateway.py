@@ -182,6 +182,7 @@ async def test_own_metrics(gw: gateway.Gateway, backends: Backends, session: aio
     assert by_name[("swell_gateway_ready_replicas", ())] == 1
     assert by_name[("swell_gateway_requests_buffered", ())] == 0
     assert by_name[("swell_gateway_concurrency_seconds_total", ())] > 0
+    assert by_name[("swell_gateway_backend_requests_total", (("backend", "a"),))] == 3
 
 
 def test_concurrency_integrates_requests_over_time() -> None:

@@ -141,7 +141,7 @@ class Gateway:
         self.shed = 0
         self.conc = gateway_metrics.Concurrency()
         self.metrics = gateway_metrics.GatewayMetrics(
-            self.conc, lambda: self._in_flight, lambda: self._buffered, self._backend_counts
+            self.conc, lambda: self._in_flight, lambda: self._buffered, self._backend_counts, lambda: self.routed
         )
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None

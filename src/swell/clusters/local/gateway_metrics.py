@@ -34,8 +34,10 @@ class _Live(prom_registry.Collector):
         in_flight: Callable[[], int],
         buffered: Callable[[], int],
         backends: Callable[[], Mapping[str, int]],
+        routed: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self.conc, self.in_flight, self.buffered, self.backends = conc, in_flight, buffered, backends
+        self.routed = routed
 
     def collect(self) -> Iterator[prom_core.Metric]:
         yield prom_core.CounterMetricFamily(
@@ -53,6 +55,13 @@ class _Live(prom_registry.Collector):
         for name, n in sorted(per.items()):
             g.add_metric([name], n)
         yield g
+        c = prom_core.CounterMetricFamily(
+            PREFIX + "backend_requests", "Requests sent to each replica so far (a replica gone keeps its count)",
+            labels=["backend"],
+        )  # fmt: skip
+        for name, n in sorted(self.routed().items()):
+            c.add_metric([name], n)
+        yield c
 
 
 class GatewayMetrics:
@@ -62,6 +71,7 @@ class GatewayMetrics:
         in_flight: Callable[[], int],
         buffered: Callable[[], int],
         backends: Callable[[], Mapping[str, int]],
+        routed: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -86,7 +96,7 @@ class GatewayMetrics:
             TTFT, "Time from request to the first response body chunk (the first token when streaming)",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(_Live(conc, in_flight, buffered, backends))
+        self.registry.register(_Live(conc, in_flight, buffered, backends, routed))
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
