@@ -199,3 +199,19 @@ async def test_restart_with_the_old_port_taken_moves_the_gateway(tmp_path: Path)
 def test_the_url_of_an_ipv6_address_has_brackets(tmp_path: Path) -> None:
     assert server.Server(data_dir=tmp_path, host="::1", port=8080).url == "http://[::1]:8080"
     assert server.Server(data_dir=tmp_path, host="127.0.0.1", port=8080).url == "http://127.0.0.1:8080"
+
+
+async def test_healthz_counts_a_deployment_that_failed_to_start(tmp_path: Path) -> None:
+    """Liveness stays "ok" (restarting the API would not help), and says how many deployments failed."""
+    async with apihelp.running(tmp_path, allow_command=True) as (_, s):
+        broken = apihelp.chat_recipe(name="broken")
+        broken["service"] = {"name": "broken", "engine": "command", "command": ["false"]}
+        r = await s.post("/deployments", json=broken, headers=AUTH)
+        assert r.status in (201, 502), await r.text()
+        health: dict = {}
+        for _ in range(200):
+            health = await (await s.get("/healthz")).json()
+            if health.get("failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert health == {"status": "ok", "deployments": 1, "failed": 1}

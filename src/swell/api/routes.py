@@ -127,7 +127,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return reply(schemas.Health(status="ok", deployments=len(_manager(request).deployments)))
+    deps = _manager(request).deployments.values()
+    failed = sum(1 for d in deps if d.rt.failure)  # the API lives on: liveness is "ok" whatever they do
+    return reply(schemas.Health(status="ok", deployments=len(deps), failed=failed))
 
 
 async def spec(request: web.Request) -> web.Response:

@@ -160,3 +160,4 @@ class Deleted(Out):
 class Health(Out):
     status: Literal["ok"]
     deployments: int
+    failed: int = 0  # deployments whose replicas could not start (GET /deployments/{name} says why)
