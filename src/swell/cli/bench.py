@@ -34,6 +34,7 @@ EPILOG = (
     "  swell bench http://127.0.0.1:8000 --rate 20 --burstiness 0.5 --requests 1000 --goodput 'ttft:200 tpot:50'\n"
     "  swell bench http://127.0.0.1:8000 --pattern black-friday --report bench.html\n"
     "  swell bench http://127.0.0.1:8000 --trace azure-conv --speedup 10 --duration 5m\n"
+    "  swell bench http://127.0.0.1:8000 --rate 5 -n 500 --prompts ShareGPT_V3_unfiltered_cleaned_split.json\n"
     "  swell bench http://127.0.0.1:8080 --protocol kserve --model iris -c 16 -n 5000 \\\n"
     "      --body '{\"instances\": [[6.8, 2.8, 4.8, 1.4]]}'\n\n"
     "Patterns (--pattern NAME[:KEY=VALUE,...]):\n" + spec.GRAMMAR
@@ -240,6 +241,15 @@ def bench(
     output_tokens: Annotated[
         float | None, typer.Option(help="Mean output tokens.", rich_help_panel=SHAPE)
     ] = None,
+    prompts_file: Annotated[
+        pathlib.Path | None,
+        typer.Option(
+            "--prompts",
+            help='Prompts from a file, in order: JSON lines ({"prompt": ...} or {"messages": [...]}, '
+            "optional max_tokens) or ShareGPT JSON.",
+            rich_help_panel=SHAPE,
+        ),
+    ] = None,
     output_stddev: Annotated[
         float | None, typer.Option(help="Stddev of output tokens.", rich_help_panel=SHAPE)
     ] = None,
@@ -294,6 +304,11 @@ def bench(
             f"{protocol!r}: choose one of {', '.join(protocols.NAMES)}", param_hint="--protocol"
         )
     body = _body(body)
+    if prompts_file is not None and (input_tokens is not None or input_stddev is not None):
+        raise typer.BadParameter(
+            "input lengths come from the prompts file: drop --input-tokens/--input-stddev",
+            param_hint="--prompts",
+        )
     try:
         for option, out in (("--json", json_out), ("--csv", csv_out), ("--report", report)):
             checks.output_file(option, out)
@@ -303,6 +318,7 @@ def bench(
             requests=requests, shape=_shape(input_tokens, input_stddev, output_tokens, output_stddev), seed=seed,
             timeout_s=timeout, max_in_flight=max_in_flight, slo=summary.parse_slo(goodput) if goodput else None,
             body=body, headers=_headers(header), ignore_eos=ignore_eos, warmup=warmup,
+            prompts=None if prompts_file is None else str(prompts_file),
         )  # fmt: skip
         plan = options.plan(opts)
     except errors.SwellError as exc:

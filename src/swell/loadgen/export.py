@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from swell.loadgen import runner
+from swell.loadgen import dataset, runner, summary
 from swell.report import plots
 
 CSV_COLUMNS = (
@@ -99,6 +99,8 @@ def to_dict(result: runner.Result) -> dict[str, Any]:
         "options": options,
         "warmup": {"requests": len(result.warmup), "failed": sum(1 for r in result.warmup if not r.ok)},
         "summary": _plain(result.summary),
+        "vllm_compatible": _plain(summary.vllm_compatible(result.records, result.summary)),
+        "prompts": result.prompts.to_dict() if result.prompts is not None else dict(dataset.SYNTHETIC),
         "timeline": timeline(result),
     }
 

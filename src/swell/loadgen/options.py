@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from swell import errors
-from swell.loadgen import protocols, summary
+from swell.loadgen import dataset, protocols, summary
 from swell.workload import arrivals, patterns, rates, shapes, spec
 
 DEFAULT_DURATION_S = 60.0
@@ -49,6 +49,7 @@ class Options:
     headers: tuple[tuple[str, str], ...] = ()
     ignore_eos: bool = False
     warmup: int = 0  # requests sent and awaited before the run, in no statistic
+    prompts: str | None = None  # a prompts file (swell.loadgen.dataset); None: synthetic prompts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,10 +79,13 @@ class Plan:
     load: Load
     horizon_s: float  # stop sending after this many seconds (inf: only the count bounds it)
     max_requests: int | None
+    prompts: dataset.Prompts | None = None  # None: synthetic prompts of the load's lengths
 
     @property
     def description(self) -> str:
-        return self.load.description
+        if self.prompts is None:
+            return self.load.description
+        return f"{self.load.description}; {self.prompts.description}"
 
 
 def _trace_spec(trace: str, speedup: float) -> str:
@@ -170,7 +174,8 @@ def plan(options: Options) -> Plan:
     if horizon is None:
         natural = load.natural_duration_s
         horizon = math.inf if options.requests is not None else (natural or DEFAULT_DURATION_S)
-    return Plan(load=load, horizon_s=horizon, max_requests=options.requests)
+    source = dataset.load(options.prompts) if options.prompts is not None else None
+    return Plan(load=load, horizon_s=horizon, max_requests=options.requests, prompts=source)
 
 
 def _load(options: Options) -> Load:

@@ -19,6 +19,7 @@ from swell import errors
 from swell.loadgen import records
 
 NAMES = ("openai-chat", "openai-completions", "kserve", "http")
+Messages = tuple[dict[str, str], ...]  # chat messages from a prompts file, sent as they are
 
 
 class Usage(NamedTuple):
@@ -48,7 +49,9 @@ class WireProtocol(Protocol):
     @property
     def needs_prompt(self) -> bool: ...
 
-    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes: ...
+    def body(
+        self, index: int, prompt: str, input_tokens: int, output_tokens: int, messages: Messages | None = None
+    ) -> bytes: ...
 
     def answer(self, payload: bytes) -> Usage:
         """The token counts of a whole (non-streamed) response, where it says."""
@@ -90,14 +93,16 @@ class OpenAI:
     ignore_eos: bool = False
     needs_prompt: bool = True
 
-    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes:
+    def body(
+        self, index: int, prompt: str, input_tokens: int, output_tokens: int, messages: Messages | None = None
+    ) -> bytes:
         payload: dict[str, Any] = {
             "model": self.model,
             "max_tokens": max(1, output_tokens),
             "stream": self.streaming,
         }
         if self.chat:
-            payload["messages"] = [{"role": "user", "content": prompt}]
+            payload["messages"] = list(messages) if messages else [{"role": "user", "content": prompt}]
         else:
             payload["prompt"] = prompt
         if self.streaming:
@@ -144,7 +149,9 @@ class Template:
     def needs_prompt(self) -> bool:
         return '"{{prompt}}"' in self.template
 
-    def body(self, index: int, prompt: str, input_tokens: int, output_tokens: int) -> bytes:
+    def body(
+        self, index: int, prompt: str, input_tokens: int, output_tokens: int, messages: Messages | None = None
+    ) -> bytes:
         values = {"prompt": prompt, "model": self.model}
         numbers = {"input_tokens": input_tokens, "output_tokens": output_tokens, "index": index}
 

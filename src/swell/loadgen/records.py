@@ -24,9 +24,11 @@ CLIENT_ERROR = "client_error"
 CANCELLED = "cancelled"
 
 # Where a record's input_tokens come from: the server's `usage.prompt_tokens` (what it counted,
-# chat template included), or the length swell asked for when the server said nothing.
+# chat template included), or the length swell asked for when the server said nothing (with a
+# prompts file: the prompt's word count).
 FROM_SERVER = "server"
 FROM_REQUEST = "requested"
+FROM_WORDS = "words"
 DETAIL_CHARS = 300  # an error's text is kept up to this long
 
 
@@ -48,7 +50,7 @@ class RequestRecord:
     output_tokens: int
     status: int | None  # HTTP status, None when no response came
     error: str | None  # None when the request succeeded
-    input_tokens_from: str = FROM_REQUEST  # FROM_SERVER or FROM_REQUEST
+    input_tokens_from: str = FROM_REQUEST  # FROM_SERVER, FROM_REQUEST or FROM_WORDS
     error_detail: str | None = None  # the text behind `error`
     attempts: int = 1  # 2 when it was sent again on a fresh connection (a keep-alive closed under it)
 

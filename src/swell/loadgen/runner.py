@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from swell.loadgen import dataset, protocols, records, sender, summary
 from swell.loadgen import options as opts
-from swell.loadgen import protocols, records, sender, summary
 from swell.workload import arrivals, patterns, prompts, shapes
 
 Record = records.RequestRecord  # (inside Result, `records` names its field)
@@ -57,6 +57,7 @@ class Result:
     summary: summary.Summary
     interrupted: bool
     warmup: tuple[Record, ...] = ()
+    prompts: dataset.Prompts | None = None  # the prompts file used; None: synthetic prompts
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -182,7 +183,9 @@ async def run(
         if options.warmup:
             warm = await _warm_up(plan, options, session, wire, stop, progress, progress_interval_s)
         started_at = time.time()
-        send = sender.Sender(session=session, wire=wire, headers=dict(options.headers), seed=options.seed)
+        send = sender.Sender(
+            session=session, wire=wire, headers=dict(options.headers), seed=options.seed, source=plan.prompts
+        )
         state = _Run(plan, send, stop)
         rng = np.random.default_rng(options.seed)
         try:
@@ -211,6 +214,7 @@ async def run(
         summary=summary.summarize(rows, duration, options.slo),
         interrupted=stop.is_set(),
         warmup=warm,
+        prompts=plan.prompts,
     )
 
 
@@ -253,7 +257,9 @@ async def _warm_up(
         concurrency = plan.load.users
     else:
         concurrency = options.max_in_flight or n
-    warm = sender.Sender(session=session, wire=wire, headers=dict(options.headers), seed=options.seed + 7)
+    warm = sender.Sender(
+        session=session, wire=wire, headers=dict(options.headers), seed=options.seed + 7, source=plan.prompts
+    )
     state = _Run(opts.Plan(load=plan.load, horizon_s=math.inf, max_requests=n), warm, stop, phase="warmup")
     sizes = _warmup_sizes(plan, n, options.seed)
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from swell.loadgen import protocols, records
+from swell.loadgen import dataset, protocols, records
 from swell.workload import prompts
 
 
@@ -82,8 +82,9 @@ class Sender:
         wire: protocols.WireProtocol,
         headers: dict[str, str],
         seed: int,
+        source: dataset.Prompts | None = None,
     ) -> None:
-        self.session, self.wire = session, wire
+        self.session, self.wire, self.source = session, wire, source
         self.headers = {"Content-Type": "application/json", **headers}
         if wire.streaming:
             self.headers.setdefault("Accept", "text/event-stream")
@@ -109,9 +110,15 @@ class Sender:
     async def one(
         self, index: int, scheduled: float | None, n_in: int, n_out: int, limit: asyncio.Semaphore | None
     ) -> None:
-        """Send request `index` now and record what happened."""
-        prompt = prompts.prompt(n_in, self.rng) if self.wire.needs_prompt else ""
-        body = self.wire.body(index, prompt, n_in, n_out)
+        """Send request `index` now and record what happened. With a prompts file, its entry
+        `index` gives the prompt, the input length (its words) and, where it says, the output length."""
+        if self.source is None:
+            prompt = prompts.prompt(n_in, self.rng) if self.wire.needs_prompt else ""
+            body = self.wire.body(index, prompt, n_in, n_out)
+        else:
+            entry = self.source.entry(index)
+            n_in, n_out = entry.words, entry.output_tokens or n_out
+            body = self.wire.body(index, entry.text, n_in, n_out, entry.messages)
         attempt = _Attempt()
         attempts = 1
         error: str | None = None
@@ -208,7 +215,9 @@ class Sender:
                 output_tokens=attempt.out,
                 status=attempt.status,
                 error=error,
-                input_tokens_from=records.FROM_REQUEST if counted is None else records.FROM_SERVER,
+                input_tokens_from=records.FROM_SERVER
+                if counted is not None
+                else (records.FROM_REQUEST if self.source is None else records.FROM_WORDS),
                 error_detail=detail,
                 attempts=attempts,
             )

@@ -151,3 +151,33 @@ def summarize(rows: Sequence[records.RequestRecord], duration_s: float, slo: Slo
         goodput_rps=None if met is None else met * per_s,
         slo_attainment=None if met is None or not done else met / len(done),
     )
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value * 1000.0
+
+
+def vllm_compatible(rows: Sequence[records.RequestRecord], s: Summary) -> dict[str, float | int | None]:
+    """The summary under the flat names and units of `vllm bench serve --save-result` (its
+    benchmark_serving.py): rates per second of the run, latencies in milliseconds, over successful
+    requests; TPOT is per request, (e2e − TTFT) / (output tokens − 1), ITL pools every gap. Where
+    vLLM writes 0 for a statistic with no samples (no TTFT without streaming), this is None."""
+    good = [r for r in rows if r.ok]
+    total_in = sum(r.input_tokens for r in good)
+    total_out = sum(r.output_tokens for r in good)
+    per_s = 1.0 / s.duration_s if s.duration_s > 0 else 0.0
+    out: dict[str, float | int | None] = {
+        "duration": s.duration_s,
+        "completed": len(good),
+        "failed": s.failed,
+        "total_input_tokens": total_in,
+        "total_output_tokens": total_out,
+        "request_throughput": len(good) * per_s,
+        "output_throughput": total_out * per_s,
+        "total_token_throughput": (total_in + total_out) * per_s,
+    }
+    for name, st in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2el", s.e2e)):
+        out[f"mean_{name}_ms"] = _ms(st.mean)
+        out[f"median_{name}_ms"] = _ms(st.p50)
+        out[f"p99_{name}_ms"] = _ms(st.p99)
+    return out
