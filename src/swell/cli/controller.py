@@ -192,13 +192,8 @@ def controller(
         problems += checks.url_problems("--allow-prometheus-url", url)
     from swell.metrics import prometheus  # aiohttp: only when the command runs
 
-    headers = {}
-    for h in prometheus_header or ():
-        name, sep, value = h.partition("=")
-        if not sep or not name.strip():
-            problems.append(errors.Problem(path="--prometheus-header", value=h, rule="NAME=VALUE"))
-        else:
-            headers[name.strip()] = value.strip()
+    headers, bad = prometheus.headers_of(prometheus_header or (), "--prometheus-header", "NAME=VALUE")
+    problems += bad
     auth = prometheus.Auth(headers=headers, bearer_token_file=prometheus_bearer_token_file,
                            basic_auth_user=prometheus_basic_auth_user,
                            basic_auth_password_file=prometheus_basic_auth_password_file,

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,10 @@ class Auth:
     @staticmethod
     def from_env(env: Mapping[str, str] = os.environ) -> Auth:
         """The SWELL_PROMETHEUS_* variables (`swell controller` takes the same as flags)."""
-        headers = dict(_pair(h) for h in env.get(ENV + "HEADERS", "").split(",") if h.strip())
+        pairs = [h for h in env.get(ENV + "HEADERS", "").split(",") if h.strip()]
+        headers, problems = headers_of(pairs, ENV + "HEADERS", "NAME=VALUE pairs, comma-separated")
+        if problems:
+            raise errors.RecipeError(ENV + "HEADERS", problems)
         return Auth(headers=headers, bearer_token_file=env.get(ENV + "BEARER_TOKEN_FILE") or None,
                     basic_auth_user=env.get(ENV + "BASIC_AUTH_USER") or None,
                     basic_auth_password_file=env.get(ENV + "BASIC_AUTH_PASSWORD_FILE") or None,
@@ -76,12 +79,16 @@ class Auth:
         return out
 
 
-def _pair(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise errors.RecipeError(ENV + "HEADERS", [errors.Problem(path=ENV + "HEADERS", value=text,
-                                                                  rule="NAME=VALUE pairs, comma-separated")])  # fmt: skip
-    return name.strip(), value.strip()
+def headers_of(pairs: Iterable[str], where: str, rule: str) -> tuple[dict[str, str], list[errors.Problem]]:
+    """NAME=VALUE pairs as headers, and a problem (at `where`, saying `rule`) for each that is not one."""
+    headers, problems = {}, []
+    for text in pairs:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            problems.append(errors.Problem(path=where, value=text, rule=rule))
+        else:
+            headers[name.strip()] = value.strip()
+    return headers, problems
 
 
 class _Secrets:
