@@ -40,12 +40,14 @@ class Compressed:
 def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> arrivals_mod.Workload:
     """The workload with its rate multiplied by `scale` and its time compressed `speedup` times."""
     if isinstance(workload, traces.Replay | servegen.ServeGenReplay):
-        try:
-            return dataclasses.replace(
-                workload, scale=workload.scale * scale, speedup=workload.speedup * speedup
-            )
-        except ValueError as exc:  # the product is out of bounds (e.g. scale above traces.MAX_SCALE)
-            raise _out_of_bounds(workload, str(exc), scale=scale, speedup=speedup) from None
+        given = {"scale": scale, "speedup": speedup}
+        own = {"scale": workload.scale, "speedup": workload.speedup}
+        problem = traces.replay_problem(own["speedup"] * speedup, own["scale"] * scale, workload.start_s)
+        if problem is not None:  # the product is out of bounds (e.g. scale above traces.MAX_SCALE)
+            name, rule, value = problem
+            rule += f" (the workload's {name}={own[name]:g} times --{name} {given[name]:g})"
+            raise errors.RecipeError("--workload", [errors.Problem(path=f"--{name}", value=value, rule=rule)])
+        return dataclasses.replace(workload, scale=own["scale"] * scale, speedup=own["speedup"] * speedup)
     if isinstance(workload, patterns.OpenLoop):
         schedule: rates.RateSchedule = workload.schedule
         if scale != 1.0:
@@ -59,12 +61,3 @@ def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> ar
                         rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop")],
     )  # fmt: skip
 
-
-def _out_of_bounds(
-    workload: traces.Replay | servegen.ServeGenReplay, why: str, *, scale: float, speedup: float
-) -> errors.RecipeError:
-    """The option that took a replay's scale or speedup out of bounds, named with the product."""
-    name, _, rule = why.partition(" ")  # 'scale must be at most 1000 (...), got 2000.0'
-    own, given = (workload.scale, scale) if name == "scale" else (workload.speedup, speedup)
-    rule = rule.split(", got ")[0] + f" (the workload's {name}={own:g} times --{name} {given:g})"
-    return errors.RecipeError("--workload", [errors.Problem(path=f"--{name}", value=own * given, rule=rule)])

@@ -231,15 +231,24 @@ def missing_named(name: str) -> str:
     )
 
 
-def check_replay(speedup: float, scale: float, start_s: float) -> None:
-    """The time-compression, rate-scale and start options every replay shares."""
+def replay_problem(speedup: float, scale: float, start_s: float) -> tuple[str, str, float] | None:
+    """(option, rule, value) of the first of a replay's time-compression, rate-scale and start
+    options that is out of bounds; None when all three are in."""
     for name, value in (("speedup", speedup), ("scale", scale)):
         if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            return name, "must be a number > 0", value
     if scale > MAX_SCALE:
-        raise ValueError(f"scale must be at most {MAX_SCALE:g} (copies of each request), got {scale!r}")
+        return "scale", f"must be at most {MAX_SCALE:g} (copies of each request)", scale
     if not start_s >= 0:
-        raise ValueError(f"start must be >= 0, got {start_s!r}")
+        return "start", "must be >= 0", start_s
+    return None
+
+
+def check_replay(speedup: float, scale: float, start_s: float) -> None:
+    """The time-compression, rate-scale and start options every replay shares (ValueError)."""
+    if (problem := replay_problem(speedup, scale, start_s)) is not None:
+        name, rule, value = problem
+        raise ValueError(f"{name} {rule}, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
