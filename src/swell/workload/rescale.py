@@ -60,4 +60,3 @@ def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> ar
         [errors.Problem(path="kind", value=type(workload).__name__,
                         rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop")],
     )  # fmt: skip
-
