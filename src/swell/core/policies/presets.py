@@ -9,6 +9,8 @@ names (`seed-hpa-latency`, ...) stay accepted as `ALIASES`; "recipe" leaves the 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -235,12 +237,12 @@ def setting_problem(spec: str) -> str:
         if key not in SETTINGS:
             return f"{key!r}: a preset takes {', '.join(f'{s}=' for s in SETTINGS)} (e.g. kpa-concurrency:target=8)"
         try:
-            number = float(value)
+            positive = 0 < float(value) < math.inf
         except ValueError:
-            number = float("nan")
-        if not number > 0 or number == float("inf"):
+            positive = False
+        if not positive:
             return f"{key}={value!r}: a positive number"
-    if "target" in settings and name != "recipe" and len(get(name)(_PROBE).autoscaling.signals) != 1:
+    if "target" in settings and name != "recipe" and len(get(name)(_probe()).autoscaling.signals) != 1:
         return f"target=: preset {name!r} scales on several signals; target= applies to a preset with one"
     return ""
 
@@ -257,5 +259,8 @@ def apply(spec: str, rec: recipe.Recipe) -> recipe.Recipe:
     return out
 
 
-_PROBE = recipe.Recipe.model_validate({"service": {"name": "probe"}, "autoscaling": {"max_replicas": 2, "signals": [
-    {"name": "q", "kind": "gauge", "metric": "m", "target": 1}]}})  # fmt: skip
+@functools.cache
+def _probe() -> recipe.Recipe:
+    """A recipe to apply a preset to, to see how many signals it scales on (built on first use, not at import)."""
+    return recipe.Recipe.model_validate({"service": {"name": "probe"}, "autoscaling": {"max_replicas": 2, "signals": [
+        {"name": "q", "kind": "gauge", "metric": "m", "target": 1}]}})  # fmt: skip
