@@ -188,8 +188,7 @@ class SimCluster:
             self._sync(rep, now)
             if rid in rep.live:  # an engine that reports no abort: its slot is free all the same
                 rep.live.discard(rid)
-                if self.router.cap and self.buffer:
-                    self._flush(now)
+                self._slot_freed(now)
         # a buffered request is skipped when the buffer is flushed (its status is no longer in flight)
 
     def _sync(self, rep: replicas.SimReplica, now: float) -> None:
@@ -207,7 +206,12 @@ class SimCluster:
             self._gone(now, rep)
         else:
             self._rewake(rep)
-        if self.router.cap and len(live) < before and self.buffer:  # a slot freed: the buffer's turn
+        if len(live) < before:
+            self._slot_freed(now)
+
+    def _slot_freed(self, now: float) -> None:
+        """A request left a replica: under a cap, a buffered one may take its place."""
+        if self.router.cap and self.buffer:
             self._flush(now)
 
     def _rewake(self, rep: replicas.SimReplica) -> None:

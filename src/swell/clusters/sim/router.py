@@ -26,9 +26,13 @@ class Router:
         self.ready: list[replicas.SimReplica] = []
         self._next = 0
 
+    def with_room(self) -> list[replicas.SimReplica]:
+        """The ready replicas that can take a request now (below the cap, when there is one)."""
+        return [r for r in self.ready if len(r.live) < self.cap] if self.cap else self.ready
+
     def has_room(self) -> bool:
         """Some ready replica can take a request now."""
-        return any(len(r.live) < self.cap for r in self.ready) if self.cap else bool(self.ready)
+        return bool(self.with_room())
 
     def add(self, rep: replicas.SimReplica) -> None:
         self.ready.append(rep)
@@ -38,7 +42,7 @@ class Router:
             self.ready.remove(rep)
 
     def choose(self) -> replicas.SimReplica | None:
-        ready = self.ready if not self.cap else [r for r in self.ready if len(r.live) < self.cap]
+        ready = self.with_room()
         if not ready:
             return None
         if self.kind == "round-robin":
