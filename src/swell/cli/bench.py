@@ -156,7 +156,7 @@ def _print_summary(console: Console, result: runner.Result) -> None:
             console.print(f"  {kind}, e.g.: {text}", style="red", highlight=False, markup=False)
 
 
-async def _run(opts: options.Options, live: _Live) -> runner.Result:
+async def _run(opts: options.Options, plan: options.Plan, live: _Live) -> runner.Result:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -168,7 +168,7 @@ async def _run(opts: options.Options, live: _Live) -> runner.Result:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
         with live.bar:
-            return await runner.run(opts, progress=live, progress_interval_s=0.25, stop=stop)
+            return await runner.run(opts, progress=live, progress_interval_s=0.25, stop=stop, plan=plan)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGINT)
@@ -335,7 +335,7 @@ def bench(
     warm = f", after {opts.warmup} warmup requests" if opts.warmup else ""
     console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}{warm}", highlight=False)
     try:
-        result = asyncio.run(_run(opts, _Live(console, enabled=not quiet)))
+        result = asyncio.run(_run(opts, plan, _Live(console, enabled=not quiet)))
     except errors.SwellError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

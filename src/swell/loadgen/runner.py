@@ -162,9 +162,11 @@ async def run(
     progress: ProgressCallback | None = None,
     progress_interval_s: float = 0.5,
     stop: asyncio.Event | None = None,
+    plan: opts.Plan | None = None,
 ) -> Result:
-    """Run the load `options` describe and summarise it. Set `stop` to end early (partial result)."""
-    plan = opts.plan(options)
+    """Run the load `options` describe and summarise it. Set `stop` to end early (partial result).
+    `plan`: `opts.plan(options)` when the caller has made it already (a prompts file is read once)."""
+    plan = plan or opts.plan(options)
     prompts.prompt(1)  # build the prompt text now, not inside the timed run
     stop = stop or asyncio.Event()
     async with sender.session(options.timeout_s) as session:
