@@ -127,8 +127,10 @@ def normalize(
     policy: str,
     b: schedule.Bounds,
     lo: int | None = None,
+    asked: str = "signals ask for",
 ) -> tuple[decision.Decision, steps.State]:
-    """Stabilize, rate-limit and clamp a metric recommendation; record the rescale (HPA normalize)."""
+    """Stabilize, rate-limit and clamp a metric recommendation; record the rescale (HPA normalize).
+    `asked`: who asked for `wanted`, as the reason says it."""
     auto, now, current = rec.autoscaling, snap.now, snap.current
     low = b.lo if lo is None else lo
     stabilized, state = steps.stabilize(state, now, current, wanted, auto.behavior)
@@ -145,16 +147,16 @@ def normalize(
             "max": "the cap is",
             "schedule": f"schedule {', '.join(b.active)} sets",
         }[bound]
-        reason = f"signals ask for {wanted}; {why} {final}"
+        reason = f"{asked} {wanted}; {why} {final}"
     elif stabilized != wanted:
         bound = "stabilization"
-        reason = f"signals ask for {wanted}; the stabilization window holds {stabilized}"
+        reason = f"{asked} {wanted}; the stabilization window holds {stabilized}"
     elif wanted == current and any(p.replicas == current and "tolerance" in p.note for p in props):
         bound = "tolerance"
         reason = f"within tolerance of the target: stay at {current}"
     else:
         bound = "metrics"
-        reason = f"signals ask for {wanted}" + ("" if wanted != current else ": no change")
+        reason = f"{asked} {wanted}" + ("" if wanted != current else ": no change")
     state = steps.record_scale(state, now, current, final, auto.behavior)
     return decision.Decision(
         t=now, policy=policy, current=current, desired=final, bound_by=bound, reason=reason, proposals=props
@@ -232,11 +234,11 @@ def on_missing(
         # policies apply to it as to any recommendation (never zero, within the schedule)
         b = schedule.bounds(rec, snap.calendar_now)
         n = fb.target(snap.current)
-        d, state = normalize(rec, snap, state, n, props, policy, b, lo=max(b.lo, 1))
-        reason = f"{failures} failed reads in a row ({what}): fallback ({fb.behavior}) asks for {n}"
+        asked = f"{failures} failed reads in a row ({what}): fallback ({fb.behavior}) asks for"
+        d, state = normalize(rec, snap, state, n, props, policy, b, lo=max(b.lo, 1), asked=asked)
         if d.bound_by == "metrics":
-            return replace(d, bound_by="fallback", reason=f"{reason}: {d.desired}"), state
-        return replace(d, reason=f"{reason}; {d.reason.split('; ', 1)[-1]}"), state
+            return replace(d, bound_by="fallback", reason=f"{asked} {n}: {d.desired}"), state
+        return d, state
     if len(missing) == len(props):
         limit = f", fallback after {fb.failure_threshold}" if fb is not None else ""
         return hold(
