@@ -79,14 +79,7 @@ def installed(control_plane: env.ControlPlane, tmp_path_factory: pytest.TempPath
     env.wait_for(
         "the service account", lambda: "swell-controller" in cp.kubectl("get", "sa", "-n", "swell-system")
     )
-    token = cp.kubectl("create", "token", "swell-controller", "-n", "swell-system", "--duration=2h").strip()
-    kc = yaml.safe_load(Path(cp.kubeconfig).read_text())
-    kc["users"] = [{"name": "swell-controller", "user": {"token": token}}]
-    for ctx in kc["contexts"]:
-        ctx["context"]["user"] = "swell-controller"
-    path = tmp / "swell-controller.kubeconfig"
-    path.write_text(yaml.safe_dump(kc))
-    return str(path)
+    return env.token_kubeconfig(cp, "swell-controller", "swell-system", tmp / "swell-controller.kubeconfig")
 
 
 @pytest.fixture(scope="package")

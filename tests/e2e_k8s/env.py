@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import yaml
+
 ROOT = Path(__file__).parents[2]
 SCRIPTS = Path(os.environ.get("SWELL_K8S_SCRIPTS") or ROOT.parent / "shared" / "k8s")
 HOME = Path(
@@ -62,6 +64,18 @@ class ControlPlane:
         if check and r.returncode:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
         return r.stdout if r.returncode == 0 else r.stderr
+
+
+def token_kubeconfig(cp: ControlPlane, account: str, namespace: str, path: Path) -> str:
+    """A kubeconfig at `path` that authenticates as service account `account` (a TokenRequest
+    token): what its pod would be allowed, and no more."""
+    token = cp.kubectl("create", "token", account, "-n", namespace, "--duration=2h").strip()
+    kc = yaml.safe_load(Path(cp.kubeconfig).read_text())
+    kc["users"] = [{"name": account, "user": {"token": token}}]
+    for ctx in kc["contexts"]:
+        ctx["context"]["user"] = account
+    path.write_text(yaml.safe_dump(kc))
+    return str(path)
 
 
 def start(run_dir: Path, attempts: int = 2) -> ControlPlane:

@@ -44,9 +44,13 @@ class Cluster:
     def namespace(self, name: str) -> None:
         self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
-    def deployment(self, ns: str, name: str, replicas: int, pool: str, gpus: int = 1) -> None:
+    def deployment(
+        self, ns: str, name: str, replicas: int, pool: str, gpus: int = 1, port: int = 0, pod_ip: str = ""
+    ) -> None:
+        """`port`: the server's container port (named http); `pod_ip`: the podIP the emulated
+        kubelet reports (a server on this machine)."""
         pod = {
-            "metadata": {"labels": {"app": name}},
+            "metadata": {"labels": {"app": name}, "annotations": {kubelet.POD_IP: pod_ip} if pod_ip else {}},
             "spec": {
                 "nodeSelector": {kubelet.POOL: pool},
                 "tolerations": [{"key": kubelet.GPU, "operator": "Exists", "effect": "NoSchedule"}],
@@ -55,6 +59,8 @@ class Cluster:
                                 "resources": {"limits": {kubelet.GPU: str(gpus)}}}],
             },
         }  # fmt: skip
+        if port:
+            pod["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": port}]
         body = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -62,6 +68,12 @@ class Cluster:
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": pod},
         }
         self.apps.create_namespaced_deployment(ns, body)
+
+    def service(self, ns: str, name: str) -> None:
+        """A Service in front of the Deployment `name`'s pods, port 80 to their port named http."""
+        body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}  # fmt: skip
+        self.core.create_namespaced_service(ns, body)
 
     def recipe(
         self,

@@ -44,9 +44,11 @@ class Prometheus:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def set_targets(self, targets: dict[str, str]) -> None:
-        """{replica name: host:port} -> file_sd with a `replica` label per target."""
-        groups = [{"targets": [addr], "labels": {"replica": name}} for name, addr in targets.items()]
+    def set_targets(self, targets: dict[str, str], labels: dict[str, dict[str, str]] | None = None) -> None:
+        """{replica name: host:port} -> file_sd with a `replica` label per target, and the
+        `labels` given for it (e.g. the namespace and service a ServiceMonitor would attach)."""
+        more = labels or {}
+        groups = [{"targets": [addr], "labels": {"replica": name, **more.get(name, {})}} for name, addr in targets.items()]
         tmp = self.sd_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(groups))
         tmp.replace(self.sd_file)

@@ -4,6 +4,7 @@ option, the value and the rule (so the CLI prints a message, never a traceback).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -125,3 +126,17 @@ def host(option: str, value: str) -> None:
     if not HOSTNAME.match(value):
         raise_problems(option, [errors.Problem(path=option, value=value,
                                                rule="an IP address or a host name, e.g. 127.0.0.1 or ::1")])  # fmt: skip
+
+
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")  # the logging module's names
+
+
+def log_level_problems(value: str) -> list[errors.Problem]:
+    if value.lower() in LOG_LEVELS:
+        return []
+    return [errors.Problem(path="--log-level", value=value, rule=f"one of {', '.join(LOG_LEVELS)}")]
+
+
+def start_logging(level: str) -> None:
+    """One line per record, with time, level and module (a long-running command's log)."""
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

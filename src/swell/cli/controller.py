@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import logging
 import os
 import signal
 import socket
@@ -20,8 +19,6 @@ import typer
 
 from swell import errors
 from swell.cli import checks
-
-LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")  # the logging module's names
 
 
 def _identity() -> str:
@@ -182,8 +179,7 @@ def controller(
                                          "--retry-period": retry_period, "--resync": resync})  # fmt: skip
     if capacity_buffers not in ("auto", "on", "off"):
         problems.append(errors.Problem(path="--capacity-buffers", value=capacity_buffers, rule="one of auto, on, off"))
-    if log_level.lower() not in LOG_LEVELS:
-        problems.append(errors.Problem(path="--log-level", value=log_level, rule=f"one of {', '.join(LOG_LEVELS)}"))
+    problems += checks.log_level_problems(log_level)
     problems += checks.namespace_problems("--namespace", namespace, many=True)
     problems += checks.namespace_problems("--lease-namespace", lease_namespace)
     problems += checks.namespace_problems("--headroom-namespace", headroom_namespace)
@@ -200,9 +196,7 @@ def controller(
                            ca_file=prometheus_ca_file, insecure_skip_verify=prometheus_insecure_skip_verify)  # fmt: skip
     problems += auth.problems()
     checks.raise_problems("swell controller", problems)
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    checks.start_logging(log_level)
     runtime = _runtime()
     opts = runtime.Options(
         identity=identity or _identity(),

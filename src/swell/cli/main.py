@@ -59,6 +59,10 @@ COMMANDS = {
         module="swell.cli.controller",
         summary="Kubernetes: scale every ScalingRecipe's target on Prometheus signals.",
     ),
+    "gateway": Entry(
+        module="swell.cli.gateway",
+        summary="Kubernetes: route to a Service's ready pods; buffer while none is (scale from zero).",
+    ),
     "render": Entry(
         module="swell.cli.render",
         summary="Write the manifests: the workload plus what scales it (swell, HPA, KEDA, CronHPA).",

@@ -95,9 +95,9 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
         out.append(
             f"min_replicas 0: every signal ({names}) is read from running replicas, and at zero there are "
             "none: nothing would scale the service from zero. Add a signal that has a value at zero: the "
-            "gateway's (e.g. a gauge on swell_gateway_requests_buffered) on this machine and in the "
-            "simulator; on Kubernetes a queue or ingress metric (KEDA's and Knative's answer: demand read "
-            "in front of the replicas)"
+            "gateway's (e.g. a gauge on swell_gateway_requests_buffered, aggregate sum): on this machine, in "
+            "the simulator, and on Kubernetes with `swell render --gateway`, which puts the gateway in front "
+            "of the pods (KEDA's and Knative's answer: demand read in front of the replicas)"
         )
     if auto.policy == "panic" and "behavior" in auto.model_fields_set:
         out.append("policy 'panic' (Knative's KPA) ignores `behavior` (the HPA's windows and rate policies); "

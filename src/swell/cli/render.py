@@ -1,4 +1,4 @@
-"""`swell render RECIPE --mode swell|hpa|keda|cronhpa|kserve [-o DIR]`: Kubernetes manifests for a recipe.
+"""`swell render RECIPE --mode swell|hpa|keda|cronhpa|kserve [--gateway] [-o DIR]`: Kubernetes manifests for a recipe.
 
 Without -o the manifests go to stdout as one multi-document YAML; with -o each goes to its own
 file next to a kustomization.yaml, so `kubectl apply -k DIR` installs them. Warnings (what a mode
@@ -51,6 +51,11 @@ def render(
         list[str] | None,
         typer.Option(help="KEY=VALUE of the GPU pool's nodes (default: instance type = node_pool.shape)"),
     ] = None,
+    gateway: Annotated[
+        bool,
+        typer.Option(help="swell's gateway in front of the pods: requests wait in its buffer at zero replicas "
+                     "(scale from zero), clients call NAME-gateway"),
+    ] = False,
 ) -> None:
     """Write the manifests a user would otherwise write by hand: workload plus what scales it."""
     problems = [
@@ -66,6 +71,7 @@ def render(
         prometheus_url=prometheus_url,
         adapter_namespace=adapter_namespace,
         node_selector=_selector(node_selector or []),
+        gateway=gateway,
     )
     try:
         bundle = manifests.render(rec, mode, opts)

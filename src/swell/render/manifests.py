@@ -4,6 +4,8 @@ Always the workload (Deployment, Service, ServiceMonitor), plus: `swell` a Scali
 autoscaling/v2 HPA with prometheus-adapter rules (seed 000); `keda` a ScaledObject with prometheus
 triggers, ignoreNullValues false (seed 001); `cronhpa` a CronHPA for the schedules (seed 002);
 `kserve` instead of the workload a raw-deployment InferenceService and a ScalingRecipe on its predictor.
+With `Options.gateway`, swell's gateway in front of the pods (render.gateway), except for KServe,
+whose own activator does that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import yaml
 
 from swell import errors, recipe
-from swell.render import autoscalers, workload
+from swell.render import autoscalers, gateway, workload
 
 Obj = dict[str, Any]
 MODES: dict[str, Callable[[recipe.Recipe, workload.Options], autoscalers.Rendered]] = {
@@ -43,6 +45,9 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
     opts = opts or workload.Options()
     scaler, warnings = MODES[mode](rec, opts)
     if mode == "kserve":  # the InferenceService is the workload: KServe makes Deployment and Service
+        if opts.gateway:
+            warnings = [*warnings, "--gateway is not rendered with --mode kserve: KServe puts its own "
+                        "activator (Knative's) in front of the predictor"]  # fmt: skip
         return Bundle(
             objects=(*scaler, *workload.extras(rec, opts)), warnings=(*workload.notes(rec), *warnings)
         )
@@ -54,6 +59,9 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
         *scaler,
         *workload.extras(rec, opts),
     ]
+    if opts.gateway:
+        objects += gateway.objects(rec, opts)
+        warnings = [*warnings, *gateway.warnings(rec)]
     return Bundle(objects=tuple(objects), warnings=(*workload.notes(rec), *warnings))
 
 

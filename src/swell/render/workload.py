@@ -33,6 +33,7 @@ class Options:
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
     adapter_namespace: str = "monitoring"  # where prometheus-adapter runs (hpa mode)
     node_selector: dict[str, str] = field(default_factory=dict)  # default: the shape's instance type
+    gateway: bool = False  # swell's gateway in front of the pods (render.gateway)
 
 
 def labels(rec: recipe.Recipe) -> dict[str, str]:

@@ -21,6 +21,8 @@ def pod(
     waiting: str = "",
     deleting: bool = False,
     namespace: str = "default",
+    ip: str = "",
+    ports: dict[str, int] | None = None,
 ) -> Obj:
     conditions = []
     if unschedulable:
@@ -31,12 +33,16 @@ def pod(
         conditions.append({"type": "Ready", "status": "True"})
     res = {"limits": {"nvidia.com/gpu": str(gpus)}} if gpus else {}
     status: Obj = {"phase": phase, "conditions": conditions}
+    if ip:
+        status["podIP"] = ip
     if waiting:
         status["containerStatuses"] = [{"name": "c", "state": {"waiting": {"reason": waiting}}}]
     meta: Obj = {"name": name, "namespace": namespace, "labels": labels or {"app": "web"}}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     spec: Obj = {"containers": [{"name": "c", "image": "x", "resources": res}]}
+    if ports:
+        spec["containers"][0]["ports"] = [{"name": n, "containerPort": p} for n, p in ports.items()]
     if node:
         spec["nodeName"] = node
     return {"kind": "Pod", "metadata": meta, "spec": spec, "status": status}

@@ -57,6 +57,10 @@ class Api(Protocol):
 
     async def list_nodes(self, labels: str = "") -> list[Obj]: ...
 
+    async def get_service(self, namespace: str, name: str) -> Obj | None:
+        """A Service, or None where there is none of that name."""
+        ...
+
     async def list_recipes(self, namespace: str | None) -> list[Obj]: ...
 
     async def patch_recipe_status(self, namespace: str, name: str, status: Obj) -> None: ...
@@ -317,6 +321,9 @@ class KubeApi:
     async def list_nodes(self, labels: str = "") -> list[Obj]:
         query = [("labelSelector", labels)] if labels else []
         return list((await self._call("GET", "/api/v1/nodes", query=query) or {}).get("items", []))
+
+    async def get_service(self, namespace: str, name: str) -> Obj | None:
+        return await self._call("GET", f"/api/v1/namespaces/{namespace}/services/{name}", missing_ok=True)
 
     async def list_recipes(self, namespace: str | None) -> list[Obj]:
         ns = f"/namespaces/{namespace}" if namespace else ""

@@ -58,9 +58,15 @@ class Informer:
     list + watch."""
 
     def __init__(
-        self, client: api.Api, resource: str, retry_s: float = 1.0, namespace: str | None = None
+        self,
+        client: api.Api,
+        resource: str,
+        retry_s: float = 1.0,
+        namespace: str | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.api, self.resource, self.retry_s, self.namespace = client, resource, retry_s, namespace
+        self.on_change = on_change  # called after each list and each event applied
         self.objects: dict[tuple[str, str], Obj] = {}
         self.by_label: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (label, value) -> keys
         self.by_node: dict[str, set[tuple[str, str]]] = {}  # spec.nodeName -> keys (pods)
@@ -89,6 +95,8 @@ class Informer:
             self._put(_key(obj), None)
         if rv:
             self.version = str(rv)
+        if self.on_change is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+            self.on_change()
 
     def _trim(self, obj: Obj) -> Obj:
         """What is kept of an object: all of a pod or node; of a Deployment or StatefulSet only
@@ -108,6 +116,8 @@ class Informer:
         for o in items:
             self._put(_key(o), self._trim(o))
         self.synced.set()
+        if self.on_change is not None:
+            self.on_change()
 
     def select(self, terms: list[Term], namespace: str | None = None, node: str | None = None) -> list[Obj]:
         """The objects in `namespace` (None: any) on `node` (None: any) whose labels match

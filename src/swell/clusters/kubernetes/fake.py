@@ -52,6 +52,7 @@ class FakeApi:
         self.leases: dict[tuple[str, str], Obj] = {}
         self.priority_classes: dict[str, Obj] = {}
         self.buffers: dict[tuple[str, str], Obj] = {}  # CapacityBuffers
+        self.services: dict[tuple[str, str], Obj] = {}  # (namespace, name) -> Service
         self.feeds: dict[str, asyncio.Queue[Obj | None]] = {}  # watch_all events, per resource
         self.served: set[tuple[str, str]] = set()  # (api_version, plural) discovery finds
         self.tokens: dict[str, Obj] = {}  # bearer token -> the user a TokenReview returns
@@ -183,6 +184,11 @@ class FakeApi:
     async def list_nodes(self, labels: str = "") -> list[Obj]:
         await self._enter("list_nodes", labels)
         return [copy.deepcopy(n) for _, n in sorted(self.nodes.items()) if _labels_match(n, labels)]
+
+    async def get_service(self, namespace: str, name: str) -> Obj | None:
+        await self._enter("get_service", namespace, name)
+        svc = self.services.get((namespace, name))
+        return copy.deepcopy(svc) if svc is not None else None
 
     async def list_all(self, resource: str, namespace: str | None = None) -> tuple[list[Obj], str]:
         """Pods, nodes, or the targets of that kind (Deployments, StatefulSets) as objects."""
