@@ -204,3 +204,23 @@ def test_two_controllers_one_leader_and_a_takeover_without_a_burst(
     assert step[(2, 3)] - step[(1, 2)] >= 19, st["lastDecisions"]  # seconds, across the takeover
     assert standby.stop() == 0  # a clean stop releases the lease at once
     assert cluster.lease_holder() == ""
+
+
+def test_the_rendered_gateway_passes_the_real_api_server(
+    control_plane: env.ControlPlane, installed: str, namespace: str, tmp_path: Path
+) -> None:
+    """`swell render --gateway`: the gateway's Deployment, Service, RBAC and ServiceMonitor (with its
+    relabeling) beside the workload and the ScalingRecipe, validated by the server (dry run)."""
+    out = tmp_path / "gateway"
+    recipe = env.ROOT / "examples" / "scale-from-zero-gateway.yaml"
+    cmd = [sys.executable, "-m", "swell.cli.main", "render", str(recipe), "--gateway", "-o", str(out), "-n", namespace]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    applied = control_plane.kubectl("apply", "--dry-run=server", "-k", str(out))
+    names = sorted(line.split()[0] for line in applied.splitlines())
+    assert names == sorted([
+        "deployment.apps/llama-3-8b", "service/llama-3-8b", "servicemonitor.monitoring.coreos.com/llama-3-8b",
+        "scalingrecipe.swell.dev/llama-3-8b", "serviceaccount/llama-3-8b-gateway",
+        "role.rbac.authorization.k8s.io/llama-3-8b-gateway", "rolebinding.rbac.authorization.k8s.io/llama-3-8b-gateway",
+        "deployment.apps/llama-3-8b-gateway", "service/llama-3-8b-gateway",
+        "servicemonitor.monitoring.coreos.com/llama-3-8b-gateway",
+    ])  # fmt: skip
