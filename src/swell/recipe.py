@@ -333,6 +333,21 @@ class Panic(Model):
         return self
 
 
+class RayServe(Model):
+    """Ray Serve's default autoscaling policy over one signal of ongoing requests (queued and
+    running, summed over replicas): its target is Ray's `target_ongoing_requests` per replica, its
+    window Ray's `look_back_period_s`. A new count applies once it has been asked for this long."""
+
+    signal: str | None = None  # None: the first signal
+    upscale_delay_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    downscale_delay_s: Annotated[float, Field(ge=0, le=86400)] = 600.0
+    # 1 -> 0 only; None: downscale_delay_s
+    downscale_to_zero_delay_s: Annotated[float, Field(ge=0, le=86400)] | None = None
+    # each step moves this share of the way from the running replicas to the need (Ray's smoothing)
+    upscaling_factor: Annotated[float, Field(gt=0, le=100)] = 1.0
+    downscaling_factor: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
 class MetricsSource(Model):
     source: Literal["embedded", "prometheus"] = "embedded"
     prometheus_url: str | None = None
@@ -347,7 +362,7 @@ class MetricsSource(Model):
         return self
 
 
-PolicyName = Literal["hpa", "threshold", "panic", "swell", "reactive", "planner"]  # planner: an earlier name of swell
+PolicyName = Literal["hpa", "threshold", "panic", "ray", "swell", "reactive", "planner"]  # planner: an earlier name of swell
 
 
 class Autoscaling(Model):
@@ -362,6 +377,7 @@ class Autoscaling(Model):
     activation_threshold: Annotated[float, Field(ge=0)] = 0.0
     fallback: Fallback | None = None
     panic: Panic | None = None
+    ray: RayServe | None = None  # policy ray's settings (None: Ray Serve's defaults)
     metrics: MetricsSource = MetricsSource()
     headroom_nodes: Nodes = 0  # spare nodes kept warm by placeholder pods
     # the planner (policy swell) plans a replica at this share of its full throughput; None: the
@@ -375,6 +391,10 @@ class Autoscaling(Model):
         """The activation threshold of one signal: its own, else the recipe's."""
         own = next((s.activation_threshold for s in self.signals if s.name == signal), None)
         return self.activation_threshold if own is None else own
+
+    @property
+    def ray_settings(self) -> RayServe:
+        return self.ray if self.ray is not None else RayServe()
 
     @property
     def start_replicas(self) -> int:
@@ -401,6 +421,12 @@ class Autoscaling(Model):
                 self.panic.signal,
                 f"must name one of the signals ({', '.join(names) or 'none'})",
             )
+        if self.ray is not None and self.ray.signal is not None and self.ray.signal not in names:
+            raise FieldProblem(
+                "ray.signal", self.ray.signal, f"must name one of the signals ({', '.join(names) or 'none'})"
+            )
+        if self.policy == "ray" and not self.signals:
+            raise FieldProblem("signals", [], "policy 'ray' needs a signal of ongoing requests")
         if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
             raise FieldProblem(
                 "initial_replicas",

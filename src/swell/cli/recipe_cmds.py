@@ -103,6 +103,11 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
         out.append("policy 'panic' (Knative's KPA) ignores `behavior` (the HPA's windows and rate policies); "
                    "its rates are panic.max_scale_up_rate and max_scale_down_rate, and Knative's "
                    "scale-down-delay is panic.scale_down_delay_s")  # fmt: skip
+    if auto.policy == "ray" and "behavior" in auto.model_fields_set:
+        out.append("policy 'ray' (Ray Serve's) ignores `behavior` (the HPA's windows and rate policies); "
+                   "its delays are ray.upscale_delay_s and ray.downscale_delay_s")  # fmt: skip
+    if auto.ray is not None and auto.policy != "ray":
+        out.append(f"the `ray` section is read by policy 'ray' only; policy {auto.policy!r} ignores it")
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
         out.append("policy 'hpa' ignores `fallback` (a KEDA feature); use 'threshold' or 'swell'")
     if auto.target_utilization is not None and auto.policy not in load.POLICIES:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from swell import recipe
 from swell.core import decision, snapshot
-from swell.core.policies import hpa, panic, planner, reactive, steps, threshold
+from swell.core.policies import hpa, panic, planner, ray, reactive, steps, threshold
 
 Decide = Callable[[recipe.Recipe, snapshot.Snapshot, steps.State], tuple[decision.Decision, steps.State]]
 
@@ -17,6 +17,7 @@ POLICIES: dict[str, Decide] = {
     hpa.NAME: hpa.decide,
     threshold.NAME: threshold.decide,
     panic.NAME: panic.decide,
+    ray.NAME: ray.decide,
     reactive.NAME: reactive.decide,
     planner.NAME: planner.decide,  # "swell": the default
     "planner": planner.decide,  # its name before it became the default, still accepted

@@ -136,6 +136,16 @@ def knative_kpa(rec: recipe.Recipe) -> recipe.Recipe:
     })  # fmt: skip
 
 
+def ray_serve(rec: recipe.Recipe) -> recipe.Recipe:
+    """Ray Serve's defaults (2.32 and later): 2 ongoing requests per replica (`target_ongoing_requests`),
+    averaged over a 30 s look-back; up after 30 s of asking, down after 600 s, factors 1. The ongoing
+    requests (queued and running) are the gateway's, its concurrency integral over the window, as
+    Ray's handles and replicas report theirs."""
+    signal = {"name": "ongoing", "kind": "rate", "metric": "swell_gateway_concurrency_seconds_total",
+              "window_s": 30.0, "target": 2.0, "target_type": "AverageValue"}  # fmt: skip
+    return _with(rec, {"policy": "ray", "signals": [signal], "polling_interval_s": 2.0, "metrics": _scrape(1.0)})
+
+
 def reactive(rec: recipe.Recipe) -> recipe.Recipe:
     """The reactive rules (swell's default before the planner): LLM-native signals, a panic window,
     a safe scale-down.
@@ -188,6 +198,7 @@ CANONICAL: dict[str, Preset] = {
     "hpa-gpu-util": gpu_util_hpa,
     "hpa-cpu": cpu_hpa,
     "kpa-concurrency": knative_kpa,
+    "ray-serve": ray_serve,
     "reactive": reactive,
     "swell": swell,
     "recipe": as_written,

@@ -29,6 +29,8 @@ class State:
     last_active: float | None = None  # last tick a signal was above activation
     panic_since: float | None = None  # Knative panicTime
     max_panic: int = 0
+    # Ray Serve's delay: the direction asked for (+1 up, -1 down) and since when, without a break
+    trend: tuple[int, float] | None = None
     plan: plan_state.PlanState | None = None  # the planner's memory (None for other policies)
     workers: int | None = None  # workers per replica last decided (None: none yet)
     worker_asks: tuple[tuple[float, int], ...] = ()  # (t, workers the queue asked for), newest last
@@ -54,7 +56,7 @@ class State:
             "last_active": self.last_active,
             "panic_since": self.panic_since,
             "max_panic": self.max_panic,
-        } | ({} if self.plan is None else {"plan": self.plan.to_json()}) | (
+        } | ({} if self.trend is None else {"trend": list(self.trend)}) | ({} if self.plan is None else {"plan": self.plan.to_json()}) | (
             {} if self.workers is None else {"workers": self.workers, "worker_asks": [list(x) for x in self.worker_asks]}
         )
 
@@ -71,6 +73,7 @@ class State:
             last_active=data.get("last_active"),
             panic_since=data.get("panic_since"),
             max_panic=int(data.get("max_panic", 0)),
+            trend=(int(data["trend"][0]), float(data["trend"][1])) if data.get("trend") else None,
             plan=plan_state.PlanState.from_json(data["plan"]) if data.get("plan") else None,
             workers=int(data["workers"]) if data.get("workers") is not None else None,
             worker_asks=pairs("worker_asks"),
