@@ -2,7 +2,8 @@
 
 Reads HPAs (autoscaling/v2, v2beta2), KEDA ScaledObjects (prometheus, cpu, memory and cron
 triggers), Alibaba CronHorizontalPodAutoscalers, prometheus-adapter rules (to resolve the custom
-and external metrics an HPA names) and KServe InferenceServices, and writes one recipe per scale
+and external metrics an HPA names), KServe InferenceServices and Ray Serve configs (a file, or a
+KubeRay RayService; `import_ray`), and writes one recipe per scale
 target, listing what it could not carry over. `swell render` gives back equivalent manifests.
 """
 
@@ -17,7 +18,7 @@ import yaml
 
 from swell import errors
 from swell.core import signals
-from swell.render import workload
+from swell.render import import_ray, workload
 
 Obj = dict[str, Any]
 KNATIVE_AS_VLLM = {  # Knative's metrics an LLM predictor's vLLM series stand for
@@ -159,9 +160,10 @@ class Imported:
     schedules: list[Obj] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    extra: Obj = field(default_factory=dict)  # other recipe sections (resources, local)
 
     def recipe(self) -> Obj:
-        out: Obj = {"service": {"name": self.name}, "autoscaling": self.autoscaling}
+        out: Obj = {"service": {"name": self.name}, "autoscaling": self.autoscaling} | self.extra
         if self.schedules:
             out["schedules"] = self.schedules
         return out
@@ -447,6 +449,20 @@ class Importer:
                 "autoscalerClass external: KServe left scaling to another autoscaler; now swell's"
             )
 
+    def ray_serve(self, obj: Obj) -> None:
+        """A RayService's Serve config, or a Serve config file: one recipe per Serve deployment."""
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "RayService":
+            cfg, source = import_ray.serve_config_of(obj), f"RayService {meta.get('name')}"
+        else:
+            cfg, source = obj, "Serve config"
+        for name, auto, extra, left in import_ray.deployments(cfg, source):
+            target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+            e = self.entry(meta, target, source)
+            e.autoscaling.update(auto)
+            e.extra.update(extra)
+            e.left_out += left
+
     def add(self, obj: Obj) -> None:
         kind, api_version = obj.get("kind"), str(obj.get("apiVersion", ""))
         cfg = adapter_config(obj)
@@ -458,7 +474,7 @@ class Importer:
             self.unknown.append(
                 f"HorizontalPodAutoscaler {api_version}: only autoscaling/v2 and v2beta2 (convert with kubectl-convert)"
             )
-        elif kind in ("ScaledObject", "CronHorizontalPodAutoscaler", "InferenceService"):
+        elif kind in ("ScaledObject", "CronHorizontalPodAutoscaler", "InferenceService", "RayService"):
             pass
         elif kind is not None:
             self.unknown.append(
@@ -527,7 +543,8 @@ def shape_problem(obj: dict[str, Any]) -> tuple[str, str, Any] | None:
     return None
 
 
-IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler")
+IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler", "RayService",
+            None)  # None: a Serve config file, which has no kind
 
 
 def _label(o: Obj) -> str:
@@ -553,10 +570,10 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
     for o in objs:
         imp.add(o)
     read = {"ScaledObject": imp.scaled_object, "CronHorizontalPodAutoscaler": imp.cronhpa,
-            "InferenceService": imp.inference_service}  # fmt: skip
+            "InferenceService": imp.inference_service, "RayService": imp.ray_serve, None: imp.ray_serve}  # fmt: skip
     for kind in IMPORTED:  # HPAs first: a CronHPA may drive one
         for o in objs:
-            if o.get("kind") != kind:
+            if o.get("kind") != kind or (kind is None and not import_ray.is_serve_config(o)):
                 continue
             step = read.get(kind)
             if kind == "HorizontalPodAutoscaler" and str(o.get("apiVersion")) in ("autoscaling/v2", "autoscaling/v2beta2"):
