@@ -20,7 +20,7 @@ SMALL = shapes.Shape(input_mean=20, input_stddev=0, output_mean=5, output_stddev
 VLLM_FIELDS = {
     "duration", "completed", "failed", "total_input_tokens", "total_output_tokens", "request_throughput",
     "output_throughput", "total_token_throughput",
-    *(f"{stat}_{name}_ms" for stat in ("mean", "median", "p99") for name in ("ttft", "tpot", "itl", "e2el")),
+    *(f"{stat}_{name}_ms" for stat in ("mean", "median", "std", "p99") for name in ("ttft", "tpot", "itl", "e2el")),
 }  # fmt: skip
 
 
@@ -178,6 +178,14 @@ def _rec(
     )  # fmt: skip
 
 
+def test_goodput_is_among_vllms_fields_only_with_an_slo() -> None:
+    rows = [_rec(0, e2e=1.0, ttft=0.1, out=10), _rec(1, e2e=3.0, ttft=0.3, out=10)]
+    slo = summary.parse_slo("e2el:2000")
+    fields = summary.vllm_compatible(rows, summary.summarize(rows, 2.0, slo))
+    assert set(fields) == VLLM_FIELDS | {"request_goodput"}
+    assert fields["request_goodput"] == pytest.approx(0.5)  # 1 of the 2 within 2 s, over 2 s
+
+
 @pytest.mark.parametrize(
     ("rows", "duration", "expected"),
     [
@@ -188,14 +196,16 @@ def _rec(
              "request_throughput": 1.0, "output_throughput": 10.0, "total_token_throughput": 20.0,
              "mean_ttft_ms": 200.0, "median_ttft_ms": 200.0, "p99_ttft_ms": 298.0,
              "mean_tpot_ms": 200.0, "median_tpot_ms": 200.0, "mean_itl_ms": 200.0,
-             "mean_e2el_ms": 2000.0, "median_e2el_ms": 2000.0, "p99_e2el_ms": 2980.0},
+             "mean_e2el_ms": 2000.0, "median_e2el_ms": 2000.0, "p99_e2el_ms": 2980.0,
+             "std_ttft_ms": 100.0, "std_e2el_ms": 1000.0, "std_tpot_ms": 100.0},
         ),
         (  # failures count in no total; no streaming: no TTFT, TPOT or ITL (None, where vLLM writes 0)
             [_rec(0, e2e=0.5, ttft=None, out=4), _rec(1, e2e=9.0, ttft=None, out=7, error="http_503")],
             0.5,
             {"completed": 1, "failed": 1, "total_input_tokens": 10, "total_output_tokens": 4,
              "request_throughput": 2.0, "output_throughput": 8.0, "total_token_throughput": 28.0,
-             "mean_ttft_ms": None, "p99_tpot_ms": None, "median_itl_ms": None, "mean_e2el_ms": 500.0},
+             "mean_ttft_ms": None, "p99_tpot_ms": None, "median_itl_ms": None, "mean_e2el_ms": 500.0,
+             "std_ttft_ms": None, "std_e2el_ms": 0.0},
         ),
     ],
     ids=["streamed", "a failure and no stream"],

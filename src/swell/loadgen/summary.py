@@ -30,6 +30,7 @@ class Stats:
     p95: float | None = None
     p99: float | None = None
     max: float | None = None
+    std: float | None = None  # population standard deviation (numpy's, as vLLM's bench reports it)
 
 
 def stats(values: Iterable[float]) -> Stats:
@@ -38,7 +39,8 @@ def stats(values: Iterable[float]) -> Stats:
         return Stats()
     p50, p90, p95, p99 = (float(v) for v in np.percentile(data, [50, 90, 95, 99]))
     return Stats(
-        count=len(data), mean=float(data.mean()), p50=p50, p90=p90, p95=p95, p99=p99, max=float(data.max())
+        count=len(data), mean=float(data.mean()), p50=p50, p90=p90, p95=p95, p99=p99, max=float(data.max()),
+        std=float(data.std()),
     )
 
 
@@ -176,8 +178,11 @@ def vllm_compatible(rows: Sequence[records.RequestRecord], s: Summary) -> dict[s
         "output_throughput": total_out * per_s,
         "total_token_throughput": (total_in + total_out) * per_s,
     }
+    if s.slo is not None:  # vLLM writes it only with --goodput
+        out["request_goodput"] = s.goodput_rps
     for name, st in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2el", s.e2e)):
         out[f"mean_{name}_ms"] = _ms(st.mean)
         out[f"median_{name}_ms"] = _ms(st.p50)
+        out[f"std_{name}_ms"] = _ms(st.std)
         out[f"p99_{name}_ms"] = _ms(st.p99)
     return out
