@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -130,6 +131,29 @@ async def test_jsonl_requests_cycle_through_the_file_in_order(
     assert [r.output_tokens for r in result.records] == [n for _, n in sent]
     assert result.prompts is not None and result.prompts.format == dataset.JSONL
     assert "prompts from" in result.description
+
+
+async def test_shuffled_prompts_follow_the_seed_and_keep_every_entry(
+    server: fake_llm.Server, tmp_path: pathlib.Path
+) -> None:
+    path = _write(tmp_path, "p.jsonl", [{"prompt": f"prompt {i}"} for i in range(8)])
+    sent = {}
+    for seed in (1, 1, 2):
+        server.seen.bodies.clear()
+        opts = dataclasses.replace(_opts(server, path, protocol="openai-completions", concurrency=1, requests=8),
+                                   shuffle_prompts=True, seed=seed)
+        result = await runner.run(opts)
+        order = [b["prompt"] for b in server.seen.bodies]
+        assert sorted(order) == sorted(f"prompt {i}" for i in range(8))  # each entry once per pass
+        assert result.prompts is not None and result.prompts.to_dict()["order"] == f"shuffled with seed {seed}, cycling"
+        sent.setdefault(seed, []).append(order)
+    assert sent[1][0] == sent[1][1]  # the same seed, the same order
+    assert sent[1][0] != sent[2][0] and sent[1][0] != [f"prompt {i}" for i in range(8)]
+
+
+def test_shuffle_without_a_prompts_file_is_refused(threaded_server: fake_llm.Server) -> None:
+    result = CliRunner().invoke(main.app, ["bench", threaded_server.url, "-n", "1", "--shuffle-prompts"])
+    assert result.exit_code == 2 and "--shuffle-prompts orders a --prompts file" in result.output
 
 
 @pytest.mark.parametrize(

@@ -250,6 +250,11 @@ def bench(
             rich_help_panel=SHAPE,
         ),
     ] = None,
+    shuffle_prompts: Annotated[
+        bool,
+        typer.Option(help="Use the --prompts file in an order drawn from --seed (vLLM's bench shuffles).",
+                     rich_help_panel=SHAPE),
+    ] = False,
     output_stddev: Annotated[
         float | None, typer.Option(help="Stddev of output tokens.", rich_help_panel=SHAPE)
     ] = None,
@@ -304,6 +309,8 @@ def bench(
             f"{protocol!r}: choose one of {', '.join(protocols.NAMES)}", param_hint="--protocol"
         )
     body = _body(body)
+    if shuffle_prompts and prompts_file is None:
+        raise typer.BadParameter("--shuffle-prompts orders a --prompts file; give one", param_hint="--shuffle-prompts")
     if prompts_file is not None and (input_tokens is not None or input_stddev is not None):
         raise typer.BadParameter(
             "input lengths come from the prompts file: drop --input-tokens/--input-stddev",
@@ -318,7 +325,7 @@ def bench(
             requests=requests, shape=_shape(input_tokens, input_stddev, output_tokens, output_stddev), seed=seed,
             timeout_s=timeout, max_in_flight=max_in_flight, slo=summary.parse_slo(goodput) if goodput else None,
             body=body, headers=_headers(header), ignore_eos=ignore_eos, warmup=warmup,
-            prompts=None if prompts_file is None else str(prompts_file),
+            prompts=None if prompts_file is None else str(prompts_file), shuffle_prompts=shuffle_prompts,
         )  # fmt: skip
         plan = options.plan(opts)
     except errors.SwellError as exc:

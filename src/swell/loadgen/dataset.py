@@ -11,7 +11,8 @@ one line): a list of `{"conversations": [{"from": "human",
 first gpt turn's length in words the output length (as `vllm bench serve --dataset-name sharegpt`
 uses it, counting words rather than tokens). Conversations without both turns are skipped.
 
-Request i uses entry i mod N: the file in order, again from its start when the run sends more.
+Request i uses entry i mod N: the file in order, again from its start when the run sends more;
+`shuffled(seed)` draws the order from the run's seed instead (what vLLM's bench does by default).
 A bad file raises errors.RecipeError naming the file, the line (JSONL) or entry (ShareGPT), and
 the rule.
 """
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import json
 import pathlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from swell import errors
 
@@ -49,13 +52,19 @@ class Prompts:
     format: str  # JSONL or SHAREGPT
     entries: tuple[Entry, ...]
     skipped: int = 0  # ShareGPT conversations without a human and a gpt turn
+    order: str = "in order"
 
     def entry(self, index: int) -> Entry:
         return self.entries[index % len(self.entries)]
 
+    def shuffled(self, seed: int) -> Prompts:
+        """The same entries in an order drawn from `seed` (the same seed, the same order)."""
+        perm = np.random.default_rng(seed).permutation(len(self.entries))
+        return replace(self, entries=tuple(self.entries[i] for i in perm), order=f"shuffled with seed {seed}")
+
     @property
     def description(self) -> str:
-        return f"prompts from {self.path} ({self.format}, {len(self.entries)} in order)"
+        return f"prompts from {self.path} ({self.format}, {len(self.entries)} {self.order})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +73,7 @@ class Prompts:
             "format": self.format,
             "entries": len(self.entries),
             "skipped": self.skipped,
-            "order": "in order, cycling",
+            "order": f"{self.order}, cycling",
         }
 
 

@@ -50,6 +50,7 @@ class Options:
     ignore_eos: bool = False
     warmup: int = 0  # requests sent and awaited before the run, in no statistic
     prompts: str | None = None  # a prompts file (swell.loadgen.dataset); None: synthetic prompts
+    shuffle_prompts: bool = False  # the file's entries in an order drawn from `seed`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +176,8 @@ def plan(options: Options) -> Plan:
         natural = load.natural_duration_s
         horizon = math.inf if options.requests is not None else (natural or DEFAULT_DURATION_S)
     source = dataset.load(options.prompts) if options.prompts is not None else None
+    if source is not None and options.shuffle_prompts:
+        source = source.shuffled(options.seed)
     return Plan(load=load, horizon_s=horizon, max_requests=options.requests, prompts=source)
 
 
