@@ -82,6 +82,19 @@ def _usage_tokens(obj: dict[str, Any]) -> Usage:
 DELTA_TEXT = ("content", "reasoning_content", "reasoning")
 
 
+def _generates(delta: dict[str, Any]) -> bool:
+    """Whether a chat delta carries generated output: text, thinking, or a tool call's name or
+    arguments (a function-calling answer streams its JSON arguments in `tool_calls`)."""
+    if any(delta.get(key) for key in DELTA_TEXT):
+        return True
+    calls = delta.get("tool_calls")
+    return isinstance(calls, list) and any(
+        isinstance(c, dict) and isinstance(c.get("function"), dict)
+        and bool(c["function"].get("arguments") or c["function"].get("name"))
+        for c in calls
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True)
 class OpenAI:
     """OpenAI-compatible chat or completions (vLLM, llama.cpp server, SGLang, TGI, OpenAI)."""
@@ -125,8 +138,7 @@ class OpenAI:
         content = 0
         for choice in choices:
             if self.chat:
-                delta = choice.get("delta") or {}
-                if any(delta.get(key) for key in DELTA_TEXT):
+                if _generates(choice.get("delta") or {}):
                     content = 1
             elif choice.get("text"):
                 content = 1
