@@ -35,6 +35,20 @@ def test_vllm_panels_scoped_to_one_service() -> None:
     assert any("swell_desired_replicas" in t["expr"] for p in _panels() for t in p["targets"])
 
 
+def test_gateway_panels_read_the_gateways_series_as_the_servicemonitor_labels_them() -> None:
+    """`swell render --gateway` relabels the gateway's series with the model's `service`: the
+    panels select them by the same variables as vLLM's."""
+    gateway = [p for p in _panels() if any("swell_gateway_" in t["expr"] for t in p["targets"])]
+    assert len(gateway) == 3
+    families = {f for p in gateway for t in p["targets"] for f in ("buffered", "rejected", "time_to_first_token") if f in t["expr"]}
+    assert families == {"buffered", "rejected", "time_to_first_token"}
+    for p in gateway:
+        for t in p["targets"]:
+            for part in t["expr"].split("swell_gateway_")[1:]:
+                selector = part.split("}")[0]
+                assert 'service="$service"' in selector and 'namespace=~"$namespace"' in selector, t["expr"]
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (Debian prometheus)")
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     rules = []
