@@ -121,8 +121,8 @@ def read(snap: snapshot.Snapshot) -> Load:
 def missing(readings: Mapping[str, snapshot.Reading]) -> tuple[dict[str, str], int]:
     """(what has no value and why, how many reads were judged), for a status: the recipe's own
     signals each, and the planner's reads as one, its load, which either vLLM's request counter or
-    the gateway's gives (on Kubernetes there is no swell gateway, and a counter of aborts may never
-    have been written: neither is a metric missing)."""
+    the gateway's gives (on Kubernetes there is no swell gateway unless rendered with `--gateway`,
+    and a counter of aborts may never have been written: neither is a metric missing)."""
     own = {k: r for k, r in readings.items() if not k.startswith(PREFIX)}
     out = {k: r.error or "no value" for k, r in own.items() if not r.ok}
     planner = [readings[k] for k in (REQUESTS, GATEWAY_REQUESTS) if k in readings]
