@@ -130,6 +130,17 @@ async def test_backends_follow_the_pods_through_their_life() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_ready_pod_without_the_named_port_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    client = fake.FakeApi()
+    client.add(pod("web-0", ready=True, ip="10.0.0.1", ports={"metrics": 9090}))
+    ep = endpoints.Endpoints(client, TARGET, Recorder())
+    await ep.informer.relist()
+    ep.sync()
+    assert ep.current == {}
+    warned = [r.getMessage() for r in caplog.records if "no container port named 'http'" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("pod web-0 is ready")
+
+
 @pytest.fixture
 async def gate() -> asyncio.Event:
     """Set: the replica answers (tests that hold a request in flight clear it first)."""

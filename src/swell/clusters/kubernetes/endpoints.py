@@ -120,10 +120,17 @@ class Endpoints:
         self.informer = cache.Informer(client, "pods", retry_s, target.namespace, on_change=self.sync)
         self.current: dict[str, str] = {}
         self.changed = asyncio.Event()  # set at each change of the backends (tests and logs wait on it)
+        self.portless: set[str] = set()  # ready pods without the target's port, said once each
 
     def sync(self) -> None:
         pods = self.informer.select(self.terms, self.target.namespace)
         want = urls(pods, self.target)
+        for pod in pods:
+            name = str(pod["metadata"]["name"])
+            if serving(pod) and name not in want and name not in self.portless:
+                self.portless.add(name)
+                log.warning("pod %s is ready but has no container port named %r: no requests go to it "
+                            "(name the port in the pod template, or give --service-port)", name, self.target.port)  # fmt: skip
         for name in sorted(set(self.current) - set(want)):
             self.routing.remove_backend(name)
             log.info("pod %s left %s: no new requests to it", name, self.target.service)
