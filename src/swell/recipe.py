@@ -814,6 +814,18 @@ def _cross_field(data: dict[str, Any], reported: set[str]) -> list[errors.Proble
     return out
 
 
+def differences(old: Any, new: Any, at: str = "") -> list[str]:
+    """Where two recipes (or payloads, as plain data) differ, as 'path: old -> new' (a key only one
+    has counts as a change)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            here = f"{at}.{key}" if at else str(key)
+            out += differences(old.get(key), new.get(key), here)
+        return out
+    return [] if old == new else [f"{at or '(recipe)'}: {old!r} -> {new!r}"]
+
+
 def parse(data: Any, source: str = "<recipe>") -> Recipe:
     """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
     if not isinstance(data, dict):

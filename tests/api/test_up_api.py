@@ -71,25 +71,34 @@ def test_up_with_api_resumes_after_restart(tmp_path: Path) -> None:
     finally:
         _stop(proc)
     edited = recipe | {"autoscaling": recipe["autoscaling"] | {"max_replicas": recipe["autoscaling"]["max_replicas"] + 1}}
-    path.write_text(yaml.safe_dump(edited))  # the file edited between the two starts: said, not applied
+    path.write_text(yaml.safe_dump(edited))  # the file edited between the two starts: applied, and said
     proc, lines = _run_until(cmd, env, "serving on")
     try:
-        assert any("resumed chat" in line for line in lines)
         was = recipe["autoscaling"]["max_replicas"]
-        assert any("the file differs from the stored chat" in line and f"autoscaling.max_replicas: {was} -> {was + 1}"
-                   in line for line in lines), lines  # fmt: skip
+        assert any("resumed chat with its history; the file changed" in line
+                   and f"autoscaling.max_replicas: {was} -> {was + 1}" in line and "applied at once" in line
+                   for line in lines), lines  # fmt: skip
         assert not any(token in line for line in lines)  # not printed again
         again = _decisions(api_port, token)
         assert again[: len(first)] == first
+        req = urllib.request.Request(f"http://127.0.0.1:{api_port}/deployments/chat",
+                                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.load(r)["max_replicas"] == was + 1
+    finally:
+        _stop(proc)
+    proc, lines = _run_until(cmd, env, "serving on")  # and stored: the next start has nothing to change
+    try:
+        assert any("resumed chat as stored, with its history" in line for line in lines), lines
     finally:
         _stop(proc)
 
 
 def test_differences_name_each_changed_path() -> None:
-    from swell.cli import api
+    from swell import recipe
 
     old = {"service": {"name": "chat", "preset": "a"}, "autoscaling": {"max_replicas": 3}}
     new = {"service": {"name": "chat", "preset": "b"}, "autoscaling": {"max_replicas": 2, "min_replicas": 1}}
-    assert api.differences(old, new) == ["autoscaling.max_replicas: 3 -> 2", "autoscaling.min_replicas: None -> 1",
+    assert recipe.differences(old, new) == ["autoscaling.max_replicas: 3 -> 2", "autoscaling.min_replicas: None -> 1",
                                          "service.preset: 'a' -> 'b'"]  # fmt: skip
-    assert api.differences(old, old) == []
+    assert recipe.differences(old, old) == []

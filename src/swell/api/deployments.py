@@ -2,7 +2,9 @@
 
 `create` checks a posted payload (swell recipe or Corrino payload) for what this machine can run,
 starts it and records it; `patch` changes min/max, targets and stabilization windows of the live
-controller; `delete` drains and stops; `resume` starts again what the store says was running.
+controller; `replace` puts a whole new recipe onto it (a changed service rolled onto the replicas
+one at a time, stored once every replica runs it); `delete` drains and stops; `resume` starts again
+what the store says was running.
 Each deployment's decisions and a sample of its series every `sample_s` go to the store.
 """
 
@@ -50,6 +52,8 @@ class Deployment:
     notes: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     signal_errors: int = 0
+    rollout: schemas.Rollout | None = None
+    rolling: asyncio.Task[None] | None = None  # waits for a roll, then stores or reverts
 
     @property
     def recipe(self) -> recipe.Recipe:
@@ -247,6 +251,42 @@ class Manager:
         self.store.set_patch(name, merged)
         return dep
 
+    async def replace(self, name: str, payload: Any) -> Deployment:
+        """Put a whole recipe onto a running deployment (PUT): what the controller and the gateway
+        read applies at once; a changed service is rolled onto the replicas one at a time, and the
+        payload is stored once every replica runs it (a roll that fails goes back, and the previous
+        payload stays). A PATCH made before is cleared: the new payload is the whole recipe."""
+        async with self._lock:
+            dep = self.get(name)
+            rec, notes = self.build(payload)
+            if rec.service.name != name:
+                raise _problem("service.name", rec.service.name, f"must stay {name!r}: the URL names the deployment")
+            applied = dep.rt.apply_recipe(rec)
+            dep.patch, dep.notes = {}, notes
+            self.store.set_patch(name, {})
+            dep.rollout = schemas.Rollout(state="rolling" if applied.rolled else "applied", changed=list(applied.changed))
+            if not applied.rolled:
+                self._stored(dep, payload)
+                return dep
+            if dep.rolling is not None and not dep.rolling.done():
+                dep.rolling.cancel()  # the roll now goes on to the newer recipe: that one is awaited
+            dep.rolling = asyncio.get_running_loop().create_task(self._await_roll(dep, payload), name=f"roll {name}")
+            return dep
+
+    def _stored(self, dep: Deployment, payload: Any) -> None:
+        dep.payload = payload
+        self.store.set_payload(dep.name, payload)
+
+    async def _await_roll(self, dep: Deployment, payload: Any) -> None:
+        error = await dep.rt.rolled()
+        assert dep.rollout is not None
+        if error is None:
+            self._stored(dep, payload)
+            dep.rollout = dep.rollout.model_copy(update={"state": "rolled"})
+        else:
+            dep.rollout = dep.rollout.model_copy(update={"state": "rolled back", "error": error})
+            log.warning("%s: %s; rolled back to the previous recipe", dep.name, error)
+
     async def delete(self, name: str) -> None:
         async with self._lock:
             dep = self.get(name)
@@ -255,6 +295,8 @@ class Manager:
             self.store.remove(name)
 
     async def _stop(self, dep: Deployment) -> None:
+        if dep.rolling is not None:
+            dep.rolling.cancel()
         if dep.task is not None:
             dep.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

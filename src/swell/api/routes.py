@@ -115,6 +115,14 @@ async def patch(request: web.Request) -> web.Response:
     return reply(views.detail(dep, _decisions(request, name, limit=LAST_DECISIONS)))
 
 
+async def replace(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    m = _manager(request)
+    m.get(name)  # 404 before the body's problems
+    dep = await m.replace(name, await read_json(request))
+    return reply(views.detail(dep, _decisions(request, name, limit=LAST_DECISIONS)))
+
+
 async def delete(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     await _manager(request).delete(name)
@@ -159,6 +167,9 @@ ROUTES = (
     _r(method="PATCH", path="/deployments/{name}", handler=patch,
        summary="Change min/max replicas, signal targets, stabilization windows (the next decision uses them)",
        response=schemas.Detail, body=schemas.Patch, errors=(400, 404, 413, 422)),
+    _r(method="PUT", path="/deployments/{name}", handler=replace,
+       summary="Put a whole new recipe onto it: a changed service is rolled onto the replicas one at a time",
+       response=schemas.Detail, body=openapi.RECIPE_BODY, errors=(400, 404, 413, 422)),
     _r(method="DELETE", path="/deployments/{name}", handler=delete,
        summary="Drain (requests in flight finish), then stop", response=schemas.Deleted, errors=NAME_ERRORS),
     _r(method="GET", path="/deployments/{name}/decisions", handler=decisions,

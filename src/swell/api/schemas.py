@@ -77,6 +77,18 @@ class DecisionOut(Out):
     values: dict[str, float | None] = Field(default_factory=dict)
 
 
+class Rollout(Out):
+    """The last recipe put onto the deployment (PUT)."""
+
+    state: Literal["applied", "rolling", "rolled", "rolled back"] = Field(
+        description="applied: no replica needed replacing; rolling: replicas being replaced one at a time; "
+        "rolled: every replica runs it; rolled back: a new replica could not start, the previous recipe runs"
+    )
+    changed: list[str] = Field(description="what changed, path by path: 'path: old -> new'")
+    old_replicas: int = Field(default=0, description="replicas still on the previous recipe")
+    error: str | None = Field(default=None, description="why the roll went back")
+
+
 class Summary(Out):
     name: str
     engine: str
@@ -88,6 +100,7 @@ class Summary(Out):
     max_replicas: int
     policy: str
     created_at: float
+    rollout: Rollout | None = None
 
 
 class NodeOut(Out):

@@ -140,6 +140,9 @@ class Store:
     def set_port(self, name: str, port: int) -> None:
         self.db.execute("UPDATE deployments SET port = ? WHERE name = ?", (port, name))
 
+    def set_payload(self, name: str, payload: dict[str, Any]) -> None:
+        self.db.execute("UPDATE deployments SET payload = ? WHERE name = ?", (json.dumps(payload), name))
+
     def set_patch(self, name: str, patch: dict[str, Any]) -> None:
         self.db.execute("UPDATE deployments SET patch = ? WHERE name = ?", (json.dumps(patch), name))
 

@@ -29,7 +29,14 @@ def summary(dep: deployments.Deployment) -> schemas.Summary:
         max_replicas=rec.autoscaling.max_replicas,
         policy=dep.rt.controller.policy_name,
         created_at=dep.created_at,
+        rollout=rollout(dep),
     )
+
+
+def rollout(dep: deployments.Deployment) -> schemas.Rollout | None:
+    if dep.rollout is None or dep.rollout.state != "rolling":
+        return dep.rollout
+    return dep.rollout.model_copy(update={"old_replicas": len(dep.rt.cluster.manager.old())})
 
 
 def _cond(type_: str, ok: bool | None, reason: str, message: str) -> schemas.Condition:

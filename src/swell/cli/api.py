@@ -68,6 +68,7 @@ def _payload(recipe_path: Path | None, port: int | None, policy: str | None) -> 
 async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | None) -> None:
     from rich.console import Console
 
+    from swell import errors, recipe
     from swell.api import server
     from swell.cli import up
 
@@ -85,11 +86,20 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
         dep = srv.manager.deployments.get(name)
         if dep is None:
             dep = await srv.manager.create(payload)
+        elif not (changed := recipe.differences(dep.payload, payload)):
+            console.print(f"resumed {name} as stored, with its history")
         else:
-            console.print(f"resumed {name} as stored, with its history (DELETE it to deploy the file anew)")
-            if changed := differences(dep.payload, payload):
-                shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
-                typer.echo(f"warning: the file differs from the stored {name}, which runs as stored: {shown}", err=True)
+            shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
+            try:
+                dep = await srv.manager.replace(name, payload)
+            except errors.SwellError as exc:
+                typer.echo(f"warning: the file differs from the stored {name} ({shown}), which runs as stored: "
+                           f"{exc}", err=True)  # fmt: skip
+            else:
+                how = ("its replicas are rolled onto it one at a time" if dep.rollout and dep.rollout.state == "rolling"
+                       else "applied at once")  # fmt: skip
+                console.print(f"resumed {name} with its history; the file changed ({shown}): {how}", highlight=False,
+                              soft_wrap=True)
         console.print(
             f"serving on [bold cyan]{dep.rt.endpoint}[/] · API and dashboard {srv.url}/", highlight=False
         )
@@ -101,20 +111,7 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
         failure = dep.rt.failure
         console.print("stopping: every deployment drains, then stops (kept for the next start) …")
     if failure is not None:
-        from swell import errors
-
         raise errors.ClusterError(failure)
-
-
-def differences(old: Any, new: Any, at: str = "") -> list[str]:
-    """Where two recipe payloads differ, as 'path: old -> new' (a key only one has counts as a change)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new), key=str):
-            here = f"{at}.{key}" if at else str(key)
-            out += differences(old.get(key), new.get(key), here)
-        return out
-    return [] if old == new else [f"{at or '(recipe)'}: {old!r} -> {new!r}"]
 
 
 def up_with_api(recipe_path: Path | None, port: int | None, policy: str | None, api_port: int) -> None:

@@ -58,6 +58,22 @@ class Status:
     events: tuple[replicas_mod.Event, ...] = ()
 
 
+# What a running service cannot take on (made into its slot pool, its gateway's socket, its metrics
+# source), and what is rolled onto its replicas (anything a replica's process is started from).
+FIXED = ("service.name", "resources.", "node_pool.", "local.host", "local.port", "local.gpu_ids",
+         "local.cpu_slots", "local.max_request_mb", "local.max_connections", "local.header_timeout_s",
+         "local.read_timeout_s", "autoscaling.metrics.")  # fmt: skip
+ROLLED = ("service.",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What `apply_recipe` changed, path by path, and whether the replicas are being rolled."""
+
+    changed: tuple[str, ...]
+    rolled: bool
+
+
 class LocalRuntime(cluster_mod.StartStop):
     def __init__(
         self,
@@ -100,6 +116,7 @@ class LocalRuntime(cluster_mod.StartStop):
         self.failure: str | None = None  # why the runtime stopped on its own, if it did
         # stop once a replica failed to start this many times in a row and none was ever ready
         self.give_up_after = give_up_after
+        self._before_roll: recipe.Recipe | None = None  # what a failed roll goes back to
 
     @property
     def endpoint(self) -> str:
@@ -205,6 +222,61 @@ class LocalRuntime(cluster_mod.StartStop):
             self.failure = why
             log.error("%s", why)
             self._stop.set()
+
+    # ------------------------------------------------------------------ a changed recipe
+
+    def apply_recipe(self, rec: recipe.Recipe) -> Applied:
+        """Run `rec` from now on, without a restart: scaling, SLO, schedules and the gateway's
+        limits at the next tick; a changed service (engine, model, arguments, image, environment,
+        probes) rolled onto the replicas one at a time (`ReplicaManager.roll`). What the machine's
+        slots, the gateway's address or the metrics source are made from cannot change on a running
+        service: RecipeError naming each such path (stop it and start it on the new recipe)."""
+        old = self.recipe.model_dump(by_alias=True)
+        new = rec.model_dump(by_alias=True)
+        changed = recipe.differences(old, new)
+        fixed = [c for c in changed if c.startswith(FIXED)]
+        if fixed:
+            raise errors.RecipeError(
+                "the running service",
+                [errors.Problem(path=c.split(":", 1)[0], value=c.split(": ", 1)[1], rule="cannot change on a "
+                                "running service (the machine's slots, the gateway's address and the metrics "
+                                "source are made from it): stop it and start it on the new recipe")
+                 for c in fixed],
+            )  # fmt: skip
+        roll = any(c.startswith(ROLLED) for c in changed)
+        before = self.recipe
+        self._take(rec)
+        if roll:
+            rolling = self.cluster.manager.rolling
+            if rolling is None or rolling.done():  # a roll during a roll goes back to where the first began
+                self._before_roll = before
+            self.cluster.manager.roll(rec)
+        else:
+            self.cluster.manager.recipe = rec
+        return Applied(changed=tuple(changed), rolled=roll)
+
+    def _take(self, rec: recipe.Recipe) -> None:
+        """What changes at once: the loop's recipe and signals, what the scraper keeps, the gateway."""
+        self.recipe = rec
+        self.controller.recipe = rec
+        self.controller.signals = signals.required(rec.autoscaling, rec.slo)
+        if self.embedded is not None:
+            store = self.embedded.store
+            store.retention_s = max(store.retention_s, signals.retention_s(rec.autoscaling, self.controller.signals))
+            store.wanted = frozenset(signals.metric_names(self.controller.signals))
+        self.cluster.set_limits(rec)
+
+    async def rolled(self) -> str | None:
+        """Wait for the roll in progress: None once every replica runs the new recipe, else why it
+        stopped; then the replicas are back on the previous recipe, and so is everything else."""
+        task = self.cluster.manager.rolling
+        if task is not None:
+            await asyncio.shield(task)
+        error = self.cluster.manager.roll_error
+        if error is not None and self._before_roll is not None:
+            self._take(self._before_roll)
+        self._before_roll = None
+        return error
 
     # ------------------------------------------------------------------ status
 

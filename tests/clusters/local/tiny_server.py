@@ -1,7 +1,7 @@
 """A tiny OpenAI-shaped model server for the local-cluster tests (standard library only: starts fast).
 
 `python tiny_server.py --port P [--delay S] [--token-delay S] [--startup-delay S] [--metrics-broken]
-[--escapee PIDFILE]`. Serves
+[--escapee PIDFILE] [--model NAME]`. Serves
 /health, /metrics (tiny_requests_in_flight, tiny_requests_total), /v1/completions and
 /v1/chat/completions (streaming SSE too), /env (its CUDA_VISIBLE_DEVICES), and test controls: POST /control/break-metrics,
 /control/fix-metrics, /control/unhealthy, /control/healthy, /control/hang (every GET hangs from then on),
@@ -96,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
         time.sleep(float(req.get("delay", ARGS.delay)))  # type: ignore[arg-type]
         tokens = [f"tok{i} " for i in range(int(req.get("max_tokens") or 4))]  # type: ignore[call-overload]
         obj = "chat.completion" if chat else "text_completion"
-        base = {"id": "cmpl-tiny", "created": int(time.time()), "model": "tiny", "object": obj}
+        base = {"id": "cmpl-tiny", "created": int(time.time()), "model": ARGS.model, "object": obj}
         if not req.get("stream"):
             choice: dict[str, object] = {"index": 0, "finish_reason": "length", "logprobs": None}
             if chat:
@@ -148,6 +148,7 @@ def main(argv: list[str]) -> None:
     p.add_argument("--token-delay", type=float, default=0.0)
     p.add_argument("--startup-delay", type=float, default=0.0)
     p.add_argument("--metrics-broken", action="store_true", help="start with /metrics answering 500")
+    p.add_argument("--model", default="tiny", help="the model name its answers carry (a version, to tell two apart)")
     p.add_argument("--escapee", help="start a process that leaves the group (setsid), append its pid here")
     p.parse_args(argv, namespace=ARGS)
     if ARGS.escapee:

@@ -65,18 +65,22 @@ class LocalCluster(StartStop):
         self.gateway = gateway_mod.Gateway(
             host=local.host,
             port=local.port if port is None else port,
-            buffer_requests=local.buffer_requests,
-            buffer_timeout_s=local.buffer_timeout_s,
-            protocol=engines.protocol(rec.service),
-            max_request_bytes=round(local.max_request_mb * 2**20),
             max_connections=local.max_connections,
             header_timeout_s=local.header_timeout_s,
+            max_request_bytes=round(local.max_request_mb * 2**20),
             read_timeout_s=local.read_timeout_s,
-            deadline_s=rec.slo.deadline_s,
-            max_ongoing=local.max_ongoing_requests,
         )
+        self.set_limits(rec)
         self.manager = replicas_mod.ReplicaManager(rec, self.gateway, self.run_dir)
         self._mgmt_session: aiohttp.ClientSession | None = None
+
+    def set_limits(self, rec: recipe.Recipe) -> None:
+        """The gateway's limits a recipe sets per request: its buffer, deadline, per-replica cap and
+        metadata protocol (read at each request, so a running gateway takes them at once)."""
+        self.recipe = rec
+        local, gw = rec.local, self.gateway
+        gw.buffer_requests, gw.buffer_timeout_s = local.buffer_requests, local.buffer_timeout_s
+        gw.protocol, gw.deadline_s, gw.max_ongoing = engines.protocol(rec.service), rec.slo.deadline_s, local.max_ongoing_requests
 
     @property
     def endpoint(self) -> str:

@@ -6,6 +6,12 @@ failed liveness probe or an exit restarts it with exponential backoff. Scaling d
 pending, then not-ready (starting, restarting, failing readiness), then ready replicas, fewest
 requests in flight first; one with requests in flight, whatever its state, is drained: no new
 traffic, in-flight requests finish (bounded), SIGTERM, SIGKILL after the grace period.
+
+`roll(recipe)` puts a changed service onto running replicas one at a time (Ray Serve's `serve
+deploy`, a Deployment's rolling update): with a free slot a new replica starts first and an old one
+drains once it is ready (one surge); without one an old replica drains first and the new one takes
+its slot (one unavailable; requests wait in the gateway's buffer meanwhile). A new replica that
+cannot start stops the roll, and the old ones keep serving. Scale-downs take old replicas first.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ BACKOFF_MAX_S = 30.0
 BACKOFF_RESET_AFTER_S = 60.0  # ready this long: the next crash starts the backoff afresh
 STARTUP_PROBE_S = 0.1  # until first ready, probe this often (a startup probe): traffic sooner
 LOG_LINES = 3  # of a replica's log shown with why it stopped
+ROLL_GIVE_UP_STARTS = 2  # a new replica failing to start this many times in a row stops a roll
 
 
 class Routing(Protocol):
@@ -47,7 +54,7 @@ class Routing(Protocol):
 class Event:
     t: float
     replica: str
-    kind: str  # created, started, ready, unready, exited, draining, stopped
+    kind: str  # created, started, ready, unready, exited, draining, stopped, rolled, roll-stopped
     text: str
 
 
@@ -84,6 +91,7 @@ class _Replica:
         self.ready_since: float | None = None
         self.failed_starts = 0  # processes in a row that ended before they were ever ready
         self.last_error = ""
+        self.generation = 0  # the recipe it runs (ReplicaManager.generation when it last started)
 
 
 class ReplicaManager:
@@ -110,6 +118,11 @@ class ReplicaManager:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self.ever_ready = False  # has any replica passed readiness since the manager started
+        self.generation = 0  # bumped by each roll: replicas of an older one run an older recipe
+        self._surge = 0  # replicas beyond the target while a roll starts a new one first
+        self.rolling: asyncio.Task[None] | None = None
+        self.roll_error: str | None = None  # why the last roll stopped before its end
+        self._previous = (rec, 0)  # the recipe (and its generation) before the roll in progress
 
     # ------------------------------------------------------------------ views
 
@@ -182,25 +195,109 @@ class ReplicaManager:
         if self._closed:
             raise errors.ClusterError("the replica manager is closed")
         self.target = max(0, n)
-        while len(self._replicas) < self.target:
-            r = _Replica(f"{self.recipe.service.name}-{next(self._ids)}", self.now())
-            self._replicas[r.name] = r
-            self._event(r, "created", "created")
-            self._place(r)
-        excess = len(self._replicas) - self.target
+        while len(self._replicas) < self.target + self._surge:
+            self._add()
+        excess = len(self._replicas) - self.target - self._surge
         for r in self._removal_order()[:excess]:
             self._begin_stop(r, drain=True)
 
+    def _add(self) -> _Replica:
+        r = _Replica(f"{self.recipe.service.name}-{next(self._ids)}", self.now())
+        r.generation = self.generation
+        self._replicas[r.name] = r
+        self._event(r, "created", "created")
+        self._place(r)
+        return r
+
     def _removal_order(self) -> list[_Replica]:
-        """Pending, then not receiving traffic (starting, restarting, failing readiness), then ready;
-        within each, fewest requests in flight first (one failing readiness under load may still
-        serve many), then one never ready before one that was, then newest first."""
+        """Older recipe first (a roll replaces those anyway); then pending, then not receiving
+        traffic (starting, restarting, failing readiness), then ready; within each, fewest requests
+        in flight first (one failing readiness under load may still serve many), then one never
+        ready before one that was, then newest first."""
         newest_first = list(reversed(self._replicas.values()))
         rank = {"pending": 0, "failed": 1, "starting": 2, "ready": 3}
         return sorted(
             newest_first,
-            key=lambda r: (rank.get(r.state, 1), self.routing.in_flight(r.name), r.ready_at is not None),
+            key=lambda r: (
+                r.generation == self.generation, rank.get(r.state, 1), self.routing.in_flight(r.name),
+                r.ready_at is not None,
+            ),
         )
+
+    # ------------------------------------------------------------------ rolling a changed recipe
+
+    def old(self) -> list[ReplicaInfo]:
+        """The replicas still on an older recipe than the last `roll`'s."""
+        return [self._info(r) for r in self._replicas.values() if r.generation < self.generation]
+
+    def roll(self, rec: recipe.Recipe) -> None:
+        """Run `rec` from now on: new replicas start on it and the running ones are replaced one at
+        a time in the background (`rolling`; `roll_error` says why one stopped early)."""
+        if self._closed:
+            raise errors.ClusterError("the replica manager is closed")
+        if self.rolling is None or self.rolling.done():
+            self._previous = (self.recipe, self.generation)  # what a failed roll goes back to
+        self.recipe = rec
+        self.generation += 1
+        self.roll_error = None
+        for r in self._replicas.values():
+            if r.slot is None:  # pending: nothing runs yet, it will start on the new recipe
+                r.generation = self.generation
+        if self.rolling is None or self.rolling.done():
+            self.rolling = asyncio.get_running_loop().create_task(self._roll(), name="roll")
+
+    async def _roll(self) -> None:
+        previous = self._previous
+        while not self._closed:
+            old = [r for r in self._removal_order() if r.generation < self.generation]
+            if not old:
+                return
+            victim = old[0]
+            if self.pool.free:  # surge: the new one serves before the old one goes
+                self._surge += 1
+                try:
+                    fresh = self._add()
+                    ok = await self._serving(fresh)
+                finally:
+                    self._surge -= 1
+                if ok and victim.name in self._replicas:
+                    self._begin_stop(victim, drain=True)
+            else:  # no free slot: the old one drains first, the new one takes its slot
+                self._begin_stop(victim, drain=True)
+                fresh = self._add()
+                ok = await self._serving(fresh)
+            if not ok:
+                self._roll_back(fresh, previous)
+                return
+            self._event(fresh, "rolled", f"on the new recipe; {len(old) - 1} replica(s) left to replace")
+
+    def _roll_back(self, fresh: _Replica, previous: tuple[recipe.Recipe, int]) -> None:
+        """A new replica cannot start: back to the previous recipe. The failing one stops, the
+        replicas still on the previous recipe keep serving, and the count is made up on it."""
+        self.roll_error = f"new replica {fresh.name} did not start: {fresh.last_error or fresh.reason}"
+        self.recipe, before = previous
+        self.generation += 1
+        for r in self._replicas.values():
+            if r.generation == before or r.slot is None:  # on the previous recipe, or not started
+                r.generation = self.generation
+        if fresh.name in self._replicas:
+            self._begin_stop(fresh, drain=False)
+        for r in [r for r in self._replicas.values() if r.generation < self.generation]:
+            self._begin_stop(r, drain=True)  # started during the roll, on the recipe that fails
+        while len(self._replicas) < self.target:
+            self._add()
+        self._event(fresh, "roll-stopped", f"{self.roll_error}; rolled back to the previous recipe")
+
+    async def _serving(self, r: _Replica, poll_s: float = 0.05) -> bool:
+        """Wait until a replica of a roll is ready (True), is removed by a scale-down meanwhile
+        (True: nothing to wait for), or failed to start ROLL_GIVE_UP_STARTS times (False)."""
+        while not self._closed:
+            if r.name not in self._replicas or r.state == "ready":
+                return True
+            if r.failed_starts >= ROLL_GIVE_UP_STARTS:
+                return False
+            await asyncio.sleep(poll_s)
+        return False
 
     def _place(self, r: _Replica) -> None:
         slot = self.pool.acquire()
@@ -246,6 +343,7 @@ class ReplicaManager:
     async def _lifecycle(self, r: _Replica) -> None:
         assert r.slot is not None
         while True:
+            r.generation = self.generation  # a restart starts on the current recipe
             r.spec = engines.spec_for(self.recipe, r.slot, host=self.host, workdir=self.run_dir / r.name)
             log_path = self.run_dir / f"{r.name}.log"
             r.state, r.reason = "starting", f"starting on port {r.spec.port}"
@@ -427,6 +525,10 @@ class ReplicaManager:
 
     async def close(self, *, drain: bool = False) -> None:
         """Stop every replica (draining first if asked) and wait until all processes are gone."""
+        if self.rolling is not None and not self.rolling.done():
+            self.rolling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.rolling
         for r in list(self._replicas.values()):
             self._begin_stop(r, drain=drain)
         self._closed = True
