@@ -11,7 +11,8 @@ traffic, in-flight requests finish (bounded), SIGTERM, SIGKILL after the grace p
 deploy`, a Deployment's rolling update): with a free slot a new replica starts first and an old one
 drains once it is ready (one surge); without one an old replica drains first and the new one takes
 its slot (one unavailable; requests wait in the gateway's buffer meanwhile). A new replica that
-cannot start stops the roll, and the old ones keep serving. Scale-downs take old replicas first.
+cannot start stops the roll and goes back to the previous recipe: the old replicas keep serving and
+the count is made up on it. Scale-downs take old replicas first.
 """
 
 from __future__ import annotations
