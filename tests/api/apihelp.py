@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,13 @@ async def running(data_dir: Path, **kw: Any) -> AsyncIterator[tuple[server.Serve
         aiohttp.ClientSession(srv.url) as session,
     ):
         yield srv, session
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 20.0) -> Any:
+    """What `check` returns once it is truthy (polled every 0.1 s); AssertionError after the timeout."""
+    for _ in range(int(timeout_s / 0.1)):
+        got = await check()
+        if got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached")

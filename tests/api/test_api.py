@@ -16,15 +16,6 @@ AUTH = apihelp.AUTH
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-async def _until(check, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout_s / 0.1)):
-        got = await check()
-        if got:
-            return got
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached")
-
-
 async def test_token_required_except_metrics_and_health(tmp_path: Path) -> None:
     async with apihelp.running(tmp_path) as (_, s):
         r = await s.get("/deployments")
@@ -78,7 +69,7 @@ async def test_create_conflict_patch_delete(tmp_path: Path) -> None:
         assert body["name"] == "chat" and body["url"].startswith("http://127.0.0.1:")
         r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
         assert r.status == 409
-        detail = await _until(lambda: _detail_with_decision(s, "chat"))
+        detail = await apihelp.until(lambda: _detail_with_decision(s, "chat"))
         assert {c["type"] for c in detail["conditions"]} == {
             "AbleToScale", "ScalingActive", "ScalingLimited", "MetricsAvailable", "Ready",
         }  # fmt: skip
@@ -126,7 +117,7 @@ async def test_restart_resumes_deployment_and_history(tmp_path: Path) -> None:
         r = await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)
         assert r.status == 201
         await s.patch("/deployments/chat", json={"max_replicas": 2}, headers=AUTH)
-        await _until(lambda: _detail_with_decision(s, "chat"))
+        await apihelp.until(lambda: _detail_with_decision(s, "chat"))
         before = (await (await s.get("/deployments/chat/decisions", headers=AUTH)).json())["decisions"]
         samples = (await (await s.get("/deployments/chat/timeseries", headers=AUTH)).json())["samples"]
         assert before and samples

@@ -4,7 +4,6 @@ all run it, what a running service is made of refused with the path, a restart r
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,11 @@ from tests.api.apihelp import AUTH
 pytestmark = pytest.mark.slow
 
 
-async def _until(check: Any, timeout_s: float = 30.0) -> Any:
-    for _ in range(int(timeout_s / 0.1)):
-        got = await check()
-        if got:
-            return got
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 async def test_put_applies_scaling_at_once_and_rolls_a_changed_service(tmp_path: Path) -> None:
     async with apihelp.running(tmp_path) as (srv, s):
         first = apihelp.chat_recipe()
         assert (await s.post("/deployments", json=first, headers=AUTH)).status == 201
-        await _until(lambda: _ready(s, 1))
+        await apihelp.until(lambda: _ready(s, 1))
         await s.patch("/deployments/chat", json={"targets": {"concurrency": 9}}, headers=AUTH)
 
         scaled = apihelp.chat_recipe(max_replicas=2)
@@ -46,7 +36,7 @@ async def test_put_applies_scaling_at_once_and_rolls_a_changed_service(tmp_path:
         r = await s.put("/deployments/chat", json=served, headers=AUTH)
         assert r.status == 200, await r.text()
         assert (await r.json())["rollout"]["state"] == "rolling"
-        done = await _until(lambda: _rollout(s, "rolled"))
+        done = await apihelp.until(lambda: _rollout(s, "rolled"))
         assert done["rollout"]["old_replicas"] == 0
         names = [x["name"] for x in done["replica_list"] if x["state"] != "terminating"]
         assert replica not in names  # replaced

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.clusters.kubernetes.test_cli_controller import KUBECONFIG
+from tests.clusters.kubernetes.test_cli_controller import kubeconfig  # noqa: F401 (a fixture: an API server nobody answers)
 
 
 def swell(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "swell.cli.main", "gateway", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-
-
-@pytest.fixture
-def kubeconfig(tmp_path: Path) -> str:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(KUBECONFIG))  # an API server at 127.0.0.1:1: nobody answers
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +35,7 @@ def test_bad_input_is_named_and_exit_1(args: list[str], message: str) -> None:
     assert message in res.stderr, res.stderr
 
 
-def test_an_api_server_that_does_not_answer_is_named(kubeconfig: str) -> None:
+def test_an_api_server_that_does_not_answer_is_named(kubeconfig: str) -> None:  # noqa: F811
     res = swell("llm", "--kubeconfig", kubeconfig, "--host", "127.0.0.1", "--port", "0")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "GET /api/v1/namespaces/default/services/llm: no answer from the API server" in res.stderr
