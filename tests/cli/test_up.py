@@ -98,6 +98,34 @@ async def test_up_serves_then_stops_every_replica(tmp_path: Path, swell: list[Sw
     assert not [p for p in replicas if helpers.alive(p)]
 
 
+async def test_up_watch_puts_each_edit_of_the_file_onto_the_running_service(
+    tmp_path: Path, swell: list[Swell]
+) -> None:
+    path = tmp_path / "tiny.yaml"
+    write_recipe(path, autoscaling={"min_replicas": 1, "max_replicas": 2})
+    s = await start(swell, "up", str(path), "--watch", "--run-dir", str(tmp_path / "run"))
+    await helpers.wait_until(lambda: "ready 1" in s.output, "a ready replica", 60)
+    first = set(helpers.children(s.proc.pid))
+
+    write_recipe(path, autoscaling={"min_replicas": 1, "max_replicas": 3})
+    await helpers.wait_until(lambda: "changed: applied at once: autoscaling.max_replicas: 2 -> 3" in s.output,
+                             "the scaling edit applied", 30)  # fmt: skip
+    assert set(helpers.children(s.proc.pid)) == first  # no replica restarted for it
+
+    write_recipe(path, autoscaling={"min_replicas": 1, "max_replicas": 3}, extra=("--model", "v2"))
+    await helpers.wait_until(lambda: "every replica runs the edited" in s.output, "the service edit rolled", 60)
+    assert "rolling its replicas onto it one at a time: service.command" in s.output
+    await helpers.wait_until(lambda: not set(helpers.children(s.proc.pid)) & first, "the old replica gone", 30)
+
+    path.write_text("service: {name: tiny}\nautoscaling: {min_replicas: 5, max_replicas: 1}\n")
+    await helpers.wait_until(lambda: "changed, not applied (the service runs as it was)" in s.output,
+                             "the bad edit refused", 30)  # fmt: skip
+    assert "min_replicas" in s.output.split("not applied")[-1]
+    s.proc.send_signal(signal.SIGTERM)
+    assert await s.finish() == 0, s.output
+    assert "Traceback" not in s.output
+
+
 async def test_no_replica_outlives_a_killed_swell(tmp_path: Path, swell: list[Swell]) -> None:
     recipe_file = write_recipe(tmp_path / "tiny.yaml", autoscaling={"min_replicas": 2, "max_replicas": 2})
     s = await start(swell, "up", str(recipe_file), "--run-dir", str(tmp_path / "run"))
@@ -260,3 +288,19 @@ def test_up_names_a_policy_the_recipe_cannot_run() -> None:
     res = CliRunner().invoke(main.app, ["up", rec, "--policy", "panic"])  # refused before anything starts
     assert res.exit_code == 1 and "AssertionError" not in repr(res.exception)
     assert "--policy: policy 'panic' needs the recipe's autoscaling.panic section" in str(res.exception)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--watch"], "--watch follows a recipe file: give one"),
+     (["RECIPE", "--watch", "--api"], "--watch and --api: PUT the edited recipe to the API instead")],
+    ids=["no file to watch", "with the API"],
+)  # fmt: skip
+def test_up_watch_needs_a_file_and_no_api(tmp_path: Path, args: list[str], says: str) -> None:
+    from typer.testing import CliRunner
+
+    from swell.cli import main
+
+    path = write_recipe(tmp_path / "tiny.yaml")
+    res = CliRunner().invoke(main.app, ["up", *[str(path) if a == "RECIPE" else a for a in args]])
+    assert res.exit_code == 2 and says in res.output

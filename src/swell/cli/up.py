@@ -183,12 +183,52 @@ async def show_live(
         await asyncio.sleep(0.5)
 
 
-async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir: Path | None) -> None:
+WATCH_S = 1.0  # how often --watch looks at the recipe file
+
+
+async def watch_file(path: Path, rt: local.LocalRuntime, console: Console) -> None:
+    """`swell up --watch`: each edit of the recipe file goes onto the running service
+    (`LocalRuntime.apply_recipe`: at once, or rolled onto the replicas); what cannot be applied is
+    said, and the service runs on as it was."""
+    seen = path.read_bytes()
+    while True:
+        await asyncio.sleep(WATCH_S)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            text = seen
+            console.print(f"[yellow]--watch: cannot read {path}: {exc.strerror or exc}[/]", highlight=False)
+        if text == seen:
+            continue
+        seen = text
+        try:
+            applied = rt.apply_recipe(recipe.load(path))
+        except errors.SwellError as exc:
+            console.print(f"[yellow]{path} changed, not applied (the service runs as it was):[/] {exc}",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+            continue
+        what = "; ".join(applied.changed) or "nothing that matters"
+        if not applied.rolled:
+            console.print(f"{path} changed: applied at once: {what}", highlight=False, soft_wrap=True)
+            continue
+        console.print(f"{path} changed: rolling its replicas onto it one at a time: {what}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+        error = await rt.rolled()
+        if error is None:
+            console.print(f"every replica runs the edited {path}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"[yellow]rolled back to the previous recipe:[/] {error}", highlight=False, soft_wrap=True)
+
+
+async def _up(
+    rec: recipe.Recipe, port: int | None, policy: str | None, run_dir: Path | None, watch: Path | None = None
+) -> None:
     console = Console()
     rt = local.LocalRuntime(rec, port=port, policy=policy, run_dir=run_dir, give_up_after=START_ATTEMPTS)
     install_stop_handlers(rt.request_stop)
     console.print(f"starting {rec.service.name} ({rec.service.engine}) …", highlight=False)
     async with rt:
+        watching = asyncio.ensure_future(watch_file(watch, rt, console)) if watch is not None else None
         console.print(
             f"serving on [bold cyan]{engines.protocol_text(rec.service, rt.endpoint)}[/] · "
             f"metrics {rt.endpoint}/metrics",
@@ -204,6 +244,8 @@ async def _up(rec: recipe.Recipe, port: int | None, policy: str | None, run_dir:
         waiter = asyncio.ensure_future(rt.wait())
         waiter.add_done_callback(lambda _: stop.set())
         await show_live(rt, console, stop)
+        if watching is not None:
+            watching.cancel()
         console.print(
             f"stopping: requests in flight finish (up to {rec.local.drain_timeout_s:g} s; Ctrl-C again "
             f"to cut them), then every replica stops (SIGTERM, SIGKILL after {rec.local.grace_period_s:g} s) …",
@@ -233,8 +275,17 @@ def up(
         bool, typer.Option("--api", help="Also serve the API and dashboard (docs/api.md).")
     ] = False,
     api_port: Annotated[int, typer.Option(min=0, max=65535, help="With --api: its port.")] = 8080,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Put each edit of the recipe file onto the running service: scaling at "
+                     "once, a changed service rolled onto the replicas one at a time."),
+    ] = False,
 ) -> None:
     """Serve a recipe on this machine: replicas as processes, a gateway, autoscaling. Ctrl-C stops."""
+    if watch and recipe_path is None:
+        raise typer.BadParameter("--watch follows a recipe file: give one", param_hint="--watch")
+    if watch and api:
+        raise typer.BadParameter("--watch and --api: PUT the edited recipe to the API instead", param_hint="--watch")
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rec = load_recipe(recipe_path)
@@ -245,7 +296,7 @@ def up(
 
         return api_cmd.up_with_api(recipe_path, port, policy, api_port)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_up(rec, port, policy, run_dir))
+        asyncio.run(_up(rec, port, policy, run_dir, recipe_path if watch else None))
 
 
 def register(app: typer.Typer) -> None:
