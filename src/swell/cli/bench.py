@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import pathlib
 import re
 import signal
@@ -22,7 +24,7 @@ from rich.table import Table
 
 from swell import errors
 from swell.cli import checks
-from swell.loadgen import charts, export, options, protocols, runner, summary
+from swell.loadgen import charts, export, options, protocols, runner, summary, sweep
 from swell.report import html
 from swell.workload import shapes, spec
 
@@ -35,6 +37,7 @@ EPILOG = (
     "  swell bench http://127.0.0.1:8000 --pattern black-friday --report bench.html\n"
     "  swell bench http://127.0.0.1:8000 --trace azure-conv --speedup 10 --duration 5m\n"
     "  swell bench http://127.0.0.1:8000 --rate 5 -n 500 --prompts ShareGPT_V3_unfiltered_cleaned_split.json\n"
+    "  swell bench http://127.0.0.1:8000 --sweep concurrency=1,2,4,8,16 -d 60s --goodput 'ttft:500' --report sweep.html\n"
     "  swell bench http://127.0.0.1:8080 --protocol kserve --model iris -c 16 -n 5000 \\\n"
     "      --body '{\"instances\": [[6.8, 2.8, 4.8, 1.4]]}'\n\n"
     "Patterns (--pattern NAME[:KEY=VALUE,...]):\n" + spec.GRAMMAR
@@ -301,9 +304,30 @@ def bench(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live progress.", rich_help_panel=OUTPUT)
     ] = False,
+    sweep_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            help="One run per load level: concurrency=1,2,4,8 or rate=1,2,4 (each bounded like one run); "
+            "with --goodput, the highest level sustained within it.",
+            rich_help_panel=LOAD,
+        ),
+    ] = None,
 ) -> None:
     """Send load to URL and measure throughput, TTFT, ITL, TPOT, latency, errors and goodput."""
     console = Console()
+    sw = None
+    if sweep_spec is not None:
+        try:
+            sw = sweep.parse(sweep_spec)
+        except errors.SwellError as exc:
+            raise typer.BadParameter(str(exc).removeprefix("--sweep: "), param_hint="--sweep") from None
+        given = [n for n, v in (("--concurrency", concurrency), ("--rate", rate), ("--pattern", pattern),
+                                ("--trace", trace)) if v is not None]  # fmt: skip
+        if given:
+            raise typer.BadParameter(f"--sweep sets the load of each run: drop {', '.join(given)}", param_hint="--sweep")
+        if csv_out is not None:
+            raise typer.BadParameter("--csv writes one run's requests: use --json, which has every run", param_hint="--sweep")
     if protocol not in protocols.NAMES:
         raise typer.BadParameter(
             f"{protocol!r}: choose one of {', '.join(protocols.NAMES)}", param_hint="--protocol"
@@ -327,10 +351,15 @@ def bench(
             body=body, headers=_headers(header), ignore_eos=ignore_eos, warmup=warmup,
             prompts=None if prompts_file is None else str(prompts_file), shuffle_prompts=shuffle_prompts,
         )  # fmt: skip
+        if sw is not None:
+            opts = sweep.at(opts, sw, sw.levels[0])
         plan = options.plan(opts)
     except errors.SwellError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if sw is not None:
+        _sweep(console, sw, opts, plan, quiet=quiet, json_out=json_out, report=report)
+        return
     bound = " and ".join(
         part
         for part in (
@@ -366,6 +395,63 @@ def bench(
         typer.echo(
             f"error: all {s.failed} requests failed ({', '.join(s.errors)}) — is {url} serving?", err=True
         )
+        raise typer.Exit(1)
+
+
+def _sweep(
+    console: Console, sw: sweep.Sweep, opts: options.Options, first: options.Plan, *, quiet: bool,
+    json_out: pathlib.Path | None, report: pathlib.Path | None,
+) -> None:  # fmt: skip
+    """One run per level, a line each, then the sweep's table, what is sustained within the SLO,
+    and the outputs; Ctrl-C ends the sweep after the partial run it stops."""
+    points: list[sweep.Point] = []
+    for i, level in enumerate(sw.levels):
+        run_opts = sweep.at(opts, sw, level)
+        try:
+            plan = first if i == 0 else dataclasses.replace(
+                options.plan(dataclasses.replace(run_opts, prompts=None)), prompts=first.prompts
+            )  # the prompts file is read once
+            console.print(f"[bold]{sw.label(level)}[/] ({i + 1}/{len(sw.levels)}): {plan.description}", highlight=False)
+            result = asyncio.run(_run(run_opts, plan, _Live(console, enabled=not quiet)))
+        except errors.SwellError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        points.append(sweep.Point(level=level, result=result))
+        s = result.summary
+        console.print(
+            f"  {s.ok}/{s.sent} ok · {s.request_rate:.3g} req/s · TTFT p95 "
+            f"{'—' if s.ttft.p95 is None else f'{s.ttft.p95 * 1000:.0f} ms'} · e2e p95 "
+            f"{'—' if s.e2e.p95 is None else f'{s.e2e.p95 * 1000:.0f} ms'}"
+            + ("" if s.slo_attainment is None else f" · within SLO {s.slo_attainment:.1%}"),
+            highlight=False,
+        )
+        if result.interrupted:
+            console.print("[yellow]interrupted: the sweep ends here[/]")
+            break
+    t = sweep.table(sw, points)
+    out = Table(title=f"sweep of {sw.kind}", title_justify="left")
+    for i, column in enumerate(t.columns):
+        out.add_column(column, justify="left" if i == 0 else "right")
+    for row in t.rows:
+        out.add_row(*("—" if v is None else html.number(v) if isinstance(v, float) else str(v) for v in row))
+    console.print(out)
+    best = sweep.sustained(points)
+    if any(p.result.summary.slo is not None for p in points):
+        console.print(
+            f"sustained within the goodput SLO ({sweep.SLO_SHARE:.0%} of requests): "
+            + (sw.label(best.level) if best is not None else "no level"),
+            highlight=False,
+        )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(sweep.to_dict(sw, points), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}", highlight=False)
+    if report is not None:
+        console.print(f"wrote {sweep.write_report(sw, points, report)}", highlight=False)
+    if points and points[-1].result.interrupted:
+        raise typer.Exit(130)
+    if all(p.result.summary.sent and not p.result.summary.ok for p in points):
+        typer.echo(f"error: every request of every run failed — is {opts.url} serving?", err=True)
         raise typer.Exit(1)
 
 
