@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from swell import recipe
+from swell import errors, recipe
 from swell.render import gateway, manifests, workload
 from tests.render import schemas
 
@@ -65,10 +65,19 @@ def test_it_may_read_its_service_and_watch_pods_and_nothing_more() -> None:
     assert role["rules"][0]["resourceNames"] == ["llama-3-8b"]
 
 
-def test_its_series_carry_the_model_services_label_and_its_service_sends_to_it() -> None:
-    objs = gateway_objects(rendered(recipe.load(EXAMPLE)))
+def test_its_series_carry_every_label_the_recipes_signals_are_scoped_by() -> None:
+    """The queries of every mode select the service's series by `service` and, for vLLM, its
+    `model_name`: the gateway's series, which have neither, get both."""
+    rec = recipe.load(EXAMPLE)
+    bundle = rendered(rec, "keda")
+    objs = gateway_objects(bundle)
     (endpoint,) = objs["ServiceMonitor"]["spec"]["endpoints"]
-    assert {"action": "replace", "targetLabel": "service", "replacement": "llama-3-8b"} in endpoint["relabelings"]
+    labels = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+    assert labels == {"service": "llama-3-8b", "model_name": "meta-llama/Meta-Llama-3-8B-Instruct"}
+    scaled = next(o for o in bundle.objects if o["kind"] == "ScaledObject")
+    for trigger in scaled["spec"]["triggers"]:
+        query = trigger["metadata"]["query"]
+        assert all(f'{k}="{v}"' in query for k, v in labels.items()), query  # what the query asks, the series has
     svc = objs["Service"]["spec"]
     assert svc["selector"] == objs["Deployment"]["spec"]["selector"]["matchLabels"]
     assert svc["ports"][0]["port"] == 8000  # the model's own port: a client changes only the host
@@ -97,3 +106,27 @@ def test_the_cli_writes_them() -> None:
     names = [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(res.stdout)]
     assert ("Deployment", "llama-3-8b-gateway") in names and ("Deployment", "llama-3-8b") in names
     assert "warning: clients call Service llama-3-8b-gateway" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("m" * 55, True), ("m" * 56, False), ("1model", False)],
+    ids=["55 characters", "56: <name>-gateway would be too long", "a digit first: no Service name"],
+)
+def test_a_name_the_gateways_objects_cannot_carry_is_named(name: str, ok: bool) -> None:
+    data = recipe.load(EXAMPLE).model_dump(by_alias=True)
+    data["service"]["name"] = name
+    rec = recipe.Recipe.model_validate(data)
+    if ok:
+        assert gateway_objects(rendered(rec))["Service"]["metadata"]["name"] == name + "-gateway"
+        return
+    with pytest.raises(errors.RecipeError) as exc:
+        rendered(rec)
+    assert exc.value.problems[0].path == "service.name" and "with --gateway" in exc.value.problems[0].rule
+
+
+def test_signals_on_the_gateway_without_it_are_warned() -> None:
+    bundle = manifests.render(recipe.load(EXAMPLE), "swell", workload.Options(namespace="ml"))
+    assert any("read swell_gateway_* series, which only swell's gateway writes" in w for w in bundle.warnings)
+    kserve = manifests.render(recipe.load(EXAMPLE), "kserve", workload.Options(namespace="ml", gateway=True))
+    assert any("only swell's gateway writes" in w for w in kserve.warnings)

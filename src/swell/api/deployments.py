@@ -24,7 +24,6 @@ from swell.api import sampler as sampler_mod
 from swell.api import schemas
 from swell.api import store as store_mod
 from swell.control import history as history_mod
-from swell.core import signals
 from swell.runtime import local
 
 log = logging.getLogger(__name__)
@@ -244,9 +243,7 @@ class Manager:
         dep = self.get(name)
         merged = merge_patches(dep.patch, body)
         rec = apply_patch(dep.recipe, body)
-        ctl = dep.rt.controller
-        ctl.recipe = rec
-        ctl.signals = signals.required(rec.autoscaling, rec.slo)
+        dep.rt.controller.take(rec)
         dep.patch = merged
         self.store.set_patch(name, merged)
         return dep

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import re
 import signal
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from swell.cli import checks
 
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 PROTOCOLS = ("openai", "kserve-v1", "http")
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _namespace(given: str | None) -> str:
@@ -97,8 +99,9 @@ def gateway(
     """Route requests to a Service's ready pods and buffer them while none is ready (scale from zero)."""
     ns = _namespace(namespace)
     problems = checks.namespace_problems("--namespace", ns)
-    if not checks.DNS_LABEL.match(service) or len(service) > 63:
-        problems.append(errors.Problem(path="SERVICE", value=service, rule="a Kubernetes Service name (RFC 1123 label)"))
+    if not DNS_1035.match(service) or len(service) > 63:
+        problems.append(errors.Problem(path="SERVICE", value=service, rule="a Kubernetes Service name (a DNS-1035 "
+                                       "label: lower-case letters, digits and '-', starting with a letter)"))  # fmt: skip
     problems += checks.positive_problems({"--buffer-timeout": buffer_timeout, "--drain-timeout": drain_timeout})
     if deadline is not None:
         problems += checks.positive_problems({"--deadline": deadline})

@@ -72,15 +72,22 @@ class Controller:
         capacity: capacity_mod.Profile | Literal["engine"] | None = "engine",
         epoch_s: float = 0.0,
     ) -> None:
-        self.recipe = rec
-        self.policy_name = policy or rec.autoscaling.policy
-        self.decide = policies_mod.get(self.policy_name)
+        self.policy_override = policy  # the caller's policy, whatever the recipe names (None: the recipe's)
+        self.capacity_given = capacity
         self.state = state if state is not None else steps.State()
         self.history = history if history is not None else history_mod.History()
+        self.epoch_s = epoch_s  # Unix time at now = 0 (snapshot.Snapshot.epoch_s): the simulator's start date
+        self.take(rec)
+
+    def take(self, rec: recipe.Recipe) -> None:
+        """Decide by `rec` from the next tick on: its policy (unless the caller chose one), signals,
+        capacity model and polling interval; the state and history go on."""
+        self.recipe = rec
+        self.policy_name = self.policy_override or rec.autoscaling.policy
+        self.decide = policies_mod.get(self.policy_name)
         self.signals = signals.required(rec.autoscaling, rec.slo)
         # one replica's capacity model for the planner: the engine's, unless the caller gives one
-        self.capacity = profile.of(rec) if capacity == "engine" else capacity
-        self.epoch_s = epoch_s  # Unix time at now = 0 (snapshot.Snapshot.epoch_s): the simulator's start date
+        self.capacity = profile.of(rec) if self.capacity_given == "engine" else self.capacity_given
 
     def step(
         self, now: float, cluster: world.ClusterState, readings: Mapping[str, snapshot.Reading]
@@ -157,8 +164,8 @@ class Controller:
     ) -> None:
         """Tick every polling interval until `stop` is set, waiting with the clock; errors of one
         tick are logged, not fatal."""
-        interval = self.recipe.autoscaling.polling_interval_s
         while not stop.is_set():
+            interval = self.recipe.autoscaling.polling_interval_s  # read each tick: a new recipe may change it
             started = clock.now()
             try:
                 await self.tick(cluster, source, clock)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from swell import recipe
+from swell import errors, recipe
 from swell.core import signals
 from swell.engines import catalog
 from swell.metrics import gateway as gateway_metrics
@@ -126,10 +126,10 @@ def rbac(rec: recipe.Recipe, opts: workload.Options) -> list[Obj]:
 
 
 def service_monitor(rec: recipe.Recipe, opts: workload.Options) -> Obj:
-    """The gateway's series, labelled `service: <name>` (the model's own Service), as a recipe's
-    signals select them."""
+    """The gateway's series, labelled as the model's own are (`service: <name>`, and vLLM's
+    `model_name`), so the recipe's signals, scoped by those labels, select them."""
     interval = f"{max(1, math.ceil(rec.autoscaling.metrics.scrape_interval_s))}s"
-    relabel = {"action": "replace", "targetLabel": "service", "replacement": rec.service.name}
+    relabels = [{"action": "replace", "targetLabel": k, "replacement": v} for k, v in workload.metric_labels(rec).items()]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
@@ -137,17 +137,36 @@ def service_monitor(rec: recipe.Recipe, opts: workload.Options) -> Obj:
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/name": name(rec)}},
             "namespaceSelector": {"matchNames": [opts.namespace]},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval, "relabelings": [relabel]}],
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval, "relabelings": relabels}],
         },
     }
 
 
+MAX_NAME = 63 - len("-gateway")  # the gateway's objects are named <name>-gateway, a DNS label
+
+
 def objects(rec: recipe.Recipe, opts: workload.Options) -> list[Obj]:
+    if len(rec.service.name) > MAX_NAME or not rec.service.name[0].isalpha():
+        raise errors.RecipeError(
+            f"service {rec.service.name}",
+            [errors.Problem(path="service.name", value=rec.service.name,
+                            rule=f"with --gateway, at most {MAX_NAME} characters starting with a letter (its "
+                            "objects are named <name>-gateway, and a Service name is a DNS-1035 label)")],
+        )  # fmt: skip
     return [*rbac(rec, opts), deployment(rec, opts), service(rec, opts), service_monitor(rec, opts)]
 
 
 def reads_gateway(sig: recipe.Signal) -> bool:
     return any(m.startswith(gateway_metrics.PREFIX) for m in signals.metric_names([sig]))
+
+
+def unserved(rec: recipe.Recipe) -> list[str]:
+    """Without the gateway: each signal reading its series, which nothing would write."""
+    names = [s.name for s in rec.autoscaling.signals if reads_gateway(s)]
+    if not names:
+        return []
+    return [f"signal(s) {', '.join(names)} read swell_gateway_* series, which only swell's gateway writes: "
+            "render with --gateway (or scale on the engine's series)"]  # fmt: skip
 
 
 def warnings(rec: recipe.Recipe) -> list[str]:

@@ -46,8 +46,9 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
     scaler, warnings = MODES[mode](rec, opts)
     if mode == "kserve":  # the InferenceService is the workload: KServe makes Deployment and Service
         if opts.gateway:
-            warnings = [*warnings, "--gateway is not rendered with --mode kserve: KServe puts its own "
-                        "activator (Knative's) in front of the predictor"]  # fmt: skip
+            warnings = [*warnings, "--gateway is not rendered with --mode kserve: KServe makes the predictor's "
+                        "Service; run `swell gateway <name>-predictor` in front of it yourself"]  # fmt: skip
+        warnings = [*warnings, *gateway.unserved(rec)]
         return Bundle(
             objects=(*scaler, *workload.extras(rec, opts)), warnings=(*workload.notes(rec), *warnings)
         )
@@ -62,6 +63,8 @@ def render(rec: recipe.Recipe, mode: str, opts: workload.Options | None = None) 
     if opts.gateway:
         objects += gateway.objects(rec, opts)
         warnings = [*warnings, *gateway.warnings(rec)]
+    else:
+        warnings = [*warnings, *gateway.unserved(rec)]
     return Bundle(objects=tuple(objects), warnings=(*workload.notes(rec), *warnings))
 
 

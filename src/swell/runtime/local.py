@@ -258,8 +258,7 @@ class LocalRuntime(cluster_mod.StartStop):
     def _take(self, rec: recipe.Recipe) -> None:
         """What changes at once: the loop's recipe and signals, what the scraper keeps, the gateway."""
         self.recipe = rec
-        self.controller.recipe = rec
-        self.controller.signals = signals.required(rec.autoscaling, rec.slo)
+        self.controller.take(rec)
         if self.embedded is not None:
             store = self.embedded.store
             store.retention_s = max(store.retention_s, signals.retention_s(rec.autoscaling, self.controller.signals))

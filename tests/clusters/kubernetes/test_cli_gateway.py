@@ -19,7 +19,8 @@ def swell(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["Bad_Name"], "SERVICE: a Kubernetes Service name (RFC 1123 label) (got 'Bad_Name')", id="service-name"),
+        pytest.param(["Bad_Name"], "SERVICE: a Kubernetes Service name (a DNS-1035 label", id="service-name"),
+        pytest.param(["1model"], "starting with a letter) (got '1model')", id="service-name-starting-with-a-digit"),
         pytest.param(["llm", "-n", "Not/A/NS"], "--namespace: a Kubernetes namespace", id="namespace"),
         pytest.param(["llm", "--protocol", "grpc"], "--protocol: one of openai, kserve-v1, http (got 'grpc')", id="protocol"),
         pytest.param(["llm", "--deadline", "0"], "--deadline: must be a number > 0 (got 0.0)", id="deadline"),

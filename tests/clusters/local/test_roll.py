@@ -110,12 +110,17 @@ async def test_a_running_service_takes_scaling_changes_at_once_and_refuses_what_
     try:
         data = rec.model_dump(by_alias=True)
         data["autoscaling"]["max_replicas"] = 5
+        data["autoscaling"]["policy"] = "threshold"
         data["local"]["buffer_requests"] = 7
         applied = rt.apply_recipe(recipe.Recipe.model_validate(data))
         assert not applied.rolled and applied.changed == (
-            "autoscaling.max_replicas: 3 -> 5", "local.buffer_requests: 256 -> 7"
+            "autoscaling.max_replicas: 3 -> 5", "autoscaling.policy: 'swell' -> 'threshold'",
+            "local.buffer_requests: 256 -> 7",
         )
         assert rt.controller.recipe.autoscaling.max_replicas == 5 and rt.cluster.gateway.buffer_requests == 7
+        assert rt.controller.policy_name == "threshold"  # the next decision is the new policy's
+        await helpers.wait_until(lambda: (e := rt.history.last()) is not None and e.decision.policy == "threshold",
+                                 "a decision by the new policy")  # fmt: skip
         data["local"]["port"] = 8999
         data["resources"]["cpu"] = 2
         with pytest.raises(errors.RecipeError) as exc:
