@@ -108,25 +108,74 @@ def test_what_is_not_carried_over_is_listed(dep: dict[str, Any], note: str) -> N
     recipe.parse(imp.recipe())  # and the rest still makes a recipe
 
 
+def rayservice(text: object) -> dict[str, Any]:
+    return {"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "x"}, "spec": {"serveConfigV2": text}}
+
+
+def dep(**fields: Any) -> dict[str, Any]:
+    return serve_config({"name": "m", **fields})[0]
+
+
 @pytest.mark.parametrize(
-    ("obj", "says"),
+    ("obj", "path", "rule"),
     [
-        pytest.param({"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "x"},
-                      "spec": {"serveConfigV2": {"applications": []}}},
-                     "spec.serveConfigV2 must be the Serve config as a YAML string", id="serve-config-not-a-string"),
-        pytest.param({"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "x"},
-                      "spec": {"serveConfigV2": "just text"}},
-                     "spec.serveConfigV2 holds no `applications` list", id="serve-config-without-applications"),
-        pytest.param(serve_config({"num_replicas": 2})[0], "deployments[0] must be a mapping with a name",
+        pytest.param(rayservice({"applications": []}), "spec.serveConfigV2", "the Serve config as a YAML string",
+                     id="serve-config-not-a-string"),
+        pytest.param(rayservice("applications: [\n  - {name: x"), "spec.serveConfigV2", "YAML: ",
+                     id="serve-config-not-yaml"),
+        pytest.param(rayservice("just text"), "spec.serveConfigV2", "a Serve config: a mapping with `applications`",
+                     id="serve-config-without-applications"),
+        pytest.param({"applications": {"name": "a"}}, "applications", "a list of applications", id="applications-not-a-list"),
+        pytest.param({"applications": []}, "applications", "no Serve deployment to import", id="no-deployment"),
+        pytest.param(serve_config({"num_replicas": 2})[0], "applications[0].deployments[0]", "a mapping with a name",
                      id="a-deployment-without-a-name"),
-        pytest.param(serve_config({"name": "m", "autoscaling_config": {"max_replicas": "many"}})[0],
-                     "max_replicas: 'many' is not a number", id="a-count-that-is-not-a-number"),
+        pytest.param(dep(num_replicas="x"), "applications[0].deployments[0].num_replicas",
+                     'a whole number >= 0, or "auto"', id="num-replicas-not-a-number"),
+        pytest.param(dep(num_replicas=2.5), "applications[0].deployments[0].num_replicas",
+                     'a whole number >= 0, or "auto"', id="num-replicas-a-fraction"),
+        pytest.param(dep(num_replicas=3, autoscaling_config={"max_replicas": 5}),
+                     "applications[0].deployments[0].num_replicas", "not both (Ray refuses both)",
+                     id="num-replicas-and-autoscaling"),
+        pytest.param(dep(autoscaling_config=[["max_replicas", 5]]), "applications[0].deployments[0].autoscaling_config",
+                     "a mapping", id="autoscaling-config-a-list"),
+        pytest.param(dep(autoscaling_config={"max_replicas": "many"}),
+                     "applications[0].deployments[0].autoscaling_config.max_replicas", "a whole number >= 0",
+                     id="a-count-that-is-not-a-number"),
+        pytest.param(dep(autoscaling_config={"min_replicas": 1.9, "max_replicas": 4}),
+                     "applications[0].deployments[0].autoscaling_config.min_replicas", "a whole number >= 0",
+                     id="a-fraction-of-a-replica"),
+        pytest.param(dep(autoscaling_config={"max_replicas": 4, "look_back_period_s": 0}),
+                     "applications[0].deployments[0].autoscaling_config.look_back_period_s", "a number > 0",
+                     id="a-look-back-of-nothing"),
+        pytest.param(dep(max_ongoing_requests=-5), "applications[0].deployments[0].max_ongoing_requests",
+                     "a whole number >= 1", id="a-negative-cap"),
+        pytest.param(serve_config({"name": "My_Model", "num_replicas": 2}, {"name": "my-model", "num_replicas": 5})[0],
+                     "applications[0].deployments[1].name", "becomes Deployment 'my-model', as applications[0]",
+                     id="two-names-one-deployment"),
     ],
 )  # fmt: skip
-def test_a_config_that_does_not_read_is_named(obj: dict[str, Any], says: str) -> None:
+def test_a_config_that_does_not_read_is_named_at_its_path(obj: dict[str, Any], path: str, rule: str) -> None:
     with pytest.raises(errors.RecipeError) as exc:
         importers.run([obj])
-    assert says in str(exc.value)
+    problems = exc.value.problems
+    assert any(p.path.endswith(path) and rule in p.rule for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("name", "k8s"),
+    [("LLMServer:meta-llama--Llama-3-8B", "llmserver-meta-llama-llama-3-8b"), ("1model", "serve-1model"),
+     ("::", "serve"), ("x" * 80, "x" * 55)],
+    ids=["symbols to dashes", "a digit first", "no letter at all", "room for -gateway"],
+)  # fmt: skip
+def test_a_serve_name_becomes_a_name_kubernetes_and_the_gateway_take(name: str, k8s: str) -> None:
+    assert one(serve_config({"name": name, "num_replicas": 1})).name == k8s
+
+
+def test_a_replica_of_several_gpus_gets_a_pool_that_holds_it() -> None:
+    imp = one(serve_config({"name": "big", "ray_actor_options": {"num_gpus": 4}, "autoscaling_config": {"max_replicas": 2}}))
+    rec = recipe.parse(imp.recipe())
+    assert (rec.resources.gpus, rec.node_pool.gpus) == (4, 4)
+    assert any("node_pool: set to hold one 4-GPU replica a node" in n for n in imp.left_out)
 
 
 def test_the_cli_imports_a_serve_config_file(tmp_path: Path) -> None:

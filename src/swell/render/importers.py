@@ -548,6 +548,8 @@ IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "Cron
 
 
 def _label(o: Obj) -> str:
+    if import_ray.is_serve_config(o):
+        return "Serve config"
     meta = o.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     return f"{o.get('kind') or 'object'} {name or '(unnamed)'}"
@@ -582,6 +584,8 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
                 continue
             try:
                 step(o)
+            except errors.RecipeError as exc:  # problems an importer names itself, at their paths
+                problems += [errors.Problem(path=f"{_label(o)}: {p.path}", value=p.value, rule=p.rule) for p in exc.problems]
             except (ValueError, TypeError, AttributeError, KeyError) as exc:
                 problems.append(errors.Problem(path=_label(o), value=str(exc), rule="a value does not read"))
     if problems:
