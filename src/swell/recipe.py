@@ -816,13 +816,15 @@ def _cross_field(data: dict[str, Any], reported: set[str]) -> list[errors.Proble
 
 def differences(old: Any, new: Any, at: str = "") -> list[str]:
     """Where two recipes (or payloads, as plain data) differ, as 'path: old -> new' (a key only one
-    has counts as a change)."""
+    has counts as a change; lists of one length are compared item by item, `signals[0].target`)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new), key=str):
             here = f"{at}.{key}" if at else str(key)
             out += differences(old.get(key), new.get(key), here)
         return out
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in differences(a, b, f"{at}[{i}]")]
     return [] if old == new else [f"{at or '(recipe)'}: {old!r} -> {new!r}"]
 
 

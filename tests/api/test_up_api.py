@@ -102,3 +102,8 @@ def test_differences_name_each_changed_path() -> None:
     assert recipe.differences(old, new) == ["autoscaling.max_replicas: 3 -> 2", "autoscaling.min_replicas: None -> 1",
                                          "service.preset: 'a' -> 'b'"]  # fmt: skip
     assert recipe.differences(old, old) == []
+    sigs = {"signals": [{"name": "c", "target": 2}, {"name": "d", "target": 1}]}
+    assert recipe.differences(sigs, {"signals": [{"name": "c", "target": 5}, {"name": "d", "target": 1}]}) == [
+        "signals[0].target: 2 -> 5"
+    ]  # item by item where the list keeps its length
+    assert recipe.differences(sigs, {"signals": []}) == [f"signals: {sigs['signals']!r} -> []"]

@@ -191,13 +191,21 @@ async def watch_file(path: Path, rt: local.LocalRuntime, console: Console) -> No
     (`LocalRuntime.apply_recipe`: at once, or rolled onto the replicas); what cannot be applied is
     said, and the service runs on as it was."""
     seen = path.read_bytes()
+    said = ""  # the last reading problem said (each is said once, until the file reads again)
     while True:
         await asyncio.sleep(WATCH_S)
         try:
-            text = path.read_bytes()
-        except OSError as exc:
-            text = seen
-            console.print(f"[yellow]--watch: cannot read {path}: {exc.strerror or exc}[/]", highlight=False)
+            if not path.is_file():  # a FIFO or device would block the read: not a recipe file
+                raise OSError(f"{path} is not a regular file" if path.exists() else "no such file")
+            text = await asyncio.wait_for(asyncio.to_thread(path.read_bytes), timeout=10.0)
+        except (OSError, TimeoutError) as exc:
+            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "no answer within 10 s"
+            if why != said:
+                console.print(f"[yellow]--watch: cannot read {path}: {why}; the service runs as it was[/]",
+                              highlight=False)  # fmt: skip
+                said = why
+            continue
+        said = ""
         if text == seen:
             continue
         seen = text

@@ -60,9 +60,11 @@ class Status:
 
 # What a running service cannot take on (made into its slot pool, its gateway's socket, its metrics
 # source), and what is rolled onto its replicas (anything a replica's process is started from).
-FIXED = ("service.name", "resources.", "node_pool.", "local.host", "local.port", "local.gpu_ids",
-         "local.cpu_slots", "local.max_request_mb", "local.max_connections", "local.header_timeout_s",
-         "local.read_timeout_s", "autoscaling.metrics.")  # fmt: skip
+SLOTS, SOCKET = "the machine's device slots are made from it", "the gateway's server is made from it"
+FIXED = {"service.name": "it names the service and its replicas", "resources.": SLOTS, "node_pool.": SLOTS,
+         "local.gpu_ids": SLOTS, "local.cpu_slots": SLOTS, "local.host": SOCKET, "local.port": SOCKET,
+         "local.max_request_mb": SOCKET, "local.max_connections": SOCKET, "local.header_timeout_s": SOCKET,
+         "local.read_timeout_s": SOCKET, "autoscaling.metrics.": "the metrics source is made from it"}  # fmt: skip
 ROLLED = ("service.",)
 
 
@@ -234,14 +236,13 @@ class LocalRuntime(cluster_mod.StartStop):
         old = self.recipe.model_dump(by_alias=True)
         new = rec.model_dump(by_alias=True)
         changed = recipe.differences(old, new)
-        fixed = [c for c in changed if c.startswith(FIXED)]
+        fixed = [(c, why) for c in changed for prefix, why in FIXED.items() if c.startswith(prefix)]
         if fixed:
             raise errors.RecipeError(
                 "the running service",
-                [errors.Problem(path=c.split(":", 1)[0], value=c.split(": ", 1)[1], rule="cannot change on a "
-                                "running service (the machine's slots, the gateway's address and the metrics "
-                                "source are made from it): stop it and start it on the new recipe")
-                 for c in fixed],
+                [errors.Problem(path=c.split(":", 1)[0], value=c.split(": ", 1)[1],
+                                rule=f"cannot change on a running service ({why}): stop it and start it on the new recipe")
+                 for c, why in fixed],
             )  # fmt: skip
         roll = any(c.startswith(ROLLED) for c in changed)
         before = self.recipe
