@@ -290,6 +290,28 @@ def test_plan_says_the_kpa_ignores_the_hpa_behavior(policy: str, behavior: bool,
 
 
 @pytest.mark.parametrize(
+    ("auto", "says"),
+    [
+        ({"policy": "ray", "behavior": {"scale_down": {"stabilization_window_s": 600}}}, "policy 'ray' (Ray Serve's) ignores `behavior`"),
+        ({"policy": "hpa", "ray": {"upscale_delay_s": 5}}, "the `ray` section is read by policy 'ray' only"),
+        ({"policy": "ray", "signals": [GAUGE | {"name": "a", "metric": "x"}, GAUGE | {"name": "b", "metric": "y"}]},
+         "policy 'ray' scales on one signal of ongoing requests, 'a'; it ignores 'b' (name the one with ray.signal)"),
+        ({"policy": "ray", "ray": {"signal": "b"},
+          "signals": [GAUGE | {"name": "a", "metric": "x"}, GAUGE | {"name": "b", "metric": "y"}]},
+         "scales on one signal of ongoing requests, 'b'; it ignores 'a'"),
+    ],
+    ids=["a behavior it ignores", "a ray section under another policy", "several signals: the first",
+         "several signals: the one named"],
+)  # fmt: skip
+def test_plan_says_what_policy_ray_ignores(auto: dict, says: str) -> None:
+    base: dict = {"min_replicas": 1, "max_replicas": 8, "signals": [GAUGE | {"name": "c", "metric": "concurrency"}]}
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(base | auto)})
+    warned = recipe_cmds.warnings_for(rec)
+    assert any(says in w for w in warned), warned
+
+
+@pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
         # the recipe has no `panic` section: the policy asserted, an "unexpected error"

@@ -106,6 +106,11 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
     if auto.policy == "ray" and "behavior" in auto.model_fields_set:
         out.append("policy 'ray' (Ray Serve's) ignores `behavior` (the HPA's windows and rate policies); "
                    "its delays are ray.upscale_delay_s and ray.downscale_delay_s")  # fmt: skip
+    if auto.policy == "ray" and len(auto.signals) > 1:
+        used = auto.ray_settings.signal or auto.signals[0].name
+        others = ", ".join(repr(x.name) for x in auto.signals if x.name != used)
+        out.append(f"policy 'ray' scales on one signal of ongoing requests, {used!r}; it ignores {others}"
+                   + ("" if auto.ray_settings.signal else " (name the one with ray.signal)"))  # fmt: skip
     if auto.ray is not None and auto.policy != "ray":
         out.append(f"the `ray` section is read by policy 'ray' only; policy {auto.policy!r} ignores it")
     if auto.max_replicas > auto.min_replicas and auto.policy == "hpa" and auto.fallback is not None:
