@@ -45,6 +45,7 @@ def test_a_rayservice_becomes_one_recipe_per_serve_deployment() -> None:
     assert (ray.upscale_delay_s, ray.downscale_delay_s, ray.downscale_to_zero_delay_s) == (10, 300, 900)
     assert (rec.resources.gpus, rec.local.max_ongoing_requests) == (1, 64)
     assert any("render with `swell render --gateway`" in n for n in llm.left_out)
+    assert any("the application's code (import_path, runtime_env) is not carried over" in n for n in llm.left_out)
     ingress = recipe.parse(by_name["openaiingress"].recipe()).autoscaling
     assert (ingress.min_replicas, ingress.max_replicas) == (2, 2)  # a fixed count stays fixed
 

@@ -100,6 +100,8 @@ def deployment(dep: Obj, at: str, where: str, check: Checked) -> tuple[Obj, Obj,
     """One Serve deployment (at path `at` of the config) -> (the recipe's autoscaling, other recipe
     sections, what is left out); its problems go to `check`."""
     left: list[str] = []
+    left.append(f"{where}: the application's code (import_path, runtime_env) is not carried over: set service.engine, "
+                "model and image to what serves it")  # fmt: skip
     replicas = dep.get("num_replicas")
     if replicas is not None and replicas != "auto" and (isinstance(replicas, bool) or not isinstance(replicas, int)
                                                          or replicas < 0):  # fmt: skip

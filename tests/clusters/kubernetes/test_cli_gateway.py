@@ -28,6 +28,7 @@ def swell(*args: str) -> subprocess.CompletedProcess[str]:
         pytest.param(["llm", "--host", "a host"], "--host: an IP address or a host name", id="host"),
         pytest.param(["llm", "--log-level", "loud"], "--log-level: one of debug, info", id="log-level"),
         pytest.param(["llm", "--kubeconfig", "/no/such/kubeconfig"], "no kubeconfig at /no/such/kubeconfig", id="kubeconfig"),
+        pytest.param(["llm", "--kubeconfig", "/"], "kubeconfig /: a directory, not a kubeconfig file", id="kubeconfig-a-directory"),
     ],
 )
 def test_bad_input_is_named_and_exit_1(args: list[str], message: str) -> None:

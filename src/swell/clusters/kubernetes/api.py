@@ -203,6 +203,8 @@ class KubeApi:
                     raise errors.ClusterError(
                         f"no kubeconfig at {where} (give --kubeconfig, set $KUBECONFIG, or run in a pod)"
                     )
+                if os.path.isdir(where):
+                    raise errors.ClusterError(f"kubeconfig {where}: a directory, not a kubeconfig file (--kubeconfig)")
                 _check_kubeconfig(where)
                 await config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=path, context=context, client_configuration=cfg

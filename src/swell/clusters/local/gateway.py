@@ -117,6 +117,7 @@ class Gateway:
     ) -> None:
         self.host, self.port = host, port
         self.max_ongoing = max_ongoing  # requests in flight a replica may hold; the rest wait buffered (0: no limit)
+        self.port_hint = "(set local.port in the recipe or --port)"  # what to change when the port is taken
         self.deadline_s = deadline_s  # no first token by then: shed (None: never)
         self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
         self.max_request_bytes = max_request_bytes  # larger bodies get a 413 (engines cap theirs too)
@@ -225,7 +226,7 @@ class Gateway:
             await self.stop()
             raise errors.ClusterError(
                 f"the gateway cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
-                "(set local.port in the recipe or --port)"
+                f"{self.port_hint}"
             ) from None
         self.port = int(self._server.sockets[0].getsockname()[1])
 
