@@ -117,6 +117,7 @@ def test_suggest_schedule_prints_windows_that_meet_the_slo_and_plots_their_repla
     ("args", "message"),
     [
         (["--compare", "swell,hpa-magic"], "unknown policy preset; known: hpa-latency"),
+        (["--compare", "ray-serve:target=0,hpa-magic"], "--compare: 2 problem(s)"),  # every bad one at once
         (["--workload", "surge:rate=2"], "unknown workload kind"),
         (["--workload", "poisson:rate=2"], "never ends by itself: give --duration"),
         (["--scale", "0"], "--scale: must be a number > 0"),

@@ -224,8 +224,13 @@ def simulate(
             raise _problem("--compare", compare, "name at least one policy")
         if twice := sorted({p for p in policies if policies.count(p) > 1}):
             raise _problem("--compare", compare, f"names {', '.join(twice)} twice: each policy once")
-        for name in policies:
-            sim.policy_recipe(rec, name)
+        bad: list[errors.Problem] = []
+        for name in policies:  # every policy that cannot run, at once
+            try:
+                sim.policy_recipe(rec, name)
+            except errors.RecipeError as exc:
+                bad += exc.problems
+        checks.raise_problems("--compare", bad)
         dur = None
         if duration is not None:
             try:

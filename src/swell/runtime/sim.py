@@ -48,7 +48,7 @@ def slo_of(rec: recipe.Recipe) -> recipe.SLO:
 def policy_recipe(rec: recipe.Recipe, name: str) -> recipe.Recipe:
     """The recipe scaled by a named preset; bad names are a RecipeError listing the known ones."""
     if why := presets.setting_problem(name):
-        raise errors.RecipeError("--compare", [errors.Problem(path="policy", value=name, rule=why)])
+        raise errors.RecipeError("--compare", [errors.Problem(path="--compare", value=name, rule=why)])
     out = presets.apply(name, rec)
     raw = [s.name for s in out.autoscaling.signals if s.kind == "promql"]
     if raw:
