@@ -82,6 +82,12 @@ def test_a_bad_file_names_the_file_the_place_and_the_rule(
     assert f"prompts file {path}" in text and f"{where}: " in text and rule in text, text
 
 
+def test_a_byte_order_mark_is_no_part_of_the_first_prompt(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"prompt": "hello"}\n')
+    assert dataset.load(path).entries[0].text == "hello"
+
+
 def test_a_missing_file_is_a_problem_not_a_traceback(tmp_path: pathlib.Path) -> None:
     with pytest.raises(errors.RecipeError, match="cannot read it"):
         dataset.load(tmp_path / "nope.jsonl")

@@ -190,7 +190,7 @@ def load(path: str | pathlib.Path) -> Prompts:
     """The prompts of the file at `path` (JSON lines, or ShareGPT JSON when it starts with '[')."""
     name = str(path)
     try:
-        text = pathlib.Path(path).read_text(encoding="utf-8")
+        text = pathlib.Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is no prompt
     except OSError as exc:
         problem = errors.Problem(path="file", value=name, rule=f"cannot read it ({exc.strerror})")
         raise errors.RecipeError(f"prompts file {name}", [problem]) from None
