@@ -274,6 +274,15 @@ def test_plan_says_when_nothing_could_scale_a_service_from_zero(
     assert len(hits) == (1 if warned else 0), recipe_cmds.warnings_for(rec)
 
 
+def test_plan_says_the_planner_wakes_from_zero_only_where_the_gateway_is() -> None:
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    auto = rec.autoscaling.model_dump() | {"policy": "swell", "min_replicas": 0,
+                                           "signals": [GAUGE | {"name": "r", "metric": "vllm:num_requests_running"}]}  # fmt: skip
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    hits = [w for w in recipe_cmds.warnings_for(rec) if "only the planner's own reads of the gateway" in w]
+    assert len(hits) == 1 and "on Kubernetes only with `swell render --gateway`" in hits[0]
+
+
 @pytest.mark.parametrize(("policy", "behavior", "warned"), [("panic", True, True), ("panic", False, False),
                                                           ("reactive", True, False)],
                          ids=["panic with a behavior: said to be ignored", "panic without one: nothing said",

@@ -343,6 +343,26 @@ def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect
 
 
 @pytest.mark.parametrize(
+    ("reads", "expect", "says"),
+    [
+        pytest.param({load.BUFFERED: 3.0}, 1, "3 request(s) waiting at the gateway", id="requests buffered at zero wake it"),
+        pytest.param({load.GATEWAY_REQUESTS: 0.5}, 1, "0.5 request(s)/s answered at the gateway with no replica",
+                     id="requests the gateway answered at zero wake it"),
+        pytest.param({load.BUFFERED: 0.0, load.GATEWAY_REQUESTS: 0.0}, 0, "idle at zero", id="nothing waiting: stay at zero"),
+    ],
+)  # fmt: skip
+def test_the_planner_wakes_from_zero_on_what_the_gateway_holds(reads: dict[str, float], expect: int, says: str) -> None:
+    """At zero no engine series exists, so the recipe's signals (here vLLM's queue and TTFT) cannot
+    say there is demand; the gateway's reads can, and wake the service as a signal would."""
+    r = rec(autoscaling=rec().autoscaling.model_dump() | {"min_replicas": 0})
+    waiting = {load.REQUESTS: snapshot.Reading.missing("no replica"), **{k: snapshot.Reading.of(v) for k, v in reads.items()}}
+    s = replace(snap(0.0, (), None, current=0), signals=waiting)
+    d, _ = planner.decide(r, s, aged())
+    assert (d.desired, d.bound_by) == (expect, "activation" if expect else "cooldown")
+    assert says in d.reason
+
+
+@pytest.mark.parametrize(
     ("slo", "expect"),
     [
         pytest.param({"ttft_s": 2.0, "e2e_s": 20.0}, 20.0,

@@ -92,13 +92,21 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
         )
     elif auto.min_replicas == 0 and auto.signals and all(from_replicas(s) for s in auto.signals):
         names = ", ".join(repr(s.name) for s in auto.signals)
-        out.append(
-            f"min_replicas 0: every signal ({names}) is read from running replicas, and at zero there are "
-            "none: nothing would scale the service from zero. Add a signal that has a value at zero: the "
-            "gateway's (e.g. a gauge on swell_gateway_requests_buffered, aggregate sum): on this machine, in "
-            "the simulator, and on Kubernetes with `swell render --gateway`, which puts the gateway in front "
-            "of the pods (KEDA's and Knative's answer: demand read in front of the replicas)"
-        )
+        gateway = ("the gateway's (e.g. a gauge on swell_gateway_requests_buffered, aggregate sum): on this machine, "
+                   "in the simulator, and on Kubernetes with `swell render --gateway`, which puts the gateway in "
+                   "front of the pods (KEDA's and Knative's answer: demand read in front of the replicas)")  # fmt: skip
+        if auto.policy in load.POLICIES:  # the planner reads the gateway's requests itself
+            out.append(
+                f"min_replicas 0: every signal ({names}) is read from running replicas, and at zero there are "
+                "none: only the planner's own reads of the gateway (requests buffered or answered at zero) wake "
+                "the service, and those exist on this machine, in the simulator, and on Kubernetes only with "
+                f"`swell render --gateway`. For a signal that wakes it too, add one with a value at zero: {gateway}"
+            )
+        else:
+            out.append(
+                f"min_replicas 0: every signal ({names}) is read from running replicas, and at zero there are "
+                f"none: nothing would scale the service from zero. Add a signal that has a value at zero: {gateway}"
+            )
     if auto.policy == "panic" and "behavior" in auto.model_fields_set:
         out.append("policy 'panic' (Knative's KPA) ignores `behavior` (the HPA's windows and rate policies); "
                    "its rates are panic.max_scale_up_rate and max_scale_down_rate, and Knative's "

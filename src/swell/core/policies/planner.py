@@ -146,6 +146,20 @@ def _lead_words(lead: leadtime.LeadTimes) -> str:
     return f"node {lead.node_s:.0f} s + replica {lead.cold_replica_s:.0f} s"
 
 
+def _waiting(snap: snapshot.Snapshot) -> str:
+    """Demand at zero replicas in the planner's own reads ('' when none): requests the gateway
+    holds in its buffer or answered meanwhile. A service at zero wakes on them whatever its
+    signals, which an engine's series cannot be at zero."""
+    if snap.current != 0:
+        return ""
+    ld = load.read(snap)
+    if ld.queued > 0:
+        return f"{ld.queued:.0f} request(s) waiting at the gateway"
+    if ld.answered_rps:
+        return f"{ld.answered_rps:.2g} request(s)/s answered at the gateway with no replica"
+    return ""
+
+
 def decide(
     rec: recipe.Recipe, snap: snapshot.Snapshot, state: steps.State
 ) -> tuple[decision_mod.Decision, steps.State]:
@@ -155,7 +169,7 @@ def decide(
     # KEDA's part, as the reactive rules do it: activation from zero, and to zero after the cooldown
     # (min_replicas 0); a signal without value is no evidence of idleness
     b = schedule.bounds(rec, snap.calendar_now)
-    early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), b, NAME)
+    early, state = rules.zero_step(rec, snap, state, rules.proposals(rec, snap), b, NAME, waiting=_waiting(snap))
     if early is not None:
         return early, state
     ps = state.plan or initial(rec)

@@ -254,20 +254,25 @@ def zero_step(
     props: tuple[decision.Proposal, ...],
     b: schedule.Bounds,
     policy: str,
+    waiting: str = "",
 ) -> tuple[decision.Decision | None, steps.State]:
     """Activation from zero and scale to zero after the cooldown (KEDA's own part of the loop).
+    `waiting`: demand the policy itself reads at zero (the planner: requests the gateway holds or
+    answered), which activates as a signal does ('' when none).
 
     A tick with a signal without value, or a partial reading, is not evidence of idleness: it
     neither starts nor ends the cooldown (no scaling to zero because a metric went missing)."""
     auto = rec.autoscaling
-    active = any(p.value is not None and p.value > auto.activation_for(p.signal) for p in props)
+    crossed = any(p.value is not None and p.value > auto.activation_for(p.signal) for p in props)
+    active = crossed or (snap.current == 0 and bool(waiting))
     doubted = doubt(snap, props)
     if active or state.last_active is None or doubted:
         state = replace(state, last_active=snap.now)
     if snap.current == 0:
         if active or b.lo > 0:
             n = max(b.lo, 1) if b.hi > 0 else 0
-            why = "activation threshold crossed" if active else f"schedule {', '.join(b.active)} sets a floor"
+            why = ("activation threshold crossed" if crossed else waiting if active
+                   else f"schedule {', '.join(b.active)} sets a floor")  # fmt: skip
             return hold(
                 snap,
                 policy,
