@@ -814,18 +814,27 @@ def _cross_field(data: dict[str, Any], reported: set[str]) -> list[errors.Proble
     return out
 
 
-def differences(old: Any, new: Any, at: str = "") -> list[str]:
-    """Where two recipes (or payloads, as plain data) differ, as 'path: old -> new' (a key only one
-    has counts as a change; lists of one length are compared item by item, `signals[0].target`)."""
+def changes(old: Any, new: Any, at: str = "") -> list[tuple[str, Any, Any]]:
+    """Where two recipes (or payloads, as plain data) differ: (path, old value, new value) each. A key
+    only one has counts as a change; lists of one length are compared item by item (`signals[0].target`)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new), key=str):
             here = f"{at}.{key}" if at else str(key)
-            out += differences(old.get(key), new.get(key), here)
+            out += changes(old.get(key), new.get(key), here)
         return out
     if isinstance(old, list | tuple) and isinstance(new, list | tuple) and len(old) == len(new):
-        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in differences(a, b, f"{at}[{i}]")]
-    return [] if old == new else [f"{at or '(recipe)'}: {old!r} -> {new!r}"]
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True)) for c in changes(a, b, f"{at}[{i}]")]
+    return [] if old == new else [(at or "(recipe)", old, new)]
+
+
+def said(diffs: list[tuple[str, Any, Any]]) -> list[str]:
+    """`changes` as people read them: 'path: old -> new'."""
+    return [f"{path}: {a!r} -> {b!r}" for path, a, b in diffs]
+
+
+def differences(old: Any, new: Any) -> list[str]:
+    return said(changes(old, new))
 
 
 def parse(data: Any, source: str = "<recipe>") -> Recipe:

@@ -118,7 +118,6 @@ class LocalRuntime(cluster_mod.StartStop):
         self.failure: str | None = None  # why the runtime stopped on its own, if it did
         # stop once a replica failed to start this many times in a row and none was ever ready
         self.give_up_after = give_up_after
-        self._before_roll: recipe.Recipe | None = None  # what a failed roll goes back to
 
     @property
     def endpoint(self) -> str:
@@ -233,28 +232,23 @@ class LocalRuntime(cluster_mod.StartStop):
         probes) rolled onto the replicas one at a time (`ReplicaManager.roll`). What the machine's
         slots, the gateway's address or the metrics source are made from cannot change on a running
         service: RecipeError naming each such path (stop it and start it on the new recipe)."""
-        old = self.recipe.model_dump(by_alias=True)
-        new = rec.model_dump(by_alias=True)
-        changed = recipe.differences(old, new)
-        fixed = [(c, why) for c in changed for prefix, why in FIXED.items() if c.startswith(prefix)]
+        old, new = self.recipe.model_dump(by_alias=True), rec.model_dump(by_alias=True)
+        diffs = recipe.changes(old, new)
+        fixed = [(path, a, b, why) for path, a, b in diffs for prefix, why in FIXED.items() if path.startswith(prefix)]
         if fixed:
             raise errors.RecipeError(
                 "the running service",
-                [errors.Problem(path=c.split(":", 1)[0], value=c.split(": ", 1)[1],
+                [errors.Problem(path=path, value=f"{a!r} -> {b!r}",
                                 rule=f"cannot change on a running service ({why}): stop it and start it on the new recipe")
-                 for c, why in fixed],
+                 for path, a, b, why in fixed],
             )  # fmt: skip
-        roll = any(c.startswith(ROLLED) for c in changed)
-        before = self.recipe
+        roll = any(path.startswith(ROLLED) for path, _, _ in diffs)
         self._take(rec)
         if roll:
-            rolling = self.cluster.manager.rolling
-            if rolling is None or rolling.done():  # a roll during a roll goes back to where the first began
-                self._before_roll = before
             self.cluster.manager.roll(rec)
         else:
             self.cluster.manager.recipe = rec
-        return Applied(changed=tuple(changed), rolled=roll)
+        return Applied(changed=tuple(recipe.said(diffs)), rolled=roll)
 
     def _take(self, rec: recipe.Recipe) -> None:
         """What changes at once: the loop's recipe and signals, what the scraper keeps, the gateway."""
@@ -273,9 +267,8 @@ class LocalRuntime(cluster_mod.StartStop):
         if task is not None:
             await asyncio.shield(task)
         error = self.cluster.manager.roll_error
-        if error is not None and self._before_roll is not None:
-            self._take(self._before_roll)
-        self._before_roll = None
+        if error is not None:  # the replica manager went back to the recipe before the roll: so does the rest
+            self._take(self.cluster.manager.recipe)
         return error
 
     # ------------------------------------------------------------------ status

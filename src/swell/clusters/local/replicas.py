@@ -236,7 +236,8 @@ class ReplicaManager:
         a time in the background (`rolling`; `roll_error` says why one stopped early)."""
         if self._closed:
             raise errors.ClusterError("the replica manager is closed")
-        if self.rolling is None or self.rolling.done():
+        idle = self.rolling is None or self.rolling.done()  # else the roll in progress goes on to `rec`
+        if idle:
             self._previous = (self.recipe, self.generation)  # what a failed roll goes back to
         self.recipe = rec
         self.generation += 1
@@ -244,7 +245,7 @@ class ReplicaManager:
         for r in self._replicas.values():
             if r.slot is None:  # pending: nothing runs yet, it will start on the new recipe
                 r.generation = self.generation
-        if self.rolling is None or self.rolling.done():
+        if idle:
             self.rolling = asyncio.get_running_loop().create_task(self._roll(), name="roll")
 
     async def _roll(self) -> None:
