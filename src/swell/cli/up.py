@@ -190,16 +190,18 @@ async def watch_file(path: Path, rt: local.LocalRuntime, console: Console) -> No
     """`swell up --watch`: each edit of the recipe file goes onto the running service
     (`LocalRuntime.apply_recipe`: at once, or rolled onto the replicas); what cannot be applied is
     said, and the service runs on as it was."""
-    seen = path.read_bytes()
+    seen = recipe.read_text(path)
     said = ""  # the last reading problem said (each is said once, until the file reads again)
     while True:
         await asyncio.sleep(WATCH_S)
-        try:
-            if not path.is_file():  # a FIFO or device would block the read: not a recipe file
-                raise OSError(f"{path} is not a regular file" if path.exists() else "no such file")
-            text = await asyncio.wait_for(asyncio.to_thread(path.read_bytes), timeout=10.0)
-        except (OSError, TimeoutError) as exc:
-            why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "no answer within 10 s"
+        why = "" if path.is_file() else f"{path} is not a regular file" if path.exists() else "no such file"
+        try:  # a FIFO or device would block the read: not a recipe file, not read
+            text = await asyncio.wait_for(asyncio.to_thread(recipe.read_text, path), timeout=10.0) if not why else ""
+        except errors.RecipeError as exc:
+            why = exc.problems[0].rule
+        except TimeoutError:
+            why = "no answer within 10 s"
+        if why:
             if why != said:
                 console.print(f"[yellow]--watch: cannot read {path}: {why}; the service runs as it was[/]",
                               highlight=False)  # fmt: skip
@@ -210,7 +212,7 @@ async def watch_file(path: Path, rt: local.LocalRuntime, console: Console) -> No
             continue
         seen = text
         try:
-            applied = rt.apply_recipe(recipe.load(path))
+            applied = rt.apply_recipe(recipe.load_text(text, str(path)))  # what was read, not a second read
         except errors.SwellError as exc:
             console.print(f"[yellow]{path} changed, not applied (the service runs as it was):[/] {exc}",
                           highlight=False, soft_wrap=True)  # fmt: skip
