@@ -14,10 +14,6 @@ from swell.loadgen import export, runner, summary
 from swell.report import html, plots
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
-
-
 def summary_tables(s: summary.Summary) -> tuple[html.Table, html.Table]:
     """The headline numbers and the latency percentiles (ms), as report tables."""
     rows: list[tuple[object, ...]] = [
@@ -45,7 +41,7 @@ def summary_tables(s: summary.Summary) -> tuple[html.Table, html.Table]:
     ):
         if st.count:
             values = (st.mean, st.p50, st.p90, st.p95, st.p99, st.max)
-            latency_rows.append((name, st.count, *(_ms(v) for v in values)))
+            latency_rows.append((name, st.count, *(summary.ms(v) for v in values)))
     columns = ("latency (ms)", "n", "mean", "p50", "p90", "p95", "p99", "max")
     return headline, html.Table(columns=columns, rows=tuple(latency_rows))
 

@@ -155,7 +155,8 @@ def summarize(rows: Sequence[records.RequestRecord], duration_s: float, slo: Slo
     )
 
 
-def _ms(value: float | None) -> float | None:
+def ms(value: float | None) -> float | None:
+    """Seconds as milliseconds (None stays None: no sample, never 0)."""
     return None if value is None else value * 1000.0
 
 
@@ -181,8 +182,8 @@ def vllm_compatible(rows: Sequence[records.RequestRecord], s: Summary) -> dict[s
     if s.slo is not None:  # vLLM writes it only with --goodput
         out["request_goodput"] = s.goodput_rps
     for name, st in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2el", s.e2e)):
-        out[f"mean_{name}_ms"] = _ms(st.mean)
-        out[f"median_{name}_ms"] = _ms(st.p50)
-        out[f"std_{name}_ms"] = _ms(st.std)
-        out[f"p99_{name}_ms"] = _ms(st.p99)
+        out[f"mean_{name}_ms"] = ms(st.mean)
+        out[f"median_{name}_ms"] = ms(st.p50)
+        out[f"std_{name}_ms"] = ms(st.std)
+        out[f"p99_{name}_ms"] = ms(st.p99)
     return out

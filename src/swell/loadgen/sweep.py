@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swell import errors
-from swell.loadgen import export, options, runner
+from swell.loadgen import export, options, runner, summary
 from swell.report import html, plots
 
 KINDS = ("concurrency", "rate")
@@ -79,17 +79,14 @@ def sustained(points: Sequence[Point]) -> Point | None:
     return max(ok, key=lambda p: p.level) if ok else None
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
-
-
 def table(sweep: Sweep, points: Sequence[Point]) -> html.Table:
     rows = []
     for p in points:
         s = p.result.summary
         rows.append((
-            f"{p.level:g}", s.sent, s.ok, s.request_rate, s.output_token_rate, _ms(s.ttft.p50), _ms(s.ttft.p95),
-            _ms(s.e2e.p95), s.goodput_rps, None if s.slo_attainment is None else 100.0 * s.slo_attainment,
+            f"{p.level:g}", s.sent, s.ok, s.request_rate, s.output_token_rate, summary.ms(s.ttft.p50),
+            summary.ms(s.ttft.p95), summary.ms(s.e2e.p95), s.goodput_rps,
+            None if s.slo_attainment is None else 100.0 * s.slo_attainment,
         ))  # fmt: skip
     columns = (sweep.kind, "sent", "ok", "req/s", "output tok/s", "TTFT p50 ms", "TTFT p95 ms", "e2e p95 ms",
                "goodput req/s", "within SLO %")  # fmt: skip
