@@ -136,21 +136,21 @@ class _Live:
         self.bar.update(self.task, completed=None if p.fraction is None else p.fraction * 1000, line=line)
 
 
+def _table(t: html.Table, title: str) -> Table:
+    """A report table for the terminal: the first column left, numbers right, floats as people read them."""
+    out = Table(title=title, title_justify="left")
+    for i, column in enumerate(t.columns):
+        out.add_column(column, justify="left" if i == 0 else "right")
+    for row in t.rows:
+        out.add_row(*("—" if v is None else html.number(v) if isinstance(v, float) else str(v) for v in row))
+    return out
+
+
 def _print_summary(console: Console, result: runner.Result) -> None:
     headline, latency = charts.summary_tables(result.summary)
-    table = Table(title="summary", title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in headline.rows:
-        table.add_row(str(name), html.number(value) if isinstance(value, float) else str(value))
-    console.print(table)
+    console.print(_table(headline, "summary"))
     if latency.rows:
-        lat = Table(title="latency (ms)", title_justify="left")
-        for i, column in enumerate(latency.columns):
-            lat.add_column(column, justify="left" if i == 0 else "right")
-        for row in latency.rows:
-            lat.add_row(*(html.number(v) if isinstance(v, float) else str(v) for v in row))
-        console.print(lat)
+        console.print(_table(latency, "latency (ms)"))
     if result.summary.errors:
         console.print(
             "errors: " + ", ".join(f"{k} ×{v}" for k, v in result.summary.errors.items()), style="red"
@@ -428,13 +428,7 @@ def _sweep(
         if result.interrupted:
             console.print("[yellow]interrupted: the sweep ends here[/]")
             break
-    t = sweep.table(sw, points)
-    out = Table(title=f"sweep of {sw.kind}", title_justify="left")
-    for i, column in enumerate(t.columns):
-        out.add_column(column, justify="left" if i == 0 else "right")
-    for row in t.rows:
-        out.add_row(*("—" if v is None else html.number(v) if isinstance(v, float) else str(v) for v in row))
-    console.print(out)
+    console.print(_table(sweep.table(sw, points), f"sweep of {sw.kind}"))
     best = sweep.sustained(points)
     if any(p.result.summary.slo is not None for p in points):
         console.print(
