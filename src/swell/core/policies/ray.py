@@ -28,20 +28,12 @@ def signal_of(auto: recipe.Autoscaling) -> recipe.Signal:
     return next(s for s in auto.signals if s.name == name) if name else auto.signals[0]
 
 
-def need(sig: recipe.Signal, value: float, ready: int) -> float:
-    """Replicas the ongoing requests ask for, unrounded: a total over the target per replica (a
-    Value target reads a per-replica average, so it counts the ready replicas)."""
-    if sig.target_type == "AverageValue":
-        return value / sig.target
-    return ready * value / sig.target
-
-
 def smoothed(wanted: float, running: int, cfg: recipe.RayServe) -> int:
     """Ray's scaling factors: a share of the way from `running` to `wanted`, rounded up; a
     scale-down the factor rounds away to nothing still takes one replica."""
     delta = wanted - running
     factor = cfg.upscaling_factor if delta > 0 else cfg.downscaling_factor
-    out = math.ceil(round(running + factor * delta, 9))
+    out = steps.ceil(running + factor * delta)
     if steps.ceil(wanted) < running and out == running:
         out -= 1
     return out
@@ -85,7 +77,7 @@ def decide(
     if oob is not None:
         return oob, replace(state, trend=None)
     assert reading.value is not None
-    wanted = need(sig, reading.value, snap.ready)
+    wanted = rules.need(sig, reading.value, snap.ready)
     if snap.ready == 0:  # Ray's cold start: no running replica
         n = steps.clamp(max(math.ceil(cfg.upscaling_factor), snap.current), b.lo, b.hi) if reading.value > 0 else snap.current
         prop = replace(prop, replicas=n, note="no replica running")

@@ -328,10 +328,16 @@ def keda_steps(
     return Wanted(replicas=wanted, props=props, bounds=b), state
 
 
-def panic_need(sig: recipe.Signal, value: float, ready: int) -> int:
+def need(sig: recipe.Signal, value: float, ready: int) -> float:
+    """Replicas one concurrency-like signal asks for, unrounded: a total over the target per replica
+    (AverageValue), or a per-replica average over it times the ready replicas (Value)."""
     if sig.target_type == "AverageValue":
-        return steps.ceil(value / sig.target)
-    return steps.ceil(ready * value / sig.target)
+        return value / sig.target
+    return ready * value / sig.target
+
+
+def panic_need(sig: recipe.Signal, value: float, ready: int) -> int:
+    return steps.ceil(need(sig, value, ready))
 
 
 def panic_step(
