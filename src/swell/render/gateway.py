@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from swell import errors, recipe
+from swell.clusters.local import engines
 from swell.core import signals
 from swell.engines import catalog
 from swell.metrics import gateway as gateway_metrics
@@ -48,7 +49,7 @@ def args(rec: recipe.Recipe, opts: workload.Options) -> list[str]:
     out = [
         "gateway", rec.service.name, f"--namespace={opts.namespace}", "--service-port=http", f"--port={PORT}",
         f"--buffer-requests={local.buffer_requests}", f"--buffer-timeout={local.buffer_timeout_s:g}",
-        f"--drain-timeout={workload.drain_s(rec):g}", f"--protocol={catalog.ENGINES[rec.service.engine].protocol}",
+        f"--drain-timeout={workload.drain_s(rec):g}", f"--protocol={engines.protocol(rec.service)}",
     ]  # fmt: skip
     if rec.slo.deadline_s is not None:
         out.append(f"--deadline={rec.slo.deadline_s:g}")
