@@ -49,7 +49,7 @@ async def target(client: api.Api, opts: Options) -> endpoints.Target:
 
 
 def gateway(opts: Options) -> gateway_mod.Gateway:
-    gw = gateway_mod.Gateway(
+    return gateway_mod.Gateway(
         host=opts.host,
         port=opts.port,
         buffer_requests=opts.buffer_requests,
@@ -57,9 +57,8 @@ def gateway(opts: Options) -> gateway_mod.Gateway:
         deadline_s=opts.deadline_s,
         max_ongoing=opts.max_ongoing,
         protocol=opts.protocol,
+        port_hint="(give another --port)",
     )
-    gw.port_hint = "(give another --port)"
-    return gw
 
 
 async def drain(gw: gateway_mod.Gateway, timeout_s: float, poll_s: float = 0.1) -> int:

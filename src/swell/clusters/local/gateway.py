@@ -114,10 +114,11 @@ class Gateway:
         read_timeout_s: float = 300.0,
         deadline_s: float | None = None,
         max_ongoing: int = 0,
+        port_hint: str = "(set local.port in the recipe or --port)",  # what to change when the port is taken
     ) -> None:
         self.host, self.port = host, port
         self.max_ongoing = max_ongoing  # requests in flight a replica may hold; the rest wait buffered (0: no limit)
-        self.port_hint = "(set local.port in the recipe or --port)"  # what to change when the port is taken
+        self.port_hint = port_hint
         self.deadline_s = deadline_s  # no first token by then: shed (None: never)
         self.protocol = protocol  # "openai", "kserve-v1" or "http": what metadata answers look like
         self.max_request_bytes = max_request_bytes  # larger bodies get a 413 (engines cap theirs too)
