@@ -334,6 +334,7 @@ def aged(since: float = -1000.0) -> steps.State:
         pytest.param(("ready@a", "ready@a", "ready@b", "pending"), 15.0, 0.0, 2, "metrics",
                      id="scale-down: the pending replica and the emptiest node go"),
         pytest.param(("ready@a",), 1000.0, 0.0, 20, "max", id="bounded by max_replicas"),
+        pytest.param(("ready@a",), 1e308, 0.0, 20, "max", id="a reading past any fleet (1e308 req/s) is max_replicas, not an error"),
     ],
 )  # fmt: skip
 def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect: int, bound: str) -> None:

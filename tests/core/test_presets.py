@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from swell import recipe
-from swell.core import policies, signals
-from swell.core.policies import planner, presets, reactive
+from swell.core import policies, signals, snapshot
+from swell.core.policies import planner, presets, reactive, steps
+from tests import conftest
 
 BASE = recipe.parse({
     "service": {"name": "chat", "engine": "simulated-llm", "preset": "llama3-8b-h100"},
@@ -30,6 +33,23 @@ def test_every_preset_keeps_the_service_the_bounds_and_the_slo(name: str) -> Non
     a = out.autoscaling
     assert (a.min_replicas, a.max_replicas, a.headroom_nodes, a.target_utilization) == (2, 9, 1, 0.6)
     assert a.signals and signals.metric_names(signals.required(a))
+
+
+@pytest.mark.parametrize("name", presets.NAMES)
+def test_every_preset_takes_a_reading_far_past_its_target_as_a_scale_up_not_an_error(name: str) -> None:
+    """A finite reading no fleet could serve (an exporter's 1e308, a ratio that overflows to
+    infinity) heads for max_replicas; its negative stays put. Each within its own rate limits."""
+    rec = presets.apply(name, BASE)
+    decide, names = policies.get(rec.autoscaling.policy), [s.name for s in signals.required(rec.autoscaling)]
+    for value, bound in ((1e308, "max"), (-1e308, "min")):
+        state, current, seen = steps.State(), 2, []
+        for i in range(40):
+            s = replace(conftest.snap(15.0 * i, current), signals={n: snapshot.Reading.of(value) for n in names})
+            d, state = decide(rec, s, state)
+            current = d.desired
+            seen.append(current)
+        assert 2 <= min(seen) and max(seen) <= 9, seen
+        assert current == (9 if bound == "max" else 2), (value, seen)
 
 
 def test_seed_hpa_latency_is_average_e2e_latency_over_one_minute_against_200_ms() -> None:

@@ -85,9 +85,13 @@ def within_tolerance(ratio: float, tol: recipe.Tolerance) -> bool:
     return (1.0 - tol.down) <= ratio <= (1.0 + tol.up)
 
 
+COUNT_MAX = 2**31 - 1  # the most replicas any rule proposes (a Deployment's int32 replica count): a
+# finite reading far beyond its target (1e308 against 0.5) makes an infinite ratio, not an error
+
+
 def ceil(x: float) -> int:
-    # guard float noise such as 2.0000000000000004 -> 3
-    return math.ceil(round(x, 9))
+    """The least whole count >= x, within +-COUNT_MAX (float noise such as 2.0000000000000004 -> 2)."""
+    return math.ceil(round(min(COUNT_MAX, max(-COUNT_MAX, x)), 9))
 
 
 def stabilize(
