@@ -48,7 +48,7 @@ def test_every_preset_takes_a_reading_far_past_its_target_as_a_scale_up_not_an_e
             d, state = decide(rec, s, state)
             current = d.desired
             seen.append(current)
-        assert 2 <= min(seen) and max(seen) <= 9, seen
+        assert min(seen) >= 2 and max(seen) <= 9, seen
         assert current == (9 if bound == "max" else 2), (value, seen)
 
 
