@@ -344,6 +344,22 @@ def test_one_decision(layout: tuple[str, ...], rps: float, queued: float, expect
 
 
 @pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        pytest.param(1e308, 20, id="an exporter's 1e308 req/s and queue for 15 minutes hold max_replicas"),
+        pytest.param(-1e308, 1, id="a negative rate and queue read as none: min_replicas, not an error"),
+    ],
+)
+def test_readings_no_fleet_could_serve_are_capped_not_fatal(value: float, expect: int) -> None:
+    state, current, seen = aged(), 1, []
+    for i in range(60):
+        d, state = planner.decide(rec(), snap(15.0 * i, reps(*["ready@a"] * current), value, queued=value), state)
+        current = d.desired
+        seen.append(current)
+    assert seen[1:] == [expect] * 59, seen
+
+
+@pytest.mark.parametrize(
     ("reads", "expect", "says"),
     [
         pytest.param({load.BUFFERED: 3.0}, 1, "3 request(s) waiting at the gateway", id="requests buffered at zero wake it"),

@@ -84,9 +84,13 @@ class Load:
         return self.answered_rps + self.queued / drain_s
 
 
+READ_MAX = 1e9  # every read here is a count or a rate of requests, tokens or seconds: none is negative, and
+# none past this is a measurement (an exporter's 1e308 squared overflows the forecast's fit)
+
+
 def _value(snap: snapshot.Snapshot, name: str) -> float | None:
     r = snap.reading(name)
-    return r.value if r.ok else None
+    return min(READ_MAX, max(0.0, r.value)) if r.ok and r.value is not None else None
 
 
 def _less(total: float | None, part: float | None) -> float | None:
