@@ -692,6 +692,15 @@ class Recipe(Model):
         return self
 
     @property
+    def drain_s(self) -> float:
+        """How long a replica scaled down (or stopped) may take to finish what it has in flight: the
+        longer of `local.drain_timeout_s` and the e2e SLO, so a request the SLO lets run that long is
+        not cut (a reasoning model's answers run for minutes). The same in every world: `swell up`
+        waits this long, the simulator kills what still runs after it, and the rendered Deployment's
+        termination grace and vLLM's --shutdown-timeout hold it."""
+        return max(self.local.drain_timeout_s, self.slo.e2e_s or 0.0)
+
+    @property
     def startup_timeout_s(self) -> float:
         """How long a replica may take to pass readiness before it is restarted."""
         given = self.service.probes.startup_timeout_s

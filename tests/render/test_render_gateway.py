@@ -50,11 +50,11 @@ def test_the_gateway_runs_with_the_recipes_buffer_deadline_and_cap() -> None:
     args = pod["containers"][0]["args"]
     assert args[:3] == ["gateway", "llama-3-8b", "--namespace=ml"]
     for flag in ("--buffer-requests=512", "--buffer-timeout=300", "--deadline=5", "--max-ongoing=16",
-                 "--protocol=openai", f"--drain-timeout={workload.drain_s(rec):g}"):  # fmt: skip
+                 "--protocol=openai", f"--drain-timeout={rec.drain_s:g}"):  # fmt: skip
         assert flag in args
     assert pod["serviceAccountName"] == "llama-3-8b-gateway"
     # the drain fits in the grace period, after the preStop sleep that lets the endpoint go first
-    assert pod["terminationGracePeriodSeconds"] > gateway.PRESTOP_S + workload.drain_s(rec)
+    assert pod["terminationGracePeriodSeconds"] > gateway.PRESTOP_S + rec.drain_s
     assert "nvidia.com/gpu" not in str(pod)  # it runs on CPU nodes
 
 

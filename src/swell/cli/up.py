@@ -257,7 +257,7 @@ async def _up(
         if watching is not None:
             watching.cancel()
         console.print(
-            f"stopping: requests in flight finish (up to {rec.local.drain_timeout_s:g} s; Ctrl-C again "
+            f"stopping: requests in flight finish (up to {rec.drain_s:g} s; Ctrl-C again "
             f"to cut them), then every replica stops (SIGTERM, SIGKILL after {rec.local.grace_period_s:g} s) …",
             highlight=False,
         )

@@ -49,7 +49,7 @@ def args(rec: recipe.Recipe, opts: workload.Options) -> list[str]:
     out = [
         "gateway", rec.service.name, f"--namespace={opts.namespace}", "--service-port=http", f"--port={PORT}",
         f"--buffer-requests={local.buffer_requests}", f"--buffer-timeout={local.buffer_timeout_s:g}",
-        f"--drain-timeout={workload.drain_s(rec):g}", f"--protocol={engines.protocol(rec.service)}",
+        f"--drain-timeout={rec.drain_s:g}", f"--protocol={engines.protocol(rec.service)}",
     ]  # fmt: skip
     if rec.slo.deadline_s is not None:
         out.append(f"--deadline={rec.slo.deadline_s:g}")
@@ -80,7 +80,7 @@ def deployment(rec: recipe.Recipe, opts: workload.Options) -> Obj:
     pod: Obj = {
         "serviceAccountName": name(rec),
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-        "terminationGracePeriodSeconds": PRESTOP_S + math.ceil(workload.drain_s(rec)) + 5,
+        "terminationGracePeriodSeconds": PRESTOP_S + math.ceil(rec.drain_s) + 5,
         "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
             "weight": 100,
             "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",

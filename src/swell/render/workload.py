@@ -82,7 +82,7 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
         if "--port" not in args:
             args += ["--port", port]
         if _published(svc) and SHUTDOWN_FLAG not in args:  # the published image's latest: recent enough
-            args += [SHUTDOWN_FLAG, str(math.ceil(drain_s(rec)))]
+            args += [SHUTDOWN_FLAG, str(math.ceil(rec.drain_s))]
         return [], args
     argv = engines.argv_for(svc, host="0.0.0.0", port=svc.container_port, gpus="all", resources=rec.resources)
     if svc.engine in engines.SERVER_MODULES:
@@ -103,7 +103,7 @@ def notes(rec: recipe.Recipe) -> list[str]:
     if svc.engine == "vllm" and not _published(svc) and SHUTDOWN_FLAG not in svc.args:
         return [f"image {svc.image}: vLLM aborts the requests in flight on SIGTERM unless started with "
                 f"{SHUTDOWN_FLAG} (vLLM releases from March 2026 on): add `{SHUTDOWN_FLAG} "
-                f"{math.ceil(drain_s(rec))}` to service.args so a replica scaled down loses none"]  # fmt: skip
+                f"{math.ceil(rec.drain_s)}` to service.args so a replica scaled down loses none"]  # fmt: skip
     if svc.engine == "command":
         return [f"the preStop hook runs `sleep {PRESTOP_S}` in image {svc.image}: an image without a sleep binary "
                 f"(distroless) fails it and the pod gets SIGTERM at once; on Kubernetes 1.30 or later use `lifecycle.preStop.sleep`"]  # fmt: skip
@@ -125,17 +125,11 @@ def _probe(p: recipe.Probe) -> Obj:
     }
 
 
-def drain_s(rec: recipe.Recipe) -> float:
-    """How long a replica scaled down may take to finish what it has in flight: the longer of
-    `local.drain_timeout_s` (as `swell up` drains) and the e2e SLO."""
-    return max(rec.local.drain_timeout_s, rec.slo.e2e_s or 0.0)
-
-
 def grace_period_s(rec: recipe.Recipe) -> int:
     """A replica scaled down loses nothing in flight: PRESTOP_S for its endpoint to go, then the
-    engine's own SIGTERM drain (`drain_s`), then `local.grace_period_s` before SIGKILL.
+    engine's own SIGTERM drain (`Recipe.drain_s`), then `local.grace_period_s` before SIGKILL.
     Kubernetes' default, 30 s, is shorter than a 60 s e2e SLO."""
-    return math.ceil(PRESTOP_S + drain_s(rec) + rec.local.grace_period_s)
+    return math.ceil(PRESTOP_S + rec.drain_s + rec.local.grace_period_s)
 
 
 def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:

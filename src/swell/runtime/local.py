@@ -158,7 +158,7 @@ class LocalRuntime(cluster_mod.StartStop):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         try:
-            # requests in flight finish first (bounded by local.drain_timeout_s); a second Ctrl-C
+            # requests in flight finish first (bounded by the recipe's drain_s); a second Ctrl-C
             # or SIGTERM kills everything at once (cli.up.install_stop_handlers)
             await self.cluster.stop(drain=True)
         finally:

@@ -97,6 +97,21 @@ async def test_scale_down_drains_in_flight_requests(session: aiohttp.ClientSessi
         assert not helpers.alive(pid)
 
 
+async def test_the_drain_lasts_as_long_as_the_e2e_slo_lets_a_request_run(session: aiohttp.ClientSession) -> None:
+    """local.drain_timeout_s 0.5 s, e2e SLO 10 s: a request of 2 s in flight at the scale-down is
+    answered, as a reasoning model's answer of minutes is under an SLO of minutes."""
+    rec = helpers.tiny_recipe(local={"drain_timeout_s": 0.5})
+    rec = rec.model_copy(update={"slo": recipe.SLO(e2e_s=10.0)})
+    assert rec.drain_s == 10.0
+    async with cluster.LocalCluster(rec, initial=1) as c:
+        await helpers.wait_until(lambda: states(c) == ["ready"], "a ready replica")
+        slow = asyncio.ensure_future(complete(session, c.endpoint, delay=2.0))
+        await helpers.wait_until(lambda: c.gateway.stats().in_flight == 1, "the request in flight")
+        await c.scale(0)
+        assert await slow == 200  # not cut after 0.5 s
+        await helpers.wait_until(lambda: not c.manager.replicas(), "the drained replica gone")
+
+
 async def test_a_killed_replica_is_restarted_and_its_traffic_rerouted(session: aiohttp.ClientSession) -> None:
     rec = helpers.tiny_recipe(delay=0.2)
     async with cluster.LocalCluster(rec, initial=2) as c:

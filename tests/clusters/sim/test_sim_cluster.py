@@ -145,6 +145,31 @@ def test_a_terminating_replica_drains_then_drops_what_outlives_the_grace_period(
     assert c.requests.arrays().status.tolist() == [outcomes.DROPPED] * 2
 
 
+@pytest.mark.parametrize(
+    ("slo", "local", "expect"),
+    [
+        pytest.param({"e2e_s": 600.0}, {}, outcomes.SERVED,
+                     id="answers the e2e SLO lets run for minutes finish: the drain is the SLO, not 30 s"),
+        pytest.param({}, {"drain_timeout_s": 600.0}, outcomes.SERVED, id="or local.drain_timeout_s where longer"),
+        pytest.param({}, {}, outcomes.DROPPED, id="without either, the 30 s drain cuts them, as swell up does"),
+    ],
+)  # fmt: skip
+def test_a_replica_scaled_down_drains_for_the_recipes_drain(slo: dict[str, float], local: dict[str, float],
+                                                            expect: int) -> None:  # fmt: skip
+    rec = sim_recipe(autoscaling={"min_replicas": 1, "max_replicas": 1, "signals": []}, slo=slo, local=local)
+    loop, c, _ = make(rec)
+    c.start(0.0)
+    feed(c, [0.0] * 100, out=4000)  # a batch of long answers: the last finish well after 30 s
+    loop.at(1.0, events.CONTROL, lambda now, _: c.set_target(now, 0))
+    loop.run(until=2000.0)
+    c.finish(2000.0)
+    status, gone = c.requests.arrays().status.tolist(), c.gone[0].timeline["gone"]
+    if expect == outcomes.SERVED:
+        assert status == [outcomes.SERVED] * 100 and gone > 31.0
+    else:
+        assert outcomes.DROPPED in status and gone == 31.0
+
+
 def test_metrics_carry_vllm_names_labels_and_only_the_buckets_a_signal_reads() -> None:
     frac = recipe.Signal(name="slow", kind="histogram_fraction", metric="vllm:e2e_request_latency_seconds",
                          le=5.0, target=0.5, window_s=60)  # fmt: skip

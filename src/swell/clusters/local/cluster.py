@@ -92,7 +92,7 @@ class LocalCluster(StartStop):
 
     async def stop(self, *, drain: bool = False) -> None:
         """Stop every replica, then the gateway. With `drain`, new and buffered requests get a 503
-        at once while those in flight finish (each replica waits up to local.drain_timeout_s)."""
+        at once while those in flight finish (each replica waits up to the recipe's `drain_s`)."""
         if drain:
             self.gateway.close_to_new_requests()
         try:
@@ -178,7 +178,7 @@ class LocalCluster(StartStop):
         each here; the loop does not wait). Fewer: TorchServe picks the workers to stop and does
         not wait for their requests (one was answered 500 in the loop test before this drain),
         so the replica is drained in the gateway first: new requests go to other replicas or wait in the buffer, the ones in
-        flight finish (at most `local.drain_timeout_s`), the synchronous PUT stops the workers
+        flight finish (at most the recipe's `drain_s`), the synchronous PUT stops the workers
         (~20 ms), then the replica gets traffic again if it is still ready."""
         spec = self.manager.ready_specs().get(replica)
         if spec is None or spec.management_url is None:

@@ -494,8 +494,8 @@ class ReplicaManager:
 
     async def drained(self, name: str, poll_s: float = 0.05) -> None:
         """Wait until the gateway has no request in flight at replica `name`, at most
-        `local.drain_timeout_s` (the caller has stopped routing new ones to it)."""
-        deadline = self.now() + self.recipe.local.drain_timeout_s
+        the recipe's `drain_s` (the caller has stopped routing new ones to it)."""
+        deadline = self.now() + self.recipe.drain_s
         while self.routing.in_flight(name) > 0 and self.now() < deadline:
             await asyncio.sleep(poll_s)
 

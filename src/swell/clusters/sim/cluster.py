@@ -24,8 +24,6 @@ from swell.core import nodes as sizing
 from swell.core.policies import workers
 from swell.workload import arrivals
 
-GRACE_PERIOD_S = 30.0  # Kubernetes terminationGracePeriodSeconds default
-
 
 def fewest(auto: recipe.Autoscaling) -> int:
     """The fewest replicas a run holds: min_replicas, and at least 1 unless max_replicas is 0."""
@@ -36,7 +34,9 @@ def fewest(auto: recipe.Autoscaling) -> int:
 class Options:
     router: router.Kind = "least-outstanding"
     request_timeout_s: float = 600.0  # the client gives up (OpenAI client default)
-    grace_period_s: float = GRACE_PERIOD_S
+    grace_period_s: float | None = None  # a replica scaled down finishes what it has in flight within
+    # this, then what still runs is dropped; None: the recipe's `drain_s`, as `swell up` and the
+    # rendered Deployment drain (Kubernetes' default 30 s cut a reasoning model's answers of minutes)
     model_load_samples: Sequence[float] = ()  # empty: the recipe's fixed model_load_s
     initial_replicas: int | None = None  # None: min_replicas (at least 1 when the max allows)
     start_s: float = 0.0  # Unix time of the run's t = 0, for the calendar: schedule windows' cron
@@ -288,7 +288,8 @@ class SimCluster:
             if not rep.live:
                 self._gone(now, rep)
             else:
-                self.loop.at(now + self.options.grace_period_s, events.REPLICA, self._kill, rep)
+                grace = self.options.grace_period_s
+                self.loop.at(now + (self.rec.drain_s if grace is None else grace), events.REPLICA, self._kill, rep)
         else:
             self._gone(now, rep)
 
