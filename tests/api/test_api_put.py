@@ -78,3 +78,27 @@ async def _ready(s: Any, n: int) -> Any:
 async def _rollout(s: Any, state: str) -> Any:
     d = await (await s.get("/deployments/chat", headers=AUTH)).json()
     return d if (d.get("rollout") or {}).get("state") == state and d["replicas"]["ready"] >= 1 else None
+
+
+async def test_a_simulated_gpu_deployment_keeps_its_pretend_gpus_and_says_how_far_they_go(tmp_path: Path) -> None:
+    """simulated-llm with a GPU a replica and no local.gpu_ids: the API pretends 3 GPU ids for
+    max_replicas 3. A PUT lowering max_replicas keeps them (they were not the user's to change); a
+    PUT or PATCH past them is a 422 on autoscaling.max_replicas that says how far they go."""
+    async with apihelp.running(tmp_path) as (_, s):
+        first = apihelp.chat_recipe() | {"resources": {"gpus": 1}}
+        r = await s.post("/deployments", json=first, headers=AUTH)
+        assert r.status == 201, await r.text()
+        assert any("local.gpu_ids set to 0..2" in n for n in (await r.json())["notes"])
+        r = await s.put("/deployments/chat", json=apihelp.chat_recipe(max_replicas=2) | {"resources": {"gpus": 1}},
+                        headers=AUTH)  # fmt: skip
+        assert r.status == 200, await r.text()
+        assert (await r.json())["rollout"]["changed"] == ["autoscaling.max_replicas: 3 -> 2"]
+        for ask in (s.put("/deployments/chat", json=apihelp.chat_recipe(max_replicas=4) | {"resources": {"gpus": 1}},
+                          headers=AUTH),
+                    s.patch("/deployments/chat", json={"max_replicas": 5}, headers=AUTH)):  # fmt: skip
+            r = await ask
+            assert r.status == 422, await r.text()
+            (problem,) = (await r.json())["problems"]
+            assert problem["path"] == "autoscaling.max_replicas" and "at most 3" in problem["rule"]
+        d = await (await s.get("/deployments/chat", headers=AUTH)).json()
+        assert d["max_replicas"] == 2

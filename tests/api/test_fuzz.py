@@ -107,3 +107,33 @@ def test_mutated_recipes_get_a_4xx_that_says_why(
         assert answer["problems"] and all(
             p["rule"] and isinstance(p["path"], str) for p in answer["problems"]
         )
+
+
+NESTED = b"[" * 100_000 + b"]" * 100_000  # 200 KB, within the size limit: json's recursion gives out
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status", "says"),
+    [
+        pytest.param("POST", "/deployments", apihelp.AUTH, NESTED, 400, "nested too deeply",
+                     id="a body nested past what json reads is a 400, not a 500"),
+        pytest.param("GET", "/deployments", {"Authorization": b"Bearer \xc3\xa9\xff"}, None, 403, "wrong bearer token",
+                     id="a token that is not UTF-8 is a wrong token, not a 500"),
+        pytest.param("GET", "/static/" + "a" * 5000, {}, None, 404, "no such path: /static/aaa",
+                     id="a static name the file system refuses is a 404 with the path cut short"),
+        pytest.param("GET", "/static/", {}, None, 404, "no such path: /static/", id="the static folder itself is a 404"),
+    ],
+)  # fmt: skip
+def test_edge_requests_get_a_json_4xx(method: str, path: str, headers: dict[str, Any], body: bytes | None,
+                                      status: int, says: str, base_url: str) -> None:  # fmt: skip
+    r = requests.request(method, base_url + path, headers=headers, data=body, timeout=30)
+    assert r.status_code == status, r.text[:300]
+    assert says in r.json()["error"] and len(r.text) < 1000
+
+
+def test_a_value_echoed_in_an_error_is_cut_short(base_url: str) -> None:
+    body = apihelp.chat_recipe() | {"surprise": "x" * 100_000}
+    r = requests.post(f"{base_url}/deployments", json=body, headers=apihelp.AUTH, timeout=10)
+    assert r.status_code == 422
+    (problem,) = r.json()["problems"]
+    assert problem["path"] == "surprise" and problem["value"] == "x" * 197 + "..."

@@ -32,11 +32,18 @@ def error(status: int, message: str, problems: list[errors.Problem] | None = Non
     return web.json_response(body.model_dump(mode="json"), status=status)
 
 
+SHOWN_CHARS = 200  # a value or path echoed in an error is cut to this many characters
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
 def _jsonable(value: object) -> object:
-    if value is None or isinstance(value, bool | int | float | str):
+    """A problem's value as JSON: scalars as they are (long strings cut), anything else as its repr."""
+    if value is None or isinstance(value, bool | int | float):
         return value
-    text = repr(value)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return _short(value if isinstance(value, str) else repr(value))
 
 
 def _pydantic_problems(exc: pydantic.ValidationError) -> list[errors.Problem]:
@@ -65,8 +72,13 @@ def middleware(token: str) -> typedefs.Middleware:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
             return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-        except web.HTTPNotFound:
-            return error(404, f"no such path: {request.path}")
+        except (web.HTTPNotFound, web.HTTPForbidden):  # a static folder itself is no page either
+            return error(404, f"no such path: {_short(request.path)}")
+        except OSError as exc:  # a static path the file system refuses (a name over 255 bytes)
+            if request.path.startswith(dashboard.STATIC_PREFIXES):
+                return error(404, f"no such path: {_short(request.path)} ({exc.strerror})")
+            log.exception("%s %s failed", request.method, _short(request.path))
+            return error(500, "an unexpected error in swell (logged); please report it")
         except web.HTTPMethodNotAllowed as exc:
             return error(
                 405, f"{request.method} not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
@@ -87,7 +99,7 @@ def middleware(token: str) -> typedefs.Middleware:
         except web.HTTPException:
             raise
         except Exception:
-            log.exception("%s %s failed", request.method, request.path)
+            log.exception("%s %s failed", request.method, _short(request.path))
             return error(500, "an unexpected error in swell (logged); please report it")
 
     return guard

@@ -15,6 +15,7 @@ from aiohttp import web
 
 STATIC = importlib.resources.files("swell.api") / "static"
 PLOTLY_JS = "plotly.min.js"
+STATIC_PREFIXES = ("/static/", "/vendor/")  # files served from disk
 
 
 def plotly_js() -> Path | None:
@@ -44,4 +45,4 @@ async def vendor(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get(f"/vendor/{PLOTLY_JS}", vendor)
-    app.router.add_static("/static/", Path(str(STATIC)))
+    app.router.add_static(STATIC_PREFIXES[0], Path(str(STATIC)))

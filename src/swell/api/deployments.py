@@ -63,6 +63,25 @@ def _problem(path: str, value: object, rule: str) -> errors.RecipeError:
     return errors.RecipeError(SOURCE, [errors.Problem(path=path, value=value, rule=rule)])
 
 
+def pretends_gpus(rec: recipe.Recipe) -> bool:
+    """simulated-llm with GPUs and no local.gpu_ids: the API gives it pretend GPU ids, as many as
+    max_replicas need (it uses none)."""
+    return rec.service.engine == "simulated-llm" and rec.resources.gpus > 0 and not rec.local.gpu_ids
+
+
+def check_slots(rec: recipe.Recipe, ids: tuple[int, ...]) -> None:
+    """max_replicas within the pretend GPU ids a running deployment started with (RecipeError)."""
+    fit = len(ids) // rec.resources.gpus
+    if rec.autoscaling.max_replicas > fit:
+        raise _problem(
+            "autoscaling.max_replicas",
+            rec.autoscaling.max_replicas,
+            f"at most {fit}: this deployment started with {len(ids)} pretend GPU(s) for simulated-llm "
+            f"({fit} replica(s) of {rec.resources.gpus}), and a running service keeps its slots; "
+            "DELETE it and POST it again for more",
+        )
+
+
 def apply_patch(rec: recipe.Recipe, patch: dict[str, Any]) -> recipe.Recipe:
     """The recipe with a PATCH body's changes, validated as a whole (every problem at once)."""
     p = schemas.Patch.model_validate(patch)
@@ -120,8 +139,12 @@ class Manager:
 
     # ------------------------------------------------------------------ building
 
-    def build(self, payload: Any, patch: dict[str, Any] | None = None) -> tuple[recipe.Recipe, list[str]]:
-        """The recipe to run here and notes on what was adapted; RecipeError with every problem."""
+    def build(
+        self, payload: Any, patch: dict[str, Any] | None = None, slots: tuple[int, ...] = ()
+    ) -> tuple[recipe.Recipe, list[str]]:
+        """The recipe to run here and notes on what was adapted; RecipeError with every problem.
+        `slots`: the GPU ids a running deployment pretends for simulated-llm (kept: they cannot
+        change while it runs)."""
         rec = recipe.parse(payload, SOURCE)
         notes: list[str] = []
         svc = rec.service
@@ -140,16 +163,16 @@ class Manager:
                 f"vLLM cannot run on this machine ({missing}); to run the same autoscaling here, name a "
                 'local engine beside the payload\'s keys: "service": {"engine": "simulated-llm"}',
             )
-        if svc.engine == "simulated-llm" and rec.resources.gpus > 0 and not rec.local.gpu_ids:
-            n = rec.resources.gpus * rec.autoscaling.max_replicas
-            ids = tuple(range(n))
-            rec = rec.model_copy(update={"local": rec.local.model_copy(update={"gpu_ids": ids})})
-            notes.append(
-                f"simulated-llm uses no GPU: local.gpu_ids set to {list(ids)} so that "
-                f"{rec.autoscaling.max_replicas} replica(s) of {rec.resources.gpus} GPU(s) fit"
-            )
         if patch:
             rec = apply_patch(rec, patch)
+        if pretends_gpus(rec):
+            ids = slots or tuple(range(rec.resources.gpus * rec.autoscaling.max_replicas))
+            check_slots(rec, ids)
+            rec = rec.model_copy(update={"local": rec.local.model_copy(update={"gpu_ids": ids})})
+            notes.append(
+                f"simulated-llm uses no GPU: local.gpu_ids set to {ids[0]}..{ids[-1]} so that "
+                f"{len(ids) // rec.resources.gpus} replica(s) of {rec.resources.gpus} GPU(s) fit"
+            )
         return rec, notes
 
     def _port(self, payload: dict[str, Any], stored: int | None) -> int:
@@ -243,6 +266,8 @@ class Manager:
         dep = self.get(name)
         merged = merge_patches(dep.patch, body)
         rec = apply_patch(dep.recipe, body)
+        if pretends_gpus(recipe.parse(dep.payload, SOURCE)):
+            check_slots(rec, rec.local.gpu_ids)
         dep.rt.controller.take(rec)
         dep.patch = merged
         self.store.set_patch(name, merged)
@@ -255,7 +280,8 @@ class Manager:
         payload stays). A PATCH made before is cleared: the new payload is the whole recipe."""
         async with self._lock:
             dep = self.get(name)
-            rec, notes = self.build(payload)
+            running = dep.recipe.local.gpu_ids if pretends_gpus(recipe.parse(dep.payload, SOURCE)) else ()
+            rec, notes = self.build(payload, slots=running)
             if rec.service.name != name:
                 raise _problem("service.name", rec.service.name, f"must stay {name!r}: the URL names the deployment")
             applied = dep.rt.apply_recipe(rec)

@@ -36,6 +36,8 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply to read (a recipe is a few levels deep)") from None
 
 
 def _manager(request: web.Request) -> deployments.Manager:
