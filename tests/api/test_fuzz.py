@@ -131,6 +131,15 @@ def test_edge_requests_get_a_json_4xx(method: str, path: str, headers: dict[str,
     assert says in r.json()["error"] and len(r.text) < 1000
 
 
+def test_an_unknown_engine_preset_is_a_422_at_once_not_a_failed_start(base_url: str) -> None:
+    body = apihelp.chat_recipe()
+    body["service"]["preset"] = "bogus"
+    r = requests.post(f"{base_url}/deployments", json=body, headers=apihelp.AUTH, timeout=10)
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["problems"]
+    assert (problem["path"], problem["value"]) == ("service.preset", "bogus") and "tiny-cpu" in problem["rule"]
+
+
 def test_a_value_echoed_in_an_error_is_cut_short(base_url: str) -> None:
     body = apihelp.chat_recipe() | {"surprise": "x" * 100_000}
     r = requests.post(f"{base_url}/deployments", json=body, headers=apihelp.AUTH, timeout=10)

@@ -24,6 +24,7 @@ from swell.api import sampler as sampler_mod
 from swell.api import schemas
 from swell.api import store as store_mod
 from swell.control import history as history_mod
+from swell.control import profile
 from swell.runtime import local
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class Manager:
         `slots`: the GPU ids a running deployment pretends for simulated-llm (kept: they cannot
         change while it runs)."""
         rec = recipe.parse(payload, SOURCE)
+        profile.check(rec, SOURCE)  # a preset no engine model has fails here, not minutes later at a start
         notes: list[str] = []
         svc = rec.service
         if svc.engine == "command" and not self.allow_command:
