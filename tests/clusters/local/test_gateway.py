@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from swell import recipe
+from swell import errors, recipe
 from swell.clusters.local import cluster, engines, gateway, gateway_metrics
 from swell.metrics import scrape
 from tests.clusters.local.backends import Backends, Handler
@@ -523,3 +523,16 @@ async def test_metadata_goes_to_a_replica_at_its_cap(backends: Backends, session
         async with await health as r:
             assert r.status == 200 and (await r.json())["backend"] == "only"
         (await busy).release()
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        pytest.param("192.0.2.1", "set local.host to an address of this machine", id="an address not of this machine"),
+        pytest.param("no-such-host.invalid", "set local.host to an address of this machine", id="a name that resolves to none"),
+    ],
+)  # fmt: skip
+async def test_a_host_it_cannot_listen_on_names_the_host_not_the_port(host: str, says: str) -> None:
+    gw = gateway.Gateway(host=host, port=0)
+    with pytest.raises(errors.ClusterError, match=says):
+        await gw.start()

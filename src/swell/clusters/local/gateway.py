@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import io
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -225,9 +227,11 @@ class Gateway:
             )
         except OSError as exc:
             await self.stop()
+            # an address this machine does not have (or cannot resolve) is the host's fault, not the port's
+            hint = ("(set local.host to an address of this machine, e.g. 127.0.0.1)"
+                    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror) else self.port_hint)  # fmt: skip
             raise errors.ClusterError(
-                f"the gateway cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
-                f"{self.port_hint}"
+                f"the gateway cannot listen on {self.host}:{self.port}: {exc.strerror or exc} {hint}"
             ) from None
         self.port = int(self._server.sockets[0].getsockname()[1])
 
