@@ -217,6 +217,20 @@ def test_corrino_unknown_key_and_bad_duration_are_named() -> None:
     assert got["recipe_pod_autoscaling_params.collect_metrics_timespan"].value == "five minutes"
 
 
+@pytest.mark.parametrize("value", [0, 1e308, [], {}, True], ids=repr)
+def test_a_corrino_name_that_is_not_text_is_named_not_replaced(value: object) -> None:
+    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "recipe_id": "llm",
+                                           "deployment_name": value})}  # fmt: skip
+    assert got["deployment_name"].rule == "a name: text" and got["deployment_name"].value == value
+
+
+@pytest.mark.parametrize(("given", "name"), [({"deployment_name": "My_LLM"}, "my-llm"), ({"deployment_name": ""}, "llm"),
+                                             ({"deployment_name": None}, "llm"), ({}, "llm")])  # fmt: skip
+def test_a_corrino_service_is_named_by_deployment_name_else_recipe_id(given: dict[str, object], name: str) -> None:
+    rec = recipe.parse({"recipe_node_shape": "VM.GPU.A10.1", "recipe_id": "llm"} | given)
+    assert rec.service.name == name
+
+
 def test_corrino_payload_with_swell_service_keys_that_are_no_mapping_is_named() -> None:
     got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "service": [1]})}
     assert "a mapping" in got["service"].rule and got["service"].value == [1]

@@ -269,11 +269,11 @@ def translate(data: dict[str, Any]) -> Translation:
     node = _params(data, "recipe_node_autoscaling_params", NODE_KEYS, problems)
     replicas = _count(data, "recipe_replica_count", problems)
     pool_size = _count(data, "recipe_node_pool_size", problems)
-    name = (
-        str(data.get("deployment_name") or data.get("recipe_id") or "corrino-service")
-        .lower()
-        .replace("_", "-")
-    )
+    for key in ("deployment_name", "recipe_id"):  # text where given: a number or a list is no name
+        if key in data and not isinstance(data[key], str | None):
+            problems.append(errors.Problem(path=key, value=data[key], rule="a name: text"))
+    given = [data.get(k) for k in ("deployment_name", "recipe_id")]
+    name = next((v for v in given if isinstance(v, str) and v), "corrino-service").lower().replace("_", "-")
     service: dict[str, Any] = {"name": name, "engine": "vllm"}
     if "recipe_image_uri" in data:
         service["image"] = data["recipe_image_uri"]
