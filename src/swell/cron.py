@@ -144,7 +144,7 @@ def problem(expr: str) -> str | None:
 def known_timezone(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is tzdata's folder, or too long a name
         return False
     return True
 

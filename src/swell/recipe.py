@@ -959,14 +959,21 @@ def load_text(text: str, source: str) -> Recipe:
         raise bad(f"nested deeper than {MAX_DEPTH} levels") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise bad(f"not valid YAML/JSON: {exc}") from None
+    except ValueError as exc:  # an integer past Python's 4,300 digits
+        raise bad(f"not a recipe's numbers: {exc}".split(";")[0]) from None
     return parse(data, source)
 
 
-def read_text(path: str | Path) -> str:
-    """A text file's content, or a RecipeError naming the file and why it cannot be read."""
+def read_text(path: str | Path, limit: int = MAX_TEXT) -> str:
+    """A text file's content, or a RecipeError naming the file and why it cannot be read; at most
+    `limit` characters are read (a device such as /dev/zero never ends)."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        with p.open(encoding="utf-8") as f:
+            text = f.read(limit + 1)
+        if len(text) <= limit:
+            return text
+        why = f"longer than {limit:,} characters"
     except UnicodeDecodeError as exc:
         why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
     except OSError as exc:

@@ -74,7 +74,10 @@ def url_problems(option: str, value: str | None) -> list[errors.Problem]:
     """An HTTP(S) URL with a host, e.g. http://prometheus.monitoring:9090 (None passes)."""
     if value is None:
         return []
-    u = urllib.parse.urlsplit(value)
+    try:
+        u = urllib.parse.urlsplit(value)
+    except ValueError as exc:  # 'http://[::1': brackets that hold no address
+        return [errors.Problem(path=option, value=value, rule=f"not a URL: {exc}")]
     try:
         u.port  # noqa: B018 (read for its check: 'http://p:abc' or a port over 65535 raise)
     except ValueError:

@@ -24,6 +24,7 @@ from swell.core import load, nodes, snapshot, world
 from swell.core.policies import schedule
 
 MAX_T = 1e11  # seconds: Unix time until the year 5138
+OBSERVATIONS_MAX = 100_000_000  # characters of an observations file (a day of ticks at 1 s is ~20 MB)
 MAX_REPLICAS = 100_000
 RecipeArg = Annotated[
     Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
@@ -272,6 +273,8 @@ def _observation(
         obs = json.loads(line)
     except json.JSONDecodeError as exc:
         return {}, [errors.Problem(path=where, value=line[:60], rule=f"not JSON: {exc.msg}")]
+    except ValueError as exc:  # an integer past Python's 4,300 digits
+        return {}, [errors.Problem(path=where, value=line[:60], rule=f"not an observation's numbers: {exc}".split(";")[0])]
     except RecursionError:
         return {}, [
             errors.Problem(path=where, value=line[:60], rule="nested too deeply to be an observation")
@@ -404,7 +407,7 @@ def decide(
     checks.policy(policy, rec)
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
-    text = _stdin_text() if str(observations) == "-" else recipe.read_text(observations)
+    text = _stdin_text() if str(observations) == "-" else recipe.read_text(observations, OBSERVATIONS_MAX)
     parsed: list[dict[str, Any]] = []
     problems: list[errors.Problem] = []
     last_t: float | None = None

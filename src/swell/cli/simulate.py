@@ -68,6 +68,10 @@ def _initial(value: str, top: int) -> int | None:
     return n
 
 
+START_FIRST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+START_LAST = dt.datetime(5000, 1, 1, tzinfo=dt.UTC)
+
+
 def _start(value: str | None, wl: object = None) -> float:
     """--start as Unix seconds: an ISO 8601 date or date-time (one without an offset is UTC), or
     'auto': the date a trace's file records for its first request."""
@@ -84,6 +88,8 @@ def _start(value: str | None, wl: object = None) -> float:
         raise _problem("--start", value, "an ISO 8601 date or date-time, e.g. 2026-11-27 or 2026-11-27T08:00Z") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
+    if not START_FIRST <= when <= START_LAST:  # a schedule's cron looks days back and ahead of the run
+        raise _problem("--start", value, f"a date from {START_FIRST:%Y-%m-%d} to {START_LAST:%Y-%m-%d}")
     return when.timestamp()
 
 

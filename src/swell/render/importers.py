@@ -108,23 +108,38 @@ class AdapterRule:
     external: bool
 
 
+def _adapter_problem(path: str, value: object, rule: str) -> errors.RecipeError:
+    return errors.RecipeError("prometheus-adapter config", [errors.Problem(path=path, value=value, rule=rule)])
+
+
 def _adapter_rules(config: Obj) -> list[AdapterRule]:
+    """prometheus-adapter's rules and external rules (RecipeError naming a rule of the wrong kind)."""
     out = []
     for key, external in (("rules", False), ("externalRules", True)):
-        for rule in config.get(key) or []:
+        rules = config.get(key) or []
+        if not isinstance(rules, list):
+            raise _adapter_problem(key, rules, "must be a list")
+        for i, rule in enumerate(rules):
+            naming = rule.get("name") if isinstance(rule, dict) else None
+            if not isinstance(rule, dict) or not isinstance(naming or {}, dict):
+                where, got = (f"{key}[{i}]", rule) if not isinstance(rule, dict) else (f"{key}[{i}].name", naming)
+                raise _adapter_problem(where, got, "must be a mapping")
             sq = str(rule.get("seriesQuery", ""))
             m = re.search(r'__name__\s*=~?\s*"\^?([a-zA-Z_:][a-zA-Z0-9_:]*)', sq) or re.match(_METRIC, sq)
             if not m:
                 continue
             series = m.group(1)
-            naming = rule.get("name") or {}
+            naming = naming or {}
             exposed = series
-            if naming.get("matches"):
-                exposed = re.sub(
-                    naming["matches"], re.sub(r"\$\{?(\d+)\}?", r"\\\1", naming.get("as") or "$0"), series
-                )
-            elif naming.get("as"):
-                exposed = naming["as"]
+            try:
+                if naming.get("matches"):
+                    exposed = re.sub(
+                        str(naming["matches"]), re.sub(r"\$\{?(\d+)\}?", r"\\\1", str(naming.get("as") or "$0")), series
+                    )
+                elif naming.get("as"):
+                    exposed = str(naming["as"])
+            except re.error as exc:
+                raise _adapter_problem(f"{key}[{i}].name", naming, f"matches/as: not a regular expression ({exc})") from None
             query = str(rule.get("metricsQuery", ""))
             query = query.replace("<<.Series>>", series).replace("{<<.LabelMatchers>>}", "")
             query = query.replace("<<.LabelMatchers>>", "").replace(",}", "}").replace("{,", "{")
@@ -533,8 +548,18 @@ def _at(value: Any, path: str, where: str = "") -> list[tuple[str, Any]]:
 
 def shape_problem(obj: dict[str, Any]) -> tuple[str, str, Any] | None:
     """The first field the importers read of `obj` whose value is of the wrong kind, as (path, what
-    it must be, the value): ('spec.metrics[0]', 'a mapping', 42); None if there is none."""
-    for path, want in SHAPES.get(str(obj.get("kind")), {}).items():
+    it must be, the value): ('spec.metrics[0]', 'a mapping', 42); None if there is none. Every
+    object: `kind` text, `metadata` a mapping; a ConfigMap's `data` a mapping of text."""
+    kind, meta, data = obj.get("kind"), obj.get("metadata"), obj.get("data")
+    if kind is not None and not isinstance(kind, str):
+        return "kind", "text", kind
+    if meta is not None and not isinstance(meta, dict):
+        return "metadata", _M, meta
+    if kind == "ConfigMap" and data is not None and not (
+        isinstance(data, dict) and all(isinstance(v, str) for v in data.values())
+    ):
+        return "data", "a mapping of text (a ConfigMap's files)", data
+    for path, want in SHAPES.get(str(kind), {}).items():
         for where, v in _at(obj, path):
             ok = (isinstance(v, dict) if want == _M else isinstance(v, list) if want == _L
                   else isinstance(v, int | float) and not isinstance(v, bool))  # fmt: skip
@@ -550,6 +575,8 @@ IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "Cron
 def _label(o: Obj) -> str:
     if import_ray.is_serve_config(o):
         return "Serve config"
+    if "kind" not in o and ("rules" in o or "externalRules" in o):
+        return "prometheus-adapter config"
     meta = o.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     return f"{o.get('kind') or 'object'} {name or '(unnamed)'}"
@@ -570,7 +597,10 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
     if problems:
         raise errors.RecipeError("swell import", problems)
     for o in objs:
-        imp.add(o)
+        try:
+            imp.add(o)
+        except errors.RecipeError as exc:  # a prometheus-adapter config with a rule of the wrong kind
+            problems += [errors.Problem(path=f"{_label(o)}: {p.path}", value=p.value, rule=p.rule) for p in exc.problems]
     read = {"ScaledObject": imp.scaled_object, "CronHorizontalPodAutoscaler": imp.cronhpa,
             "InferenceService": imp.inference_service, "RayService": imp.ray_serve, None: imp.ray_serve}  # fmt: skip
     for kind in IMPORTED:  # HPAs first: a CronHPA may drive one
@@ -617,7 +647,7 @@ def documents(texts: Mapping[str, str]) -> list[Obj]:
         for doc in yaml.safe_load_all(text):
             if (
                 isinstance(doc, dict)
-                and doc.get("kind", "").endswith("List")
+                and str(doc.get("kind", "")).endswith("List")
                 and isinstance(doc.get("items"), list)
             ):
                 out += [d for d in doc["items"] if isinstance(d, dict)]

@@ -138,6 +138,8 @@ class ServeGenReplay:
         clients = load(self.directory)
         data_end = max(float(c.start[-1]) + WINDOW_S for c in clients)
         trace_end = min(self.start_s + horizon_s * self.speedup, data_end)
+        if self.start_s >= trace_end:  # starting past the data: nothing to replay
+            return
         first = math.floor(self.start_s / WINDOW_S) * WINDOW_S
         for window_start in np.arange(first, trace_end, WINDOW_S):
             parts = []

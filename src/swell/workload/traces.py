@@ -19,6 +19,7 @@ import json
 import math
 import os
 import pathlib
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from swell.workload import arrivals, shapes
 
 BATCH = 4096
 MAX_SCALE = 1000.0  # a replay's rate multiplier: 1e12 would copy each request a trillion times
+MAX_TOKENS = 10_000_000  # a request's prompt or answer: past any context window (int64 holds the counts)
 NAMED = {
     "azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv.gz",
     "azure-code": "azure_llm_2023/AzureLLMInferenceTrace_code.csv.gz",
@@ -74,7 +76,7 @@ def _load_cached(path: str, mtime_ns: int) -> tuple[arrivals.Arrivals, float | N
         with _open_text(file) as text:
             first = text.readline().strip()
             body = text.read()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:  # zlib: a gzip body corrupted
         raise _problem(source, "file", path, f"cannot be read: {exc}") from exc
     if first.startswith("{"):
         return _from_jsonl(source, first + "\n" + body), None
@@ -164,7 +166,7 @@ def _from_jsonl(source: str, body: str) -> arrivals.Arrivals:
                 t.append(float(row["t"]))
                 inp.append(float(row["input_tokens"]))
                 out.append(float(row["output_tokens"]))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             rule = (
                 "needs numbers timestamp (ms), input_length, output_length (Mooncake)"
                 if mooncake
@@ -184,12 +186,15 @@ def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arr
     t = np.asarray(t, dtype=np.float64)
     if len(t) == 0:
         raise _problem(source, "rows", 0, "the trace has no requests")
+    inp, out = np.asarray(inp, dtype=np.float64), np.asarray(out, dtype=np.float64)
     bad = ~np.isfinite(t) | (t < 0) | ~np.isfinite(inp) | ~np.isfinite(out) | (inp < 0) | (out < 0)
+    bad |= (inp > MAX_TOKENS) | (out > MAX_TOKENS)
     if bad.any():
         row = int(np.argmax(bad))
         raise _problem(
-            source, f"row {row + 1}", (t[row], inp[row], out[row]), "times and token counts must be >= 0"
-        )
+            source, f"row {row + 1}", (t[row], inp[row], out[row]),
+            f"times and token counts must be >= 0, token counts at most {MAX_TOKENS:,}",
+        )  # fmt: skip
     order = np.argsort(t, kind="stable")
     return arrivals.Arrivals(
         t=t[order],
