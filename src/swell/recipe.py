@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -348,6 +349,18 @@ class RayServe(Model):
     downscaling_factor: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
+def http_url_problem(value: str) -> str | None:
+    """Why `value` is not an http(s) URL with a host and a valid port (None: it is one)."""
+    try:
+        u = urllib.parse.urlsplit(value)
+        u.port  # noqa: B018 (read for its check: 'http://p:abc' or a port over 65535 raise)
+    except ValueError as exc:  # 'http://[::1': brackets that hold no address; a port out of range
+        return f"not a URL ({exc})" if "port" not in str(exc).lower() else "its port must be a number 0-65535"
+    if u.scheme in ("http", "https") and u.hostname:
+        return None
+    return "an http:// or https:// URL with a host, e.g. http://prometheus.monitoring:9090"
+
+
 class MetricsSource(Model):
     source: Literal["embedded", "prometheus"] = "embedded"
     prometheus_url: str | None = None
@@ -357,8 +370,10 @@ class MetricsSource(Model):
     def _url_for_prometheus(self) -> MetricsSource:
         if self.source == "prometheus" and not self.prometheus_url:
             raise FieldProblem(
-                "prometheus_url", None, "source 'prometheus' needs prometheus_url, e.g. http://127.0.0.1:9090"
+                "prometheus_url", self.prometheus_url, "source 'prometheus' needs prometheus_url, e.g. http://127.0.0.1:9090"
             )
+        if self.prometheus_url and (why := http_url_problem(self.prometheus_url)):
+            raise FieldProblem("prometheus_url", self.prometheus_url, why)
         return self
 
 
@@ -882,6 +897,41 @@ def parse(data: Any, source: str = "<recipe>") -> Recipe:
     return rec
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error (PyYAML keeps the
+    last, so a second `service:` would silently replace the first; YAML 1.2 and kubectl refuse it)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges, and may override, on purpose
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            first = seen.setdefault(key, line)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            continue
+        if first != line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one mapping (lines {first} and {line})", key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"key {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
 def _yaml_problem(text: str) -> str | None:
     """Why a YAML text must not be built (too deep, or expanding to too many nodes through
     aliases: a "billion laughs"), else None. Reads the event stream only: no recursion, no copies.
@@ -947,20 +997,20 @@ def load_text(text: str, source: str) -> Recipe:
         raise bad(f"longer than {MAX_TEXT:,} characters: not a recipe")
     try:
         if source.endswith(".json"):
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_pairs)
             if _depth(data) > MAX_DEPTH:
                 raise bad(f"nested deeper than {MAX_DEPTH} levels")
         else:
             why = _yaml_problem(text)
             if why:
                 raise bad(why)
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no object tags
     except RecursionError:
         raise bad(f"nested deeper than {MAX_DEPTH} levels") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise bad(f"not valid YAML/JSON: {exc}") from None
-    except ValueError as exc:  # an integer past Python's 4,300 digits
-        raise bad(f"not a recipe's numbers: {exc}".split(";")[0]) from None
+    except ValueError as exc:  # a key twice in a JSON object; an integer past Python's 4,300 digits
+        raise bad(f"not valid YAML/JSON: {exc}".split(";")[0]) from None
     return parse(data, source)
 
 

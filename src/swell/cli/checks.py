@@ -9,7 +9,6 @@ import math
 import os
 import re
 import typing
-import urllib.parse
 from pathlib import Path
 
 from swell import errors, recipe
@@ -74,18 +73,8 @@ def url_problems(option: str, value: str | None) -> list[errors.Problem]:
     """An HTTP(S) URL with a host, e.g. http://prometheus.monitoring:9090 (None passes)."""
     if value is None:
         return []
-    try:
-        u = urllib.parse.urlsplit(value)
-    except ValueError as exc:  # 'http://[::1': brackets that hold no address
-        return [errors.Problem(path=option, value=value, rule=f"not a URL: {exc}")]
-    try:
-        u.port  # noqa: B018 (read for its check: 'http://p:abc' or a port over 65535 raise)
-    except ValueError:
-        return [errors.Problem(path=option, value=value, rule="its port must be a number 0-65535")]
-    if u.scheme in ("http", "https") and u.hostname:
-        return []
-    return [errors.Problem(path=option, value=value, rule="an http:// or https:// URL with a host, "
-                           "e.g. http://prometheus.monitoring:9090")]  # fmt: skip
+    why = recipe.http_url_problem(value)
+    return [] if why is None else [errors.Problem(path=option, value=value, rule=why)]
 
 
 def positive_problems(values: dict[str, float]) -> list[errors.Problem]:
