@@ -156,7 +156,7 @@ def _is_bare_path(text: str) -> bool:
     head = text.strip().split(",")[0].strip()
     if head.partition(":")[0].strip().lower() in _KEYS:
         return False
-    return pathlib.Path(head).is_file() or head.lower().endswith(_TRACE_SUFFIXES)
+    return traces.is_file(pathlib.Path(head)) or head.lower().endswith(_TRACE_SUFFIXES)
 
 
 def _split(kind: str, rest: str, problems: list[errors.Problem]) -> dict[str, str]:
@@ -254,7 +254,7 @@ def _build(kind: str, v: dict[str, Any], shape: shapes.Shape | None) -> Spec:
         raise ValueError("needs a file: trace:PATH")
     named = "azure-conv" if kind == "long-conv" else kind
     path = pathlib.Path(v["path"]) if kind == "trace" else traces.named_path(named)
-    if not path.is_file():
+    if not traces.is_file(path):
         rule = "no such file" if kind == "trace" else traces.missing_named(named)
         raise errors.RecipeError("trace", [errors.Problem(path="file", value=str(path), rule=rule)])
     scale_in = v.get("input-scale", LONG_CONV_INPUT_SCALE if kind == "long-conv" else 1.0)

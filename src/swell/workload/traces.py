@@ -203,9 +203,17 @@ def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arr
     )
 
 
+def is_file(path: pathlib.Path) -> bool:
+    """Path.is_file, False for a name the file system refuses (longer than 255 bytes) too."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _read(path: str | os.PathLike[str]) -> tuple[arrivals.Arrivals, float | None]:
     file = pathlib.Path(path)
-    if not file.is_file():
+    if not is_file(file):
         raise _problem(f"trace {file}", "file", str(file), "no such file")
     return _load_cached(str(file.resolve()), file.stat().st_mtime_ns)
 
