@@ -366,3 +366,18 @@ def test_a_knative_metric_of_another_predictor_is_still_refused_with_why() -> No
     assert any("Knative's own metric; add a Prometheus signal" in n for n in found.left_out)
     with pytest.raises(errors.RecipeError, match="needs at least one signal"):
         recipe.parse(found.recipe())
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [{"serving.kserve.io/deploymentMode": "RawDeployment"}, {"serving.kserve.io/autoscalerClass": "external"}],
+    ids=["raw deployment: KServe's HPA", "external: swell's own render, imported back"],
+)
+def test_an_inference_service_without_a_scale_metric_takes_kserves_hpa_default(annotations: dict[str, str]) -> None:
+    obj = isvc({"minReplicas": 1, "maxReplicas": 4, "sklearn": {"storageUri": "gs://x"}})
+    obj["metadata"]["annotations"] = annotations
+    (found,), _ = importers.run([obj])
+    assert found.autoscaling["signals"] == [{"name": "cpu", "kind": "utilization", "resource": "cpu",
+                                             "target": 80.0, "target_type": "Utilization"}]  # fmt: skip
+    assert any("KServe's default for an HPA" in n for n in found.left_out)
+    assert recipe.parse(found.recipe()).autoscaling.max_replicas == 4

@@ -108,6 +108,9 @@ class AdapterRule:
     external: bool
 
 
+KSERVE_CPU_TARGET = 80.0  # KServe's scaleTarget when scaleMetric is cpu and none is given
+
+
 def _adapter_problem(path: str, value: object, rule: str) -> errors.RecipeError:
     return errors.RecipeError("prometheus-adapter config", [errors.Problem(path=path, value=value, rule=rule)])
 
@@ -462,6 +465,15 @@ class Importer:
         if cls == "external":
             e.left_out.append(
                 "autoscalerClass external: KServe left scaling to another autoscaler; now swell's"
+            )
+        unset = not (pred.get("scaleMetric") or notes.get("autoscaling.knative.dev/metric") or target)
+        if "signals" not in e.autoscaling and hi > lo and unset and cls in ("hpa", "external"):
+            # no metric given, and no Knative: KServe's own default for the HPA it makes
+            e.autoscaling["signals"] = [{"name": "cpu", "kind": "utilization", "resource": "cpu",
+                                         "target": KSERVE_CPU_TARGET, "target_type": "Utilization"}]  # fmt: skip
+            e.left_out.append(
+                f"no scaleMetric ({cls}): scaled on cpu at {KSERVE_CPU_TARGET:g} % utilization, KServe's default "
+                "for an HPA; a model server's own series (its queue, its running requests) scale it better"
             )
 
     def ray_serve(self, obj: Obj) -> None:
