@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from swell.core import snapshot
-from swell.core.policies import hpa, rules, steps
+from swell.core.policies import hpa, rules, schedule, steps
 from tests.conftest import make_recipe, snap
 
 
@@ -322,3 +322,18 @@ def test_a_recipe_without_signals_holds_and_says_so() -> None:
     d = rules.wanted_or_hold(snap(0.0, 2), (), "reactive")
     assert not isinstance(d, int)
     assert (d.desired, d.bound_by, d.reason) == (2, "no_data", "the recipe has no signals: hold")
+
+
+@pytest.mark.parametrize(
+    ("current", "lo", "hi", "says"),
+    [
+        (1, 5, 9, "1 replica is below the floor of 5"),
+        (3, 5, 9, "3 replicas are below the floor of 5"),
+        (7, 1, 4, "7 replicas exceed the cap of 4"),
+    ],
+    ids=["one replica", "replicas below", "replicas above"],
+)
+def test_a_count_out_of_bounds_is_brought_back_and_said(current: int, lo: int, hi: int, says: str) -> None:
+    b = schedule.Bounds(lo=lo, hi=hi, active=(), floor_raised=False, cap_lowered=False)
+    d = rules.out_of_bounds(snap(0.0, current), b, "hpa")
+    assert d is not None and (d.desired, d.reason) == (min(max(current, lo), hi), says)

@@ -184,14 +184,13 @@ def hold(
 
 def out_of_bounds(snap: snapshot.Snapshot, b: schedule.Bounds, policy: str) -> decision.Decision | None:
     """The HPA first brings a count outside [min, max] back inside, before reading metrics."""
+    n = f"{snap.current} replica" + ("" if snap.current == 1 else "s")
     if snap.current > b.hi:
         bound = schedule.which(b, "max")
-        return hold(snap, policy, bound, f"{snap.current} replicas exceed the cap of {b.hi}", desired=b.hi)
+        return hold(snap, policy, bound, f"{n} exceed{'s' if snap.current == 1 else ''} the cap of {b.hi}", desired=b.hi)
     if snap.current < b.lo:
         bound = schedule.which(b, "min")
-        return hold(
-            snap, policy, bound, f"{snap.current} replicas are below the floor of {b.lo}", desired=b.lo
-        )
+        return hold(snap, policy, bound, f"{n} {'is' if snap.current == 1 else 'are'} below the floor of {b.lo}", desired=b.lo)
     return None
 
 
