@@ -98,6 +98,9 @@ def middleware(token: str) -> typedefs.Middleware:
             return error(409, str(exc))
         except web.HTTPException:
             raise
+        except ConnectionResetError:  # the client hung up mid-request: nothing of ours failed
+            log.info("%s %s: the client hung up", request.method, _short(request.path))
+            return error(400, "the client hung up before the request was read")
         except Exception:
             log.exception("%s %s failed", request.method, _short(request.path))
             return error(500, "an unexpected error in swell (logged); please report it")
