@@ -7,7 +7,10 @@ but not started (a dry-run manager answers 409), so the fuzzers start no process
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +149,18 @@ def test_a_value_echoed_in_an_error_is_cut_short(base_url: str) -> None:
     assert r.status_code == 422
     (problem,) = r.json()["problems"]
     assert problem["path"] == "surprise" and problem["value"] == "x" * 197 + "..."
+
+
+def test_a_client_hanging_up_mid_body_is_no_error(base_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    host, port = base_url.removeprefix("http://").split(":")
+    head = (f"POST /deployments HTTP/1.1\r\nHost: {host}\r\nAuthorization: {apihelp.AUTH['Authorization']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="swell.api.app"):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(head.encode() + b'{"service": {')
+            time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while not any("hung up" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "swell.api.app"]
+    assert ("INFO", "POST /deployments: the client hung up") in said and not any(lv == "ERROR" for lv, _ in said), said

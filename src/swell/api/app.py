@@ -74,6 +74,9 @@ def middleware(token: str) -> typedefs.Middleware:
             return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         except (web.HTTPNotFound, web.HTTPForbidden):  # a static folder itself is no page either
             return error(404, f"no such path: {_short(request.path)}")
+        except ConnectionResetError:  # the client hung up mid-request: nothing of ours failed
+            log.info("%s %s: the client hung up", request.method, _short(request.path))
+            return error(400, "the client hung up before the request was read")
         except OSError as exc:  # a static path the file system refuses (a name over 255 bytes)
             if request.path.startswith(dashboard.STATIC_PREFIXES):
                 return error(404, f"no such path: {_short(request.path)} ({exc.strerror})")
@@ -98,9 +101,6 @@ def middleware(token: str) -> typedefs.Middleware:
             return error(409, str(exc))
         except web.HTTPException:
             raise
-        except ConnectionResetError:  # the client hung up mid-request: nothing of ours failed
-            log.info("%s %s: the client hung up", request.method, _short(request.path))
-            return error(400, "the client hung up before the request was read")
         except Exception:
             log.exception("%s %s failed", request.method, _short(request.path))
             return error(500, "an unexpected error in swell (logged); please report it")
