@@ -50,3 +50,12 @@ def test_a_bad_list_is_named(tmp_path: Path) -> None:
     (tmp_path / "o.jsonl").write_text('{"t": 0, "replicas": {"ready": 1}, "signals": {"cpu": [1, "x"]}}\n')
     res = runner.invoke(main.app, ["decide", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 1 and "line 1.signals.cpu: a list of numbers or nulls" in str(res.exception)
+
+
+def test_more_values_than_ready_replicas_is_named(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"service": {"name": "s"}, "autoscaling": {
+        "signals": [{"name": "cpu", "kind": "utilization", "resource": "cpu", "target": 30}]}}))  # fmt: skip
+    (tmp_path / "o.jsonl").write_text('{"t": 0, "replicas": {"ready": 1}, "signals": {"cpu": [1, 2, 3]}}\n')
+    res = runner.invoke(main.app, ["decide", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 1
+    assert "line 1.signals.cpu: one value per ready replica: at most 1 (replicas.ready), got 3" in str(res.exception)

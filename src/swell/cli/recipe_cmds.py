@@ -335,12 +335,21 @@ def _observation(
                 )
             )
         elif isinstance(v, list):  # per ready replica, in order; null: that replica reported nothing
+            ready = reps.get("ready") if isinstance(reps.get("ready"), int) else None
             if len(v) > MAX_REPLICAS or not all(x is None or _number(x) for x in v):
                 problems.append(
                     errors.Problem(
                         path=f"{where}.signals.{k}",
                         value=v,
                         rule="a list of numbers or nulls, one per ready replica",
+                    )
+                )
+            elif ready is not None and len(v) > ready:  # a value of a replica that is not there
+                problems.append(
+                    errors.Problem(
+                        path=f"{where}.signals.{k}",
+                        value=v,
+                        rule=f"one value per ready replica: at most {ready} (replicas.ready), got {len(v)}",
                     )
                 )
         elif v is not None and not _number(v):
