@@ -164,3 +164,9 @@ def test_a_client_hanging_up_mid_body_is_no_error(base_url: str, caplog: pytest.
             time.sleep(0.05)
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "swell.api.app"]
     assert ("INFO", "POST /deployments: the client hung up") in said and not any(lv == "ERROR" for lv, _ in said), said
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/deployments", "/metrics"])
+def test_head_is_answered_where_get_is(path: str, base_url: str) -> None:
+    r = requests.head(base_url + path, headers=apihelp.AUTH, timeout=10)
+    assert r.status_code == 200 and r.text == ""

@@ -114,7 +114,10 @@ def make_app(manager: deployments.Manager, token: str) -> web.Application:
     app[routes.METRICS] = telemetry.Metrics(manager)
     app[routes.SPEC] = routes.build_spec()
     for r in routes.ROUTES:
-        app.router.add_route(r.method, r.path, r.handler)
+        if r.method == "GET":  # and HEAD, as any HTTP server answers it (health probes, curl -I)
+            app.router.add_get(r.path, r.handler)
+        else:
+            app.router.add_route(r.method, r.path, r.handler)
     dashboard.add_routes(app)
     return app
 
