@@ -381,3 +381,34 @@ def test_an_inference_service_without_a_scale_metric_takes_kserves_hpa_default(a
                                              "target": 80.0, "target_type": "Utilization"}]  # fmt: skip
     assert any("KServe's default for an HPA" in n for n in found.left_out)
     assert recipe.parse(found.recipe()).autoscaling.max_replicas == 4
+
+
+@pytest.mark.parametrize("example", ["llama3-8b-a10.yaml", "cronhpa-schedule.yaml", "qwen-gpu-util.yaml", "corrino-a10-advanced.json"])
+def test_a_rendered_scaling_recipe_imports_back_to_its_recipe(example: str) -> None:
+    """`kubectl get scalingrecipes -o yaml | swell import -`: what the controller runs, back as a
+    recipe to simulate or run locally; scaling, schedules, resources, node pool and workers as written."""
+    rec = recipe.load(Path(__file__).parents[2] / "examples" / example)
+    bundle = manifests.render(rec, "swell")
+    (found,), _ = importers.run([o for o in bundle.objects if o["kind"] == "ScalingRecipe"])
+    back = recipe.parse(found.recipe())
+    assert back.service.name == rec.service.name
+    for section in ("autoscaling", "schedules", "resources", "node_pool", "workers"):
+        assert getattr(back, section) == getattr(rec, section), section
+
+
+def test_a_scaling_recipe_with_a_bad_spec_is_named_at_its_path() -> None:
+    obj = {"apiVersion": "swell.dev/v1", "kind": "ScalingRecipe", "metadata": {"name": "x"},
+           "spec": {"scaleTargetRef": {"name": "x"}, "autoscaling": {"max_replicas": 0}}}  # fmt: skip
+    with pytest.raises(errors.RecipeError) as info:
+        importers.run([obj])
+    assert any(p.path.endswith("spec.autoscaling.max_replicas") for p in info.value.problems), info.value.problems
+
+
+def test_import_reads_standard_input_as_kubectl_pipes_it() -> None:
+    rec = recipe.load(Path(__file__).parents[2] / "examples" / "llama3-8b-a10.yaml")
+    listed = {"apiVersion": "v1", "kind": "List",
+              "items": [o for o in manifests.render(rec, "swell").objects if o["kind"] == "ScalingRecipe"]}  # fmt: skip
+    r = CliRunner().invoke(main.app, ["import", "-"], input=yaml.safe_dump(listed))
+    assert r.exit_code == 0, r.output
+    back = recipe.parse(yaml.safe_load(r.stdout))
+    assert back.autoscaling == rec.autoscaling and back.node_pool == rec.node_pool

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import sys
 import typing
 from pathlib import Path
 
@@ -132,3 +133,17 @@ def log_level_problems(value: str) -> list[errors.Problem]:
 def start_logging(level: str) -> None:
     """One line per record, with time, level and module (a long-running command's log)."""
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def stdin_text(option: str, limit: int = recipe.MAX_TEXT) -> str:
+    """Standard input (the file `-`) as UTF-8 text of at most `limit` bytes, or a RecipeError as
+    for a file that is not (never one problem per line of undecodable bytes)."""
+    raw = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    data = raw.read(limit + 1) if raw is not None else sys.stdin.read(limit + 1).encode("utf-8", "surrogateescape")
+    if len(data) > limit:
+        raise errors.RecipeError("-", [errors.Problem(path=option, value="-", rule=f"longer than {limit:,} bytes")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise errors.RecipeError("-", [errors.Problem(path=option, value="-", rule=why)]) from None

@@ -1,5 +1,5 @@
 """`swell import FILE… [-o DIR]`: recipes from HPA, KEDA, CronHPA, prometheus-adapter and KServe
-manifests, and Ray Serve configs (a file, or a KubeRay RayService). One recipe per scale target (YAML on stdout, or DIR/<name>.yaml); what could not be
+manifests, Ray Serve configs (a file, or a KubeRay RayService) and swell's own ScalingRecipes. One recipe per scale target (YAML on stdout, or DIR/<name>.yaml); what could not be
 carried over goes to stderr, and into each recipe as a comment. `swell render` writes them back.
 """
 
@@ -23,12 +23,12 @@ def _text(imp: importers.Imported) -> str:
 
 
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="YAML or JSON manifests (several per file is fine).")],
+    files: Annotated[list[Path], typer.Argument(help="YAML or JSON manifests (several per file is fine); '-' for stdin.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
 ) -> None:
-    """Write swell recipes equivalent to HPA / KEDA / CronHPA / KServe manifests or Ray Serve configs."""
+    """Write swell recipes equivalent to HPA / KEDA / CronHPA / KServe manifests, Ray Serve configs or ScalingRecipes."""
     checks.directory("--output", output)  # the recipes go in it
-    texts = {str(f): recipe.read_text(f) for f in files}
+    texts = {str(f): checks.stdin_text("files") if str(f) == "-" else recipe.read_text(f) for f in files}
     try:
         objs = importers.documents(texts)
     except yaml.YAMLError as exc:
@@ -43,7 +43,7 @@ def import_(
             ", ".join(texts),
             [
                 errors.Problem(
-                    path="", value=None, rule="no HPA, ScaledObject, CronHPA, InferenceService, RayService or Serve config found"
+                    path="", value=None, rule="no HPA, ScaledObject, CronHPA, InferenceService, RayService, ScalingRecipe or Serve config found"
                 )
             ],
         )

@@ -69,7 +69,7 @@ COMMANDS = {
     ),
     "import": Entry(
         module="swell.cli.import_cmd",
-        summary="Recipes from HPA, KEDA, CronHPA, prometheus-adapter, KServe and Ray Serve configs.",
+        summary="Recipes from HPA, KEDA, CronHPA, prometheus-adapter, KServe, Ray Serve and ScalingRecipes.",
     ),
     "api": Entry(module="swell.cli.api", summary="Serve the deployment API and live dashboard (POST recipes)."),
 }

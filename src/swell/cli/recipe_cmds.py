@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -381,21 +380,6 @@ def _replicas(reps: dict[str, int]) -> tuple[snapshot.Replica, ...]:
     return tuple(snapshot.Replica(name=f"{s}-{i}", state=s) for s in states for i in range(reps.get(s, 0)))
 
 
-def _stdin_text() -> str:
-    """Standard input as UTF-8 text, or a RecipeError as for a file that is not (never one
-    problem per line of undecodable bytes)."""
-    data = (
-        sys.stdin.buffer.read()
-        if hasattr(sys.stdin, "buffer")
-        else sys.stdin.read().encode("utf-8", "surrogateescape")
-    )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-        raise errors.RecipeError("-", [errors.Problem(path="--observations", value="-", rule=why)]) from None
-
-
 def decide(
     path: RecipeArg,
     observations: Annotated[
@@ -416,7 +400,7 @@ def decide(
     checks.policy(policy, rec)
     controller = loop.Controller(rec, policy=policy)
     names = {s.name for s in controller.signals}
-    text = _stdin_text() if str(observations) == "-" else recipe.read_text(observations, OBSERVATIONS_MAX)
+    text = checks.stdin_text("--observations", OBSERVATIONS_MAX) if str(observations) == "-" else recipe.read_text(observations, OBSERVATIONS_MAX)
     parsed: list[dict[str, Any]] = []
     problems: list[errors.Problem] = []
     last_t: float | None = None

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from swell import errors
+from swell.clusters.kubernetes import scalingrecipe
 from swell.core import signals
 from swell.render import import_ray, workload
 
@@ -476,6 +477,21 @@ class Importer:
                 "for an HPA; a model server's own series (its queue, its running requests) scale it better"
             )
 
+    def scaling_recipe(self, obj: Obj) -> None:
+        """swell's own ScalingRecipe (what `swell render` wrote, or `kubectl get scalingrecipes -o
+        yaml` gives back): its recipe as the controller reads it, to simulate or run locally."""
+        spec = scalingrecipe.parse(obj)  # RecipeError naming its problems, at their spec paths
+        name = spec.recipe.service.name
+        e = self.entry({"namespace": spec.namespace}, {"name": name}, f"ScalingRecipe {spec.name}")
+        e.target = {"apiVersion": spec.target.api_version, "kind": spec.target.kind, "name": spec.target.name}
+        data = spec.recipe.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        e.autoscaling.update(data.pop("autoscaling", {}))
+        e.schedules += data.pop("schedules", [])
+        e.extra.update({k: v for k, v in data.items() if k not in ("apiVersion", "kind")})
+        e.extra["service"] = {"name": name, "engine": spec.recipe.service.engine}
+        if spec.placement.node_selector or spec.placement.tolerations or spec.metric_labels != {"service": spec.target.name}:
+            e.left_out.append("placement and metricLabels: where the cluster runs it, not part of a recipe")
+
     def ray_serve(self, obj: Obj) -> None:
         """A RayService's Serve config, or a Serve config file: one recipe per Serve deployment."""
         meta = obj.get("metadata") or {}
@@ -501,7 +517,7 @@ class Importer:
             self.unknown.append(
                 f"HorizontalPodAutoscaler {api_version}: only autoscaling/v2 and v2beta2 (convert with kubectl-convert)"
             )
-        elif kind in ("ScaledObject", "CronHorizontalPodAutoscaler", "InferenceService", "RayService"):
+        elif kind in ("ScaledObject", "CronHorizontalPodAutoscaler", "InferenceService", "RayService", scalingrecipe.KIND):
             pass
         elif kind is not None:
             self.unknown.append(
@@ -581,7 +597,7 @@ def shape_problem(obj: dict[str, Any]) -> tuple[str, str, Any] | None:
 
 
 IMPORTED = ("HorizontalPodAutoscaler", "ScaledObject", "InferenceService", "CronHorizontalPodAutoscaler", "RayService",
-            None)  # None: a Serve config file, which has no kind
+            scalingrecipe.KIND, None)  # None: a Serve config file, which has no kind
 
 
 def _label(o: Obj) -> str:
@@ -614,7 +630,8 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
         except errors.RecipeError as exc:  # a prometheus-adapter config with a rule of the wrong kind
             problems += [errors.Problem(path=f"{_label(o)}: {p.path}", value=p.value, rule=p.rule) for p in exc.problems]
     read = {"ScaledObject": imp.scaled_object, "CronHorizontalPodAutoscaler": imp.cronhpa,
-            "InferenceService": imp.inference_service, "RayService": imp.ray_serve, None: imp.ray_serve}  # fmt: skip
+            "InferenceService": imp.inference_service, "RayService": imp.ray_serve, None: imp.ray_serve,
+            scalingrecipe.KIND: imp.scaling_recipe}  # fmt: skip
     for kind in IMPORTED:  # HPAs first: a CronHPA may drive one
         for o in objs:
             if o.get("kind") != kind or (kind is None and not import_ray.is_serve_config(o)):
