@@ -76,6 +76,8 @@ CASES = [
                  "token counts at most 10,000,000", id="a token count no int64 would hold exactly"),
     pytest.param(lambda d: ["simulate", EXAMPLE, "-q", "--no-oracle", "-w", "x" * 10_000],
                  "kind: unknown workload kind", id="a workload name longer than any file name"),
+    pytest.param(lambda d: ["simulate", EXAMPLE, "-q", "--no-oracle", "-w", "poisson:rate=1", "--duration", "9" * 400],
+                 "--duration: at most 31 days", id="a duration past float's range"),
     pytest.param(_gz, "cannot be read: Error -3 while decompressing", id="a gzip trace corrupted inside"),
     pytest.param(_file("p.jsonl", '{"prompt": ' + DEEP + "}\n", "bench", "http://127.0.0.1:9", "-q", "-n", "1",
                        "--prompts", "{}"), "line 1: nested too deeply to be a prompt", id="a prompts line nested too deeply"),

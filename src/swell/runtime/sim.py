@@ -217,11 +217,11 @@ def horizon_of(workload: arrivals_mod.Workload, duration_s: float | None) -> flo
     """How long to offer load: --duration, else the workload's own length."""
     days = f"{MAX_HORIZON_S / 86400:g} days (the simulator steps through every second)"
     if duration_s is not None:
-        if not (math.isfinite(duration_s) and duration_s > 0):
+        if not duration_s > 0:  # NaN too
             raise errors.RecipeError(
-                "--duration", [errors.Problem(path="duration", value=duration_s, rule="must be a time > 0")]
+                "--duration", [errors.Problem(path="--duration", value=duration_s, rule="must be a time > 0")]
             )
-        if duration_s > MAX_HORIZON_S:
+        if duration_s > MAX_HORIZON_S:  # infinity too
             rule = f"at most {days}"
             raise errors.RecipeError("--duration", [errors.Problem(path="--duration", value=duration_s, rule=rule)])
         return duration_s
