@@ -102,6 +102,16 @@ def test_ramp_and_diurnal_follow_their_curves() -> None:
     assert near_peak > 5 * near_trough
 
 
+@pytest.mark.parametrize("peak", [500.0, 1500.0, 1e308], ids=["within the period", "a period later", "1e308 s"])
+def test_a_diurnal_peak_counts_within_its_period(peak: float) -> None:
+    got = rates.Diurnal(mean_rps=10, amplitude=0.8, period_s=1000, peak_s=peak % 1000 if peak > 1e300 else peak)
+    far = rates.Diurnal(mean_rps=10, amplitude=0.8, period_s=1000, peak_s=peak)
+    t = np.arange(0.0, 1000.0, 10.0)
+    assert np.all(np.isfinite(far.rate(t))) and np.allclose(far.rate(t), got.rate(t))
+    assert np.allclose(rates.Diurnal(mean_rps=10, amplitude=0.8, period_s=1000, peak_s=1500).rate(t),
+                       rates.Diurnal(mean_rps=10, amplitude=0.8, period_s=1000, peak_s=500).rate(t))  # fmt: skip
+
+
 def test_scaled_schedule_multiplies_the_rate() -> None:
     t = _times(rates.Scaled(inner=rates.Constant(rps=10), factor=0.5), 1000)
     assert len(t) == pytest.approx(5000, rel=0.05)

@@ -155,7 +155,8 @@ class Diurnal:
         _check("peak", self.peak_s)
 
     def rate(self, t: arrivals.FloatArray) -> arrivals.FloatArray:
-        phase = 2 * np.pi * (np.asarray(t) - self.peak_s) / self.period_s
+        # the peak matters within a period only: a peak of 1e308 s would overflow the phase to nan
+        phase = 2 * np.pi * (np.asarray(t) - self.peak_s % self.period_s) / self.period_s
         return self.mean_rps * (1 + self.amplitude * np.cos(phase))
 
     @property
