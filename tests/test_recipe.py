@@ -458,6 +458,8 @@ def test_corrino_advanced_keys_under_node_params_are_named_there() -> None:
         ("autoscaling: {max_replicas: 1e20}", "autoscaling.max_replicas", "less than or equal to 10000"),
         ("node_pool: {max_nodes: 100000000}", "node_pool.max_nodes", "less than or equal to 10000"),
         ("autoscaling: {max_replicas: true}", "autoscaling.max_replicas", "a whole number, not true/false"),
+        ("resources: {cpu: true}", "resources.cpu", "a number, not true/false"),  # was 1 core
+        ("autoscaling: {polling_interval_s: false}", "autoscaling.polling_interval_s", "a number, not true/false"),
         ("node_pool: {max_nodes: false}", "node_pool.max_nodes", "a whole number, not true/false"),
         ("local: {cpu_slots: 1000000}", "local.cpu_slots", "less than or equal to 1024"),
         (

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import types
+import typing
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,10 +48,31 @@ MAX_PRICE = 1_000_000.0  # per GPU-hour, in any currency: a cost at max_nodes st
 # base
 
 
+def _numeric(annotation: Any) -> bool:
+    """A field that takes a number (int or float, optional or not) and never true/false."""
+    if annotation in (int, float):
+        return True
+    parts = [a for a in typing.get_args(annotation) if a is not type(None)]
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return is_union and bool(parts) and bool not in parts and all(_numeric(a) for a in parts)
+
+
 class Model(BaseModel):
     """Frozen, strict about unknown keys: a typo in a recipe is an error, not a silent default."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_true_for_a_number(cls, data: Any) -> Any:
+        """true/false is no number (pydantic's lax mode reads it as 1/0: `cpu: true` was 1 core)."""
+        if isinstance(data, dict):
+            for name, f in cls.model_fields.items():
+                key = f.alias if f.alias in data else name
+                if isinstance(data.get(key), bool) and _numeric(f.annotation):
+                    whole = f.annotation is int or int in typing.get_args(f.annotation)
+                    raise FieldProblem(key, data[key], f"a {'whole ' if whole else ''}number, not true/false")
+        return data
 
 
 class FieldProblem(ValueError):
