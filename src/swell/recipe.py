@@ -68,7 +68,7 @@ class Model(BaseModel):
         """true/false is no number (pydantic's lax mode reads it as 1/0: `cpu: true` was 1 core)."""
         if isinstance(data, dict):
             for name, f in cls.model_fields.items():
-                key = f.alias if f.alias in data else name
+                key = f.alias if f.alias is not None and f.alias in data else name
                 if isinstance(data.get(key), bool) and _numeric(f.annotation):
                     whole = f.annotation is int or int in typing.get_args(f.annotation)
                     raise FieldProblem(key, data[key], f"a {'whole ' if whole else ''}number, not true/false")
