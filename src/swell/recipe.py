@@ -933,13 +933,15 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, A
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         try:
-            first = seen.setdefault(key, line)
+            first = seen.get(key)
         except TypeError:  # an unhashable key: construct_mapping says so
             continue
-        if first != line:
+        if first is not None:
+            where = f"line {line}" if first == line else f"lines {first} and {line}"
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice in one mapping (lines {first} and {line})", key_node.start_mark
+                None, None, f"key {key!r} appears twice in one mapping ({where})", key_node.start_mark
             )
+        seen[key] = line
     return loader.construct_mapping(node, deep=True)
 
 

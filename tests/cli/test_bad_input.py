@@ -55,6 +55,8 @@ CASES = [
                  "4300 digits", id="a recipe number of 5,000 digits, in JSON"),
     pytest.param(_file("r.yaml", "service: {name: a}\nautoscaling: {max_replicas: 3}\nservice: {name: b}\n", "validate", "{}"),
                  "key 'service' appears twice in one mapping (lines 1 and 3)", id="a recipe key written twice"),
+    pytest.param(_file("r.yaml", "service: {name: a, name: b}\n", "validate", "{}"),
+                 "key 'name' appears twice in one mapping (line 1)", id="a key written twice on one line"),
     pytest.param(_file("r.json", '{"service": {"name": "a", "name": "b"}}', "validate", "{}"),
                  "key 'name' appears twice in one object", id="a JSON key written twice"),
     pytest.param(_file("o.jsonl", f'{{"t": {BIG}, "replicas": {{"ready": 1}}}}\n', "decide", EXAMPLE, "-o", "{}"),
