@@ -27,11 +27,13 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
         where = f"{self.path}: " if self.path else ""
-        return f"{where}{self.rule} (got {shown})"
+        return f"{where}{self.rule} (got {cut(repr(self.value), 80)})"
+
+
+def cut(text: str, n: int) -> str:
+    """`text` at most `n` characters long, '...' marking where it was cut (an echo of a huge input)."""
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 class SwellError(Exception):

@@ -36,7 +36,7 @@ SHOWN_CHARS = 200  # a value or path echoed in an error is cut to this many char
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+    return errors.cut(text, SHOWN_CHARS)
 
 
 def _jsonable(value: object) -> object:

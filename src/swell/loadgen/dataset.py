@@ -121,10 +121,6 @@ def _jsonl_entry(obj: object) -> Entry | str:
     return Entry(text="\n".join(m["content"] for m in messages), messages=messages, output_tokens=out)
 
 
-def _cut(text: str, n: int = 80) -> str:
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
 def _jsonl(name: str, text: str) -> Prompts:
     entries, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -137,7 +133,7 @@ def _jsonl(name: str, text: str) -> Prompts:
         except RecursionError:
             got = "nested too deeply to be a prompt"
         if isinstance(got, str):
-            problems.append(errors.Problem(path=f"line {number}", value=_cut(line.strip()), rule=got))
+            problems.append(errors.Problem(path=f"line {number}", value=line.strip(), rule=got))
             if len(problems) >= MAX_PROBLEMS:
                 break
         else:
