@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from swell import cron, errors, recipe_corrino
+from swell import cron, errors, files, recipe_corrino
 
 # Bounds that turn an absurd number into a problem instead of a hang or an overflow later.
 MAX_REPLICAS = 10_000
@@ -1042,18 +1042,10 @@ def load_text(text: str, source: str) -> Recipe:
 def read_text(path: str | Path, limit: int = MAX_TEXT) -> str:
     """A text file's content, or a RecipeError naming the file and why it cannot be read; at most
     `limit` characters are read (a device such as /dev/zero never ends)."""
-    p = Path(path)
     try:
-        with p.open(encoding="utf-8") as f:
-            text = f.read(limit + 1)
-        if len(text) <= limit:
-            return text
-        why = f"longer than {limit:,} characters"
-    except UnicodeDecodeError as exc:
-        why = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-    except OSError as exc:
-        why = f"cannot read file: {exc.strerror}"
-    raise errors.RecipeError(str(p), [errors.Problem(path="", value=str(p), rule=why)])
+        return files.read_text(path, limit)
+    except files.Unreadable as exc:
+        raise errors.RecipeError(str(path), [errors.Problem(path="", value=str(path), rule=str(exc))]) from None
 
 
 def load(path: str | Path) -> Recipe:

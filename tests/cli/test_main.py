@@ -102,6 +102,8 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["up", "examples/gpt2-vllm-latency-hpa.yaml", "--run-dir", "README.md"], 1, "--run-dir: is a file"),
         (["api", "--data-dir", "README.md/state"], 1, "--data-dir: README.md is a file, not a directory"),
         (["api", "--host", "not a host!"], 1, "--host: an IP address or a host name"),
+        (["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "poisson:rate=2", "--duration", "60", "-q",
+          "--json", "/dev/full"], 1, "error: /dev/full: No space left on device"),
     ],
     ids=[
         "up bad policy",
@@ -118,6 +120,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "up run dir a file",
         "api data dir inside a file",
         "api host not a host",
+        "simulate json to a device that refuses the write names it",
     ],
 )
 def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:

@@ -158,7 +158,7 @@ def test_a_body_file_that_is_not_text_is_named(tmp_path: pathlib.Path) -> None:
     blob.write_bytes(b"\xff\xfe\x00\x81 not text")
     code, text = bench("http://127.0.0.1:9", "--protocol", "http", "--body", f"@{blob}", "-n", "1")
     assert code == 2, text
-    assert "is not UTF-8 text (invalid start byte at byte 0)" in text and "UnicodeDecodeError" not in text
+    assert "not UTF-8 text: invalid start byte at byte 0" in text and "UnicodeDecodeError" not in text
 
 
 def test_bad_url_and_unreachable_server(tmp_path: pathlib.Path) -> None:

@@ -89,7 +89,7 @@ def test_a_byte_order_mark_is_no_part_of_the_first_prompt(tmp_path: pathlib.Path
 
 
 def test_a_missing_file_is_a_problem_not_a_traceback(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(errors.RecipeError, match="cannot read it"):
+    with pytest.raises(errors.RecipeError, match="cannot read file"):
         dataset.load(tmp_path / "nope.jsonl")
 
 
@@ -301,3 +301,9 @@ def test_export_of_a_plain_result_keeps_the_old_keys() -> None:
     data = export.to_dict(result)
     assert {"summary", "timeline", "options", "warmup", "vllm_compatible", "prompts"} <= set(data)
     assert data["vllm_compatible"]["completed"] == 1 and data["prompts"] == {"source": "synthetic"}
+
+
+def test_a_device_that_never_ends_is_read_only_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dataset, "MAX_CHARS", 1000)
+    with pytest.raises(errors.RecipeError, match="longer than 1,000 characters"):
+        dataset.load("/dev/zero")

@@ -22,7 +22,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 from rich.table import Table
 
-from swell import errors
+from swell import errors, files
 from swell.cli import checks
 from swell.loadgen import charts, export, options, protocols, runner, summary, sweep
 from swell.report import html
@@ -55,6 +55,7 @@ def _duration(text: str | None) -> float | None:
         ) from None
 
 
+BODY_MAX = 100_000_000  # characters of a --body @FILE: one request's body
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110): no spaces
 
 
@@ -78,14 +79,9 @@ def _body(body: str | None) -> str | None:
     if body is None or not body.startswith("@"):
         return body
     try:
-        return pathlib.Path(body[1:]).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {body[1:]}: {exc.strerror}", param_hint="--body") from None
-    except UnicodeDecodeError as exc:
-        raise typer.BadParameter(
-            f"{body[1:]} is not UTF-8 text ({exc.reason} at byte {exc.start}): give a JSON file",
-            param_hint="--body",
-        ) from None
+        return files.read_text(body[1:], BODY_MAX)
+    except files.Unreadable as exc:
+        raise typer.BadParameter(f"{body[1:]}: {exc}", param_hint="--body") from None
 
 
 def _shape(
@@ -437,8 +433,7 @@ def _sweep(
             highlight=False,
         )
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(sweep.to_dict(sw, points), indent=2) + "\n", encoding="utf-8")
+        files.write_text(json_out, json.dumps(sweep.to_dict(sw, points), indent=2) + "\n")
         console.print(f"wrote {json_out}", highlight=False)
     if report is not None:
         console.print(f"wrote {sweep.write_report(sw, points, report)}", highlight=False)

@@ -12,6 +12,7 @@ import typer
 import yaml
 
 from swell import errors, recipe
+from swell import files as files_mod
 from swell.cli import checks
 from swell.render import importers
 
@@ -65,7 +66,7 @@ def import_(
     output.mkdir(parents=True, exist_ok=True)
     for imp in found:
         path = output / f"{imp.name}.yaml"
-        path.write_text(_text(imp))
+        files_mod.write_text(path, _text(imp))
         typer.echo(str(path))
 
 

@@ -141,7 +141,8 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except OSError as exc:  # a path that cannot be written, a port already taken, ...
-        typer.echo(f"error: {exc}", err=True)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

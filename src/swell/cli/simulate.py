@@ -21,7 +21,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 from rich.table import Table
 
-from swell import errors, recipe
+from swell import errors, files, recipe
 from swell.cli import checks
 from swell.clusters.sim import cluster, nodes, replicas, report, router, table
 from swell.core.policies import presets
@@ -321,8 +321,7 @@ def _write_json(json_out: Path, data: object) -> None:
     if json_out == Path("-"):
         sys.stdout.write(text + "\n")
     else:
-        json_out.parent.mkdir(parents=True, exist_ok=True)  # as the report's writer does
-        json_out.write_text(text, encoding="utf-8")
+        files.write_text(json_out, text)
 
 
 def _run_scorecard(

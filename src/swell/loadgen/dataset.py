@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from swell import errors
+from swell import errors, files
 
 JSONL, SHAREGPT = "jsonl", "sharegpt"
+MAX_CHARS = 1_000_000_000  # a prompts file (ShareGPT's is 0.7 GB): a device such as /dev/zero stops here
 MAX_PROBLEMS = 20  # a file wrong on every line: report the first ones
 
 
@@ -191,16 +192,10 @@ def _sharegpt(name: str, text: str) -> Prompts:
 def load(path: str | pathlib.Path) -> Prompts:
     """The prompts of the file at `path` (JSON lines, or ShareGPT JSON when it starts with '[')."""
     name = str(path)
-    try:
-        text = pathlib.Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is no prompt
-    except OSError as exc:
-        problem = errors.Problem(path="file", value=name, rule=f"cannot read it ({exc.strerror})")
-        raise errors.RecipeError(f"prompts file {name}", [problem]) from None
-    except UnicodeDecodeError as exc:
-        problem = errors.Problem(
-            path="file", value=name, rule=f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        )
-        raise errors.RecipeError(f"prompts file {name}", [problem]) from None
+    try:  # a byte-order mark, as some editors write, is no prompt
+        text = files.read_text(path, MAX_CHARS, encoding="utf-8-sig")
+    except files.Unreadable as exc:
+        raise errors.RecipeError(f"prompts file {name}", [errors.Problem(path="file", value=name, rule=str(exc))]) from None
     if not text.strip():
         problem = errors.Problem(path="file", value=name, rule="empty file: no requests")
         raise errors.RecipeError(f"prompts file {name}", [problem])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from swell import files
 from swell.loadgen import dataset, runner, summary
 from swell.report import plots
 
@@ -107,8 +108,7 @@ def to_dict(result: runner.Result) -> dict[str, Any]:
 
 def write_json(result: runner.Result, path: str | pathlib.Path) -> pathlib.Path:
     target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(to_dict(result), indent=2) + "\n", encoding="utf-8")
+    files.write_text(target, json.dumps(to_dict(result), indent=2) + "\n")
     return target
 
 

@@ -18,6 +18,8 @@ from typing import Literal
 
 from matplotlib import figure as mpl_figure
 
+from swell import files
+
 Format = Literal["png", "svg"]
 
 _STYLE = """
@@ -122,6 +124,5 @@ def write(
 ) -> pathlib.Path:
     """Write the page to `path` (parent directories created) and return the path."""
     target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(title, sections, subtitle=subtitle, fmt=fmt), encoding="utf-8")
+    files.write_text(target, render(title, sections, subtitle=subtitle, fmt=fmt))
     return target
