@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from swell.errors import EngineError
+from swell import errors
 
 log = logging.getLogger("swell.servers")
 
@@ -93,10 +93,10 @@ class Lifecycle:
 
 
 def run(main: Coroutine[Any, Any, None]) -> int:
-    """Run a server's main coroutine; a bind failure or EngineError is one line on stderr, exit 1."""
+    """Run a server's main coroutine; a bind failure or errors.EngineError is one line on stderr, exit 1."""
     try:
         asyncio.run(main)
-    except (OSError, EngineError) as e:
+    except (OSError, errors.EngineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

