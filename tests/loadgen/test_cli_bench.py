@@ -13,7 +13,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from swell.cli import bench as bench_cli
 from swell.cli import main
+from swell.loadgen import options
 
 from . import fake_llm
 
@@ -212,3 +214,20 @@ def test_ctrl_c_prints_a_partial_summary(threaded_server: fake_llm.Server) -> No
     assert proc.returncode == 130, out
     assert "interrupted: partial results" in out and "throughput (req/s)" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("rate", "requests", "duration", "said"),
+    [
+        pytest.param(0.001, 10, None, " (about 2.8 h at 0.001 req/s)", id="a-tiny-rate-says-the-run-takes-hours"),
+        pytest.param(2.0, 10, None, " (about 5 s at 2 req/s)", id="a-count-at-a-rate-says-how-long"),
+        pytest.param(2.0, 10, 3.0, "", id="a-duration-that-ends-it-first-says-nothing-more"),
+        pytest.param(None, 10, None, "", id="a-closed-loop-has-no-rate-to-say-it-by"),
+    ],
+)
+def test_the_start_line_says_how_long_a_count_takes(
+    rate: float | None, requests: int, duration: float | None, said: str
+) -> None:
+    opts = options.Options(url="http://127.0.0.1:9", rate=rate, requests=requests, duration_s=duration,
+                           concurrency=None if rate else 1)  # fmt: skip
+    assert bench_cli._expected(opts, options.plan(opts)) == said

@@ -84,6 +84,17 @@ def _body(body: str | None) -> str | None:
         raise typer.BadParameter(f"{body[1:]}: {exc}", param_hint="--body") from None
 
 
+def _expected(opts: options.Options, plan: options.Plan) -> str:
+    """How long a count of requests takes at an open-loop rate, where only the count bounds the run
+    (`-n 10 --rate 0.001` runs for hours): '' otherwise."""
+    rate, n = opts.rate, plan.max_requests
+    if rate is None or n is None or not 0 < rate < float("inf") or plan.horizon_s < n / rate:
+        return ""
+    t = n / rate
+    about = f"{t:.0f} s" if t < 120 else f"{t / 60:.0f} min" if t < 7200 else f"{t / 3600:.1f} h"
+    return f" (about {about} at {rate:g} req/s)"
+
+
 def _shape(
     input_tokens: float | None,
     input_stddev: float | None,
@@ -365,7 +376,8 @@ def bench(
         if part
     )
     warm = f", after {opts.warmup} warmup requests" if opts.warmup else ""
-    console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}{warm}", highlight=False)
+    console.print(f"[bold]swell bench[/] {url}: {plan.description}; up to {bound}{warm}{_expected(opts, plan)}",
+                  highlight=False)  # fmt: skip
     try:
         result = asyncio.run(_run(opts, plan, _Live(console, enabled=not quiet)))
     except errors.SwellError as exc:
