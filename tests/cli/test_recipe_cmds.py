@@ -369,3 +369,40 @@ def test_plan_refuses_a_pool_that_would_cost_or_pull_for_ever(tmp_path: Path, po
 
     plan = json.loads(r.output, parse_constant=refuse)
     assert plan["time_to_capacity_s"]["new_node"] < 2 * 604800
+
+
+@pytest.mark.parametrize(
+    ("signal", "warned"),
+    [
+        pytest.param({"metric": "vllm:num_requests_running", "target_type": "AverageValue", "aggregate": "avg"}, True,
+                     id="an-engine-gauge-averaged-per-replica-as-a-total-is-said"),
+        pytest.param({"metric": "vllm:num_requests_running", "target_type": "AverageValue", "aggregate": "sum"}, False,
+                     id="summed-it-is-the-total"),
+        pytest.param({"metric": "vllm:num_requests_running", "target_type": "Value", "aggregate": "avg"}, False,
+                     id="a-per-replica-level-against-value"),
+        pytest.param({"metric": "swell_gateway_requests_buffered", "target_type": "AverageValue", "aggregate": "avg"},
+                     False,
+                     id="the-gateway-has-one-series-its-average-is-its-total"),
+    ],
+)  # fmt: skip
+def test_plan_says_when_an_average_value_target_reads_a_per_replica_average(signal: dict, warned: bool) -> None:
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    auto = rec.autoscaling.model_dump() | {"policy": "hpa", "signals": [GAUGE | {"name": "r", "target": 16} | signal]}
+    rec = rec.model_copy(update={"autoscaling": recipe.Autoscaling.model_validate(auto)})
+    hits = [w for w in recipe_cmds.warnings_for(rec) if "more replicas never raise it" in w]
+    assert len(hits) == (1 if warned else 0), recipe_cmds.warnings_for(rec)
+
+
+def test_plan_says_a_schedule_floor_above_max_replicas_is_held_at_the_max() -> None:
+    rec = recipe.load(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    window = recipe.ScheduleWindow(start="0 9 * * *", end="0 17 * * *", min_replicas=rec.autoscaling.max_replicas + 5)
+    rec = rec.model_copy(update={"schedules": [window]})
+    hits = [w for w in recipe_cmds.warnings_for(rec) if "schedules[0].min_replicas" in w]
+    assert hits == [f"schedules[0].min_replicas {rec.autoscaling.max_replicas + 5} is above max_replicas "
+                    f"{rec.autoscaling.max_replicas}: the window holds {rec.autoscaling.max_replicas}"]  # fmt: skip
+
+
+def test_every_shipped_example_is_free_of_the_average_value_trap() -> None:
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        rec = recipe.load(path)
+        assert not [w for w in recipe_cmds.warnings_for(rec) if "more replicas never raise it" in w], path

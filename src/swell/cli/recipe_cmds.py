@@ -86,6 +86,20 @@ def warnings_for(rec: recipe.Recipe) -> list[str]:
                 f"most ceil(1 / {sig.target:g}) = {reach:.0f} replicas, never max_replicas {auto.max_replicas}; "
                 "use target_type Value (desired = ceil(ready x value / target))"
             )
+    for sig in auto.signals:
+        if sig.kind == "gauge" and sig.target_type == "AverageValue" and sig.aggregate != "sum" and from_replicas(sig):
+            out.append(
+                f"signal {sig.name!r}: AverageValue asks for ceil(value / {sig.target:g}) replicas, the value taken as "
+                f"the service's total, but aggregate {sig.aggregate!r} reads {sig.metric} per replica (one series "
+                "each): more replicas never raise it, so it cannot scale up as its load grows; set aggregate: sum "
+                "(or target_type: Value for a per-replica level)"
+            )
+    for i, win in enumerate(rec.schedules):
+        if win.min_replicas is not None and win.min_replicas > auto.max_replicas:
+            out.append(
+                f"schedules[{i}].min_replicas {win.min_replicas} is above max_replicas {auto.max_replicas}: the "
+                f"window holds {auto.max_replicas}"
+            )
     if auto.min_replicas == 0 and auto.policy == "hpa":
         out.append(
             "min_replicas 0 with policy 'hpa': the HPA cannot scale from zero; use policy 'threshold' or 'swell'"
