@@ -563,3 +563,18 @@ def test_initial_replicas_lie_within_the_bounds(initial: int | None, ok: bool) -
     else:
         with pytest.raises(errors.RecipeError, match=r"autoscaling.initial_replicas: must lie within .*\[0, 3\]"):
             recipe.parse(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        pytest.param("", "a recipe needs at least `service: {name: ...}` (see examples/) (got 'an empty file')",
+                     id="an-empty-file-is-called-empty"),
+        pytest.param("# only a comment\n", "(got 'an empty file')", id="comments-alone-are-empty-too"),
+        pytest.param("[1, 2]\n", "a recipe is a mapping of keys to values (got 'a list')", id="a-list-is-named-in-words"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_mapping_says_what_it_is(text: str, said: str) -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        recipe.load_text(text, "r.yaml")
+    assert said in str(info.value) and "NoneType" not in str(info.value)

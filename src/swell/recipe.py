@@ -886,15 +886,13 @@ def differences(old: Any, new: Any) -> list[str]:
 
 def parse(data: Any, source: str = "<recipe>") -> Recipe:
     """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
+    if data is None:  # an empty file, or one of comments only
+        raise errors.RecipeError(source, [errors.Problem(path="", value="an empty file", rule="a recipe needs at "
+                                                          "least `service: {name: ...}` (see examples/)")])  # fmt: skip
     if not isinstance(data, dict):
-        raise errors.RecipeError(
-            source,
-            [
-                errors.Problem(
-                    path="", value=type(data).__name__, rule="a recipe is a mapping of keys to values"
-                )
-            ],
-        )
+        kind = {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true/false"}
+        raise errors.RecipeError(source, [errors.Problem(path="", value=kind.get(type(data).__name__, type(data).__name__),
+                                                         rule="a recipe is a mapping of keys to values")])  # fmt: skip
     corrino = recipe_corrino.translate(data) if recipe_corrino.is_corrino(data) else None
     if corrino is not None:
         data = corrino.data

@@ -185,7 +185,7 @@ async def _run(opts: options.Options, plan: options.Plan, live: _Live) -> runner
 
 
 def bench(
-    url: Annotated[str, typer.Argument(help="Server base URL (http://host:port) or the full endpoint URL.")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="Server base URL (http://host:port) or the full endpoint URL.")],
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name; default: ask /v1/models.")
     ] = None,

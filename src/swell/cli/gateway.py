@@ -65,7 +65,7 @@ async def _run(kubeconfig: str | None, context: str | None, opts: Any) -> None:
 
 
 def gateway(
-    service: Annotated[str, typer.Argument(help="the Service in front of the model's pods (its selector picks them)")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="the Service in front of the model's pods (its selector picks them)")],
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", "-n", help="namespace of the Service (default: the pod's own, else default)"),

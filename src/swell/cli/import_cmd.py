@@ -24,7 +24,7 @@ def _text(imp: importers.Imported) -> str:
 
 
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="YAML or JSON manifests (several per file is fine); '-' for stdin.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILES", help="YAML or JSON manifests (several per file is fine); '-' for stdin.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="directory (default: stdout)")] = None,
 ) -> None:
     """Write swell recipes equivalent to HPA / KEDA / CronHPA / KServe manifests, Ray Serve configs or ScalingRecipes."""

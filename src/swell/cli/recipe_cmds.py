@@ -26,7 +26,7 @@ MAX_T = 1e11  # seconds: Unix time until the year 5138
 OBSERVATIONS_MAX = 100_000_000  # characters of an observations file (a day of ticks at 1 s is ~20 MB)
 MAX_REPLICAS = 100_000
 RecipeArg = Annotated[
-    Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
+    Path, typer.Argument(metavar="RECIPE", help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
 ]
 
 

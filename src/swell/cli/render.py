@@ -32,7 +32,7 @@ def _selector(pairs: list[str]) -> dict[str, str]:
 
 def render(
     path: Annotated[
-        Path, typer.Argument(help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
+        Path, typer.Argument(metavar="RECIPE", help="Recipe file (YAML or JSON; swell's form or a Corrino payload).")
     ],
     mode: Annotated[
         str, typer.Option("--mode", "-m", help="swell | hpa | keda | cronhpa | kserve")

@@ -129,7 +129,7 @@ def _table(comp: sim.Comparison) -> Table:
 
 def simulate(
     path: Annotated[
-        Path | None, typer.Argument(help="Recipe file (YAML or JSON); not with --scorecard.")
+        Path | None, typer.Argument(metavar="RECIPE", help="Recipe file (YAML or JSON); not with --scorecard.")
     ] = None,
     workload: Annotated[
         str | None, typer.Option("--workload", "-w", help="A workload, e.g. azure-conv or black-friday.")

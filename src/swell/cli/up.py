@@ -269,7 +269,7 @@ async def _up(
 def up(
     recipe_path: Annotated[
         Path | None,
-        typer.Argument(metavar="[RECIPE]", help="Recipe file (default: the embedded llama-cpp recipe)."),
+        typer.Argument(metavar="RECIPE", help="Recipe file (default: the embedded llama-cpp recipe)."),
     ] = None,
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Gateway port (default: the recipe's local.port).")
