@@ -22,6 +22,7 @@ import yaml
 from swell import recipe
 from swell.cli import up as up_cmd
 from swell.clusters.local import gateway
+from swell.clusters.local import replicas as replicas_mod
 from swell.control import history
 from swell.core import decision, load, snapshot
 from swell.runtime import local
@@ -304,3 +305,27 @@ def test_up_watch_needs_a_file_and_no_api(tmp_path: Path, args: list[str], says:
     path = write_recipe(tmp_path / "tiny.yaml")
     res = CliRunner().invoke(main.app, ["up", *[str(path) if a == "RECIPE" else a for a in args]])
     assert res.exit_code == 2 and says in res.output
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "last_error", "said"),
+    [
+        pytest.param("pending", "no free device slot: 1 GPU a replica, 0 on this machine", "",
+                     "r-1 not ready: no free device slot: 1 GPU a replica, 0 on this machine", id="pending-says-why"),
+        pytest.param("starting", "restarting in 1.0 s (restart 1): exited with code 1", "exited with code 1",
+                     "r-1 not ready: exited with code 1", id="a-restart-says-the-exit-once"),
+        pytest.param("starting", "starting: waiting for /health on port 9", "exited with code 1",
+                     "r-1 not ready: exited with code 1; starting: waiting for /health on port 9",
+                     id="an-old-exit-and-the-state-now"),
+        pytest.param("ready", "", "exited with code 1", "", id="a-ready-replica-says-nothing"),
+    ],
+)  # fmt: skip
+def test_the_plain_status_line_says_why_each_replica_is_not_ready(
+    state: str, reason: str, last_error: str, said: str, tmp_path: Path
+) -> None:
+    rep = replicas_mod.ReplicaInfo(name="r-1", state=state, reason=reason, slot="", url=None, pid=None, restarts=0,
+                                   created_at=0.0, ready_at=None, last_error=last_error)  # type: ignore[arg-type]  # fmt: skip
+    st = local.Status(endpoint="http://127.0.0.1:1", run_dir=tmp_path, target=1, replicas=(rep,),
+                      gateway=gateway.Stats(ready=0, in_flight=0, buffered=0, requests=0, errors=0, shed=0), last=None)  # fmt: skip
+    line = up_cmd.status_line(st)
+    assert (said in line) if said else ("not ready" not in line), line

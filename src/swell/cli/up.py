@@ -28,6 +28,7 @@ from rich.text import Text
 from swell import errors, recipe
 from swell.cli import checks
 from swell.clusters.local import engines, procs
+from swell.clusters.local import replicas as replicas_mod
 from swell.core import load, snapshot
 from swell.runtime import local
 
@@ -130,13 +131,20 @@ def status_line(st: local.Status) -> str:
     why = f"{last.current}→{last.desired} ({last.bound_by}): {last.reason}" if last else "no decision yet"
     if last is not None and last.workers is not None:
         why += f" | workers {last.workers.current}→{last.workers.desired}: {last.workers.reason}"
-    failing = "".join(
-        f" | {r.name} not ready: {r.last_error}" for r in st.replicas if r.last_error and r.state != "ready"
-    )
+    failing = "".join(f" | {r.name} not ready: {_why_not_ready(r)}" for r in st.replicas
+                      if r.state != "ready" and (r.last_error or r.reason))  # fmt: skip
     return (
         f"target {st.target} ready {counts['ready']} starting {counts['starting']} "
         f"pending {counts['pending']} | {sig} | {why}{failing}"
     )
+
+
+def _why_not_ready(r: replicas_mod.ReplicaInfo) -> str:
+    """What the status screen's reason column says of a replica, for a plain line: why its last
+    process ended, and its state's reason where that says more (waiting for a device slot)."""
+    if r.last_error and r.last_error in r.reason:
+        return r.last_error
+    return "; ".join(x for x in (r.last_error, r.reason) if x)
 
 
 def install_stop_handlers(stop: Callable[[], None]) -> None:

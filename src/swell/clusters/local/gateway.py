@@ -266,7 +266,7 @@ class Gateway:
             return web.json_response(body | {"status": "stopping"}, status=503)
         if not ready and buffered >= self.buffer_requests:
             return web.json_response(body | {"status": "no replica ready and the buffer is full"}, status=503)
-        return web.json_response(body | {"status": "ready" if ready else "scaled to zero: requests wait in the buffer"})
+        return web.json_response(body | {"status": "ready" if ready else "no replica ready yet: requests wait in the buffer"})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body, ctype = self.metrics.render()
