@@ -394,6 +394,18 @@ def test_a_rendered_scaling_recipe_imports_back_to_its_recipe(example: str) -> N
     assert back.service.name == rec.service.name
     for section in ("autoscaling", "schedules", "resources", "node_pool", "workers"):
         assert getattr(back, section) == getattr(rec, section), section
+    assert not [n for n in found.left_out if "is not read" in n]  # its service came with it
+
+
+def test_an_autoscaler_import_says_its_target_workload_is_not_read() -> None:
+    """An HPA names Deployment web in prod and says nothing of what it runs: rendering the recipe as
+    it stands would write a Deployment web of swell's default engine over the user's own."""
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web", "namespace": "prod"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 10,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}}  # fmt: skip
+    (found,), _ = importers.run([hpa])
+    (note,) = [n for n in found.left_out if "is not read" in n]
+    assert note.startswith("the Deployment web itself (image, command, resources) is not read") and "-n prod" in note
 
 
 def test_a_scaling_recipe_with_a_bad_spec_is_named_at_its_path() -> None:

@@ -651,7 +651,22 @@ def run(objects: Iterable[Obj]) -> tuple[list[Imported], list[str]]:
         raise errors.RecipeError("swell import", problems)
     for e in imp.out.values():
         _needs_prometheus(e)
+        _workload_unread(e)
     return list(imp.out.values()), imp.unknown
+
+
+def _workload_unread(e: Imported) -> None:
+    """An autoscaler names its target, and says nothing of what the target runs: the recipe's
+    `service` is then only a name, and `swell render` would write a workload of that name (swell's
+    default engine and image) over the user's own. Said, with the namespace render needs."""
+    if "engine" in e.extra.get("service", {}):  # a ScalingRecipe: its service came with it
+        return
+    kind = str(e.target.get("kind") or "Deployment")
+    e.left_out.append(
+        f"the {kind} {e.name} itself (image, command, resources) is not read: `swell render` would write a "
+        f"workload named {e.name} from this recipe's `service` and `resources`, so set them first, or apply only "
+        f"the autoscaler objects it writes; render with -n {e.namespace}"
+    )
 
 
 def _needs_prometheus(e: Imported) -> None:
