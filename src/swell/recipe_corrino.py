@@ -117,6 +117,16 @@ def _duration(value: Any, path: str, problems: list[errors.Problem]) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _number(value: Any) -> float | None:
+    """A number, or one written as text ("0.1"); None for anything else (reported where it is read)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value) if isinstance(value, int | float | str) else None
+    except ValueError:
+        return None
+
+
 def _count(data: dict[str, Any], key: str, problems: list[errors.Problem]) -> int:
     """A whole number >= 0 (Corrino payloads often carry numbers as text: "3")."""
     value = data.get(key, 1)
@@ -168,6 +178,11 @@ def _autoscaling(
         signal |= {"kind": "promql", "query": adv["query"]}
         out["metrics"] = {"source": "prometheus", "prometheus_url": DEFAULT_PROMETHEUS_URL}
     else:
+        t = _number(adv["scaling_threshold"])
+        if t is not None and t > 1:  # a fraction never gets there
+            hint = f": {t:g} reads as a percent (write {t / 100:g})" if t <= 100 else ""
+            problems.append(errors.Problem(path=f"{path}.scaling_threshold", value=adv["scaling_threshold"],
+                                           rule=f"a fraction of requests over 5 s, in (0, 1]{hint}"))  # fmt: skip
         signal |= {
             "kind": "histogram_fraction",
             "metric": "vllm:e2e_request_latency_seconds",

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from swell import recipe
+import pytest
+
+from swell import errors, recipe
 from swell.core.policies import presets
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
@@ -74,3 +76,17 @@ def test_a_custom_query_is_replaced_by_corrinos_signal_with_the_payloads_other_p
     payload = _payload(query="sum(rate(my_metric[1m]))", polling_interval=45)
     a = presets.apply("corrino-keda", recipe.parse(payload)).autoscaling
     assert (a.signals[0].kind, a.signals[0].target, a.polling_interval_s) == ("histogram_fraction", 0.5, 45.0)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "rule"),
+    [
+        pytest.param(50, "in (0, 1]: 50 reads as a percent (write 0.5)", id="a-percent-is-named-as-one"),
+        pytest.param("60", "in (0, 1]: 60 reads as a percent (write 0.6)", id="a-percent-written-as-text-too"),
+        pytest.param(500, "a fraction of requests over 5 s, in (0, 1] (got 500)", id="past-any-percent-the-range-alone"),
+    ],
+)  # fmt: skip
+def test_a_threshold_past_one_is_refused_as_no_fraction_reaches_it(threshold: object, rule: str) -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        recipe.parse(_payload(scaling_threshold=threshold))
+    assert "recipe_pod_autoscaling_params.scaling_threshold" in str(info.value) and rule in str(info.value)
