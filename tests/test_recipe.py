@@ -578,3 +578,9 @@ def test_a_file_that_is_no_mapping_says_what_it_is(text: str, said: str) -> None
     with pytest.raises(errors.RecipeError) as info:
         recipe.load_text(text, "r.yaml")
     assert said in str(info.value) and "NoneType" not in str(info.value)
+
+
+def test_an_slo_percentile_written_as_a_fraction_is_named() -> None:
+    with pytest.raises(errors.RecipeError, match=r"slo.percentile: a percent of requests in \[1, 100\]: write 99 for 0.99"):
+        recipe.parse({"service": {"name": "a"}, "slo": {"e2e_s": 5, "percentile": 0.99}})
+    assert recipe.parse({"service": {"name": "a"}, "slo": {"e2e_s": 5, "percentile": 1}}).slo.percentile == 1

@@ -664,6 +664,9 @@ class SLO(Model):
 
     @model_validator(mode="after")
     def _deadline_after_ttft(self) -> SLO:
+        if self.percentile < 1:  # a share written as a fraction: 0.99 would hold 1 request in 101
+            raise FieldProblem("percentile", self.percentile,
+                               f"a percent of requests in [1, 100]: write {self.percentile * 100:g} for {self.percentile:g}")  # fmt: skip
         if self.deadline_s is not None and self.ttft_s is not None and self.deadline_s < self.ttft_s:
             raise FieldProblem(
                 "deadline_s", self.deadline_s,
