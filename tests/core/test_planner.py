@@ -304,6 +304,25 @@ def test_no_scale_down_before_the_load_history_spans_the_lead_time() -> None:
     assert d.desired == 2
 
 
+@pytest.mark.parametrize(
+    ("e2e", "desired"),
+    [
+        pytest.param(1.9, 4, id="e2e-above-90-percent-of-its-slo-holds-the-replicas"),
+        pytest.param(1.7, 2, id="below-it-the-model-decides"),
+        pytest.param(None, 2, id="no-e2e-reading-is-no-reason-to-hold"),
+    ],
+)  # fmt: skip
+def test_no_scale_down_while_e2e_is_barely_within_its_slo(e2e: float | None, desired: int) -> None:
+    """The model sizes a batch for the mean answer; a tight e2e SLO is set by the tail: replicas that
+    barely meet it are not given back on the model's word (the gpt2 example's long plateau)."""
+    r = rec(slo={"ttft_s": 2.0, "e2e_s": 2.0, "percentile": 95})
+    more = {} if e2e is None else {load.E2E: e2e}
+    d, _ = planner.decide(r, snap(0.0, reps("ready@a", "ready@a", "ready@b", "ready@b"), 1.0, **more), aged())
+    assert d.desired == desired, d.reason
+    if desired == 4:
+        assert d.bound_by == "stabilization" and "e2e p95 1.9 s is above 90% of its SLO (2 s)" in d.reason, d.reason
+
+
 def test_victims_are_pending_then_the_emptiest_node_starting_before_ready() -> None:
     layout = reps(
         "ready@a", "ready@a", "ready@b", "starting@b", "ready@c", "starting@c", "ready@c", "pending"
