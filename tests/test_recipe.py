@@ -461,6 +461,9 @@ def test_corrino_advanced_keys_under_node_params_are_named_there() -> None:
         ("resources: {cpu: true}", "resources.cpu", "a number, not true/false"),  # was 1 core
         ("autoscaling: {polling_interval_s: false}", "autoscaling.polling_interval_s", "a number, not true/false"),
         ("node_pool: {max_nodes: false}", "node_pool.max_nodes", "a whole number, not true/false"),
+        ("autoscaling: {polling_interval_s: 30s}", "autoscaling.polling_interval_s", "a number of seconds: write 30"),
+        ("autoscaling: {cooldown_s: 5m}", "autoscaling.cooldown_s", "a number of seconds: write 300"),
+        ("local: {drain_timeout_s: 1500ms}", "local.drain_timeout_s", "a number of seconds: write 1.5"),
         ("local: {cpu_slots: 1000000}", "local.cpu_slots", "less than or equal to 1024"),
         (
             "service: {name: a, probes: {readiness: {period_s: 1.0e+12}}}",

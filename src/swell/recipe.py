@@ -72,7 +72,16 @@ class Model(BaseModel):
                 if isinstance(data.get(key), bool) and _numeric(f.annotation):
                     whole = f.annotation is int or int in typing.get_args(f.annotation)
                     raise FieldProblem(key, data[key], f"a {'whole ' if whole else ''}number, not true/false")
+                got = data.get(key)
+                if name.endswith("_s") and isinstance(got, str) and _numeric(f.annotation):
+                    m = DURATION_TEXT.fullmatch(got)
+                    if m:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
+                        secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+                        raise FieldProblem(key, got, f"a number of seconds: write {secs:g}")
         return data
+
+
+DURATION_TEXT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*")
 
 
 class FieldProblem(ValueError):
