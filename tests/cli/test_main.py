@@ -102,6 +102,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["up", "examples/gpt2-vllm-latency-hpa.yaml", "--run-dir", "README.md"], 1, "--run-dir: is a file"),
         (["api", "--data-dir", "README.md/state"], 1, "--data-dir: README.md is a file, not a directory"),
         (["api", "--host", "not a host!"], 1, "--host: an IP address or a host name"),
+        (["demo", "--duration", "30x"], 1, "duration: a duration such as 150, 150s or 5m (got '30x')"),
         (["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "poisson:rate=2", "--duration", "60", "-q",
           "--json", "/dev/full"], 1, "error: /dev/full: No space left on device"),
     ],
@@ -120,6 +121,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "up run dir a file",
         "api data dir inside a file",
         "api host not a host",
+        "demo duration not a duration",
         "simulate json to a device that refuses the write names it",
     ],
 )

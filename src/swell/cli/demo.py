@@ -31,7 +31,7 @@ from swell.cli import up as up_cmd
 from swell.loadgen import charts, options, runner, summary
 from swell.report import html, stacked
 from swell.runtime import local
-from swell.workload import patterns, rates, shapes
+from swell.workload import patterns, rates, shapes, spec
 
 
 def black_friday(duration_s: float, base_rps: float, surge: float) -> rates.BlackFriday:
@@ -357,7 +357,9 @@ async def _demo(
 
 
 def demo(
-    duration: Annotated[float, typer.Option(help="Seconds of load (the surge scales with it).")] = 150.0,
+    duration_text: Annotated[
+        str, typer.Option("--duration", help="How long the load runs: 150, 150s, 5m (the surge scales with it).")
+    ] = "150",
     surge: Annotated[
         float | None,
         typer.Option(help="Peak load as a multiple of the quiet load (default: sized to this machine)."),
@@ -382,6 +384,11 @@ def demo(
 ) -> None:
     """Serve the default model, drive a compressed Black Friday sized to this machine, show the
     scaling, summarise and report."""
+    try:
+        duration = spec.duration(duration_text)
+    except ValueError:
+        raise errors.RecipeError("demo options", [errors.Problem(path="duration", value=duration_text,
+                                                                 rule="a duration such as 150, 150s or 5m")]) from None  # fmt: skip
     rec = sized(up_cmd.load_recipe(recipe_path), usable_cpus())
     for name, value in (("duration", duration), ("surge", surge), ("base-rps", base_rps)):
         if value is not None and not (value > 0 and math.isfinite(value)):

@@ -240,7 +240,7 @@ def simulate(
         dur = None
         if duration is not None:
             try:
-                dur = spec._duration(duration)
+                dur = spec.duration(duration)
             except ValueError:
                 raise _problem("--duration", duration, "a duration such as 90, 90s, 5m or 2h") from None
             if dur < MIN_DURATION_S:

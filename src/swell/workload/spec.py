@@ -61,9 +61,6 @@ def _numbers(text: str) -> tuple[float, ...]:
     return tuple(_number(part) for part in text.split("/"))
 
 
-_duration = duration  # the old private name; swell.cli.simulate still calls it
-
-
 def _durations(text: str) -> tuple[float, ...]:
     return tuple(duration(part) for part in text.split("/"))
 
