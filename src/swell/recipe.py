@@ -546,6 +546,9 @@ class Provisioning(Model):
         return self.model_load_s
 
 
+UNKNOWN_SHAPE = "unknown node shape: give gpus_per_node, or use a known shape"
+
+
 class NodePool(Model):
     shape: str = "local"
     gpus_per_node: Annotated[int, Field(ge=1, le=MAX_GPUS)] | None = None
@@ -564,8 +567,7 @@ class NodePool(Model):
             raise FieldProblem(
                 "shape",
                 self.shape,
-                "unknown node shape: give gpus_per_node, or use a known shape "
-                f"({', '.join(sorted(SHAPE_GPUS))})",
+                f"{UNKNOWN_SHAPE} ({', '.join(sorted(SHAPE_GPUS))})",
             )
         return self
 
@@ -921,9 +923,12 @@ def parse(data: Any, source: str = "<recipe>") -> Recipe:
         own = list(corrino.problems)
         taken = {p.path for p in own}
         for p in found:
-            path = corrino.user_path(p.path)
+            path, rule = corrino.user_path(p.path), p.rule
+            if p.path == "node_pool.shape" and rule.startswith(UNKNOWN_SHAPE):  # no Corrino key gives GPUs a node
+                rule = ("unknown node shape: a Corrino payload names a known one; for another, write a swell "
+                        "recipe with node_pool.gpus_per_node" + rule.removeprefix(UNKNOWN_SHAPE))  # fmt: skip
             if path not in taken:
-                own.append(errors.Problem(path=path, value=p.value, rule=p.rule))
+                own.append(errors.Problem(path=path, value=p.value, rule=rule))
         found = own
     if found or rec is None:
         raise errors.RecipeError(source, found)

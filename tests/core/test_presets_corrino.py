@@ -90,3 +90,13 @@ def test_a_threshold_past_one_is_refused_as_no_fraction_reaches_it(threshold: ob
     with pytest.raises(errors.RecipeError) as info:
         recipe.parse(_payload(scaling_threshold=threshold))
     assert "recipe_pod_autoscaling_params.scaling_threshold" in str(info.value) and rule in str(info.value)
+
+
+def test_an_unknown_corrino_shape_gets_advice_a_payload_can_follow() -> None:
+    """No Corrino key gives a node's GPUs: the recipe's own advice (`gpus_per_node`) is an unknown
+    key in a payload."""
+    with pytest.raises(errors.RecipeError) as info:
+        recipe.parse(_payload() | {"recipe_node_shape": "BM.GPU.X"})
+    text = str(info.value)
+    assert "recipe_node_shape: unknown node shape: a Corrino payload names a known one" in text
+    assert "write a swell recipe with node_pool.gpus_per_node" in text and "give gpus_per_node" not in text
