@@ -127,6 +127,25 @@ def test_bad_trace_files_say_what_is_wrong(tmp_path: pathlib.Path, content: str,
     assert info.value.problems[0].path == where
 
 
+@pytest.mark.parametrize(
+    ("content", "rule"),
+    [
+        pytest.param("t,input_tokens,output_tokens\n0,100,5\n1,abc,5\n", "line 3: 'abc' is not a number",
+                     id="a-value-that-is-no-number-is-named-on-its-line"),
+        pytest.param("t,input_tokens,output_tokens\n0,100,5\n1,100\n", "line 3: 2 value(s) where every row has 3",
+                     id="a-short-row-is-counted"),
+        pytest.param("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,4.5\n",
+                     "line 2: '4.5' is not a whole number", id="an-azure-count-must-be-whole"),
+    ],
+)  # fmt: skip
+def test_a_bad_row_says_which_line_and_value(tmp_path: pathlib.Path, content: str, rule: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(errors.RecipeError) as info:
+        traces.load(path)
+    assert info.value.problems[0].rule.startswith(rule), info.value.problems[0]
+
+
 @pytest.mark.skipif(not M_SMALL.is_dir(), reason=NO_TRACES)
 def test_servegen_windows_keep_their_rate_and_merge_clients() -> None:
     clients = servegen.load(M_SMALL)

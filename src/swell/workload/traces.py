@@ -104,8 +104,23 @@ def _table(source: str, body: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
     try:
         rows = np.loadtxt(lines, delimiter=",", dtype=",".join(dtypes), ndmin=1)
     except ValueError as exc:
-        raise _problem(source, "rows", str(exc)[:120], "every row needs 3 comma-separated values") from exc
+        raise _problem(source, "rows", str(exc)[:120], _row_rule(lines, dtypes)) from exc
     return [rows[name] for name in rows.dtype.names or ()]
+
+
+def _row_rule(lines: list[str], dtypes: tuple[str, ...]) -> str:
+    """What is wrong with the first row numpy refused: its count of values, or a value that is no number."""
+    for i, line in enumerate(lines, start=2):  # line 1 is the header
+        cells = line.split(",")
+        if len(cells) != len(dtypes):
+            return f"line {i}: {len(cells)} value(s) where every row has {len(dtypes)} comma-separated values"
+        for cell, kind in zip(cells, dtypes, strict=True):
+            if kind.startswith(("f", "i")):
+                try:
+                    float(cell) if kind.startswith("f") else int(cell)
+                except ValueError:
+                    return f"line {i}: {cell.strip()!r} is not a {'whole ' if kind.startswith('i') else ''}number"
+    return f"every row needs {len(dtypes)} comma-separated values"
 
 
 def _from_azure(source: str, body: str) -> tuple[arrivals.Arrivals, float]:
