@@ -57,6 +57,7 @@ def rescale(workload: object, *, scale: float = 1.0, speedup: float = 1.0) -> ar
         return dataclasses.replace(workload, schedule=schedule)
     raise errors.RecipeError(
         "--workload",
-        [errors.Problem(path="kind", value=type(workload).__name__,
-                        rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop")],
+        [errors.Problem(path="kind", value="closed",
+                        rule="the simulator replays open-loop workloads (patterns and traces), not a closed loop: "
+                             "`swell bench --concurrency N` drives one against a running service")],
     )  # fmt: skip
