@@ -231,3 +231,18 @@ def test_the_start_line_says_how_long_a_count_takes(
     opts = options.Options(url="http://127.0.0.1:9", rate=rate, requests=requests, duration_s=duration,
                            concurrency=None if rate else 1)  # fmt: skip
     assert bench_cli._expected(opts, options.plan(opts)) == said
+
+
+@pytest.mark.parametrize(
+    ("errs", "said"),
+    [
+        pytest.param({"404 Not Found: model 'x' not found": 10}, "the server answers, but not to openai-chat requests for --model 'x'",
+                     id="every-request-refused-as-unknown-points-at-model-and-protocol"),
+        pytest.param({"connection refused": 10}, "is http://127.0.0.1:9 serving?", id="no-answer-asks-whether-it-serves"),
+        pytest.param({"404 Not Found": 5, "connection refused": 5}, "is http://127.0.0.1:9 serving?",
+                     id="mixed-failures-ask-the-plain-question"),
+    ],
+)  # fmt: skip
+def test_when_every_request_failed_the_hint_fits_the_failures(errs: dict[str, int], said: str) -> None:
+    opts = options.Options(url="http://127.0.0.1:9", model="x", rate=1.0, requests=10)
+    assert said in bench_cli._failed_hint(errs, opts)

@@ -14,6 +14,7 @@ import json
 import pathlib
 import re
 import signal
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -400,10 +401,20 @@ def bench(
         raise typer.Exit(130)
     s = result.summary
     if s.sent and not s.ok:
-        typer.echo(
-            f"error: all {s.failed} requests failed ({', '.join(s.errors)}) — is {url} serving?", err=True
-        )
+        typer.echo(f"error: all {s.failed} requests failed ({', '.join(s.errors)}) — {_failed_hint(s.errors, opts)}",
+                   err=True)  # fmt: skip
         raise typer.Exit(1)
+
+
+def _failed_hint(errs: Mapping[str, int], opts: options.Options) -> str:
+    """What to check when every request failed: a server that answers, but 404 or 400 on every one,
+    is serving another model or path than asked for; else whether it serves at all."""
+    codes = {e.split(" ", 1)[0] for e in errs}
+    if codes and codes <= {"404", "400"}:
+        model = f"--model {opts.model!r}" if opts.model else "the model the server listed"
+        return (f"the server answers, but not to {opts.protocol} requests for {model} at {opts.url}: check "
+                "--model and --protocol")  # fmt: skip
+    return f"is {opts.url} serving?"
 
 
 def _sweep(
