@@ -154,9 +154,10 @@ def test_swell_is_the_planner_with_the_reactive_rules_as_its_safety_net() -> Non
         ("kpa-concurrency:window=30", "'window': a preset takes target="),
         ("reactive:target=8", "scales on several signals"),
         ("kpa-magic:target=8", "unknown policy preset; known: hpa-latency"),
+        ("hpa", "'hpa' is a policy, not a preset: `recipe` runs the recipe with the policy it names"),
     ],
     ids=["a KPA tuned to what a pod serves", "a GPU-utilization HPA at 60 %", "zero", "not a number",
-         "an unknown setting", "several signals", "an unknown preset"],
+         "an unknown setting", "several signals", "an unknown preset", "a policy's name says to compare the recipe"],
 )  # fmt: skip
 def test_a_preset_takes_its_one_signals_target(spec: str, problem: str) -> None:
     if problem:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -243,7 +244,9 @@ def setting_problem(spec: str) -> str:
     a value that is not a positive number, or `target` on a preset with several signals."""
     name, settings = split(spec)
     if name not in PRESETS:
-        return f"unknown policy preset; known: {', '.join(NAMES)}"
+        policy = (f"; {name!r} is a policy, not a preset: `recipe` runs the recipe with the policy it names "
+                  "(autoscaling.policy)") if name in typing.get_args(recipe.PolicyName) else ""  # fmt: skip
+        return f"unknown policy preset; known: {', '.join(NAMES)}{policy}"
     for key, value in settings.items():
         if key not in SETTINGS:
             return f"{key!r}: a preset takes {', '.join(f'{s}=' for s in SETTINGS)} (e.g. kpa-concurrency:target=8)"
