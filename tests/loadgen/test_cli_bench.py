@@ -246,3 +246,15 @@ def test_the_start_line_says_how_long_a_count_takes(
 def test_when_every_request_failed_the_hint_fits_the_failures(errs: dict[str, int], said: str) -> None:
     opts = options.Options(url="http://127.0.0.1:9", model="x", rate=1.0, requests=10)
     assert said in bench_cli._failed_hint(errs, opts)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        pytest.param("--input-tokens", "-5", "Invalid value for --input-tokens: must be >= 1", id="input-tokens"),
+        pytest.param("--output-stddev", "-5", "Invalid value for --output-stddev: must be >= 0", id="output-stddev"),
+    ],
+)
+def test_a_bad_token_shape_is_named_by_its_option(option: str, value: str, said: str) -> None:
+    code, text = bench("http://127.0.0.1:9", "-n", "1", "--rate", "1", "-m", "x", option, value)
+    assert code == 2 and said in text and "input_mean" not in text, text

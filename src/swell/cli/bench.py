@@ -117,8 +117,16 @@ def _shape(
             if output_stddev is None
             else output_stddev,
         )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--input-tokens/--output-tokens") from None
+    except ValueError as exc:  # the shape's field names, as the options spell them
+        text = str(exc)
+        for field, option in SHAPE_OPTIONS.items():
+            if text.startswith(field + " "):
+                raise typer.BadParameter(text.removeprefix(field + " "), param_hint=option) from None
+        raise typer.BadParameter(text, param_hint="--input-tokens/--output-tokens") from None
+
+
+SHAPE_OPTIONS = {"input_mean": "--input-tokens", "input_stddev": "--input-stddev",
+                 "output_mean": "--output-tokens", "output_stddev": "--output-stddev"}  # fmt: skip
 
 
 class _Live:
