@@ -488,8 +488,11 @@ class Autoscaling(Model):
             )
         if self.max_replicas > self.min_replicas and not self.signals:
             raise FieldProblem(
-                "signals", [], "scaling between min and max replicas needs at least one signal"
-            )
+                "signals", [],
+                "scaling between min and max replicas needs at least one signal, e.g. {name: running, kind: gauge, "
+                'metric: "vllm:num_requests_running", aggregate: sum, target: 16, target_type: AverageValue} '
+                "(policy swell plans from its own load reads, and keeps these as its safety net; docs/recipes.md)",
+            )  # fmt: skip
         if self.metrics.source == "embedded":
             raw = [s.name for s in self.signals if s.kind == "promql"]
             if raw:
