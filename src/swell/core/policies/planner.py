@@ -5,8 +5,8 @@ engine's model corrected online). The load's upper envelope is forecast over H =
 replica start (`core.forecast`, lead times learned in `core.leadtime`), and the count asked for
 now is what H needs, so nodes are asked for (as spare nodes) before the load arrives;
 replicas starting or Pending are part of the count, so capacity on its way is never asked twice.
-A scale-down goes no lower than the highest plan of the last DOWN_WINDOW_S and removes only
-Pending replicas and whole nodes' worth (`core.nodes.emptying`); a GPU left free on a node that
+A scale-down goes no lower than the highest plan of the last DOWN_WINDOW_S, waits while e2e latency
+is near its SLO (E2E_HOLD), and removes only Pending replicas and whole nodes' worth (`core.nodes.emptying`); a GPU left free on a node that
 already runs a replica (billed whole whatever it runs) is filled once every replica asked for is
 ready and no node is being given back (`core.nodes.unfilled`). A
 safety net stays for surprises: TTFT over the SLO or a long queue, with nothing on its way, adds
