@@ -677,7 +677,7 @@ class SLO(Model):
     deadline_s: PositiveSeconds | None = None
 
     @model_validator(mode="after")
-    def _deadline_after_ttft(self) -> SLO:
+    def _percent_and_deadline(self) -> SLO:
         if self.percentile < 1:  # a share written as a fraction: 0.99 would hold 1 request in 101
             raise FieldProblem("percentile", self.percentile,
                                f"a percent of requests in [1, 100]: write {self.percentile * 100:g} for {self.percentile:g}")  # fmt: skip
