@@ -499,7 +499,7 @@ async def test_the_gateway_answers_its_own_health_and_readiness(
 
         assert await get("/-/healthz") == (200, {"status": "ok"})
         status, body = await get("/-/ready")
-        assert status == 200 and body["ready_replicas"] == 0 and "scaled to zero" in body["status"]
+        assert status == 200 and body["ready_replicas"] == 0 and "no replica ready yet" in body["status"]
         waiting = asyncio.ensure_future(session.get(g.url + "/v1/x"))  # fills the buffer of 1
         await until(lambda: g.stats().buffered == 1, "a request buffered")
         assert (await get("/-/ready"))[0] == 503
