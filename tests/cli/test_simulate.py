@@ -260,3 +260,19 @@ def test_json_and_report_go_into_folders_made_for_them(app: typer.Typer, recipe_
                                    "--no-oracle", "--json", str(out), "--report", str(page), "-q"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["policies"][0]["decisions"] and "<html" in page.read_text().lower()
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["off-a-terminal-a-line-per-finished-run", "quiet-says-nothing"])
+def test_progress_off_a_terminal_is_a_line_per_finished_run(
+    app: typer.Typer, recipe_file: Path, quiet: bool
+) -> None:
+    """A log or CI has no live bar: each run says it is done, so minutes of simulation are never silent."""
+    args = ["simulate", str(recipe_file), "--workload", SURGE, "--compare", "swell", "--speedup", "2"]
+    res = CliRunner().invoke(app, args + (["--quiet"] if quiet else []))
+    assert res.exit_code == 0, res.output
+    done = [line for line in res.output.splitlines() if line.startswith("done: ")]
+    if quiet:
+        assert done == []
+    else:
+        assert any(line.startswith("done: swell (") for line in done) and any("oracle" in line for line in done), done
+        assert len(done) == len(set(done)), "each run said once"

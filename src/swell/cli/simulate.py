@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import math
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -254,12 +256,7 @@ def simulate(
             start_s=_start(start_at, wl),
         )
         with _bar(quiet) as bar:
-            tasks: dict[str, rich_progress.TaskID] = {}
-
-            def progress(name: str, fraction: float) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=1.0)
-                bar.update(tasks[name], completed=fraction)
+            progress = _tracker(bar, quiet)
 
             comp = sim.compare(
                 rec,
@@ -316,6 +313,25 @@ def _bar(quiet: bool) -> rich_progress.Progress:
     )
 
 
+def _tracker(bar: rich_progress.Progress, quiet: bool) -> Callable[[str, float], None]:
+    """A progress callback: a bar per task on a terminal; elsewhere (a log, CI) a line as each task
+    finishes, so a run of minutes is never silent."""
+    tasks: dict[str, rich_progress.TaskID] = {}
+    began: dict[str, float] = {}
+    said: set[str] = set()
+    plain = not quiet and not bar.console.is_terminal
+
+    def step(key: str, fraction: float) -> None:
+        if key not in tasks:
+            tasks[key], began[key] = bar.add_task(key, total=1.0), time.monotonic()
+        if plain and fraction >= 1.0 and key not in said:
+            said.add(key)
+            typer.echo(f"done: {key} ({time.monotonic() - began[key]:.0f} s)", err=True)
+        bar.update(tasks[key], completed=fraction)
+
+    return step
+
+
 def _write_json(json_out: Path, data: object) -> None:
     text = json.dumps(_clean(data), allow_nan=False, default=str)
     if json_out == Path("-"):
@@ -348,13 +364,10 @@ def _run_scorecard(
         checks.output_file("--json", json_out, stdout=True)
         checks.output_file("--report", report_out)
         with _bar(quiet) as bar:
-            tasks: dict[str, rich_progress.TaskID] = {}
+            track = _tracker(bar, quiet)
 
             def progress(entry: str, what: str, fraction: float) -> None:
-                key = f"{entry}: {what}"
-                if key not in tasks:
-                    tasks[key] = bar.add_task(key, total=1.0)
-                bar.update(tasks[key], completed=fraction)
+                track(f"{entry}: {what}", fraction)
 
             card = scorecard.run(only=names, seed=seed, progress=progress, with_reaction=reaction)
     except errors.SwellError as exc:
