@@ -64,15 +64,16 @@ class Model(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_true_for_a_number(cls, data: Any) -> Any:
-        """true/false is no number (pydantic's lax mode reads it as 1/0: `cpu: true` was 1 core)."""
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        """true/false is no number (pydantic's lax mode reads it as 1/0: `cpu: true` was 1 core), and a
+        duration written as text in a field of seconds is named as one."""
         if isinstance(data, dict):
             for name, f in cls.model_fields.items():
                 key = f.alias if f.alias is not None and f.alias in data else name
-                if isinstance(data.get(key), bool) and _numeric(f.annotation):
-                    whole = f.annotation is int or int in typing.get_args(f.annotation)
-                    raise FieldProblem(key, data[key], f"a {'whole ' if whole else ''}number, not true/false")
                 got = data.get(key)
+                if isinstance(got, bool) and _numeric(f.annotation):
+                    whole = f.annotation is int or int in typing.get_args(f.annotation)
+                    raise FieldProblem(key, got, f"a {'whole ' if whole else ''}number, not true/false")
                 if name.endswith("_s") and isinstance(got, str) and _numeric(f.annotation):
                     m = DURATION_TEXT.fullmatch(got)
                     if m:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
@@ -549,9 +550,6 @@ class Provisioning(Model):
         return self.model_load_s
 
 
-UNKNOWN_SHAPE = "unknown node shape: give gpus_per_node, or use a known shape"
-
-
 class NodePool(Model):
     shape: str = "local"
     gpus_per_node: Annotated[int, Field(ge=1, le=MAX_GPUS)] | None = None
@@ -570,7 +568,8 @@ class NodePool(Model):
             raise FieldProblem(
                 "shape",
                 self.shape,
-                f"{UNKNOWN_SHAPE} ({', '.join(sorted(SHAPE_GPUS))})",
+                "unknown node shape: give gpus_per_node, or use a known shape "
+                f"({', '.join(sorted(SHAPE_GPUS))})",
             )
         return self
 
@@ -926,12 +925,9 @@ def parse(data: Any, source: str = "<recipe>") -> Recipe:
         own = list(corrino.problems)
         taken = {p.path for p in own}
         for p in found:
-            path, rule = corrino.user_path(p.path), p.rule
-            if p.path == "node_pool.shape" and rule.startswith(UNKNOWN_SHAPE):  # no Corrino key gives GPUs a node
-                rule = ("unknown node shape: a Corrino payload names a known one; for another, write a swell "
-                        "recipe with node_pool.gpus_per_node" + rule.removeprefix(UNKNOWN_SHAPE))  # fmt: skip
+            path = corrino.user_path(p.path)
             if path not in taken:
-                own.append(errors.Problem(path=path, value=p.value, rule=rule))
+                own.append(errors.Problem(path=path, value=p.value, rule=p.rule))
         found = own
     if found or rec is None:
         raise errors.RecipeError(source, found)

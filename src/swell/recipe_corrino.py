@@ -88,14 +88,9 @@ def _implied_slo(pod: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     keeps at least 1 - threshold of them within 5 s: that share is the SLO's percentile (a custom
     `query` says nothing about latency: then the median)."""
     adv = {**node, **pod}
-    try:
-        share = (
-            0.5
-            if adv.get("query")
-            else 1.0 - float(adv.get("scaling_threshold", POD_DEFAULTS["scaling_threshold"]))
-        )
-    except (TypeError, ValueError):
-        share = 0.5  # a bad threshold is reported where the signal is built
+    threshold = _number(adv.get("scaling_threshold", POD_DEFAULTS["scaling_threshold"]))
+    share = 0.5 if adv.get("query") or threshold is None else 1.0 - threshold  # a bad threshold is
+    # reported where the signal is built
     return {"e2e_s": 5.0, "percentile": round(min(100.0, max(1.0, 100.0 * share)), 6)}
 
 
@@ -302,8 +297,15 @@ def translate(data: dict[str, Any]) -> Translation:
             for e in data["recipe_container_env"]
             if isinstance(e, dict)
         }
+    shape = data.get("recipe_node_shape", "local")
+    if isinstance(shape, str) and shape != "local" and shape not in gpu_shapes.SHAPES:  # no Corrino key gives
+        # a node's GPUs, so the recipe's own advice (gpus_per_node) would be an unknown key here
+        known = ", ".join(sorted([*gpu_shapes.SHAPES, "local"]))
+        problems.append(errors.Problem(path="recipe_node_shape", value=shape, rule=(
+            f"unknown node shape: a Corrino payload names a known one; for another, write a swell recipe with "
+            f"node_pool.gpus_per_node ({known})")))  # fmt: skip
     node_pool: dict[str, Any] = {
-        "shape": data.get("recipe_node_shape", "local"),
+        "shape": shape,
         "min_nodes": node.get("min_nodes", pool_size),
         "max_nodes": node.get("max_nodes", max(pool_size, 1)),
     }

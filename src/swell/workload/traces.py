@@ -104,13 +104,16 @@ def _table(source: str, body: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
     try:
         rows = np.loadtxt(lines, delimiter=",", dtype=",".join(dtypes), ndmin=1)
     except ValueError as exc:
-        raise _problem(source, "rows", str(exc)[:120], _row_rule(lines, dtypes)) from exc
+        raise _problem(source, "rows", str(exc)[:120], _row_rule(body, dtypes)) from exc
     return [rows[name] for name in rows.dtype.names or ()]
 
 
-def _row_rule(lines: list[str], dtypes: tuple[str, ...]) -> str:
-    """What is wrong with the first row numpy refused: its count of values, or a value that is no number."""
-    for i, line in enumerate(lines, start=2):  # line 1 is the header
+def _row_rule(body: str, dtypes: tuple[str, ...]) -> str:
+    """What is wrong with the first row numpy refused: its count of values, or a value that is no number
+    (numbered as in the file: line 1 is the header, blank lines count)."""
+    for i, line in enumerate(body.splitlines(), start=2):
+        if not line.strip():
+            continue
         cells = line.split(",")
         if len(cells) != len(dtypes):
             return f"line {i}: {len(cells)} value(s) where every row has {len(dtypes)} comma-separated values"
