@@ -79,6 +79,35 @@ def test_all_problems_are_reported_at_once_with_path_value_and_rule() -> None:
     assert "needs metric" in by_path["autoscaling.signals.0.metric"].rule
 
 
+def test_every_rule_of_a_section_is_checked_not_only_the_first() -> None:
+    """A section's own rules (a model validator) all report, and a rule across sections (a replica
+    larger than a node) reports even when another section failed its field checks."""
+    got = problems_of(
+        {
+            "service": {"name": "a"},
+            "resources": {"gpus": 4},
+            "node_pool": {"gpus_per_node": 2},
+            "autoscaling": {"min_replicas": -1},
+            "schedules": [{"start": "61 * * * *", "end": "0 25 * * *", "timezone": "Mars/Olympus", "min_replicas": 2}],
+            "slo": {"ttft_s": 1, "percentile": 0.5, "deadline_s": 0.5},
+        }
+    )
+    by_path = {p.path: p for p in got}
+    assert set(by_path) == {
+        "autoscaling.min_replicas", "schedules.0.start", "schedules.0.end", "schedules.0.timezone",
+        "slo.percentile", "slo.deadline_s", "resources.gpus",
+    }  # fmt: skip
+    assert "minute field" in by_path["schedules.0.start"].rule and "hour field" in by_path["schedules.0.end"].rule
+    assert by_path["resources.gpus"].value == 4 and "(2)" in by_path["resources.gpus"].rule
+    # one section failing several rules of its validator at once
+    got = problems_of({"service": {"name": "a"}, "autoscaling": {
+        "min_replicas": 3, "max_replicas": 2, "policy": "ray",
+        "signals": [{"name": "x:panic", "kind": "gauge", "metric": "m", "target": 1}]}})  # fmt: skip
+    rules = {p.path: p.rule for p in got}
+    assert "must not exceed max_replicas" in rules["autoscaling.min_replicas"]
+    assert "reserved for panic windows" in rules["autoscaling.signals"]
+
+
 @pytest.mark.parametrize(
     ("data", "path", "fragment"),
     [

@@ -67,18 +67,20 @@ class Model(BaseModel):
     def _numbers_are_numbers(cls, data: Any) -> Any:
         """true/false is no number (pydantic's lax mode reads it as 1/0: `cpu: true` was 1 core), and a
         duration written as text in a field of seconds is named as one."""
+        found: list[FieldProblem] = []
         if isinstance(data, dict):
             for name, f in cls.model_fields.items():
                 key = f.alias if f.alias is not None and f.alias in data else name
                 got = data.get(key)
                 if isinstance(got, bool) and _numeric(f.annotation):
                     whole = f.annotation is int or int in typing.get_args(f.annotation)
-                    raise FieldProblem(key, got, f"a {'whole ' if whole else ''}number, not true/false")
+                    found.append(FieldProblem(key, got, f"a {'whole ' if whole else ''}number, not true/false"))
                 if name.endswith("_s") and isinstance(got, str) and _numeric(f.annotation):
                     m = DURATION_TEXT.fullmatch(got)
                     if m:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
                         secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-                        raise FieldProblem(key, got, f"a number of seconds: write {secs:g}")
+                        found.append(FieldProblem(key, got, f"a number of seconds: write {secs:g}"))
+        _raise_all(found)
         return data
 
 
@@ -91,6 +93,23 @@ class FieldProblem(ValueError):
     def __init__(self, field: str, value: object, rule: str) -> None:
         super().__init__(rule)
         self.field, self.value, self.rule = field, value, rule
+
+
+class FieldProblems(ValueError):
+    """Every problem one model validator found: its rules are all checked, so a section with a bad
+    cron and a bad timezone names both, not the first."""
+
+    def __init__(self, found: list[FieldProblem]) -> None:
+        super().__init__("; ".join(p.rule for p in found))
+        self.found = found
+
+
+def _raise_all(found: list[FieldProblem]) -> None:
+    """Raise what a validator found: nothing, its one problem, or all of them."""
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise FieldProblems(found)
 
 
 Seconds = Annotated[float, Field(ge=0, le=WEEK_S)]
@@ -221,6 +240,7 @@ class Signal(Model):
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Signal:
+        found: list[FieldProblem] = []
         need: dict[str, tuple[str, ...]] = {
             "gauge": ("metric",),
             "rate": ("metric",),
@@ -232,13 +252,14 @@ class Signal(Model):
         }
         missing = [f for f in need[self.kind] if getattr(self, f) is None]
         if missing:
-            raise FieldProblem(missing[0], None, f"signal kind {self.kind!r} needs {', '.join(missing)}")
+            found.append(FieldProblem(missing[0], None, f"signal kind {self.kind!r} needs {', '.join(missing)}"))
         if self.target_type == "Utilization" and self.kind != "utilization":
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "target_type", self.target_type, "'Utilization' is only for kind 'utilization'"
-            )
+            ))
         if self.kind == "utilization" and self.target > 100:
-            raise FieldProblem("target", self.target, "a utilization target is a percent in (0, 100]")
+            found.append(FieldProblem("target", self.target, "a utilization target is a percent in (0, 100]"))
+        _raise_all(found)
         return self
 
 
@@ -450,59 +471,61 @@ class Autoscaling(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
+        found: list[FieldProblem] = []
         if self.min_replicas > self.max_replicas:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})"
-            )
+            ))
         names = [s.name for s in self.signals]
         reserved = [n for n in names if n.endswith(":panic")]
         if reserved:
-            raise FieldProblem("signals", reserved, "names ending in ':panic' are reserved for panic windows")
+            found.append(FieldProblem("signals", reserved, "names ending in ':panic' are reserved for panic windows"))
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise FieldProblem("signals", dupes, "signal names must be unique")
+            found.append(FieldProblem("signals", dupes, "signal names must be unique"))
         if self.policy == "panic" and self.panic is None:
-            raise FieldProblem("panic", None, "policy 'panic' needs a `panic` section naming its signal")
+            found.append(FieldProblem("panic", None, "policy 'panic' needs a `panic` section naming its signal"))
         if self.panic is not None and self.panic.signal not in names:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "panic.signal",
                 self.panic.signal,
                 f"must name one of the signals ({', '.join(names) or 'none'})",
-            )
+            ))
         if self.ray is not None and self.ray.signal is not None and self.ray.signal not in names:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "ray.signal", self.ray.signal, f"must name one of the signals ({', '.join(names) or 'none'})"
-            )
+            ))
         if self.policy == "ray" and not self.signals:
-            raise FieldProblem("signals", [], "policy 'ray' needs a signal of ongoing requests")
+            found.append(FieldProblem("signals", [], "policy 'ray' needs a signal of ongoing requests"))
         if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "initial_replicas",
                 self.initial_replicas,
                 f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
-            )
+            ))
         if self.fallback is not None and not self.min_replicas <= self.fallback.replicas <= self.max_replicas:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "fallback.replicas",
                 self.fallback.replicas,
                 f"must lie within [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
-            )
+            ))
         if self.max_replicas > self.min_replicas and not self.signals:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "signals", [],
                 "scaling between min and max replicas needs at least one signal, e.g. {name: running, kind: gauge, "
                 'metric: "vllm:num_requests_running", aggregate: sum, target: 16, target_type: AverageValue} '
                 "(policy swell plans from its own load reads, and keeps these as its safety net; docs/recipes.md)",
-            )  # fmt: skip
+            ))  # fmt: skip
         if self.metrics.source == "embedded":
             raw = [s.name for s in self.signals if s.kind == "promql"]
             if raw:
-                raise FieldProblem(
+                found.append(FieldProblem(
                     "metrics.source",
                     "embedded",
                     f"signal(s) {', '.join(raw)} use a raw PromQL query, which only a Prometheus server "
                     "can evaluate: set metrics.source: prometheus and metrics.prometheus_url",
-                )
+                ))
+        _raise_all(found)
         return self
 
 
@@ -562,15 +585,17 @@ class NodePool(Model):
 
     @model_validator(mode="after")
     def _known_shape(self) -> NodePool:
+        found: list[FieldProblem] = []
         if self.min_nodes > self.max_nodes:
-            raise FieldProblem("min_nodes", self.min_nodes, f"must not exceed max_nodes ({self.max_nodes})")
+            found.append(FieldProblem("min_nodes", self.min_nodes, f"must not exceed max_nodes ({self.max_nodes})"))
         if self.gpus_per_node is None and self.shape not in SHAPE_GPUS:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "shape",
                 self.shape,
                 "unknown node shape: give gpus_per_node, or use a known shape "
                 f"({', '.join(sorted(SHAPE_GPUS))})",
-            )
+            ))
+        _raise_all(found)
         return self
 
     @property
@@ -621,24 +646,26 @@ class ScheduleWindow(Model):
 
     @model_validator(mode="after")
     def _valid(self) -> ScheduleWindow:
+        found: list[FieldProblem] = []
         for key in ("start", "end"):
             problem = cron.problem(getattr(self, key))
             if problem:
-                raise FieldProblem(key, getattr(self, key), problem)
+                found.append(FieldProblem(key, getattr(self, key), problem))
         if not cron.known_timezone(self.timezone):
-            raise FieldProblem("timezone", self.timezone, "not an IANA timezone (e.g. Asia/Shanghai)")
+            found.append(FieldProblem("timezone", self.timezone, "not an IANA timezone (e.g. Asia/Shanghai)"))
         if self.min_replicas is None and self.max_replicas is None:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "min_replicas", None, "a schedule window sets min_replicas, max_replicas or both"
-            )
+            ))
         if (
             self.min_replicas is not None
             and self.max_replicas is not None
             and self.min_replicas > self.max_replicas
         ):
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "min_replicas", self.min_replicas, f"must not exceed max_replicas ({self.max_replicas})"
-            )
+            ))
+        _raise_all(found)
         return self
 
 
@@ -677,14 +704,16 @@ class SLO(Model):
 
     @model_validator(mode="after")
     def _percent_and_deadline(self) -> SLO:
+        found: list[FieldProblem] = []
         if self.percentile < 1:  # a share written as a fraction: 0.99 would hold 1 request in 101
-            raise FieldProblem("percentile", self.percentile,
-                               f"a percent of requests in [1, 100]: write {self.percentile * 100:g} for {self.percentile:g}")  # fmt: skip
+            found.append(FieldProblem("percentile", self.percentile,
+                               f"a percent of requests in [1, 100]: write {self.percentile * 100:g} for {self.percentile:g}"))  # fmt: skip
         if self.deadline_s is not None and self.ttft_s is not None and self.deadline_s < self.ttft_s:
-            raise FieldProblem(
+            found.append(FieldProblem(
                 "deadline_s", self.deadline_s,
                 f"must be at least ttft_s ({self.ttft_s:g}): it would shed requests that can still meet the SLO",
-            )  # fmt: skip
+            ))  # fmt: skip
+        _raise_all(found)
         return self
 
 
@@ -726,23 +755,21 @@ class Recipe(Model):
 
     @model_validator(mode="after")
     def _fits_a_node(self) -> Recipe:
+        found: list[FieldProblem] = []
         if self.resources.gpus > self.node_pool.gpus:
-            raise FieldProblem(
-                "resources.gpus",
-                self.resources.gpus,
-                f"exceeds the GPUs of one node of shape {self.node_pool.shape!r} "
-                f"({self.node_pool.gpus}): the replica can never be scheduled",
-            )
+            found.append(FieldProblem("resources.gpus", self.resources.gpus,
+                                      _too_big(self.node_pool.shape, self.node_pool.gpus)))  # fmt: skip
         w = self.workers
         if w is not None and w.memory_per_worker_mib is not None:
             need = w.min_workers * w.memory_per_worker_mib
             if need > self.resources.memory_gib * 1024:
-                raise FieldProblem(
+                found.append(FieldProblem(
                     "workers.memory_per_worker_mib",
                     w.memory_per_worker_mib,
                     f"min_workers ({w.min_workers}) at this much must fit in resources.memory_gib "
                     f"({self.resources.memory_gib:g} GiB = {self.resources.memory_gib * 1024:g} MiB)",
-                )
+                ))
+        _raise_all(found)
         return self
 
     @property
@@ -767,6 +794,10 @@ class Recipe(Model):
         raise KeyError(name)
 
 
+def _too_big(shape: str, node_gpus: float) -> str:
+    return f"exceeds the GPUs of one node of shape {shape!r} ({node_gpus:g}): the replica can never be scheduled"
+
+
 def as_one_machine(rec: Recipe) -> Recipe:
     """The recipe with a `local` node pool that gives no size sized as `swell up` runs it: one node,
     this machine, with `local.cpu_slots` slots for CPU replicas or its `local.gpu_ids` for GPU ones
@@ -784,7 +815,9 @@ def as_one_machine(rec: Recipe) -> Recipe:
 # loading, with every problem reported at once
 
 
-def _problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
+def problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
+    """A pydantic error as swell's problems: each field's path, value and rule (a model validator's
+    FieldProblem named by its field, every one of its FieldProblems)."""
     out = []
     for e in exc.errors():
         loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
@@ -793,9 +826,13 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
             msg = "unknown field (check the spelling)"
         value = e.get("input")
         cause = (e.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldProblem):
-            loc, value, msg = ".".join(x for x in (loc, cause.field) if x), cause.value, cause.rule
-        out.append(errors.Problem(path=prefix + loc, value=value, rule=msg))
+        causes = cause.found if isinstance(cause, FieldProblems) else [cause]
+        for c in causes:
+            if isinstance(c, FieldProblem):
+                where, value, msg = ".".join(x for x in (loc, c.field) if x), c.value, c.rule
+                out.append(errors.Problem(path=prefix + where, value=value, rule=msg))
+            else:
+                out.append(errors.Problem(path=prefix + loc, value=value, rule=msg))
     return out
 
 
@@ -861,6 +898,13 @@ def _cross_field(data: dict[str, Any], reported: set[str]) -> list[errors.Proble
                     rule=f"must not exceed {hi_key} ({hi:g})",
                 )
             )
+    raw_gpus = (_section(data, "resources") or {}).get("gpus", 0)
+    gpus = _number(raw_gpus)
+    pool = _section(data, "node_pool") or {}
+    shape = pool.get("shape", NodePool.model_fields["shape"].default)
+    per_node = _number(pool["gpus_per_node"]) if "gpus_per_node" in pool else SHAPE_GPUS.get(str(shape))
+    if gpus is not None and per_node is not None and gpus > per_node and "resources.gpus" not in reported:
+        out.append(errors.Problem(path="resources.gpus", value=raw_gpus, rule=_too_big(str(shape), per_node)))
     panic = _section(data, "autoscaling", "panic")
     if panic is not None and "autoscaling.panic.panic_window_s" not in reported:
         fields = Panic.model_fields
@@ -917,7 +961,7 @@ def parse(data: Any, source: str = "<recipe>") -> Recipe:
     try:
         rec = Recipe.model_validate(data)
     except ValidationError as exc:
-        found = _problems(exc)
+        found = problems(exc)
         found += _cross_field(data, {p.path for p in found})
     except RecursionError:
         found = [errors.Problem(path="", value="...", rule=f"nested deeper than {MAX_DEPTH} levels")]

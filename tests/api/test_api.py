@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swell.api import server
+from swell.api import routes, server
 from tests.api import apihelp
 
 AUTH = apihelp.AUTH
@@ -45,6 +45,30 @@ async def test_invalid_recipe_lists_every_problem(tmp_path: Path) -> None:
         assert r.status == 400
         r = await s.post("/deployments", data=io.BytesIO(b"x" * (2 << 20)), headers=AUTH)
         assert r.status == 413
+
+
+async def test_a_body_that_never_completes_is_a_408_and_the_connection_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "BODY_TIMEOUT_S", 0.5)
+    async with apihelp.running(tmp_path) as (srv, _):
+        host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                f"POST /deployments HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"service\"".encode()
+            )
+            await writer.drain()
+            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)).decode()
+            length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+            body = await asyncio.wait_for(reader.readexactly(length), 10.0)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        assert head.startswith("HTTP/1.1 408"), head
+        assert "connection: close" in head.lower()  # the rest of the body is not waited for
+        assert "not complete within 0.5 s" in json.loads(body)["error"]
 
 
 async def test_command_engine_off_and_vllm_says_what_to_do(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import pydantic
 from aiohttp import typedefs, web
 
-from swell import errors
+from swell import errors, recipe
 from swell.api import auth, dashboard, deployments, routes, schemas, telemetry
 
 log = logging.getLogger(__name__)
@@ -44,17 +44,6 @@ def _jsonable(value: object) -> object:
     if value is None or isinstance(value, bool | int | float):
         return value
     return _short(value if isinstance(value, str) else repr(value))
-
-
-def _pydantic_problems(exc: pydantic.ValidationError) -> list[errors.Problem]:
-    return [
-        errors.Problem(
-            path=".".join(str(p) for p in e["loc"]),
-            value=e.get("input"),
-            rule="unknown field (check the spelling)" if e["type"] == "extra_forbidden" else e["msg"],
-        )
-        for e in exc.errors()
-    ]
 
 
 def middleware(token: str) -> typedefs.Middleware:
@@ -89,7 +78,7 @@ def middleware(token: str) -> typedefs.Middleware:
         except errors.RecipeError as exc:
             return error(422, f"{exc.source}: {len(exc.problems)} problem(s)", exc.problems)
         except pydantic.ValidationError as exc:
-            probs = _pydantic_problems(exc)
+            probs = recipe.problems(exc)
             return error(422, f"{len(probs)} problem(s)", probs)
         except deployments.NotFound as exc:
             return error(404, str(exc))
@@ -97,6 +86,10 @@ def middleware(token: str) -> typedefs.Middleware:
             return error(409, str(exc))
         except routes.BadRequest as exc:
             return error(400, str(exc))
+        except routes.SlowBody as exc:  # closed after the answer: the rest of the body is not read
+            response = error(408, str(exc))
+            response.force_close()
+            return response
         except errors.SwellError as exc:  # e.g. a port taken, a server that cannot start: say why
             return error(409, str(exc))
         except web.HTTPException:

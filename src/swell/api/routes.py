@@ -6,6 +6,7 @@ from the response models. Errors become JSON `{error, problems}` in app.py's mid
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -22,8 +23,16 @@ SPEC = web.AppKey("spec", dict)
 LAST_DECISIONS = 20
 
 
+BODY_TIMEOUT_S = 30.0  # a recipe's body arrives in milliseconds: one still trickling in after this is
+# a client that holds a connection open, not one sending a recipe
+
+
 class BadRequest(errors.SwellError):
     pass
+
+
+class SlowBody(errors.SwellError):
+    """The request body was not complete within BODY_TIMEOUT_S (a 408)."""
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
@@ -31,7 +40,10 @@ def reply(model: BaseModel, status: int = 200) -> web.Response:
 
 
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()  # over client_max_size: 413 (middleware)
+    try:
+        raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)  # over client_max_size: 413 (middleware)
+    except TimeoutError:
+        raise SlowBody(f"the body was not complete within {BODY_TIMEOUT_S:g} s") from None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
