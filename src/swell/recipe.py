@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from swell import cron, errors, files, recipe_corrino
+from swell import cron, durations, errors, files, recipe_corrino
 
 # Bounds that turn an absurd number into a problem instead of a hang or an overflow later.
 MAX_REPLICAS = 10_000
@@ -76,15 +76,11 @@ class Model(BaseModel):
                     whole = f.annotation is int or int in typing.get_args(f.annotation)
                     found.append(FieldProblem(key, got, f"a {'whole ' if whole else ''}number, not true/false"))
                 if name.endswith("_s") and isinstance(got, str) and _numeric(f.annotation):
-                    m = DURATION_TEXT.fullmatch(got)
-                    if m:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
-                        secs = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+                    secs = durations.with_unit(got)
+                    if secs is not None:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
                         found.append(FieldProblem(key, got, f"a number of seconds: write {secs:g}"))
         _raise_all(found)
         return data
-
-
-DURATION_TEXT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*")
 
 
 class FieldProblem(ValueError):

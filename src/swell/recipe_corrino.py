@@ -12,11 +12,10 @@ mapping, names the keys the user wrote (`recipe_nvidia_gpu_count`, not `resource
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from swell import errors, gpu_shapes
+from swell import durations, errors, gpu_shapes
 
 DEFAULT_SIGNAL = "slow_requests"
 DEFAULT_PROMETHEUS_URL = "http://prometheus-server.cluster-tools.svc.cluster.local"
@@ -99,17 +98,17 @@ def is_corrino(data: dict[str, Any]) -> bool:
 
 
 def _duration(value: Any, path: str, problems: list[errors.Problem]) -> float:
-    """'5m' / '90s' / '1h' / 300 -> seconds."""
+    """'5m' / '90s' / '1h' / 300 -> seconds (`swell.durations`)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value) or value < 0:
             problems.append(errors.Problem(path=path, value=value, rule="a finite duration >= 0"))
             return 0.0
         return float(value)
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
-    if not m:
-        problems.append(errors.Problem(path=path, value=value, rule="a duration like '5m', '90s' or '1h'"))
+    try:
+        return durations.parse(str(value))
+    except ValueError:
+        problems.append(errors.Problem(path=path, value=value, rule=durations.EXAMPLES))
         return 0.0
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
 def _number(value: Any) -> float | None:

@@ -104,7 +104,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["api", "--host", "not a host!"], 1, "--host: an IP address or a host name"),
         (["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "closed:users=3", "--duration", "60", "-q"], 1,
          "not a closed loop: `swell bench --concurrency N` drives one against a running service (got 'closed')"),
-        (["demo", "--duration", "30x"], 1, "duration: a duration such as 150, 150s or 5m (got '30x')"),
+        (["demo", "--duration", "30x"], 1, "duration: a duration such as 90, 90s, 500ms, 5m, 2h or 1d (got '30x')"),
         (["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "poisson:rate=2", "--duration", "60", "-q",
           "--json", "/dev/full"], 1, "error: /dev/full: No space left on device"),
     ],

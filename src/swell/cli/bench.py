@@ -23,7 +23,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 from rich.table import Table
 
-from swell import errors, files
+from swell import durations, errors, files
 from swell.cli import checks
 from swell.loadgen import charts, export, options, protocols, runner, summary, sweep
 from swell.report import html
@@ -49,11 +49,9 @@ def _duration(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        return spec.duration(text)
+        return durations.parse(text)
     except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a duration (e.g. 90, 90s, 5m, 1h)", param_hint="--duration"
-        ) from None
+        raise typer.BadParameter(f"{text!r} is not {durations.EXAMPLES}", param_hint="--duration") from None
 
 
 BODY_MAX = 100_000_000  # characters of a --body @FILE: one request's body

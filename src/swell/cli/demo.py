@@ -25,13 +25,13 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from swell import errors, recipe
+from swell import durations, errors, recipe
 from swell.cli import checks, demo_report
 from swell.cli import up as up_cmd
 from swell.loadgen import charts, options, runner, summary
 from swell.report import html, stacked
 from swell.runtime import local
-from swell.workload import patterns, rates, shapes, spec
+from swell.workload import patterns, rates, shapes
 
 
 def black_friday(duration_s: float, base_rps: float, surge: float) -> rates.BlackFriday:
@@ -385,10 +385,10 @@ def demo(
     """Serve the default model, drive a compressed Black Friday sized to this machine, show the
     scaling, summarise and report."""
     try:
-        duration = spec.duration(duration_text)
+        duration = durations.parse(duration_text)
     except ValueError:
         raise errors.RecipeError("demo options", [errors.Problem(path="duration", value=duration_text,
-                                                                 rule="a duration such as 150, 150s or 5m")]) from None  # fmt: skip
+                                                                 rule=durations.EXAMPLES)]) from None  # fmt: skip
     rec = sized(up_cmd.load_recipe(recipe_path), usable_cpus())
     for name, value in (("duration", duration), ("surge", surge), ("base-rps", base_rps)):
         if value is not None and not (value > 0 and math.isfinite(value)):

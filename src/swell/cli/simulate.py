@@ -23,7 +23,7 @@ from rich import progress as rich_progress
 from rich.console import Console
 from rich.table import Table
 
-from swell import errors, files, recipe
+from swell import durations, errors, files, recipe
 from swell.cli import checks
 from swell.clusters.sim import cluster, nodes, replicas, report, router, table
 from swell.core.policies import presets
@@ -242,9 +242,9 @@ def simulate(
         dur = None
         if duration is not None:
             try:
-                dur = spec.duration(duration)
+                dur = durations.parse(duration)
             except ValueError:
-                raise _problem("--duration", duration, "a duration such as 90, 90s, 5m or 2h") from None
+                raise _problem("--duration", duration, durations.EXAMPLES) from None
             if dur < MIN_DURATION_S:
                 raise _problem("--duration", duration, f"at least {MIN_DURATION_S:g} s (a few scrapes and decisions)")
         wl = rescale.rescale(spec.parse(workload), scale=scale, speedup=speedup)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from swell import errors
+from swell import durations, errors
 from swell.workload import patterns, rates, servegen, shapes, traces
 
 Spec = patterns.OpenLoop | patterns.ClosedLoop | traces.Replay | servegen.ServeGenReplay
@@ -35,7 +35,6 @@ GRAMMAR = """\
   servegen[:m-small,speedup=K,scale=X,start=S]  ServeGen per-client windows, clients merged
   any kind: input=MEAN[/STD],output=MEAN[/STD] (token shape); rate kinds: burstiness=B"""
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _RATE_KINDS = ("poisson", "gamma", "constant", "steps", "ramp", "diurnal", "black-friday")
 _TRACE_KEYS = ("speedup", "scale", "start", "input-scale")
 _TRACE_SUFFIXES = (".csv", ".jsonl", ".json", ".gz")
@@ -50,19 +49,12 @@ def _number(text: str) -> float:
     return value
 
 
-def duration(text: str) -> float:
-    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([smhd]?)\s*", text)
-    if not match:
-        raise ValueError(text)
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
 def _numbers(text: str) -> tuple[float, ...]:
     return tuple(_number(part) for part in text.split("/"))
 
 
 def _durations(text: str) -> tuple[float, ...]:
-    return tuple(duration(part) for part in text.split("/"))
+    return tuple(durations.parse(part) for part in text.split("/"))
 
 
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -120,7 +112,7 @@ def parse(text: str, *, shape: shapes.Shape | None = None) -> Spec:
     args = _split(kind, rest, problems)
     values: dict[str, Any] = {}
     for key, raw in args.items():
-        parser, rule = _PARSERS.get(key, (duration, "a duration such as 90, 90s, 5m, 2h or 1d"))
+        parser, rule = _PARSERS.get(key, (durations.parse, durations.EXAMPLES))
         if key in ("path", "name"):
             parser = str
         try:
