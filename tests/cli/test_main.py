@@ -107,6 +107,8 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         (["demo", "--duration", "30x"], 1, "duration: a duration such as 90, 90s, 500ms, 5m, 2h or 1d (got '30x')"),
         (["simulate", "examples/gpt2-vllm-latency-hpa.yaml", "-w", "poisson:rate=2", "--duration", "60", "-q",
           "--json", "/dev/full"], 1, "error: /dev/full: No space left on device"),
+        (["bench", "http://127.0.0.1:9", "-c", "1", "-n", "1", "-m", "x", "-q", "--csv", "/dev/full"], 1,
+         "error: /dev/full: No space left on device"),
     ],
     ids=[
         "up bad policy",
@@ -126,6 +128,7 @@ def test_bench_duration_says_how_long_it_waits_for_requests_in_flight() -> None:
         "simulate a closed loop says where one runs",
         "demo duration not a duration",
         "simulate json to a device that refuses the write names it",
+        "bench csv to a device that refuses the write names it",
     ],
 )
 def test_bad_input_is_a_message_never_a_traceback(args: list[str], code: int, fragment: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import io
 import json
 import math
 import pathlib
@@ -114,17 +115,16 @@ def write_json(result: runner.Result, path: str | pathlib.Path) -> pathlib.Path:
 
 def write_csv(result: runner.Result, path: str | pathlib.Path) -> pathlib.Path:
     """One row per request, in the order they were issued."""
-    target = pathlib.Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(CSV_COLUMNS)
-        for r in result.records:
-            mean_itl = sum(r.itl_s) / len(r.itl_s) if r.itl_s else None
-            row = (
-                r.index, r.scheduled_s, r.start_s, r.end_s, r.e2e_s, r.ttft_s, r.tpot_s, mean_itl,
-                r.input_tokens, r.input_tokens_from, r.output_tokens, r.status, r.error, r.error_detail,
-                r.attempts,
-            )  # fmt: skip
-            out.writerow(["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in row])
-    return target
+    buf = io.StringIO(newline="")
+    out = csv.writer(buf)
+    out.writerow(CSV_COLUMNS)
+    for r in result.records:
+        mean_itl = sum(r.itl_s) / len(r.itl_s) if r.itl_s else None
+        row = (
+            r.index, r.scheduled_s, r.start_s, r.end_s, r.e2e_s, r.ttft_s, r.tpot_s, mean_itl,
+            r.input_tokens, r.input_tokens_from, r.output_tokens, r.status, r.error, r.error_detail,
+            r.attempts,
+        )  # fmt: skip
+        out.writerow(["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in row])
+    files.write_text(path, buf.getvalue())
+    return pathlib.Path(path)
