@@ -31,11 +31,8 @@ def check(rec: recipe.Recipe, source: str) -> None:
     otherwise). Engine flags are not checked here: against the stand-in model of an engine the presets
     do not describe they would refuse what the real engine runs (a 32k context on a model the
     stand-in gives 8k); the simulator, which runs that stand-in, checks them."""
-    name = rec.service.preset
-    known = sorted(presets.PRESETS) + sorted(fixed.PRESETS)
-    if name is not None and name not in known:
-        raise errors.RecipeError(source, [errors.Problem(path="service.preset", value=name,
-                                                         rule=f"unknown engine preset; known: {', '.join(known)}")])  # fmt: skip
+    if why := catalog.preset_problem(rec.service.preset):
+        raise errors.RecipeError(source, [errors.Problem(path="service.preset", value=rec.service.preset, rule=why)])
 
 
 def of(rec: recipe.Recipe) -> capacity.Profile | None:

@@ -47,3 +47,11 @@ ENGINES: dict[str, Engine] = {
 def server_modules() -> dict[str, str]:
     """{engine: module} of the engines swell ships a server for."""
     return {n: e.server_module for n, e in ENGINES.items() if e.server_module is not None}
+
+
+def preset_problem(name: str | None) -> str:
+    """Why `service.preset` names no engine model ('' when it does, or names none)."""
+    from swell.engines import fixed, presets  # the models' tables import numpy: only when a name is checked
+
+    known = sorted(presets.PRESETS) + sorted(fixed.PRESETS)
+    return "" if name is None or name in known else f"unknown engine preset; known: {', '.join(known)}"

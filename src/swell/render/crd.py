@@ -72,6 +72,13 @@ def spec_schema() -> Obj:
     sections = {k: structural(props[k], defs) for k in scalingrecipe.RECIPE_KEYS}
     for k in sections:
         sections[k].pop("nullable", None)
+    service = structural(props["service"], defs)
+    service = {
+        "description": "What sizes a replica's capacity for the planner: the model (on the node pool's GPU), "
+        "vLLM's flags, or an engine preset by name. The Deployment runs the server itself.",
+        "type": "object",
+        "properties": {k: service["properties"][k] for k in scalingrecipe.SERVICE_KEYS},
+    }
     return {
         "type": "object",
         "required": ["scaleTargetRef", "autoscaling"],
@@ -93,6 +100,7 @@ def spec_schema() -> Obj:
                 "type": "object",
                 "additionalProperties": {"type": "string"},
             },
+            "service": service,
             **sections,
             "placement": {
                 "description": "How to find the pool's nodes and where headroom placeholders go.",

@@ -488,7 +488,9 @@ class Importer:
         e.autoscaling.update(data.pop("autoscaling", {}))
         e.schedules += data.pop("schedules", [])
         e.extra.update({k: v for k, v in data.items() if k not in ("apiVersion", "kind")})
-        e.extra["service"] = {"name": name, "engine": spec.recipe.service.engine}
+        own = data.get("service", {})
+        e.extra["service"] = {"name": name, "engine": spec.recipe.service.engine,
+                              **{k: own[k] for k in scalingrecipe.SERVICE_KEYS if k in own}}  # fmt: skip
         if spec.placement.node_selector or spec.placement.tolerations or spec.metric_labels != {"service": spec.target.name}:
             e.left_out.append("placement and metricLabels: where the cluster runs it, not part of a recipe")
 

@@ -8,6 +8,7 @@ import pytest
 
 from swell import errors, recipe
 from swell.clusters.kubernetes import scalingrecipe
+from swell.control import profile
 from tests.clusters.kubernetes.builders import recipe_cr
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "examples").glob("*.*"))
@@ -57,6 +58,33 @@ def test_spec_of_every_example_parses_back_to_the_same_scaling(path: Path) -> No
     placement = scalingrecipe.Placement(node_selector={"pool": "gpu"})
     spec = scalingrecipe.spec_of(rec, {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}, placement)
     back = scalingrecipe.parse({"metadata": {"name": rec.service.name, "namespace": "ml"}, "spec": spec})
-    for key in ("autoscaling", "resources", "node_pool", "schedules"):
+    for key in ("autoscaling", "resources", "node_pool", "schedules", "slo"):
         assert getattr(back.recipe, key) == getattr(rec, key), key
     assert back.placement.node_selector == {"pool": "gpu"}
+    if rec.service.engine == "vllm":  # the planner sizes a replica on Kubernetes as it does here
+        assert profile.of(back.recipe) == profile.of(rec)
+
+
+def test_the_planner_on_kubernetes_knows_the_model_and_the_slo() -> None:
+    """A ScalingRecipe carried neither: every vLLM service was planned as Llama 3 8B on the pool's GPU
+    with no SLO, whatever it served (the gpt2 example: 0.87 req/s a replica where its model says 1.69)."""
+    rec = recipe.load(Path(__file__).parents[3] / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    spec = scalingrecipe.spec_of(rec, {"name": "gpt2"})
+    assert spec["service"] == {"model": "openai-community/gpt2", "args": list(rec.service.args)}
+    back = scalingrecipe.parse({"metadata": {"name": "gpt2", "namespace": "ml"}, "spec": spec}).recipe
+    got = profile.of(back)
+    assert got is not None and got.source == "gpt2-a10"
+    assert back.slo.e2e_s == 0.5
+
+
+def test_a_service_key_the_deployment_owns_is_refused_by_its_path() -> None:
+    cr = recipe_cr()
+    cr["spec"]["service"] = {"model": "m", "image": "vllm/vllm-openai", "command": ["x"]}
+    with pytest.raises(errors.RecipeError) as exc:
+        scalingrecipe.parse(cr)
+    got = {p.path: p.rule for p in exc.value.problems}
+    assert set(got) == {"spec.service.image", "spec.service.command"}
+    assert "the Deployment runs the server" in got["spec.service.image"]
+    cr["spec"]["service"] = {"preset": "no-such-preset"}
+    with pytest.raises(errors.RecipeError, match="unknown engine preset"):
+        scalingrecipe.parse(cr)

@@ -1,9 +1,11 @@
 """The ScalingRecipe custom resource (group swell.dev): its spec read as a recipe and a target.
 
 The spec is the recipe's own sections, keys as in a recipe file (`autoscaling`, `resources`,
-`node_pool`, `schedules`, `workers`), plus a `scaleTargetRef` to anything with a scale subresource and an
-optional `placement` (node selector and tolerations of the GPU node pool, used to find its nodes
-and to place headroom pods). No import of the kubernetes client here: `swell render` uses it too.
+`node_pool`, `schedules`, `workers`, `slo`), what of its `service` the planner's capacity model reads
+(`model`, `args`, `preset`: the Deployment itself runs the server), plus a `scaleTargetRef` to
+anything with a scale subresource and an optional `placement` (node selector and tolerations of
+the GPU node pool, used to find its nodes and to place headroom pods). No import of the
+kubernetes client here: `swell render` uses it too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swell import errors, recipe
+from swell.engines import catalog
 
 GROUP = "swell.dev"
 VERSION = "v1alpha1"
@@ -22,7 +25,11 @@ KIND = "ScalingRecipe"
 PLURAL = "scalingrecipes"
 # `workers`: TorchServe workers inside each pod, set through its management API (the only engine
 # with workers on Kubernetes; `spec_of` writes it for engine torchserve only)
-RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules", "workers")
+RECIPE_KEYS = ("autoscaling", "resources", "node_pool", "schedules", "workers", "slo")
+# of the service, what sizes a replica's capacity (the model on the pool's GPU, vLLM's flags such as
+# --max-num-seqs or --tensor-parallel-size, or an engine preset by name); its name is the resource's, its
+# engine vLLM (TorchServe with workers), its image and command the Deployment's own
+SERVICE_KEYS = ("model", "args", "preset")
 PAUSE_ANNOTATION = "swell.dev/paused"  # "true": decide and report, act on nothing
 
 Obj = dict[str, Any]
@@ -120,7 +127,19 @@ def parse(obj: Obj) -> Spec:
     # offered-load reads are vLLM's), or, with workers, a TorchServe model (workers on Kubernetes are
     # TorchServe's)
     engine = "torchserve" if spec.get("workers") is not None else "vllm"
-    data: Obj = {"service": {"name": service_name(name), "engine": engine}}
+    service = spec.get("service") or {}
+    if not isinstance(service, dict):
+        problems.append(errors.Problem(path="spec.service", value=service,
+                                       rule=f"a mapping of {', '.join(SERVICE_KEYS)}"))  # fmt: skip
+        service = {}
+    for key in sorted(set(service) - set(SERVICE_KEYS), key=str):
+        problems.append(errors.Problem(path=f"spec.service.{key}", value=service[key],
+                                       rule=f"not part of a ScalingRecipe's service (only {', '.join(SERVICE_KEYS)}: "
+                                       "the Deployment runs the server, and its name is the resource's)"))  # fmt: skip
+    if why := catalog.preset_problem(service.get("preset")):
+        problems.append(errors.Problem(path="spec.service.preset", value=service["preset"], rule=why))
+    data: Obj = {"service": {"name": service_name(name), "engine": engine,
+                             **{k: service[k] for k in SERVICE_KEYS if service.get(k) is not None}}}  # fmt: skip
     data.update({k: spec[k] for k in RECIPE_KEYS if spec.get(k) is not None})
     try:
         rec = recipe.parse(data, source)
@@ -167,6 +186,11 @@ def spec_of(
     if metric_labels is not None:
         out["metricLabels"] = dict(metric_labels)
     out.update({k: dumped[k] for k in RECIPE_KEYS if dumped.get(k)})
+    service = {k: dumped["service"][k] for k in SERVICE_KEYS if dumped["service"].get(k)}
+    if rec.service.engine != "vllm":  # the flags of another engine are not vLLM's, which the spec's engine is
+        service.pop("args", None)
+    if service:
+        out["service"] = service
     if rec.workers is not None and rec.service.engine == "torchserve":
         out["workers"] = rec.workers.model_dump(mode="json", by_alias=True)
     else:
