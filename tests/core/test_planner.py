@@ -964,3 +964,19 @@ def test_offered_load(readings: dict[str, float | None], served: float, answered
     got = load.read(s)
     assert (got.served_rps, got.answered_rps, got.source) == (served, answered, source)
     assert got.served_by_engine is (readings.get(load.REQUESTS) is not None)
+
+
+@pytest.mark.parametrize(
+    ("aborted", "expect"),
+    [
+        pytest.param(4.0, 6.0, id="aborted-requests-carry-no-tokens-and-are-left-out-of-the-mix"),
+        pytest.param(None, 10.0, id="no-abort-series-every-finished-request-counts"),
+    ],
+)  # fmt: skip
+def test_the_mix_is_over_requests_that_finished_with_their_tokens(aborted: float | None, expect: float) -> None:
+    """Requests shed at the deadline finish aborted with no token: counted, black-friday's mix read
+    764/199 tokens for 1,000/250 minutes after its surge, and its return read as a ramp."""
+    s = snapshot.Snapshot(now=0.0, current=1, replicas=reps("ready@a"),
+                          signals={load.MIX_REQUESTS: snapshot.Reading.of(10.0),
+                                   load.MIX_ABORTED: snapshot.Reading.of(aborted)})  # fmt: skip
+    assert load.read(s).mix_rps == expect

@@ -190,3 +190,34 @@ def test_label_values_are_escaped_in_promql() -> None:
 
 def test_every_signal_kind_has_one_entry_in_the_table() -> None:
     assert set(signals.KINDS) == set(typing.get_args(recipe.SignalKind))
+
+
+@pytest.mark.parametrize(
+    ("young_increase", "expect"),
+    [
+        pytest.param(0.0, 1.0, id="a-young-series-with-nothing-yet-adds-nothing"),
+        pytest.param(50.0, 1.0 + 50.0 / 300.0, id="a-young-series-adds-its-increase-over-the-window"),
+    ],
+)  # fmt: skip
+def test_a_sum_of_rates_reads_a_young_series_increase_over_the_window(young_increase: float, expect: float) -> None:
+    """A replica ready 5 s ago that admitted a queue at once: its own rate over its 5 s is 10/s, but
+    it adds 50 requests to the last 300 s, not 10/s to their rate (the mix read 1,747 tokens for 1,119
+    that way, planning 9 replicas for 6)."""
+    store = windows.Store(retention_s=600)
+    labels = windows.labels_of({"replica": "old"})
+    for t in range(0, 601, 5):
+        store.record(float(t), "m_total", labels, float(t))  # 1/s for ten minutes
+    young = windows.labels_of({"replica": "new"})
+    store.record(595.0, "m_total", young, 0.0)
+    store.record(600.0, "m_total", young, young_increase)
+    got = signals.evaluate(sig(kind="rate", metric="m_total", window_s=300), store, 600.0, RES)
+    assert got.value == pytest.approx(expect)
+
+
+def test_at_the_stores_start_every_series_is_read_over_what_it_has() -> None:
+    store = windows.Store(retention_s=600)
+    for name in ("a", "b"):
+        for t in range(0, 31, 5):
+            store.record(float(t), "m_total", windows.labels_of({"replica": name}), 2.0 * t)
+    got = signals.evaluate(sig(kind="rate", metric="m_total", window_s=300), store, 30.0, RES)
+    assert got.value == pytest.approx(4.0)  # 2/s each over their 30 s, not diluted over the 300 s window

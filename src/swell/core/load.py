@@ -19,6 +19,7 @@ PREFIX = "planner:"
 REQUESTS = PREFIX + "requests"
 ABORTED = PREFIX + "aborted"
 MIX_REQUESTS = PREFIX + "mix_requests"
+MIX_ABORTED = PREFIX + "mix_aborted"
 PROMPT = PREFIX + "prompt_tokens"
 GENERATION = PREFIX + "generation_tokens"
 WAITING = PREFIX + "waiting"
@@ -45,11 +46,13 @@ def signals(percentile: float = 99.0) -> tuple[recipe.Signal, ...]:
     return (
         rate(REQUESTS, "vllm:request_success_total"),
         rate(ABORTED, "vllm:request_success_total", finished_reason="abort"),
-        # the mix: tokens over finished requests, aborted ones included: under overload that reads
-        # short (the planner then holds the mix it read before); per request admitted (the TTFT
-        # histogram's count) it is exact, but lost 1.4 points on servegen-busy: against completions
-        # it reads long while load rises, ahead of the load itself (docs/policies.md)
+        # the mix: tokens over finished requests, less those aborted (shed at the deadline, most
+        # with no token: counted, they read the mix short for minutes after a surge, and a mix
+        # coming back to its level moves the load in replica units like a ramp: black-friday +2
+        # GPU-hours); per request admitted (the TTFT histogram's count) it is exact, but lost 1.4
+        # points on servegen-busy: against completions it reads long while load rises (docs/policies.md)
         rate(MIX_REQUESTS, "vllm:request_success_total", MIX_WINDOW_S),
+        rate(MIX_ABORTED, "vllm:request_success_total", MIX_WINDOW_S, finished_reason="abort"),
         rate(PROMPT, "vllm:prompt_tokens_total", MIX_WINDOW_S),
         rate(GENERATION, "vllm:generation_tokens_total", MIX_WINDOW_S),
         gauge(WAITING, "vllm:num_requests_waiting"),
@@ -112,7 +115,7 @@ def read(snap: snapshot.Snapshot) -> Load:
     return Load(
         served_rps=served if served is not None else gw,
         answered_rps=answered,
-        mix_rps=_value(snap, MIX_REQUESTS),
+        mix_rps=_less(_value(snap, MIX_REQUESTS), _value(snap, MIX_ABORTED)),
         prompt_tps=_value(snap, PROMPT),
         generation_tps=_value(snap, GENERATION),
         queued=queued,

@@ -4,7 +4,9 @@ Pure and deterministic (Knative's buckets, but keeping raw samples because windo
 and few). Counter resets are handled: a drop is a restart from zero. Partial windows are defined:
 a rate needs two samples and covers the span between the baseline (the last sample at or before
 the window start, else the first inside it) and the newest sample; an average uses the samples
-inside the window. With too few samples the answer is None: "no value", never zero.
+inside the window. With too few samples the answer is None: "no value", never zero. A sum of
+rates over several series is `core.signals`' (a series younger than the window counts its increase
+over the window there, not its own rate).
 """
 
 from __future__ import annotations
