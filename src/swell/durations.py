@@ -24,4 +24,4 @@ def with_unit(text: str) -> float | None:
     """Seconds if `text` is a duration with its unit written ("30s", "5m"), else None: text that a
     field counted in seconds would read as a number needs no hint."""
     m = TEXT.fullmatch(text)
-    return parse(text) if m and m.group(2) else None
+    return float(m.group(1)) * UNITS[m.group(2)] if m and m.group(2) else None

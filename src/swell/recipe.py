@@ -822,13 +822,12 @@ def problems(exc: ValidationError, prefix: str = "") -> list[errors.Problem]:
             msg = "unknown field (check the spelling)"
         value = e.get("input")
         cause = (e.get("ctx") or {}).get("error")
-        causes = cause.found if isinstance(cause, FieldProblems) else [cause]
-        for c in causes:
-            if isinstance(c, FieldProblem):
-                where, value, msg = ".".join(x for x in (loc, c.field) if x), c.value, c.rule
-                out.append(errors.Problem(path=prefix + where, value=value, rule=msg))
-            else:
-                out.append(errors.Problem(path=prefix + loc, value=value, rule=msg))
+        if not isinstance(cause, FieldProblem | FieldProblems):
+            out.append(errors.Problem(path=prefix + loc, value=value, rule=msg))
+            continue
+        for c in cause.found if isinstance(cause, FieldProblems) else [cause]:
+            where = ".".join(x for x in (loc, c.field) if x)
+            out.append(errors.Problem(path=prefix + where, value=c.value, rule=c.rule))
     return out
 
 
