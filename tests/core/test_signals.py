@@ -221,3 +221,19 @@ def test_at_the_stores_start_every_series_is_read_over_what_it_has() -> None:
             store.record(float(t), "m_total", windows.labels_of({"replica": name}), 2.0 * t)
     got = signals.evaluate(sig(kind="rate", metric="m_total", window_s=300), store, 30.0, RES)
     assert got.value == pytest.approx(4.0)  # 2/s each over their 30 s, not diluted over the 300 s window
+
+
+def test_a_counter_child_created_at_its_first_event_is_read_over_the_time_the_store_watched() -> None:
+    """The gateway's requests_total{code="200"} is created at the first answer: scraped for 20 s
+    before, a new child that counted 2 more answers in its first 0.5 s is 2 answers in 20 s (a
+    light 0.1/s), not 4/s; read over its own half second, the planner scaled a 0.7 req/s load up."""
+    store = windows.Store(retention_s=600)
+    other = windows.labels_of({"replica": "gateway", "name": "buffered"})
+    for t in range(0, 21):
+        store.record(float(t), "g", other, 0.0)  # the target answered every second, without the child
+    child = windows.labels_of({"replica": "gateway", "code": "200"})
+    store.record(19.5, "m_total", child, 1.0)
+    store.record(20.0, "m_total", child, 3.0)
+    got = signals.evaluate(sig(kind="rate", metric="m_total", window_s=30), store, 20.0, RES)
+    assert got.value == pytest.approx(2.0 / 20.0)
+    assert store.watched(20.0, 10.0) == 10.0 and windows.Store().watched(5.0, 30.0) == 0.0

@@ -77,18 +77,22 @@ def _aggregate(values: list[float], how: recipe.Aggregate) -> float:
 def _sum_rates(
     store: windows.Store, name: str, match: Mapping[str, str], now: float, window: float
 ) -> float | None:
-    return _summed_rate((s for _, s in store.select(name, match)), now, window)
+    return _summed_rate(store, (s for _, s in store.select(name, match)), now, window)
 
 
-def _summed_rate(series: Iterable[windows.Series], now: float, window: float) -> float | None:
+def _summed_rate(
+    store: windows.Store, series: Iterable[windows.Series], now: float, window: float
+) -> float | None:
     """The rate of the sum of counters: their increases over the window, over the longest span any
-    of them covers (the window, once the store is that old). A series younger than the window (a
-    replica just ready) adds its increase, not its own rate: read over its few seconds, a replica
-    that admits a queue at once read as thousands of prompt tokens a second (the planner's 5-minute
-    mix went 1,119 -> 1,747 tokens in one tick on the Azure conversation trace). Prometheus'
-    sum(rate()) reads it so too (its extrapolation stops at a series' start)."""
+    of them covers or the store has watched (the window, once the store is that old). A series
+    younger than that (a replica just ready, a labelled child created at its first event) adds its
+    increase, not its own rate: read over its few seconds, a replica that admits a queue at once
+    read as thousands of prompt tokens a second (the planner's 5-minute mix went 1,119 -> 1,747
+    tokens in one tick on the Azure conversation trace), and the gateway's first answers, counted
+    from the first 200 half a second old, as 4 req/s of a 0.7 req/s load. Prometheus' sum(rate())
+    reads them so too (its extrapolation stops at a series' start)."""
     got = [g for s in series if (g := s.increase(now, window)) is not None]
-    span = max((c for _, c in got), default=0.0)
+    span = max(max((c for _, c in got), default=0.0), store.watched(now, window))
     return sum(i for i, _ in got) / span if got and span > 0 else None
 
 
@@ -106,7 +110,7 @@ def _bucket_rates(store: windows.Store, sig: recipe.Signal, now: float) -> dict[
         le = dict(labels).get("le")
         if le is not None:
             by_le[float(le)].append(series)
-    return {le: r for le, group in by_le.items() if (r := _summed_rate(group, now, sig.window_s)) is not None}
+    return {le: r for le, group in by_le.items() if (r := _summed_rate(store, group, now, sig.window_s)) is not None}
 
 
 def quantile_from_buckets(q: float, by_le: Mapping[float, float]) -> float | None:

@@ -143,8 +143,16 @@ class Store:
         self.retention_s = retention_s
         self.wanted = frozenset(wanted) if wanted is not None else None
         self._series: dict[str, dict[Labels, Series]] = {}
+        self.since: float | None = None  # when the first sample came (how long the store has watched)
+
+    def watched(self, now: float, window_s: float) -> float:
+        """Seconds of the window the store has been recording for: a counter first seen later was
+        not there before (a labelled child is created at its first event, e.g. the first 200)."""
+        return 0.0 if self.since is None else max(0.0, min(window_s, now - self.since))
 
     def record(self, now: float, name: str, labels: Labels, value: float) -> None:
+        if self.since is None:
+            self.since = now
         if self.wanted is not None and name not in self.wanted:
             return
         by_labels = self._series.setdefault(name, {})
