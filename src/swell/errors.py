@@ -31,7 +31,10 @@ class Problem:
         return f"{where}{self.rule} (got {cut(repr(self.value), 80)})"
 
 
-def cut(text: str, n: int) -> str:
+ECHO_CHARS = 200  # an input echoed in an error (a name, a value, a path) is cut to this many characters
+
+
+def cut(text: str, n: int = ECHO_CHARS) -> str:
     """`text` at most `n` characters long, '...' marking where it was cut (an echo of a huge input)."""
     return text if len(text) <= n else text[: n - 3] + "..."
 

@@ -1001,11 +1001,16 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, A
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class DuplicateKey(ValueError):
+    """A JSON object with a key given twice."""
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object_pairs_hook that refuses a key given twice (the last would win silently)."""
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise ValueError(f"key {k!r} appears twice in one object")
+            raise DuplicateKey(f"key {k!r} appears twice in one object")
         out[k] = v
     return out
 
@@ -1075,7 +1080,7 @@ def load_text(text: str, source: str) -> Recipe:
         raise bad(f"longer than {MAX_TEXT:,} characters: not a recipe")
     try:
         if source.endswith(".json"):
-            data = json.loads(text, object_pairs_hook=_json_pairs)
+            data = json.loads(text, object_pairs_hook=json_object)
             if _depth(data) > MAX_DEPTH:
                 raise bad(f"nested deeper than {MAX_DEPTH} levels")
         else:

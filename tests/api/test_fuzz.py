@@ -7,6 +7,7 @@ but not started (a dry-run manager answers 409), so the fuzzers start no process
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import threading
@@ -15,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swell import recipe
 from swell.api import app as app_mod
 from swell.api import deployments, routes
 from swell.api import store as store_mod
@@ -125,6 +128,12 @@ NESTED = b"[" * 100_000 + b"]" * 100_000  # 200 KB, within the size limit: json'
         pytest.param("GET", "/static/" + "a" * 5000, {}, None, 404, "no such path: /static/aaa",
                      id="a static name the file system refuses is a 404 with the path cut short"),
         pytest.param("GET", "/static/", {}, None, 404, "no such path: /static/", id="the static folder itself is a 404"),
+        pytest.param("POST", "/deployments", {**apihelp.AUTH, "Content-Encoding": "gzip"}, b"{}", 400,
+                     "Content-Encoding: gzip", id="a body marked gzip that is not is a 400 naming the encoding, not a 500"),
+        pytest.param("POST", "/deployments", apihelp.AUTH, b'{"service": {}, "service": {}}', 400,
+                     "key 'service' appears twice", id="a key given twice is a 400, not the last one winning"),
+        pytest.param("GET", "/deployments/" + "a" * 5000, apihelp.AUTH, None, 404, "no deployment named 'aaa",
+                     id="an unknown long name is a 404 with the name cut short"),
     ],
 )  # fmt: skip
 def test_edge_requests_get_a_json_4xx(method: str, path: str, headers: dict[str, Any], body: bytes | None,
@@ -151,6 +160,14 @@ def test_a_value_echoed_in_an_error_is_cut_short(base_url: str) -> None:
     assert problem["path"] == "surprise" and problem["value"] == "x" * 197 + "..."
 
 
+def test_a_value_json_cannot_carry_is_echoed_as_text(base_url: str) -> None:
+    body = apihelp.chat_recipe()
+    body["autoscaling"]["max_replicas"] = float("nan")  # json.dumps writes NaN, which json.loads reads
+    r = requests.post(f"{base_url}/deployments", data=json.dumps(body), headers=apihelp.AUTH, timeout=10)
+    assert r.status_code == 422, r.text
+    assert [(p["path"], p["value"]) for p in r.json()["problems"]] == [("autoscaling.max_replicas", "nan")]
+
+
 def test_a_client_hanging_up_mid_body_is_no_error(base_url: str, caplog: pytest.LogCaptureFixture) -> None:
     host, port = base_url.removeprefix("http://").split(":")
     head = (f"POST /deployments HTTP/1.1\r\nHost: {host}\r\nAuthorization: {apihelp.AUTH['Authorization']}\r\n"
@@ -170,3 +187,23 @@ def test_a_client_hanging_up_mid_body_is_no_error(base_url: str, caplog: pytest.
 def test_head_is_answered_where_get_is(path: str, base_url: str) -> None:
     r = requests.head(base_url + path, headers=apihelp.AUTH, timeout=10)
     assert r.status_code == 200 and r.text == ""
+
+
+@pytest.mark.parametrize(
+    ("patch", "path", "rule"),
+    [
+        pytest.param({"max_replicas": True}, "max_replicas", "not true/false", id="true-is-no-replica-count"),
+        pytest.param({"targets": {"concurrency": True}}, "targets.concurrency", "not true/false", id="true-is-no-target"),
+        pytest.param({"windows": {"scale_up_stabilization_s": False}}, "windows.scale_up_stabilization_s",
+                     "not true/false", id="false-is-no-window"),
+        pytest.param({"targets": {"concurrency": float("nan")}}, "targets.concurrency", "finite",
+                     id="nan-is-named-at-the-patch-key-not-the-recipe-path"),
+    ],
+)  # fmt: skip
+def test_a_patch_refuses_what_a_recipe_refuses_at_its_own_key(patch: dict[str, Any], path: str, rule: str) -> None:
+    rec = recipe.parse(apihelp.chat_recipe())
+    with pytest.raises(pydantic.ValidationError) as got:
+        deployments.apply_patch(rec, patch)
+    (problem,) = recipe.problems(got.value)
+    assert problem.path == path and rule in problem.rule, problem
+    assert deployments.apply_patch(rec, {"max_replicas": 2.0}).autoscaling.max_replicas == 2

@@ -8,6 +8,7 @@ says what is wrong; an unexpected exception is logged and answered 500 without a
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import pydantic
@@ -26,21 +27,20 @@ def error(status: int, message: str, problems: list[errors.Problem] | None = Non
     body = schemas.ErrorOut(
         error=message,
         problems=[
-            schemas.ProblemOut(path=p.path, value=_jsonable(p.value), rule=p.rule) for p in problems or []
+            schemas.ProblemOut(path=_short(p.path), value=_jsonable(p.value), rule=p.rule) for p in problems or []
         ],
     )
     return web.json_response(body.model_dump(mode="json"), status=status)
 
 
-SHOWN_CHARS = 200  # a value or path echoed in an error is cut to this many characters
-
-
 def _short(text: str) -> str:
-    return errors.cut(text, SHOWN_CHARS)
+    return errors.cut(text)
 
 
 def _jsonable(value: object) -> object:
     """A problem's value as JSON: scalars as they are (long strings cut), anything else as its repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # JSON has no NaN nor infinity: "nan", "inf", as the CLI shows them
     if value is None or isinstance(value, bool | int | float):
         return value
     return _short(value if isinstance(value, str) else repr(value))

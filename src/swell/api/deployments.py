@@ -261,7 +261,7 @@ class Manager:
     def get(self, name: str) -> Deployment:
         dep = self.deployments.get(name)
         if dep is None:
-            raise NotFound(f"no deployment named {name!r}")
+            raise NotFound(f"no deployment named {errors.cut(name)!r}")
         return dep
 
     def patch(self, name: str, body: dict[str, Any]) -> Deployment:

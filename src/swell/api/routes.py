@@ -11,10 +11,10 @@ import json
 import math
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 from pydantic import BaseModel
 
-from swell import __version__, errors
+from swell import __version__, errors, recipe
 from swell.api import deployments, openapi, schemas, telemetry, views
 
 MANAGER = web.AppKey("manager", deployments.Manager)
@@ -44,8 +44,15 @@ async def read_json(request: web.Request) -> Any:
         raw = await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)  # over client_max_size: 413 (middleware)
     except TimeoutError:
         raise SlowBody(f"the body was not complete within {BODY_TIMEOUT_S:g} s") from None
+    except web_protocol.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not
+        encoding = request.headers.get("Content-Encoding", "")
+        raise BadRequest(
+            f"the body could not be read as sent (Content-Encoding: {encoding or 'none'}): {exc}"
+        ) from None
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=recipe.json_object)
+    except recipe.DuplicateKey as exc:  # JSON allows it; the last value would win without a word
+        raise BadRequest(f"the body is ambiguous: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
     except RecursionError:

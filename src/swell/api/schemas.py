@@ -6,9 +6,11 @@ validated by swell.recipe so that every problem is named in the user's own keys.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from swell import recipe
 
 
 class Out(BaseModel):
@@ -151,17 +153,33 @@ class Timeseries(Out):
     samples: list[Sample]
 
 
-class Behavior(Out):
-    scale_up_stabilization_s: int | None = Field(default=None, ge=0, le=3600)
-    scale_down_stabilization_s: int | None = Field(default=None, ge=0, le=3600)
+class In(BaseModel):
+    """A request body: unknown keys, NaN and infinity refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class Patch(Out):
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic's lax mode reads true/false as 1/0
+        raise ValueError("a number, not true/false")
+    return value
+
+
+Count = Annotated[int, recipe.Whole]  # true/false refused, as in a recipe
+Number = Annotated[float, BeforeValidator(_no_bool)]
+
+
+class Behavior(In):
+    scale_up_stabilization_s: Count | None = Field(default=None, ge=0, le=3600)
+    scale_down_stabilization_s: Count | None = Field(default=None, ge=0, le=3600)
+
+
+class Patch(In):
     """Live changes: the next decision uses them."""
 
-    min_replicas: int | None = Field(default=None, ge=0, le=1000)
-    max_replicas: int | None = Field(default=None, ge=1, le=1000)
-    targets: dict[str, float] | None = Field(default=None, description="signal name -> new target")
+    min_replicas: Count | None = Field(default=None, ge=0, le=1000)
+    max_replicas: Count | None = Field(default=None, ge=1, le=1000)
+    targets: dict[str, Number] | None = Field(default=None, description="signal name -> new target")
     windows: Behavior | None = None
 
 
