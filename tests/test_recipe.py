@@ -171,6 +171,9 @@ def test_every_rule_of_a_section_is_checked_not_only_the_first() -> None:
             "schedules.0.timezone",
             "IANA",
         ),
+        ({"service": {"name": "a", "env": {"A=B": "x"}}}, "service.env.A=B", "without '='"),
+        ({"service": {"name": "a", "env": {"": "x"}}}, "service.env.", "not empty"),
+        ({"service": {"name": "a", "env": {"A": "a\0b"}}}, "service.env.A", "without a NUL byte"),
     ],
     ids=[
         "min above max",
@@ -184,6 +187,9 @@ def test_every_rule_of_a_section_is_checked_not_only_the_first() -> None:
         "raw PromQL without Prometheus",
         "bad cron",
         "bad timezone",
+        "an env name with '=' (the start would fail with the deployment left starting)",
+        "an empty env name",
+        "an env value with a NUL byte",
     ],
 )
 def test_specific_rules(data: dict, path: str, fragment: str) -> None:

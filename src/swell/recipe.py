@@ -172,6 +172,19 @@ class Service(Model):
     preset: str | None = None  # simulated-llm performance preset
 
     @model_validator(mode="after")
+    def _env_a_process_takes(self) -> Service:
+        """Names and values a process environment can hold (the start would fail on them later,
+        with the deployment left starting)."""
+        found = []
+        for key, value in self.env.items():
+            if not key or "=" in key or "\0" in key:
+                found.append(FieldProblem(f"env.{key}", key, "a variable name: not empty, without '=' or a NUL byte"))
+            if "\0" in value:
+                found.append(FieldProblem(f"env.{key}", value, "a value without a NUL byte"))
+        _raise_all(found)
+        return self
+
+    @model_validator(mode="after")
     def _command_engine_needs_argv(self) -> Service:
         if self.engine == "command" and not self.command:
             raise FieldProblem(

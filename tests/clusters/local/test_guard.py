@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from swell import errors
 from swell.clusters.local import procs
 from tests.clusters.local import helpers
 
@@ -64,3 +65,13 @@ def test_children_that_left_the_group_die_with_the_server(tmp_path: Path) -> Non
     while helpers.alive(escapee) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not helpers.alive(escapee)
+
+
+@pytest.mark.parametrize(
+    "env", [{"A": "a\0b"}, {"A=B": "x"}], ids=["a NUL byte in a value", "'=' in a name"]
+)
+async def test_an_environment_the_os_refuses_is_an_engine_error_not_a_hang(env: dict[str, str], tmp_path: Path) -> None:
+    """A recipe refuses these; a start from elsewhere (a resumed store) must fail the start, which
+    the replica manager reports and retries, not raise what it does not catch."""
+    with pytest.raises(errors.EngineError, match="cannot start 'true'"):
+        await procs.spawn(["true"], {"PATH": os.environ["PATH"], **env}, tmp_path / "log", 1.0)

@@ -74,6 +74,8 @@ async def spawn(
         )
     except OSError as exc:
         raise errors.EngineError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an environment the OS cannot take (a NUL byte, '=' in a name)
+        raise errors.EngineError(f"cannot start {argv[0]!r}: {exc}") from None
     finally:
         log.close()  # the child holds its own copy of the descriptor
     _live_groups.add(proc.pid)
