@@ -26,8 +26,9 @@ async def test_put_applies_scaling_at_once_and_rolls_a_changed_service(tmp_path:
         r = await s.put("/deployments/chat", json=scaled, headers=AUTH)
         assert r.status == 200, await r.text()
         d = await r.json()
-        assert d["rollout"] == {"state": "applied", "changed": ["autoscaling.max_replicas: 3 -> 2"],
-                                "old_replicas": 0, "error": None}  # fmt: skip
+        # what changes on the running service: the PATCHed target goes back to the recipe's
+        assert d["rollout"] == {"state": "applied", "old_replicas": 0, "error": None,
+                                "changed": ["autoscaling.max_replicas: 3 -> 2", "autoscaling.signals[0].target: 9.0 -> 1.0"]}  # fmt: skip
         assert d["max_replicas"] == 2 and d["signals"][0]["target"] == 1.0  # the PATCH is cleared
 
         served = apihelp.chat_recipe(max_replicas=2)
@@ -45,6 +46,23 @@ async def test_put_applies_scaling_at_once_and_rolls_a_changed_service(tmp_path:
     async with apihelp.running(tmp_path) as (_, s):  # a restart resumes the new recipe
         d = await (await s.get("/deployments/chat", headers=AUTH)).json()
         assert d["max_replicas"] == 2 and d["rollout"] is None
+
+
+async def test_a_roll_that_fails_goes_back_to_the_recipe_before_it_its_patch_included(tmp_path: Path) -> None:
+    async with apihelp.running(tmp_path) as (srv, s):
+        assert (await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)).status == 201
+        await apihelp.until(lambda: _ready(s, 1))
+        r = await s.patch("/deployments/chat", json={"targets": {"concurrency": 2.5}}, headers=AUTH)
+        assert r.status == 200, await r.text()
+        broken = apihelp.chat_recipe()
+        broken["service"]["args"] = ["--no-such-flag"]  # the new replica cannot start
+        r = await s.put("/deployments/chat", json=broken, headers=AUTH)
+        assert r.status == 200 and (await r.json())["rollout"]["state"] == "rolling", await r.text()
+        d = await apihelp.until(lambda: _rollout(s, "rolled back"), timeout_s=90)
+        assert d["signals"][0]["target"] == 2.5, d["signals"]  # the PATCH runs again, as before the PUT
+        assert srv.manager is not None
+        (row,) = srv.manager.store.running()
+        assert row.patch["targets"] == {"concurrency": 2.5} and row.payload == apihelp.chat_recipe()
 
 
 @pytest.mark.parametrize(

@@ -270,7 +270,7 @@ class Manager:
         rec = apply_patch(dep.recipe, body)
         if pretends_gpus(recipe.parse(dep.payload, SOURCE)):
             check_slots(rec, rec.local.gpu_ids)
-        dep.rt.controller.take(rec)
+        dep.rt.apply_recipe(rec)  # the runtime's recipe too: a PUT rolled back returns to this one
         dep.patch = merged
         self.store.set_patch(name, merged)
         return dep
@@ -287,6 +287,7 @@ class Manager:
             if rec.service.name != name:
                 raise _problem("service.name", rec.service.name, f"must stay {name!r}: the URL names the deployment")
             applied = dep.rt.apply_recipe(rec)
+            before = (dep.patch, dep.notes)  # what a roll that fails goes back to, with the recipe
             dep.patch, dep.notes = {}, notes
             self.store.set_patch(name, {})
             dep.rollout = schemas.Rollout(state="rolling" if applied.rolled else "applied", changed=list(applied.changed))
@@ -295,20 +296,24 @@ class Manager:
                 return dep
             if dep.rolling is not None and not dep.rolling.done():
                 dep.rolling.cancel()  # the roll now goes on to the newer recipe: that one is awaited
-            dep.rolling = asyncio.get_running_loop().create_task(self._await_roll(dep, payload), name=f"roll {name}")
+            dep.rolling = asyncio.get_running_loop().create_task(
+                self._await_roll(dep, payload, before), name=f"roll {name}"
+            )
             return dep
 
     def _stored(self, dep: Deployment, payload: Any) -> None:
         dep.payload = payload
         self.store.set_payload(dep.name, payload)
 
-    async def _await_roll(self, dep: Deployment, payload: Any) -> None:
+    async def _await_roll(self, dep: Deployment, payload: Any, before: tuple[dict[str, Any], list[str]]) -> None:
         error = await dep.rt.rolled()
         assert dep.rollout is not None
         if error is None:
             self._stored(dep, payload)
             dep.rollout = dep.rollout.model_copy(update={"state": "rolled"})
-        else:
+        else:  # the runtime is back on the recipe it ran before, a PATCH of it included
+            dep.patch, dep.notes = before
+            self.store.set_patch(dep.name, dep.patch)
             dep.rollout = dep.rollout.model_copy(update={"state": "rolled back", "error": error})
             log.warning("%s: %s; rolled back to the previous recipe", dep.name, error)
 
