@@ -277,6 +277,32 @@ def test_corrino_payload_with_swell_service_keys_that_are_no_mapping_is_named() 
     assert "a mapping" in got["service"].rule and got["service"].value == [1]
 
 
+def test_swell_sections_beside_corrino_keys_are_taken_key_by_key_and_named_as_written() -> None:
+    base = {"recipe_node_shape": "VM.GPU.A10.1", "recipe_pod_autoscaling_params": {"min_replicas": 1, "max_replicas": 3}}
+    rec = recipe.parse(base | {"autoscaling": {"min_replicas": 2}, "slo": {"ttft_s": 3}})
+    assert (rec.autoscaling.min_replicas, rec.autoscaling.max_replicas, rec.slo.ttft_s) == (2, 3, 3)
+    got = {p.path: p for p in problems_of(base | {"autoscaling": {"min_replicas": 9, "bogus": 1},
+                                                  "slo": {"ttft_s": -5}, "node_pool": "big"})}  # fmt: skip
+    assert {"autoscaling.bogus", "autoscaling.min_replicas", "slo.ttft_s", "node_pool"} <= set(got), got
+    assert got["autoscaling.min_replicas"].value == 9  # swell's key, as written: not the Corrino key it replaced
+
+
+@pytest.mark.parametrize(
+    ("env", "path"),
+    [
+        pytest.param({"HF_TOKEN": "abc"}, "recipe_container_env", id="a-mapping-is-no-list"),
+        pytest.param(["B=2"], "recipe_container_env.0", id="text-is-no-key-value-pair"),
+        pytest.param([{"key": "A", "value": "1"}, {"key": "C", "value": None}], "recipe_container_env.1", id="null-is-no-value"),
+        pytest.param([{"name": "C", "value": "x"}], "recipe_container_env.0", id="name-is-not-corrinos-key"),
+    ],
+)  # fmt: skip
+def test_a_corrino_env_entry_swell_cannot_take_is_named_not_dropped(env: object, path: str) -> None:
+    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "recipe_container_env": env})}
+    assert path in got and "key" in got[path].rule, got
+    ok = recipe.parse({"recipe_node_shape": "VM.GPU.A10.1", "recipe_container_env": [{"key": "N", "value": 8}]})
+    assert ok.service.env == {"N": "8"}
+
+
 def test_corrino_unknown_shape_without_gpu_count_is_a_clear_error() -> None:
     got = {
         p.path: p

@@ -290,12 +290,8 @@ def translate(data: dict[str, Any]) -> Translation:
         service["container_port"] = data["recipe_container_port"]
     if "recipe_container_command_args" in data:
         service["args"] = data["recipe_container_command_args"]
-    if isinstance(data.get("recipe_container_env"), list):
-        service["env"] = {
-            str(e.get("key")): str(e.get("value"))
-            for e in data["recipe_container_env"]
-            if isinstance(e, dict)
-        }
+    if "recipe_container_env" in data:
+        service["env"] = _env(data["recipe_container_env"], problems)
     shape = data.get("recipe_node_shape", "local")
     if isinstance(shape, str) and shape != "local" and shape not in gpu_shapes.SHAPES:  # no Corrino key gives
         # a node's GPUs, so the recipe's own advice (gpus_per_node) would be an unknown key here
@@ -316,10 +312,43 @@ def translate(data: dict[str, Any]) -> Translation:
         "slo": _implied_slo(pod, node),
     }
     _shape_defaults(service, node_pool)
-    if isinstance(own.get("service"), dict):  # swell's own service keys beside Corrino's win (a local
-        service.update(own["service"])  # engine, e.g. {"engine": "simulated-llm"}, to run it here)
-    elif "service" in own:
-        problems.append(errors.Problem(path="service", value=own["service"],
-                                       rule="swell's service keys beside Corrino's: a mapping, e.g. "
-                                            '{"engine": "simulated-llm"}'))  # fmt: skip
-    return Translation(data=own | recipe, problems=tuple(problems), origins=_origins(data, pod, node))
+    origins = _origins(data, pod, node)
+    for section, made in recipe.items():  # swell's own keys beside Corrino's win, key by key (a local
+        # engine, e.g. service: {"engine": "simulated-llm"}, to run it here), and are named as written
+        if section not in own:
+            continue
+        if not isinstance(own[section], dict):
+            problems.append(errors.Problem(path=section, value=own[section],
+                                           rule=f"swell's {section} keys beside Corrino's: a mapping, e.g. "
+                                                f"{SECTION_EXAMPLES[section]}"))  # fmt: skip
+            continue
+        made.update(own[section])
+        for key in own[section]:
+            origins = {p: o for p, o in origins.items() if p != f"{section}.{key}" and not p.startswith(f"{section}.{key}.")}
+    return Translation(data=own | recipe, problems=tuple(problems), origins=origins)
+
+
+SECTION_EXAMPLES = {
+    "service": '{"engine": "simulated-llm"}',
+    "resources": '{"cpu": 2}',
+    "node_pool": '{"gpus_per_node": 2}',
+    "autoscaling": '{"policy": "swell"}',
+    "slo": '{"ttft_s": 2}',
+}
+
+
+def _env(given: Any, problems: list[errors.Problem]) -> dict[str, str]:
+    """recipe_container_env: a list of {key, value} (numbers as text); anything else is named."""
+    rule = 'a list of {"key": NAME, "value": VALUE} mappings, e.g. [{"key": "HF_TOKEN", "value": "..."}]'
+    if not isinstance(given, list):
+        problems.append(errors.Problem(path="recipe_container_env", value=given, rule=rule))
+        return {}
+    out: dict[str, str] = {}
+    for i, e in enumerate(given):
+        ok = isinstance(e, dict) and set(e) == {"key", "value"}
+        ok = ok and isinstance(e["key"], str) and isinstance(e["value"], str | int | float) and not isinstance(e["value"], bool)
+        if not ok:
+            problems.append(errors.Problem(path=f"recipe_container_env.{i}", value=e, rule=rule))
+            continue
+        out[e["key"]] = str(e["value"])
+    return out
