@@ -162,11 +162,11 @@ class Service(Model):
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
     engine: EngineName = "llama-cpp"
-    model: str | None = None
+    model: Annotated[str, Field(min_length=1)] | None = None  # "" would serve no model: leave it out instead
     args: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
-    image: str | None = None
+    image: Annotated[str, Field(min_length=1)] | None = None
     container_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     probes: Probes = Probes()
     preset: str | None = None  # simulated-llm performance preset
