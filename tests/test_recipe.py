@@ -634,9 +634,9 @@ def test_initial_replicas_lie_within_the_bounds(initial: int | None, ok: bool) -
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        pytest.param("", "a recipe needs at least `service: {name: ...}` (see examples/) (got 'an empty file')",
+        pytest.param("", "a recipe needs at least `service: {name: ...}` (see examples/) (got 'nothing: an empty file or null')",
                      id="an-empty-file-is-called-empty"),
-        pytest.param("# only a comment\n", "(got 'an empty file')", id="comments-alone-are-empty-too"),
+        pytest.param("# only a comment\n", "(got 'nothing: an empty file or null')", id="comments-alone-are-empty-too"),
         pytest.param("[1, 2]\n", "a recipe is a mapping of keys to values (got 'a list')", id="a-list-is-named-in-words"),
     ],
 )  # fmt: skip

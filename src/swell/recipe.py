@@ -954,8 +954,8 @@ def differences(old: Any, new: Any) -> list[str]:
 
 def parse(data: Any, source: str = "<recipe>") -> Recipe:
     """Build a Recipe from a mapping (swell's own form or a Corrino payload)."""
-    if data is None:  # an empty file, or one of comments only
-        raise errors.RecipeError(source, [errors.Problem(path="", value="an empty file", rule="a recipe needs at "
+    if data is None:  # an empty file, or one of comments only, or a JSON null
+        raise errors.RecipeError(source, [errors.Problem(path="", value="nothing: an empty file or null", rule="a recipe needs at "
                                                           "least `service: {name: ...}` (see examples/)")])  # fmt: skip
     if not isinstance(data, dict):
         kind = {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true/false"}
