@@ -305,6 +305,19 @@ def test_a_corrino_env_entry_swell_cannot_take_is_named_not_dropped(env: object,
     assert ok.service.env == {"N": "8"}
 
 
+@pytest.mark.parametrize("key", ["scaling_period_up", "scaling_period_down", "stabilization_window_up",
+                                 "stabilization_window_down"])  # fmt: skip
+def test_a_corrino_duration_past_floats_range_is_named_not_an_overflow(key: str) -> None:
+    params = {"min_replicas": 1, "max_replicas": 8, key: "1e400s"}
+    got = {p.path: p for p in problems_of({"recipe_node_shape": "VM.GPU.A10.1", "recipe_pod_autoscaling_params": params})}
+    assert got[f"recipe_pod_autoscaling_params.{key}"].rule == "a finite duration >= 0", got
+
+
+def test_a_seconds_field_written_as_text_past_floats_range_is_named_finite() -> None:
+    got = {p.path: p.rule for p in problems_of({"service": {"name": "a"}, "autoscaling": {"cooldown_s": "1e400s"}})}
+    assert got["autoscaling.cooldown_s"] == "a finite number of seconds", got
+
+
 def test_corrino_unknown_shape_without_gpu_count_is_a_clear_error() -> None:
     got = {
         p.path: p

@@ -78,7 +78,8 @@ class Model(BaseModel):
                 if name.endswith("_s") and isinstance(got, str) and _numeric(f.annotation):
                     secs = durations.with_unit(got)
                     if secs is not None:  # "30s", as Kubernetes and KEDA write durations: the `_s` in the name is the unit
-                        found.append(FieldProblem(key, got, f"a number of seconds: write {secs:g}"))
+                        found.append(FieldProblem(key, got, f"a number of seconds: write {secs:g}" if math.isfinite(secs)
+                                                  else "a finite number of seconds"))  # fmt: skip
         _raise_all(found)
         return data
 

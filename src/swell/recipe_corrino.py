@@ -100,15 +100,17 @@ def is_corrino(data: dict[str, Any]) -> bool:
 def _duration(value: Any, path: str, problems: list[errors.Problem]) -> float:
     """'5m' / '90s' / '1h' / 300 -> seconds (`swell.durations`)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or value < 0:
-            problems.append(errors.Problem(path=path, value=value, rule="a finite duration >= 0"))
+        seconds = float(value)
+    else:
+        try:
+            seconds = durations.parse(str(value))
+        except ValueError:
+            problems.append(errors.Problem(path=path, value=value, rule=durations.EXAMPLES))
             return 0.0
-        return float(value)
-    try:
-        return durations.parse(str(value))
-    except ValueError:
-        problems.append(errors.Problem(path=path, value=value, rule=durations.EXAMPLES))
+    if not math.isfinite(seconds) or seconds < 0:  # "1e309" is text past float's range
+        problems.append(errors.Problem(path=path, value=value, rule="a finite duration >= 0"))
         return 0.0
+    return seconds
 
 
 def _number(value: Any) -> float | None:
