@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,12 @@ def test_output_files(tmp_path: Path) -> None:
         with pytest.raises(errors.RecipeError) as info:
             checks.output_file("--report", path, stdout=stdout)
         assert rule in str(info.value)
+
+
+@pytest.mark.parametrize("check", [checks.output_file, checks.directory], ids=["an output file", "a directory"])
+def test_a_folder_that_refuses_new_files_is_named_before_any_work(check: Any) -> None:
+    """Permissions say nothing to root, and /proc refuses new folders to everyone: a run of minutes
+    was lost at its end on `--json /proc/x/o.json`, and `swell up --run-dir /proc/x` never started."""
+    with pytest.raises(errors.RecipeError) as info:
+        check("--out", Path("/proc/swell-no-such/x"))
+    assert "cannot write in /proc/swell-no-such" in str(info.value)

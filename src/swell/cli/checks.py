@@ -9,6 +9,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import typing
 from pathlib import Path
 
@@ -47,8 +48,22 @@ def output_file(option: str, path: Path | None, *, stdout: bool = False) -> None
             rule = f"{above} is a file, not a directory"
         elif not os.access(above, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
             rule = "cannot be written here (permissions)"
+        elif not path.exists():
+            rule = _try_folder(path.parent)
     if rule:
         raise_problems(option, [errors.Problem(path=option, value=str(path), rule=rule)])
+
+
+def _try_folder(folder: Path) -> str:
+    """'' if a file can be made in `folder` (made now if missing), else why not: permissions say
+    nothing to root, and a folder such as /proc refuses new files to everyone."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
+    return ""
 
 
 def _above(path: Path) -> Path:
@@ -102,6 +117,8 @@ def directory(option: str, path: Path | None) -> None:
         rule = "is a file: give a directory"
     elif not (above := _above(path)).is_dir():
         rule = f"{above} is a file, not a directory"
+    else:
+        rule = _try_folder(path)
     if rule:
         raise_problems(option, [errors.Problem(path=option, value=str(path), rule=rule)])
 

@@ -75,3 +75,8 @@ async def test_an_environment_the_os_refuses_is_an_engine_error_not_a_hang(env: 
     the replica manager reports and retries, not raise what it does not catch."""
     with pytest.raises(errors.EngineError, match="cannot start 'true'"):
         await procs.spawn(["true"], {"PATH": os.environ["PATH"], **env}, tmp_path / "log", 1.0)
+
+
+async def test_a_log_that_cannot_be_written_fails_the_start_by_name() -> None:
+    with pytest.raises(errors.EngineError, match=r"cannot write its log /proc/swell-no-such/r\.log"):
+        await procs.spawn(["true"], dict(os.environ), Path("/proc/swell-no-such/r.log"), 1.0)

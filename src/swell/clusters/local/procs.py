@@ -60,8 +60,11 @@ async def spawn(
     if not argv or shutil.which(argv[0], path=env.get("PATH")) is None:
         what = repr(argv[0]) if argv else "an empty command"
         raise errors.EngineError(f"cannot start {what}: not found or not executable")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log: IO[bytes] = log_path.open("ab")
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log: IO[bytes] = log_path.open("ab")
+    except OSError as exc:  # a run directory that cannot be written: the start fails, named
+        raise errors.EngineError(f"cannot write its log {log_path}: {exc.strerror or exc}") from None
     try:
         proc = await asyncio.create_subprocess_exec(
             *guarded(argv, grace_s),
