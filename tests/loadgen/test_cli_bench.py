@@ -128,7 +128,11 @@ def test_trace_replay_with_speedup(threaded_server: fake_llm.Server, tmp_path: p
             "--max-in-flight applies to an open loop (--rate, --pattern, "
             "--trace); in a closed loop (--concurrency N",
         ),
-        (["--warmup", "-1"], "warmup: must be >= 0 requests"),
+        (["--warmup", "-1"], "warmup: must be 0 to 100,000 requests"),
+        (["-n", "2", "--warmup", "99999999999"], "warmup: must be 0 to 100,000 requests"),  # was a MemoryError
+        (["-n", "2", "-H", "X-A: b\r\nX-B: c"], "a header value has no control characters"),
+        (["-n", "2", "--goodput", "ttft:100000 ttft:1"], "ttft: given twice"),
+        (["-n", "2", "--trace", "."], "a directory: give a trace file"),
         (["--rate", "nan", "-n", "2"], "rate: must be > 0 requests per second, or inf"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),

@@ -55,6 +55,7 @@ def _duration(text: str | None) -> float | None:
 
 
 BODY_MAX = 100_000_000  # characters of a --body @FILE: one request's body
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header value: all but tab (RFC 9110)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110): no spaces
 
 
@@ -68,6 +69,10 @@ def _headers(values: list[str]) -> tuple[tuple[str, str], ...]:
             raise typer.BadParameter(
                 f"{name.strip()!r}: a header name is letters, digits and -_.!#$%&'*+^`|~ (no spaces)",
                 param_hint="--header",
+            )
+        if CONTROL.search(content):  # CR/LF would split it into two headers: aiohttp refuses every request
+            raise typer.BadParameter(
+                f"{value!r}: a header value has no control characters (CR, LF, NUL...)", param_hint="--header"
             )
         out.append((name.strip(), content.strip()))
     return tuple(out)

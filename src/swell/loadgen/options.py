@@ -23,6 +23,9 @@ DEFAULT_DURATION_S = 60.0
 Load = patterns.ClosedLoop | arrivals.Workload
 
 
+MAX_WARMUP = 100_000  # warmup requests: more is a benchmark of its own, and their results are held in memory
+
+
 @dataclass(frozen=True, kw_only=True)
 class Options:
     """Everything one run needs. Defaults match `swell bench`'s."""
@@ -131,8 +134,9 @@ def plan(options: Options) -> Plan:
         ok = value >= minimum if minimum else value > 0
         if not ok or math.isnan(value) or (name not in ("burstiness", "rate") and math.isinf(value)):
             problems.append(errors.Problem(path=name, value=value, rule=rule))
-    if options.warmup < 0:
-        problems.append(errors.Problem(path="warmup", value=options.warmup, rule="must be >= 0 requests"))
+    if not 0 <= options.warmup <= MAX_WARMUP:
+        problems.append(errors.Problem(path="warmup", value=options.warmup,
+                                       rule=f"must be 0 to {MAX_WARMUP:,} requests (each is kept until the run starts)"))  # fmt: skip
     if options.rate == math.inf and options.requests is None:
         problems.append(
             errors.Problem(path="rate", value=options.rate,

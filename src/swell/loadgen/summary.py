@@ -68,10 +68,14 @@ _SLO_KEYS = {"ttft": "ttft_s", "tpot": "tpot_s", "e2el": "e2e_s", "e2e": "e2e_s"
 
 def parse_slo(text: str) -> Slo:
     """'ttft:200 tpot:50 e2el:2000' (milliseconds, vLLM's --goodput form; commas also separate)."""
-    problems, values = [], {}
+    problems, values, seen = [], {}, set()
     for item in (part for part in re.split(r"[\s,]+", text.strip()) if part):
         key, _, ms = item.partition(":")
         name = _SLO_KEYS.get(key.lower())
+        if name is not None and name in seen:
+            problems.append(errors.Problem(path=key, value=item, rule="given twice: give each SLO once"))
+            continue
+        seen.add(name)
         try:
             number = float(ms)
             valid = number > 0

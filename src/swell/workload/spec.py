@@ -244,7 +244,7 @@ def _build(kind: str, v: dict[str, Any], shape: shapes.Shape | None) -> Spec:
     named = "azure-conv" if kind == "long-conv" else kind
     path = pathlib.Path(v["path"]) if kind == "trace" else traces.named_path(named)
     if not traces.is_file(path):
-        rule = "no such file" if kind == "trace" else traces.missing_named(named)
+        rule = traces.not_a_file(path) if kind == "trace" else traces.missing_named(named)
         raise errors.RecipeError("trace", [errors.Problem(path="file", value=str(path), rule=rule)])
     scale_in = v.get("input-scale", LONG_CONV_INPUT_SCALE if kind == "long-conv" else 1.0)
     return traces.Replay(path=path, shape=chosen, input_scale=scale_in, **replay)

@@ -229,10 +229,15 @@ def is_file(path: pathlib.Path) -> bool:
         return False
 
 
+def not_a_file(path: pathlib.Path) -> str:
+    """Why a trace path that is no file cannot be read."""
+    return "a directory: give a trace file (CSV or JSONL) in it" if path.is_dir() else "no such file"
+
+
 def _read(path: str | os.PathLike[str]) -> tuple[arrivals.Arrivals, float | None]:
     file = pathlib.Path(path)
     if not is_file(file):
-        raise _problem(f"trace {file}", "file", str(file), "no such file")
+        raise _problem(f"trace {file}", "file", str(file), not_a_file(file))
     return _load_cached(str(file.resolve()), file.stat().st_mtime_ns)
 
 
