@@ -171,7 +171,9 @@ def test_bad_url_and_unreachable_server(tmp_path: pathlib.Path) -> None:
     code, text = bench("localhost:8000", "-n", "1")
     assert code == 2 and "http:// or https:// URL" in text
     code, text = bench("http://127.0.0.1:9", "-n", "3", "-q", "--model", "m")
-    assert code == 1 and "all 3 requests failed (connection)" in text
+    assert code == 1 and "cannot reach http://127.0.0.1:9: connection refused" in text, text
+    code, text = bench("http://127.0.0.1:9", "-d", "60", "--sweep", "concurrency=1,2", "-q", "--model", "m")
+    assert code == 1 and "cannot reach" in text, text  # at once: not a minute of refused requests
 
 
 def test_help_reads_well() -> None:

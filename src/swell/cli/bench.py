@@ -25,7 +25,7 @@ from rich.table import Table
 
 from swell import durations, errors, files
 from swell.cli import checks
-from swell.loadgen import charts, export, options, protocols, runner, summary, sweep
+from swell.loadgen import charts, export, options, protocols, runner, sender, summary, sweep
 from swell.report import html
 from swell.workload import shapes, spec
 
@@ -189,6 +189,7 @@ async def _run(opts: options.Options, plan: options.Plan, live: _Live) -> runner
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
+        await sender.probe(opts.url)  # nothing serving there: say so, not after a run of refused requests
         with live.bar:
             return await runner.run(opts, progress=live, progress_interval_s=0.25, stop=stop, plan=plan)
     finally:
@@ -394,7 +395,7 @@ def bench(
         result = asyncio.run(_run(opts, plan, _Live(console, enabled=not quiet)))
     except errors.SwellError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(_exit_code(exc)) from None
     if result.interrupted:
         console.print("[yellow]interrupted: partial results[/]")
     if result.warmup:
@@ -415,6 +416,11 @@ def bench(
         typer.echo(f"error: all {s.failed} requests failed ({', '.join(s.errors)}) — {_failed_hint(s.errors, opts)}",
                    err=True)  # fmt: skip
         raise typer.Exit(1)
+
+
+def _exit_code(exc: errors.SwellError) -> int:
+    """1 where the options were fine but nothing serves at the URL, 2 for options that are wrong."""
+    return 1 if isinstance(exc, sender.Unreachable) else 2
 
 
 def _failed_hint(errs: Mapping[str, int], opts: options.Options) -> str:
@@ -445,7 +451,7 @@ def _sweep(
             result = asyncio.run(_run(run_opts, plan, _Live(console, enabled=not quiet)))
         except errors.SwellError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(_exit_code(exc)) from None
         points.append(sweep.Point(level=level, result=result))
         s = result.summary
         console.print(

@@ -154,6 +154,7 @@ def plan(options: Options) -> Plan:
             problems.append(errors.Problem(path=name, value=value, rule=f"must be at most {most:g}{unit}"))
     if (why := protocols.url_problem(options.url)) is not None:
         problems.append(errors.Problem(path="url", value=options.url, rule=why))
+    problems += protocols.model_problems(options.protocol, options.url, options.model)
     problems += protocols.body_problems(options.protocol, options.body)
     if options.seed < 0:
         problems.append(errors.Problem(path="seed", value=options.seed, rule="must be >= 0"))

@@ -204,6 +204,13 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def model_problems(name: str, url: str, model: str | None) -> list[errors.Problem]:
+    """A protocol that names its model in the URL needs one: KServe's v1 path is /v1/models/NAME:predict."""
+    if name == "kserve" and not model and ":predict" not in url:
+        return [errors.Problem(path="model", value=model, rule="kserve needs --model (or a URL ending in :predict)")]
+    return []
+
+
 def body_problems(name: str, body: str | None) -> list[errors.Problem]:
     """What is wrong with a --body template for protocol `name`: not JSON once filled, or given to
     an OpenAI protocol, which builds its own body (it would be ignored, unsaid)."""
@@ -237,12 +244,7 @@ def make(
     parsed = yarl.URL(url)
     if name not in NAMES:
         problems.append(errors.Problem(path="protocol", value=name, rule="one of " + ", ".join(NAMES)))
-    if name == "kserve" and not model and ":predict" not in url:
-        problems.append(
-            errors.Problem(
-                path="model", value=model, rule="kserve needs --model (or a URL ending in :predict)"
-            )
-        )
+    problems += model_problems(name, url, model)
     problems += body_problems(name, body)
     if problems:
         raise errors.RecipeError("bench options", problems)

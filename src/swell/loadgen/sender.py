@@ -15,13 +15,17 @@ so on a new connection, or after a response began, is recorded as failed, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 import types
 from typing import Any
 
 import aiohttp
 import numpy as np
+import yarl
 
+from swell import errors
 from swell.loadgen import dataset, protocols, records
 from swell.workload import prompts
 
@@ -222,6 +226,33 @@ class Sender:
                 attempts=attempts,
             )
         )
+
+
+PROBE_S = 5.0  # the reachability check's bound: a server that takes longer to answer is there
+
+
+class Unreachable(errors.SwellError):
+    """Nothing answers at the URL (refused, no such host): no load is sent."""
+
+
+async def probe(url: str) -> None:
+    """Unreachable if no TCP connection can be made to the URL's server (refused, no such host);
+    a server that accepts is there, whatever its requests then get. No request is sent. Without it
+    a run sent thousands of requests to a closed port, each failing at once, for its whole duration."""
+    parsed = yarl.URL(url)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.host, parsed.port), PROBE_S)
+    except ConnectionRefusedError:
+        raise Unreachable(f"cannot reach {url}: connection refused; is it serving?") from None
+    except socket.gaierror as exc:
+        raise Unreachable(f"cannot reach {url}: no such host {parsed.host!r} ({exc.strerror})") from None
+    except OSError as exc:
+        raise Unreachable(f"cannot reach {url}: {exc.strerror or exc}; is it serving?") from None
+    except TimeoutError:
+        return  # no answer within PROBE_S (a firewall that drops): the requests will say
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 async def discover_model(session: aiohttp.ClientSession, url: str) -> str:
