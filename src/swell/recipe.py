@@ -109,6 +109,7 @@ def _raise_all(found: list[FieldProblem]) -> None:
         raise FieldProblems(found)
 
 
+Text = Annotated[str, Field(min_length=1)]  # a name that is given is not empty
 Seconds = Annotated[float, Field(ge=0, le=WEEK_S)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=WEEK_S)]
 Interval = Annotated[float, Field(ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)]
@@ -163,11 +164,11 @@ class Service(Model):
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
     engine: EngineName = "llama-cpp"
-    model: Annotated[str, Field(min_length=1)] | None = None  # "" would serve no model: leave it out instead
+    model: Text | None = None  # "" would serve no model: leave it out instead
     args: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
-    image: Annotated[str, Field(min_length=1)] | None = None
+    image: Text | None = None
     container_port: Annotated[int, Field(ge=1, le=65535)] = 8000
     probes: Probes = Probes()
     preset: str | None = None  # simulated-llm performance preset
@@ -232,16 +233,16 @@ class Signal(Model):
 
     name: Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")]  # NAME:panic is reserved
     kind: SignalKind
-    metric: str | None = None
-    numerator: str | None = None
-    denominator: str | None = None
+    metric: Text | None = None
+    numerator: Text | None = None
+    denominator: Text | None = None
     le: float | None = None
     quantile: Annotated[float, Field(gt=0, lt=1)] | None = None
     resource: Literal["gpu", "cpu", "memory"] | None = None
     aggregate: Aggregate = "avg"
     labels: dict[str, str] = Field(default_factory=dict)
     window_s: PositiveSeconds = 60.0
-    query: str | None = None
+    query: Text | None = None
     target: Annotated[float, Field(gt=0)]
     target_type: TargetType = "Value"
     per_replica: bool = False  # reading kept per replica (HPA "Pods" metric rules)
@@ -663,6 +664,8 @@ class ScheduleWindow(Model):
                 found.append(FieldProblem(key, getattr(self, key), problem))
         if not cron.known_timezone(self.timezone):
             found.append(FieldProblem("timezone", self.timezone, "not an IANA timezone (e.g. Asia/Shanghai)"))
+        if self.start.split() == self.end.split():
+            found.append(FieldProblem("end", self.end, "differs from start: a window that ends as it starts is never open"))
         if self.min_replicas is None and self.max_replicas is None:
             found.append(FieldProblem(
                 "min_replicas", None, "a schedule window sets min_replicas, max_replicas or both"

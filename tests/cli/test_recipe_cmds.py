@@ -240,6 +240,12 @@ def test_decide_rejects_an_observation_without_replicas() -> None:
     assert "line 2.replicas: missing" in res.stderr and "line 1" not in res.stderr
 
 
+def test_decide_names_an_unknown_key_of_an_observation() -> None:
+    rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
+    res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": {"ready": 1}, "signal": {"avg_e2e_latency": 5}}\n')
+    assert res.returncode == 1 and "line 1.signal: known keys: t, replicas, signals" in res.stderr, res.stderr
+
+
 def test_decide_refuses_a_deeply_nested_line_with_a_message() -> None:
     rec = str(ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml")
     res = swell("decide", rec, "-o", "-", stdin='{"t": 0, "replicas": ' + "[" * 5000 + "]" * 5000 + "}\n")
@@ -406,3 +412,8 @@ def test_every_shipped_example_is_free_of_the_average_value_trap() -> None:
     for path in sorted((ROOT / "examples").glob("*.yaml")):
         rec = recipe.load(path)
         assert not [w for w in recipe_cmds.warnings_for(rec) if "more replicas never raise it" in w], path
+
+
+def test_python_dash_m_swell_is_the_swell_command() -> None:
+    res = subprocess.run([sys.executable, "-m", "swell", "--version"], capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0 and res.stdout.startswith("swell "), res.stderr

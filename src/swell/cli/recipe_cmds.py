@@ -277,6 +277,9 @@ def plan(
 # decide
 
 
+OBSERVATION_KEYS = ("t", "replicas", "signals")
+
+
 def _observation(
     line: str, lineno: int, names: set[str], source: str, last_t: float | None
 ) -> tuple[dict[str, Any], list[errors.Problem]]:
@@ -294,6 +297,9 @@ def _observation(
         ]
     if not isinstance(obs, dict):
         return {}, [errors.Problem(path=where, value=obs, rule="each line is a JSON object")]
+    for k in obs:  # a typo ("signal") would replay as no reading at all
+        if k not in OBSERVATION_KEYS:
+            problems.append(errors.Problem(path=f"{where}.{k}", value=obs[k], rule="known keys: " + ", ".join(OBSERVATION_KEYS)))
     t = obs.get("t")
     if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or abs(t) > MAX_T:
         problems.append(
