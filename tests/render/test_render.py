@@ -131,6 +131,20 @@ def test_a_vllm_image_of_ones_own_gets_a_note_not_a_flag_it_may_not_know() -> No
     assert any("--shutdown-timeout 30" in n for n in b.warnings), b.warnings
 
 
+@pytest.mark.parametrize(("args", "served"), [((), None), (("--model", "m/x"), "m/x"), (("--model=m/y",), "--model=m/y")],
+                         ids=["no model anywhere: refused", "--model in args", "--model=NAME in args"])  # fmt: skip
+def test_a_vllm_container_serves_a_model_it_is_told(args: tuple[str, ...], served: str | None) -> None:
+    """Without one the vllm image serves its own default model (a download), whatever the recipe meant."""
+    rec = example("gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"service": rec.service.model_copy(update={"model": None, "args": args})})
+    if served is None:
+        with pytest.raises(errors.RecipeError, match="engine 'vllm' needs a model"):
+            manifests.render(rec, "hpa")
+        return
+    container = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert served in container["args"]
+
+
 @pytest.mark.parametrize(("mode", "initial", "replicas"), [("swell", None, 0), ("swell", 2, 2), ("keda", 1, 1),
                                                           ("hpa", None, 1)],
                          ids=["min 0, no initial: starts at zero", "initial 2", "initial 1 under KEDA",

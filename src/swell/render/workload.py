@@ -77,7 +77,9 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
     if svc.engine == "vllm":
         # The vllm/vllm-openai image's entrypoint serves the model; args as the seeds write them.
         args = list(svc.args)
-        if "--model" not in args and svc.model:
+        if not any(a == "--model" or a.startswith("--model=") for a in args):
+            if not svc.model:
+                raise engines.no_model()
             args = [svc.model, *args]
         if "--port" not in args:
             args += ["--port", port]

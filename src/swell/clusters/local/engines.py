@@ -131,6 +131,12 @@ def _builtin_flags(svc: recipe.Service, res: recipe.Resources) -> list[str]:
     return ["--name", svc.model or svc.name]  # sklearn-iris: the model name in /v1/models/NAME
 
 
+def no_model() -> errors.RecipeError:
+    """engine 'vllm' with no model to serve (it would serve vLLM's own default, downloaded)."""
+    return errors.RecipeError("<recipe>", [errors.Problem(
+        path="service.model", value=None, rule="engine 'vllm' needs a model: service.model, or --model in service.args")])  # fmt: skip
+
+
 def argv_for(
     svc: recipe.Service, *, host: str, port: int, gpus: str, resources: recipe.Resources | None = None
 ) -> tuple[str, ...]:
@@ -142,10 +148,7 @@ def argv_for(
         return (sys.executable, "-m", SERVER_MODULES[svc.engine], *common, *flags, *args)
     if svc.engine == "vllm":
         if not svc.model:
-            raise errors.RecipeError(
-                "<recipe>",
-                [errors.Problem(path="service.model", value=None, rule="engine 'vllm' needs a model")],
-            )
+            raise no_model()
         return ("vllm", "serve", svc.model, *common, *args)
     return substitute(svc.command, host=host, port=port, gpus=gpus)
 
