@@ -357,6 +357,9 @@ def test_cli_writes_a_kustomization_and_reports_bad_input_without_traceback(tmp_
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "--mode: one of" in bad.stderr
     sel = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--node-selector", "pool")
     assert sel.returncode == 1 and "KEY=VALUE" in sel.stderr
+    sel = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "--node-selector", "a b=c",
+                "--node-selector", "pool=bad value")  # fmt: skip
+    assert sel.returncode == 1 and "'a b' is no label key" in sel.stderr and "'bad value' is no label value" in sel.stderr
     names = swell(str(schemas.ROOT / "examples" / "gpt2-vllm-latency-hpa.yaml"), "-n", "Bad_NS!", "--mode", "keda",
                   "--prometheus-url", "prometheus:9090", "-o", str(tmp_path / "kustomization.yaml"))  # fmt: skip
     assert names.returncode == 1 and "Traceback" not in names.stderr
@@ -389,3 +392,12 @@ def test_kserve_mode_is_a_raw_inference_service_scaled_by_swell() -> None:
         "matchLabels": {"serving.kserve.io/inferenceservice": "gpt2"}
     }
     assert "Deployment" not in objs  # KServe creates it
+
+
+@pytest.mark.parametrize(("gib", "quantity"), [(2.0, "2Gi"), (0.5, "0.5Gi"), (0.00001, "10738")],
+                         ids=["whole", "a fraction", "one Python writes with an exponent: bytes"])  # fmt: skip
+def test_memory_is_a_quantity_kubernetes_reads(gib: float, quantity: str) -> None:
+    rec = example("gpt2-vllm-latency-hpa.yaml")
+    rec = rec.model_copy(update={"resources": rec.resources.model_copy(update={"memory_gib": gib})})
+    container = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["memory"] == quantity == container["resources"]["requests"]["memory"]

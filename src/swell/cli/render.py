@@ -7,6 +7,7 @@ cannot express) go to stderr.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,17 +17,30 @@ from swell import errors, recipe
 from swell.cli import checks
 from swell.render import manifests, workload
 
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"  # a label's name, and a value that is not empty
+LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{LABEL_NAME}$")  # an optional DNS prefix/
+LABEL_VALUE = re.compile(rf"^({LABEL_NAME})?$")
+
 
 def _selector(pairs: list[str]) -> dict[str, str]:
-    out = {}
+    """--node-selector KEY=VALUE pairs, as Kubernetes' label syntax allows them (else it refuses the Deployment)."""
+    out, problems = {}, []
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise errors.RecipeError(
-                "swell render",
-                [errors.Problem(path="--node-selector", value=pair, rule="KEY=VALUE, e.g. pool=a10")],
-            )
-        out[key] = value
+            problems.append(errors.Problem(path="--node-selector", value=pair, rule="KEY=VALUE, e.g. pool=a10"))
+        elif not LABEL_KEY.match(key):
+            problems.append(errors.Problem(path="--node-selector", value=pair, rule=(
+                f"{key!r} is no label key: [prefix/]name, the name 1-63 letters, digits, '-', '_' or '.' "
+                "starting and ending with a letter or digit")))  # fmt: skip
+        elif not LABEL_VALUE.match(value):
+            problems.append(errors.Problem(path="--node-selector", value=pair, rule=(
+                f"{value!r} is no label value: up to 63 letters, digits, '-', '_' or '.', starting and "
+                "ending with a letter or digit")))  # fmt: skip
+        else:
+            out[key] = value
+    if problems:
+        raise errors.RecipeError("swell render", problems)
     return out
 
 

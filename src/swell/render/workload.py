@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swell import errors, recipe
-from swell.clusters.kubernetes import scalingrecipe
+from swell.clusters.kubernetes import scalingrecipe, workers
 from swell.clusters.local import engines
 from swell.engines import catalog
 from swell.render import torchserve
@@ -150,7 +150,7 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
             ],
         )
     command, args = _container_argv(rec)
-    limits: dict[str, str] = {"memory": f"{res.memory_gib:g}Gi"}
+    limits: dict[str, str] = {"memory": workers.gib(res.memory_gib)}
     if res.gpus:
         limits[GPU] = str(res.gpus)
     container: Obj = {
@@ -159,7 +159,7 @@ def deployment(rec: recipe.Recipe, opts: Options, replicas: int) -> Obj:
         "ports": [{"name": "http", "containerPort": svc.container_port}],
         "env": [{"name": k, "value": v} for k, v in sorted(svc.env.items())],
         "resources": {
-            "requests": {"cpu": f"{res.cpu:g}", "memory": f"{res.memory_gib:g}Gi"},
+            "requests": {"cpu": f"{res.cpu:g}", "memory": workers.gib(res.memory_gib)},
             "limits": limits,
         },
         "readinessProbe": _probe(svc.probes.readiness),

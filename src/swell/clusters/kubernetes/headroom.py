@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from swell import errors, recipe
-from swell.clusters.kubernetes import api, pods, scalingrecipe
+from swell.clusters.kubernetes import api, pods, scalingrecipe, workers
 from swell.core import load, nodes, snapshot
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def pod_name(spec: scalingrecipe.Spec, index: int) -> str:
 
 def resources(rec: recipe.Recipe) -> api.Obj:
     """Requests and limits of one replica, as the rendered Deployment asks for them."""
-    req: dict[str, str] = {"cpu": f"{rec.resources.cpu:g}", "memory": f"{rec.resources.memory_gib:g}Gi"}
+    req: dict[str, str] = {"cpu": f"{rec.resources.cpu:g}", "memory": workers.gib(rec.resources.memory_gib)}
     lim: dict[str, str] = {}
     if rec.resources.gpus:
         req[pods.GPU] = lim[pods.GPU] = str(rec.resources.gpus)

@@ -63,6 +63,13 @@ def mib(n_bytes: float) -> str:
     return f"{math.ceil(n_bytes / MIB)}Mi"
 
 
+def gib(n: float) -> str:
+    """GiB as a memory quantity: "2Gi", "0.5Gi"; bytes where Python would write an exponent
+    (1e-05Gi is no quantity: an exponent and a binary suffix do not combine)."""
+    text = f"{n:g}"
+    return f"{text}Gi" if "e" not in text else str(math.ceil(n * 2**30))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Target:
     """A ready pod's TorchServe: where its management API answers, and its container's memory."""
