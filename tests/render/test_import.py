@@ -424,3 +424,22 @@ def test_import_reads_standard_input_as_kubectl_pipes_it() -> None:
     assert r.exit_code == 0, r.output
     back = recipe.parse(yaml.safe_load(r.stdout))
     assert back.autoscaling == rec.autoscaling and back.node_pool == rec.node_pool
+
+
+def test_two_autoscalers_on_one_target_are_refused_not_merged() -> None:
+    """Two HPAs (or an HPA and a ScaledObject) on one Deployment: the HPA controller runs neither;
+    merged, the recipe took the last one's bounds whichever order the files came in."""
+    hpa = next(o for o in importers.documents({"a": (FIXTURES / "arena-cpu-hpa.yaml").read_text()})
+               if o["kind"] == "HorizontalPodAutoscaler")  # fmt: skip
+    other = yaml.safe_load(yaml.safe_dump(hpa))
+    other["metadata"]["name"] = "second"
+    other["spec"]["minReplicas"], other["spec"]["maxReplicas"] = 3, 10
+    with pytest.raises(errors.RecipeError) as info:
+        importers.run([hpa, other])
+    said = str(info.value)
+    assert "HorizontalPodAutoscaler second: spec.scaleTargetRef" in said and "scales it too" in said, said
+    # the HPA KEDA makes for a ScaledObject (an export of a cluster) is read from the ScaledObject
+    other["metadata"]["ownerReferences"] = [{"kind": "ScaledObject", "name": "x", "apiVersion": "keda.sh/v1alpha1"}]
+    (only,) = importers.run([hpa, other])[0]
+    assert (only.autoscaling["min_replicas"], only.autoscaling["max_replicas"]) == (
+        hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"])

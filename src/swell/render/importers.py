@@ -180,6 +180,18 @@ class Imported:
     left_out: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     extra: Obj = field(default_factory=dict)  # other recipe sections (resources, local)
+    scaler: str | None = None  # the HPA or ScaledObject that scales the target (one at most)
+
+    def scaled_by(self, source: str) -> None:
+        """Take `source` as the target's autoscaler, or name the one already there: two on one
+        target (two HPAs, or an HPA and a ScaledObject, whose own HPA KEDA makes) fight, and the
+        HPA controller runs neither (AmbiguousSelector); merged, the last one's bounds won unsaid."""
+        if self.scaler is not None:
+            kind = self.target.get("kind") or "Deployment"
+            raise errors.RecipeError("", [errors.Problem(
+                path="spec.scaleTargetRef", value=f"{kind} {self.name}",
+                rule=f"{self.scaler} scales it too: Kubernetes runs neither of two autoscalers on one target; import one")])  # fmt: skip
+        self.scaler = source
 
     def recipe(self) -> Obj:
         out: Obj = {"service": {"name": self.name}, "autoscaling": self.autoscaling} | self.extra
@@ -218,6 +230,12 @@ def _sig_name(metric: str, used: set[str]) -> str:
     return name
 
 
+def _owned_by_keda(meta: Obj) -> bool:
+    """An HPA a ScaledObject owns (KEDA's keda-hpa-NAME, in an export of a cluster's objects)."""
+    owners = meta.get("ownerReferences") or []
+    return any(isinstance(o, dict) and o.get("kind") == "ScaledObject" for o in owners)
+
+
 class Importer:
     def __init__(self) -> None:
         self.rules: list[AdapterRule] = []
@@ -242,7 +260,10 @@ class Importer:
     def hpa(self, obj: Obj) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         src = f"HorizontalPodAutoscaler {meta.get('name')}"
+        if _owned_by_keda(meta):  # the HPA KEDA made for a ScaledObject: read from that
+            return
         e = self.entry(meta, spec.get("scaleTargetRef") or {}, src)
+        e.scaled_by(src)
         self.hpa_targets[(meta.get("namespace") or "default", meta.get("name", ""))] = (
             spec.get("scaleTargetRef") or {}
         )
@@ -318,6 +339,7 @@ class Importer:
     def scaled_object(self, obj: Obj) -> None:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         e = self.entry(meta, spec.get("scaleTargetRef") or {}, f"ScaledObject {meta.get('name')}")
+        e.scaled_by(f"ScaledObject {meta.get('name')}")
         auto = e.autoscaling
         auto.update(
             {
