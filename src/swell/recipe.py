@@ -755,7 +755,7 @@ class Local(Model):
 
 
 class Recipe(Model):
-    api_version: str = Field(default="swell.dev/v1", alias="apiVersion")
+    api_version: Literal["swell.dev/v1"] = Field(default="swell.dev/v1", alias="apiVersion")  # the one there is
     kind: Literal["Recipe"] = "Recipe"
     service: Service
     resources: Resources = Resources()

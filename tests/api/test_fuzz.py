@@ -22,7 +22,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swell import recipe
+from swell import errors, recipe
 from swell.api import app as app_mod
 from swell.api import deployments, routes
 from swell.api import store as store_mod
@@ -207,3 +207,12 @@ def test_a_patch_refuses_what_a_recipe_refuses_at_its_own_key(patch: dict[str, A
     (problem,) = recipe.problems(got.value)
     assert problem.path == path and rule in problem.rule, problem
     assert deployments.apply_patch(rec, {"max_replicas": 2.0}).autoscaling.max_replicas == 2
+
+
+def test_a_target_for_a_deployment_without_signals_says_it_has_none() -> None:
+    rec = recipe.parse({"service": {"name": "chat", "engine": "simulated-llm", "preset": "tiny-cpu"}})
+    assert rec.autoscaling.signals == ()
+    with pytest.raises(errors.RecipeError) as got:
+        deployments.apply_patch(rec, {"targets": {"x": 1}})
+    (problem,) = got.value.problems
+    assert problem.path == "targets.x" and problem.rule == "no such signal: this deployment scales on none"

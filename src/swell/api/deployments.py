@@ -97,9 +97,8 @@ def apply_patch(rec: recipe.Recipe, patch: dict[str, Any]) -> recipe.Recipe:
         sig = next((s for s in a["signals"] if s["name"] == name), None)
         if sig is None:
             known = ", ".join(s["name"] for s in a["signals"])
-            problems.append(
-                errors.Problem(path=f"targets.{name}", value=target, rule=f"no such signal; known: {known}")
-            )
+            rule = f"no such signal; known: {known}" if known else "no such signal: this deployment scales on none"
+            problems.append(errors.Problem(path=f"targets.{name}", value=target, rule=rule))
         else:
             sig["target"] = target
     if problems:

@@ -54,7 +54,8 @@ def _model_load(value: str) -> tuple[float, ...]:
         return ()
     path = traces.traces_dir() / ALIBABA_LOAD if value == "alibaba" else Path(value)
     if not path.is_file():
-        raise _problem("--model-load", value, "use 'fixed', 'alibaba' or a CSV file of latencies in ms")
+        where = "no such file" if value == "alibaba" or not path.exists() else "not a file"
+        raise _problem("--model-load", value, f"use 'fixed', 'alibaba' or a CSV file of latencies in ms ({path}: {where})")
     return tuple(nodes.load_latencies(path))
 
 
