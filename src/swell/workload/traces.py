@@ -104,26 +104,27 @@ def _table(source: str, body: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
     try:
         rows = np.loadtxt(lines, delimiter=",", dtype=",".join(dtypes), ndmin=1)
     except ValueError as exc:
-        raise _problem(source, "rows", str(exc)[:120], _row_rule(body, dtypes)) from exc
+        line, rule = _row_rule(body, dtypes)  # numpy's own words name its internals ("use `usecols`"): not shown
+        raise _problem(source, "rows", line, rule) from exc
     return [rows[name] for name in rows.dtype.names or ()]
 
 
-def _row_rule(body: str, dtypes: tuple[str, ...]) -> str:
-    """What is wrong with the first row numpy refused: its count of values, or a value that is no number
-    (numbered as in the file: line 1 is the header, blank lines count)."""
+def _row_rule(body: str, dtypes: tuple[str, ...]) -> tuple[str, str]:
+    """(the row, what is wrong with it) of the first row numpy refused: its count of values, or a value
+    that is no number (numbered as in the file: line 1 is the header, blank lines count)."""
     for i, line in enumerate(body.splitlines(), start=2):
         if not line.strip():
             continue
-        cells = line.split(",")
+        cells, shown = line.split(","), errors.cut(line.strip(), 80)
         if len(cells) != len(dtypes):
-            return f"line {i}: {len(cells)} value(s) where every row has {len(dtypes)} comma-separated values"
+            return shown, f"line {i}: {len(cells)} value(s) where every row has {len(dtypes)} comma-separated values"
         for cell, kind in zip(cells, dtypes, strict=True):
             if kind.startswith(("f", "i")):
                 try:
                     float(cell) if kind.startswith("f") else int(cell)
                 except ValueError:
-                    return f"line {i}: {cell.strip()!r} is not a {'whole ' if kind.startswith('i') else ''}number"
-    return f"every row needs {len(dtypes)} comma-separated values"
+                    return shown, f"line {i}: {cell.strip()!r} is not a {'whole ' if kind.startswith('i') else ''}number"
+    return "", f"every row needs {len(dtypes)} comma-separated values"
 
 
 def _from_azure(source: str, body: str) -> tuple[arrivals.Arrivals, float]:
@@ -210,7 +211,7 @@ def _finish(source: str, t: np.ndarray, inp: np.ndarray, out: np.ndarray) -> arr
     if bad.any():
         row = int(np.argmax(bad))
         raise _problem(
-            source, f"row {row + 1}", (t[row], inp[row], out[row]),
+            source, f"row {row + 1}", f"t {t[row]:g}, {inp[row]:g} tokens in, {out[row]:g} out",
             f"times and token counts must be >= 0, token counts at most {MAX_TOKENS:,}",
         )  # fmt: skip
     order = np.argsort(t, kind="stable")
@@ -272,7 +273,7 @@ def replay_problem(speedup: float, scale: float, start_s: float) -> tuple[str, s
     options that is out of bounds; None when all three are in."""
     for name, value in (("speedup", speedup), ("scale", scale)):
         if not (math.isfinite(value) and value > 0):
-            return name, "must be a number > 0", value
+            return name, "must be a finite number > 0", value
     if scale > MAX_SCALE:
         return "scale", f"must be at most {MAX_SCALE:g} (copies of each request)", scale
     if not start_s >= 0:
