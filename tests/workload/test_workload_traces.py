@@ -146,6 +146,13 @@ def test_a_bad_row_says_which_line_and_value(tmp_path: pathlib.Path, content: st
     with pytest.raises(errors.RecipeError) as info:
         traces.load(path)
     assert info.value.problems[0].rule.startswith(rule), info.value.problems[0]
+    assert info.value.problems[0].value in content.splitlines(), "the row as written, not numpy's words"
+
+
+def test_a_negative_row_is_shown_in_the_files_units() -> None:
+    with pytest.raises(errors.RecipeError) as info:
+        traces._finish("t", np.array([0.0, -5.0]), np.array([10.0, 10.0]), np.array([5.0, 5.0]))
+    assert info.value.problems[0].value == "t -5, 10 tokens in, 5 out"
 
 
 @pytest.mark.skipif(not M_SMALL.is_dir(), reason=NO_TRACES)
