@@ -230,3 +230,27 @@ async def test_healthz_counts_a_deployment_that_failed_to_start(tmp_path: Path) 
                 break
             await asyncio.sleep(0.1)
         assert health == {"status": "ok", "deployments": 1, "failed": 1}
+
+
+async def test_an_api_port_taken_at_start_is_named_and_the_resumed_deployments_stop(tmp_path: Path) -> None:
+    import socket
+
+    from swell.clusters.local import procs
+
+    async with apihelp.running(tmp_path) as (_, s):
+        assert (await s.post("/deployments", json=apihelp.chat_recipe(), headers=AUTH)).status == 201
+        await apihelp.until(lambda: _ready_count(s))
+    before = procs.live_groups()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        srv = server.Server(data_dir=tmp_path, port=port, token=apihelp.TOKEN)
+        with pytest.raises(server.CannotListen, match=f"cannot listen on http://127.0.0.1:{port}: Address already in use"):
+            await srv.start()
+    assert procs.live_groups() <= before, "the resumed replica was stopped with the server"
+
+
+async def _ready_count(s: object) -> bool:
+    d = await (await s.get("/deployments/chat", headers=AUTH)).json()  # type: ignore[attr-defined]
+    return bool(d["replicas"]["ready"] >= 1)

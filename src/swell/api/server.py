@@ -7,14 +7,20 @@ deployment (draining) and the site, and keeps the store so that the next start r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from aiohttp import web
 
+from swell import errors
 from swell.api import app as app_mod
 from swell.api import auth, deployments
 from swell.api import store as store_mod
 from swell.clusters.local import cluster as cluster_mod
+
+
+class CannotListen(errors.ClusterError):
+    """The API's address is taken (or not this machine's)."""
 
 
 class Server(cluster_mod.StartStop):
@@ -56,7 +62,12 @@ class Server(cluster_mod.StartStop):
         )
         self.resume_problems = await self.manager.resume()
         app = app_mod.make_app(self.manager, self.token.value)
-        self.runner, self.port = await app_mod.serve(app, self.host, self.port)
+        try:
+            self.runner, self.port = await app_mod.serve(app, self.host, self.port)
+        except OSError as exc:  # the resumed deployments stop (drained) with it: nothing is left running
+            await self.stop()
+            why = os.strerror(exc.errno) if exc.errno else str(exc)  # aiohttp's strerror repeats the address
+            raise CannotListen(f"cannot listen on {self.url}: {why}") from None
 
     async def stop(self) -> None:
         try:

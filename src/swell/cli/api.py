@@ -146,8 +146,14 @@ def api(
     checks.host("--host", host)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: the API is reachable beyond this machine", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, port, data_dir, token, allow_command))
+    from swell.api import server
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(host, port, data_dir, token, allow_command))
+    except server.CannotListen as exc:
+        typer.echo(f"error: --port {port}: {exc}; give another --port (0: any free one)", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -37,7 +37,8 @@ HELP = (
     "Policies (--compare): " + ", ".join(presets.NAMES) + " ('recipe' is the recipe as written); "
     "a preset on one signal takes its target: kpa-concurrency:target=8."
 )
-EPILOG = "Workloads (--workload KIND[:KEY=VALUE,...]):\n\n" + spec.GRAMMAR
+EPILOG = ("Workloads (--workload KIND[:KEY=VALUE,...]; closed:... is swell bench's, as a simulation replays "
+          "arrivals):\n\n" + spec.GRAMMAR)
 
 
 def _problem(path: str, value: object, rule: str) -> errors.RecipeError:
