@@ -225,8 +225,9 @@ def test_at_the_stores_start_every_series_is_read_over_what_it_has() -> None:
 
 def test_a_counter_child_created_at_its_first_event_is_read_over_the_time_the_store_watched() -> None:
     """The gateway's requests_total{code="200"} is created at the first answer: scraped for 20 s
-    before, a new child that counted 2 more answers in its first 0.5 s is 2 answers in 20 s (a
-    light 0.1/s), not 4/s; read over its own half second, the planner scaled a 0.7 req/s load up."""
+    before, a new child that counted 2 more answers in its first 0.5 s is 2 answers in 20 s, not
+    4/s (read over its own half second, the local planner's first ticks read a load just begun at
+    its full rate, over a capacity still sized on the prior mix, and scaled up before its step)."""
     store = windows.Store(retention_s=600)
     other = windows.labels_of({"replica": "gateway", "name": "buffered"})
     for t in range(0, 21):

@@ -88,9 +88,10 @@ def _summed_rate(
     younger than that (a replica just ready, a labelled child created at its first event) adds its
     increase, not its own rate: read over its few seconds, a replica that admits a queue at once
     read as thousands of prompt tokens a second (the planner's 5-minute mix went 1,119 -> 1,747
-    tokens in one tick on the Azure conversation trace), and the gateway's first answers, counted
-    from the first 200 half a second old, as 4 req/s of a 0.7 req/s load. Prometheus' sum(rate())
-    reads them so too (its extrapolation stops at a series' start)."""
+    tokens in one tick on the Azure conversation trace); the gateway's `code="200"` child, created
+    at the first answer, was read over its own half second, at the full rate of a load the window
+    had seen for seconds. Prometheus' sum(rate()) reads them so too (its extrapolation stops at a
+    series' start)."""
     got = [g for s in series if (g := s.increase(now, window)) is not None]
     span = max(max((c for _, c in got), default=0.0), store.watched(now, window))
     return sum(i for i, _ in got) / span if got and span > 0 else None
