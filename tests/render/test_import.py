@@ -440,6 +440,7 @@ def test_two_autoscalers_on_one_target_are_refused_not_merged() -> None:
     assert "HorizontalPodAutoscaler second: spec.scaleTargetRef" in said and "scales it too" in said, said
     # the HPA KEDA makes for a ScaledObject (an export of a cluster) is read from the ScaledObject
     other["metadata"]["ownerReferences"] = [{"kind": "ScaledObject", "name": "x", "apiVersion": "keda.sh/v1alpha1"}]
-    (only,) = importers.run([hpa, other])[0]
+    (only,), skipped = importers.run([hpa, other])
+    assert skipped == ["HorizontalPodAutoscaler second: KEDA's, for a ScaledObject (the ScaledObject is read instead)"]
     assert (only.autoscaling["min_replicas"], only.autoscaling["max_replicas"]) == (
         hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"])

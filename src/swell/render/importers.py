@@ -261,6 +261,7 @@ class Importer:
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
         src = f"HorizontalPodAutoscaler {meta.get('name')}"
         if _owned_by_keda(meta):  # the HPA KEDA made for a ScaledObject: read from that
+            self.unknown.append(f"{src}: KEDA's, for a ScaledObject (the ScaledObject is read instead)")
             return
         e = self.entry(meta, spec.get("scaleTargetRef") or {}, src)
         e.scaled_by(src)
