@@ -116,9 +116,20 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
 
 def up_with_api(recipe_path: Path | None, port: int | None, policy: str | None, api_port: int) -> None:
     """`swell up --api`: the recipe as a deployment of the API (resumed after a restart)."""
+    from swell import errors, recipe
+    from swell.api import server
+
     payload = _payload(recipe_path, port, policy)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_up_with_api(payload, api_port, None))
+    gateway = recipe.parse(payload).local.port
+    if api_port and api_port == gateway:
+        checks.raise_problems("--api-port", [errors.Problem(
+            path="--api-port", value=api_port, rule=f"the service's gateway listens there (local.port / --port {gateway}): give another")])  # fmt: skip
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_up_with_api(payload, api_port, None))
+    except server.CannotListen as exc:
+        typer.echo(f"error: --api-port {api_port}: {exc}; give another --api-port (0: any free one)", err=True)
+        raise typer.Exit(1) from None
 
 
 def api(
