@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,19 +118,13 @@ async def _up_with_api(payload: dict[str, Any], api_port: int, data_dir: Path | 
 def up_with_api(recipe_path: Path | None, port: int | None, policy: str | None, api_port: int) -> None:
     """`swell up --api`: the recipe as a deployment of the API (resumed after a restart)."""
     from swell import errors, recipe
-    from swell.api import server
 
     payload = _payload(recipe_path, port, policy)
     gateway = recipe.parse(payload).local.port
     if api_port and api_port == gateway:
         checks.raise_problems("--api-port", [errors.Problem(
             path="--api-port", value=api_port, rule=f"the service's gateway listens there (local.port / --port {gateway}): give another")])  # fmt: skip
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_up_with_api(payload, api_port, None))
-    except server.CannotListen as exc:
-        typer.echo(f"error: --api-port {api_port}: {exc}; give another --api-port (0: any free one)", err=True)
-        raise typer.Exit(1) from None
+    _run_serving(_up_with_api(payload, api_port, None), "--api-port", api_port)
 
 
 def api(
@@ -157,13 +152,19 @@ def api(
     checks.host("--host", host)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: the API is reachable beyond this machine", err=True)
+    _run_serving(_serve(host, port, data_dir, token, allow_command), "--port", port)
+
+
+def _run_serving(main: Coroutine[Any, Any, None], option: str, port: int) -> None:
+    """Run the API until stopped (Ctrl-C ends it quietly); an address it cannot listen on is named
+    by the option that gave its port."""
     from swell.api import server
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(host, port, data_dir, token, allow_command))
+            asyncio.run(main)
     except server.CannotListen as exc:
-        typer.echo(f"error: --port {port}: {exc}; give another --port (0: any free one)", err=True)
+        typer.echo(f"error: {option} {port}: {exc}; give another {option} (0: any free one)", err=True)
         raise typer.Exit(1) from None
 
 

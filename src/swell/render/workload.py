@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from swell import errors, recipe
+from swell import errors, gpu_shapes, recipe
 from swell.clusters.kubernetes import scalingrecipe, workers
 from swell.clusters.local import engines
 from swell.engines import catalog
@@ -77,7 +77,7 @@ def _container_argv(rec: recipe.Recipe) -> tuple[list[str], list[str]]:
     if svc.engine == "vllm":
         # The vllm/vllm-openai image's entrypoint serves the model; args as the seeds write them.
         args = list(svc.args)
-        if not any(a == "--model" or a.startswith("--model=") for a in args):
+        if not gpu_shapes.served_model(args):  # `--model M` or `--model=M` in the args serves M
             if not svc.model:
                 raise engines.no_model()
             args = [svc.model, *args]
