@@ -27,14 +27,10 @@ def error(status: int, message: str, problems: list[errors.Problem] | None = Non
     body = schemas.ErrorOut(
         error=message,
         problems=[
-            schemas.ProblemOut(path=_short(p.path), value=_jsonable(p.value), rule=p.rule) for p in problems or []
+            schemas.ProblemOut(path=errors.cut(p.path), value=_jsonable(p.value), rule=p.rule) for p in problems or []
         ],
     )
     return web.json_response(body.model_dump(mode="json"), status=status)
-
-
-def _short(text: str) -> str:
-    return errors.cut(text)
 
 
 def _jsonable(value: object) -> object:
@@ -43,7 +39,7 @@ def _jsonable(value: object) -> object:
         return repr(value)  # JSON has no NaN nor infinity: "nan", "inf", as the CLI shows them
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _short(value if isinstance(value, str) else repr(value))
+    return errors.cut(value if isinstance(value, str) else repr(value))
 
 
 def middleware(token: str) -> typedefs.Middleware:
@@ -62,14 +58,14 @@ def middleware(token: str) -> typedefs.Middleware:
         except web.HTTPRequestEntityTooLarge:
             return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         except (web.HTTPNotFound, web.HTTPForbidden):  # a static folder itself is no page either
-            return error(404, f"no such path: {_short(request.path)}")
+            return error(404, f"no such path: {errors.cut(request.path)}")
         except ConnectionResetError:  # the client hung up mid-request: nothing of ours failed
-            log.info("%s %s: the client hung up", request.method, _short(request.path))
+            log.info("%s %s: the client hung up", request.method, errors.cut(request.path))
             return error(400, "the client hung up before the request was read")
         except OSError as exc:  # a static path the file system refuses (a name over 255 bytes)
             if request.path.startswith(dashboard.STATIC_PREFIXES):
-                return error(404, f"no such path: {_short(request.path)} ({exc.strerror})")
-            log.exception("%s %s failed", request.method, _short(request.path))
+                return error(404, f"no such path: {errors.cut(request.path)} ({exc.strerror})")
+            log.exception("%s %s failed", request.method, errors.cut(request.path))
             return error(500, "an unexpected error in swell (logged); please report it")
         except web.HTTPMethodNotAllowed as exc:
             return error(
@@ -95,7 +91,7 @@ def middleware(token: str) -> typedefs.Middleware:
         except web.HTTPException:
             raise
         except Exception:
-            log.exception("%s %s failed", request.method, _short(request.path))
+            log.exception("%s %s failed", request.method, errors.cut(request.path))
             return error(500, "an unexpected error in swell (logged); please report it")
 
     return guard
