@@ -84,27 +84,38 @@ PRESET_NAMES = frozenset(_PRESETS.values())
 _LONG_CONTEXT_MIN_TP = {A10: 2}
 
 
-def tensor_parallel(args: Sequence[str]) -> int:
-    """`--tensor-parallel-size N` / `-tp N` of a vLLM command line; 1 (vLLM's default) otherwise."""
+def _option(args: Sequence[str], *names: str) -> str | None:
+    """The value of the first of `names` in a command line, written `--name V` or `--name=V`
+    ('' when it is last with no value); None when none is given."""
     args = [str(a) for a in args]
     for i, arg in enumerate(args):
         key, eq, value = arg.partition("=")
-        if key in ("--tensor-parallel-size", "--tensor_parallel_size", "-tp"):
-            text = value if eq else (args[i + 1] if i + 1 < len(args) else "")
-            return int(text) if text.strip().isdigit() else 1
-    return 1
+        if key in names:
+            return value if eq else (args[i + 1] if i + 1 < len(args) else "")
+    return None
+
+
+def tensor_parallel(args: Sequence[str]) -> int:
+    """`--tensor-parallel-size N` / `-tp N` of a vLLM command line; 1 (vLLM's default) otherwise."""
+    text = _option(args, "--tensor-parallel-size", "--tensor_parallel_size", "-tp")
+    return int(text) if text is not None and text.strip().isdigit() else 1
 
 
 def served_model(args: Sequence[str]) -> str:
     """The model a vLLM command line serves (`--model M`, `--model=M`, or `serve M`); '' if none."""
     args = [str(a) for a in args]
     for i, arg in enumerate(args):
-        key, eq, value = arg.partition("=")
-        if key == "--model":
-            return value if eq else (args[i + 1] if i + 1 < len(args) else "")
+        if arg.partition("=")[0] == "--model":
+            return _option(args[i:], "--model") or ""
         if arg == "serve" and i + 1 < len(args) and not args[i + 1].startswith("-"):
             return args[i + 1]
     return ""
+
+
+def metrics_model_name(args: Sequence[str], model: str = "") -> str:
+    """The `model_name` label vLLM puts on its metrics: the first `--served-model-name` (it takes
+    several; `=` or a space), else the model served (`served_model`), else `model`; '' if none."""
+    return _option(args, "--served-model-name", "--served_model_name") or served_model(args) or model
 
 
 def family(model: str) -> str:

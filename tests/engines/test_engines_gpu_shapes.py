@@ -52,3 +52,22 @@ def test_shapes_agree_with_the_recipe_and_prices_are_cited_or_unknown() -> None:
 def test_shape_and_model_choose_the_preset(shape: str, args: list[str], preset: str | None) -> None:
     model, tp = gpu_shapes.served_model(args), gpu_shapes.tensor_parallel(args)
     assert gpu_shapes.llm_preset(shape, model, tp) == preset
+
+
+@pytest.mark.parametrize(
+    ("args", "model", "label"),
+    [
+        (["--model", "m1"], "", "m1"),
+        (["--model=m1"], "", "m1"),
+        (["serve", "m1", "--port", "8000"], "", "m1"),
+        (["--port", "8000"], "recipe-model", "recipe-model"),
+        (["--model", "m1", "--served-model-name", "api-name"], "", "api-name"),
+        (["--served-model-name=api-name", "--model=m1"], "", "api-name"),
+        (["--served-model-name", "first", "second"], "m", "first"),
+        ([], "", ""),
+    ],
+    ids=["--model M", "--model=M", "vllm serve M", "no model in args: the recipe's", "--served-model-name wins",
+         "--served-model-name=N", "several served names: the first labels the metrics", "none"],
+)  # fmt: skip
+def test_the_metrics_model_name_label_is_what_vllm_writes(args: list[str], model: str, label: str) -> None:
+    assert gpu_shapes.metrics_model_name(args, model) == label

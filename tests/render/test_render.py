@@ -401,3 +401,16 @@ def test_memory_is_a_quantity_kubernetes_reads(gib: float, quantity: str) -> Non
     rec = rec.model_copy(update={"resources": rec.resources.model_copy(update={"memory_gib": gib})})
     container = by_kind(manifests.render(rec, "hpa"))["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["memory"] == quantity == container["resources"]["requests"]["memory"]
+
+
+@pytest.mark.parametrize(
+    ("args", "label"),
+    [(["--model=org/served"], "org/served"), (["--model", "org/m", "--served-model-name=api"], "api")],
+    ids=["--model=M labels M", "--served-model-name=N labels N"],
+)
+def test_the_rendered_queries_select_the_model_name_vllm_writes(args: list[str], label: str) -> None:
+    rec = example("llama3-8b-a10.yaml")
+    rec = rec.model_copy(update={"service": rec.service.model_copy(update={"model": None, "args": args})})
+    b = manifests.render(rec, "keda")
+    (trigger, *_) = by_kind(b)["ScaledObject"]["spec"]["triggers"]
+    assert f'model_name="{label}"' in trigger["metadata"]["query"]

@@ -50,9 +50,7 @@ def metric_labels(rec: recipe.Recipe) -> dict[str, str]:
     out = {"service": rec.service.name}
     svc = rec.service
     if svc.engine == "vllm":
-        args = list(svc.args)
-        served = args[args.index("--served-model-name") + 1] if "--served-model-name" in args[:-1] else None
-        model = served or (args[args.index("--model") + 1] if "--model" in args[:-1] else svc.model)
+        model = gpu_shapes.metrics_model_name(svc.args, svc.model or "")
         if model:
             out["model_name"] = model
     return out
