@@ -131,6 +131,7 @@ def test_the_history_stays_small_and_round_trips_through_json() -> None:
     h = feed(series(lambda t: (t % 977) / 100.0, 0.0, 2 * forecast.DAY, step=15.0))
     assert len(h.minutes) <= forecast.RECENT_KEEP_S / 60 + 1
     assert len(h.daily) <= forecast.DAILY_KEEP_S / forecast.SLOT + 1
+    assert len(h.busiest) == len(h.daily)
     again = forecast.History.from_json(json.loads(json.dumps(h.to_json())))
     assert again == h
     now = 2 * forecast.DAY
@@ -201,3 +202,67 @@ def test_a_silence_is_a_whole_minute_or_more_with_no_load_at_all(
         h = forecast.observe(h, 60.0 * i, v)
         h = forecast.observe(h, 60.0 * i + 30.0, v)
     assert forecast.silent(h, now) == expect
+
+
+def _burst(level: float, peak: float, at: float, length: float = 300.0):  # type: ignore[no-untyped-def]
+    return lambda t: peak if at <= t < at + length else level
+
+
+@pytest.mark.parametrize(
+    ("fn", "now", "raised"),
+    [
+        (_burst(2.0, 6.0, 3 * H), 3 * H + 300 + 1.5 * H, forecast.SURPRISE_MAX),
+        (_burst(20.0, 22.0, 3 * H), 3 * H + 4 * H, 0.05),
+        (_burst(20.0, 22.0, 3 * H), 3 * H + 8 * H, 0.025),
+        (_burst(2.0, 3.5, 3 * H), 3 * H + 300 + 1.5 * H, 0.0),
+        (_burst(2.0, 6.0, 3 * H), 3 * H + 25 * H, 0.0),
+        (_burst(2.0, 6.0, 0.5 * H), 6 * H, 0.0),
+        (lambda t: 6.0 if (t // 600) % 3 == 0 else 2.0, 8 * H, 0.0),
+        (lambda t: 4.0, 6 * H, 0.0),
+    ],
+    ids=[
+        "a burst 3x the load before it: the most, SURPRISE_MAX",
+        "a burst 10 % past: 10 %, halved after 4 H",
+        "... and halved again after 8 H",
+        "+75 % but less than two replicas' load: noise",
+        "a burst older than 24 H is forgotten",
+        "a burst with less than 2 H of load before it says nothing",
+        "bursts like those of the 2 H before them are no surprise",
+        "a constant load: none",
+    ],
+)
+def test_a_burst_past_what_the_load_before_it_said_is_a_surprise(fn, now: float, raised: float) -> None:  # type: ignore[no-untyped-def]
+    h = feed(series(fn, 0.0, now))
+    assert forecast.surprise(h, now, H)[0] == pytest.approx(raised, rel=0.03, abs=0.002)
+
+
+def test_a_rise_along_its_own_line_is_no_surprise() -> None:
+    slope = 4.0 / (6 * H)  # 1 -> 5 over 6 H: the morning of a diurnal load
+    now = 6 * H
+    h = feed(series(lambda t: 1.0 + slope * t, 0.0, now))
+    assert forecast.surprise(h, now, H)[0] < 0.02
+
+
+def test_after_a_burst_past_its_forecast_the_held_peak_is_raised_while_the_load_is_back_down() -> None:
+    fn = _burst(2.0, 6.0, 3 * H)
+    now = 3 * H + 300 + 1.5 * H  # the burst's peak is still held (2 H)
+    f = forecast.forecast(feed(series(fn, 0.0, now)), now, H)
+    assert f.envelope == pytest.approx(6.0, rel=0.01)
+    assert f.raised == forecast.SURPRISE_MAX
+    assert f.value == pytest.approx(6.0 * (1 + forecast.SURPRISE_MAX), rel=0.01)
+    assert "for a burst past its forecast" in f.which
+
+
+def test_a_surge_that_stays_is_planned_as_it_is() -> None:
+    # the same surprise, but the load stays at its new level: the plateau is not raised
+    now = 3 * H + 1.5 * H
+    f = forecast.forecast(feed(series(lambda t: 6.0 if t >= 3 * H else 2.0, 0.0, now)), now, H)
+    assert forecast.surprise(feed(series(lambda t: 6.0 if t >= 3 * H else 2.0, 0.0, now)), now, H)[0] > 0
+    assert f.raised == 0.0 and f.value == pytest.approx(6.0, rel=0.01)
+
+
+def test_on_one_machine_a_burst_raises_nothing() -> None:
+    # H is a replica's start (seconds): no 5-minute slot has 2 H of load before it
+    fn = _burst(1.0, 8.0, 1200.0, 60.0)
+    h = feed(series(fn, 0.0, 1500.0))
+    assert forecast.surprise(h, 1500.0, 5.0) == (0.0, None)
