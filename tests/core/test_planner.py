@@ -931,6 +931,34 @@ def test_trajectory_a_load_falling_to_nothing_holds_only_what_it_fell_to() -> No
     assert traj[595.0] == 3 and traj[3000.0] == 1, traj
 
 
+def test_trajectory_after_a_burst_past_its_forecast_more_is_held_for_its_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """5 req/s for 2.5 H, a 5-minute burst to 45 req/s that nothing before it said, then 5 again:
+    while the burst's peak is held, the count held for its return is raised (a service that burst
+    past its forecast may again, larger); the same run without the raise holds the peak as seen."""
+    slow = {"node_boot_s": 900, "kubelet_s": 0, "gpu_driver_s": 0, "image_size_gb": 0, "model_load_s": 20}
+    r = rec(node_pool={"shape": "custom", "gpus_per_node": 1, "max_nodes": 20, "provisioning": slow})
+    h = leadtime.LeadTimes.of(r.node_pool).horizon_s  # 920 s: a 5-minute slot is finer than H
+    start = 2.5 * h - (2.5 * h) % 300.0
+
+    def burst(t: float) -> float:
+        return 45.0 if start <= t < start + 300.0 else 5.0
+
+    until = start + 300.0 + 1.5 * h
+    raised = dict(run(r, burst, until=until))
+    monkeypatch.setattr(forecast, "SURPRISE_MAX", 0.0)
+    plain = dict(run(r, burst, until=until))
+    t_end = max(raised)
+    assert plain[start - 5.0] == raised[start - 5.0] == 1
+    assert raised[t_end] > plain[t_end] >= 4, (raised[t_end], plain[t_end])  # 5 against 4
+    monkeypatch.undo()
+    state = steps.State()
+    for t in range(0, int(until), 5):
+        d, state = planner.decide(r, snap(float(t), reps(*[f"ready@n{i}" for i in range(6)]), burst(t)), state)
+    assert "+30% for a burst past its forecast" in d.reason, d.reason
+
+
 def test_trajectory_is_identical_after_the_state_round_trips_through_json() -> None:
     r = rec(gpus_per_node=1)
     state = steps.State()
