@@ -212,9 +212,10 @@ def _burst(level: float, peak: float, at: float, length: float = 300.0):  # type
     ("fn", "now", "raised"),
     [
         (_burst(2.0, 6.0, 3 * H), 3 * H + 300 + 1.5 * H, forecast.SURPRISE_MAX),
-        (_burst(20.0, 22.0, 3 * H), 3 * H + 4 * H, 0.05),
-        (_burst(20.0, 22.0, 3 * H), 3 * H + 8 * H, 0.025),
+        (_burst(20.0, 30.0, 3000.0), 3000.0 + 4 * H, 0.25),  # the burst fills the slot at 3000 s
+        (_burst(20.0, 30.0, 3000.0), 3000.0 + 8 * H, 0.125),
         (_burst(2.0, 3.5, 3 * H), 3 * H + 300 + 1.5 * H, 0.0),
+        (_burst(20.0, 28.0, 3 * H), 3 * H + 300 + 1.5 * H, 0.0),
         (_burst(2.0, 6.0, 3 * H), 3 * H + 25 * H, 0.0),
         (_burst(2.0, 6.0, 0.5 * H), 6 * H, 0.0),
         (lambda t: 6.0 if (t // 600) % 3 == 0 else 2.0, 8 * H, 0.0),
@@ -222,9 +223,10 @@ def _burst(level: float, peak: float, at: float, length: float = 300.0):  # type
     ],
     ids=[
         "a burst 3x the load before it: the most, SURPRISE_MAX",
-        "a burst 10 % past: 10 %, halved after 4 H",
+        "a burst 50 % past: 50 %, halved after 4 H",
         "... and halved again after 8 H",
         "+75 % but less than two replicas' load: noise",
+        "8 replicas' load but +40 %: less than SURPRISE_RISE",
         "a burst older than 24 H is forgotten",
         "a burst with less than 2 H of load before it says nothing",
         "bursts like those of the 2 H before them are no surprise",

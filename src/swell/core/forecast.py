@@ -39,6 +39,9 @@ SURPRISE_KEEP_H = 24.0  # ... and bursts older than this many horizons forgotten
 SURPRISE_MIN = 2.0  # ... a burst that came past by at least this many replicas' load: the diurnal day's
 # morning, at about one replica's load (0.25-0.4 req/s), read its minutes' noise as +50 % bursts (+0.4
 # and +1.3 GPU-h on seeds 0 and 1, no request saved); two replicas' worth is a node's worth
+SURPRISE_RISE = 0.5  # ... and by at least this share of it: a diurnal ramp's onset read +20 % past the line
+# before it (the reasoning example's 2-hour day: +1.3 GPU-h at the same 98.27 %); servegen-busy's bursts
+# came +100 % past it, and the scorecard is the same at 0.3 and 0.5
 SURPRISE_FALLEN = 0.6  # ... applied while the load has fallen back below this share of the held peak:
 # a plateau at its peak is planned for as it is; a burst's held peak is what may come back, larger
 # (0.5 left servegen-busy's seed 1 at 98.91 %; 0.7, without the minimum, cost the diurnal day 2.5 GPU-h)
@@ -246,8 +249,9 @@ def surprise(h: History, now: float, horizon_s: float) -> tuple[float, float | N
     of `busiest` (the highest minute means: a tick's noise at a low rate is no burst) with H of
     load seen after it and 2 H before it since the history began: the highest over [s, s + H)
     against what the 2 H before s said (their highest, or their rising line run to the end of the
-    last slot in that H, scaled by its R²), its excess halving every SURPRISE_HALF_H horizons since
-    s; the largest, at most SURPRISE_MAX. On one machine, where H is seconds, no slot has 2 H
+    last slot in that H, scaled by its R²), where it came past by at least SURPRISE_MIN replicas'
+    load and SURPRISE_RISE of it; its excess halving every SURPRISE_HALF_H horizons since s; the
+    largest, at most SURPRISE_MAX. On one machine, where H is seconds, no slot has 2 H
     before it at this resolution: 0."""
     if h.first is None or len(h.busiest) < 3:
         return 0.0, None
@@ -265,16 +269,21 @@ def surprise(h: History, now: float, horizon_s: float) -> tuple[float, float | N
         if not before or not after:
             continue
         said, peak, weight = max(v for _, v in before), max(v for _, v in after), 0.5 ** ((now - s) / half)
-        if said <= 0 or peak - said < SURPRISE_MIN or (peak / said - 1.0) * weight <= best:
+        if not _past(peak, said) or (peak / said - 1.0) * weight <= best:
             continue  # (a rising line before s only says more)
         if len(before) >= 3:
             slope, r2, _ = _fit(before)
             if slope > 0:  # run to the end of the last slot after s
                 said = max(said, before[-1][1] + slope * (after[-1][0] + SLOT - s) * r2)
         excess = (peak / said - 1.0) * weight
-        if excess > best and peak - said >= SURPRISE_MIN:
+        if excess > best and _past(peak, said):
             best, when = excess, s
     return min(SURPRISE_MAX, best), when
+
+
+def _past(peak: float, said: float) -> bool:
+    """Whether a peak came past what was said by enough to be a burst (SURPRISE_MIN, SURPRISE_RISE)."""
+    return said > 0 and peak - said >= SURPRISE_MIN and peak / said - 1.0 >= SURPRISE_RISE
 
 
 def forecast(h: History, now: float, horizon_s: float) -> Forecast:
