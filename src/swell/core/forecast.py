@@ -38,7 +38,7 @@ SURPRISE_HALF_H = 4.0  # ... that raise halving every this many horizons since t
 SURPRISE_KEEP_H = 24.0  # ... and bursts older than this many horizons forgotten
 SURPRISE_MIN = 2.0  # ... a burst that came past by at least this many replicas' load: the diurnal day's
 # morning, at about one replica's load (0.25-0.4 req/s), read its minutes' noise as +50 % bursts (+0.4
-# and +1.3 GPU-h on seeds 0 and 1, no request saved); two replicas' worth is a node's worth
+# and +1.3 GPU-h on seeds 0 and 1, one request saved); two replicas' worth is a node's worth
 SURPRISE_RISE = 0.5  # ... and by at least this share of it: a diurnal ramp's onset read +20 % past the line
 # before it (the reasoning example's 2-hour day: +1.3 GPU-h at the same 98.27 %); servegen-busy's bursts
 # came +100 % past it, and the scorecard is the same at 0.3 and 0.5
