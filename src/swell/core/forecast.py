@@ -5,8 +5,9 @@ peaks of them (the last 26 h): a recent-peak envelope (held for 2 H, then decayi
 a clean fall), a linear trend over the last 10 minutes projected H ahead, a ramp seen within its
 first 5 minutes, and, once a day of history exists, the peak of the same H-long window a day ago
 scaled to today's level; the largest raised while the load is back down from a burst that came
-past what the load before it said (`surprise`). Cost: 150-200 µs of CPU a decision with 26 h of
-history and a 16-minute H, half of it the surprise's scan (one core of a shared 2-core machine)."""
+past what the load before it said (`surprise`). Cost: about 150 µs of CPU a decision with 26 h of
+history and a 16-minute H, and as much again for the surprise's scan while the load is back down
+from a peak (one core of a shared 2-core machine)."""
 
 from __future__ import annotations
 
