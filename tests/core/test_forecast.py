@@ -136,6 +136,9 @@ def test_the_history_stays_small_and_round_trips_through_json() -> None:
     assert again == h
     now = 2 * forecast.DAY
     assert forecast.forecast(again, now, H) == forecast.forecast(h, now, H)
+    # a state written before `busiest` existed reads as none yet: nothing to raise for
+    older = forecast.History.from_json({k: v for k, v in h.to_json().items() if k != "busiest"})
+    assert older.busiest == () and forecast.surprise(older, now, H) == (0.0, None)
 
 
 def _flat_then_ramp(flat: float, per_minute: float, from_s: float):  # type: ignore[no-untyped-def]
