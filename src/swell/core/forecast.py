@@ -301,9 +301,8 @@ def forecast(h: History, now: float, horizon_s: float) -> Forecast:
     parts = {"recent peak": env, "trend": tr, "ramp": ramp(h, now, horizon_s),
              "a day ago": sea if sea is not None else 0.0}  # fmt: skip
     which = max(parts, key=lambda k: parts[k])
-    means = h.settled_means()
     raised, when = 0.0, None
-    if SURPRISE_MAX > 0 and slope == 0.0 and means and means[-1][1] < SURPRISE_FALLEN * env:
+    if SURPRISE_MAX > 0 and slope == 0.0 and (means := h.settled_means()) and means[-1][1] < SURPRISE_FALLEN * env:
         raised, when = surprise(h, now, horizon_s)
     words = which
     if raised > 0 and when is not None:
